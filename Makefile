@@ -1,0 +1,59 @@
+# Prefer the Lambda runtime's Python (3.13) for the dev venv so `sam build` finds it on PATH;
+# fall back to python3 where it is not installed (sam build is then skipped with a message).
+PY313 := $(shell p="$$(pyenv root 2>/dev/null)/versions/3.13.0/bin/python3.13"; if [ -x "$$p" ]; then echo "$$p"; else command -v python3.13 2>/dev/null; fi)
+VENV_PYTHON ?= $(if $(PY313),$(PY313),python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export AWS_EC2_METADATA_DISABLED := true
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: test venv lint typecheck pytest sam-validate sam-build run demo emulator bench fmt clean
+
+test: venv lint typecheck pytest sam-validate sam-build
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(VENV_PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+
+fmt: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+sam-validate: venv
+	$(BIN)/sam validate --lint --region us-east-1
+
+sam-build: venv
+	@if $(BIN)/python -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else 1)'; then \
+		$(BIN)/sam build --parallel --region us-east-1; \
+	else \
+		echo "sam build skipped: the venv's Python is not 3.13 (the Lambda runtime); install Python 3.13 to build"; \
+	fi
+
+emulator: venv
+	$(BIN)/python -m sfemulator
+
+run: venv
+	$(BIN)/python -m devstack
+
+demo: venv
+	$(BIN)/python -m devstack.demo
+
+bench: venv
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache

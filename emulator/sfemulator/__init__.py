@@ -1,0 +1,1 @@
+"""A Salesforce emulator: a real HTTP server speaking Salesforce's REST and OAuth APIs."""

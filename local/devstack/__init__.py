@@ -1,0 +1,1 @@
+"""The docker-free local stack: emulator + moto server + an API Gateway-like HTTP front."""
