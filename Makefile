@@ -28,7 +28,7 @@ fmt: venv
 	$(BIN)/ruff check --fix .
 
 typecheck: venv
-	$(BIN)/mypy
+	$(BIN)/mypy $$(for d in layers/core emulator local functions bench; do [ -n "$$(find $$d -name '*.py' 2>/dev/null | head -1)" ] && echo $$d; done)
 
 pytest: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

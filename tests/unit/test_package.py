@@ -1,5 +1,7 @@
+import re
+
 import sfconnector
 
 
 def test_one_pinned_api_version() -> None:
-    assert sfconnector.API_VERSION.startswith("v") and sfconnector.API_VERSION.endswith(".0")
+    assert re.fullmatch(r"v\d{2}\.0", sfconnector.API_VERSION)

@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/fixtures/ (one module per real local part), loaded here."""
+
+pytest_plugins = [
+    "tests.fixtures.emulator",
+    "tests.fixtures.aws",
+]
