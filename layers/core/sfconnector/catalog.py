@@ -1,0 +1,731 @@
+"""The catalog: every object family, action and trigger of the connector, declared once as data.
+
+Everything that differs between families lives here; the code that serves actions
+(:mod:`sfconnector.actions`, :mod:`sfconnector.api`) and polls triggers is generic and reads it.
+Adding a family is one :class:`Family` entry, its actions and triggers below, a
+``functions/<key>/app.py`` of three lines and a function block in template.yaml.
+
+Keys are stable: they appear in URLs, SNS message attributes, the ``GET /catalog`` document and the
+docs, so never rename one.
+
+* 12 families, 54 actions and 30 triggers, exactly the lists of the product spec
+  (tests/data/integration-page.txt; ``tests/unit/test_catalog.py`` compares them).
+* Actions marked ``in_spec=False`` are supplementary (a plain "get by id" for the families whose
+  spec list has none); they are served and listed but are not part of the 54.
+* The HTTP route of an action is part of its entry; path parameters are written ``{name}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from sfconnector.models import (
+    AddAttachmentInput,
+    AttachmentContentResult,
+    AttachmentIdsResult,
+    CustomObjectParams,
+    DeleteResult,
+    FieldMatchedParams,
+    FindAllInput,
+    FindInput,
+    FindResult,
+    ListViewParams,
+    NoParams,
+    QueryResult,
+    RecordFields,
+    RecordResult,
+    UpsertInput,
+    UpsertResult,
+)
+
+__all__ = [
+    "ACTIONS",
+    "FAMILIES",
+    "TRIGGERS",
+    "Action",
+    "Family",
+    "OperationKind",
+    "Trigger",
+    "TriggerKind",
+    "action",
+    "actions_of",
+    "family",
+    "spec_actions",
+    "trigger",
+    "triggers_of",
+]
+
+CONNECTION_PREFIX = "/connections/{connection_id}"
+
+
+class OperationKind(StrEnum):
+    """What an action does. Each kind has one generic implementation, chosen through
+    :data:`sfconnector.actions.registry.OPERATIONS` (add a kind there to add a new behaviour)."""
+
+    CREATE = "create"
+    GET = "get"
+    UPDATE = "update"
+    DELETE = "delete"
+    FIND = "find"
+    UPSERT = "upsert"
+    CREATE_CHILD = "create_child"
+    """Create a record of ``child_sobject`` under the parent id in the path (case / feed comments)."""
+    FIND_ALL = "find_all"
+    """Every record matching a guarded SOQL condition (contact roles)."""
+    ATTACHMENT_IDS = "attachment_ids"
+    ATTACHMENT_CONTENT = "attachment_content"
+    ATTACHMENT_ADD = "attachment_add"
+
+
+class TriggerKind(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    ENTERED_LIST_VIEW = "entered_list_view"
+    FIELD_MATCHED = "field_matched"
+    COMMENT_CREATED = "comment_created"
+    COMMENT_UPDATED = "comment_updated"
+    RECORD_CREATED = "record_created"
+    RECORD_UPDATED = "record_updated"
+
+
+@dataclass(frozen=True)
+class Family:
+    """An object family: one Lambda function, one route segment, one sObject (or a chosen one)."""
+
+    key: str
+    """Stable key, also the route segment and the ``functions/<key>/`` directory."""
+    title: str
+    """The family's heading in the product spec ("Line Items")."""
+    sobject: str | None
+    """The sObject the family works on; None when the caller names it (custom objects)."""
+    label: str
+    """Singular label used in messages ("Opportunity Line Item")."""
+    example: dict[str, Any] = field(default_factory=dict)
+    """A typical create body, used in the OpenAPI document, docs and ``events/``."""
+
+    @property
+    def segment(self) -> str:
+        return self.key
+
+    @property
+    def base_route(self) -> str:
+        if self.sobject is None:
+            return f"{CONNECTION_PREFIX}/{self.segment}/{{sobject}}"
+        return f"{CONNECTION_PREFIX}/{self.segment}"
+
+    @property
+    def function_name(self) -> str:
+        """Logical id of the family's function in template.yaml (``LineItemsFunction``)."""
+        return "".join(part.capitalize() for part in self.key.split("_")) + "Function"
+
+
+@dataclass(frozen=True)
+class Action:
+    key: str
+    """``<family>.<name>``, e.g. ``accounts.create``."""
+    title: str
+    """As in the product spec ("Create Account")."""
+    description: str
+    family: str
+    sobject: str | None
+    """The sObject written or read; None when the route names it (custom objects)."""
+    kind: OperationKind
+    method: str
+    route: str
+    """Full path template, e.g. ``/connections/{connection_id}/accounts/{record_id}``."""
+    body_model: type[BaseModel] | None
+    output_model: type[BaseModel]
+    status_code: int = 200
+    idempotent_create: bool = False
+    """Honours an ``Idempotency-Key`` header (create-type actions)."""
+    in_spec: bool = True
+    parent_sobject: str | None = None
+    """CREATE_CHILD: the parent's sObject (the id in the path must be one)."""
+    parent_field: str | None = None
+    """CREATE_CHILD: the child's field that points at the parent (``ParentId``)."""
+    required_fields: tuple[str, ...] = ()
+    """Fields required on create beyond what the describe marks required (CaseComment.CommentBody)."""
+
+    @property
+    def name(self) -> str:
+        return self.key.split(".", 1)[1]
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        params: list[str] = []
+        for part in self.route.split("/"):
+            if part.startswith("{") and part.endswith("}"):
+                params.append(part[1:-1])
+        return tuple(params)
+
+    @property
+    def target_sobject(self) -> str | None:
+        """The sObject the action writes (the child for CREATE_CHILD)."""
+        return self.sobject
+
+
+@dataclass(frozen=True)
+class Trigger:
+    key: str
+    title: str
+    description: str
+    family: str
+    sobject: str | None
+    """The sObject polled; None when the subscription names it (custom objects)."""
+    kind: TriggerKind
+    params_model: type[BaseModel]
+
+
+# ------------------------------------------------------------------------------------------ families
+
+FAMILIES: tuple[Family, ...] = (
+    Family("accounts", "Accounts", "Account", "Account", {"Name": "Acme Corporation", "Industry": "Energy"}),
+    Family(
+        "contacts",
+        "Contacts",
+        "Contact",
+        "Contact",
+        {"FirstName": "Ada", "LastName": "Lovelace", "Email": "ada@example.com"},
+    ),
+    Family(
+        "leads",
+        "Leads",
+        "Lead",
+        "Lead",
+        {"FirstName": "Grace", "LastName": "Hopper", "Company": "Navy Labs", "Email": "grace@example.com"},
+    ),
+    Family(
+        "opportunities",
+        "Opportunities",
+        "Opportunity",
+        "Opportunity",
+        {"Name": "Acme - 500 units", "StageName": "Prospecting", "CloseDate": "2025-06-30", "Amount": 50000},
+    ),
+    Family(
+        "cases",
+        "Cases",
+        "Case",
+        "Case",
+        {"Subject": "Cannot log in", "Status": "New", "Origin": "Web", "Priority": "High"},
+    ),
+    Family("products", "Products", "Product2", "Product", {"Name": "Widget XL", "ProductCode": "WX-1"}),
+    Family(
+        "tasks",
+        "Tasks",
+        "Task",
+        "Task",
+        {"Subject": "Call back", "Status": "Not Started", "Priority": "Normal", "ActivityDate": "2025-06-30"},
+    ),
+    Family(
+        "events",
+        "Events",
+        "Event",
+        "Event",
+        {"Subject": "Demo", "StartDateTime": "2025-06-30T15:00:00Z", "DurationInMinutes": 60},
+    ),
+    Family(
+        "line_items",
+        "Line Items",
+        "OpportunityLineItem",
+        "Opportunity Line Item",
+        {
+            "OpportunityId": "006000000000001AAA",
+            "PricebookEntryId": "01u000000000001AAA",
+            "Quantity": 2,
+            "UnitPrice": 250,
+        },
+    ),
+    Family(
+        "associations",
+        "Associations",
+        "OpportunityContactRole",
+        "Opportunity Contact Role",
+        {"OpportunityId": "006000000000001AAA", "ContactId": "003000000000001AAA", "Role": "Decision Maker"},
+    ),
+    Family("attachments", "Attachments", "Attachment", "Attachment"),
+    Family(
+        "custom_objects",
+        "Custom Objects",
+        None,
+        "Custom Record",
+        {"Name": "INV-0001", "Amount__c": 120.5},
+    ),
+)
+
+_FAMILY_BY_KEY = {f.key: f for f in FAMILIES}
+
+
+# ------------------------------------------------------------------------------------------- actions
+
+
+def _record_actions(
+    fam: Family,
+    specs: Iterable[tuple[str, str, str]],
+    *,
+    supplementary_get: bool = True,
+) -> list[Action]:
+    """The standard record actions of a family: (name, title, spec description) per action."""
+    base = fam.base_route
+    by_id = f"{base}/{{record_id}}"
+    out: list[Action] = []
+    for name, title, description in specs:
+        out.append(_standard_action(fam, name, title, description, base, by_id))
+    if supplementary_get:
+        out.append(
+            Action(
+                key=f"{fam.key}.get",
+                title=f"Get {fam.label} by ID",
+                description=f"Retrieves a {fam.label} record by its Salesforce record ID.",
+                family=fam.key,
+                sobject=fam.sobject,
+                kind=OperationKind.GET,
+                method="GET",
+                route=by_id,
+                body_model=None,
+                output_model=RecordResult,
+                in_spec=False,
+            )
+        )
+    return out
+
+
+def _standard_action(fam: Family, name: str, title: str, description: str, base: str, by_id: str) -> Action:
+    common: dict[str, Any] = {
+        "key": f"{fam.key}.{name}",
+        "title": title,
+        "description": description,
+        "family": fam.key,
+        "sobject": fam.sobject,
+    }
+    if name == "create":
+        return Action(
+            **common,
+            kind=OperationKind.CREATE,
+            method="POST",
+            route=base,
+            body_model=RecordFields,
+            output_model=RecordResult,
+            status_code=201,
+            idempotent_create=True,
+        )
+    if name == "update":
+        return Action(
+            **common,
+            kind=OperationKind.UPDATE,
+            method="PATCH",
+            route=by_id,
+            body_model=RecordFields,
+            output_model=RecordResult,
+        )
+    if name == "delete":
+        return Action(
+            **common,
+            kind=OperationKind.DELETE,
+            method="DELETE",
+            route=by_id,
+            body_model=None,
+            output_model=DeleteResult,
+        )
+    if name == "get":
+        return Action(
+            **common,
+            kind=OperationKind.GET,
+            method="GET",
+            route=by_id,
+            body_model=None,
+            output_model=RecordResult,
+        )
+    if name == "find":
+        return Action(
+            **common,
+            kind=OperationKind.FIND,
+            method="POST",
+            route=f"{base}/find",
+            body_model=FindInput,
+            output_model=FindResult,
+        )
+    if name == "upsert":
+        return Action(
+            **common,
+            kind=OperationKind.UPSERT,
+            method="PUT",
+            route=f"{base}/upsert",
+            body_model=UpsertInput,
+            output_model=UpsertResult,
+        )
+    raise ValueError(f"no standard action named {name!r}")
+
+
+def _crud(label: str, plural_desc: str, *, upsert: bool) -> list[tuple[str, str, str]]:
+    """The spec's wording for the usual create/update/delete/find(/upsert) set of a family."""
+    article = "an" if label[0] in "AEIOU" else "a"
+    specs = [
+        ("create", f"Create {label}", f"Creates a new {plural_desc} record in Salesforce."),
+        ("update", f"Update {label}", f"Updates an existing {plural_desc} in Salesforce."),
+        ("delete", f"Delete {label}", f"Permanently deletes {article} {plural_desc} by its ID."),
+        ("find", f"Find {label}", f"Retrieves a single {plural_desc} record based on the provided data."),
+    ]
+    if upsert:
+        specs.append(
+            (
+                "upsert",
+                f"Upsert {label}",
+                f"Creates a new {label} or updates an existing one based on a selected unique field.",
+            )
+        )
+    return specs
+
+
+def _build_actions() -> tuple[Action, ...]:
+    fam = _FAMILY_BY_KEY
+    actions: list[Action] = []
+    actions += _record_actions(fam["accounts"], _crud("Account", "account", upsert=True))
+    actions += _record_actions(fam["contacts"], _crud("Contact", "contact", upsert=True))
+    actions += _record_actions(fam["leads"], _crud("Lead", "lead", upsert=True))
+    actions += _record_actions(fam["opportunities"], _crud("Opportunity", "opportunity", upsert=True))
+
+    cases = fam["cases"]
+    actions += _record_actions(cases, _crud("Case", "case", upsert=False))
+    actions.append(
+        Action(
+            key="cases.add_comment",
+            title="New Comment in Case",
+            description="Creates a new CaseComment record associated with a specific Case.",
+            family=cases.key,
+            sobject="CaseComment",
+            kind=OperationKind.CREATE_CHILD,
+            method="POST",
+            route=f"{cases.base_route}/{{record_id}}/comments",
+            body_model=RecordFields,
+            output_model=RecordResult,
+            status_code=201,
+            idempotent_create=True,
+            parent_sobject="Case",
+            parent_field="ParentId",
+            required_fields=("CommentBody",),
+        )
+    )
+
+    actions += _record_actions(fam["products"], _crud("Product", "product", upsert=False))
+    actions += _record_actions(fam["tasks"], _crud("Task", "task", upsert=False))
+    actions += _record_actions(fam["events"], _crud("Event", "event", upsert=False))
+    actions += _record_actions(
+        fam["line_items"], _crud("Opportunity Line Item", "Opportunity Line Item", upsert=False)
+    )
+
+    assoc = fam["associations"]
+    label = "Opportunity Contact Role"
+    actions += _record_actions(
+        assoc,
+        [
+            ("create", f"Create {label}", f"Creates a new {label} record in Salesforce."),
+            ("update", f"Update {label}", f"Updates an existing {label} in Salesforce."),
+            ("delete", f"Delete {label}", f"Permanently deletes an {label} by its ID."),
+            (
+                "get",
+                f"Find {label} by ID",
+                "Retrieves an OpportunityContactRole record directly by its Salesforce record ID.",
+            ),
+        ],
+        supplementary_get=False,
+    )
+    actions.append(
+        Action(
+            key="associations.find_all",
+            title="Find All Opportunity Contact Roles",
+            description="Finds Opportunity Contact Roles using SOQL query.",
+            family=assoc.key,
+            sobject=assoc.sobject,
+            kind=OperationKind.FIND_ALL,
+            method="POST",
+            route=f"{assoc.base_route}/find_all",
+            body_model=FindAllInput,
+            output_model=QueryResult,
+        )
+    )
+
+    att = fam["attachments"]
+    actions += [
+        Action(
+            key="attachments.get_content",
+            title="Get Attachment Content",
+            description="Fetches a specific attachment by its ID and returns its file content encoded "
+            "in Base64.",
+            family=att.key,
+            sobject="Attachment",
+            kind=OperationKind.ATTACHMENT_CONTENT,
+            method="GET",
+            route=f"{att.base_route}/{{record_id}}/content",
+            body_model=None,
+            output_model=AttachmentContentResult,
+        ),
+        Action(
+            key="attachments.list_ids",
+            title="Get Attachment IDs",
+            description="Fetches a list of all attachment IDs associated with a specific parent record "
+            "(e.g., an Account, Contact, or Case).",
+            family=att.key,
+            sobject="Attachment",
+            kind=OperationKind.ATTACHMENT_IDS,
+            method="GET",
+            route=f"{att.base_route}/parents/{{parent_id}}",
+            body_model=None,
+            output_model=AttachmentIdsResult,
+        ),
+        Action(
+            key="attachments.add",
+            title="Add Attachment",
+            description="Attaches a file to a Salesforce record from a public URL or a Base64 string.",
+            family=att.key,
+            sobject="Attachment",
+            kind=OperationKind.ATTACHMENT_ADD,
+            method="POST",
+            route=att.base_route,
+            body_model=AddAttachmentInput,
+            output_model=RecordResult,
+            status_code=201,
+            idempotent_create=True,
+        ),
+        Action(
+            key="attachments.add_feed_comment",
+            title="Add Feed Comment",
+            description="Creates a new FeedComment record associated with a specific FeedItem.",
+            family=att.key,
+            sobject="FeedComment",
+            kind=OperationKind.CREATE_CHILD,
+            method="POST",
+            route=f"{att.base_route}/feed_items/{{record_id}}/comments",
+            body_model=RecordFields,
+            output_model=RecordResult,
+            status_code=201,
+            idempotent_create=True,
+            parent_sobject="FeedItem",
+            parent_field="FeedItemId",
+            required_fields=("CommentBody",),
+        ),
+    ]
+
+    custom = fam["custom_objects"]
+    actions += _record_actions(
+        custom,
+        [
+            ("create", "Create Custom Module", "Creates a custom record in the selected Salesforce module"),
+            ("update", "Update Custom Module", "Update an existing record of custom module in Salesforce"),
+            (
+                "delete",
+                "Delete Custom Records By ID",
+                "Permanently deletes a record in the selected Salesforce module by its ID.",
+            ),
+            ("get", "Get Custom Record By ID", "Get a custom record in the selected Salesforce module"),
+        ],
+        supplementary_get=False,
+    )
+    return tuple(actions)
+
+
+ACTIONS: tuple[Action, ...] = _build_actions()
+
+# ------------------------------------------------------------------------------------------ triggers
+
+
+def _record_triggers(fam: Family, label: str, kinds: Iterable[TriggerKind]) -> list[Trigger]:
+    lower = label.lower()
+    article = "an" if lower[0] in "aeiou" else "a"
+    text: dict[TriggerKind, tuple[str, str, type[BaseModel]]] = {
+        TriggerKind.CREATED: (
+            f"New {label}",
+            f"This trigger fires when a new {lower} is created in Salesforce.",
+            NoParams,
+        ),
+        TriggerKind.UPDATED: (
+            f"Updated {label}",
+            f"This trigger fires when {article} {lower} is updated in Salesforce.",
+            NoParams,
+        ),
+        TriggerKind.ENTERED_LIST_VIEW: (
+            f"New {label} In List",
+            f"This trigger fires when a new {label} record appears in a selected list view.",
+            ListViewParams,
+        ),
+        TriggerKind.FIELD_MATCHED: (
+            f"{label} CDC",
+            f"This trigger fires when a change event occurs on {article} {label} and a watched field "
+            "matches a specific value.",
+            FieldMatchedParams,
+        ),
+    }
+    out = []
+    for kind in kinds:
+        title, description, params = text[kind]
+        out.append(Trigger(f"{fam.key}.{kind.value}", title, description, fam.key, fam.sobject, kind, params))
+    return out
+
+
+def _build_triggers() -> tuple[Trigger, ...]:
+    fam = _FAMILY_BY_KEY
+    created, updated = TriggerKind.CREATED, TriggerKind.UPDATED
+    full = (created, updated, TriggerKind.ENTERED_LIST_VIEW, TriggerKind.FIELD_MATCHED)
+    triggers: list[Trigger] = []
+    triggers += _record_triggers(fam["accounts"], "Account", full)
+    triggers += _record_triggers(fam["contacts"], "Contact", full)
+    triggers += _record_triggers(fam["leads"], "Lead", (created, updated))
+    triggers += _record_triggers(
+        fam["opportunities"], "Opportunity", (created, updated, TriggerKind.FIELD_MATCHED)
+    )
+    triggers += _record_triggers(fam["cases"], "Case", (created, updated))
+    triggers += [
+        Trigger(
+            "cases.comment_created",
+            "New Case Comment",
+            "This trigger fires when a new comment is added to a Salesforce Case.",
+            "cases",
+            "CaseComment",
+            TriggerKind.COMMENT_CREATED,
+            NoParams,
+        ),
+        Trigger(
+            "cases.comment_updated",
+            "Updated Case Comment",
+            "This trigger fires when an existing case comment is modified in Salesforce.",
+            "cases",
+            "CaseComment",
+            TriggerKind.COMMENT_UPDATED,
+            NoParams,
+        ),
+    ]
+    triggers += _record_triggers(fam["cases"], "Case", (TriggerKind.FIELD_MATCHED,))
+    triggers += _record_triggers(fam["products"], "Product", (created, updated))
+    triggers += _record_triggers(fam["tasks"], "Task", (created, updated))
+    triggers += _record_triggers(fam["events"], "Event", (created, updated))
+    triggers += [
+        Trigger(
+            "associations.created",
+            "New Opportunity Contact Role",
+            "This trigger fires when a contact is associated with an opportunity in Salesforce.",
+            "associations",
+            "OpportunityContactRole",
+            created,
+            NoParams,
+        ),
+        Trigger(
+            "associations.updated",
+            "Updated Opportunity Contact Role",
+            "This trigger fires when an Opportunity Contact Role is updated in Salesforce.",
+            "associations",
+            "OpportunityContactRole",
+            updated,
+            NoParams,
+        ),
+        Trigger(
+            "line_items.created",
+            "New Opportunity Line Item",
+            "This trigger fires when a new OpportunityLineItem is created in Salesforce.",
+            "line_items",
+            "OpportunityLineItem",
+            created,
+            NoParams,
+        ),
+        Trigger(
+            "line_items.updated",
+            "Updated Opportunity Line Item",
+            "This trigger fires when an OpportunityLineItem is updated in Salesforce.",
+            "line_items",
+            "OpportunityLineItem",
+            updated,
+            NoParams,
+        ),
+        Trigger(
+            "custom_objects.record_created",
+            "Record Created In Custom Module",
+            "This trigger fires when a new record is created in Salesforce under the selected module",
+            "custom_objects",
+            None,
+            TriggerKind.RECORD_CREATED,
+            CustomObjectParams,
+        ),
+        Trigger(
+            "custom_objects.record_updated",
+            "Record Updated In Custom Module",
+            "This trigger fires when a custom record is updated in Salesforce under the selected module",
+            "custom_objects",
+            None,
+            TriggerKind.RECORD_UPDATED,
+            CustomObjectParams,
+        ),
+    ]
+    return tuple(triggers)
+
+
+TRIGGERS: tuple[Trigger, ...] = _build_triggers()
+
+_ACTION_BY_KEY = {a.key: a for a in ACTIONS}
+_TRIGGER_BY_KEY = {t.key: t for t in TRIGGERS}
+
+
+# ------------------------------------------------------------------------------------------- lookups
+
+
+def family(key: str) -> Family:
+    """The family with this key (KeyError naming the known keys otherwise)."""
+    try:
+        return _FAMILY_BY_KEY[key]
+    except KeyError:
+        raise KeyError(f"unknown family {key!r}; known: {', '.join(_FAMILY_BY_KEY)}") from None
+
+
+def action(key: str) -> Action:
+    try:
+        return _ACTION_BY_KEY[key]
+    except KeyError:
+        raise KeyError(f"unknown action {key!r}") from None
+
+
+def trigger(key: str) -> Trigger:
+    try:
+        return _TRIGGER_BY_KEY[key]
+    except KeyError:
+        raise KeyError(f"unknown trigger {key!r}") from None
+
+
+@cache
+def actions_of(family_key: str) -> tuple[Action, ...]:
+    """Every action a family's function serves (supplementary ones included)."""
+    family(family_key)
+    return tuple(a for a in ACTIONS if a.family == family_key)
+
+
+def triggers_of(family_key: str) -> tuple[Trigger, ...]:
+    family(family_key)
+    return tuple(t for t in TRIGGERS if t.family == family_key)
+
+
+def spec_actions() -> tuple[Action, ...]:
+    """The 54 actions of the product spec (without the supplementary ones)."""
+    return tuple(a for a in ACTIONS if a.in_spec)
+
+
+def _check() -> None:
+    """Catalog invariants, checked at import (cheap): a typo here must fail every test, not one."""
+    keys = [a.key for a in ACTIONS] + [t.key for t in TRIGGERS]
+    dupes = {k for k in keys if keys.count(k) > 1}
+    if dupes:
+        raise AssertionError(f"duplicate catalog keys: {sorted(dupes)}")
+    routes = [(a.method, a.route) for a in ACTIONS]
+    if len(set(routes)) != len(routes):
+        raise AssertionError("two actions share a method and route")
+    for a in ACTIONS:
+        if a.family not in _FAMILY_BY_KEY or not a.key.startswith(f"{a.family}."):
+            raise AssertionError(f"action {a.key} has a bad family")
+        if not a.route.startswith(f"{CONNECTION_PREFIX}/{a.family}"):
+            raise AssertionError(f"action {a.key} is routed outside its family: {a.route}")
+        if a.kind is OperationKind.CREATE_CHILD and not (a.parent_sobject and a.parent_field):
+            raise AssertionError(f"action {a.key} needs parent_sobject and parent_field")
+
+
+_check()
