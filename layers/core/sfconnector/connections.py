@@ -1,0 +1,235 @@
+"""Connection metadata in the state table (``pk = CONNECTION#<id>``, ``sk = META``).
+
+Nothing secret lives here (tokens and the client secret are in Secrets Manager, see tokens.py):
+this is what ``GET /connections`` shows and what the poller and actions look up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from sfconnector.salesforce.client import LimitInfo
+from sfconnector.tokens import validate_connection_id
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_dynamodb.service_resource import Table
+
+__all__ = [
+    "ConnectionExistsError",
+    "ConnectionNotFoundError",
+    "ConnectionRecord",
+    "ConnectionRepository",
+    "ConnectionStatus",
+    "Environment",
+    "connection_key",
+]
+
+ConnectionStatus = Literal["pending", "connected", "needs_reauth"]
+Environment = Literal["production", "sandbox", "my_domain"]
+
+META = "META"
+
+
+def connection_key(connection_id: str) -> dict[str, str]:
+    """The table key of a connection's metadata item."""
+    return {"pk": f"CONNECTION#{validate_connection_id(connection_id)}", "sk": META}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class ConnectionRecord(BaseModel):
+    """One Salesforce connection (an org + user authorised through a Connected App)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    connection_id: str
+    name: str = Field(min_length=1, max_length=200)
+    status: ConnectionStatus = "pending"
+    environment: Environment = "production"
+    login_url: str
+    instance_url: str | None = None
+    org_id: str | None = None
+    user_id: str | None = None
+    username: str | None = None
+    created_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=_now)
+    api_usage: LimitInfo | None = None
+    api_usage_at: datetime | None = None
+    redirect_uri: str | None = None
+    client_id: str | None = None
+    status_reason: str | None = None
+    """Why the status is what it is (e.g. the OAuth error that made it ``needs_reauth``)."""
+
+    @field_validator("connection_id")
+    @classmethod
+    def _connection_id(cls, value: str) -> str:
+        return validate_connection_id(value)
+
+    def to_item(self) -> dict[str, Any]:
+        """The DynamoDB item (None fields left out)."""
+        return {**connection_key(self.connection_id), **self.model_dump(mode="json", exclude_none=True)}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ConnectionRecord:
+        data = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+        usage = data.get("api_usage")
+        if isinstance(usage, dict):
+            data["api_usage"] = {k: int(v) for k, v in usage.items()}
+        return cls.model_validate(data)
+
+
+class ConnectionNotFoundError(LookupError):
+    def __init__(self, connection_id: str) -> None:
+        self.connection_id = connection_id
+        super().__init__(f"connection {connection_id!r} does not exist")
+
+
+class ConnectionExistsError(ValueError):
+    def __init__(self, connection_id: str) -> None:
+        self.connection_id = connection_id
+        super().__init__(f"connection {connection_id!r} already exists")
+
+
+_UPDATABLE = frozenset(ConnectionRecord.model_fields) - {"connection_id", "created_at", "updated_at"}
+
+
+@cache
+def _adapter(field_name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(ConnectionRecord.model_fields[field_name].annotation)
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class ConnectionRepository:
+    """DynamoDB adapter for :class:`ConnectionRecord` (the resource is built lazily, once)."""
+
+    def __init__(
+        self, table_resource_factory: Callable[[], DynamoDBServiceResource], table_name: str
+    ) -> None:
+        self._factory = table_resource_factory
+        self.table_name = table_name
+        self._table: Table | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ConnectionRepository(table_name={self.table_name!r})"
+
+    @property
+    def table(self) -> Table:
+        with self._lock:
+            if self._table is None:
+                self._table = self._factory().Table(self.table_name)
+            return self._table
+
+    def get(self, connection_id: str, *, consistent: bool = True) -> ConnectionRecord | None:
+        item = self.table.get_item(Key=connection_key(connection_id), ConsistentRead=consistent).get("Item")
+        return None if item is None else ConnectionRecord.from_item(dict(item))
+
+    def require(self, connection_id: str) -> ConnectionRecord:
+        """Like :meth:`get`, raising :class:`ConnectionNotFoundError` when absent."""
+        record = self.get(connection_id)
+        if record is None:
+            raise ConnectionNotFoundError(connection_id)
+        return record
+
+    def create(self, record: ConnectionRecord) -> ConnectionRecord:
+        """Store a new connection; :class:`ConnectionExistsError` if the id is taken."""
+        try:
+            self.table.put_item(Item=record.to_item(), ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                raise ConnectionExistsError(record.connection_id) from None
+            raise
+        return record
+
+    def put(self, record: ConnectionRecord) -> ConnectionRecord:
+        """Store (create or replace) a connection, stamping ``updated_at``."""
+        stamped = record.model_copy(update={"updated_at": _now()})
+        self.table.put_item(Item=stamped.to_item())
+        return stamped
+
+    def update(
+        self, connection_id: str, *, if_status: ConnectionStatus | None = None, **fields: Any
+    ) -> ConnectionRecord:
+        """Set some fields (None removes one) and stamp ``updated_at``; returns the stored record.
+
+        ``if_status`` makes the update conditional on the current status (state transitions).
+        Raises :class:`ConnectionNotFoundError` when the connection does not exist (or, with
+        ``if_status``, is not in that status).
+        """
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update connection field(s): {', '.join(sorted(unknown))}")
+        names: dict[str, str] = {"#updated_at": "updated_at"}
+        values: dict[str, Any] = {":updated_at": _now().isoformat().replace("+00:00", "Z")}
+        sets = ["#updated_at = :updated_at"]
+        removes: list[str] = []
+        for i, (name, raw) in enumerate(sorted(fields.items())):
+            names[f"#f{i}"] = name
+            if raw is None:
+                removes.append(f"#f{i}")
+                continue
+            adapter = _adapter(name)
+            values[f":v{i}"] = adapter.dump_python(adapter.validate_python(raw), mode="json")
+            sets.append(f"#f{i} = :v{i}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        condition = "attribute_exists(pk)"
+        if if_status is not None:
+            names["#status"] = "status"
+            values[":expected_status"] = if_status
+            condition += " AND #status = :expected_status"
+        try:
+            result = self.table.update_item(
+                Key=connection_key(connection_id),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                raise ConnectionNotFoundError(connection_id) from None
+            raise
+        return ConnectionRecord.from_item(dict(result["Attributes"]))
+
+    def record_api_usage(self, connection_id: str, usage: LimitInfo) -> ConnectionRecord:
+        """Remember the org's last seen API usage (from Sforce-Limit-Info)."""
+        return self.update(connection_id, api_usage=usage, api_usage_at=_now())
+
+    def delete(self, connection_id: str) -> bool:
+        """Delete the metadata item; False if there was none."""
+        result = self.table.delete_item(Key=connection_key(connection_id), ReturnValues="ALL_OLD")
+        return "Attributes" in result
+
+    def iter_all(self) -> Iterator[ConnectionRecord]:
+        """Every connection (a filtered scan: the table holds few connection items)."""
+        from boto3.dynamodb.conditions import Attr
+
+        kwargs: dict[str, Any] = {
+            "FilterExpression": Attr("sk").eq(META) & Attr("pk").begins_with("CONNECTION#"),
+        }
+        while True:
+            page = self.table.scan(**kwargs)
+            for item in page.get("Items", []):
+                yield ConnectionRecord.from_item(dict(item))
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def list(self) -> list[ConnectionRecord]:
+        """Every connection, oldest first."""
+        return sorted(self.iter_all(), key=lambda r: (r.created_at, r.connection_id))

@@ -1,0 +1,72 @@
+"""The Salesforce REST API: client, errors, composite requests, SOQL builder, ids."""
+
+from sfconnector.salesforce.client import (
+    AccessToken,
+    DescribeCache,
+    LimitInfo,
+    QueryPage,
+    RetryPolicy,
+    SalesforceClient,
+    StaticTokenProvider,
+    TokenProvider,
+    UpsertResult,
+    shared_http_client,
+)
+from sfconnector.salesforce.composite import (
+    CompositeLimitError,
+    CompositeRequest,
+    CompositeResponse,
+    SubResponse,
+)
+from sfconnector.salesforce.errors import (
+    AuthorizationRevokedError,
+    EntityDeletedError,
+    MultipleMatchesError,
+    NotFoundError,
+    OAuthError,
+    RequestLimitExceededError,
+    SalesforceError,
+    SalesforceErrorItem,
+    SalesforceTransportError,
+    SalesforceUnavailableError,
+    SessionExpiredError,
+    error_from_body,
+    error_from_response,
+)
+from sfconnector.salesforce.ids import InvalidIdError, is_valid_id, normalize_id, to_18
+from sfconnector.salesforce.soql import InvalidIdentifierError
+
+__all__ = [
+    "AccessToken",
+    "AuthorizationRevokedError",
+    "CompositeLimitError",
+    "CompositeRequest",
+    "CompositeResponse",
+    "DescribeCache",
+    "EntityDeletedError",
+    "InvalidIdError",
+    "InvalidIdentifierError",
+    "LimitInfo",
+    "MultipleMatchesError",
+    "NotFoundError",
+    "OAuthError",
+    "QueryPage",
+    "RequestLimitExceededError",
+    "RetryPolicy",
+    "SalesforceClient",
+    "SalesforceError",
+    "SalesforceErrorItem",
+    "SalesforceTransportError",
+    "SalesforceUnavailableError",
+    "SessionExpiredError",
+    "StaticTokenProvider",
+    "SubResponse",
+    "TokenProvider",
+    "UpsertResult",
+    "error_from_body",
+    "error_from_response",
+    "is_valid_id",
+    "normalize_id",
+    "shared_http_client",
+    "to_18",
+]

@@ -1,0 +1,105 @@
+"""Settings: pydantic models read from the environment when a handler is built, never at import.
+
+Each field names its environment variable as its alias. :meth:`EnvSettings.from_env` reports every
+missing or invalid variable at once, by name, in a :class:`SettingsError`. Other parts define their
+own settings the same way::
+
+    class PollerSettings(EnvSettings):
+        lookback_seconds: int = Field(300, alias="POLL_LOOKBACK_SECONDS", ge=0)
+
+The variables of :class:`CoreSettings` are the ones template.yaml's Globals give every function.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = ["CoreSettings", "EnvSettings", "SettingsError"]
+
+
+class SettingsError(Exception):
+    """The environment lacks required variables or holds invalid values (all named in the message)."""
+
+    def __init__(self, missing: list[str], invalid: dict[str, str]) -> None:
+        self.missing = missing
+        self.invalid = invalid
+        parts = []
+        if missing:
+            parts.append("missing environment variable(s): " + ", ".join(missing))
+        if invalid:
+            parts.append("invalid: " + "; ".join(f"{name}: {why}" for name, why in invalid.items()))
+        super().__init__("Configuration error: " + " | ".join(parts))
+
+
+class EnvSettings(BaseModel):
+    """Base of the settings models: field aliases are environment variable names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    @classmethod
+    def env_var(cls, field_name: str) -> str:
+        info = cls.model_fields[field_name]
+        return info.alias or field_name.upper()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        """Build from ``env`` (default: ``os.environ``). Blank values count as missing."""
+        source = os.environ if env is None else env
+        data: dict[str, Any] = {}
+        missing: list[str] = []
+        for name, info in cls.model_fields.items():
+            var = cls.env_var(name)
+            candidates = [var, *cls._fallbacks().get(var, ())]
+            value = next((source[c].strip() for c in candidates if source.get(c, "").strip()), None)
+            if value is not None:
+                data[var] = value
+            elif info.is_required():
+                missing.append(var)
+        invalid: dict[str, str] = {}
+        try:
+            settings = cls.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = str(error["loc"][0]) if error["loc"] else "?"
+                if error["type"] == "missing":
+                    continue
+                var = cls.env_var(loc) if loc in cls.model_fields else loc
+                invalid.setdefault(var, error["msg"])
+            if not missing and not invalid:
+                raise
+            raise SettingsError(missing, invalid) from None
+        if missing:
+            raise SettingsError(missing, invalid)
+        return settings
+
+    @classmethod
+    def _fallbacks(cls) -> dict[str, tuple[str, ...]]:
+        """Older/alternative variable names tried when the main one is unset."""
+        return {}
+
+
+class CoreSettings(EnvSettings):
+    """What every function needs: the state table, the events topic, the payload bucket, secrets."""
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=3, max_length=255)
+    topic_arn: str = Field(alias="TOPIC_ARN")
+    payload_bucket: str = Field(alias="PAYLOAD_BUCKET", min_length=3, max_length=63)
+    secret_prefix: str = Field(alias="SECRET_PREFIX", min_length=1, max_length=256)
+    aws_region: str = Field(alias="AWS_REGION", pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    describe_ttl_seconds: int = Field(900, alias="DESCRIBE_CACHE_TTL_SECONDS", ge=0, le=86_400)
+    """How long describes stay cached in a warm container."""
+
+    @field_validator("topic_arn")
+    @classmethod
+    def _topic_arn(cls, value: str) -> str:
+        if not value.startswith("arn:") or value.count(":") < 5:
+            raise ValueError("must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
+        return value
+
+    @classmethod
+    def _fallbacks(cls) -> dict[str, tuple[str, ...]]:
+        return {"AWS_REGION": ("AWS_DEFAULT_REGION",)}
