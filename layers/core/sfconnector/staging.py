@@ -1,0 +1,178 @@
+"""Staging of payloads too big for a Lambda response into the payload S3 bucket.
+
+A synchronous Lambda response (and so an API Gateway proxy response) is capped at 6 MB, and binary
+content travels as base64, which is 4/3 of the raw size. Content that would not fit is written to
+the payload bucket (server-side encrypted, under ``attachments/<connection>/<uuid>``) and the caller
+gets a short-lived presigned GET URL instead of the bytes. The bucket's lifecycle rule removes the
+objects later; the URL's lifetime is what limits access.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = [
+    "DEFAULT_URL_TTL_SECONDS",
+    "LAMBDA_RESPONSE_LIMIT",
+    "MAX_INLINE_BYTES",
+    "PayloadStager",
+    "StagedPayload",
+    "base64_length",
+    "fits_inline",
+]
+
+LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
+"""Synchronous Lambda invocation response limit (bytes), which API Gateway proxy responses inherit."""
+
+# The JSON around the base64 (record fields, headers, the proxy envelope) needs room too.
+_ENVELOPE_HEADROOM = 64 * 1024
+
+DEFAULT_URL_TTL_SECONDS = 15 * 60
+
+
+def base64_length(raw_size: int) -> int:
+    """Length of the padded base64 text of ``raw_size`` bytes."""
+    return 4 * ((raw_size + 2) // 3)
+
+
+MAX_INLINE_BYTES = ((LAMBDA_RESPONSE_LIMIT - _ENVELOPE_HEADROOM) // 4) * 3
+"""The largest raw size whose base64 still fits in a Lambda response with the envelope."""
+
+
+def fits_inline(raw_size: int, limit: int = MAX_INLINE_BYTES) -> bool:
+    """Whether content of ``raw_size`` bytes can be returned inline as base64."""
+    return raw_size <= limit
+
+
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class StagedPayload:
+    """Where staged content lives and how the caller may fetch it (until ``expires_at``)."""
+
+    bucket: str
+    key: str
+    url: str
+    expires_at: dt.datetime
+    size: int
+    content_type: str
+    filename: str
+
+
+def _content_disposition(filename: str) -> str:
+    # RFC 6266: an ASCII fallback plus the exact UTF-8 name.
+    ascii_name = filename.encode("ascii", "replace").decode("ascii").replace('"', "'").replace("\\", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class PayloadStager:
+    """Writes content to the payload bucket and returns a presigned GET URL.
+
+    The S3 client is the port: pass ``s3`` (a client) or ``s3_factory`` (e.g. the runtime's cached
+    client); by default a SigV4 client is built on first use and kept for warm invocations.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        s3: S3Client | None = None,
+        s3_factory: Callable[[], S3Client] | None = None,
+        url_ttl_seconds: int = DEFAULT_URL_TTL_SECONDS,
+        kms_key_id: str | None = None,
+        prefix: str = "attachments",
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        if not bucket:
+            raise ValueError("a payload bucket name is required")
+        if not 1 <= url_ttl_seconds <= 7 * 24 * 3600:
+            raise ValueError("url_ttl_seconds must be between 1 second and 7 days (SigV4's maximum)")
+        self.bucket = bucket
+        self.url_ttl_seconds = url_ttl_seconds
+        self.kms_key_id = kms_key_id
+        self.prefix = prefix.strip("/")
+        self._s3: S3Client | None = s3
+        self._s3_factory = s3_factory or _default_s3_client
+        self._lock = threading.Lock()
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def _client(self) -> S3Client:
+        with self._lock:
+            if self._s3 is None:
+                self._s3 = self._s3_factory()
+            return self._s3
+
+    def key_for(self, connection_id: str) -> str:
+        if not _SAFE_SEGMENT.fullmatch(connection_id) or connection_id in {".", ".."}:
+            raise ValueError("connection id is not a safe S3 key segment")
+        return f"{self.prefix}/{connection_id}/{uuid.uuid4()}"
+
+    def stage(
+        self,
+        connection_id: str,
+        content: bytes,
+        *,
+        filename: str,
+        content_type: str = "application/octet-stream",
+    ) -> StagedPayload:
+        """Store ``content`` encrypted and return a presigned URL that downloads it as ``filename``."""
+        s3 = self._client()
+        key = self.key_for(connection_id)
+        disposition = _content_disposition(filename)
+        put_args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": content,
+            "ContentType": content_type,
+            "ContentDisposition": disposition,
+        }
+        if self.kms_key_id:
+            put_args["ServerSideEncryption"] = "aws:kms"
+            put_args["SSEKMSKeyId"] = self.kms_key_id
+        else:
+            put_args["ServerSideEncryption"] = "AES256"
+        s3.put_object(**put_args)
+        issued = self._clock()
+        url = s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": disposition,
+            },
+            ExpiresIn=self.url_ttl_seconds,
+            HttpMethod="GET",
+        )
+        return StagedPayload(
+            bucket=self.bucket,
+            key=key,
+            url=url,
+            expires_at=issued + dt.timedelta(seconds=self.url_ttl_seconds),
+            size=len(content),
+            content_type=content_type,
+            filename=filename,
+        )
+
+
+def _default_s3_client() -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    # SigV4 always: objects encrypted with KMS can only be fetched through SigV4 presigned URLs,
+    # and regional virtual-host addressing keeps the URL valid outside us-east-1.
+    config = Config(
+        signature_version="s3v4", s3={"addressing_style": "virtual"}, retries={"mode": "standard"}
+    )
+    return boto3.client("s3", config=config)
