@@ -1,0 +1,257 @@
+"""The token provider of a stored connection: tokens from Secrets Manager, refresh with a lock.
+
+``current()`` reads the connection's secret (Powertools cache, ``max_age``). ``refresh(stale)`` is
+what the Salesforce client calls once on ``INVALID_SESSION_ID``:
+
+1. re-read the secret bypassing the cache; if another invocation already stored a different access
+   token, use it (no OAuth call);
+2. otherwise take the connection's refresh lock (DynamoDB conditional write with a TTL). Losers
+   poll the secret (``force_fetch``) until the winner's token appears, and reuse it; if the winner
+   vanished (lock expired, nothing stored) a loser takes the lock itself;
+3. the winner runs the refresh grant at the connection's login URL and stores the result, including
+   a rotated refresh token, as the next ``token_version`` - but only if the stored version is still
+   the one it refreshed from (else a newer authorisation landed meanwhile and wins);
+4. ``invalid_grant`` marks the connection ``needs_reauth`` (dropping the dead tokens, so every
+   container then fails fast without calling Salesforce), publishes ``connection.needs_reauth`` and
+   raises :class:`ConnectionNeedsReauthError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+
+from sfconnector.connections import ConnectionRepository
+from sfconnector.events import Event, EventPublisher, utc_now_iso
+from sfconnector.oauth.errors import ConnectionNeedsReauthError, ConnectionPendingError
+from sfconnector.oauth.flow import SalesforceOAuth, TokenResponse
+from sfconnector.oauth.lock import RefreshLock
+from sfconnector.salesforce.client import AccessToken
+from sfconnector.salesforce.errors import (
+    AuthorizationRevokedError,
+    SalesforceErrorItem,
+    SalesforceUnavailableError,
+)
+from sfconnector.tokens import ConnectionSecret, SecretsTokenStore, validate_connection_id
+
+__all__ = ["NEEDS_REAUTH_EVENT", "ConnectionTokenProvider", "issued_at_from"]
+
+logger = logging.getLogger(__name__)
+
+NEEDS_REAUTH_EVENT = "connection.needs_reauth"
+
+
+def issued_at_from(response: TokenResponse) -> datetime | None:
+    """``issued_at`` is a string of epoch milliseconds."""
+    try:
+        return datetime.fromtimestamp(int(response.issued_at or "") / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+class ConnectionTokenProvider:
+    """``TokenProvider`` (see ``sfconnector.salesforce.client``) for one stored connection."""
+
+    def __init__(
+        self,
+        connection_id: str,
+        *,
+        store: SecretsTokenStore,
+        connections: ConnectionRepository,
+        http: httpx.Client,
+        lock: RefreshLock | None = None,
+        publisher: EventPublisher | None = None,
+        wait_seconds: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.connection_id = validate_connection_id(connection_id)
+        self._store = store
+        self._connections = connections
+        self._oauth = SalesforceOAuth(http)
+        self._lock = lock
+        self._publisher = publisher
+        self._wait_seconds = wait_seconds
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self.refresh_calls = 0
+        """Refresh grants this provider sent to Salesforce (0 when it reused another's token)."""
+
+    def __repr__(self) -> str:
+        return f"ConnectionTokenProvider(connection_id={self.connection_id!r})"
+
+    # ---- TokenProvider ---------------------------------------------------------------------------
+
+    def current(self) -> AccessToken:
+        secret = self._store.get(self.connection_id)
+        token = secret.access()
+        if token is not None:
+            return token
+        # No access token: never authorised, or dropped after invalid_grant. Check what is stored
+        # now (not the cached copy) before deciding.
+        return self._renew(secret=None, stale=None)
+
+    def refresh(self, stale: AccessToken) -> AccessToken:
+        return self._renew(secret=None, stale=stale)
+
+    # ---- internals -------------------------------------------------------------------------------
+
+    def _renew(self, *, secret: ConnectionSecret | None, stale: AccessToken | None) -> AccessToken:
+        secret = secret or self._store.get(self.connection_id, force_fetch=True)
+        fresh = self._fresher(secret, stale)
+        if fresh is not None:
+            return fresh
+        self._require_refresh_token(secret)
+        if self._lock is None:
+            return self._refresh_locked(stale)
+
+        deadline = self._monotonic() + self._wait_seconds
+        delay = 0.05
+        while True:
+            owner = self._lock.acquire(self.connection_id)
+            if owner is not None:
+                try:
+                    return self._refresh_locked(stale)
+                finally:
+                    self._lock.release(self.connection_id, owner)
+            # Another invocation is refreshing: wait for its token instead of refreshing again.
+            if self._monotonic() >= deadline:
+                raise SalesforceUnavailableError(
+                    503,
+                    [
+                        SalesforceErrorItem(
+                            "TOKEN_REFRESH_BUSY",
+                            "another invocation is refreshing this connection's token; retry shortly",
+                        )
+                    ],
+                )
+            self._sleep(delay)
+            delay = min(delay * 2, 0.5)
+            secret = self._store.get(self.connection_id, force_fetch=True)
+            fresh = self._fresher(secret, stale)
+            if fresh is not None:
+                return fresh
+            self._require_refresh_token(secret)
+
+    @staticmethod
+    def _fresher(secret: ConnectionSecret, stale: AccessToken | None) -> AccessToken | None:
+        """The stored token if it differs from the stale one (someone refreshed already)."""
+        token = secret.access()
+        if token is None:
+            return None
+        if stale is None or token.access_token.get_secret_value() != stale.access_token.get_secret_value():
+            return token
+        return None
+
+    def _require_refresh_token(self, secret: ConnectionSecret) -> None:
+        if secret.refresh_token is not None:
+            return
+        record = self._connections.get(self.connection_id)
+        if record is not None and record.status == "pending":
+            raise ConnectionPendingError(self.connection_id)
+        raise ConnectionNeedsReauthError(
+            self.connection_id, record.status_reason if record is not None else "no refresh token stored"
+        )
+
+    def _refresh_locked(self, stale: AccessToken | None) -> AccessToken:
+        # Re-read under the lock: the previous holder may have stored a token just before releasing.
+        secret = self._store.get(self.connection_id, force_fetch=True)
+        fresh = self._fresher(secret, stale)
+        if fresh is not None:
+            return fresh
+        self._require_refresh_token(secret)
+        assert secret.refresh_token is not None
+        try:
+            self.refresh_calls += 1
+            response = self._oauth.refresh(
+                secret.login_url,
+                refresh_token=secret.refresh_token.get_secret_value(),
+                client_id=secret.client_id,
+                client_secret=secret.client_secret.get_secret_value(),
+            )
+        except AuthorizationRevokedError as exc:
+            self._mark_needs_reauth(secret, exc)
+            raise ConnectionNeedsReauthError(self.connection_id, exc.message) from None
+
+        rotated = response.refresh_token.get_secret_value() if response.refresh_token else None
+        renewed = secret.with_tokens(
+            access_token=response.access_token.get_secret_value(),
+            instance_url=response.instance_url,
+            refresh_token=rotated,
+            issued_at=issued_at_from(response),
+        )
+        latest = self._store.get(self.connection_id, force_fetch=True)
+        if latest.token_version != secret.token_version:
+            # A newer authorisation (or a writer whose lock expired) stored tokens meanwhile: keep
+            # the newer state rather than overwrite it with ours.
+            newer = latest.access()
+            if newer is not None:
+                logger.warning(
+                    "Connection %s: tokens changed during refresh (version %d -> %d); using the stored ones",
+                    self.connection_id,
+                    secret.token_version,
+                    latest.token_version,
+                )
+                return newer
+        self._store.put(self.connection_id, renewed)
+        logger.info(
+            "Connection %s: access token refreshed (version %d%s)",
+            self.connection_id,
+            renewed.token_version,
+            ", refresh token rotated" if rotated else "",
+        )
+        token = renewed.access()
+        assert token is not None
+        return token
+
+    def _mark_needs_reauth(self, secret: ConnectionSecret, exc: AuthorizationRevokedError) -> None:
+        reason = f"{exc.error_code}: {exc.message}"[:300]
+        logger.warning(
+            "Connection %s: refresh token rejected (%s); marking needs_reauth",
+            self.connection_id,
+            exc.error_code,
+        )
+        # The tokens are dead: dropping them makes every container fail fast from now on.
+        cleared = ConnectionSecret.model_validate(
+            {
+                "client_id": secret.client_id,
+                "client_secret": secret.client_secret,
+                "login_url": secret.login_url,
+                "instance_url": secret.instance_url,
+                "token_version": secret.token_version + 1,
+            }
+        )
+        self._store.put(self.connection_id, cleared)
+        record = None
+        try:
+            record = self._connections.update(self.connection_id, status="needs_reauth", status_reason=reason)
+        except LookupError:
+            logger.warning("Connection %s: metadata missing while marking needs_reauth", self.connection_id)
+        if self._publisher is None:
+            return
+        event = Event(
+            type=NEEDS_REAUTH_EVENT,
+            source=f"salesforce/{record.org_id}" if record and record.org_id else "salesforce",
+            subject=self.connection_id,
+            time=utc_now_iso(),
+            connection_id=self.connection_id,
+            data={
+                "connection_id": self.connection_id,
+                "name": record.name if record else None,
+                "status": "needs_reauth",
+                "reason": reason,
+                "org_id": record.org_id if record else None,
+                "user_id": record.user_id if record else None,
+                "username": record.username if record else None,
+                "instance_url": record.instance_url if record else None,
+                "environment": record.environment if record else None,
+            },
+        )
+        try:
+            self._publisher.publish(event)
+        except Exception:  # the caller must still learn about needs_reauth; the event is best effort
+            logger.exception("Connection %s: could not publish %s", self.connection_id, NEEDS_REAUTH_EVENT)
