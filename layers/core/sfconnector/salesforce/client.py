@@ -145,6 +145,9 @@ class RetryPolicy:
         return min(self.max_delay, self.jitter(min(self.max_delay, self.base_delay * 2 ** (attempt - 1))))
 
 
+_LIMIT_HEADER = re.compile(r"(?:^|[;,\s])api-usage\s*=\s*(\d+)\s*/\s*(\d+)", re.IGNORECASE)
+
+
 class LimitInfo(BaseModel):
     """The org's daily API usage, as reported by ``Sforce-Limit-Info: api-usage=used/max``."""
 
@@ -162,14 +165,12 @@ class LimitInfo(BaseModel):
         """Fraction of the allowance used (1.0 when the maximum is 0)."""
         return 1.0 if self.max <= 0 else self.used / self.max
 
-    _HEADER = re.compile(r"(?:^|[;,\s])api-usage\s*=\s*(\d+)\s*/\s*(\d+)", re.IGNORECASE)
-
     @classmethod
     def parse(cls, header: str | None) -> LimitInfo | None:
         """``api-usage=18/15000`` (optionally followed by ``; per-app-api-usage=...``); None if absent."""
         if not header:
             return None
-        match = cls._HEADER.search(header)
+        match = _LIMIT_HEADER.search(header)
         if not match:
             return None
         return cls(used=int(match.group(1)), max=int(match.group(2)))

@@ -1,0 +1,3 @@
+from tests.unit.salesforce.fakes import harness
+
+__all__ = ["harness"]
