@@ -92,7 +92,11 @@ SelectItem = FieldPath | CountAll | CountField
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """``field op value`` with op one of = != < <= > >= LIKE."""
+    """``field op value`` with op one of = != < <= > >= LIKE (``<>`` is read as ``!=``).
+
+    For LIKE the string value is the decoded pattern in which ``\\%``, ``\\_`` and ``\\\\`` stand for
+    the literal characters (see ``lexer.like_regex``).
+    """
 
     field: FieldPath
     op: str
@@ -167,6 +171,7 @@ class SelectQuery:
     order_by: tuple[OrderItem, ...] = ()
     limit: int | None = None
     offset: int | None = None
+    alias: str | None = None
 
     @property
     def is_count(self) -> bool:
