@@ -6,6 +6,9 @@ Powertools parameters with a short cache (``max_age``), so a warm Lambda does no
 Manager on every request, and a refreshed token written by another invocation is seen within
 ``max_age`` seconds (or at once with ``force_fetch``).
 
+The token provider that refreshes through OAuth (with the refresh lock) is
+``sfconnector.oauth.provider.ConnectionTokenProvider``, built on this store.
+
 Secret values never appear in repr/str/``model_dump_json`` of :class:`ConnectionSecret`; only
 :meth:`ConnectionSecret.to_storage_json` reveals them, for Secrets Manager itself.
 """
@@ -18,13 +21,12 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from sfconnector.salesforce.client import AccessToken
-from sfconnector.salesforce.errors import SalesforceErrorItem, SessionExpiredError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -33,9 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConnectionSecret",
     "ConnectionSecretNotFoundError",
-    "SecretTokenProvider",
     "SecretsTokenStore",
-    "TokenRefresher",
     "validate_connection_id",
 ]
 
@@ -244,60 +244,3 @@ class SecretsTokenStore:
     def _forget_cached(self) -> None:
         if self._provider is not None:
             self._provider.clear_cache()  # type: ignore[no-untyped-call]
-
-
-class TokenRefresher(Protocol):
-    """Runs the OAuth refresh grant for a connection (under its refresh lock), persists the result
-    in the store and returns it. Raises AuthorizationRevokedError on ``invalid_grant``."""
-
-    def __call__(self, connection_id: str, secret: ConnectionSecret) -> ConnectionSecret: ...
-
-
-class SecretTokenProvider:
-    """:class:`~sfconnector.salesforce.client.TokenProvider` backed by the token store.
-
-    ``refresh`` first re-reads the secret bypassing the cache: when another invocation already
-    refreshed (the stored access token differs from the stale one), that token is used and no OAuth
-    call is made. Otherwise ``refresher`` runs the refresh grant.
-    """
-
-    def __init__(self, store: SecretsTokenStore, connection_id: str, refresher: TokenRefresher) -> None:
-        self._store = store
-        self.connection_id = validate_connection_id(connection_id)
-        self._refresher = refresher
-
-    def __repr__(self) -> str:
-        return f"SecretTokenProvider(connection_id={self.connection_id!r})"
-
-    def current(self) -> AccessToken:
-        secret = self._store.get(self.connection_id)
-        token = secret.access()
-        if token is not None:
-            return token
-        return self._refresh_from(secret)
-
-    def refresh(self, stale: AccessToken) -> AccessToken:
-        secret = self._store.get(self.connection_id, force_fetch=True)
-        fresh = secret.access()
-        stale_value = stale.access_token.get_secret_value()
-        if fresh is not None and fresh.access_token.get_secret_value() != stale_value:
-            return fresh
-        return self._refresh_from(secret)
-
-    def _refresh_from(self, secret: ConnectionSecret) -> AccessToken:
-        if secret.refresh_token is None:
-            raise SessionExpiredError(
-                401,
-                [
-                    SalesforceErrorItem(
-                        "INVALID_SESSION_ID", "the connection has no refresh token; reconnect it"
-                    )
-                ],
-            )
-        renewed = self._refresher(self.connection_id, secret)
-        token = renewed.access()
-        if token is None:
-            raise SessionExpiredError(
-                401, [SalesforceErrorItem("INVALID_SESSION_ID", "the token refresh returned no access token")]
-            )
-        return token
