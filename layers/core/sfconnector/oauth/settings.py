@@ -1,0 +1,45 @@
+"""Settings of the connections function (environment variables, validated when the handler is built)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from sfconnector.oauth.hosts import PRODUCTION_LOGIN_URL, SANDBOX_LOGIN_URL, LoginHosts
+from sfconnector.settings import CoreSettings
+
+__all__ = ["ConnectionsSettings"]
+
+
+class ConnectionsSettings(CoreSettings):
+    """Core settings plus the OAuth ones.
+
+    The login URL overrides exist for the local stack and tests (they point at the emulator);
+    a deployment leaves them unset. ``ALLOW_INSECURE_LOOPBACK_LOGIN`` lets ``http://127.0.0.1``
+    My Domain URLs through and is never on by default.
+    """
+
+    login_url_production: str = Field(PRODUCTION_LOGIN_URL, alias="SF_LOGIN_URL_PRODUCTION")
+    login_url_sandbox: str = Field(SANDBOX_LOGIN_URL, alias="SF_LOGIN_URL_SANDBOX")
+    allow_insecure_loopback_login: bool = Field(False, alias="ALLOW_INSECURE_LOOPBACK_LOGIN")
+    state_ttl_seconds: int = Field(600, alias="OAUTH_STATE_TTL_SECONDS", ge=60, le=3600)
+    """How long an authorize_url stays usable (the user has to log in and consent within it)."""
+    callback_url: str | None = Field(None, alias="OAUTH_CALLBACK_URL")
+    """The public callback URL when it cannot be derived from the request (e.g. behind a CDN)."""
+    token_cache_seconds: int = Field(60, alias="TOKEN_CACHE_SECONDS", ge=0, le=3600)
+    refresh_lock_seconds: int = Field(30, alias="TOKEN_REFRESH_LOCK_SECONDS", ge=5, le=300)
+
+    @field_validator("login_url_production", "login_url_sandbox", "callback_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    def login_hosts(self) -> LoginHosts:
+        return LoginHosts(
+            production=self.login_url_production,
+            sandbox=self.login_url_sandbox,
+            allow_insecure_loopback=self.allow_insecure_loopback_login,
+        )
