@@ -206,7 +206,7 @@ def test_refused_conditions_name_the_problem(condition: str, problem: str) -> No
         build_guarded_query(condition, POLICY)
     assert problem in str(err.value)
     assert err.value.status == 422
-    assert err.value.code == "INVALID_CONDITION"
+    assert err.value.code == "invalid_condition"
     assert err.value.field == "condition"
 
 

@@ -191,7 +191,7 @@ def test_forbidden_urls_are_refused_before_anything_is_sent(url: str, reason: st
 
     assert reason in err.value.reason
     assert err.value.status == 422
-    assert err.value.code == "FORBIDDEN_URL"
+    assert err.value.code == "forbidden_url"
     assert err.value.field == "url"
     assert transport.requests == []
     assert resolver.calls == []  # refused on the literal/name alone: no DNS either
@@ -340,7 +340,7 @@ def test_oversized_declared_length_is_refused_without_reading() -> None:
         guarded(resolver, transport, max_bytes=1024).fetch("https://files.example.com/big")
 
     assert err.value.status == 413
-    assert err.value.code == "PAYLOAD_TOO_LARGE"
+    assert err.value.code == "payload_too_large"
     assert err.value.limit == 1024
 
 

@@ -102,7 +102,7 @@ class UrlFetchError(Exception):
     string or credentials (see :func:`redact_url`).
     """
 
-    code: ClassVar[str] = "URL_FETCH_FAILED"
+    code: ClassVar[str] = "url_fetch_failed"
 
     def __init__(self, message: str, *, status: int = 422, field: str = "url") -> None:
         super().__init__(message)
@@ -114,7 +114,7 @@ class UrlFetchError(Exception):
 class ForbiddenUrlError(UrlFetchError):
     """The URL (or a redirect hop, or an address its host resolves to) is not allowed."""
 
-    code: ClassVar[str] = "FORBIDDEN_URL"
+    code: ClassVar[str] = "forbidden_url"
 
     def __init__(self, reason: str, *, field: str = "url") -> None:
         super().__init__(f"URL refused: {reason}", status=422, field=field)
@@ -128,7 +128,7 @@ class FetchError(UrlFetchError):
     not exist, too many redirects) and 502 when the remote failed (timeout, 5xx, broken connection).
     """
 
-    code: ClassVar[str] = "URL_FETCH_FAILED"
+    code: ClassVar[str] = "url_fetch_failed"
 
     def __init__(self, message: str, *, status: int = 502, field: str = "url") -> None:
         super().__init__(message, status=status, field=field)
@@ -137,7 +137,7 @@ class FetchError(UrlFetchError):
 class PayloadTooLargeError(UrlFetchError):
     """Content larger than the allowed size (a download, inline base64, or an upload)."""
 
-    code: ClassVar[str] = "PAYLOAD_TOO_LARGE"
+    code: ClassVar[str] = "payload_too_large"
 
     def __init__(self, limit: int, *, field: str = "url", what: str = "the content") -> None:
         super().__init__(f"{what} is larger than the limit of {limit} bytes", status=413, field=field)

@@ -44,6 +44,7 @@ __all__ = [
     "FieldInfo",
     "FieldPolicy",
     "build_guarded_query",
+    "guarded_where",
     "parse_condition",
     "render_condition",
 ]
@@ -58,7 +59,7 @@ class ConditionError(ValueError):
     """The condition is not acceptable; maps to a 422 naming the ``condition`` field."""
 
     status: ClassVar[int] = 422
-    code: ClassVar[str] = "INVALID_CONDITION"
+    code: ClassVar[str] = "invalid_condition"
 
     def __init__(self, problem: str, position: int | None = None, *, field: str = "condition") -> None:
         where = f" (at character {position + 1})" if position is not None else ""
@@ -769,6 +770,12 @@ def parse_condition(text: str, policy: FieldPolicy) -> Node:
 def render_condition(node: Node) -> str:
     """The condition as SOQL, rebuilt from the syntax tree (never from the user's text)."""
     return node.render()
+
+
+def guarded_where(condition: str, policy: FieldPolicy) -> str:
+    """The user's condition checked against ``policy`` and re-emitted: safe to put after WHERE in a
+    query ``FROM policy.sobject`` (raises ConditionError naming the problem otherwise)."""
+    return parse_condition(condition, policy).render()
 
 
 def build_guarded_query(
