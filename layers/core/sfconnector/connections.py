@@ -161,7 +161,7 @@ class ConnectionRepository:
         return stamped
 
     def update(
-        self, connection_id: str, *, if_status: ConnectionStatus | None = None, **fields: Any
+        self, connection_id: str, /, *, if_status: ConnectionStatus | None = None, **fields: Any
     ) -> ConnectionRecord:
         """Set some fields (None removes one) and stamp ``updated_at``; returns the stored record.
 

@@ -36,6 +36,7 @@ __all__ = [
     "ConnectionSecret",
     "ConnectionSecretNotFoundError",
     "SecretsTokenStore",
+    "guard_botocore_payload_logs",
     "validate_connection_id",
 ]
 
@@ -125,6 +126,27 @@ class ConnectionSecretNotFoundError(LookupError):
         super().__init__(f"no stored credentials for connection {connection_id!r}")
 
 
+class _DropWirePayloads(logging.Filter):
+    """botocore logs whole request and response bodies at DEBUG; for Secrets Manager those bodies
+    ARE the secrets. Any root logger at DEBUG (e.g. Lambda's ApplicationLogLevel) would ship them to
+    CloudWatch, so these two wire-level loggers never emit DEBUG records in this process."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_WIRE_LOGGERS = ("botocore.endpoint", "botocore.parsers")
+_wire_guard = _DropWirePayloads()
+
+
+def guard_botocore_payload_logs() -> None:
+    """Install the filter above (idempotent)."""
+    for name in _WIRE_LOGGERS:
+        wire_logger = logging.getLogger(name)
+        if _wire_guard not in wire_logger.filters:
+            wire_logger.addFilter(_wire_guard)
+
+
 def _client_error_code(exc: BaseException | None) -> str:
     while exc is not None:
         if isinstance(exc, ClientError):
@@ -162,6 +184,7 @@ class SecretsTokenStore:
     def client(self) -> SecretsManagerClient:
         with self._lock:
             if self._client is None:
+                guard_botocore_payload_logs()
                 self._client = self._factory()
             return self._client
 
