@@ -6,10 +6,13 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sfconnector import API_VERSION
 from sfemulator.soql import QueryResult, SoqlError, execute, parse
 
 from tests.emulator_soql.conftest import A1, A2, A3, A4, C1, CASE1, CASE2, G1, NOW, U1, U2, FakeSource
+from tests.emulator_soql.test_parser import soql_escape
 
 
 def run(source: FakeSource, text: str, **kwargs: Any) -> QueryResult:
@@ -620,6 +623,37 @@ def test_type_errors(source: FakeSource, where: str, code: str, message: str) ->
     assert failure(source, f"SELECT Id FROM Account WHERE {where}") == (code, message)  # noqa: S608
 
 
+def test_fields_macros_expand_in_declared_order(source: FakeSource) -> None:
+    standard = run(source, "SELECT FIELDS(STANDARD) FROM Account WHERE Name = 'Acme'").records[0]
+    assert list(standard)[:4] == ["attributes", "Id", "IsDeleted", "CreatedDate"]
+    assert "Regions__c" not in standard
+    assert standard["OwnerId"] == U2
+    custom = run(source, "SELECT Name, FIELDS(CUSTOM) FROM Account WHERE Name = 'Acme' LIMIT 200").records[0]
+    assert list(custom) == [
+        "attributes",
+        "Name",
+        "Regions__c",
+        "Active__c",
+        "Since__c",
+        "Score__c",
+        "Partner__c",
+    ]
+    everything = run(source, "SELECT FIELDS(ALL) FROM Account LIMIT 1").records[0]
+    assert len(everything) == 1 + len(source.sobject_fields("Account") or {})
+
+
+def test_fields_all_needs_a_limit_and_no_duplicates(source: FakeSource) -> None:
+    text = "SELECT FIELDS(ALL) FROM Account"
+    assert failure(source, text) == (
+        "MALFORMED_QUERY",
+        header(text, 8) + "The SOQL FIELDS function must have a LIMIT of at most 200",
+    )
+    assert failure(source, "SELECT Id, FIELDS(ALL) FROM Account LIMIT 200") == (
+        "INVALID_FIELD",
+        "duplicate field selected: Id",
+    )
+
+
 def test_duplicate_field(source: FakeSource) -> None:
     assert failure(source, "SELECT Id, Name, name FROM Account") == (
         "INVALID_FIELD",
@@ -652,3 +686,20 @@ def test_case_and_contact_ids_in_result(source: FakeSource) -> None:
     assert names_of(result, "Id") == [CASE2]
     by_short_id = run(source, f"SELECT Name FROM Contact WHERE Id = '{C1[:15]}'")  # noqa: S608
     assert by_short_id.records[0]["Name"] == "Jane Doe"
+
+
+def like_escape(value: str) -> str:
+    return soql_escape(value).replace("%", "\\%").replace("_", "\\_")
+
+
+@given(st.text())
+def test_a_stored_string_matches_its_escaped_literal(value: str) -> None:
+    source = FakeSource()
+    source.data["Account"] = [{**source.data["Account"][0], "Name": value}]
+    assert run(source, f"SELECT Id FROM Account WHERE Name = '{soql_escape(value)}'").total_size == 1  # noqa: S608
+    assert run(source, f"SELECT Id FROM Account WHERE Name != '{soql_escape(value)}'").total_size == 0  # noqa: S608
+    if value:
+        like = run(source, f"SELECT Id FROM Account WHERE Name LIKE '{like_escape(value)}'")  # noqa: S608
+        assert like.total_size == 1
+        wider = run(source, f"SELECT Id FROM Account WHERE Name LIKE '%{like_escape(value[1:])}'")  # noqa: S608
+        assert wider.total_size == 1

@@ -285,7 +285,8 @@ def test_unicode_escapes_parse_back(value: str) -> None:
             12,
             "A relationship subquery in the SELECT list is not supported by the Salesforce emulator",
         ),
-        ("SELECT FIELDS(ALL) FROM Account", 8, "FIELDS() is not supported by the Salesforce emulator"),
+        ("SELECT SUM(Amount) FROM Opportunity", 8, "SUM() is not supported by the Salesforce emulator"),
+        ("SELECT FIELDS(SOME) FROM Account", 15, "unexpected token: 'SOME'"),
         (
             "SELECT Id FROM Account WHERE CALENDAR_YEAR(CreatedDate) = 2024",
             30,

@@ -40,6 +40,7 @@ from sfemulator.soql.nodes import (
     CountField,
     DateLiteral,
     FieldPath,
+    FieldsMacro,
     Includes,
     InList,
     Literal,
@@ -113,6 +114,7 @@ _WIRE_DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?"
 )
 _UTC_MIDNIGHT = dt.time(tzinfo=dt.UTC)
+MAX_FIELDS_LIMIT = 200
 
 
 def execute(
@@ -754,13 +756,13 @@ def _plan(query: SelectQuery, context: _Context, *, nested: bool) -> _Plan:
                 unnamed += 1
             counts.append(_CountItem(key, _getter(resolved, context)))
             continue
-        resolved = _resolve(item, root, query, context)
-        canonical = resolved.canonical
-        if canonical.lower() in seen:
-            raise SoqlError("INVALID_FIELD", f"duplicate field selected: {canonical}")
-        seen.add(canonical.lower())
-        items.append(_FieldItem(resolved, _getter(resolved, context)))
-        _add_to_shape(shape, resolved)
+        for resolved in _select_fields(item, root, query, context):
+            canonical = resolved.canonical
+            if canonical.lower() in seen:
+                raise SoqlError("INVALID_FIELD", f"duplicate field selected: {canonical}")
+            seen.add(canonical.lower())
+            items.append(_FieldItem(resolved, _getter(resolved, context)))
+            _add_to_shape(shape, resolved)
     if counts and items:
         first = items[0].resolved.path
         raise SoqlError(
@@ -803,6 +805,30 @@ def _plan(query: SelectQuery, context: _Context, *, nested: bool) -> _Plan:
             (_getter(resolved, context), _sort_norm(resolved), order.descending, order.nulls_last)
         )
     return _Plan(query, context, root, items, counts, count_all, predicate, sort_keys, shape)
+
+
+def _select_fields(
+    item: FieldPath | FieldsMacro, root: _SObject, query: SelectQuery, context: _Context
+) -> list[_Resolved]:
+    if isinstance(item, FieldPath):
+        return [_resolve(item, root, query, context)]
+    if item.kind != "STANDARD" and (query.limit is None or query.limit > MAX_FIELDS_LIMIT):
+        # Unbounded FIELDS() is only allowed for standard fields.
+        raise SoqlError(
+            "MALFORMED_QUERY",
+            positioned(
+                query.text,
+                item.pos,
+                f"The SOQL FIELDS function must have a LIMIT of at most {MAX_FIELDS_LIMIT}",
+            ),
+        )
+    selected = []
+    for spec in root.fields.values():
+        custom = spec.name.lower().endswith("__c")
+        if item.kind == "ALL" or custom == (item.kind == "CUSTOM"):
+            path = FieldPath((spec.name,), item.pos)
+            selected.append(_Resolved((), spec, False, path))
+    return selected
 
 
 def _has_semi_join(node: Condition) -> bool:

@@ -20,6 +20,7 @@ __all__ = [
     "CountField",
     "DateLiteral",
     "FieldPath",
+    "FieldsMacro",
     "InList",
     "Includes",
     "Literal",
@@ -87,7 +88,15 @@ class CountField:
     pos: int
 
 
-SelectItem = FieldPath | CountAll | CountField
+@dataclass(frozen=True, slots=True)
+class FieldsMacro:
+    """``FIELDS(ALL | STANDARD | CUSTOM)``: expanded to the object's fields when the query runs."""
+
+    kind: str
+    pos: int
+
+
+SelectItem = FieldPath | CountAll | CountField | FieldsMacro
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from sfemulator.soql.nodes import (
     CountField,
     DateLiteral,
     FieldPath,
+    FieldsMacro,
     Includes,
     InList,
     Literal,
@@ -256,6 +257,15 @@ class _Parser:
                 if self.token.kind == "ident" and not self.token.is_word("FROM"):
                     alias = self.advance().text
                 items.append(CountField(field, alias, token.pos))
+            elif token.is_word("FIELDS") and self.peek().text == "(":
+                self.advance()
+                self.advance()
+                kind = self.token
+                if not kind.is_word("ALL", "STANDARD", "CUSTOM"):
+                    raise self.error(kind)
+                self.advance()
+                self.expect_op(")")
+                items.append(FieldsMacro(kind.upper, token.pos))
             elif token.kind == "op" and token.text == "(":
                 raise self.unsupported(token, "A relationship subquery in the SELECT list")
             elif token.kind == "ident" and token.upper in _UNSUPPORTED_FUNCTIONS and self.peek().text == "(":
