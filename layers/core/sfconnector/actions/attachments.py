@@ -1,0 +1,317 @@
+"""The attachments family: list a record's attachment ids, get an attachment's content, add one
+(from base64 or from a URL). Feed comments are created by the generic create-under-a-parent
+service (:meth:`sfconnector.actions.records.RecordService.create_child`).
+
+Salesforce API calls per action:
+
+==========================  =====================================================================
+list ids                    1 (a composite: the parent's existence and the first page of ids),
+                            plus 1 per further page of 2,000 ids
+get content                 2 (the attachment's metadata, then its binary Body: a blob cannot
+                            travel inside a composite)
+add                         1 (a composite: create + read back by reference, without the Body)
+==========================  =====================================================================
+
+Content too big for a Lambda response (6 MB, and base64 adds a third) is staged in the payload
+bucket and returned as a short-lived presigned URL (:mod:`sfconnector.staging`). Files are fetched
+from URLs through the SSRF guard of :mod:`sfconnector.urlfetch`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import Field
+
+from sfconnector.actions.errors import InvalidInputError, RecordNotFoundError
+from sfconnector.actions.validation import check_record_id
+from sfconnector.models import AddAttachmentInput, AttachmentContentResult, AttachmentIdsResult, RecordResult
+from sfconnector.salesforce import ids, soql
+from sfconnector.salesforce.client import SalesforceClient
+from sfconnector.salesforce.composite import CompositeRequest, reference
+from sfconnector.salesforce.errors import EntityDeletedError, NotFoundError, SalesforceError
+from sfconnector.settings import EnvSettings
+from sfconnector.staging import MAX_INLINE_BYTES, PayloadStager, fits_inline
+from sfconnector.urlfetch import DEFAULT_MAX_BYTES, PayloadTooLargeError, UrlFetcher
+
+__all__ = [
+    "ATTACHMENT_FIELDS",
+    "AttachmentService",
+    "AttachmentSettings",
+    "decode_base64",
+]
+
+ATTACHMENT_PREFIX = "00P"
+
+# Attachment cannot have custom fields, so its field list is fixed; reading it back by name spares a
+# describe call. Body is left out on purpose: the caller just sent it, and it can be 25 MB.
+ATTACHMENT_FIELDS = (
+    "Id",
+    "ParentId",
+    "Name",
+    "ContentType",
+    "BodyLength",
+    "Description",
+    "IsPrivate",
+    "OwnerId",
+    "IsDeleted",
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
+    "SystemModstamp",
+)
+_METADATA_FIELDS = ["Id", "Name", "ContentType", "BodyLength", "ParentId"]
+
+# Salesforce's errors for a ParentId that names no record the user can see.
+_BAD_PARENT_CODES = frozenset({"INVALID_CROSS_REFERENCE_KEY", "FIELD_INTEGRITY_EXCEPTION", "MALFORMED_ID"})
+
+
+class AttachmentSettings(EnvSettings):
+    """Limits of the attachments family (environment variables, all optional)."""
+
+    max_bytes: int = Field(DEFAULT_MAX_BYTES, alias="ATTACHMENT_MAX_BYTES", gt=0, le=DEFAULT_MAX_BYTES)
+    """Largest file accepted (Salesforce stores at most 25 MB per attachment)."""
+    url_ttl_seconds: int = Field(900, alias="ATTACHMENT_URL_TTL_SECONDS", ge=60, le=7 * 24 * 3600)
+    """Lifetime of the presigned URL of staged content."""
+    fetch_timeout_seconds: float = Field(30.0, alias="URL_FETCH_TIMEOUT_SECONDS", gt=0, le=120)
+    """Deadline of a whole URL download (DNS, redirects and body included)."""
+    payload_kms_key_id: str | None = Field(None, alias="PAYLOAD_KMS_KEY_ID")
+
+
+# ---------------------------------------------------------------------------------------- base64
+
+_DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w.+-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+_STANDARD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_BAD_CHAR = re.compile(r"[^A-Za-z0-9+/=_-]")
+
+
+def decode_base64(text: str, *, max_bytes: int, field: str = "content_base64") -> tuple[bytes, str | None]:
+    """Strictly decode base64 (standard or URL-safe alphabet, line breaks allowed, optionally a
+    ``data:<type>;base64,`` URL). Returns the bytes and the data URL's media type, if any.
+
+    Raises InvalidInputError (422) naming ``field`` for anything that is not base64, and
+    PayloadTooLargeError (413) before decoding when the content would exceed ``max_bytes``.
+    """
+    media_type: str | None = None
+    match = _DATA_URL.match(text)
+    if match:
+        media_type = (match.group("type") or "").lower() or None
+        text = text[match.end() :]
+    clean = _WHITESPACE.sub("", text)
+    if not clean:
+        raise InvalidInputError(f"{field} is empty: the file needs at least one byte", fields=[field])
+    bad = _BAD_CHAR.search(clean)
+    if bad:
+        raise InvalidInputError(
+            f"{field} is not base64: character {bad.group(0)!r} at position {bad.start() + 1} is not allowed",
+            fields=[field],
+        )
+    padding = len(clean) - len(clean.rstrip("="))
+    estimated = (len(clean) * 3) // 4 - padding
+    if estimated > max_bytes:
+        raise PayloadTooLargeError(max_bytes, field=field, what="the decoded file")
+    if _STANDARD.fullmatch(clean):
+        alphabet_ok = True
+    elif _URLSAFE.fullmatch(clean):
+        clean = clean.replace("-", "+").replace("_", "/")
+        alphabet_ok = True
+    else:
+        alphabet_ok = False
+    if not alphabet_ok:
+        raise InvalidInputError(
+            f"{field} is not base64: it mixes the standard (+/) and URL-safe (-_) alphabets or has '=' "
+            "inside",
+            fields=[field],
+        )
+    if len(clean) % 4 == 1:
+        raise InvalidInputError(
+            f"{field} is not base64: its length is impossible (truncated?)", fields=[field]
+        )
+    if padding == 0 and len(clean) % 4:
+        clean += "=" * (-len(clean) % 4)
+    try:
+        data = base64.b64decode(clean, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError(f"{field} is not base64: the padding is wrong", fields=[field]) from None
+    if not data:
+        raise InvalidInputError(f"{field} is empty: the file needs at least one byte", fields=[field])
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError(max_bytes, field=field, what="the decoded file")
+    return data, media_type
+
+
+def _guess_type(name: str) -> str:
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+# --------------------------------------------------------------------------------------- service
+
+
+class AttachmentService:
+    """The attachment actions of one connection.
+
+    ``stager`` and ``fetcher`` are ports built lazily by the runtime (factories are accepted so a
+    function that never stages or fetches never builds them); without a stager, content too big to
+    return inline is a 413.
+    """
+
+    def __init__(
+        self,
+        client: SalesforceClient,
+        *,
+        connection_id: str,
+        stager: PayloadStager | Callable[[], PayloadStager | None] | None = None,
+        fetcher: UrlFetcher | Callable[[], UrlFetcher] | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        inline_limit: int = MAX_INLINE_BYTES,
+    ) -> None:
+        self.client = client
+        self.connection_id = connection_id
+        self._stager = stager
+        self._fetcher = fetcher
+        self.max_bytes = max_bytes
+        self.inline_limit = inline_limit
+
+    def __repr__(self) -> str:
+        return f"AttachmentService(connection_id={self.connection_id!r})"
+
+    def _get_stager(self) -> PayloadStager | None:
+        if self._stager is None or isinstance(self._stager, PayloadStager):
+            return self._stager
+        built = self._stager()
+        self._stager = built
+        return built
+
+    def _get_fetcher(self) -> UrlFetcher:
+        if isinstance(self._fetcher, UrlFetcher):
+            return self._fetcher
+        built = self._fetcher() if self._fetcher is not None else UrlFetcher()
+        self._fetcher = built
+        return built
+
+    # ---- list ids ---------------------------------------------------------------------------------
+
+    def list_ids(self, parent_id: str) -> AttachmentIdsResult:
+        """Ids of every attachment of a record, oldest first.
+
+        One call: a composite carrying the first page of ids and (for a parent whose type the id
+        tells) a check that the parent exists, so an unknown parent is a 404 rather than an empty list.
+        """
+        parent = check_record_id(parent_id, expected="parent record", key_prefix=None, param="parent_id")
+        where = soql.Eq("ParentId", parent)
+        listing = soql.select("Attachment", ["Id"], where, order_by=["CreatedDate ASC", "Id ASC"])
+        request = CompositeRequest(all_or_none=False, api_version=self.client.api_version)
+        request.query(listing, "attachments")
+        parent_type = ids.sobject_for_id(parent)
+        if parent_type is not None:
+            request.query(soql.select(parent_type, ["Id"], soql.Eq("Id", parent), limit=1), "parent")
+        response = self.client.composite(request)
+        if parent_type is not None:
+            check = response.by_ref("parent")
+            # A parent type that cannot be queried is no reason to fail: only a clear "no rows" is.
+            if check.ok and isinstance(check.body, Mapping) and not check.body.get("records"):
+                raise RecordNotFoundError(
+                    f"{parent_type} {parent} does not exist, or the connected user cannot see it.",
+                    fields=["parent_id"],
+                )
+        page = response.raise_for_ref("attachments").body or {}
+        found = [str(r["Id"]) for r in page.get("records") or []]
+        next_url = None if page.get("done", True) else page.get("nextRecordsUrl")
+        while next_url:
+            more = self.client.query_more(str(next_url))
+            found += [str(r["Id"]) for r in more.records]
+            next_url = None if more.done else more.next_records_url
+        return AttachmentIdsResult(parent_id=parent, attachment_ids=found, count=len(found))
+
+    # ---- get content ------------------------------------------------------------------------------
+
+    def get_content(self, attachment_id: str) -> AttachmentContentResult:
+        """The attachment's bytes as base64, or a presigned URL when they do not fit a response."""
+        checked = check_record_id(
+            attachment_id, expected="Attachment", key_prefix=ATTACHMENT_PREFIX, param="record_id"
+        )
+        try:
+            meta = self.client.get_record("Attachment", checked, _METADATA_FIELDS)
+            body = self.client.get_blob(f"sobjects/Attachment/{checked}/Body")
+        except (NotFoundError, EntityDeletedError):
+            raise RecordNotFoundError(
+                f"Attachment {checked} does not exist, or the connected user cannot see it.",
+                fields=["record_id"],
+            ) from None
+        name = str(meta.get("Name") or checked)
+        content_type = meta.get("ContentType") or _guess_type(name)
+        if fits_inline(len(body), self.inline_limit):
+            return AttachmentContentResult(
+                id=checked,
+                name=name,
+                content_type=content_type,
+                size=len(body),
+                content_base64=base64.b64encode(body).decode("ascii"),
+            )
+        stager = self._get_stager()
+        if stager is None:
+            raise PayloadTooLargeError(self.inline_limit, field="record_id", what="the attachment")
+        staged = stager.stage(self.connection_id, body, filename=name, content_type=content_type)
+        return AttachmentContentResult(
+            id=checked,
+            name=name,
+            content_type=content_type,
+            size=len(body),
+            download_url=staged.url,
+            download_url_expires_at=staged.expires_at.isoformat().replace("+00:00", "Z"),
+        )
+
+    # ---- add --------------------------------------------------------------------------------------
+
+    def add(self, data: AddAttachmentInput) -> RecordResult:
+        """Attach a file (base64 or fetched from a URL) to a record; returns the stored Attachment
+        without its Body. One call: create + read back in a composite."""
+        parent = check_record_id(data.parent_id, expected="parent record", key_prefix=None, param="parent_id")
+        if data.content_base64 is not None:
+            content, hinted_type = decode_base64(data.content_base64, max_bytes=self.max_bytes)
+        else:
+            assert data.url is not None  # the model guarantees exactly one source
+            fetched = self._get_fetcher().fetch(data.url)
+            if fetched.size > self.max_bytes:
+                raise PayloadTooLargeError(self.max_bytes, field="url", what="the file")
+            if not fetched.content:
+                raise InvalidInputError("the URL returned an empty file", fields=["url"])
+            content, hinted_type = fetched.content, fetched.content_type
+        content_type = data.content_type or hinted_type or _guess_type(data.name)
+        payload: dict[str, Any] = {
+            "ParentId": parent,
+            "Name": data.name,
+            "Body": base64.b64encode(content).decode("ascii"),
+            "ContentType": content_type,
+            "IsPrivate": data.is_private,
+        }
+        if data.description is not None:
+            payload["Description"] = data.description
+        request = CompositeRequest(all_or_none=True, api_version=self.client.api_version)
+        request.create("Attachment", payload, "write")
+        request.get("Attachment", reference("write"), "record", fields=list(ATTACHMENT_FIELDS))
+        response = self.client.composite(request)
+        try:
+            response.raise_for_ref("write")
+        except SalesforceError as exc:
+            if exc.error_code in _BAD_PARENT_CODES or "ParentId" in exc.fields:
+                raise RecordNotFoundError(
+                    f"The parent record {parent} does not exist, or the connected user cannot attach "
+                    f"files to it (Salesforce: {exc.message})",
+                    fields=["parent_id"],
+                ) from None
+            raise
+        record = response.raise_for_ref("record").body
+        if not isinstance(record, Mapping):
+            raise SalesforceError(502, message="Salesforce returned no record in the read-back")
+        record = {k: v for k, v in record.items() if k != "Body"}
+        return RecordResult(id=str(record.get("Id")), record=record)
