@@ -54,6 +54,7 @@ SCHEMA: dict[str, dict[str, FieldSpec]] = {
         FieldSpec("Since__c", "date"),
         FieldSpec("Score__c", "double"),
         FieldSpec("Partner__c", "reference", ("Account",), "Partner__r"),
+        FieldSpec("RecordTypeId", "reference", ("RecordType",), "RecordType"),
     ),
     "Contact": _fields(
         *SYSTEM,

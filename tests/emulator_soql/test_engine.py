@@ -455,6 +455,12 @@ def test_unknown_sobject_matches_salesforce_captured_bodies(source: FakeSource) 
             f"Didn't understand relationship 'Partner__c' in field path. {RELATIONSHIP_HINT}",
         ),
         (
+            "SELECT RecordType.Name FROM Account",
+            "INVALID_FIELD",
+            8,
+            f"Didn't understand relationship 'RecordType' in field path. {RELATIONSHIP_HINT}",
+        ),
+        (
             "SELECT What.Owner.Name FROM Task",
             "INVALID_FIELD",
             8,

@@ -228,6 +228,11 @@ def _resolve(path: FieldPath, root: _SObject, query: SelectQuery, context: _Cont
             )
         if len(reference.reference_to) == 1:
             target = context.sobject(reference.reference_to[0])
+            if target is None:  # a lookup to an object this org does not model
+                raise SoqlError(
+                    "INVALID_FIELD",
+                    positioned(query.text, path.pos, _INVALID_RELATIONSHIP.format(name=part)),
+                )
         else:
             target = None
             if index < len(parts) - 2:
