@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -127,6 +128,28 @@ def test_backoff_is_capped_and_jittered() -> None:
         cap = min(3.0, 2 ** (attempt - 1))
         assert all(0.0 <= d <= cap for d in delays)
         assert max(delays) - min(delays) > cap / 4  # really spread out (full jitter)
+
+
+def test_retries_stop_when_the_time_budget_is_spent() -> None:
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    sf = FakeSalesforce(default=lambda request: (now.__setitem__(0, now[0] + 6.0), unavailable())[1])
+    policy = RetryPolicy(max_attempts=10, base_delay=1.0, max_delay=5.0, jitter=lambda d: d, sleep=sleep)
+    client = SalesforceClient(
+        FakeTokens(),
+        http=httpx.Client(transport=httpx.MockTransport(sf)),
+        retry=replace(policy, budget=20.0, clock=lambda: now[0]),
+    )
+    with pytest.raises(SalesforceUnavailableError):
+        client.limits()
+    # Each attempt takes 6 s: 6 + 1 -> 13 + 2 -> 21 (+4 would start at 25 s, beyond the 20 s budget).
+    assert sleeps == [1.0, 2.0]
+    assert len(sf.requests) == 3
 
 
 def test_retry_after_header_is_honoured(harness: Harness) -> None:

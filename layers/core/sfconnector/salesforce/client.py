@@ -133,10 +133,20 @@ class RetryPolicy:
     max_delay: float = 5.0
     jitter: Callable[[float], float] = full_jitter
     sleep: Callable[[float], None] = time.sleep
+    budget: float | None = 20.0
+    """No retry is started when it would begin more than ``budget`` seconds after the first attempt:
+    API Gateway gives up after 29 s, so a late success would reach nobody. None: no budget."""
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+
+    def allows(self, attempt: int, started: float, delay: float) -> bool:
+        """Whether another attempt may follow failed attempt ``attempt`` after sleeping ``delay``."""
+        if attempt >= self.max_attempts:
+            return False
+        return self.budget is None or self.clock() - started + delay <= self.budget
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
@@ -294,6 +304,7 @@ class QueryPage:
 @dataclass
 class _Attempt:
     token: AccessToken
+    started: float
     refreshed: bool = False
     attempt: int = 0
 
@@ -388,7 +399,7 @@ class SalesforceClient:
         method = method.upper()
         if retryable is None:
             retryable = method in ("GET", "HEAD", "DELETE", "OPTIONS")
-        state = _Attempt(token=self._tokens.current())
+        state = _Attempt(token=self._tokens.current(), started=self.retry.clock())
         while True:
             state.attempt += 1
             url = self._url(state.token.instance_url, path_or_url)
@@ -409,14 +420,15 @@ class SalesforceClient:
             except httpx.TransportError as exc:
                 timeout = isinstance(exc, httpx.TimeoutException)
                 kind = "timed out" if timeout else f"failed ({type(exc).__name__})"
-                if retryable and state.attempt < self.retry.max_attempts:
+                if retryable:
                     delay = self.retry.delay(state.attempt)
-                    logger.warning(
-                        "Salesforce %s %s %s; retrying in %.2fs (attempt %d of %d)",
-                        method, self._safe_path(url), kind, delay, state.attempt, self.retry.max_attempts,
-                    )  # fmt: skip
-                    self.retry.sleep(delay)
-                    continue
+                    if self.retry.allows(state.attempt, state.started, delay):
+                        logger.warning(
+                            "Salesforce %s %s %s; retrying in %.2fs (attempt %d of %d)",
+                            method, self._safe_path(url), kind, delay, state.attempt, self.retry.max_attempts,
+                        )  # fmt: skip
+                        self.retry.sleep(delay)
+                        continue
                 tried = f" after {state.attempt} attempts" if state.attempt > 1 else ""
                 raise SalesforceTransportError(
                     f"{method} {self._safe_path(url)} {kind}{tried}", timeout=timeout
@@ -438,14 +450,15 @@ class SalesforceClient:
                 logger.info("Salesforce session expired; refreshing the access token once")
                 state.token = self._tokens.refresh(state.token)
                 continue
-            if status in RETRYABLE_STATUSES and retryable and state.attempt < self.retry.max_attempts:
+            if status in RETRYABLE_STATUSES and retryable:
                 delay = self.retry.delay(state.attempt, _retry_after(response))
-                logger.warning(
-                    "Salesforce %s %s answered %d; retrying in %.2fs (attempt %d of %d)",
-                    method, self._safe_path(url), status, delay, state.attempt, self.retry.max_attempts,
-                )  # fmt: skip
-                self.retry.sleep(delay)
-                continue
+                if self.retry.allows(state.attempt, state.started, delay):
+                    logger.warning(
+                        "Salesforce %s %s answered %d; retrying in %.2fs (attempt %d of %d)",
+                        method, self._safe_path(url), status, delay, state.attempt, self.retry.max_attempts,
+                    )  # fmt: skip
+                    self.retry.sleep(delay)
+                    continue
             raise error
 
     def _json(self, response: httpx.Response) -> Any:
