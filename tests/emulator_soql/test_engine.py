@@ -682,7 +682,8 @@ def test_a_source_without_sobject_name_still_works(source: FakeSource) -> None:
         def record_by_id(self, record_id: str) -> Any:
             return source.record_by_id(record_id)
 
-    result = execute(parse("SELECT Owner.Name FROM Account LIMIT 1"), Minimal(), now=NOW)
+    # The canonical sObject name is then learnt from a record (record_by_id names its sObject).
+    result = execute(parse("SELECT Owner.Name FROM account LIMIT 1"), Minimal(), now=NOW)
     assert result.records[0]["attributes"]["type"] == "Account"
     assert result.records[0]["Owner"]["Name"] == "Bob Builder"
 

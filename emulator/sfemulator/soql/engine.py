@@ -140,6 +140,7 @@ class _SObject:
     name: str
     fields: dict[str, FieldSpec]  # lower-case name -> spec
     relationships: dict[str, FieldSpec]  # lower-case relationship name -> reference field
+    canonical: bool = True  # False while ``name`` is only the spelling the query used
 
 
 @dataclass(slots=True)
@@ -159,6 +160,8 @@ class _Context:
         specs = self.source.sobject_fields(name)
         found: _SObject | None = None
         if specs is not None:
+            # The port has no listing of sObjects; a source may offer ``sobject_name`` (optional) to
+            # give the canonical spelling, else it is learnt from the first record (see _Plan.run).
             canonical = name
             resolve_name = getattr(self.source, "sobject_name", None)
             if callable(resolve_name):
@@ -169,7 +172,7 @@ class _Context:
                 for spec in specs.values()
                 if spec.relationship_name and spec.reference_to
             }
-            found = _SObject(canonical, fields, relationships)
+            found = _SObject(canonical, fields, relationships, callable(resolve_name))
         self.sobjects[key] = found
         return found
 
@@ -690,7 +693,13 @@ class _Plan:
             if self.query.offset or self.query.limit == 0:
                 records = []
             return QueryResult(records=records, total_size=len(records))
-        records = [self.render(row, self.root.name, self.root.name, self.shape) for row in rows]
+        root = self.root
+        if rows and not root.canonical:
+            first_id = rows[0].get("Id")
+            found = self.context.source.record_by_id(first_id) if isinstance(first_id, str) else None
+            if found is not None:
+                root.name, root.canonical = found[0], True
+        records = [self.render(row, root.name, root.name, self.shape) for row in rows]
         return QueryResult(records=records, total_size=len(records))
 
     def render(self, row: Row, kind: str, url_kind: str, shape: _Shape) -> dict[str, Any]:

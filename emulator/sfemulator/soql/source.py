@@ -29,7 +29,13 @@ class FieldSpec:
 
 
 class RecordSource(Protocol):
-    """Read access to an org: its sObjects' fields and records (wire-JSON values)."""
+    """Read access to an org: its sObjects' fields and records (wire-JSON values).
+
+    ``sobject_fields`` and ``records`` should accept the sObject name in any case, as Salesforce
+    does. A source may also offer ``sobject_name(self, sobject: str) -> str | None`` (optional, not
+    part of the protocol) returning the canonical spelling; without it the engine learns the
+    canonical name from ``record_by_id`` of the first row, so ``attributes.type`` is right either way.
+    """
 
     def sobject_fields(self, sobject: str) -> Mapping[str, FieldSpec] | None:
         """The fields of ``sobject`` keyed by name as declared, or None for an unknown sObject.
