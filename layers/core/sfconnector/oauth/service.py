@@ -737,7 +737,8 @@ class ConnectionService:
         client = SalesforceClient(
             self.token_provider(connection_id),
             http=self._http,
-            org_key=record.org_id or connection_id,
+            # Describes depend on the user's permissions (field-level security), not only the org.
+            org_key=f"{record.org_id}/{record.user_id}" if record.org_id else connection_id,
             describe_cache=self._describe_cache,
         )
         calls_before = client.api_calls

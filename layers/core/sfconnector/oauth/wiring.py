@@ -14,7 +14,7 @@ from sfconnector.oauth.lock import RefreshLock
 from sfconnector.oauth.service import ConnectionService
 from sfconnector.oauth.settings import ConnectionsSettings
 from sfconnector.oauth.state import OAuthStateStore
-from sfconnector.salesforce.client import DescribeCache, default_describe_cache, shared_http_client
+from sfconnector.salesforce.client import DescribeCache, shared_http_client
 from sfconnector.tokens import SecretsTokenStore
 
 __all__ = ["build_service", "connection_service", "reset_connection_service", "settings"]
@@ -47,7 +47,7 @@ def build_service(
         http=http or shared_http_client(),
         lock=RefreshLock(dynamodb, config.table_name, ttl_seconds=config.refresh_lock_seconds),
         publisher=SnsEventPublisher(session.client("sns"), config.topic_arn),
-        describe_cache=describe_cache or default_describe_cache(),
+        describe_cache=describe_cache or DescribeCache(ttl=config.describe_ttl_seconds),
     )
 
 
