@@ -669,7 +669,8 @@ class _Plan:
         )
         predicate = self.predicate
         rows = list(source_rows) if predicate is None else [row for row in source_rows if predicate(row)]
-        for get, norm, descending, nulls_last in reversed(self.sort_keys):
+        sort_keys = () if self.count_all else self.sort_keys  # order cannot change a count
+        for get, norm, descending, nulls_last in reversed(sort_keys):
             # Stable sorts from the last key to the first give the multi-key order. With reverse=True,
             # the null rank is flipped so that NULLS FIRST/LAST hold in the final order.
             null_rank = 1 if nulls_last != descending else 0
@@ -860,9 +861,6 @@ def _add_to_shape(shape: _Shape, resolved: _Resolved) -> None:
     for hop in resolved.hops:
         key = hop.relationship
         if key not in current.parents:
-            if key in current.fields:
-                # The relationship's own reference field is a different key (AccountId vs Account).
-                pass
             current.parents[key] = (hop, _Shape())
             current.order.append(key)
         current = current.parents[key][1]
