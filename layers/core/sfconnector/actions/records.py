@@ -1,0 +1,342 @@
+"""The generic record services behind most actions: create, get, update, delete, find, upsert,
+create-under-a-parent and find-all, for any sObject.
+
+Salesforce API calls are scarce, so each write travels with its read-back in ONE Composite request
+(Salesforce counts a composite as one call): ``POST`` + ``GET @{write.id}``. The describe needed to
+validate fields comes from the client's describe cache (a cold container pays one describe call
+per sObject per cache TTL). Costs per action, describe cache warm:
+
+=================================  =====
+create / update / create child     1
+get / delete / find / find all     1
+upsert by an External ID field     1
+upsert by another field (Email)    2 (the lookup, then write + read back)
+=================================  =====
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sfconnector.actions.errors import (
+    AmbiguousMatchError,
+    FieldProblem,
+    FieldValidationError,
+    InvalidInputError,
+    RecordNotFoundError,
+    UnknownSObjectError,
+)
+from sfconnector.actions.schema import SObjectSchema, schema_of
+from sfconnector.actions.validation import (
+    check_record_id,
+    criteria_condition,
+    select_fields,
+    validate_record,
+)
+from sfconnector.models import DeleteResult, FindResult, QueryResult, RecordResult, UpsertResult
+from sfconnector.salesforce import ids, soql
+from sfconnector.salesforce.client import SalesforceClient
+from sfconnector.salesforce.composite import CompositeRequest, CompositeResponse, reference
+from sfconnector.salesforce.errors import (
+    EntityDeletedError,
+    MultipleMatchesError,
+    NotFoundError,
+    SalesforceError,
+)
+
+__all__ = ["MAX_UPSERT_CANDIDATES", "RecordService", "prefix_of"]
+
+MAX_UPSERT_CANDIDATES = 50
+"""How many candidate ids a 409 of an ambiguous upsert lists at most."""
+
+_PREFIX_BY_SOBJECT = {name: prefix for prefix, name in ids.KEY_PREFIXES.items()}
+
+
+def prefix_of(sobject: str) -> str | None:
+    """The key prefix of a standard sObject's ids (None for custom / unknown objects)."""
+    return _PREFIX_BY_SOBJECT.get(sobject)
+
+
+def _record_of(response: CompositeResponse, ref: str) -> dict[str, Any]:
+    body = response.raise_for_ref(ref).body
+    if not isinstance(body, Mapping):
+        raise SalesforceError(502, message="Salesforce returned no record in the read-back")
+    return dict(body)
+
+
+class RecordService:
+    """Actions on the records of one sObject through one connection's client.
+
+    ``custom_only`` (custom objects family): the sObject must be a ``__c`` object the org's describe
+    confirms; anything else is :class:`UnknownSObjectError` (404).
+    """
+
+    def __init__(self, client: SalesforceClient, sobject: str, *, custom_only: bool = False) -> None:
+        self.client = client
+        self.sobject = sobject
+        self.custom_only = custom_only
+        if custom_only and not sobject.endswith("__c"):
+            raise UnknownSObjectError(
+                f"{sobject!r} is not a custom object: this route serves custom objects only (API names "
+                "ending in __c). Use the family's own route for standard objects.",
+                fields=["sobject"],
+            )
+
+    def __repr__(self) -> str:
+        return f"RecordService({self.sobject!r})"
+
+    # ---- describe ---------------------------------------------------------------------------------
+
+    def schema(self) -> SObjectSchema:
+        """The sObject's schema (from the client's describe cache)."""
+        schema = schema_of(self._describe())
+        if self.custom_only and not schema.custom:
+            raise UnknownSObjectError(f"{self.sobject} is not a custom object", fields=["sobject"])
+        return schema
+
+    def _describe(self) -> dict[str, Any]:
+        try:
+            soql.sobject_name(self.sobject)
+            return self.client.describe(self.sobject)
+        except ValueError:
+            raise UnknownSObjectError(
+                f"{self.sobject!r} is not a valid sObject name", fields=["sobject"]
+            ) from None
+        except SalesforceError as exc:
+            if isinstance(exc, NotFoundError) or exc.error_code in ("INVALID_TYPE", "NOT_FOUND"):
+                raise UnknownSObjectError(
+                    f"There is no sObject {self.sobject} in this Salesforce org (or the connected user "
+                    "cannot access it).",
+                    fields=["sobject"],
+                ) from None
+            raise
+
+    def _key_prefix(self) -> str | None:
+        prefix = prefix_of(self.sobject)
+        if prefix is None and self.custom_only:
+            prefix = self.schema().key_prefix
+        return prefix
+
+    def _check_id(self, record_id: str, *, param: str = "record_id", sobject: str | None = None) -> str:
+        target = sobject or self.sobject
+        prefix = prefix_of(target) if sobject else self._key_prefix()
+        return check_record_id(record_id, expected=target, key_prefix=prefix, param=param)
+
+    def _not_found(self, record_id: str, exc: SalesforceError) -> RecordNotFoundError:
+        deleted = isinstance(exc, EntityDeletedError)
+        state = "is deleted (in the recycle bin)" if deleted else "does not exist"
+        return RecordNotFoundError(
+            f"{self.sobject} {record_id} {state}, or the connected user cannot see it.", fields=["record_id"]
+        )
+
+    # ---- writes with read-back ---------------------------------------------------------------------
+
+    def _write_and_read(
+        self, request: CompositeRequest, record_id: str | None
+    ) -> tuple[str, dict[str, Any], int]:
+        target = record_id or reference("write")
+        request.get(self.sobject, target, "record")
+        response = self.client.composite(request)
+        written = response.raise_for_ref("write")
+        record = _record_of(response, "record")
+        new_id = str(record.get("Id") or (written.body or {}).get("id") or record_id or "")
+        return new_id, record, written.status
+
+    def create(
+        self,
+        fields: Mapping[str, Any],
+        *,
+        parent: tuple[str, str] | None = None,
+        extra_required: Sequence[str] = (),
+    ) -> RecordResult:
+        """Create a record and return it as stored (one API call).
+
+        ``parent`` = (field, id) sets the field pointing at the parent (a comment's ParentId).
+        """
+        schema = self.schema()
+        preset: list[str] = []
+        if parent is not None:
+            parent_field = parent[0]
+            given = [name for name in fields if name.lower() == parent_field.lower()]
+            if given:
+                raise FieldValidationError(
+                    [
+                        FieldProblem(
+                            given[0], "not_writable", f"{parent_field} comes from the URL; leave it out"
+                        )
+                    ]
+                )
+            preset.append(parent_field)
+        payload = validate_record(schema, fields, mode="create", extra_required=extra_required, preset=preset)
+        if parent is not None:
+            payload[parent[0]] = parent[1]
+        request = CompositeRequest(all_or_none=True)
+        request.create(self.sobject, payload, "write")
+        new_id, record, _ = self._write_and_read(request, None)
+        return RecordResult(id=new_id, record=record)
+
+    def create_child(
+        self,
+        parent_sobject: str,
+        parent_field: str,
+        parent_id: str,
+        fields: Mapping[str, Any],
+        *,
+        extra_required: Sequence[str] = (),
+    ) -> RecordResult:
+        """Create a record of this sObject under ``parent_id`` (a CaseComment under a Case)."""
+        checked = self._check_id(parent_id, sobject=parent_sobject)
+        return self.create(fields, parent=(parent_field, checked), extra_required=extra_required)
+
+    def update(self, record_id: str, fields: Mapping[str, Any]) -> RecordResult:
+        checked = self._check_id(record_id)
+        payload = validate_record(self.schema(), fields, mode="update")
+        request = CompositeRequest(all_or_none=True)
+        request.update(self.sobject, checked, payload, "write")
+        try:
+            new_id, record, _ = self._write_and_read(request, checked)
+        except (NotFoundError, EntityDeletedError) as exc:
+            raise self._not_found(checked, exc) from None
+        return RecordResult(id=new_id, record=record)
+
+    # ---- reads and delete ---------------------------------------------------------------------------
+
+    def get(self, record_id: str, fields: Sequence[str] | None = None) -> RecordResult:
+        checked = self._check_id(record_id)
+        selected = select_fields(self.schema(), fields) if fields else None
+        try:
+            record = self.client.get_record(self.sobject, checked, selected)
+        except (NotFoundError, EntityDeletedError) as exc:
+            raise self._not_found(checked, exc) from None
+        return RecordResult(id=str(record.get("Id") or checked), record=record)
+
+    def delete(self, record_id: str) -> DeleteResult:
+        """Delete a record; deleting one already in the recycle bin succeeds with ``already_deleted``."""
+        checked = self._check_id(record_id)
+        try:
+            self.client.delete(self.sobject, checked)
+        except EntityDeletedError:
+            return DeleteResult(id=checked, already_deleted=True)
+        except NotFoundError as exc:
+            raise self._not_found(checked, exc) from None
+        return DeleteResult(id=checked, already_deleted=False)
+
+    def find(
+        self,
+        criteria: Mapping[str, Any],
+        fields: Sequence[str] | None = None,
+        *,
+        pick: str = "newest",
+    ) -> FindResult:
+        """One matching record and the match count, in ONE call (a composite of two queries)."""
+        schema = self.schema()
+        where = criteria_condition(schema, criteria)
+        selected = select_fields(schema, fields)
+        descending = pick == "newest"
+        order = [soql.OrderBy("Id", descending=descending)]
+        if schema.has_field("CreatedDate"):
+            order.insert(0, soql.OrderBy("CreatedDate", descending=descending))
+        request = CompositeRequest(all_or_none=False)
+        request.query(soql.select_count(self.sobject, where), "matches")
+        request.query(soql.select(self.sobject, selected, where, order_by=order, limit=1), "first")
+        response = self.client.composite(request)
+        count = int(response.raise_for_ref("matches").body.get("totalSize", 0))
+        records = response.raise_for_ref("first").body.get("records") or []
+        if not records:
+            return FindResult(found=False, match_count=count)
+        record = dict(records[0])
+        return FindResult(found=True, match_count=max(count, 1), id=str(record.get("Id")), record=record)
+
+    def find_all(self, condition: str, fields: Sequence[str] | None, limit: int) -> QueryResult:
+        """Every record matching a user's SOQL WHERE condition, up to ``limit``, in one query.
+
+        The condition never reaches Salesforce as typed: the guard of
+        :mod:`sfconnector.salesforce.condition` parses it against this sObject's describe and
+        re-emits it, and the statement around it is built here, so it can only ever read this one
+        sObject (its FROM is fixed by the catalog). One row more than asked tells ``has_more``.
+        """
+        from sfconnector.salesforce.condition import FieldPolicy, guarded_where
+
+        describe = self._describe()
+        schema = schema_of(describe)
+        where = guarded_where(condition, FieldPolicy.from_describe(describe))
+        selected = select_fields(schema, fields)
+        order = "CreatedDate ASC, Id ASC" if schema.has_field("CreatedDate") else "Id ASC"
+        statement = (
+            f"SELECT {', '.join(soql.identifier(f) for f in selected)} "  # noqa: S608 - names checked, WHERE guarded
+            f"FROM {soql.sobject_name(self.sobject)} WHERE {where} ORDER BY {order} LIMIT {limit + 1}"
+        )
+        page = self.client.query_page(statement)
+        records = page.records[:limit]
+        return QueryResult(records=records, count=len(records), has_more=len(page.records) > limit)
+
+    # ---- upsert ---------------------------------------------------------------------------------
+
+    def upsert(self, match_field: str, fields: Mapping[str, Any]) -> UpsertResult:
+        """Create or update by ``match_field``.
+
+        * External ID field: ONE call (``PATCH sobjects/X/Field/value`` + read back). Several
+          records with the value: 409 with the candidates.
+        * Any other filterable field (Email...): the lookup (one call), then create or update with
+          read back (one call). Several matches: 409 listing the candidate ids; nothing is written.
+        """
+        schema = self.schema()
+        info = schema.field(match_field)
+        if info is None:
+            problem = FieldProblem(
+                match_field, "unknown_field", f"{match_field} is not a field of {schema.name}"
+            )
+            raise FieldValidationError([problem], prefix="match_field: ")
+        given = [name for name in fields if name.lower() == info.name.lower()]
+        if not given or fields[given[0]] in (None, ""):
+            raise InvalidInputError(
+                f"record must contain a value for the match field {info.name}", fields=[info.name]
+            )
+        value = fields[given[0]]
+        rest = {k: v for k, v in fields.items() if k != given[0]}
+
+        if info.external_id:
+            payload = validate_record(schema, rest, mode="upsert")
+            match_value = validate_record(schema, {info.name: value}, mode="upsert")[info.name]
+            request = CompositeRequest(all_or_none=True)
+            request.upsert(self.sobject, info.name, str(match_value), payload, "write")
+            try:
+                new_id, record, status = self._write_and_read(request, None)
+            except MultipleMatchesError as exc:
+                raise AmbiguousMatchError(self.sobject, info.name, exc.candidate_ids) from None
+            return UpsertResult(id=new_id, record=record, created=status == 201)
+
+        if not info.filterable:
+            raise FieldValidationError(
+                [
+                    FieldProblem(
+                        info.name,
+                        "not_filterable",
+                        f"{info.name} cannot be searched by Salesforce, so it cannot be a match field",
+                    )
+                ],
+                prefix="match_field: ",
+            )
+        # Everything that can be checked without knowing create vs update is checked before the lookup.
+        validate_record(schema, fields, mode="upsert")
+        where = criteria_condition(schema, {info.name: value})
+        order = ["CreatedDate ASC", "Id ASC"] if schema.has_field("CreatedDate") else ["Id ASC"]
+        statement = soql.select(self.sobject, ["Id"], where, order_by=order, limit=MAX_UPSERT_CANDIDATES + 1)
+        matches = [str(r["Id"]) for r in self.client.query_page(statement).records]
+        if len(matches) > 1:
+            raise AmbiguousMatchError(self.sobject, info.name, matches[:MAX_UPSERT_CANDIDATES])
+        request = CompositeRequest(all_or_none=True)
+        if not matches:
+            payload = validate_record(schema, fields, mode="create")
+            request.create(self.sobject, payload, "write")
+            new_id, record, _ = self._write_and_read(request, None)
+            return UpsertResult(id=new_id, record=record, created=True)
+        payload = validate_record(schema, rest, mode="update")
+        if not payload:
+            # Nothing to change but the match field itself: still one read so the caller gets the record.
+            found = self.get(matches[0])
+            return UpsertResult(id=found.id, record=found.record, created=False)
+        request.update(self.sobject, matches[0], payload, "write")
+        new_id, record, _ = self._write_and_read(request, matches[0])
+        return UpsertResult(id=new_id, record=record, created=False)

@@ -1,0 +1,130 @@
+"""Resolvers built from the catalog: one per family function, and the API-wide one (``/catalog``,
+``/openapi.json``, Swagger UI).
+
+A family function is three lines::
+
+    from sfconnector.api.app import build_family_app, build_lambda_handler
+
+    app = build_family_app("accounts")
+    lambda_handler = build_lambda_handler(app)
+
+Building an app registers routes only (cheap: no client, no settings, no network). Powertools'
+``APIGatewayRestResolver(enable_validation=True)`` validates every request against the pydantic
+models the catalog names, and generates the OpenAPI document from the same models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from sfconnector import catalog
+from sfconnector.actions.registry import builder_for
+from sfconnector.api.errors import register_error_handlers
+from sfconnector.api.observability import wrap_handler
+from sfconnector.catalog import Action
+from sfconnector.models import ErrorResponse
+from sfconnector.runtime import get_runtime
+
+__all__ = [
+    "build_family_app",
+    "build_family_router",
+    "build_lambda_handler",
+    "new_resolver",
+    "powertools_rule",
+]
+
+_ERRORS: dict[int, str] = {
+    401: "The connection must be re-authorised in Salesforce.",
+    403: "Salesforce refused access (object or field permissions of the connected user).",
+    404: "Unknown connection, record or sObject.",
+    409: "Conflict: ambiguous match, duplicate, or a request with the same Idempotency-Key is running.",
+    422: "Invalid input: the fields and problems are listed.",
+    429: "The Salesforce org's API allowance is used up.",
+    502: "Salesforce answered something unexpected.",
+    503: "Salesforce (or AWS) is temporarily unavailable; retry.",
+}
+
+
+def powertools_rule(route: str) -> str:
+    """``/connections/{connection_id}/accounts`` -> ``/connections/<connection_id>/accounts``."""
+    return route.replace("{", "<").replace("}", ">")
+
+
+def _responses(action: Action) -> dict[int, Any]:
+    codes = [401, 404, 422, 429, 502, 503]
+    if action.kind.value in ("upsert", "create", "create_child", "attachment_add"):
+        codes.append(409)
+    if action.kind.value.startswith("attachment"):
+        codes.append(413)
+    model: dict[str, Any] = {"application/json": {"model": ErrorResponse}}
+    return {
+        code: {"description": _ERRORS.get(code, "Payload too large."), "content": model}
+        for code in sorted(codes)
+    }
+
+
+def _description(action: Action) -> str:
+    family = catalog.family(action.family)
+    notes = {
+        "find": "Returns `found: false` (200) when nothing matches, with `match_count`.",
+        "upsert": "By an External ID field: one Salesforce call. By another field (Email): a lookup, "
+        "then the write; several matches are a 409 listing `candidate_ids`.",
+        "delete": "Idempotent: deleting a record already in the recycle bin returns `already_deleted: true`.",
+        "create": "Send an `Idempotency-Key` header to make retries safe.",
+        "create_child": "Send an `Idempotency-Key` header to make retries safe.",
+        "find_all": "The condition is parsed and re-emitted by a guard: it can only ever query "
+        "OpportunityContactRole.",
+    }
+    text = action.description
+    extra = notes.get(action.kind.value)
+    if extra:
+        text += "\n\n" + extra
+    if family.sobject is None:
+        text += "\n\nThe custom object (any `*__c` sObject of the org) is named in the path."
+    text += f"\n\nCatalog key: `{action.key}`."
+    return text
+
+
+def build_family_router(family_key: str) -> Router:
+    """A Router with every action of the family (supplementary ones included)."""
+    family = catalog.family(family_key)
+    router = Router()  # type: ignore[no-untyped-call]
+    for action in catalog.actions_of(family.key):
+        route = builder_for(action.kind)(action)
+        router.route(
+            powertools_rule(action.route),
+            action.method,
+            summary=action.title,
+            description=_description(action),
+            tags=[family.title],
+            operation_id=action.key,
+            status_code=action.status_code,
+            responses=_responses(action),
+        )(route)
+    return router
+
+
+def new_resolver() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+    register_error_handlers(app)
+    return app
+
+
+def build_family_app(family_key: str) -> APIGatewayRestResolver:
+    """The resolver of one family's function."""
+    app = new_resolver()
+    app.include_router(build_family_router(family_key))
+    return app
+
+
+def build_lambda_handler(app: APIGatewayRestResolver) -> Any:
+    """The Lambda entry point of a resolver: Logger/Tracer/Metrics wrap it once (first call)."""
+
+    def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        get_runtime().lambda_context = context
+        return app.resolve(event, context)
+
+    return wrap_handler(resolve)

@@ -1,0 +1,422 @@
+"""HTTP endpoints of the record operation kinds, built per catalog action.
+
+An endpoint builder takes an :class:`~sfconnector.catalog.Action` and returns a function whose
+*signature* tells Powertools what to validate and document (path parameters, the body model with
+the family's example, headers); :func:`endpoint` attaches that signature. The functions stay
+thin: open the connection's client (:func:`perform`), call one service, wrap the result.
+
+Builders are found through :data:`sfconnector.actions.registry.OPERATIONS`; other modules (the
+attachments family) use the same helpers: :func:`endpoint`, the ``*_param`` factories,
+:func:`perform` and :func:`respond`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar, cast
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.models import Example
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from pydantic import BaseModel
+
+from sfconnector import catalog
+from sfconnector.actions.records import RecordService
+from sfconnector.catalog import Action
+from sfconnector.models import (
+    FindAllInput,
+    FindInput,
+    RecordFields,
+    UpsertInput,
+)
+from sfconnector.runtime import get_runtime
+from sfconnector.salesforce.client import SalesforceClient
+
+__all__ = [
+    "CONNECTION_ID_PATTERN",
+    "Endpoint",
+    "body_param",
+    "build_create",
+    "build_create_child",
+    "build_delete",
+    "build_find",
+    "build_find_all",
+    "build_get",
+    "build_update",
+    "build_upsert",
+    "connection_param",
+    "endpoint",
+    "fields_query_param",
+    "idempotency_key_param",
+    "path_param",
+    "perform",
+    "record_service",
+    "respond",
+    "returns",
+    "run_create",
+    "sobject_param",
+]
+
+logger = logging.getLogger(__name__)
+
+Endpoint = Callable[..., Any]
+T = TypeVar("T")
+KW = inspect.Parameter.KEYWORD_ONLY
+
+CONNECTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+JSON = "application/json"
+
+
+# ------------------------------------------------------------------------------ signature helpers
+
+
+def endpoint(
+    action: Action,
+    params: Sequence[inspect.Parameter],
+    returns: Any,
+    impl: Callable[..., Any],
+) -> Endpoint:
+    """A route function for ``action`` with the given signature, delegating to ``impl(**kwargs)``."""
+
+    def route(**kwargs: Any) -> Any:
+        return impl(**kwargs)
+
+    route.__name__ = action.key.replace(".", "_")
+    route.__qualname__ = route.__name__
+    route.__doc__ = action.description
+    route.__signature__ = inspect.Signature(list(params), return_annotation=returns)  # type: ignore[attr-defined]
+    return route
+
+
+def connection_param() -> inspect.Parameter:
+    return inspect.Parameter(
+        "connection_id",
+        KW,
+        annotation=Annotated[
+            str,
+            Path(
+                pattern=CONNECTION_ID_PATTERN,
+                description="The connection (Salesforce org and user) to act through.",
+            ),
+        ],
+    )
+
+
+def path_param(name: str, description: str) -> inspect.Parameter:
+    # Ids are checked by the service (well-formed AND of the right object), with a clearer message
+    # than a pattern mismatch; the description documents the format.
+    return inspect.Parameter(
+        name, KW, annotation=Annotated[str, Path(description=description, max_length=64)]
+    )
+
+
+def record_id_param(action: Action, name: str = "record_id") -> inspect.Parameter:
+    what = action.parent_sobject or action.sobject or "record"
+    return path_param(name, f"Salesforce id of the {what} (15 or 18 characters).")
+
+
+def sobject_param() -> inspect.Parameter:
+    # No pattern here: a name that is not a custom object is a 404 with a clear message, not a 422.
+    return inspect.Parameter(
+        "sobject",
+        KW,
+        annotation=Annotated[
+            str,
+            Path(
+                max_length=120,
+                description="API name of the custom object (ends in __c), e.g. Invoice__c.",
+                examples=["Invoice__c"],
+            ),
+        ],
+    )
+
+
+def body_param(
+    model: type[BaseModel], example: Any = None, *, description: str | None = None
+) -> inspect.Parameter:
+    examples = {"example": Example(summary="Example", value=example)} if example is not None else None
+    return inspect.Parameter(
+        "body", KW, annotation=Annotated[model, Body(openapi_examples=examples, description=description)]
+    )
+
+
+def idempotency_key_param() -> inspect.Parameter:
+    return inspect.Parameter(
+        "idempotency_key",
+        KW,
+        default=None,
+        annotation=Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                pattern=IDEMPOTENCY_KEY_PATTERN,
+                description="Makes the create safe to retry: a repeated request with the same key returns "
+                "the first result (for 24 hours) and creates nothing twice.",
+            ),
+        ],
+    )
+
+
+def fields_query_param() -> inspect.Parameter:
+    return inspect.Parameter(
+        "fields",
+        KW,
+        default=None,
+        annotation=Annotated[
+            str | None,
+            Query(max_length=10_000, description="Comma-separated fields to return (default: every field)."),
+        ],
+    )
+
+
+# ------------------------------------------------------------------------------------ execution
+
+
+def record_service(client: SalesforceClient, action: Action, sobject: str | None = None) -> RecordService:
+    """The record service for the action's sObject (or the custom object named in the route)."""
+    if action.sobject is None:
+        if sobject is None:
+            raise ValueError(f"{action.key} needs the sObject from the route")
+        return RecordService(client, sobject, custom_only=True)
+    return RecordService(client, action.sobject)
+
+
+def perform(action: Action, connection_id: str, work: Callable[[SalesforceClient], T]) -> tuple[T, int]:
+    """Run ``work`` with the connection's Salesforce client; returns (result, Salesforce API calls)."""
+    runtime = get_runtime()
+    client = runtime.salesforce(connection_id)
+    before = client.api_calls
+    try:
+        return work(client), client.api_calls - before
+    finally:
+        _record_usage(action, connection_id, client, client.api_calls - before)
+
+
+def _record_usage(action: Action, connection_id: str, client: SalesforceClient, calls: int) -> None:
+    from sfconnector.api.observability import record_action
+
+    record_action(action, connection_id, calls, client.limit_info)
+
+
+def respond(
+    status: int,
+    body: BaseModel | dict[str, Any],
+    *,
+    api_calls: int | None = None,
+    replayed: bool = False,
+) -> Response[Any]:
+    headers: dict[str, str] = {"Cache-Control": "no-store"}
+    if api_calls is not None:
+        headers["X-Salesforce-Api-Calls"] = str(api_calls)
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(status_code=status, content_type=JSON, body=body, headers=headers)
+
+
+def run_create(
+    action: Action,
+    connection_id: str,
+    idempotency_key: str | None,
+    request_body: Any,
+    work: Callable[[SalesforceClient], BaseModel],
+) -> Response[Any]:
+    """Run a create-type action, once per ``Idempotency-Key`` when one is given."""
+
+    def once() -> dict[str, Any]:
+        result, calls = perform(action, connection_id, work)
+        return {"status": action.status_code, "body": result.model_dump(mode="json"), "api_calls": calls}
+
+    if not idempotency_key:
+        stored = once()
+        return respond(stored["status"], stored["body"], api_calls=stored["api_calls"])
+
+    from sfconnector.api.idempotency import run_idempotent
+
+    runtime = get_runtime()
+    stored, replayed = run_idempotent(
+        runtime.idempotency_store,
+        action_key=action.key,
+        connection_id=connection_id,
+        key=idempotency_key,
+        body=request_body,
+        work=once,
+        lambda_context=runtime.lambda_context,
+    )
+    return respond(
+        int(stored["status"]),
+        stored["body"],
+        api_calls=0 if replayed else int(stored.get("api_calls", 0)),
+        replayed=replayed,
+    )
+
+
+def returns(action: Action) -> Any:
+    """The return annotation of an action's route: ``Response[<output model>]``."""
+    return cast(Any, Response)[action.output_model]
+
+
+def _dump(body: BaseModel) -> Any:
+    return body.model_dump(mode="json")
+
+
+def _split_fields(fields: str | None) -> list[str] | None:
+    if not fields:
+        return None
+    names = [f.strip() for f in fields.split(",") if f.strip()]
+    return names or None
+
+
+def _route_params(action: Action) -> list[inspect.Parameter]:
+    """connection_id, the sObject (custom objects) and the record id, as the route has them."""
+    params = [connection_param()]
+    if "sobject" in action.path_params:
+        params.append(sobject_param())
+    if "record_id" in action.path_params:
+        params.append(record_id_param(action))
+    return params
+
+
+def _example(action: Action) -> dict[str, Any]:
+    return dict(catalog.family(action.family).example)
+
+
+# ---------------------------------------------------------------------------------- the builders
+
+
+def build_create(action: Action) -> Endpoint:
+    def impl(
+        connection_id: str, body: RecordFields, idempotency_key: str | None = None, sobject: str | None = None
+    ) -> Response[Any]:
+        return run_create(
+            action,
+            connection_id,
+            idempotency_key,
+            _dump(body),
+            lambda client: record_service(client, action, sobject).create(body.root),
+        )
+
+    params = [*_route_params(action), body_param(RecordFields, _example(action)), idempotency_key_param()]
+    return endpoint(action, params, returns(action), impl)
+
+
+def build_create_child(action: Action) -> Endpoint:
+    parent_sobject, parent_field = action.parent_sobject, action.parent_field
+    if not parent_sobject or not parent_field:
+        raise ValueError(f"{action.key}: a create_child action needs parent_sobject and parent_field")
+
+    def impl(
+        connection_id: str, record_id: str, body: RecordFields, idempotency_key: str | None = None
+    ) -> Response[Any]:
+        return run_create(
+            action,
+            connection_id,
+            idempotency_key,
+            {"parent": record_id, "fields": _dump(body)},
+            lambda client: record_service(client, action).create_child(
+                parent_sobject,
+                parent_field,
+                record_id,
+                body.root,
+                extra_required=action.required_fields,
+            ),
+        )
+
+    example = {"CommentBody": "Customer called back; issue resolved.", "IsPublished": True}
+    if action.sobject == "FeedComment":
+        example = {"CommentBody": "Looks good to me."}
+    params = [*_route_params(action), body_param(RecordFields, example), idempotency_key_param()]
+    return endpoint(action, params, returns(action), impl)
+
+
+def build_get(action: Action) -> Endpoint:
+    def impl(
+        connection_id: str, record_id: str, fields: str | None = None, sobject: str | None = None
+    ) -> Response[Any]:
+        result, calls = perform(
+            action,
+            connection_id,
+            lambda client: record_service(client, action, sobject).get(record_id, _split_fields(fields)),
+        )
+        return respond(200, result, api_calls=calls)
+
+    params = [*_route_params(action), fields_query_param()]
+    return endpoint(action, params, returns(action), impl)
+
+
+def build_update(action: Action) -> Endpoint:
+    def impl(
+        connection_id: str, record_id: str, body: RecordFields, sobject: str | None = None
+    ) -> Response[Any]:
+        result, calls = perform(
+            action,
+            connection_id,
+            lambda client: record_service(client, action, sobject).update(record_id, body.root),
+        )
+        return respond(200, result, api_calls=calls)
+
+    example = dict(list(_example(action).items())[-1:])
+    params = [*_route_params(action), body_param(RecordFields, example)]
+    return endpoint(action, params, returns(action), impl)
+
+
+def build_delete(action: Action) -> Endpoint:
+    def impl(connection_id: str, record_id: str, sobject: str | None = None) -> Response[Any]:
+        result, calls = perform(
+            action, connection_id, lambda client: record_service(client, action, sobject).delete(record_id)
+        )
+        return respond(200, result, api_calls=calls)
+
+    return endpoint(action, _route_params(action), returns(action), impl)
+
+
+def build_find(action: Action) -> Endpoint:
+    def impl(connection_id: str, body: FindInput, sobject: str | None = None) -> Response[Any]:
+        result, calls = perform(
+            action,
+            connection_id,
+            lambda client: record_service(client, action, sobject).find(
+                body.criteria, body.fields, pick=body.pick
+            ),
+        )
+        return respond(200, result, api_calls=calls)
+
+    first = list(_example(action).items())[:1]
+    example = {"criteria": dict(first)} if first else {"criteria": {"Name": "Acme"}}
+    params = [*_route_params(action), body_param(FindInput, example)]
+    return endpoint(action, params, returns(action), impl)
+
+
+_UPSERT_MATCH = {"contacts": "Email", "leads": "Email"}
+
+
+def build_upsert(action: Action) -> Endpoint:
+    def impl(connection_id: str, body: UpsertInput, sobject: str | None = None) -> Response[Any]:
+        result, calls = perform(
+            action,
+            connection_id,
+            lambda client: record_service(client, action, sobject).upsert(body.match_field, body.record.root),
+        )
+        return respond(201 if result.created else 200, result, api_calls=calls)
+
+    record = _example(action)
+    match = _UPSERT_MATCH.get(action.family, "External_Id__c")
+    record.setdefault(match, "ada@example.com" if match == "Email" else "EXT-0001")
+    params = [*_route_params(action), body_param(UpsertInput, {"match_field": match, "record": record})]
+    return endpoint(action, params, returns(action), impl)
+
+
+def build_find_all(action: Action) -> Endpoint:
+    def impl(connection_id: str, body: FindAllInput) -> Response[Any]:
+        result, calls = perform(
+            action,
+            connection_id,
+            lambda client: record_service(client, action).find_all(body.condition, body.fields, body.limit),
+        )
+        return respond(200, result, api_calls=calls)
+
+    example = {"condition": "OpportunityId = '006000000000001AAA' AND IsPrimary = true", "limit": 50}
+    params = [connection_param(), body_param(FindAllInput, example)]
+    return endpoint(action, params, returns(action), impl)

@@ -1,0 +1,101 @@
+"""Logger, Tracer and Metrics of the API functions, and the per-action usage record.
+
+The Powertools objects are created on the first invocation (not at import: the X-Ray SDK behind
+the Tracer is not free to import) and wrap the entry point once, for the container's lifetime.
+Every action logs and emits, as CloudWatch EMF metrics, how many Salesforce API calls it used, so
+the org's allowance can be watched per action.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+
+    from sfconnector.catalog import Action
+    from sfconnector.salesforce.client import LimitInfo
+
+__all__ = ["logger", "metrics", "record_action", "tracer", "wrap_handler"]
+
+_lock = threading.Lock()
+_objects: dict[str, Any] = {}
+
+
+def logger() -> Logger:
+    with _lock:
+        if "logger" not in _objects:
+            from aws_lambda_powertools import Logger
+            from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+            log = Logger()
+            # The layer's modules log through the standard library; give them the same JSON format
+            # and correlation keys.
+            copy_config_to_registered_loggers(source_logger=log, include={"sfconnector"})
+            _objects["logger"] = log
+        result: Logger = _objects["logger"]
+        return result
+
+
+def tracer() -> Tracer:
+    with _lock:
+        if "tracer" not in _objects:
+            from aws_lambda_powertools import Tracer
+
+            _objects["tracer"] = Tracer()
+        result: Tracer = _objects["tracer"]
+        return result
+
+
+def metrics() -> Metrics:
+    with _lock:
+        if "metrics" not in _objects:
+            from aws_lambda_powertools import Metrics
+
+            _objects["metrics"] = Metrics()
+        result: Metrics = _objects["metrics"]
+        return result
+
+
+def record_action(action: Action, connection_id: str, api_calls: int, limits: LimitInfo | None) -> None:
+    """Log and count one action's Salesforce usage (no-op outside an instrumented invocation)."""
+    if "metrics" not in _objects:
+        return
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    keys: dict[str, Any] = {
+        "action": action.key,
+        "connection_id": connection_id,
+        "salesforce_api_calls": api_calls,
+    }
+    if limits is not None:
+        keys["salesforce_api_usage"] = f"{limits.used}/{limits.max}"
+    logger().append_keys(**keys)
+    m = metrics()
+    m.add_dimension(name="action", value=action.key)
+    m.add_metric(name="SalesforceApiCalls", unit=MetricUnit.Count, value=api_calls)
+
+
+def wrap_handler(
+    resolve: Callable[[dict[str, Any], Any], dict[str, Any]],
+) -> Callable[[dict[str, Any], Any], Any]:
+    """``resolve`` wrapped once with Logger (correlation id = API Gateway request id), Tracer and
+    Metrics decorators; built on the first call."""
+    wrapped: list[Callable[[dict[str, Any], Any], Any]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        if not wrapped:
+            from aws_lambda_powertools.logging import correlation_paths
+
+            fn: Callable[[dict[str, Any], Any], Any] = resolve
+            fn = metrics().log_metrics(fn, raise_on_empty_metrics=False)
+            fn = tracer().capture_lambda_handler(fn, capture_response=False)
+            fn = logger().inject_lambda_context(
+                fn, correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True, log_event=False
+            )
+            wrapped.append(fn)
+        return wrapped[0](event, context)
+
+    return handler
