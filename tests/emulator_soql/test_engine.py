@@ -354,6 +354,9 @@ def test_count_of_a_field_is_an_aggregate_result(source: FakeSource) -> None:
     )
     assert result.records == [{"attributes": {"type": "AggregateResult"}, "n": 3, "expr0": 3, "expr1": 2}]
     assert result.total_size == 1
+    # LIMIT and OFFSET apply to the aggregate row, not to the rows counted.
+    assert run(source, "SELECT COUNT(Id) FROM Account LIMIT 1").records[0]["expr0"] == 4
+    assert run(source, "SELECT COUNT(Id) FROM Account LIMIT 1 OFFSET 1").records == []
 
 
 # ------------------------------------------------------------------------------------------ queryAll

@@ -663,7 +663,8 @@ class _Plan:
     sort_keys: list[tuple[Getter, Callable[[Any], Any], bool, bool]]
     shape: _Shape
 
-    def rows(self) -> list[Row]:
+    def rows(self, *, window: bool = True) -> list[Row]:
+        """The matching rows in order; ``window`` applies OFFSET and LIMIT."""
         source_rows: Iterable[Row] = self.context.source.records(
             self.root.name, include_deleted=self.context.include_deleted
         )
@@ -675,6 +676,9 @@ class _Plan:
             # the null rank is flipped so that NULLS FIRST/LAST hold in the final order.
             null_rank = 1 if nulls_last != descending else 0
             rows.sort(key=_sort_key(get, norm, null_rank), reverse=descending)
+        return self.window(rows) if window else rows
+
+    def window(self, rows: list[Any]) -> list[Any]:
         offset = self.query.offset or 0
         if offset:
             rows = rows[offset:]
@@ -685,15 +689,15 @@ class _Plan:
     def run(self) -> QueryResult:
         if self.count_all:
             return QueryResult(records=[], total_size=len(self.rows()))
-        rows = self.rows()
         if self.counts:
+            # An aggregate query has one result row; LIMIT and OFFSET apply to it, not to the input.
+            matched = self.rows(window=False)
             record: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
             for item in self.counts:
-                record[item.key] = sum(1 for row in rows if item.getter(row) not in (None, ""))
-            records = [record]
-            if self.query.offset or self.query.limit == 0:
-                records = []
+                record[item.key] = sum(1 for row in matched if item.getter(row) not in (None, ""))
+            records = self.window([record])
             return QueryResult(records=records, total_size=len(records))
+        rows = self.rows()
         root = self.root
         if rows and not root.canonical:
             first_id = rows[0].get("Id")
