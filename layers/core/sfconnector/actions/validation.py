@@ -429,14 +429,15 @@ def check_record_id(
         ) from None
     if key_prefix and normalized[:3] != key_prefix:
         actual = ids.sobject_for_id(normalized)
-        what = f"a {actual} id" if actual else f"an id with key prefix {normalized[:3]}"
+        what = f"{_a(actual)} {actual} id" if actual else f"an id with key prefix {normalized[:3]}"
+        target = expected or "record"
         raise FieldValidationError(
             [
                 FieldProblem(
                     param,
                     "wrong_object",
-                    f"{value} is {what}, not {_a(expected)} {expected} id "
-                    f"({expected} ids start with {key_prefix})",
+                    f"{value} is {what}, not {_a(target)} {target} id "
+                    f"({target} ids start with {key_prefix})",
                 )
             ]
         )
