@@ -1,0 +1,179 @@
+"""``python -m devstack`` (``make run``): start the local stack, print how to use it, run until stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from devstack.config import ConfigError
+from devstack.stack import LocalStack, StackError, load_config, quiet_libraries
+from devstack.template import RouteSpec, StackTemplate
+
+READY_LINE = "Local stack ready"
+"""Printed once everything is up (the end-to-end test and scripts wait for it)."""
+
+_print_lock = threading.Lock()
+
+
+def say(text: str = "") -> None:
+    """Print whole lines from any thread without interleaving."""
+    with _print_lock:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+def _route_lines(template: StackTemplate) -> list[str]:
+    by_function: dict[str, list[RouteSpec]] = {}
+    for route in template.routes:
+        by_function.setdefault(route.function_id, []).append(route)
+    lines: list[str] = []
+    for function_id, routes in sorted(by_function.items()):
+        lines.append(f"  {function_id}")
+        for route in sorted(routes, key=lambda r: (r.path, r.method)):
+            marker = "  (public)" if route.public else ""
+            lines.append(f"      {route.method:<7}{route.path}{marker}")
+    return lines
+
+
+def _curl_examples(stack: LocalStack) -> list[str]:
+    assert stack.template is not None
+    api = stack.api_url
+    paths = {(r.method, r.path) for r in stack.template.routes}
+    examples = [f"curl -s {api}/__devstack__/health"]
+    if ("GET", "/catalog") in paths:
+        examples.append(f"curl -s {api}/catalog | head -40")
+    if ("GET", "/connections") in paths:
+        examples.append(f"curl -s {api}/connections")
+    cid = stack.demo_connection_id or "<connection_id>"
+    create = next(
+        (r for r in stack.template.routes if r.method == "POST" and r.path.endswith("/leads")), None
+    )
+    if create is not None:
+        path = create.path.replace("{connection_id}", cid).replace("{cid}", cid)
+        examples.append(
+            f"curl -s -X POST {api}{path} -H 'Content-Type: application/json' "
+            """-d '{"LastName": "Ng", "Company": "Acme Energy"}'"""
+        )
+    find = next(
+        (r for r in stack.template.routes if r.method == "POST" and r.path.endswith("/leads/find")), None
+    )
+    if find is not None:
+        path = find.path.replace("{connection_id}", cid).replace("{cid}", cid)
+        examples.append(
+            f"curl -s -X POST {api}{path} -H 'Content-Type: application/json' "
+            """-d '{"criteria": {"Company": "Acme Energy"}}'"""
+        )
+    return examples
+
+
+def print_banner(stack: LocalStack) -> None:
+    template = stack.template
+    assert template is not None
+    config = stack.config
+    say("Salesforce connector: local stack (no Docker)")
+    say(
+        f"  template     {template.path}  ({len(template.functions)} functions, "
+        f"{len(template.routes)} routes, {len(template.schedules)} schedule events)"
+    )
+    say(
+        f"  API          {stack.api_url}   (API Gateway stand-in; the stage prefix /"
+        f"{next(iter(template.apis.values())).stage_name if template.apis else 'v1'} also works)"
+    )
+    if stack.emulator is not None:
+        say(f"  Salesforce   {stack.emulator.base_url}   (emulator, {stack.emulator.org_name})")
+    else:
+        say(f"  Salesforce   not running: {stack.emulator_error}")
+    say(f"  AWS          {stack.moto_url}   (moto server; AWS_ENDPOINT_URL for the AWS CLI/SDKs)")
+    say(f"  schedules    speed-up x{config.schedule_speedup:g} (SCHEDULE_SPEEDUP)")
+    say()
+    if stack.emulator is not None:
+        say("Demo Connected App (emulator):")
+        say(f"  client_id: {stack.emulator.client_id}")
+        say(f"  client_secret: {stack.emulator.client_secret}")
+        say()
+    say("Resources (moto):")
+    for resource in stack.resources.values():
+        note = f"  ({resource.note})" if resource.note else ""
+        say(f"  {resource.logical_id:<22}{resource.type:<32}{resource.ref}{note}")
+    say()
+    if template.routes:
+        say("Routes:")
+        for line in _route_lines(template):
+            say(line)
+        say("  IAM (SigV4) authorisation is NOT enforced locally, as with `sam local start-api`;")
+        say("  deployed, every route not marked (public) needs a signed request.")
+        say()
+    if template.schedules:
+        say("Schedule events:")
+        for spec in template.schedules:
+            state = "" if spec.enabled else "  (disabled)"
+            say(f"  {spec.function_id}.{spec.event_name}: {spec.expression}{state}")
+        say()
+    if stack.events is not None:
+        say(
+            f"Events: the SNS topic(s) deliver to SQS queue {stack.events.queue_name}; "
+            "each message is printed below as it arrives."
+        )
+        say()
+    if stack.demo_connection_id:
+        say(f"Demo connection 'demo': connection_id: {stack.demo_connection_id}")
+    elif stack.demo_connection_note:
+        say(f"Demo connection: not created ({stack.demo_connection_note})")
+    for name, error in stack.import_errors.items():
+        say(f"WARNING: {name} cannot be imported: {error}")
+    for warning in stack.warnings:
+        say(f"WARNING: {warning}")
+    say()
+    say("Try:")
+    for example in _curl_examples(stack):
+        say(f"  {example}")
+    if stack.demo_connection_id:
+        say("  make demo      (in another terminal: a scripted tour of popular automations)")
+    say()
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_libraries()
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        say(f"devstack: {exc}")
+        return 2
+
+    stop_requested = threading.Event()
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        if stopping.is_set():
+            say("devstack: forced exit")
+            os._exit(128 + signum)
+        stop_requested.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, request_stop)
+
+    stack = LocalStack(config, log=say)
+    try:
+        say("Starting the local stack...")
+        try:
+            stack.start()
+        except StackError as exc:
+            say(f"devstack: {exc}")
+            return 1
+        print_banner(stack)
+        say(f"{READY_LINE} on {stack.api_url} (Ctrl-C to stop)")
+        while not stop_requested.wait(0.5):
+            pass
+        return 0
+    finally:
+        stopping.set()
+        say("Stopping the local stack...")
+        stack.stop()
+        say("Stopped.")
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

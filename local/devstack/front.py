@@ -1,0 +1,213 @@
+"""The HTTP front: an API Gateway stand-in on 127.0.0.1 that invokes the template's functions.
+
+:class:`Gateway` is the request -> response logic (routing, events, the function call, API
+Gateway's own error answers, its size and time limits); :class:`FrontServer` is the socket side
+(a threading HTTP/1.1 server with keep-alive, ``Expect: 100-continue`` and chunked bodies).
+Paths under ``/__devstack__/`` belong to the local stack itself (health, routes, events,
+schedules) and are never routed to functions.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from devstack.apigw import (
+    ApiContext,
+    HttpRequest,
+    HttpResponse,
+    MalformedResponseError,
+    RouteTable,
+    build_event,
+    convert_response,
+    gateway_error,
+    new_request_id,
+)
+from devstack.lambdas import MAX_SYNC_PAYLOAD, FunctionRuntime
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+"""API Gateway's REST payload limit."""
+
+INTEGRATION_TIMEOUT_S = 29.0
+"""API Gateway's default integration timeout for REST APIs."""
+
+ADMIN_PREFIX = "/__devstack__/"
+
+AdminHandler = Callable[[HttpRequest], Any]
+
+
+def json_response(status: int, payload: Any, request_id: str | None = None) -> HttpResponse:
+    headers = [("Content-Type", "application/json")]
+    if request_id:
+        headers.append(("x-amzn-RequestId", request_id))
+    return HttpResponse(status, headers, json.dumps(payload, indent=2, default=str).encode())
+
+
+@dataclass
+class Gateway:
+    """Turns HTTP requests into function invocations the way API Gateway does."""
+
+    routes: RouteTable
+    runtime: FunctionRuntime
+    apis: Mapping[str, ApiContext]
+    log: Callable[[str], None] = print
+    admin: dict[str, AdminHandler] = field(default_factory=dict)
+    integration_timeout_s: float = INTEGRATION_TIMEOUT_S
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        started = time.monotonic()
+        request_id = new_request_id()
+        if request.raw_path.startswith(ADMIN_PREFIX):
+            return self._admin(request, request_id)
+        response, served_by = self._route(request, request_id)
+        elapsed = (time.monotonic() - started) * 1000
+        self.log(
+            f"{datetime.now().strftime('%H:%M:%S')} {request.method} {request.target} -> "
+            f"{served_by} {response.status} ({elapsed:.0f} ms)"
+        )
+        return response
+
+    def _admin(self, request: HttpRequest, request_id: str) -> HttpResponse:
+        name = request.raw_path[len(ADMIN_PREFIX) :].strip("/")
+        handler = self.admin.get(name)
+        if handler is None or request.method not in {"GET", "HEAD"}:
+            return json_response(404, {"message": f"no local stack endpoint {request.raw_path}"}, request_id)
+        return json_response(200, handler(request), request_id)
+
+    def _route(self, request: HttpRequest, request_id: str) -> tuple[HttpResponse, str]:
+        if len(request.body) > MAX_REQUEST_BYTES:
+            return gateway_error(413, "Request Too Long", "RequestTooLongException", request_id), "gateway"
+        path = request.raw_path
+        match = self.routes.match(request.method, path)
+        if match is None:
+            # The deployed URL carries the stage (/v1/connections): accept that form as well.
+            for api_id, api_context in self.apis.items():
+                prefix = f"/{api_context.api.stage_name}"
+                if path == prefix or path.startswith(prefix + "/"):
+                    staged = self.routes.match(request.method, path[len(prefix) :] or "/")
+                    if staged is not None and staged.route.api_id == api_id:
+                        match, path = staged, path[len(prefix) :] or "/"
+                        break
+        if match is None:
+            # What a deployed REST API answers for any unknown method/path, confusing as it is.
+            return (
+                gateway_error(
+                    403, "Missing Authentication Token", "MissingAuthenticationTokenException", request_id
+                ),
+                "no route",
+            )
+        route = match.route
+        spec = self.runtime.functions[route.function_id]
+        api = self.apis[route.api_id]
+        event = build_event(request, match, api, request_id=request_id, path=path)
+        if len(json.dumps(event).encode()) > MAX_SYNC_PAYLOAD:
+            return gateway_error(
+                413, "Request Too Long", "RequestTooLongException", request_id
+            ), spec.logical_id
+        result = self.runtime.invoke(
+            spec, event, request_id=request_id, wait_s=min(spec.timeout_s, self.integration_timeout_s)
+        )
+        if result.timed_out and spec.timeout_s > self.integration_timeout_s:
+            return (
+                gateway_error(504, "Endpoint request timed out", "IntegrationTimeoutException", request_id),
+                spec.logical_id,
+            )
+        if not result.ok:
+            return gateway_error(502, "Internal server error", "InternalServerErrorException", request_id), (
+                spec.logical_id
+            )
+        try:
+            response = convert_response(result.value, request=request, api=api.api, request_id=request_id)
+        except MalformedResponseError as exc:
+            self.log(f"{spec.logical_id}: malformed Lambda proxy response: {exc}")
+            return gateway_error(502, "Internal server error", "InternalServerErrorException", request_id), (
+                spec.logical_id
+            )
+        return response, spec.logical_id
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FrontServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the gateway prints one line per request itself
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size_line = self.rfile.readline(65537).split(b";", 1)[0].strip()
+                size = int(size_line or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self) -> None:
+        try:
+            body = self._read_body()
+        except ValueError:
+            self.send_error(400, "bad request body framing")
+            return
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() != "transfer-encoding"]
+        request = HttpRequest(
+            method=self.command,
+            target=self.path,
+            headers=headers,
+            body=body,
+            source_ip=self.client_address[0],
+            protocol=self.request_version,
+            port=self.server.server_address[1],
+        )
+        try:
+            response = self.server.gateway.handle(request)
+        except Exception as exc:  # the front itself must never drop a connection without an answer
+            self.server.gateway.log(f"front error on {self.command} {self.path}: {type(exc).__name__}: {exc}")
+            response = gateway_error(500, "Internal server error", "InternalFailure", new_request_id())
+        self.send_response(response.status)
+        for name, value in response.headers:
+            if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+
+class FrontServer(ThreadingHTTPServer):
+    """A threading HTTP server bound to the gateway; ``allow_reuse_address`` for quick restarts."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, host: str, port: int, gateway: Gateway) -> None:
+        self.gateway = gateway
+        super().__init__((host, port), _Handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.serve_forever, name="front", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,383 @@
+"""The local stack: moto server + the template's resources + the Salesforce emulator + the HTTP front,
+schedules and the events subscriber, started and stopped as one.
+
+Start-up order matters: moto first (resources are created in it and every function's environment
+points at them), then the emulator, then the functions are imported (their cold start, so import
+errors show before the first request), then the front, schedules, events and the demo connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib
+import os
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from devstack.apigw import ApiContext, HttpRequest, RouteTable
+from devstack.cfn import TemplateError, resolve
+from devstack.config import ConfigError, StackConfig
+from devstack.events import EventPrinter
+from devstack.front import FrontServer, Gateway
+from devstack.lambdas import FunctionLoadError, FunctionRuntime, layered_environ
+from devstack.resources import Resource, ResourceFactory, local_api_id
+from devstack.schedules import ScheduleClock, ScheduleRunner
+from devstack.template import FunctionSpec, StackTemplate, read_template
+
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Never let a developer's real AWS configuration leak into the local stack.
+_UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE")
+
+
+class StackError(RuntimeError):
+    """The stack cannot start; the message says what to change."""
+
+
+def check_port_free(host: str, port: int, variable: str) -> None:
+    """Fail early and clearly when a configured port is taken (port 0 means any free port)."""
+    if port == 0:
+        return
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise StackError(f"port {port} on {host} is in use: set {variable} to a free port") from None
+        raise
+    finally:
+        probe.close()
+
+
+@dataclass
+class EmulatorHandle:
+    """The running Salesforce emulator and its demo Connected App."""
+
+    base_url: str
+    client_id: str
+    client_secret: str
+    stop: Callable[[], None]
+    org_name: str = "demo org"
+
+
+def start_emulator(host: str, port: int) -> EmulatorHandle:
+    """Start the emulator with its demo org in this process (a thread)."""
+    try:
+        emulator_server: Any = importlib.import_module("sfemulator.server")
+    except ImportError as exc:
+        raise StackError(f"the Salesforce emulator is not available: {exc}") from exc
+    demo = getattr(emulator_server, "demo_org", None)
+    org: Any = demo() if callable(demo) else None
+    server: Any = emulator_server.EmulatorServer(org, host=host, port=port)
+    server.start()
+    app = getattr(server, "demo_connected_app", None) or getattr(org, "connected_app", None)
+    return EmulatorHandle(
+        base_url=str(server.base_url).rstrip("/"),
+        client_id=str(getattr(app, "client_id", "")),
+        client_secret=str(getattr(app, "client_secret", "")),
+        stop=server.stop,
+    )
+
+
+class _MotoServer:
+    """moto's ThreadedMotoServer, with a bind failure reported instead of a hang."""
+
+    def __init__(self, host: str, port: int) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._error: BaseException | None = None
+        server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        original = server._server_entry
+
+        def entry() -> None:
+            try:
+                original()
+            except BaseException as exc:  # surfaced by start(), not lost in the thread
+                self._error = exc
+                server._server_ready_event.set()
+
+        server._server_entry = entry  # type: ignore[method-assign]
+        self._server = server
+
+    def start(self) -> int:
+        self._server.start()
+        if self._error is not None:
+            raise StackError(f"moto server could not start: {self._error}")
+        return int(self._server.get_host_and_port()[1])
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+@dataclass
+class LocalStack:
+    """Everything ``make run`` starts."""
+
+    config: StackConfig
+    log: Callable[[str], None] = print
+    template: StackTemplate | None = None
+    resources: dict[str, Resource] = field(default_factory=dict)
+    emulator: EmulatorHandle | None = None
+    emulator_error: str | None = None
+    runtime: FunctionRuntime | None = None
+    front: FrontServer | None = None
+    schedules: ScheduleRunner | None = None
+    events: EventPrinter | None = None
+    demo_connection_id: str | None = None
+    demo_connection_note: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    import_errors: dict[str, str] = field(default_factory=dict)
+    moto_url: str = ""
+    api_url: str = ""
+    ready: threading.Event = field(default_factory=threading.Event)
+    _moto: _MotoServer | None = None
+    _stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+
+    # -- start -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        config = self.config
+        try:
+            template = read_template(
+                config.template,
+                stack_name=config.stack_name,
+                region=config.region,
+                account_id=config.account_id,
+                parameter_overrides=config.parameter_overrides,
+            )
+        except TemplateError as exc:
+            raise StackError(f"{config.template}: {exc}") from exc
+        self.template = template
+        for host_port, variable in (
+            (config.api_port, "API_PORT"),
+            (config.sf_emulator_port, "SF_EMULATOR_PORT"),
+            (config.moto_port, "MOTO_PORT"),
+        ):
+            check_port_free(config.host, host_port, variable)
+
+        self._moto = _MotoServer(config.host, config.moto_port)
+        moto_port = self._moto.start()
+        self._stops.append(("moto", self._moto.stop))
+        self.moto_url = f"http://{config.host}:{moto_port}"
+        self._isolate_aws_environment()
+
+        session = boto3.session.Session(
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=config.region,
+        )
+        factory = ResourceFactory(
+            template=template,
+            session=session,
+            endpoint_url=self.moto_url,
+            stack_name=config.stack_name,
+            region=config.region,
+            account_id=config.account_id,
+        )
+        try:
+            self.resources = factory.create_all()
+        except TemplateError as exc:
+            raise StackError(str(exc)) from exc
+        self.warnings.extend(factory.warnings)
+
+        try:
+            self.emulator = start_emulator(config.host, config.sf_emulator_port)
+            self._stops.append(("emulator", self.emulator.stop))
+        except StackError as exc:
+            self.emulator_error = str(exc)
+            self.warnings.append(str(exc))
+
+        env_overrides = config.function_env_overrides()
+        context = factory.context()
+
+        def base_environment(spec: FunctionSpec) -> dict[str, str]:
+            env = self._globals_env(spec, context)
+            env.update(self.local_overrides())
+            env.update(env_overrides.get("Parameters", {}))
+            env.update(env_overrides.get(spec.logical_id, {}))
+            env.update(env_overrides.get(spec.function_name, {}))
+            return env
+
+        self.runtime = FunctionRuntime(
+            functions=template.functions,
+            base_environment=base_environment,
+            region=config.region,
+            account_id=config.account_id,
+            on_error=self.log,
+        )
+        for spec in template.functions.values():
+            try:
+                self.runtime.environment(spec)
+            except TemplateError as exc:
+                raise StackError(f"{spec.logical_id} environment: {exc}") from exc
+            try:
+                self.runtime.handler(spec)
+            except FunctionLoadError as exc:
+                self.import_errors[spec.logical_id] = str(exc)
+
+        routes = RouteTable(template.routes)
+        self.warnings.extend(f"route declared twice: {c}" for c in routes.conflicts())
+        apis = {
+            api_id: ApiContext(api=api, api_id=local_api_id(api_id), account_id=config.account_id)
+            for api_id, api in template.apis.items()
+        }
+        gateway = Gateway(routes=routes, runtime=self.runtime, apis=apis, log=self.log)
+        gateway.admin.update(
+            {
+                "health": self._health,
+                "routes": lambda _: [r.model_dump() for r in template.routes],
+                "events": lambda _: self.events.recent() if self.events else [],
+                "schedules": lambda _: self.schedules.describe() if self.schedules else [],
+            }
+        )
+        self.front = FrontServer(config.host, config.api_port, gateway)
+        self.front.start()
+        self._stops.append(("front", self.front.stop))
+        self.api_url = f"http://{config.host}:{self.front.port}"
+
+        self.schedules = ScheduleRunner(
+            runtime=self.runtime,
+            clock=ScheduleClock(speedup=config.schedule_speedup),
+            region=config.region,
+            account_id=config.account_id,
+            stack_name=config.stack_name,
+            scheduler_client=factory.client("scheduler"),
+            log=self.log,
+        )
+        self.schedules.add_template_schedules(template.schedules)
+        self.schedules.start()
+        self._stops.append(("schedules", self.schedules.stop))
+
+        topics = [str(r.ref) for r in self.resources.values() if r.type == "AWS::SNS::Topic"]
+        if topics:
+            self.events = EventPrinter(
+                sqs=factory.client("sqs"),
+                sns=factory.client("sns"),
+                queue_name=f"{config.stack_name}-event-printer",
+                topic_arns=topics,
+                region=config.region,
+                account_id=config.account_id,
+                log=self.log,
+            )
+            self.events.setup()
+            self.events.start()
+            self._stops.append(("events", self.events.stop))
+
+        if config.demo_connection:
+            self._ensure_demo_connection()
+        self.ready.set()
+
+    def _isolate_aws_environment(self) -> None:
+        """Point every AWS SDK call of this process at moto, with fake credentials."""
+        environ = layered_environ()
+        for name in _UNSET:
+            environ.pop(name, None)
+        environ.update(FAKE_CREDENTIALS)
+        environ["AWS_DEFAULT_REGION"] = self.config.region
+        environ["AWS_REGION"] = self.config.region
+        environ["AWS_ENDPOINT_URL"] = self.moto_url
+        environ["AWS_EC2_METADATA_DISABLED"] = "true"
+        environ["AWS_CONFIG_FILE"] = os.devnull
+        environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+    def _globals_env(self, spec: FunctionSpec, context: Any) -> dict[str, str]:
+        resolved = resolve(spec.environment, context, f"{spec.logical_id}.Environment.Variables")
+        out: dict[str, str] = {}
+        for name, value in resolved.items():
+            if isinstance(value, bool):
+                out[name] = "true" if value else "false"
+            elif isinstance(value, str | int | float):
+                out[name] = str(value)
+            else:
+                raise TemplateError(f"{spec.logical_id}: environment variable {name} is not a scalar")
+        return out
+
+    def local_overrides(self) -> dict[str, str]:
+        """Variables only the local stack sets: they point the connector at the emulator.
+
+        A deployment leaves them unset (the connector then talks to login.salesforce.com).
+        """
+        overrides = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_DEV": "false"}
+        if self.emulator is not None:
+            overrides.update(
+                {
+                    "SF_LOGIN_URL_PRODUCTION": self.emulator.base_url,
+                    "SF_LOGIN_URL_SANDBOX": self.emulator.base_url,
+                    "ALLOW_INSECURE_LOOPBACK_LOGIN": "true",
+                }
+            )
+        return overrides
+
+    def _ensure_demo_connection(self) -> None:
+        from devstack.connection import DemoConnectionError, ensure_demo_connection
+
+        if self.emulator is None:
+            self.demo_connection_note = "skipped: the emulator is not running"
+            return
+        try:
+            self.demo_connection_id = ensure_demo_connection(
+                api_url=self.api_url,
+                client_id=self.emulator.client_id,
+                client_secret=self.emulator.client_secret,
+            )
+        except DemoConnectionError as exc:
+            self.demo_connection_note = str(exc)
+            self.warnings.append(f"demo connection: {exc}")
+
+    def _health(self, _: HttpRequest) -> dict[str, Any]:
+        template = self.template
+        return {
+            "status": "ready" if self.ready.is_set() else "starting",
+            "api_url": self.api_url,
+            "salesforce_url": self.emulator.base_url if self.emulator else None,
+            "moto_url": self.moto_url,
+            "functions": sorted(template.functions) if template else [],
+            "routes": len(template.routes) if template else 0,
+            "import_errors": self.import_errors,
+            "demo_connection_id": self.demo_connection_id,
+            "iam_enforced": False,
+        }
+
+    # -- stop --------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop everything that was started, newest first; safe to call twice."""
+        while self._stops:
+            name, stop = self._stops.pop()
+            try:
+                stop()
+            except Exception as exc:  # keep stopping the rest
+                print(f"devstack: stopping {name} failed: {exc}", file=sys.stderr)
+        self.ready.clear()
+
+
+def load_config(env: dict[str, str] | None = None) -> StackConfig:
+    try:
+        return StackConfig.from_env(dict(os.environ) if env is None else env)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def quiet_libraries() -> None:
+    """moto's werkzeug server logs every request; the front prints its own one-line log."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with contextlib.suppress(Exception):
+        logging.getLogger("botocore").setLevel(logging.WARNING)
