@@ -29,6 +29,7 @@ __all__ = [
     "StagedPayload",
     "base64_length",
     "fits_inline",
+    "sigv4_s3_client",
 ]
 
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
@@ -103,7 +104,7 @@ class PayloadStager:
         self.kms_key_id = kms_key_id
         self.prefix = prefix.strip("/")
         self._s3: S3Client | None = s3
-        self._s3_factory = s3_factory or _default_s3_client
+        self._s3_factory: Callable[[], S3Client] = s3_factory or sigv4_s3_client
         self._lock = threading.Lock()
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
@@ -166,7 +167,8 @@ class PayloadStager:
         )
 
 
-def _default_s3_client() -> S3Client:
+def sigv4_s3_client(region: str | None = None) -> S3Client:
+    """An S3 client that presigns with SigV4 and regional virtual-host URLs."""
     import boto3
     from botocore.config import Config
 
@@ -175,4 +177,4 @@ def _default_s3_client() -> S3Client:
     config = Config(
         signature_version="s3v4", s3={"addressing_style": "virtual"}, retries={"mode": "standard"}
     )
-    return boto3.client("s3", config=config)
+    return boto3.client("s3", region_name=region, config=config)

@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 import mimetypes
 import re
+import threading
+import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -37,13 +41,25 @@ from sfconnector.salesforce.composite import CompositeRequest, reference
 from sfconnector.salesforce.errors import EntityDeletedError, NotFoundError, SalesforceError
 from sfconnector.settings import EnvSettings
 from sfconnector.staging import MAX_INLINE_BYTES, PayloadStager, fits_inline
-from sfconnector.urlfetch import DEFAULT_MAX_BYTES, PayloadTooLargeError, UrlFetcher
+from sfconnector.urlfetch import DEFAULT_MAX_BYTES, PayloadTooLargeError, UrlFetcher, UrlFetchSettings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import Response
+
+    from sfconnector.catalog import Action
+    from sfconnector.runtime import Runtime
 
 __all__ = [
     "ATTACHMENT_FIELDS",
+    "AttachmentPorts",
     "AttachmentService",
     "AttachmentSettings",
+    "attachment_ports",
+    "build_add",
+    "build_get_content",
+    "build_list_ids",
     "decode_base64",
+    "install_attachment_ports",
 ]
 
 ATTACHMENT_PREFIX = "00P"
@@ -315,3 +331,163 @@ class AttachmentService:
             raise SalesforceError(502, message="Salesforce returned no record in the read-back")
         record = {k: v for k, v in record.items() if k != "Body"}
         return RecordResult(id=str(record.get("Id")), record=record)
+
+
+# ----------------------------------------------------------------------------------------- ports
+
+
+@dataclass
+class AttachmentPorts:
+    """The attachment family's ports of one runtime (container): built on first use, then cached.
+
+    The fetcher and the stager build their own clients lazily too, so listing ids never creates
+    an S3 client and never touches the network outside Salesforce.
+    """
+
+    settings: AttachmentSettings
+    fetcher: UrlFetcher
+    stager: PayloadStager
+    inline_limit: int = MAX_INLINE_BYTES
+
+
+_ports: weakref.WeakKeyDictionary[Runtime, AttachmentPorts] = weakref.WeakKeyDictionary()
+_ports_lock = threading.Lock()
+
+
+def _build_ports(runtime: Runtime) -> AttachmentPorts:
+    from sfconnector.staging import sigv4_s3_client
+
+    settings = AttachmentSettings.from_env()
+    core = runtime.settings
+    fetcher = UrlFetcher(
+        UrlFetchSettings(max_bytes=settings.max_bytes, total_timeout=settings.fetch_timeout_seconds)
+    )
+
+    def s3_client() -> Any:
+        # Not the runtime's shared client: presigned URLs must be SigV4 (KMS-encrypted objects
+        # need it, and us-east-1 otherwise signs the legacy way).
+        return sigv4_s3_client(region=core.aws_region)
+
+    stager = PayloadStager(
+        core.payload_bucket,
+        s3_factory=s3_client,
+        url_ttl_seconds=settings.url_ttl_seconds,
+        kms_key_id=settings.payload_kms_key_id,
+    )
+    return AttachmentPorts(settings=settings, fetcher=fetcher, stager=stager)
+
+
+def attachment_ports(runtime: Runtime) -> AttachmentPorts:
+    """The runtime's attachment ports (built on first use)."""
+    with _ports_lock:
+        ports = _ports.get(runtime)
+        if ports is None:
+            ports = _build_ports(runtime)
+            _ports[runtime] = ports
+        return ports
+
+
+def install_attachment_ports(
+    runtime: Runtime,
+    *,
+    fetcher: UrlFetcher | None = None,
+    stager: PayloadStager | None = None,
+    settings: AttachmentSettings | None = None,
+    inline_limit: int | None = None,
+) -> AttachmentPorts:
+    """Replace some of a runtime's attachment ports (tests, the local stack): e.g. a fetcher that
+    may reach a loopback test server. Parts not given are the defaults."""
+    with _ports_lock:
+        current = _ports.pop(runtime, None)
+    base = current or attachment_ports(runtime)
+    ports = AttachmentPorts(
+        settings=settings or base.settings,
+        fetcher=fetcher or base.fetcher,
+        stager=stager or base.stager,
+        inline_limit=inline_limit if inline_limit is not None else base.inline_limit,
+    )
+    with _ports_lock:
+        _ports[runtime] = ports
+    return ports
+
+
+def _service(client: SalesforceClient, connection_id: str) -> AttachmentService:
+    from sfconnector.runtime import get_runtime
+
+    ports = attachment_ports(get_runtime())
+    return AttachmentService(
+        client,
+        connection_id=connection_id,
+        stager=ports.stager,
+        fetcher=ports.fetcher,
+        max_bytes=ports.settings.max_bytes,
+        inline_limit=ports.inline_limit,
+    )
+
+
+# ------------------------------------------------------------------------------------- endpoints
+
+
+def build_list_ids(action: Action) -> Callable[..., Any]:
+    from sfconnector.api.endpoints import connection_param, endpoint, path_param, perform, respond, returns
+
+    def impl(connection_id: str, parent_id: str) -> Response[Any]:
+        result, calls = perform(
+            action, connection_id, lambda client: _service(client, connection_id).list_ids(parent_id)
+        )
+        return respond(200, result, api_calls=calls)
+
+    params: list[inspect.Parameter] = [
+        connection_param(),
+        path_param(
+            "parent_id", "Salesforce id of the record the files are attached to (15 or 18 characters)."
+        ),
+    ]
+    return endpoint(action, params, returns(action), impl)
+
+
+def build_get_content(action: Action) -> Callable[..., Any]:
+    from sfconnector.api.endpoints import connection_param, endpoint, path_param, perform, respond, returns
+
+    def impl(connection_id: str, record_id: str) -> Response[Any]:
+        result, calls = perform(
+            action, connection_id, lambda client: _service(client, connection_id).get_content(record_id)
+        )
+        return respond(200, result, api_calls=calls)
+
+    params: list[inspect.Parameter] = [
+        connection_param(),
+        path_param("record_id", "Salesforce id of the Attachment (starts with 00P)."),
+    ]
+    return endpoint(action, params, returns(action), impl)
+
+
+def build_add(action: Action) -> Callable[..., Any]:
+    from sfconnector.api.endpoints import (
+        body_param,
+        connection_param,
+        endpoint,
+        idempotency_key_param,
+        returns,
+        run_create,
+    )
+
+    def impl(
+        connection_id: str, body: AddAttachmentInput, idempotency_key: str | None = None
+    ) -> Response[Any]:
+        return run_create(
+            action,
+            connection_id,
+            idempotency_key,
+            body.model_dump(mode="json"),
+            lambda client: _service(client, connection_id).add(body),
+        )
+
+    example = {
+        "parent_id": "001000000000001AAA",
+        "name": "invoice.pdf",
+        "url": "https://files.example.com/invoices/INV-0001.pdf",
+        "description": "Invoice for order 1001",
+    }
+    params = [connection_param(), body_param(AddAttachmentInput, example), idempotency_key_param()]
+    return endpoint(action, params, returns(action), impl)
