@@ -293,6 +293,10 @@ def _optional_mappers(exc: Exception) -> ApiErrorSpec | None:
         return ApiErrorSpec(
             status, code, redact(str(getattr(exc, "message", exc))), (field,) if field else ()
         )
+    condition = sys.modules.get("sfconnector.salesforce.condition")
+    if condition is not None and isinstance(exc, condition.ConditionError):
+        # The find-all guard refused the user's SOQL condition (422 naming the problem).
+        return ApiErrorSpec(int(exc.status), str(exc.code), str(exc.message), (str(exc.field),))
     idempotency = sys.modules.get("aws_lambda_powertools.utilities.idempotency.exceptions")
     if idempotency is not None:
         if isinstance(exc, idempotency.IdempotencyAlreadyInProgressError):
