@@ -1,6 +1,6 @@
 """Running the template's functions in this process, the way the Lambda runtime runs them.
 
-* Each function's ``CodeUri`` directory is imported as its own package (``devstack_fn_<LogicalId>``),
+* Each function's ``CodeUri`` directory is imported as its own package (``devstack_fn_<LogicalId>_<hash>``),
   so a dozen ``app.py`` files never collide; modules a function imports from its own directory are
   kept under that package too.
 * Each function sees its own environment (template Globals + its Environment, resolved against the
@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -294,7 +295,9 @@ _import_lock = threading.Lock()
 
 
 def package_name(spec: FunctionSpec) -> str:
-    return f"devstack_fn_{spec.logical_id}"
+    """A module name unique to the function and its code directory."""
+    digest = hashlib.sha256(str(spec.code_dir).encode()).hexdigest()[:8]
+    return f"devstack_fn_{spec.logical_id}_{digest}"
 
 
 def _import_handler(spec: FunctionSpec) -> Handler:
