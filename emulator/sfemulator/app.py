@@ -1,0 +1,125 @@
+"""The emulator's request router: OAuth, identity, REST (authenticated and counted), admin, faults."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import TYPE_CHECKING
+
+from sfemulator.admin import PREFIX as ADMIN_PREFIX
+from sfemulator.admin import AdminApi
+from sfemulator.errors import ApiError
+from sfemulator.rest import CallContext, RestApi, Result
+from sfemulator.wire import Request, Response, dumps
+
+if TYPE_CHECKING:
+    from sfemulator.org import Org
+
+__all__ = ["EmulatorApp"]
+
+log = logging.getLogger("sfemulator")
+_DATA = re.compile(r"^/services/data/(v\d{2,3}\.\d)(?:/(.*))?$")
+_IDENTITY = re.compile(r"^/id/([A-Za-z0-9]{15,18})/([A-Za-z0-9]{15,18})/?$")
+_INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+_NOT_FOUND_HTML = (
+    "<html><head><title>Page Not Found</title></head><body><h1>URL No Longer Exists</h1>"
+    "<p>You have attempted to reach a URL that no longer exists on salesforce.com.</p></body></html>"
+)
+
+
+class EmulatorApp:
+    def __init__(self, org: Org) -> None:
+        self.org = org
+        self.rest = RestApi(org)
+        self.admin = AdminApi(org)
+
+    def handle(self, req: Request) -> Response:
+        path = req.path
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            return self.admin.handle(req)
+        delay, fault = self.org.faults.decide(req.method, path)
+        if delay:
+            time.sleep(delay)
+        if fault is not None:
+            return fault
+        try:
+            return self._route(req)
+        except Exception:
+            log.exception("unexpected error handling %s %s", req.method, path)
+            return Response.json(
+                500,
+                [
+                    {
+                        "message": "An unexpected error occurred. Please include this ErrorId if you contact "
+                        "support: 0000000000-00000 (0000000000)",
+                        "errorCode": "UNKNOWN_EXCEPTION",
+                    }
+                ],
+            )
+
+    def _route(self, req: Request) -> Response:
+        path = req.path
+        org = self.org
+        if path.startswith("/services/oauth2/"):
+            endpoint = path[len("/services/oauth2/") :].rstrip("/")
+            with org.lock:
+                if endpoint == "authorize" and req.method in ("GET", "POST"):
+                    return org.oauth.authorize(req)
+                if endpoint == "token" and req.method == "POST":
+                    return org.oauth.token(req)
+                if endpoint == "revoke" and req.method in ("GET", "POST"):
+                    return org.oauth.revoke(req)
+                if endpoint == "userinfo" and req.method in ("GET", "POST"):
+                    return org.oauth.userinfo(req)
+            return Response.html(404, _NOT_FOUND_HTML)
+        m = _IDENTITY.match(path)
+        if m and req.method in ("GET", "POST"):
+            with org.lock:
+                return org.oauth.identity(req, m.group(1), m.group(2))
+        if path in ("/services/data", "/services/data/"):
+            if req.method not in ("GET", "HEAD"):
+                return Response.json(
+                    405, [{"errorCode": "METHOD_NOT_ALLOWED", "message": "HTTP Method not allowed"}]
+                )
+            return Response.json(200, self.rest.versions(org.base_url))
+        m = _DATA.match(path)
+        if m:
+            return self._rest(req, m.group(1), m.group(2) or "")
+        return Response.html(404, _NOT_FOUND_HTML)
+
+    def _rest(self, req: Request, version: str, rest_path: str) -> Response:
+        org = self.org
+        with org.lock:
+            session = org.oauth.authenticate(req.header("authorization"))
+            if session is None or not org.user_active(session.user_id):
+                return Response.json(401, _INVALID_SESSION, [("WWW-Authenticate", "Token")])
+            if not org.try_count_call():
+                return Response.json(
+                    403,
+                    [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+                    [("Sforce-Limit-Info", org.limit_info())],
+                )
+            if not re.fullmatch(r"v\d{2,3}\.0", version):
+                result = Result(
+                    404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+                )
+            else:
+                ctx = CallContext(
+                    user_id=session.user_id, version=version, query_options=req.header("sforce-query-options")
+                )
+                parts = rest_path.split("/") if rest_path else []
+                try:
+                    result = self.rest.dispatch(req.method, parts, req.query, req.body, ctx)
+                except ApiError as exc:
+                    result = Result(exc.status, exc.body())
+            limit = org.limit_info()
+        headers = [(k, v) for k, v in result.headers.items()]
+        headers.append(("Sforce-Limit-Info", limit))
+        if result.raw is not None:
+            headers.append(("Content-Type", result.raw_type or "application/octet-stream"))
+            return Response(result.status, result.raw, headers)
+        if result.status == 204 or result.body is None:
+            return Response(result.status, b"", headers)
+        headers.append(("Content-Type", "application/json;charset=UTF-8"))
+        return Response(result.status, dumps(result.body), headers)

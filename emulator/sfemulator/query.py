@@ -1,0 +1,145 @@
+"""Queries: the RecordSource the SOQL engine reads, and query cursors for ``nextRecordsUrl`` paging."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import string
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sfemulator.errors import ApiError
+from sfemulator.schema import Schema
+from sfemulator.soql import FieldSpec, SoqlError, execute, parse
+from sfemulator.store import OrgData
+
+__all__ = ["OrgRecordSource", "QueryService"]
+
+CURSOR_IDLE = dt.timedelta(minutes=15)
+MAX_CURSORS = 2000
+_LOCATOR_CHARS = string.ascii_letters + string.digits
+
+
+class OrgRecordSource:
+    """The emulator's implementation of the SOQL engine's ``RecordSource`` port."""
+
+    def __init__(self, schema: Schema, data: OrgData) -> None:
+        self._schema = schema
+        self._data = data
+        self._specs: dict[str, dict[str, FieldSpec]] = {}
+
+    def sobject_fields(self, sobject: str) -> Mapping[str, FieldSpec] | None:
+        sobj = self._schema.get(sobject)
+        if sobj is None:
+            return None
+        specs = self._specs.get(sobj.name)
+        if specs is None:
+            specs = {
+                f.name: FieldSpec(
+                    name=f.name,
+                    type=f.type,
+                    reference_to=f.reference_to,
+                    relationship_name=f.relationship_name,
+                    filterable=f.filterable,
+                    sortable=f.sortable,
+                )
+                for f in sobj.fields.values()
+            }
+            self._specs[sobj.name] = specs
+        return specs
+
+    def records(self, sobject: str, *, include_deleted: bool) -> Iterable[Mapping[str, Any]]:
+        sobj = self._schema.get(sobject)
+        if sobj is None:
+            return ()
+        return self._data.iter(sobj.name, include_deleted=include_deleted)
+
+    def record_by_id(self, record_id: str) -> tuple[str, Mapping[str, Any]] | None:
+        return self._data.get(record_id)
+
+
+@dataclass
+class _Cursor:
+    records: list[dict[str, Any]]
+    total_size: int
+    last_used: dt.datetime
+
+
+def _rewrite_version(obj: Any, version: str, default: str) -> Any:
+    """Record ``attributes.url`` carries the API version of the request, as on Salesforce."""
+    if version == default:
+        return obj
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if k == "url" and isinstance(v, str):
+                out[k] = v.replace(f"/services/data/{default}/", f"/services/data/{version}/", 1)
+            else:
+                out[k] = _rewrite_version(v, version, default)
+        return out
+    if isinstance(obj, list):
+        return [_rewrite_version(v, version, default) for v in obj]
+    return obj
+
+
+class QueryService:
+    """Runs SOQL against the org and pages results through server-side cursors."""
+
+    def __init__(self, source: OrgRecordSource, default_version: str) -> None:
+        self.source = source
+        self.default_version = default_version
+        self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
+
+    def clear(self) -> None:
+        self._cursors.clear()
+
+    def run(
+        self, text: str | None, *, include_deleted: bool, batch_size: int, version: str, now: dt.datetime
+    ) -> dict[str, Any]:
+        if text is None or not text.strip():
+            raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
+        if len(text) > 100_000:
+            raise ApiError(400, "MALFORMED_QUERY", "Query string is too long (maximum 100000 characters)")
+        try:
+            result = execute(parse(text), self.source, now=now, include_deleted=include_deleted)
+        except SoqlError as exc:
+            raise ApiError(400, exc.error_code, exc.message) from None
+        records = result.records
+        if len(records) <= batch_size:
+            return {
+                "totalSize": result.total_size,
+                "done": True,
+                "records": _rewrite_version(records, version, self.default_version),
+            }
+        locator = "0r8" + "".join(secrets.choice(_LOCATOR_CHARS) for _ in range(15))
+        self._cursors[locator] = _Cursor(records, result.total_size, now)
+        while len(self._cursors) > MAX_CURSORS:
+            self._cursors.popitem(last=False)
+        return self._page(locator, 0, batch_size, version)
+
+    def more(
+        self, locator_and_offset: str, *, batch_size: int, version: str, now: dt.datetime
+    ) -> dict[str, Any]:
+        locator, _, offset_text = locator_and_offset.rpartition("-")
+        cursor = self._cursors.get(locator)
+        if cursor is None or not offset_text.isdigit() or now - cursor.last_used > CURSOR_IDLE:
+            self._cursors.pop(locator, None)
+            raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        offset = int(offset_text)
+        if offset > len(cursor.records):
+            raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        cursor.last_used = now
+        self._cursors.move_to_end(locator)
+        return self._page(locator, offset, batch_size, version)
+
+    def _page(self, locator: str, offset: int, batch_size: int, version: str) -> dict[str, Any]:
+        cursor = self._cursors[locator]
+        end = offset + batch_size
+        page = cursor.records[offset:end]
+        body: dict[str, Any] = {"totalSize": cursor.total_size, "done": end >= len(cursor.records)}
+        if not body["done"]:
+            body["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}-{end}"
+        body["records"] = _rewrite_version(page, version, self.default_version)
+        return body

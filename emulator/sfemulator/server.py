@@ -1,0 +1,243 @@
+"""The emulator's HTTP server: stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive.
+
+``EmulatorServer(org).start()`` serves on a background thread (port 0 picks a free port);
+``stop()`` closes the listener and every open keep-alive connection, then saves the state file if
+one is configured. Responses are written with a single ``send`` (status line, headers and body
+together) and TCP_NODELAY, which keeps keep-alive latency free of Nagle/delayed-ACK stalls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import logging
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sfemulator.app import EmulatorApp
+from sfemulator.oauth import ConnectedApp
+from sfemulator.org import Org, OrgConfig
+from sfemulator.wire import Request, Response
+
+__all__ = ["EmulatorServer", "demo_org"]
+
+log = logging.getLogger("sfemulator")
+MAX_BODY = 64 * 1024 * 1024
+_REASONS = {code.value: code.phrase for code in HTTPStatus}
+
+
+def demo_org(config: OrgConfig | None = None) -> Org:
+    """A freshly seeded demo org."""
+    return Org(config)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    # Idle keep-alive connections are dropped after this many seconds.
+    timeout = 120
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Request lines may carry OAuth codes in query strings: log the path only, at debug level.
+        log.debug("%s %s", self.command, urlsplit(self.path).path)
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            total = 0
+            while True:
+                line = self.rfile.readline(65537)
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                total += size
+                if total > MAX_BODY:
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self) -> None:
+        try:
+            body = self._read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+            self._send(
+                Response.json(400, [{"errorCode": "JSON_PARSER_ERROR", "message": "Malformed request body"}])
+            )
+            return
+        if body is None:
+            self.close_connection = True
+            self._send(
+                Response.json(413, [{"errorCode": "REQUEST_TOO_LARGE", "message": "Request body too large"}])
+            )
+            return
+        split = urlsplit(self.path)
+        req = Request(
+            method=self.command,
+            path=unquote(split.path),
+            query=parse_qs(split.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        response = self.server.app.handle(req)
+        if response.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send(response)
+
+    def _send(self, response: Response) -> None:
+        reason = _REASONS.get(response.status, "")
+        lines = [f"HTTP/1.1 {response.status} {reason}"]
+        lines.append(f"Date: {email.utils.formatdate(usegmt=True)}")
+        for key, value in response.headers:
+            lines.append(f"{key}: {value}")
+        body = b"" if self.command == "HEAD" else response.body
+        lines.append(f"Content-Length: {len(response.body)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + body)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: EmulatorApp) -> None:
+        self.app = app
+        self._connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._conn_lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def close_connections(self) -> None:
+        with self._conn_lock:
+            conns = list(self._connections)
+            self._connections.clear()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class EmulatorServer:
+    """A running emulator for one org (tests start several for multi-org scenarios)."""
+
+    def __init__(
+        self,
+        org: Org | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        state_file: Path | None = None,
+        save_interval: float = 1.0,
+    ) -> None:
+        self.org = org or demo_org()
+        self.host = host
+        self.port = port
+        self.state_file = state_file
+        self.save_interval = save_interval
+        self.app = EmulatorApp(self.org)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._saver: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._saved_generation = -1
+        if state_file is not None and state_file.exists():
+            self.org.load(state_file)
+            self._saved_generation = self.org.generation
+
+    @property
+    def base_url(self) -> str:
+        return self.org.base_url
+
+    @property
+    def demo_connected_app(self) -> ConnectedApp:
+        return self.org.connected_app
+
+    def start(self) -> EmulatorServer:
+        if self._server is not None:
+            raise RuntimeError("emulator already started")
+        self._server = _Server((self.host, self.port), self.app)
+        self.port = self._server.server_address[1]
+        shown_host = self.host if self.host not in ("0.0.0.0", "") else "127.0.0.1"  # noqa: S104
+        self.org.base_url = f"http://{shown_host}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="sfemulator", daemon=True
+        )
+        self._thread.start()
+        if self.state_file is not None:
+            self.org.state_saver = self.save
+            self._saver = threading.Thread(target=self._save_loop, name="sfemulator-saver", daemon=True)
+            self._saver.start()
+        return self
+
+    def save(self) -> None:
+        if self.state_file is None:
+            return
+        with self.org.lock:
+            generation = self.org.generation
+            self.org.save(self.state_file)
+        self._saved_generation = generation
+
+    def _save_loop(self) -> None:
+        while not self._stopping.wait(self.save_interval):
+            if self.org.generation != self._saved_generation:
+                try:
+                    self.save()
+                except OSError:
+                    log.exception("could not save the emulator state to %s", self.state_file)
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._saver is not None:
+            self._saver.join(timeout=5)
+        if self.state_file is not None:
+            self.save()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

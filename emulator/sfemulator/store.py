@@ -1,0 +1,142 @@
+"""The org's records in memory, with a journal so a composite ``allOrNone`` request can roll back.
+
+Records are flat dicts of wire-JSON values (every field of the describe present, None when empty),
+so a snapshot is a cheap shallow copy per record. Binary bodies (Attachment.Body) live beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["OrgData", "Snapshot"]
+
+Record = dict[str, Any]
+
+
+@dataclass
+class Snapshot:
+    """An immutable-by-convention copy of all data (reset target and persistence unit)."""
+
+    records: dict[str, dict[str, Record]]
+    blobs: dict[str, bytes]
+    deleted_at: dict[str, str]
+    autonumbers: dict[str, int]
+    id_counter: int
+
+
+@dataclass
+class _Undo:
+    sobject: str
+    record: Record | None
+    deleted_at: str | None
+    blob: bytes | None
+
+
+@dataclass
+class OrgData:
+    """Records by sObject and id, an id index, recycle-bin dates and blobs."""
+
+    records: dict[str, dict[str, Record]] = field(default_factory=dict)
+    index: dict[str, str] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    deleted_at: dict[str, str] = field(default_factory=dict)
+    autonumbers: dict[str, int] = field(default_factory=dict)
+    _journal: list[dict[str, _Undo]] = field(default_factory=list)
+
+    # -- reads -------------------------------------------------------------------------------
+    def get(self, record_id: str) -> tuple[str, Record] | None:
+        sobject = self.index.get(record_id)
+        if sobject is None:
+            return None
+        return sobject, self.records[sobject][record_id]
+
+    def of(self, sobject: str) -> dict[str, Record]:
+        return self.records.setdefault(sobject, {})
+
+    def iter(self, sobject: str, *, include_deleted: bool) -> Iterator[Record]:
+        for rec in self.records.get(sobject, {}).values():
+            if include_deleted or not rec.get("IsDeleted"):
+                yield rec
+
+    # -- writes (journalled) -----------------------------------------------------------------
+    def _remember(self, record_id: str, sobject: str) -> None:
+        if not self._journal:
+            return
+        frame = self._journal[-1]
+        if record_id in frame:
+            return
+        existing = self.records.get(sobject, {}).get(record_id)
+        frame[record_id] = _Undo(
+            sobject=sobject,
+            record=dict(existing) if existing is not None else None,
+            deleted_at=self.deleted_at.get(record_id),
+            blob=self.blobs.get(record_id),
+        )
+
+    def put(self, sobject: str, record: Record) -> None:
+        rid = record["Id"]
+        self._remember(rid, sobject)
+        self.records.setdefault(sobject, {})[rid] = record
+        self.index[rid] = sobject
+
+    def set_blob(self, record_id: str, sobject: str, body: bytes) -> None:
+        self._remember(record_id, sobject)
+        self.blobs[record_id] = body
+
+    def mark_deleted(self, record_id: str, sobject: str, when: str) -> None:
+        self._remember(record_id, sobject)
+        self.records[sobject][record_id]["IsDeleted"] = True
+        self.deleted_at[record_id] = when
+
+    def touch(self, record_id: str, sobject: str) -> None:
+        """Journal a record before it is modified in place."""
+        self._remember(record_id, sobject)
+
+    # -- transactions ------------------------------------------------------------------------
+    def begin(self) -> None:
+        self._journal.append({})
+
+    def commit(self) -> None:
+        frame = self._journal.pop()
+        if self._journal:
+            outer = self._journal[-1]
+            for rid, undo in frame.items():
+                outer.setdefault(rid, undo)
+
+    def rollback(self) -> None:
+        frame = self._journal.pop()
+        for rid, undo in frame.items():
+            if undo.record is None:
+                self.records.get(undo.sobject, {}).pop(rid, None)
+                self.index.pop(rid, None)
+            else:
+                self.records.setdefault(undo.sobject, {})[rid] = undo.record
+                self.index[rid] = undo.sobject
+            if undo.deleted_at is None:
+                self.deleted_at.pop(rid, None)
+            else:
+                self.deleted_at[rid] = undo.deleted_at
+            if undo.blob is None:
+                self.blobs.pop(rid, None)
+            else:
+                self.blobs[rid] = undo.blob
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def snapshot(self, id_counter: int) -> Snapshot:
+        return Snapshot(
+            records={s: {rid: dict(r) for rid, r in recs.items()} for s, recs in self.records.items()},
+            blobs=dict(self.blobs),
+            deleted_at=dict(self.deleted_at),
+            autonumbers=dict(self.autonumbers),
+            id_counter=id_counter,
+        )
+
+    def restore(self, snap: Snapshot) -> None:
+        self.records = {s: {rid: dict(r) for rid, r in recs.items()} for s, recs in snap.records.items()}
+        self.index = {rid: s for s, recs in self.records.items() for rid in recs}
+        self.blobs = dict(snap.blobs)
+        self.deleted_at = dict(snap.deleted_at)
+        self.autonumbers = dict(snap.autonumbers)
+        self._journal = []
