@@ -61,4 +61,6 @@ def test_unknown_paths_answer_like_salesforce(sf_emulator: EmulatorHandle) -> No
     with sf_emulator.rest_client() as api:
         missing = api.get("/sobjects/Account/describe/layouts")
         assert missing.status_code == 404
-        assert missing.json() == [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}]
+        assert missing.json() == [
+            {"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}
+        ]
