@@ -135,7 +135,10 @@ class RestApi:
         override = query.get("_HttpMethod")
         if method == "POST" and override:
             method = override[0].upper()
-        if not parts or parts == [""]:
+        parts = list(parts)
+        while parts and parts[-1] == "":
+            parts.pop()
+        if not parts:
             return self._resources(ctx)
         head = parts[0]
         if head == "sobjects":

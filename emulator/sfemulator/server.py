@@ -1,9 +1,10 @@
 """The emulator's HTTP server: stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive.
 
-``EmulatorServer(org).start()`` serves on a background thread (port 0 picks a free port);
-``stop()`` closes the listener and every open keep-alive connection, then saves the state file if
-one is configured. Responses are written with a single ``send`` (status line, headers and body
-together) and TCP_NODELAY, which keeps keep-alive latency free of Nagle/delayed-ACK stalls.
+``EmulatorServer(org).start()`` serves on a background thread (port 0 picks a free port); with
+``tls=True`` the same port also answers HTTPS (see ``sfemulator.tls``). ``stop()`` closes the
+listener and every open keep-alive connection, then saves the state file if one is configured.
+Responses are written with a single ``send`` (status line, headers and body together) and
+TCP_NODELAY, which keeps keep-alive latency free of Nagle/delayed-ACK stalls.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import contextlib
 import email.utils
 import logging
 import socket
+import ssl
+import tempfile
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,7 +58,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         # Request lines may carry OAuth codes in query strings: log the path only, at debug level.
-        log.debug("%s %s", self.command, urlsplit(self.path).path)
+        path = getattr(self, "path", None)
+        log.debug("%s %s", getattr(self, "command", "-"), urlsplit(path).path if path else format % args)
 
     def _read_body(self) -> bytes | None:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -131,11 +135,33 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], app: EmulatorApp) -> None:
+    def __init__(self, address: tuple[str, int], app: EmulatorApp, tls: ssl.SSLContext | None = None) -> None:
         self.app = app
+        self.tls = tls
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        wrapped: ssl.SSLSocket | None = None
+        if self.tls is not None:
+            request.settimeout(_Handler.timeout)
+            try:
+                first = request.recv(1, socket.MSG_PEEK)
+            except OSError:
+                return
+            if first == b"\x16":  # a TLS handshake record: this connection speaks HTTPS
+                try:
+                    wrapped = self.tls.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return
+                request = wrapped
+        try:
+            self.RequestHandlerClass(request, client_address, self)
+        finally:
+            if wrapped is not None:
+                with contextlib.suppress(OSError):
+                    wrapped.close()
 
     def track(self, conn: socket.socket, *, add: bool) -> None:
         with self._conn_lock:
@@ -164,6 +190,7 @@ class EmulatorServer:
         *,
         state_file: Path | None = None,
         save_interval: float = 1.0,
+        tls: bool = False,
     ) -> None:
         self.org = org or demo_org()
         self.host = host
@@ -176,6 +203,9 @@ class EmulatorServer:
         self._saver: threading.Thread | None = None
         self._stopping = threading.Event()
         self._saved_generation = -1
+        self.tls = tls
+        self.ca_file: Path | None = None
+        self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
         if state_file is not None and state_file.exists():
             self.org.load(state_file)
             self._saved_generation = self.org.generation
@@ -191,7 +221,13 @@ class EmulatorServer:
     def start(self) -> EmulatorServer:
         if self._server is not None:
             raise RuntimeError("emulator already started")
-        self._server = _Server((self.host, self.port), self.app)
+        context: ssl.SSLContext | None = None
+        if self.tls:
+            from sfemulator.tls import make_server_context
+
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="sfemulator-tls-")
+            context, self.ca_file = make_server_context(Path(self._tls_dir.name))
+        self._server = _Server((self.host, self.port), self.app, context)
         self.port = self._server.server_address[1]
         shown_host = self.host if self.host not in ("0.0.0.0", "") else "127.0.0.1"  # noqa: S104
         self.org.base_url = f"http://{shown_host}:{self.port}"
@@ -235,6 +271,14 @@ class EmulatorServer:
             self._saver.join(timeout=5)
         if self.state_file is not None:
             self.save()
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+            self._tls_dir = None
+
+    @property
+    def https_url(self) -> str:
+        """The same server over TLS (only with ``tls=True``; trust ``ca_file``)."""
+        return self.base_url.replace("http://", "https://", 1)
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
