@@ -503,7 +503,7 @@ class RestApi:
 
     # -- limits -------------------------------------------------------------------------------
     def _limits_result(self) -> Result:
-        limits = json.loads(json.dumps(self._limits))
+        limits = dict(self._limits)  # only the top-level entry below is replaced
         cap = self.org.config.daily_api_limit
         limits["DailyApiRequests"] = {"Max": cap, "Remaining": max(cap - self.org.api_calls, 0)}
         return Result(200, limits)
