@@ -42,6 +42,22 @@ ADMIN_PREFIX = "/__devstack__/"
 AdminHandler = Callable[[HttpRequest], Any]
 
 
+_SENSITIVE = ("code", "state", "token", "secret", "password", "signature", "key", "credential", "session")
+
+
+def loggable_target(target: str) -> str:
+    """The request target with sensitive query values masked (OAuth codes, tokens, signatures)."""
+    path, sep, query = target.partition("?")
+    if not sep:
+        return path
+    pieces = []
+    for piece in query.split("&"):
+        name, eq, _ = piece.partition("=")
+        sensitive = eq and any(word in name.lower() for word in _SENSITIVE)
+        pieces.append(f"{name}=***" if sensitive else piece)
+    return f"{path}?{'&'.join(pieces)}"
+
+
 def json_response(status: int, payload: Any, request_id: str | None = None) -> HttpResponse:
     headers = [("Content-Type", "application/json")]
     if request_id:
@@ -68,7 +84,7 @@ class Gateway:
         response, served_by = self._route(request, request_id)
         elapsed = (time.monotonic() - started) * 1000
         self.log(
-            f"{datetime.now().strftime('%H:%M:%S')} {request.method} {request.target} -> "
+            f"{datetime.now().strftime('%H:%M:%S')} {request.method} {loggable_target(request.target)} -> "
             f"{served_by} {response.status} ({elapsed:.0f} ms)"
         )
         return response
@@ -173,7 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             response = self.server.gateway.handle(request)
         except Exception as exc:  # the front itself must never drop a connection without an answer
-            self.server.gateway.log(f"front error on {self.command} {self.path}: {type(exc).__name__}: {exc}")
+            self.server.gateway.log(
+                f"front error on {self.command} {loggable_target(self.path)}: {type(exc).__name__}: {exc}"
+            )
             response = gateway_error(500, "Internal server error", "InternalFailure", new_request_id())
         self.send_response(response.status)
         for name, value in response.headers:
@@ -193,21 +211,35 @@ class FrontServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, host: str, port: int, gateway: Gateway) -> None:
-        self.gateway = gateway
+    def __init__(self, host: str, port: int, gateway: Gateway | None = None) -> None:
+        # The socket is bound here, so the port is known before the gateway is wired and served.
+        self._gateway = gateway
         super().__init__((host, port), _Handler)
         self._thread: threading.Thread | None = None
+
+    @property
+    def gateway(self) -> Gateway:
+        if self._gateway is None:
+            raise RuntimeError("the front has no gateway yet")
+        return self._gateway
+
+    @gateway.setter
+    def gateway(self, gateway: Gateway) -> None:
+        self._gateway = gateway
 
     @property
     def port(self) -> int:
         return int(self.server_address[1])
 
     def start(self) -> None:
+        if self._gateway is None:
+            raise RuntimeError("set the gateway before starting the front")
         self._thread = threading.Thread(target=self.serve_forever, name="front", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self.shutdown()
+        if self._thread is not None:
+            self.shutdown()
         self.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

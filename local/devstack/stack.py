@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
 import os
 import socket
 import sys
@@ -65,24 +64,37 @@ class EmulatorHandle:
     client_secret: str
     stop: Callable[[], None]
     org_name: str = "demo org"
+    redirect_uris: list[str] = field(default_factory=list)
 
 
-def start_emulator(host: str, port: int) -> EmulatorHandle:
-    """Start the emulator with its demo org in this process (a thread)."""
+def start_emulator(host: str, port: int, redirect_uris: list[str]) -> EmulatorHandle:
+    """Start the emulator with its demo org in this process (a thread).
+
+    ``redirect_uris`` are added to the demo Connected App's callback URLs, as a developer registers
+    a deployment's ``OAuthCallbackUrl`` output on their real Connected App.
+    """
     try:
-        emulator_server: Any = importlib.import_module("sfemulator.server")
+        from sfemulator.org import DEFAULT_REDIRECT_URIS, OrgConfig
+        from sfemulator.server import EmulatorServer, demo_org
     except ImportError as exc:
         raise StackError(f"the Salesforce emulator is not available: {exc}") from exc
-    demo = getattr(emulator_server, "demo_org", None)
-    org: Any = demo() if callable(demo) else None
-    server: Any = emulator_server.EmulatorServer(org, host=host, port=port)
-    server.start()
-    app = getattr(server, "demo_connected_app", None) or getattr(org, "connected_app", None)
+    uris = list(dict.fromkeys([*DEFAULT_REDIRECT_URIS, *redirect_uris]))
+    org = demo_org(OrgConfig(redirect_uris=uris))
+    server = EmulatorServer(org, host=host, port=port)
+    try:
+        server.start()
+    except OSError as exc:
+        raise StackError(
+            f"the emulator cannot listen on {host}:{port} ({exc}): set SF_EMULATOR_PORT"
+        ) from exc
+    app = server.demo_connected_app
     return EmulatorHandle(
-        base_url=str(server.base_url).rstrip("/"),
-        client_id=str(getattr(app, "client_id", "")),
-        client_secret=str(getattr(app, "client_secret", "")),
+        base_url=server.base_url.rstrip("/"),
+        client_id=app.client_id,
+        client_secret=app.client_secret,
         stop=server.stop,
+        org_name=org.config.org_name,
+        redirect_uris=uris,
     )
 
 
@@ -195,7 +207,16 @@ class LocalStack:
         self.warnings.extend(factory.warnings)
 
         try:
-            self.emulator = start_emulator(config.host, config.sf_emulator_port)
+            self.front = FrontServer(config.host, config.api_port)
+        except OSError as exc:
+            raise StackError(
+                f"the API cannot listen on {config.host}:{config.api_port} ({exc}): set API_PORT"
+            ) from exc
+        self._stops.append(("front", self.front.stop))
+        self.api_url = f"http://{config.host}:{self.front.port}"
+
+        try:
+            self.emulator = start_emulator(config.host, config.sf_emulator_port, self.callback_urls())
             self._stops.append(("emulator", self.emulator.stop))
         except StackError as exc:
             self.emulator_error = str(exc)
@@ -244,10 +265,8 @@ class LocalStack:
                 "schedules": lambda _: self.schedules.describe() if self.schedules else [],
             }
         )
-        self.front = FrontServer(config.host, config.api_port, gateway)
+        self.front.gateway = gateway
         self.front.start()
-        self._stops.append(("front", self.front.stop))
-        self.api_url = f"http://{config.host}:{self.front.port}"
 
         self.schedules = ScheduleRunner(
             runtime=self.runtime,
@@ -305,6 +324,17 @@ class LocalStack:
             else:
                 raise TemplateError(f"{spec.logical_id}: environment variable {name} is not a scalar")
         return out
+
+    def callback_urls(self) -> list[str]:
+        """The OAuth callback URLs this front answers on (with and without each API's stage)."""
+        assert self.front is not None
+        assert self.template is not None
+        urls: list[str] = []
+        for host in (self.config.host, "localhost"):
+            base = f"http://{host}:{self.front.port}"
+            urls.append(f"{base}/oauth/callback")
+            urls.extend(f"{base}/{api.stage_name}/oauth/callback" for api in self.template.apis.values())
+        return list(dict.fromkeys(urls))
 
     def local_overrides(self) -> dict[str, str]:
         """Variables only the local stack sets: they point the connector at the emulator.

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from devstack.apigw import ApiContext, RouteTable
-from devstack.front import FrontServer, Gateway
+from devstack.front import FrontServer, Gateway, loggable_target
 from devstack.lambdas import FunctionRuntime
 from devstack.template import ApiSpec, RouteSpec
 
@@ -170,3 +170,14 @@ def test_admin_endpoints_and_keep_alive(front: tuple[str, list[str]]) -> None:
         assert connection.getresponse().status == 404
     finally:
         connection.close()
+
+
+def test_access_log_masks_secrets_in_query_strings() -> None:
+    assert loggable_target("/oauth/callback?code=abc&state=xyz&lang=en") == (
+        "/oauth/callback?code=***&state=***&lang=en"
+    )
+    assert (
+        loggable_target("/x?access_token=t&X-Amz-Signature=s&flag")
+        == "/x?access_token=***&X-Amz-Signature=***&flag"
+    )
+    assert loggable_target("/plain") == "/plain"

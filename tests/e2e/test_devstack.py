@@ -1,0 +1,240 @@
+"""The local stack end to end: ``python -m devstack`` as a subprocess on free ports, used over HTTP,
+stopped with SIGINT, and nothing left behind; then started again on the same ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+READY_LINE = "Local stack ready"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _refused(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids of live processes whose environment holds ``marker`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+class StackProcess:
+    """``python -m devstack`` with its stdout collected line by line."""
+
+    def __init__(self, ports: dict[str, int], extra_env: dict[str, str] | None = None) -> None:
+        self.ports = ports
+        self.marker = f"DEVSTACK_E2E_RUN={uuid.uuid4().hex}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({name: str(port) for name, port in ports.items()})
+        env.update(extra_env or {})
+        env["PYTHONUNBUFFERED"] = "1"
+        key, _, value = self.marker.partition("=")
+        env[key] = value
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devstack"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 90.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if text in line:
+                    return line
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"no line containing {text!r}; output so far:\n{self.output}")
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:  # never leave it running, even when the test fails
+                self.process.kill()
+                self.process.wait(5)
+            self._reader.join(5)
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return {"API_PORT": _free_port(), "SF_EMULATOR_PORT": _free_port(), "MOTO_PORT": _free_port()}
+
+
+@pytest.fixture
+def stack(ports: dict[str, int]) -> Iterator[StackProcess]:
+    process = StackProcess(ports, {"SCHEDULE_SPEEDUP": "600"})
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def _assert_gone(stack: StackProcess) -> None:
+    for name, port in stack.ports.items():
+        assert _refused(port), f"{name} {port} still accepts connections after the stop"
+    assert _processes_with(stack.marker) == [], "a process of the stopped stack is still alive"
+
+
+def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> None:
+    stack.wait_for(READY_LINE)
+    api = f"http://127.0.0.1:{ports['API_PORT']}"
+    moto = f"http://127.0.0.1:{ports['MOTO_PORT']}"
+    output = stack.output
+    # The start-up banner: ports, the demo Connected App, the IAM note.
+    assert f"http://127.0.0.1:{ports['SF_EMULATOR_PORT']}" in output
+    assert "client_id: " in output
+    assert "client_secret: " in output
+    assert "NOT enforced locally" in output
+
+    health = httpx.get(f"{api}/__devstack__/health").json()
+    assert health["status"] == "ready"
+    assert health["import_errors"] == {}
+    assert health["iam_enforced"] is False
+
+    # The demo connection was made through the real OAuth endpoints and is connected.
+    connection_id = health["demo_connection_id"]
+    assert connection_id, output
+    assert f"connection_id: {connection_id}" in output
+    connection = httpx.get(f"{api}/connections/{connection_id}").json()
+    assert connection["status"] == "connected"
+    assert connection["name"] == "demo"
+    # The OAuth code in the callback's query string is not printed.
+    callback_lines = [line for line in stack.lines if "/oauth/callback?" in line]
+    assert callback_lines
+    assert all("code=***" in line for line in callback_lines)
+
+    # Unknown routes answer like API Gateway.
+    missing = httpx.get(f"{api}/no/such/route")
+    assert (missing.status_code, missing.json()) == (403, {"message": "Missing Authentication Token"})
+
+    # An action through the stage-prefixed URL, as the deployed API is called.
+    staged = httpx.get(f"{api}/v1/connections/{connection_id}/objects/Lead/fields")
+    assert staged.status_code == 200, staged.text
+
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    routes = {(r["method"], r["path"]) for r in httpx.get(f"{api}/__devstack__/routes").json()}
+    if ("POST", "/connections/{connection_id}/leads") in routes:
+        created = httpx.post(
+            f"{api}/connections/{connection_id}/leads",
+            json={"LastName": "Okafor", "Company": "E2E Energy"},
+        )
+        assert created.status_code == 201, created.text
+        lead_id = created.json()["id"]
+        fetched = httpx.get(f"{api}/connections/{connection_id}/leads/{lead_id}")
+        assert fetched.status_code == 200, fetched.text
+        assert fetched.json()["record"]["Company"] == "E2E Energy"
+
+    # Events: whatever reaches the SNS topic is delivered to the local queue and printed.
+    sns = session.client("sns", endpoint_url=moto)
+    topic = next(
+        t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith("trigger-events")
+    )
+    sns.publish(
+        TopicArn=topic,
+        Message=json.dumps(
+            {"type": "salesforce.lead.created", "subject": "00Q5e2e", "data": {"LastName": "Okafor"}}
+        ),
+    )
+    stack.wait_for("salesforce.lead.created", timeout=15)
+    assert "LastName=Okafor" in stack.output
+    events = httpx.get(f"{api}/__devstack__/events").json()
+    assert events[-1]["message"]["subject"] == "00Q5e2e"
+
+    # Schedules created at run time in EventBridge Scheduler (moto) fire their Lambda target.
+    scheduler = session.client("scheduler", endpoint_url=moto)
+    function_name = "sfconnector-local-ConnectionsFunction"
+    scheduler.create_schedule(
+        Name="e2e-tick",
+        ScheduleExpression="rate(1 minute)",  # every 0.1 s at SCHEDULE_SPEEDUP=600
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
+            "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
+            "Input": "{}",
+        },
+    )
+    stack.wait_for("schedule default/e2e-tick fired -> ConnectionsFunction", timeout=15)
+    scheduler.delete_schedule(Name="e2e-tick")
+
+    assert stack.stop(signal.SIGINT) == 0
+    assert "Stopped." in stack.output
+    _assert_gone(stack)
+
+    # A second run on the same ports starts cleanly (nothing stale, addresses reusable).
+    again = StackProcess(ports)
+    try:
+        again.wait_for(READY_LINE)
+        second = httpx.get(f"{api}/__devstack__/health").json()
+        assert second["status"] == "ready"
+        assert second["demo_connection_id"] not in (None, connection_id)  # fresh state, new connection
+    finally:
+        assert again.stop(signal.SIGTERM) == 0
+    _assert_gone(again)
+
+
+def test_busy_port_is_reported_clearly(ports: dict[str, int]) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as blocker:
+        blocker.bind(("127.0.0.1", ports["API_PORT"]))
+        blocker.listen()
+        process = StackProcess(ports)
+        try:
+            assert process.process.wait(60) == 1
+        finally:
+            process.stop()
+    assert f"port {ports['API_PORT']} on 127.0.0.1 is in use: set API_PORT" in process.output
+    _assert_gone(process)
