@@ -1,0 +1,177 @@
+"""Drives the connections Lambda handler with API Gateway events, and plays the user's browser
+against the emulator's consent page over plain HTTP (the e2e test does it in a real browser)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from html.parser import HTMLParser
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import httpx
+
+from tests.fixtures.aws import AwsEnv
+from tests.fixtures.emulator import EmulatorHandle
+from tests.integration.connections.apigw import DOMAIN, STAGE, api_event
+
+ROOT = Path(__file__).resolve().parents[3]
+API_BASE = f"https://{DOMAIN}/{STAGE}"
+CALLBACK_URL = f"{API_BASE}/oauth/callback"
+OTHER_REDIRECT = "https://platform.example.com/oauth/salesforce"
+
+
+@cache
+def load_function(name: str) -> ModuleType:
+    """``functions/<name>/app.py`` as SAM would load it (its own module, not a package import)."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"function_{name}_app", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Result:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def outcome(self) -> str | None:
+        """The callback page's machine-readable outcome (``data-outcome``)."""
+        marker = 'data-outcome="'
+        start = self.body.find(marker)
+        if start < 0:
+            return None
+        start += len(marker)
+        return self.body[start : self.body.index('"', start)]
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.action = a.get("action")
+        elif tag == "input" and a.get("type") == "hidden":
+            self.fields[a["name"]] = a.get("value", "")
+        elif tag == "select":
+            self._select = a.get("name")
+        elif tag == "option" and self._select and ("selected" in a or self._select not in self.fields):
+            self.fields[self._select] = a.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+
+
+@dataclass
+class ConnectionsApi:
+    """The connections function as its callers (platform, browser) see it."""
+
+    emulator: EmulatorHandle
+    aws: AwsEnv
+    client_id: str
+    client_secret: str = field(repr=False)
+    browser: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30), repr=False)
+
+    def call(self, method: str, path: str, body: Any = None, *, iam: bool = True) -> Result:
+        handler = load_function("connections").lambda_handler
+        result = handler(api_event(method, path, body=body, iam=iam), None)
+        headers = {k: v for k, v in (result.get("headers") or {}).items()}
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers[name] = values[-1]
+        return Result(int(result["statusCode"]), headers, result.get("body") or "")
+
+    # ---- the flow --------------------------------------------------------------------------------
+
+    def create(self, expect: int = 201, **overrides: Any) -> dict[str, Any]:
+        body = {
+            "name": "Acme",
+            "environment": "production",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            **overrides,
+        }
+        result = self.call("POST", "/connections", {k: v for k, v in body.items() if v is not None})
+        assert result.status == expect, result.body
+        data: dict[str, Any] = result.json()
+        return data
+
+    def consent(self, authorize_url: str, *, decision: str = "allow", username: str | None = None) -> str:
+        """Open the consent page, choose Allow/Deny; returns where Salesforce redirects the browser."""
+        page = self.browser.get(authorize_url)
+        assert page.status_code == 200, page.text
+        form = _FormParser()
+        form.feed(page.text)
+        assert form.action is not None
+        fields = dict(form.fields)
+        if username is not None:
+            fields["username"] = username
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(authorize_url))
+        answer = self.browser.post(origin + form.action, data={**fields, "decision": decision})
+        assert answer.status_code in (302, 303), answer.text
+        return answer.headers["Location"]
+
+    def callback(self, location: str) -> Result:
+        """Follow Salesforce's redirect to this deployment's callback."""
+        assert location.startswith(API_BASE + "/"), location
+        return self.call("GET", location[len(API_BASE) :], iam=False)
+
+    def connect(self, **overrides: Any) -> str:
+        started = self.create(**overrides)
+        page = self.callback(self.consent(started["authorize_url"]))
+        assert page.status == 200, page.body
+        assert page.outcome == "connected"
+        return str(started["connection_id"])
+
+    # ---- inspection ------------------------------------------------------------------------------
+
+    def get(self, connection_id: str) -> dict[str, Any]:
+        result = self.call("GET", f"/connections/{connection_id}")
+        assert result.status == 200, result.body
+        data: dict[str, Any] = result.json()
+        return data
+
+    def secret(self, connection_id: str) -> dict[str, Any]:
+        """The connection's secret as stored in Secrets Manager."""
+        sm = boto3.client("secretsmanager", region_name=self.aws.region)
+        value = sm.get_secret_value(SecretId=f"{self.aws.secret_prefix}{connection_id}")["SecretString"]
+        data: dict[str, Any] = json.loads(value)
+        return data
+
+    def table_items(self) -> list[dict[str, Any]]:
+        ddb = boto3.client("dynamodb", region_name=self.aws.region)
+        return list(ddb.scan(TableName=self.aws.table_name).get("Items", []))
+
+    def refresh_grant(self, refresh_token: str) -> httpx.Response:
+        """Use a refresh token directly at the emulator (is it still valid?)."""
+        return self.browser.post(
+            f"{self.emulator.base_url}/services/oauth2/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            },
+        )
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
