@@ -358,6 +358,7 @@ class LocalStack:
         if self.emulator is None:
             self.demo_connection_note = "skipped: the emulator is not running"
             return
+        self.log("Connecting the demo org through OAuth (POST /connections, consent, /oauth/callback):")
         try:
             self.demo_connection_id = ensure_demo_connection(
                 api_url=self.api_url,
