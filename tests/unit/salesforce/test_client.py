@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from typing import Any
@@ -317,6 +318,17 @@ def test_query_follows_next_records_url_lazily(harness: Harness) -> None:
     assert _auth(second_request) == f"Bearer {TOKEN_1}"
 
 
+def test_batch_size_is_sent_with_every_page(harness: Harness) -> None:
+    harness.sf.script(
+        sf_json(
+            200, {"totalSize": 2, "done": False, "nextRecordsUrl": f"{BASE}/query/01gx-1", "records": [{}]}
+        ),
+        sf_json(200, {"totalSize": 2, "done": True, "records": [{}]}),
+    )
+    assert len(list(harness.client.query("SELECT Id FROM Account", batch_size=300))) == 2
+    assert [r.headers.get("Sforce-Query-Options") for r in harness.sf.requests] == ["batchSize=300"] * 2
+
+
 def test_query_all_and_batch_size(harness: Harness) -> None:
     harness.sf.script(sf_json(200, {"totalSize": 1, "done": True, "records": [{"Id": ACCOUNT_ID}]}))
     assert list(harness.client.query_all("SELECT Id FROM Account", batch_size=500)) == [{"Id": ACCOUNT_ID}]
@@ -401,10 +413,54 @@ def test_upsert_reports_created_and_updated(harness: Harness) -> None:
         sf_json(201, {"id": ACCOUNT_ID, "success": True, "errors": [], "created": True}),
         sf_json(200, {"id": ACCOUNT_ID, "success": True, "errors": [], "created": False}),
     )
-    first = harness.client.upsert("Account", "Ext_Id__c", "A/1 b", {"Name": "Acme"})
-    second = harness.client.upsert("Account", "Ext_Id__c", "A/1 b", {"Name": "Acme"})
+    first = harness.client.upsert("Account", "Ext_Id__c", "A-1_b", {"Name": "Acme"})
+    second = harness.client.upsert("Account", "Ext_Id__c", "A-1_b", {"Name": "Acme"})
     assert (first.id, first.created, second.created) == (ACCOUNT_ID, True, False)
-    assert harness.sf.requests[0].url.raw_path.decode() == f"{BASE}/sobjects/Account/Ext_Id__c/A%2F1%20b"
+    assert harness.sf.requests[0].method == "PATCH"
+    assert harness.sf.requests[0].url.raw_path.decode() == f"{BASE}/sobjects/Account/Ext_Id__c/A-1_b"
+
+
+@pytest.mark.parametrize("value", ["a/b", "ops@acme.inc", "x y", "100%", "Ünïcode", "a?b#c", "..", "v.1"])
+def test_upsert_values_unsafe_in_a_url_travel_in_a_collections_body(harness: Harness, value: str) -> None:
+    harness.sf.script(sf_json(200, [{"id": ACCOUNT_ID, "success": True, "errors": [], "created": True}]))
+    result = harness.client.upsert("Account", "Ext_Id__c", value, {"Name": "Acme"})
+    assert (result.id, result.created) == (ACCOUNT_ID, True)
+    request = harness.sf.requests[0]
+    assert (request.method, request.url.path) == ("PATCH", f"{BASE}/composite/sobjects/Account/Ext_Id__c")
+    assert json.loads(request.read()) == {
+        "allOrNone": True,
+        "records": [{"attributes": {"type": "Account"}, "Name": "Acme", "Ext_Id__c": value}],
+    }
+
+
+def test_collections_upsert_errors(harness: Harness) -> None:
+    duplicate = {
+        "statusCode": "DUPLICATE_EXTERNAL_ID",
+        "message": "Ext_Id__c: more than one record found for external id field: "
+        "[001dM00003jU9GyQAK, 001dM00003jU9H7QAK]",
+        "fields": ["Ext_Id__c"],
+    }
+    invalid = {
+        "statusCode": "INVALID_EMAIL_ADDRESS",
+        "message": "Email: invalid email address: x",
+        "fields": ["Email"],
+    }
+    harness.sf.script(
+        sf_json(200, [{"success": False, "created": False, "errors": [duplicate]}]),
+        sf_json(200, [{"success": False, "created": False, "errors": [invalid]}]),
+    )
+    with pytest.raises(MultipleMatchesError) as caught:
+        harness.client.upsert("Account", "Ext_Id__c", "a/b", {"Name": "x"})
+    assert caught.value.candidate_ids == ["001dM00003jU9GyQAK", "001dM00003jU9H7QAK"]
+    with pytest.raises(SalesforceError) as failed:
+        harness.client.upsert("Contact", "Ext_Id__c", "a/b", {"Email": "x"})
+    assert (failed.value.error_code, failed.value.fields) == ("INVALID_EMAIL_ADDRESS", ["Email"])
+
+
+def test_upsert_needs_a_value(harness: Harness) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        harness.client.upsert("Account", "Ext_Id__c", "", {"Name": "x"})
+    assert harness.sf.requests == []
 
 
 def test_upsert_with_several_matches_lists_the_candidates(harness: Harness) -> None:
@@ -589,8 +645,6 @@ def test_composite_body_on_the_wire(harness: Harness) -> None:
     harness.sf.script(_composite_ok("newAccount", "readBack"))
     harness.client.composite(request)
     sent = harness.sf.requests[0]
-    import json
-
     body = json.loads(sent.read())
     assert body == {
         "allOrNone": True,

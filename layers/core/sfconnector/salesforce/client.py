@@ -33,10 +33,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from sfconnector import API_VERSION
 from sfconnector.salesforce.composite import CompositeRequest, CompositeResponse
 from sfconnector.salesforce.errors import (
+    MultipleMatchesError,
     SalesforceError,
     SalesforceErrorItem,
     SalesforceTransportError,
     SessionExpiredError,
+    error_from_body,
     error_from_response,
 )
 from sfconnector.salesforce.ids import InvalidIdError
@@ -66,6 +68,8 @@ USER_AGENT = "sfconnector/0.1 (+https://github.com/; workflow automation connect
 MAX_QUERY_URL_CHARS = 15_000
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+_RECORD_IDS_IN_TEXT = re.compile(r"\b[A-Za-z0-9]{18}\b|\b[A-Za-z0-9]{15}\b")
+_SAFE_PATH_VALUE = re.compile(r"[A-Za-z0-9_\-]{1,255}")
 
 
 # ------------------------------------------------------------------------------------------ tokens
@@ -504,12 +508,23 @@ class SalesforceClient:
     def upsert(
         self, sobject: str, external_id_field: str, value: str, record: Mapping[str, Any]
     ) -> UpsertResult:
-        """Upsert by an external-id field (one PATCH). Several matches raise MultipleMatchesError."""
+        """Upsert by an external-id field in one call. Several matches raise MultipleMatchesError.
+
+        Values made of letters, digits, ``-`` and ``_`` go in the URL (``PATCH sobjects/{Obj}/{Field}/
+        {value}``). Any other value goes in the body of an sObject Collections upsert instead: in the
+        URL, Salesforce mis-routes values with ``/`` and some with file-extension-like endings
+        (``a@b.inc`` answers 404), whatever the encoding.
+        """
+        name = sobject_name(sobject)
         field_name = identifier(external_id_field, allow_path=False)
-        if value is None or str(value) == "":
+        text = "" if value is None else str(value)
+        if text == "":
             raise ValueError(f"the {field_name} value to upsert by is empty")
-        path = f"sobjects/{sobject_name(sobject)}/{field_name}/{quote(str(value), safe='')}"
-        response = self.request("PATCH", path, json=dict(record), retryable=True)
+        if not _SAFE_PATH_VALUE.fullmatch(text):
+            return self._collection_upsert(name, field_name, text, record)
+        response = self.request(
+            "PATCH", f"sobjects/{name}/{field_name}/{text}", json=dict(record), retryable=True
+        )
         body = self._json(response)
         if isinstance(body, Mapping) and body.get("id"):
             created = bool(body.get("created", response.status_code == 201))
@@ -518,6 +533,30 @@ class SalesforceClient:
             response.status_code,
             [SalesforceErrorItem("UNEXPECTED_RESPONSE", "the upsert response carries no id")],
         )
+
+    def _collection_upsert(
+        self, sobject: str, field_name: str, value: str, record: Mapping[str, Any]
+    ) -> UpsertResult:
+        payload = {
+            "allOrNone": True,
+            "records": [{"attributes": {"type": sobject}, **dict(record), field_name: value}],
+        }
+        response = self.request(
+            "PATCH", f"composite/sobjects/{sobject}/{field_name}", json=payload, retryable=True
+        )
+        body = self._json(response)
+        result = body[0] if isinstance(body, list) and body and isinstance(body[0], Mapping) else None
+        if result is None:
+            raise SalesforceError(
+                response.status_code,
+                [SalesforceErrorItem("UNEXPECTED_RESPONSE", "the upsert response carries no result")],
+            )
+        if result.get("success") and result.get("id"):
+            return UpsertResult(id=str(result["id"]), created=bool(result.get("created")))
+        error = error_from_body(400, result)
+        if error.error_code == "DUPLICATE_EXTERNAL_ID":
+            raise MultipleMatchesError(_RECORD_IDS_IN_TEXT.findall(error.message))
+        raise error
 
     # ---- queries ---------------------------------------------------------------------------------
 
@@ -544,11 +583,12 @@ class SalesforceClient:
         request.query(soql, "q", include_deleted=include_deleted)
         return QueryPage.from_json(self.composite(request).raise_for_ref("q").body)
 
-    def query_more(self, next_records_url: str) -> QueryPage:
-        """The page at ``nextRecordsUrl``."""
+    def query_more(self, next_records_url: str, *, batch_size: int | None = None) -> QueryPage:
+        """The page at ``nextRecordsUrl`` (the batch size is sent again: it is a per-request header)."""
         if not next_records_url.startswith("/services/data/"):
             raise ValueError("nextRecordsUrl must be a /services/data/ path")
-        return QueryPage.from_json(self.get_json(next_records_url))
+        response = self.request("GET", next_records_url, headers=self._query_headers(batch_size))
+        return QueryPage.from_json(self._json(response))
 
     def _iterate(self, soql: str, include_deleted: bool, batch_size: int | None) -> Iterator[dict[str, Any]]:
         page = self.query_page(soql, include_deleted=include_deleted, batch_size=batch_size)
@@ -556,7 +596,7 @@ class SalesforceClient:
             yield from page.records
             if page.done or not page.next_records_url:
                 return
-            page = self.query_more(page.next_records_url)
+            page = self.query_more(page.next_records_url, batch_size=batch_size)
 
     def query(self, soql: str, *, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
         """Every record of a query, fetching each page only when iteration reaches it."""
