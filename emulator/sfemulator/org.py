@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import os
 import tempfile
@@ -84,7 +85,10 @@ class Org:
         self.base_url = "http://127.0.0.1"
         self.clock = Clock()
         self.schema: Schema = load_schema(self.config.custom_config)
-        self.ids = IdGenerator(self.org_id[3:5])
+        # Ids are unique across emulated orgs too (as on Salesforce): each org starts its counter in
+        # its own range, derived from the org id.
+        salt = int.from_bytes(hashlib.sha256(self.org_id.encode()).digest()[:4], "big") % (62**3)
+        self.ids = IdGenerator(self.org_id[3:5], start=salt * 62**6 + 1)
         self.data = OrgData()
         self.dml = Dml(self.schema, self.data, self.ids, self.clock, self.version)
         self.source = OrgRecordSource(self.schema, self.data)

@@ -157,7 +157,7 @@ class _Server(ThreadingHTTPServer):
                     return
                 request = wrapped
         try:
-            self.RequestHandlerClass(request, client_address, self)
+            _Handler(request, client_address, self)
         finally:
             if wrapped is not None:
                 with contextlib.suppress(OSError):
