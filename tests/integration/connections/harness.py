@@ -160,18 +160,57 @@ class ConnectionsApi:
         ddb = boto3.client("dynamodb", region_name=self.aws.region)
         return list(ddb.scan(TableName=self.aws.table_name).get("Items", []))
 
-    def refresh_grant(self, refresh_token: str) -> httpx.Response:
+    def refresh_grant(
+        self, refresh_token: str, *, client_id: str | None = None, client_secret: str | None = None
+    ) -> httpx.Response:
         """Use a refresh token directly at the emulator (is it still valid?)."""
         return self.browser.post(
             f"{self.emulator.base_url}/services/oauth2/token",
             data={
                 "grant_type": "refresh_token",
                 "refresh_token": refresh_token,
-                "client_id": self.client_id,
-                "client_secret": self.client_secret,
+                "client_id": client_id or self.client_id,
+                "client_secret": client_secret or self.client_secret,
             },
         )
 
 
 def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+@dataclass
+class Container:
+    """One Lambda container's view of a connection: its token provider and Salesforce client."""
+
+    provider: Any
+    client: Any
+
+
+def connection_client(aws: AwsEnv, connection_id: str, **provider_options: Any) -> Container:
+    """A Salesforce client for a stored connection, wired as an action function's runtime wires it
+    (its own secret cache, i.e. its own Lambda container)."""
+    from sfconnector.connections import ConnectionRepository
+    from sfconnector.events import SnsEventPublisher
+    from sfconnector.oauth.lock import RefreshLock
+    from sfconnector.oauth.provider import ConnectionTokenProvider
+    from sfconnector.salesforce.client import SalesforceClient
+    from sfconnector.tokens import SecretsTokenStore
+
+    ddb = boto3.client("dynamodb", region_name=aws.region)
+    provider = ConnectionTokenProvider(
+        connection_id,
+        store=SecretsTokenStore(
+            lambda: boto3.client("secretsmanager", region_name=aws.region), aws.secret_prefix
+        ),
+        connections=ConnectionRepository(
+            lambda: boto3.resource("dynamodb", region_name=aws.region), aws.table_name
+        ),
+        http=httpx.Client(timeout=30),
+        lock=RefreshLock(ddb, aws.table_name),
+        publisher=SnsEventPublisher(boto3.client("sns", region_name=aws.region), aws.topic_arn),
+        **provider_options,
+    )
+    return Container(
+        provider, SalesforceClient(provider, http=httpx.Client(timeout=30), org_key=connection_id)
+    )

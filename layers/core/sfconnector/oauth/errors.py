@@ -22,7 +22,7 @@ class ConnectionNeedsReauthError(AuthorizationRevokedError):
         self.reason = reason
         detail = f" ({reason})" if reason else ""
         super().__init__(
-            409,
+            401,
             [
                 SalesforceErrorItem(
                     NEEDS_REAUTH_CODE,

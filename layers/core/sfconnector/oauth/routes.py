@@ -129,7 +129,9 @@ def _not_found(exc: ConnectionNotFoundError | ConnectionSecretNotFoundError) -> 
 
 
 def _not_usable(exc: ConnectionNeedsReauthError | ConnectionPendingError) -> Response[str]:
-    return _error(409, exc.error_code.lower(), exc.message, ["connection_id"])
+    # Same status as the action functions give an unusable connection (sfconnector.api.errors).
+    status = 401 if isinstance(exc, ConnectionNeedsReauthError) else 409
+    return _error(status, exc.error_code.lower(), exc.message, ["connection_id"])
 
 
 def _salesforce(exc: SalesforceError) -> Response[str]:
