@@ -27,15 +27,33 @@ def say(text: str = "") -> None:
 
 
 def _route_lines(template: StackTemplate) -> list[str]:
+    """One line per function: how many routes, under which path, which are public."""
     by_function: dict[str, list[RouteSpec]] = {}
     for route in template.routes:
         by_function.setdefault(route.function_id, []).append(route)
+    width = max((len(f) for f in by_function), default=0) + 2
     lines: list[str] = []
     for function_id, routes in sorted(by_function.items()):
-        lines.append(f"  {function_id}")
-        for route in sorted(routes, key=lambda r: (r.path, r.method)):
-            marker = "  (public)" if route.public else ""
-            lines.append(f"      {route.method:<7}{route.path}{marker}")
+        segments = [[p for p in r.path.split("/") if p] for r in routes]
+        common: list[str] = []
+        for column in zip(*segments, strict=False):
+            if len(set(column)) != 1:
+                break
+            common.append(column[0])
+        if len(common) >= 2:
+            where = "/" + "/".join(common) + ("/..." if any(len(s) > len(common) for s in segments) else "")
+        else:
+            groups: dict[str, set[str]] = {}
+            for route in routes:
+                groups.setdefault(route.path.split("/")[1], set()).add(route.path)
+            where = ", ".join(
+                next(iter(paths)) if len(paths) == 1 else f"/{first}/..."
+                for first, paths in sorted(groups.items())
+            )
+        public = sorted({r.path for r in routes if r.public})
+        note = f"  (public: {', '.join(public)})" if public else ""
+        count = f"{len(routes)} route{'s' if len(routes) != 1 else ''}"
+        lines.append(f"  {function_id:<{width}}{count:<11}{where}{note}")
     return lines
 
 
@@ -101,7 +119,7 @@ def print_banner(stack: LocalStack) -> None:
         say(f"  {resource.logical_id:<22}{resource.type:<32}{resource.ref}{note}")
     say()
     if template.routes:
-        say("Routes:")
+        say(f"Routes ({len(template.routes)}; all of them: GET {stack.api_url}/__devstack__/routes):")
         for line in _route_lines(template):
             say(line)
         say("  IAM (SigV4) authorisation is NOT enforced locally, as with `sam local start-api`;")

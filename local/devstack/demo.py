@@ -21,7 +21,7 @@ import httpx
 
 from devstack.config import DEFAULT_API_PORT
 
-_SHOWN_FIELDS = 6
+_SHOWN_FIELDS = 5
 
 
 class TourError(RuntimeError):
@@ -206,6 +206,18 @@ def _compact(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Fields every record has: not what a reader of the tour looks at.
+_SYSTEM_FIELDS = {
+    "attributes", "Id", "OwnerId", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
+    "SystemModstamp", "IsDeleted", "LastViewedDate", "LastReferencedDate", "LastActivityDate",
+}  # fmt: skip
+
+
+def _value(value: Any, limit: int = 40) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _summary(payload: Any) -> str:
     """The interesting part of an action's answer on one line."""
     if not isinstance(payload, dict):
@@ -213,18 +225,18 @@ def _summary(payload: Any) -> str:
     parts: list[str] = []
     for key in ("found", "match_count", "created", "already_deleted", "count", "id"):
         if key in payload:
-            parts.append(f"{key}={json.dumps(payload[key])}")
+            parts.append(f"{key}={_value(payload[key])}")
     record = payload.get("record")
     if isinstance(record, dict):
         shown = [
-            f"{k}={_compact(v, 40)}"
+            f"{k}={_value(v)}"
             for k, v in record.items()
-            if k not in {"attributes", "Id"} and v not in (None, False, "") and not isinstance(v, dict | list)
+            if k not in _SYSTEM_FIELDS and v not in (None, False, "") and not isinstance(v, dict | list)
         ]
         parts.extend(shown[:_SHOWN_FIELDS])
     for key in ("attachment_ids", "name", "size", "content_type"):
         if key in payload:
-            parts.append(f"{key}={_compact(payload[key], 60)}")
+            parts.append(f"{key}={_value(payload[key], 60)}")
     return "  ".join(parts) or _compact(payload)
 
 

@@ -179,6 +179,21 @@ def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> N
         assert fetched.status_code == 200, fetched.text
         assert fetched.json()["record"]["Company"] == "E2E Energy"
 
+    if ("GET", "/catalog") in routes and ("POST", "/connections/{connection_id}/leads") in routes:
+        # `make demo` against this stack: every scenario of the tour succeeds.
+        demo = subprocess.run(
+            [sys.executable, "-m", "devstack.demo"],
+            cwd=REPO,
+            env={**os.environ, "API_PORT": str(ports["API_PORT"])},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "all steps succeeded" in demo.stdout
+        assert demo.stdout.count("✓") == 5
+
     # Events: whatever reaches the SNS topic is delivered to the local queue and printed.
     sns = session.client("sns", endpoint_url=moto)
     topic = next(
