@@ -341,7 +341,12 @@ class LocalStack:
 
         A deployment leaves them unset (the connector then talks to login.salesforce.com).
         """
-        overrides = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_DEV": "false"}
+        # Metrics would print one CloudWatch EMF JSON line per request over the access log.
+        overrides = {
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_DEV": "false",
+        }
         if self.emulator is not None:
             overrides.update(
                 {
