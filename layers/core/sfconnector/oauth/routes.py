@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from sfconnector.connections import ConnectionNotFoundError
 from sfconnector.oauth.errors import ConnectionNeedsReauthError, ConnectionPendingError
-from sfconnector.oauth.pages import SECURITY_HEADERS
+from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
 from sfconnector.oauth.service import (
     CallbackParams,
     ConnectionView,
@@ -142,12 +142,19 @@ def _salesforce(exc: SalesforceError) -> Response[str]:
     return _error(status, "salesforce_error", str(exc), [], items)
 
 
+def _unexpected(exc: Exception) -> Response[str]:
+    # The traceback goes to the logs only; the caller gets no internals.
+    logger.error("Unhandled error: %s", type(exc).__name__, exc_info=exc)
+    return _error(500, "internal_error", "Internal error. It has been logged.")
+
+
 _ERROR_HANDLERS: list[tuple[Any, Callable[[Any], Response[str]]]] = [
     (RequestValidationError, _invalid_request),
     (InvalidFieldError, _invalid_field),
     ([ConnectionNotFoundError, ConnectionSecretNotFoundError], _not_found),
     ([ConnectionNeedsReauthError, ConnectionPendingError], _not_usable),
     (SalesforceError, _salesforce),
+    (Exception, _unexpected),
 ]
 
 
@@ -199,7 +206,18 @@ def connections_resolver() -> APIGatewayRestResolver:
             error=query.get("error") or None,
             error_description=query.get("error_description") or None,
         )
-        page = connection_service().complete(params, callback_url=callback_url_for(event))
+        try:
+            page = connection_service().complete(params, callback_url=callback_url_for(event))
+        except Exception as exc:  # the browser gets a page, never a JSON error or a stack trace
+            logger.error("OAuth callback failed: %s", type(exc).__name__, exc_info=exc)
+            page = CallbackPage(
+                ok=False,
+                status_code=500,
+                title="Salesforce connection failed",
+                message="Something went wrong while finishing the connection.",
+                reason="internal_error",
+                hint="Try again in a moment; if it keeps failing, the connector's logs say why.",
+            )
         return Response(
             status_code=page.status_code,
             content_type="text/html; charset=utf-8",

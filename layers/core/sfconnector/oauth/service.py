@@ -43,7 +43,12 @@ from sfconnector.oauth.state import (
 )
 from sfconnector.salesforce.client import DescribeCache, SalesforceClient
 from sfconnector.salesforce.errors import OAuthError, SalesforceError, SalesforceTransportError
-from sfconnector.tokens import ConnectionSecret, ConnectionSecretNotFoundError, SecretsTokenStore
+from sfconnector.tokens import (
+    ConnectionSecret,
+    ConnectionSecretNotFoundError,
+    SecretsTokenStore,
+    validate_connection_id,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -397,7 +402,7 @@ class ConnectionService:
     def reauthorize(
         self, connection_id: str, request: ReauthorizeRequest, *, default_redirect_uri: str | None
     ) -> StartedAuthorization:
-        record = self._connections.require(connection_id)
+        record = self._require(connection_id)
         redirect_uri = self._redirect_uri(request.redirect_uri, record.redirect_uri or default_redirect_uri)
         if request.client_secret is not None:
             secret = self._store.get(connection_id, force_fetch=True)
@@ -666,18 +671,26 @@ class ConnectionService:
         with contextlib.suppress(ConnectionNotFoundError):
             self._connections.update(connection_id, status_reason=reason[:300])
 
+    def _require(self, connection_id: str) -> ConnectionRecord:
+        """The connection's metadata; an id that could never exist is simply not found."""
+        try:
+            validate_connection_id(connection_id)
+        except ValueError:
+            raise ConnectionNotFoundError(connection_id[:64]) from None
+        return self._connections.require(connection_id)
+
     # ---- read ------------------------------------------------------------------------------------
 
     def list(self) -> list[ConnectionView]:
         return [ConnectionView.of(r) for r in self._connections.list()]
 
     def get(self, connection_id: str) -> ConnectionView:
-        return ConnectionView.of(self._connections.require(connection_id))
+        return ConnectionView.of(self._require(connection_id))
 
     # ---- delete ----------------------------------------------------------------------------------
 
     def delete(self, connection_id: str) -> DeletedConnection:
-        record = self._connections.require(connection_id)
+        record = self._require(connection_id)
         revoked, revoke_error = False, None
         try:
             secret: ConnectionSecret | None = self._store.get(connection_id, force_fetch=True)
@@ -733,7 +746,7 @@ class ConnectionService:
     def fields(self, connection_id: str, sobject: str) -> ObjectFields:
         if not _SOBJECT_RE.match(sobject):
             raise InvalidFieldError("sobject", "must be an sObject API name such as Account or Invoice__c")
-        record = self._connections.require(connection_id)
+        record = self._require(connection_id)
         client = SalesforceClient(
             self.token_provider(connection_id),
             http=self._http,
