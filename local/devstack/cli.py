@@ -145,6 +145,8 @@ def print_banner(stack: LocalStack) -> None:
         say(f"WARNING: {name} cannot be imported: {error}")
     for warning in stack.warnings:
         say(f"WARNING: {warning}")
+    for event in template.unsupported_events:
+        say(f"WARNING: event source not emulated locally: {event}")
     say()
     say("Try:")
     for example in _curl_examples(stack):
@@ -163,10 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     stop_requested = threading.Event()
-    stopping = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        if stopping.is_set():
+        # The first Ctrl-C stops cleanly (even mid start-up); a second one does not wait.
+        if stop_requested.is_set():
             say("devstack: forced exit")
             os._exit(128 + signum)
         stop_requested.set()
@@ -189,7 +191,6 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 0
     finally:
-        stopping.set()
         say("Stopping the local stack...")
         stack.stop()
         say("Stopped.")

@@ -194,6 +194,13 @@ class ResourceFactory:
 
 _NOT_NEEDED = {
     "AWS::IAM::Policy",
+    "AWS::IAM::InstanceProfile",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SecretsManager::ResourcePolicy",
+    "AWS::Logs::MetricFilter",
+    "AWS::Logs::SubscriptionFilter",
+    "AWS::CloudWatch::CompositeAlarm",
     "AWS::IAM::ManagedPolicy",
     "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",
