@@ -216,13 +216,13 @@ class RestApi:
             f = sobj.field(second)
             if f is not None and (f.external_id or f.name == "Id"):
                 return self._by_external_id(method, sobj, f.name, rest[1], body, ctx)
-            if f is not None:
-                raise ApiError(
-                    404,
-                    "NOT_FOUND",
-                    f"Provided external ID field does not exist or is not accessible: {second}",
-                )
-            return self._blob(method, sobj, second, rest[1])
+            if f is None and is_id_shaped(second):
+                return self._blob(method, sobj, second, rest[1])
+            raise ApiError(
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {second}",
+            )
         raise not_found()
 
     # -- describe -----------------------------------------------------------------------------

@@ -102,14 +102,22 @@ def test_field_names_are_case_insensitive(api: httpx.Client) -> None:
         ("Account", {"Name": "x" * 256}, "STRING_TOO_LONG", ["Name"]),
         ("Account", {"Name": "x", "Tier__c": "Wood"}, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", ["Tier__c"]),
         ("Contact", {"LastName": "x", "Email": "not-an-email"}, "INVALID_EMAIL_ADDRESS", ["Email"]),
-        ("Account", {"Name": "x", "CreatedDate": "2020-01-01T00:00:00Z"}, "INVALID_FIELD_FOR_INSERT_UPDATE",
-         ["CreatedDate"]),
+        (
+            "Account",
+            {"Name": "x", "CreatedDate": "2020-01-01T00:00:00Z"},
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            ["CreatedDate"],
+        ),
         ("Contact", {"LastName": "x", "AccountId": "001xx"}, "MALFORMED_ID", ["AccountId"]),
         ("Contact", {"LastName": "x", "AccountId": "001Hs00000ZZZZZ"}, "INVALID_CROSS_REFERENCE_KEY", []),
-        ("Account", {"Name": "x", "NumberOfEmployees": 12345678901}, "NUMBER_OUTSIDE_VALID_RANGE",
-         ["NumberOfEmployees"]),
+        (
+            "Account",
+            {"Name": "x", "NumberOfEmployees": 12345678901},
+            "NUMBER_OUTSIDE_VALID_RANGE",
+            ["NumberOfEmployees"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_create_validation_errors(
     api: httpx.Client, sobject: str, body: dict[str, Any], code: str, fields: list[str]
 ) -> None:
@@ -129,8 +137,10 @@ def test_error_messages_match_salesforce(api: httpx.Client) -> None:
     picklist = error(api.post("/sobjects/Invoice__c", json={"Invoice_Number__c": "I-1", "Status__c": "Lost"}))
     assert picklist["message"] == "Status: bad value for restricted picklist field: Lost"
     unknown = api.post("/sobjects/Account", json={"Name": "x", "Colour__c": "red"})
-    assert error(unknown) == {"message": "No such column 'Colour__c' on sobject of type Account",
-                              "errorCode": "INVALID_FIELD"}  # fmt: skip
+    assert error(unknown) == {
+        "message": "No such column 'Colour__c' on sobject of type Account",
+        "errorCode": "INVALID_FIELD",
+    }
 
 
 @pytest.mark.parametrize(
@@ -325,10 +335,30 @@ def test_case_numbers_and_closing(api: httpx.Client) -> None:
 def test_global_describe_basic_info_and_describe(api: httpx.Client, sf_emulator: EmulatorHandle) -> None:
     everything = api.get("/sobjects").json()
     names = {s["name"] for s in everything["sobjects"]}
-    for expected in ("Account", "Contact", "Lead", "Opportunity", "Case", "Task", "Event", "Product2",
-                     "Pricebook2", "PricebookEntry", "OpportunityLineItem", "OpportunityContactRole",
-                     "Attachment", "CaseComment", "FeedItem", "FeedComment", "User", "AccountHistory",
-                     "OpportunityFieldHistory", "CaseHistory", "ContactHistory", "Invoice__c"):  # fmt: skip
+    for expected in (
+        "Account",
+        "Contact",
+        "Lead",
+        "Opportunity",
+        "Case",
+        "Task",
+        "Event",
+        "Product2",
+        "Pricebook2",
+        "PricebookEntry",
+        "OpportunityLineItem",
+        "OpportunityContactRole",
+        "Attachment",
+        "CaseComment",
+        "FeedItem",
+        "FeedComment",
+        "User",
+        "AccountHistory",
+        "OpportunityFieldHistory",
+        "CaseHistory",
+        "ContactHistory",
+        "Invoice__c",
+    ):
         assert expected in names
     assert everything["maxBatchSize"] == 200
     info = api.get("/sobjects/Account").json()

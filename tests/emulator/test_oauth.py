@@ -117,8 +117,16 @@ def test_web_server_flow_with_pkce_issues_salesforce_shaped_tokens(sf_emulator: 
     response = exchange(sf_emulator, callback["code"][0], verifier)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"access_token", "refresh_token", "signature", "scope", "instance_url", "id",
-                         "token_type", "issued_at"}  # fmt: skip
+    assert set(body) == {
+        "access_token",
+        "refresh_token",
+        "signature",
+        "scope",
+        "instance_url",
+        "id",
+        "token_type",
+        "issued_at",
+    }
     assert "expires_in" not in body
     assert body["token_type"] == "Bearer"
     assert body["instance_url"] == sf_emulator.base_url
@@ -248,8 +256,11 @@ def test_refresh_without_rotation_keeps_the_refresh_token(sf_emulator: EmulatorH
 def test_refresh_with_rotation_retires_the_old_token(sf_emulator: EmulatorHandle) -> None:
     sf_emulator.configure(refresh_token_rotation=True)
     first = sf_emulator.mint_token()
-    data = {"grant_type": "refresh_token", "client_id": sf_emulator.client_id,
-            "client_secret": sf_emulator.client_secret}  # fmt: skip
+    data = {
+        "grant_type": "refresh_token",
+        "client_id": sf_emulator.client_id,
+        "client_secret": sf_emulator.client_secret,
+    }
     rotated = token_request(sf_emulator, refresh_token=first["refresh_token"], **data).json()
     assert rotated["refresh_token"] != first["refresh_token"]
     stale = token_request(sf_emulator, refresh_token=first["refresh_token"], **data)

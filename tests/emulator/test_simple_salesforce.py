@@ -6,10 +6,12 @@ The client is only pointed at the emulator's URL with a token from the emulator'
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceMalformedRequest,
     SalesforceMoreThanOneRecord,
@@ -20,7 +22,7 @@ from tests.fixtures.emulator import EmulatorHandle
 
 
 @pytest.fixture
-def sf(sf_emulator: EmulatorHandle) -> Salesforce:
+def sf(sf_emulator: EmulatorHandle) -> Any:
     seed = sf_emulator.mint_token()
     token = httpx.post(
         f"{sf_emulator.login_url}/services/oauth2/token",
@@ -45,7 +47,7 @@ def sf(sf_emulator: EmulatorHandle) -> Salesforce:
     )
 
 
-def test_create_get_update_delete(sf: Salesforce, sf_emulator: EmulatorHandle) -> None:
+def test_create_get_update_delete(sf: Any, sf_emulator: EmulatorHandle) -> None:
     created = sf.Contact.create({"FirstName": "Ada", "LastName": "Lovelace", "Email": "ada@example.com"})
     assert created["success"] is True
     rid = created["id"]
@@ -62,14 +64,15 @@ def test_create_get_update_delete(sf: Salesforce, sf_emulator: EmulatorHandle) -
     assert sf_emulator.api_calls() == 6
 
 
-def test_validation_error_surfaces_as_client_exception(sf: Salesforce) -> None:
+def test_validation_error_surfaces_as_client_exception(sf: Any) -> None:
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.Lead.create({"LastName": "NoCompany"})
-    assert info.value.content[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
-    assert info.value.content[0]["fields"] == ["Company"]
+    content: Any = info.value.content
+    assert content[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    assert content[0]["fields"] == ["Company"]
 
 
-def test_query_all_and_query_more_follow_paging(sf: Salesforce, sf_emulator: EmulatorHandle) -> None:
+def test_query_all_and_query_more_follow_paging(sf: Any, sf_emulator: EmulatorHandle) -> None:
     sf_emulator.configure(min_query_batch_size=10)
     headers = {"Sforce-Query-Options": "batchSize=10"}
     first = sf.query("SELECT Id, Name FROM Account ORDER BY Name", headers=headers)
@@ -90,7 +93,7 @@ def test_query_all_and_query_more_follow_paging(sf: Salesforce, sf_emulator: Emu
     assert sf_emulator.api_calls() - calls_before == 3
 
 
-def test_upsert_by_external_id(sf: Salesforce) -> None:
+def test_upsert_by_external_id(sf: Any) -> None:
     assert sf.Contact.upsert("External_Id__c/CON-9999", {"LastName": "Newcomer"}) == 201
     assert sf.Contact.upsert("External_Id__c/CON-9999", {"Title": "Returning"}) == 200
     found = sf.query("SELECT Name, Title FROM Contact WHERE External_Id__c = 'CON-9999'")
@@ -102,7 +105,7 @@ def test_upsert_by_external_id(sf: Salesforce) -> None:
         sf.Account.upsert("External_Id__c/TWIN", {"Name": "Which one?"})
 
 
-def test_describe_and_limits(sf: Salesforce, sf_emulator: EmulatorHandle) -> None:
+def test_describe_and_limits(sf: Any, sf_emulator: EmulatorHandle) -> None:
     described = sf.Opportunity.describe()
     fields = {f["name"]: f for f in described["fields"]}
     assert fields["StageName"]["type"] == "picklist"

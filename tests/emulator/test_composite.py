@@ -1,0 +1,274 @@
+"""Composite API (references, limits, allOrNone) and sObject Collections, each counted as one API call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.emulator import EmulatorHandle
+
+V = "/services/data/v62.0"
+
+
+@pytest.fixture
+def api(sf_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
+    with sf_emulator.rest_client() as client:
+        yield client
+
+
+def composite(
+    api: httpx.Client, subrequests: list[dict[str, Any]], all_or_none: bool = False
+) -> httpx.Response:
+    return api.post("/composite", json={"allOrNone": all_or_none, "compositeRequest": subrequests})
+
+
+def test_write_and_read_back_by_reference_in_one_call(api: httpx.Client, sf_emulator: EmulatorHandle) -> None:
+    before = sf_emulator.api_calls()
+    response = composite(
+        api,
+        [
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Account",
+                "referenceId": "acct",
+                "body": {"Name": "Ref Co"},
+            },
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Contact",
+                "referenceId": "contact",
+                "body": {"LastName": "Ref", "AccountId": "@{acct.id}"},
+            },
+            {
+                "method": "GET",
+                "url": f"{V}/sobjects/Contact/@{{contact.id}}?fields=Name,AccountId",
+                "referenceId": "readback",
+            },
+            {
+                "method": "GET",
+                "url": f"{V}/query?q=SELECT+Id,Name+FROM+Account+WHERE+Id+=+'@{{acct.id}}'",
+                "referenceId": "q",
+            },
+            {
+                "method": "PATCH",
+                "url": f"{V}/sobjects/Account/@{{q.records[0].Id}}",
+                "referenceId": "rename",
+                "body": {"Name": "@{q.records[0].Name} Renamed"},
+            },
+        ],
+    )
+    assert sf_emulator.api_calls() - before == 1
+    assert response.status_code == 200
+    results = response.json()["compositeResponse"]
+    assert [r["httpStatusCode"] for r in results] == [201, 201, 200, 200, 204]
+    assert [r["referenceId"] for r in results] == ["acct", "contact", "readback", "q", "rename"]
+    acct_id = results[0]["body"]["id"]
+    assert results[0]["httpHeaders"]["Location"].endswith(acct_id)
+    assert results[2]["body"]["AccountId"] == acct_id
+    assert results[4]["body"] is None
+    assert api.get(f"/sobjects/Account/{acct_id}").json()["Name"] == "Ref Co Renamed"
+
+
+def test_failure_without_all_or_none_keeps_the_rest(api: httpx.Client) -> None:
+    results = composite(
+        api,
+        [
+            {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "bad", "body": {}},
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Contact",
+                "referenceId": "dependent",
+                "body": {"LastName": "x", "AccountId": "@{bad.id}"},
+            },
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Account",
+                "referenceId": "good",
+                "body": {"Name": "Kept"},
+            },
+            {"method": "GET", "url": f"{V}/sobjects/Foo/describe", "referenceId": "missing"},
+        ],
+    ).json()["compositeResponse"]
+    assert results[0]["httpStatusCode"] == 400
+    assert results[0]["body"][0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    assert results[1]["httpStatusCode"] == 400
+    assert results[1]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert results[2]["httpStatusCode"] == 201
+    assert results[3]["httpStatusCode"] == 404
+    assert results[3]["body"] == [
+        {"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}
+    ]
+    assert api.get(f"/sobjects/Account/{results[2]['body']['id']}").status_code == 200
+
+
+def test_all_or_none_rolls_everything_back(api: httpx.Client) -> None:
+    count = "SELECT COUNT() FROM Account"
+    before = api.get("/query", params={"q": count}).json()["totalSize"]
+    results = composite(
+        api,
+        [
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Account",
+                "referenceId": "one",
+                "body": {"Name": "Rolled"},
+            },
+            {
+                "method": "PATCH",
+                "url": f"{V}/sobjects/Account/@{{one.id}}",
+                "referenceId": "two",
+                "body": {"Tier__c": "Wood"},
+            },
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Account",
+                "referenceId": "three",
+                "body": {"Name": "Never"},
+            },
+        ],
+        all_or_none=True,
+    ).json()["compositeResponse"]
+    assert [r["httpStatusCode"] for r in results] == [400, 400, 400]
+    assert results[1]["body"][0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    for index in (0, 2):
+        assert results[index]["body"] == [
+            {
+                "errorCode": "PROCESSING_HALTED",
+                "message": "The transaction was rolled back since another operation in the same "
+                "transaction failed.",
+            }
+        ]
+    assert api.get("/query", params={"q": count}).json()["totalSize"] == before
+
+
+def test_limits_on_subrequests(api: httpx.Client) -> None:
+    too_many = [{"method": "GET", "url": f"{V}/limits", "referenceId": f"r{i}"} for i in range(26)]
+    response = composite(api, too_many)
+    assert response.status_code == 400
+    assert "25" in response.json()[0]["message"]
+    queries = [
+        {"method": "GET", "url": f"{V}/query?q=SELECT+Id+FROM+Lead", "referenceId": f"q{i}"} for i in range(6)
+    ]
+    response = composite(api, queries)
+    assert response.status_code == 400
+    assert "5" in response.json()[0]["message"]
+    assert composite(api, queries[:5]).status_code == 200
+    duplicate = [{"method": "GET", "url": f"{V}/limits", "referenceId": "same"}] * 2
+    assert composite(api, duplicate).status_code == 400
+    nested = [
+        {"method": "POST", "url": f"{V}/composite", "referenceId": "n", "body": {"compositeRequest": []}}
+    ]
+    assert composite(api, nested).json()["compositeResponse"][0]["httpStatusCode"] == 400
+
+
+def test_query_subrequest_honours_batch_size_header(api: httpx.Client, sf_emulator: EmulatorHandle) -> None:
+    sf_emulator.configure(min_query_batch_size=5)
+    results = composite(
+        api,
+        [
+            {
+                "method": "GET",
+                "url": f"{V}/query?q=SELECT+Id+FROM+Account",
+                "referenceId": "q",
+                "httpHeaders": {"Sforce-Query-Options": "batchSize=5"},
+            }
+        ],
+    ).json()["compositeResponse"]
+    body = results[0]["body"]
+    assert len(body["records"]) == 5
+    assert body["nextRecordsUrl"].startswith(f"{V}/query/")
+
+
+def test_collections_create_update_delete_retrieve(api: httpx.Client, sf_emulator: EmulatorHandle) -> None:
+    before = sf_emulator.api_calls()
+    created = api.post(
+        "/composite/sobjects",
+        json={
+            "allOrNone": False,
+            "records": [
+                {"attributes": {"type": "Account"}, "Name": "Col A"},
+                {"attributes": {"type": "Contact"}, "LastName": "Col B"},
+                {"attributes": {"type": "Account"}},
+            ],
+        },
+    )
+    assert created.status_code == 200
+    body = created.json()
+    assert body[0]["success"] is True
+    assert body[1]["success"] is True
+    assert body[2] == {
+        "success": False,
+        "errors": [
+            {
+                "statusCode": "REQUIRED_FIELD_MISSING",
+                "message": "Required fields are missing: [Name]",
+                "fields": ["Name"],
+            }
+        ],
+    }
+    a, b = body[0]["id"], body[1]["id"]
+    updated = api.patch(
+        "/composite/sobjects",
+        json={
+            "records": [
+                {"attributes": {"type": "Account"}, "Id": a, "Rating": "Hot"},
+                {"attributes": {"type": "Contact"}, "Id": b, "Email": "nope"},
+            ]
+        },
+    ).json()
+    assert updated[0] == {"id": a, "success": True, "errors": []}
+    assert updated[1]["success"] is False
+    assert updated[1]["errors"][0]["statusCode"] == "INVALID_EMAIL_ADDRESS"
+    fetched = api.get(
+        "/composite/sobjects/Account", params={"ids": f"{a},001Hs00000ZZZZZ", "fields": "Name,Rating"}
+    )
+    assert fetched.json()[0]["Rating"] == "Hot"
+    assert fetched.json()[1] is None
+    deleted = api.delete("/composite/sobjects", params={"ids": f"{a},{b}", "allOrNone": "false"}).json()
+    assert deleted == [{"id": a, "success": True, "errors": []}, {"id": b, "success": True, "errors": []}]
+    again = api.delete("/composite/sobjects", params={"ids": a}).json()
+    assert again[0]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+    assert sf_emulator.api_calls() - before == 5
+
+
+def test_collections_all_or_none(api: httpx.Client) -> None:
+    result = api.post(
+        "/composite/sobjects",
+        json={
+            "allOrNone": True,
+            "records": [
+                {"attributes": {"type": "Lead"}, "LastName": "Fine", "Company": "Co"},
+                {"attributes": {"type": "Lead"}, "LastName": "Broken"},
+            ],
+        },
+    ).json()
+    assert result[0]["success"] is False
+    assert result[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    assert result[1]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    assert (
+        api.get("/query", params={"q": "SELECT COUNT() FROM Lead WHERE LastName = 'Fine'"}).json()[
+            "totalSize"
+        ]
+        == 0
+    )
+
+
+def test_collections_upsert_and_record_limit(api: httpx.Client) -> None:
+    result = api.patch(
+        "/composite/sobjects/Invoice__c/Invoice_Number__c",
+        json={
+            "records": [
+                {"attributes": {"type": "Invoice__c"}, "Invoice_Number__c": "INV-2024-0001", "Amount__c": 1},
+                {"attributes": {"type": "Invoice__c"}, "Invoice_Number__c": "INV-COL-NEW", "Amount__c": 2},
+            ]
+        },
+    ).json()
+    assert [r["created"] for r in result] == [False, True]
+    assert all(r["success"] for r in result)
+    too_many = [{"attributes": {"type": "Lead"}, "LastName": "x", "Company": "y"}] * 201
+    response = api.post("/composite/sobjects", json={"records": too_many})
+    assert response.status_code == 400
+    assert response.json()[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
