@@ -85,7 +85,9 @@ ATTACHMENT_FIELDS = (
 _METADATA_FIELDS = ["Id", "Name", "ContentType", "BodyLength", "ParentId"]
 
 # Salesforce's errors for a ParentId that names no record the user can see.
-_BAD_PARENT_CODES = frozenset({"INVALID_CROSS_REFERENCE_KEY", "FIELD_INTEGRITY_EXCEPTION", "MALFORMED_ID"})
+_BAD_PARENT_CODES = frozenset(
+    {"INVALID_CROSS_REFERENCE_KEY", "FIELD_INTEGRITY_EXCEPTION", "MALFORMED_ID", "ENTITY_IS_DELETED"}
+)
 
 
 class AttachmentSettings(EnvSettings):
@@ -122,12 +124,16 @@ def decode_base64(text: str, *, max_bytes: int, field: str = "content_base64") -
         media_type = (match.group("type") or "").lower() or None
         text = text[match.end() :]
     clean = _WHITESPACE.sub("", text)
-    if not clean:
+    if not clean.rstrip("="):
         raise InvalidInputError(f"{field} is empty: the file needs at least one byte", fields=[field])
     bad = _BAD_CHAR.search(clean)
     if bad:
+        # The position in what the caller sent (line breaks included), not in the cleaned text.
+        where = next(i for i, ch in enumerate(text) if ch == bad.group(0))
+        offset = match.end() if match else 0
         raise InvalidInputError(
-            f"{field} is not base64: character {bad.group(0)!r} at position {bad.start() + 1} is not allowed",
+            f"{field} is not base64: character {bad.group(0)!r} at position {offset + where + 1} "
+            "is not allowed",
             fields=[field],
         )
     padding = len(clean) - len(clean.rstrip("="))
@@ -320,9 +326,10 @@ class AttachmentService:
             response.raise_for_ref("write")
         except SalesforceError as exc:
             if exc.error_code in _BAD_PARENT_CODES or "ParentId" in exc.fields:
+                state = "is deleted" if exc.error_code == "ENTITY_IS_DELETED" else "does not exist"
                 raise RecordNotFoundError(
-                    f"The parent record {parent} does not exist, or the connected user cannot attach "
-                    f"files to it (Salesforce: {exc.message})",
+                    f"The parent record {parent} {state}, or the connected user cannot attach files to "
+                    f"it (Salesforce: {exc.message})",
                     fields=["parent_id"],
                 ) from None
             raise
