@@ -1,10 +1,7 @@
 """Connections: OAuth connect and callback, connection status and deletion, object describes."""
 
-from typing import Any
+from sfconnector.api.app import build_lambda_handler
+from sfconnector.oauth.routes import build_connections_app
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from sfconnector.oauth.routes import connections_resolver
-
-
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return connections_resolver().resolve(event, context)
+app = build_connections_app()
+lambda_handler = build_lambda_handler(app)

@@ -21,6 +21,23 @@ ROUTES = [
 ]
 
 
+class LambdaContext:
+    """What the Lambda runtime passes as ``context`` (the fields Powertools reads)."""
+
+    function_name = "ConnectionsFunction"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ConnectionsFunction"
+    log_group_name = "/aws/lambda/ConnectionsFunction"
+    log_stream_name = "2025/01/01/[$LATEST]0123456789abcdef"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
 def _match(method: str, path: str) -> tuple[str, dict[str, str]]:
     parts = [p for p in path.split("/") if p]
     for route_method, template in ROUTES:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from sfconnector.oauth.wiring import reset_connection_service
+from sfconnector.runtime import reset_runtime
 
 from tests.fixtures.aws import AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
@@ -25,6 +26,7 @@ def connections(
     monkeypatch.setenv("SF_LOGIN_URL_PRODUCTION", sf_emulator.base_url)
     monkeypatch.setenv("ALLOW_INSECURE_LOOPBACK_LOGIN", "true")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "salesforce-connector")
+    reset_runtime()
     reset_connection_service()
     client_id, client_secret = register_app(sf_emulator)
     api = ConnectionsApi(emulator=sf_emulator, aws=aws, client_id=client_id, client_secret=client_secret)
@@ -33,3 +35,4 @@ def connections(
     finally:
         api.browser.close()
         reset_connection_service()
+        reset_runtime()

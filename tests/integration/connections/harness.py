@@ -18,7 +18,7 @@ import httpx
 
 from tests.fixtures.aws import AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
-from tests.integration.connections.apigw import DOMAIN, STAGE, api_event
+from tests.integration.connections.apigw import DOMAIN, STAGE, LambdaContext, api_event
 
 ROOT = Path(__file__).resolve().parents[3]
 API_BASE = f"https://{DOMAIN}/{STAGE}"
@@ -93,7 +93,7 @@ class ConnectionsApi:
 
     def call(self, method: str, path: str, body: Any = None, *, iam: bool = True) -> Result:
         handler = load_function("connections").lambda_handler
-        result = handler(api_event(method, path, body=body, iam=iam), None)
+        result = handler(api_event(method, path, body=body, iam=iam), LambdaContext())
         headers = {k: v for k, v in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers[name] = values[-1]

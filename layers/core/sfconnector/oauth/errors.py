@@ -1,52 +1,42 @@
 """Errors of a connection that cannot be used until a person acts (authorise or re-authorise it).
 
-Both derive from the shared Salesforce error types so the one error mapping (``sfconnector.api``)
-handles them; their ``error_code`` tells the caller what to do.
+They belong to the action errors (``sfconnector.actions.errors``), so the one error mapping
+(``sfconnector.api.errors``) answers them in every function the same way: 401
+``connection_needs_reauth`` and 409 ``connection_not_authorized``.
 """
 
 from __future__ import annotations
 
-from sfconnector.salesforce.errors import AuthorizationRevokedError, SalesforceError, SalesforceErrorItem
+from sfconnector.actions.errors import ActionError
+from sfconnector.actions.errors import ConnectionNeedsReauthError as _NeedsReauth
 
-NEEDS_REAUTH_CODE = "CONNECTION_NEEDS_REAUTH"
-PENDING_CODE = "CONNECTION_NOT_AUTHORIZED"
+__all__ = ["ConnectionNeedsReauthError", "ConnectionPendingError"]
 
 
-class ConnectionNeedsReauthError(AuthorizationRevokedError):
-    """The connection's refresh token was rejected (``invalid_grant``): it must be re-authorised."""
-
-    default_code = NEEDS_REAUTH_CODE
+class ConnectionNeedsReauthError(_NeedsReauth):
+    """Salesforce rejected the connection's refresh token (``invalid_grant``): re-authorise it."""
 
     def __init__(self, connection_id: str, reason: str | None = None) -> None:
         self.connection_id = connection_id
         self.reason = reason
-        detail = f" ({reason})" if reason else ""
-        super().__init__(
-            401,
-            [
-                SalesforceErrorItem(
-                    NEEDS_REAUTH_CODE,
-                    f"Connection {connection_id} needs to be re-authorised in Salesforce{detail}; "
-                    f"POST /connections/{connection_id}/reauthorize to get a new authorize_url",
-                )
-            ],
+        why = f" ({reason})" if reason else ""
+        ActionError.__init__(
+            self,
+            f"Connection {connection_id!r} must be authorised again in Salesforce{why}. "
+            f"POST /connections/{connection_id}/reauthorize returns a new authorize_url.",
+            fields=["connection_id"],
         )
 
 
-class ConnectionPendingError(SalesforceError):
+class ConnectionPendingError(ActionError):
     """The connection was created but its OAuth authorisation was never completed."""
 
-    default_code = PENDING_CODE
+    code = "connection_not_authorized"
+    status = 409
 
     def __init__(self, connection_id: str) -> None:
         self.connection_id = connection_id
         super().__init__(
-            409,
-            [
-                SalesforceErrorItem(
-                    PENDING_CODE,
-                    f"Connection {connection_id} is not authorised yet: "
-                    "open its authorize_url and allow access",
-                )
-            ],
+            f"Connection {connection_id!r} is not authorised yet: open its authorize_url and allow access.",
+            fields=["connection_id"],
         )

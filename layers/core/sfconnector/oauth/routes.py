@@ -1,40 +1,31 @@
 """HTTP routes of the connections function (Powertools REST resolver with request validation).
 
 ``GET /oauth/callback`` is public (the user's browser lands there from Salesforce) and answers
-HTML; every other route is IAM-authorised and answers JSON, errors as ``{"error": {...}}``.
+HTML; every other route is IAM-authorised and answers JSON. Errors go through the one error
+mapping of the API (``sfconnector.api.errors``): ``{"error": {...}}``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from functools import cache
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
-from sfconnector.connections import ConnectionNotFoundError
-from sfconnector.oauth.errors import ConnectionNeedsReauthError, ConnectionPendingError
+from sfconnector.api.app import new_resolver
 from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
 from sfconnector.oauth.service import (
     CallbackParams,
-    ConnectionView,
     CreateConnectionRequest,
-    DeletedConnection,
-    InvalidFieldError,
-    ObjectFields,
     ReauthorizeRequest,
-    StartedAuthorization,
 )
 from sfconnector.oauth.wiring import connection_service, settings
-from sfconnector.salesforce.errors import NotFoundError, SalesforceError
-from sfconnector.tokens import ConnectionSecretNotFoundError
 
-__all__ = ["callback_url_for", "connections_resolver"]
+__all__ = ["CALLBACK_PATH", "build_connections_app", "callback_url_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,129 +65,69 @@ def callback_url_for(event: APIGatewayProxyEvent) -> str | None:
     return f"{scheme}://{domain}{base.rstrip('/')}{CALLBACK_PATH}"
 
 
-def _json(status: int, model: BaseModel | dict[str, Any]) -> Response[str]:
-    body = model.model_dump_json() if isinstance(model, BaseModel) else _dumps(model)
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+def _json(status: int, payload: BaseModel | dict[str, Any]) -> Response[str]:
+    if isinstance(payload, BaseModel):
+        body = payload.model_dump_json()
+    else:
+        import json
 
-
-def _dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
-def _error(
-    status: int,
-    code: str,
-    message: str,
-    fields: list[str] | None = None,
-    salesforce: list[dict[str, Any]] | None = None,
-) -> Response[str]:
-    payload: dict[str, Any] = {"code": code, "message": message, "fields": fields or []}
-    if salesforce:
-        payload["salesforce"] = salesforce
-    return _json(status, {"error": payload})
-
-
-def _validation_fields(errors: Any) -> list[str]:
-    names: list[str] = []
-    for error in errors or []:
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
-        if loc:
-            names.append(".".join(loc))
-    return list(dict.fromkeys(names))
-
-
-def _invalid_request(exc: RequestValidationError) -> Response[str]:
-    errors = exc.errors()
-    fields = _validation_fields(errors)
-    detail = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p not in ('body', 'query', 'path')) or 'body'}: "
-        f"{e.get('msg')}"
-        for e in errors[:10]
-    )
-    return _error(422, "invalid_request", f"Invalid request: {detail}", fields)
-
-
-def _invalid_field(exc: InvalidFieldError) -> Response[str]:
-    return _error(422, "invalid_request", str(exc), [exc.field])
-
-
-def _not_found(exc: ConnectionNotFoundError | ConnectionSecretNotFoundError) -> Response[str]:
-    return _error(
-        404, "connection_not_found", f"There is no connection {exc.connection_id!r}.", ["connection_id"]
+        body = json.dumps(payload, separators=(",", ":"), default=str)
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={"Cache-Control": "no-store"},
     )
 
 
-def _not_usable(exc: ConnectionNeedsReauthError | ConnectionPendingError) -> Response[str]:
-    # Same status as the action functions give an unusable connection (sfconnector.api.errors).
-    status = 401 if isinstance(exc, ConnectionNeedsReauthError) else 409
-    return _error(status, exc.error_code.lower(), exc.message, ["connection_id"])
+def _page(page: CallbackPage) -> Response[str]:
+    return Response(
+        status_code=page.status_code,
+        content_type="text/html; charset=utf-8",
+        body=page.render(),
+        headers=dict(SECURITY_HEADERS),
+    )
 
 
-def _salesforce(exc: SalesforceError) -> Response[str]:
-    items = [e.to_dict() for e in exc.errors]
-    if isinstance(exc, NotFoundError):
-        return _error(404, "not_found", exc.message, [], items)
-    status = 503 if exc.status in (0, 503) else 502
-    return _error(status, "salesforce_error", str(exc), [], items)
-
-
-def _unexpected(exc: Exception) -> Response[str]:
-    # The traceback goes to the logs only; the caller gets no internals.
-    logger.error("Unhandled error: %s", type(exc).__name__, exc_info=exc)
-    return _error(500, "internal_error", "Internal error. It has been logged.")
-
-
-_ERROR_HANDLERS: list[tuple[Any, Callable[[Any], Response[str]]]] = [
-    (RequestValidationError, _invalid_request),
-    (InvalidFieldError, _invalid_field),
-    ([ConnectionNotFoundError, ConnectionSecretNotFoundError], _not_found),
-    ([ConnectionNeedsReauthError, ConnectionPendingError], _not_usable),
-    (SalesforceError, _salesforce),
-    (Exception, _unexpected),
-]
-
-
-@cache
-def connections_resolver() -> APIGatewayRestResolver:
+def build_connections_app() -> APIGatewayRestResolver:
     """The resolver (routes only; the service behind it is built on the first request)."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = new_resolver()
 
-    @app.post("/connections")
+    @app.post("/connections", summary="Start connecting a Salesforce org (returns authorize_url)")
     def create_connection(request: CreateConnectionRequest) -> Response[str]:
-        started: StartedAuthorization = connection_service().create(
+        started = connection_service().create(
             request, default_redirect_uri=callback_url_for(app.current_event)
         )
         return _json(HTTPStatus.CREATED, started)
 
-    @app.get("/connections")
+    @app.get("/connections", summary="List connections")
     def list_connections() -> Response[str]:
-        views: list[ConnectionView] = connection_service().list()
+        views = connection_service().list()
         return _json(HTTPStatus.OK, {"connections": [v.model_dump(mode="json") for v in views]})
 
-    @app.get("/connections/<connection_id>")
+    @app.get("/connections/<connection_id>", summary="A connection's status, org, user and API usage")
     def get_connection(connection_id: str) -> Response[str]:
         return _json(HTTPStatus.OK, connection_service().get(connection_id))
 
-    @app.delete("/connections/<connection_id>")
+    @app.delete("/connections/<connection_id>", summary="Revoke at Salesforce and delete everything")
     def delete_connection(connection_id: str) -> Response[str]:
-        deleted: DeletedConnection = connection_service().delete(connection_id)
-        return _json(HTTPStatus.OK, deleted)
+        return _json(HTTPStatus.OK, connection_service().delete(connection_id))
 
-    @app.post("/connections/<connection_id>/reauthorize")
+    @app.post("/connections/<connection_id>/reauthorize", summary="Authorise a connection again")
     def reauthorize_connection(connection_id: str, request: ReauthorizeRequest) -> Response[str]:
         started = connection_service().reauthorize(
             connection_id, request, default_redirect_uri=callback_url_for(app.current_event)
         )
         return _json(HTTPStatus.OK, started)
 
-    @app.get("/connections/<connection_id>/objects/<sobject>/fields")
+    @app.get(
+        "/connections/<connection_id>/objects/<sobject>/fields",
+        summary="The fields of an sObject for mapping UIs (cached describe)",
+    )
     def object_fields(connection_id: str, sobject: str) -> Response[str]:
-        described: ObjectFields = connection_service().fields(connection_id, sobject)
-        return _json(HTTPStatus.OK, described)
+        return _json(HTTPStatus.OK, connection_service().fields(connection_id, sobject))
 
-    @app.get(CALLBACK_PATH)
+    @app.get(CALLBACK_PATH, summary="OAuth callback (public; answers an HTML page)")
     def oauth_callback() -> Response[str]:
         event = app.current_event
         query = event.query_string_parameters or {}
@@ -218,18 +149,6 @@ def connections_resolver() -> APIGatewayRestResolver:
                 reason="internal_error",
                 hint="Try again in a moment; if it keeps failing, the connector's logs say why.",
             )
-        return Response(
-            status_code=page.status_code,
-            content_type="text/html; charset=utf-8",
-            body=page.render(),
-            headers=dict(SECURITY_HEADERS),
-        )
-
-    for exc_class, handler in _ERROR_HANDLERS:
-        app.exception_handler(exc_class)(handler)
-
-    @app.not_found
-    def _no_route(_exc: Exception) -> Response[str]:
-        return _error(404, "route_not_found", "No such route.")
+        return _page(page)
 
     return app

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from sfconnector.actions.errors import ActionError
 from sfconnector.connections import (
     ConnectionNotFoundError,
     ConnectionRecord,
@@ -28,20 +29,19 @@ from sfconnector.connections import (
     ConnectionStatus,
     Environment,
 )
-from sfconnector.events import EventPublisher
+from sfconnector.oauth.errors import ConnectionPendingError
 from sfconnector.oauth.flow import Identity, SalesforceOAuth, TokenResponse, authorize_url
 from sfconnector.oauth.hosts import InvalidEnvironmentError, LoginHosts
-from sfconnector.oauth.lock import RefreshLock
 from sfconnector.oauth.pages import CallbackPage
 from sfconnector.oauth.pkce import PkcePair, new_state
-from sfconnector.oauth.provider import ConnectionTokenProvider, issued_at_from
+from sfconnector.oauth.provider import issued_at_from
 from sfconnector.oauth.state import (
     OAuthStateStore,
     PendingAuthorization,
     StateExpiredError,
     StateNotFoundError,
 )
-from sfconnector.salesforce.client import DescribeCache, SalesforceClient
+from sfconnector.salesforce.client import SalesforceClient
 from sfconnector.salesforce.errors import OAuthError, SalesforceError, SalesforceTransportError
 from sfconnector.tokens import (
     ConnectionSecret,
@@ -70,17 +70,15 @@ _SOBJECT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,119}$")
 _SCOPE_RE = re.compile(r"^[a-z_]+( [a-z_]+)*$")
 
 
-class InvalidFieldError(ValueError):
+class InvalidFieldError(ActionError):
     """A request field failed a check that needs configuration (e.g. the login host policy)."""
+
+    code = "invalid_request"
+    status = 422
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
-
-
-class ConnectionStateError(Exception):
-    """The operation does not fit the connection's status (e.g. describing a pending connection)."""
+        super().__init__(f"{field}: {message}", fields=[field])
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -349,9 +347,7 @@ class ConnectionService:
         dynamodb: DynamoDBClient,
         table_name: str,
         http: httpx.Client,
-        lock: RefreshLock | None = None,
-        publisher: EventPublisher | None = None,
-        describe_cache: DescribeCache | None = None,
+        client_factory: Callable[[str], SalesforceClient],
         id_factory: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._hosts = hosts
@@ -360,11 +356,9 @@ class ConnectionService:
         self._states = states
         self._ddb = dynamodb
         self._table = table_name
-        self._http = http
         self._oauth = SalesforceOAuth(http)
-        self._lock = lock
-        self._publisher = publisher
-        self._describe_cache = describe_cache
+        self._client_for = client_factory
+        """The Salesforce client of a connection (its token provider refreshes under the lock)."""
         self._new_id = id_factory
 
     # ---- start -----------------------------------------------------------------------------------
@@ -733,27 +727,14 @@ class ConnectionService:
 
     # ---- describe --------------------------------------------------------------------------------
 
-    def token_provider(self, connection_id: str) -> ConnectionTokenProvider:
-        return ConnectionTokenProvider(
-            connection_id,
-            store=self._store,
-            connections=self._connections,
-            http=self._http,
-            lock=self._lock,
-            publisher=self._publisher,
-        )
-
     def fields(self, connection_id: str, sobject: str) -> ObjectFields:
         if not _SOBJECT_RE.match(sobject):
             raise InvalidFieldError("sobject", "must be an sObject API name such as Account or Invoice__c")
         record = self._require(connection_id)
-        client = SalesforceClient(
-            self.token_provider(connection_id),
-            http=self._http,
-            # Describes depend on the user's permissions (field-level security), not only the org.
-            org_key=f"{record.org_id}/{record.user_id}" if record.org_id else connection_id,
-            describe_cache=self._describe_cache,
-        )
+        if record.status == "pending":
+            raise ConnectionPendingError(connection_id)
+        # Describes are cached per connection: field-level security differs between users.
+        client = self._client_for(connection_id)
         calls_before = client.api_calls
         describe = client.describe(sobject)
         if client.api_calls > calls_before and client.limit_info is not None:

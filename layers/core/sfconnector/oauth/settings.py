@@ -25,8 +25,6 @@ class ConnectionsSettings(CoreSettings):
     """How long an authorize_url stays usable (the user has to log in and consent within it)."""
     callback_url: str | None = Field(None, alias="OAUTH_CALLBACK_URL")
     """The public callback URL when it cannot be derived from the request (e.g. behind a CDN)."""
-    token_cache_seconds: int = Field(60, alias="TOKEN_CACHE_SECONDS", ge=0, le=3600)
-    refresh_lock_seconds: int = Field(30, alias="TOKEN_REFRESH_LOCK_SECONDS", ge=5, le=300)
 
     @field_validator("login_url_production", "login_url_sandbox", "callback_url")
     @classmethod
