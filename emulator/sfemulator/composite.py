@@ -145,56 +145,63 @@ def composite(api: RestApi, raw: bytes, ctx: CallContext) -> Result:
     failed_at: int | None = None
     if all_or_none:
         org.data.begin()
-    for i, (method, url, ref, body, headers) in enumerate(parsed):
-        try:
-            url = _substitute(url, results)
-            body = _substitute(body, results) if body is not None else None
-        except _Unresolved as exc:
-            results[ref] = None
+    try:
+        for i, (method, url, ref, body, headers) in enumerate(parsed):
+            try:
+                url = _substitute(url, results)
+                body = _substitute(body, results) if body is not None else None
+            except _Unresolved as exc:
+                results[ref] = None
+                responses[i] = {
+                    "body": _halted(
+                        f"Invalid reference specified. No value for {exc.ref}.{exc.path} found in {exc.ref}. "
+                        f"Provided referenceId ('{exc.ref}') is an invalid reference."
+                    ),
+                    "httpHeaders": {},
+                    "httpStatusCode": 400,
+                    "referenceId": ref,
+                }
+                if all_or_none:
+                    failed_at = i
+                    break
+                continue
+            split = urlsplit(url)
+            m = _URL.match(split.path)
+            assert m is not None
+            parts = (m.group(2) or "/").strip("/").split("/") if m.group(2) else []
+            query = parse_qs(split.query, keep_blank_values=True)
+            sub_ctx = Ctx(
+                user_id=ctx.user_id,
+                version=m.group(1),
+                in_composite=True,
+                query_options=headers.get("sforce-query-options", ctx.query_options),
+            )
+            raw_body = json.dumps(body).encode("utf-8") if body is not None else b""
+            try:
+                result = api.dispatch(method, parts, query, raw_body, sub_ctx)
+                if result.raw is not None:
+                    raise ApiError(
+                        400, "INVALID_INPUT", "Binary content is not supported in a composite subrequest"
+                    )
+            except ApiError as exc:
+                result = Res(exc.status, exc.body())
+            ok = result.status < 400
+            results[ref] = result.body if ok else None
             responses[i] = {
-                "body": _halted(
-                    f"Invalid reference specified. No value for {exc.ref}.{exc.path} found in {exc.ref}. "
-                    f"Provided referenceId ('{exc.ref}') is an invalid reference."
-                ),
-                "httpHeaders": {},
-                "httpStatusCode": 400,
+                "body": result.body,
+                "httpHeaders": dict(result.headers),
+                "httpStatusCode": result.status,
                 "referenceId": ref,
             }
-            if all_or_none:
+            if not ok and all_or_none:
                 failed_at = i
                 break
-            continue
-        split = urlsplit(url)
-        m = _URL.match(split.path)
-        assert m is not None
-        parts = (m.group(2) or "/").strip("/").split("/") if m.group(2) else []
-        query = parse_qs(split.query, keep_blank_values=True)
-        sub_ctx = Ctx(
-            user_id=ctx.user_id,
-            version=m.group(1),
-            in_composite=True,
-            query_options=headers.get("sforce-query-options", ctx.query_options),
-        )
-        raw_body = json.dumps(body).encode("utf-8") if body is not None else b""
-        try:
-            result = api.dispatch(method, parts, query, raw_body, sub_ctx)
-            if result.raw is not None:
-                raise ApiError(
-                    400, "INVALID_INPUT", "Binary content is not supported in a composite subrequest"
-                )
-        except ApiError as exc:
-            result = Res(exc.status, exc.body())
-        ok = result.status < 400
-        results[ref] = result.body if ok else None
-        responses[i] = {
-            "body": result.body,
-            "httpHeaders": dict(result.headers),
-            "httpStatusCode": result.status,
-            "referenceId": ref,
-        }
-        if not ok and all_or_none:
-            failed_at = i
-            break
+    except BaseException:
+        # An unexpected error must not leave the all-or-none journal open.
+        if all_or_none:
+            org.data.rollback()
+        raise
+
     if all_or_none:
         if failed_at is None:
             org.data.commit()
@@ -329,86 +336,98 @@ def _run(
     failed = False
     if all_or_none:
         org.data.begin()
-    for rec in records:
-        rid: str | None = None
-        try:
-            if not isinstance(rec, dict):
-                raise ApiError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
-            values = dict(rec)
-            attrs = values.get("attributes") if isinstance(values.get("attributes"), dict) else {}
-            type_name = sobj_name or (attrs or {}).get("type")
-            if op == "delete":
-                rid = normalize_id(str(values["Id"]))
-                if rid is None:
-                    raise ApiError(400, "MALFORMED_ID", f"malformed id {values['Id']}")
-                found = org.data.get(rid)
-                if found is None:
-                    raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
-                sobj = api.sobject(found[0])
-            else:
-                if not type_name:
-                    raise ApiError(400, "INVALID_TYPE", "sObject type must be specified in attributes.type")
-                found_sobj = org.schema.get(str(type_name))
-                if found_sobj is None:
-                    raise ApiError(400, "INVALID_TYPE", f"sObject type '{type_name}' is not supported.")
-                sobj = found_sobj
-            org.data.begin()
+    try:
+        for rec in records:
+            rid: str | None = None
             try:
-                if op == "create":
-                    if any(k.lower() == "id" for k in values):
-                        raise ApiError(
-                            400,
-                            "INVALID_FIELD_FOR_INSERT_UPDATE",
-                            "Record ID: cannot specify Id in an insert call",
-                            ["Id"],
-                        )
-                    rid = dml.insert(sobj, values, user_id=ctx.user_id)
-                    item: dict[str, Any] = {"id": rid, "success": True, "errors": []}
-                elif op == "update":
-                    id_key = next((k for k in values if k.lower() == "id"), None)
-                    if id_key is None:
-                        raise ApiError(400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
-                    raw_id = values.pop(id_key)
-                    rid = normalize_id(str(raw_id)) if raw_id is not None else None
+                if not isinstance(rec, dict):
+                    raise ApiError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
+                values = dict(rec)
+                attrs = values.get("attributes") if isinstance(values.get("attributes"), dict) else {}
+                type_name = sobj_name or (attrs or {}).get("type")
+                if op == "delete":
+                    rid = normalize_id(str(values["Id"]))
                     if rid is None:
-                        raise ApiError(400, "MALFORMED_ID", f"malformed id {raw_id}", ["Id"])
+                        raise ApiError(400, "MALFORMED_ID", f"malformed id {values['Id']}")
                     found = org.data.get(rid)
-                    if found is None or found[0] != sobj.name:
-                        raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
-                    dml.update(sobj, rid, values, user_id=ctx.user_id)
-                    item = {"id": rid, "success": True, "errors": []}
-                elif op == "upsert":
-                    assert ext_field is not None
-                    key = next((k for k in values if k.lower() == ext_field.lower()), None)
-                    if key is None or values.get(key) in (None, ""):
-                        raise ApiError(400, "MISSING_ARGUMENT", f"{ext_field} not specified", [ext_field])
-                    value = str(values.pop(key))
-                    outcome = dml.upsert(sobj, ext_field, value, values, user_id=ctx.user_id)
-                    if isinstance(outcome, list):
-                        raise ApiError(
-                            300,
-                            "DUPLICATE_EXTERNAL_ID",
-                            f"{ext_field}: more than one record found for external id field: {outcome}",
-                            [ext_field],
-                        )
-                    rid, created = outcome
-                    item = {"id": rid, "success": True, "errors": [], "created": created}
+                    if found is None:
+                        raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+                    sobj = api.sobject(found[0])
                 else:
-                    assert rid is not None
-                    dml.delete(sobj, rid, user_id=ctx.user_id)
-                    item = {"id": rid, "success": True, "errors": []}
-            except BaseException:
-                org.data.rollback()
-                raise
-            org.data.commit()
-        except ApiError as exc:
-            failed = True
-            item = {"success": False, "errors": [exc.collection_error()]}
-            if rid is not None and op != "create":
-                item = {"id": rid, **item}
-            if op == "upsert":
-                item["created"] = False
-        results.append(item)
+                    if not type_name:
+                        raise ApiError(
+                            400, "INVALID_TYPE", "sObject type must be specified in attributes.type"
+                        )
+                    found_sobj = org.schema.get(str(type_name))
+                    if found_sobj is None:
+                        raise ApiError(400, "INVALID_TYPE", f"sObject type '{type_name}' is not supported.")
+                    sobj = found_sobj
+                org.data.begin()
+                try:
+                    if op == "create":
+                        if any(k.lower() == "id" for k in values):
+                            raise ApiError(
+                                400,
+                                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                                "Record ID: cannot specify Id in an insert call",
+                                ["Id"],
+                            )
+                        rid = dml.insert(sobj, values, user_id=ctx.user_id)
+                        item: dict[str, Any] = {"id": rid, "success": True, "errors": []}
+                    elif op == "update":
+                        id_key = next((k for k in values if k.lower() == "id"), None)
+                        if id_key is None:
+                            raise ApiError(
+                                400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"]
+                            )
+                        raw_id = values.pop(id_key)
+                        rid = normalize_id(str(raw_id)) if raw_id is not None else None
+                        if rid is None:
+                            raise ApiError(400, "MALFORMED_ID", f"malformed id {raw_id}", ["Id"])
+                        found = org.data.get(rid)
+                        if found is None or found[0] != sobj.name:
+                            raise ApiError(
+                                400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", []
+                            )
+                        dml.update(sobj, rid, values, user_id=ctx.user_id)
+                        item = {"id": rid, "success": True, "errors": []}
+                    elif op == "upsert":
+                        assert ext_field is not None
+                        key = next((k for k in values if k.lower() == ext_field.lower()), None)
+                        if key is None or values.get(key) in (None, ""):
+                            raise ApiError(400, "MISSING_ARGUMENT", f"{ext_field} not specified", [ext_field])
+                        value = str(values.pop(key))
+                        outcome = dml.upsert(sobj, ext_field, value, values, user_id=ctx.user_id)
+                        if isinstance(outcome, list):
+                            raise ApiError(
+                                300,
+                                "DUPLICATE_EXTERNAL_ID",
+                                f"{ext_field}: more than one record found for external id field: {outcome}",
+                                [ext_field],
+                            )
+                        rid, created = outcome
+                        item = {"id": rid, "success": True, "errors": [], "created": created}
+                    else:
+                        assert rid is not None
+                        dml.delete(sobj, rid, user_id=ctx.user_id)
+                        item = {"id": rid, "success": True, "errors": []}
+                except BaseException:
+                    org.data.rollback()
+                    raise
+                org.data.commit()
+            except ApiError as exc:
+                failed = True
+                item = {"success": False, "errors": [exc.collection_error()]}
+                if rid is not None and op != "create":
+                    item = {"id": rid, **item}
+                if op == "upsert":
+                    item["created"] = False
+            results.append(item)
+    except BaseException:
+        if all_or_none:
+            org.data.rollback()
+        raise
+
     if all_or_none:
         if failed:
             org.data.rollback()
