@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+from devstack.apigw import RouteTable
 from devstack.config import ConfigError
 from devstack.stack import LocalStack, StackError, load_config, quiet_libraries
 from devstack.template import RouteSpec, StackTemplate
@@ -58,33 +59,30 @@ def _route_lines(template: StackTemplate) -> list[str]:
 
 
 def _curl_examples(stack: LocalStack) -> list[str]:
+    """Requests worth pasting, for the routes this template really serves (ANY/{proxy+} included)."""
     assert stack.template is not None
     api = stack.api_url
-    paths = {(r.method, r.path) for r in stack.template.routes}
+    routes = RouteTable(stack.template.routes)
+    cid = stack.demo_connection_id or "CONNECTION_ID"
+    json_header = "-H 'Content-Type: application/json'"
+    candidates = [
+        ("GET", "/catalog", f"curl -s {api}/catalog | head -c 600; echo"),
+        ("GET", "/connections", f"curl -s {api}/connections"),
+        (
+            "POST",
+            f"/connections/{cid}/leads",
+            f"curl -s -X POST {api}/connections/{cid}/leads {json_header} "
+            """-d '{"LastName": "Ng", "Company": "Acme Energy"}'""",
+        ),
+        (
+            "POST",
+            f"/connections/{cid}/leads/find",
+            f"curl -s -X POST {api}/connections/{cid}/leads/find {json_header} "
+            """-d '{"criteria": {"Company": "Acme Energy"}}'""",
+        ),
+    ]
     examples = [f"curl -s {api}/__devstack__/health"]
-    if ("GET", "/catalog") in paths:
-        examples.append(f"curl -s {api}/catalog | head -40")
-    if ("GET", "/connections") in paths:
-        examples.append(f"curl -s {api}/connections")
-    cid = stack.demo_connection_id or "<connection_id>"
-    create = next(
-        (r for r in stack.template.routes if r.method == "POST" and r.path.endswith("/leads")), None
-    )
-    if create is not None:
-        path = create.path.replace("{connection_id}", cid).replace("{cid}", cid)
-        examples.append(
-            f"curl -s -X POST {api}{path} -H 'Content-Type: application/json' "
-            """-d '{"LastName": "Ng", "Company": "Acme Energy"}'"""
-        )
-    find = next(
-        (r for r in stack.template.routes if r.method == "POST" and r.path.endswith("/leads/find")), None
-    )
-    if find is not None:
-        path = find.path.replace("{connection_id}", cid).replace("{cid}", cid)
-        examples.append(
-            f"curl -s -X POST {api}{path} -H 'Content-Type: application/json' "
-            """-d '{"criteria": {"Company": "Acme Energy"}}'"""
-        )
+    examples.extend(line for method, path, line in candidates if routes.match(method, path) is not None)
     return examples
 
 
