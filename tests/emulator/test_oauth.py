@@ -402,3 +402,18 @@ def test_tokens_are_per_org(sf_emulator: EmulatorHandle, sf_emulator_factory: Ca
         first = a.post("/sobjects/Account", json={"Name": "In A"}).json()["id"]
         second = b.post("/sobjects/Account", json={"Name": "In B"}).json()["id"]
     assert first != second
+
+
+def test_deactivated_user_loses_sessions_and_refresh(sf_emulator: EmulatorHandle) -> None:
+    seller = next(u for u in sf_emulator.users() if u["username"].startswith("sam."))
+    grant = sf_emulator.mint_token("sam.seller@acme-emulator.example")
+    assert rest_status(sf_emulator, grant["access_token"]) == 200
+    sf_emulator.dml("update", "User", {"IsActive": False}, id=seller["id"])
+    assert rest_status(sf_emulator, grant["access_token"]) == 401
+    refresh = token_request(
+        sf_emulator,
+        grant_type="refresh_token",
+        refresh_token=grant["refresh_token"],
+        client_id=sf_emulator.client_id,
+    )
+    assert refresh.json() == {"error": "invalid_grant", "error_description": "inactive user"}
