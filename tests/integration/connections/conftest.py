@@ -33,6 +33,5 @@ def connections(
     try:
         yield api
     finally:
-        api.browser.close()
         reset_connection_service()
         reset_runtime()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from functools import cache
 from html.parser import HTMLParser
@@ -82,6 +85,49 @@ class _FormParser(HTMLParser):
 
 
 @dataclass
+class BrowserResponse:
+    status_code: int
+    headers: dict[str, str]
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class Browser:
+    """The user's browser, minus rendering: plain urllib, no redirects followed. Deliberately not
+    httpx, so that what the *connector* logs through httpx is all the log test sees."""
+
+    def __init__(self) -> None:
+        self._opener = urllib.request.build_opener(_NoRedirect)
+
+    def _send(self, request: urllib.request.Request) -> BrowserResponse:
+        try:
+            with self._opener.open(request, timeout=30) as response:
+                return BrowserResponse(
+                    response.status, dict(response.headers), response.read().decode("utf-8")
+                )
+        except urllib.error.HTTPError as error:
+            with error:
+                return BrowserResponse(error.code, dict(error.headers), error.read().decode("utf-8"))
+
+    def get(self, url: str) -> BrowserResponse:
+        return self._send(urllib.request.Request(url, method="GET"))
+
+    def post(self, url: str, data: dict[str, str]) -> BrowserResponse:
+        body = urllib.parse.urlencode(data).encode("ascii")
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        return self._send(request)
+
+
+@dataclass
 class ConnectionsApi:
     """The connections function as its callers (platform, browser) see it."""
 
@@ -89,7 +135,7 @@ class ConnectionsApi:
     aws: AwsEnv
     client_id: str
     client_secret: str = field(repr=False)
-    browser: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30), repr=False)
+    browser: Browser = field(default_factory=Browser, repr=False)
 
     def call(self, method: str, path: str, body: Any = None, *, iam: bool = True) -> Result:
         handler = load_function("connections").lambda_handler
@@ -162,7 +208,7 @@ class ConnectionsApi:
 
     def refresh_grant(
         self, refresh_token: str, *, client_id: str | None = None, client_secret: str | None = None
-    ) -> httpx.Response:
+    ) -> BrowserResponse:
         """Use a refresh token directly at the emulator (is it still valid?)."""
         return self.browser.post(
             f"{self.emulator.base_url}/services/oauth2/token",
