@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from sfemulator.admin import PREFIX as ADMIN_PREFIX
 from sfemulator.admin import AdminApi
@@ -83,7 +84,7 @@ class EmulatorApp:
                     405, [{"errorCode": "METHOD_NOT_ALLOWED", "message": "HTTP Method not allowed"}]
                 )
             return Response.json(200, self.rest.versions(org.base_url))
-        m = _DATA.match(path)
+        m = _DATA.match(req.raw_path or path)
         if m:
             return self._rest(req, m.group(1), m.group(2) or "")
         return Response.html(404, _NOT_FOUND_HTML)
@@ -108,7 +109,8 @@ class EmulatorApp:
                 ctx = CallContext(
                     user_id=session.user_id, version=version, query_options=req.header("sforce-query-options")
                 )
-                parts = rest_path.split("/") if rest_path else []
+                # Split before decoding: an external id value may contain an encoded "/".
+                parts = [unquote(p) for p in rest_path.split("/")] if rest_path else []
                 try:
                     result = self.rest.dispatch(req.method, parts, req.query, req.body, ctx)
                 except ApiError as exc:

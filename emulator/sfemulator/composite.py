@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from sfemulator.errors import ApiError
 from sfemulator.ids import normalize_id
@@ -168,7 +168,7 @@ def composite(api: RestApi, raw: bytes, ctx: CallContext) -> Result:
             split = urlsplit(url)
             m = _URL.match(split.path)
             assert m is not None
-            parts = (m.group(2) or "/").strip("/").split("/") if m.group(2) else []
+            parts = [unquote(p) for p in (m.group(2) or "/").strip("/").split("/")] if m.group(2) else []
             query = parse_qs(split.query, keep_blank_values=True)
             sub_ctx = Ctx(
                 user_id=ctx.user_id,

@@ -31,6 +31,7 @@ __all__ = ["EmulatorServer", "demo_org"]
 
 log = logging.getLogger("sfemulator")
 MAX_BODY = 64 * 1024 * 1024
+MAX_URI = 16 * 1024
 _REASONS = {code.value: code.phrase for code in HTTPStatus}
 
 
@@ -98,10 +99,15 @@ class _Handler(BaseHTTPRequestHandler):
                 Response.json(413, [{"errorCode": "REQUEST_TOO_LARGE", "message": "Request body too large"}])
             )
             return
+        if len(self.path) > MAX_URI:
+            # Salesforce's front end refuses long URIs (very long SOQL must travel in a composite body).
+            self._send(Response.html(414, "<html><body><h1>414 Request-URI Too Large</h1></body></html>"))
+            return
         split = urlsplit(self.path)
         req = Request(
             method=self.command,
             path=unquote(split.path),
+            raw_path=split.path,
             query=parse_qs(split.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,

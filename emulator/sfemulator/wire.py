@@ -24,6 +24,8 @@ class Request:
     query: dict[str, list[str]]
     headers: Mapping[str, str]
     body: bytes = b""
+    raw_path: str | None = None
+    """The path as sent (percent-encoded), so segments can be split before decoding."""
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)

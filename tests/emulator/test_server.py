@@ -64,3 +64,24 @@ def test_unknown_paths_answer_like_salesforce(sf_emulator: EmulatorHandle) -> No
         assert missing.json() == [
             {"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}
         ]
+
+
+def test_long_uris_are_refused_but_fit_in_a_composite(sf_emulator: EmulatorHandle) -> None:
+    ids = ", ".join(f"'001Hs00000{i:05d}'" for i in range(1200))
+    soql = f"SELECT Id FROM Account WHERE Id IN ({ids})"  # noqa: S608
+    with sf_emulator.rest_client() as api:
+        too_long = api.get("/query", params={"q": soql})
+        assert too_long.status_code == 414
+        inside = api.post(
+            "/composite",
+            json={
+                "compositeRequest": [
+                    {
+                        "method": "GET",
+                        "url": f"/services/data/{sf_emulator.api_version}/query?q={soql}",
+                        "referenceId": "q",
+                    }
+                ]
+            },
+        )
+        assert inside.json()["compositeResponse"][0]["httpStatusCode"] == 200

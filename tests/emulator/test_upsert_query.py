@@ -158,3 +158,25 @@ def test_query_all_includes_deleted(api: httpx.Client) -> None:
     assert everything["records"] == [
         {"attributes": everything["records"][0]["attributes"], "Id": rid, "IsDeleted": True}
     ]
+
+
+def test_external_id_values_are_percent_decoded(api: httpx.Client, sf_emulator: EmulatorHandle) -> None:
+    created = api.patch("/sobjects/Invoice__c/Invoice_Number__c/INV%2F2024%20A", json={"Amount__c": 1})
+    assert created.status_code == 201
+    record = api.get(f"/sobjects/Invoice__c/{created.json()['id']}").json()
+    assert record["Invoice_Number__c"] == "INV/2024 A"
+    inside = api.post(
+        "/composite",
+        json={
+            "compositeRequest": [
+                {
+                    "method": "PATCH",
+                    "referenceId": "u",
+                    "body": {"Amount__c": 2},
+                    "url": f"/services/data/{sf_emulator.api_version}/sobjects/Invoice__c/Invoice_Number__c/"
+                    "INV%2F2024%20A",
+                }
+            ]
+        },
+    ).json()
+    assert inside["compositeResponse"][0]["httpStatusCode"] == 200
