@@ -1,0 +1,6 @@
+"""Contacts: create, update, delete, find and upsert Salesforce Contacts (and get one by id)."""
+
+from sfconnector.api.app import build_family_app, build_lambda_handler
+
+app = build_family_app("contacts")
+lambda_handler = build_lambda_handler(app)

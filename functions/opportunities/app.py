@@ -1,0 +1,6 @@
+"""Opportunities: create, update, delete, find and upsert Opportunities (and get one by id)."""
+
+from sfconnector.api.app import build_family_app, build_lambda_handler
+
+app = build_family_app("opportunities")
+lambda_handler = build_lambda_handler(app)

@@ -1,0 +1,254 @@
+"""The API-wide documents: ``GET /catalog``, ``GET /openapi.json`` and Swagger UI (``GET /docs``).
+
+The OpenAPI document covers the WHOLE API although every family runs in its own function: the
+routes of all families are built from the catalog into one resolver (routes only, nothing is
+called), the connections function's resolver is added, and the schemas are merged. Both documents
+are built on the first request and cached for the container's lifetime.
+
+``/catalog`` lists every action and trigger with its key, family, sObject, kind, route and the JSON
+Schema of its input (path, query, header parameters and body, read from the very route signatures
+the API validates with) and output; triggers carry the JSON Schema of their params.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import threading
+from pathlib import Path as FilePath
+from typing import Annotated, Any, get_args, get_origin
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Param, ParamTypes
+from pydantic import TypeAdapter
+
+from sfconnector import API_VERSION, catalog
+from sfconnector.actions.registry import builder_for
+from sfconnector.api.app import build_family_router, new_resolver
+
+__all__ = ["API_TITLE", "build_meta_app", "catalog_document", "openapi_document", "swagger_html"]
+
+API_TITLE = "Salesforce connector"
+API_VERSION_LABEL = "1.0.0"
+_DESCRIPTION = (
+    "Actions on Salesforce records (one Lambda per object family), connections (OAuth 2.0) and the "
+    f"catalog of actions and triggers. Salesforce REST API {API_VERSION}. Every error has the shape "
+    '`{"error": {"code", "message", "fields", "salesforce"}}`.'
+)
+
+_lock = threading.RLock()
+_cache: dict[str, Any] = {}
+
+
+def _memo(key: str, build: Any) -> Any:
+    with _lock:
+        if key not in _cache:
+            _cache[key] = build()
+        return _cache[key]
+
+
+# ------------------------------------------------------------------------------------- /catalog
+
+
+def _param_schema(annotation: Any) -> tuple[dict[str, Any], Any]:
+    """(JSON Schema, the Powertools param marker) of an ``Annotated[T, Path(...)]`` annotation."""
+    marker = None
+    if get_origin(annotation) is Annotated:
+        marker = next((m for m in get_args(annotation)[1:] if isinstance(m, Param | Body)), None)
+    return TypeAdapter(annotation).json_schema(), marker
+
+
+def _input_schema(route: Any) -> dict[str, Any]:
+    groups: dict[str, dict[str, Any]] = {}
+    required_groups: list[str] = []
+    body: dict[str, Any] | None = None
+    for param in inspect.signature(route).parameters.values():
+        schema, marker = _param_schema(param.annotation)
+        if isinstance(marker, Body) or marker is None:
+            body = schema
+            required_groups.append("body")
+            continue
+        where = {ParamTypes.path: "path", ParamTypes.query: "query", ParamTypes.header: "headers"}.get(
+            marker.in_, "query"
+        )
+        name = marker.alias or param.name
+        if where == "headers":
+            # Powertools lower-cases header aliases; the catalog shows the usual spelling.
+            name = "-".join(part.capitalize() for part in name.split("-"))
+        group = groups.setdefault(where, {"type": "object", "properties": {}, "required": []})
+        group["properties"][name] = schema
+        if param.default is inspect.Parameter.empty:
+            group["required"].append(name)
+            if where not in required_groups:
+                required_groups.append(where)
+    properties: dict[str, Any] = dict(groups)
+    if body is not None:
+        properties["body"] = body
+    return {"type": "object", "properties": properties, "required": required_groups}
+
+
+def catalog_document() -> dict[str, Any]:
+    """``{"actions": [...], "triggers": [...], "families": [...]}`` (cached)."""
+
+    def build() -> dict[str, Any]:
+        actions = []
+        for action in catalog.ACTIONS:
+            route = builder_for(action.kind)(action)
+            actions.append(
+                {
+                    "key": action.key,
+                    "title": action.title,
+                    "description": action.description,
+                    "family": action.family,
+                    "sobject": action.sobject,
+                    "kind": action.kind.value,
+                    "method": action.method,
+                    "route": action.route,
+                    "status_code": action.status_code,
+                    "idempotency_key": action.idempotent_create,
+                    "in_spec": action.in_spec,
+                    "input_schema": _input_schema(route),
+                    "output_schema": action.output_model.model_json_schema(),
+                }
+            )
+        triggers = [
+            {
+                "key": trigger.key,
+                "title": trigger.title,
+                "description": trigger.description,
+                "family": trigger.family,
+                "sobject": trigger.sobject,
+                "kind": trigger.kind.value,
+                "params_schema": trigger.params_model.model_json_schema(),
+            }
+            for trigger in catalog.TRIGGERS
+        ]
+        families = [
+            {
+                "key": f.key,
+                "title": f.title,
+                "sobject": f.sobject,
+                "route": f.base_route,
+                "function": f.function_name,
+            }
+            for f in catalog.FAMILIES
+        ]
+        return {
+            "api_version": API_VERSION,
+            "counts": {
+                "families": len(families),
+                "actions": len(catalog.spec_actions()),
+                "supplementary_actions": len(actions) - len(catalog.spec_actions()),
+                "triggers": len(triggers),
+            },
+            "families": families,
+            "actions": actions,
+            "triggers": triggers,
+        }
+
+    document: dict[str, Any] = _memo("catalog", build)
+    return document
+
+
+# --------------------------------------------------------------------------------- /openapi.json
+
+_SECURITY_SCHEMES = {
+    "sigv4": {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "description": "AWS Signature Version 4 (the API is IAM-authorised).",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    }
+}
+
+
+def _connections_schema() -> dict[str, Any] | None:
+    try:
+        from sfconnector.oauth.routes import build_connections_app
+    except ImportError:  # pragma: no cover - the connections part is always shipped in the layer
+        return None
+    schema: dict[str, Any] = json.loads(build_connections_app().get_openapi_json_schema())
+    return schema
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3 document of the whole API (cached)."""
+
+    def build() -> dict[str, Any]:
+        from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+
+        families = new_resolver()
+        for family in catalog.FAMILIES:
+            families.include_router(build_family_router(family.key))
+        meta = _documents_resolver()
+        merge = OpenAPIMerge(
+            title=API_TITLE,
+            version=API_VERSION_LABEL,
+            description=_DESCRIPTION,
+            security_schemes=_SECURITY_SCHEMES,  # type: ignore[arg-type]
+            security=[{"sigv4": []}],
+            tags=[f.title for f in catalog.FAMILIES],
+            on_conflict="first",
+        )
+        merge.add_schema(json.loads(families.get_openapi_json_schema()))
+        connections = _connections_schema()
+        if connections is not None:
+            merge.add_schema(connections)
+        merge.add_schema(json.loads(meta.get_openapi_json_schema()))
+        document: dict[str, Any] = merge.get_openapi_schema()
+        return document
+
+    document: dict[str, Any] = _memo("openapi", build)
+    return document
+
+
+def swagger_html(spec_url: str = "openapi.json") -> str:
+    """A Swagger UI page for the document (assets inlined: no CDN is contacted)."""
+
+    def build() -> str:
+        from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+        assets = FilePath(inspect.getfile(generate_swagger_html)).parent
+        js = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
+        css = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
+        spec = json.dumps(openapi_document()).replace("</", "<\\/")
+        return generate_swagger_html(spec, js, css, "", None)
+
+    html: str = _memo("swagger", build)
+    return html
+
+
+# --------------------------------------------------------------------------------------- resolver
+
+
+def _json(body: Any) -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=json.dumps(body, separators=(",", ":")),
+        headers={"Cache-Control": "max-age=300"},
+    )
+
+
+def _documents_resolver() -> APIGatewayRestResolver:
+    app = new_resolver()
+
+    @app.get("/catalog", summary="Every action and trigger, with input JSON Schemas", tags=["Catalog"])
+    def get_catalog() -> Response[str]:
+        return _json(catalog_document())
+
+    @app.get("/openapi.json", summary="This OpenAPI document", tags=["Catalog"])
+    def get_openapi() -> Response[str]:
+        return _json(openapi_document())
+
+    @app.get("/docs", summary="Swagger UI", tags=["Catalog"])
+    def get_docs() -> Response[str]:
+        return Response(status_code=200, content_type="text/html", body=swagger_html())
+
+    return app
+
+
+def build_meta_app() -> APIGatewayRestResolver:
+    """The resolver of the documents function (``/catalog``, ``/openapi.json``, ``/docs``)."""
+    return _documents_resolver()

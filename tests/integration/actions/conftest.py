@@ -1,0 +1,64 @@
+"""Helpers of the action tests: read the emulator's state directly, and know which action a call hit.
+
+``org`` reads records and runs queries with its own token through the emulator's REST API, so the
+tests check what Salesforce (the emulator) actually stores, not what the action said it did. Those
+reads are API calls too: tests that count calls read the counter around the action only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sfconnector import catalog
+
+from tests.fixtures.emulator import EmulatorHandle
+
+_ROUTES = [(a, re.compile("^" + re.sub(r"\{[a-z_]+\}", "[^/]+", a.route) + "$")) for a in catalog.ACTIONS]
+
+
+def action_for(method: str, path: str) -> str | None:
+    """The catalog action a request hits (None when no route matches)."""
+    for action, pattern in _ROUTES:
+        if action.method == method and pattern.match(path):
+            return action.key
+    return None
+
+
+@dataclass
+class OrgReader:
+    """Direct access to the emulator's data (its own token, not through the connector)."""
+
+    http: httpx.Client
+
+    def get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
+        response = self.http.get(f"/sobjects/{sobject}/{record_id}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        record: dict[str, Any] = response.json()
+        return record
+
+    def query(self, soql: str, *, all_rows: bool = False) -> list[dict[str, Any]]:
+        response = self.http.get("/queryAll" if all_rows else "/query", params={"q": soql})
+        response.raise_for_status()
+        records: list[dict[str, Any]] = response.json()["records"]
+        return records
+
+    def one(self, soql: str) -> dict[str, Any]:
+        records = self.query(soql)
+        assert records, f"no record for {soql}"
+        return records[0]
+
+
+@pytest.fixture
+def org(sf_emulator: EmulatorHandle) -> Iterator[OrgReader]:
+    client = sf_emulator.rest_client(timeout=30)
+    try:
+        yield OrgReader(client)
+    finally:
+        client.close()

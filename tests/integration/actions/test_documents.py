@@ -1,0 +1,107 @@
+"""GET /catalog, GET /openapi.json and GET /docs through the meta function; the sample events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+from sfconnector import catalog
+
+from tests.fixtures.actions import ActionApi, FakeLambdaContext, load_function
+
+EVENTS = Path(__file__).resolve().parents[3] / "events"
+
+
+@pytest.fixture
+def meta(fresh_runtime: None) -> ActionApi:
+    # The documents need no connection, no AWS and no Salesforce.
+    return ActionApi("unused")
+
+
+def test_catalog_lists_every_action_and_trigger_with_input_schemas(meta: ActionApi) -> None:
+    response = meta.get("/catalog")
+    assert response.status == 200, response
+    document = response.body
+    assert document["counts"] == {"families": 12, "actions": 54, "supplementary_actions": 9, "triggers": 30}
+    actions = {a["key"]: a for a in document["actions"]}
+    assert {k for k, a in actions.items() if a["in_spec"]} == {a.key for a in catalog.spec_actions()}
+    assert {t["key"] for t in document["triggers"]} == {t.key for t in catalog.TRIGGERS}
+
+    create = actions["accounts.create"]
+    assert (create["method"], create["route"], create["sobject"]) == (
+        "POST",
+        "/connections/{connection_id}/accounts",
+        "Account",
+    )
+    schema = create["input_schema"]
+    assert schema["required"] == ["path", "body"]
+    assert schema["properties"]["path"]["required"] == ["connection_id"]
+    assert schema["properties"]["headers"]["properties"]["Idempotency-Key"]
+    assert schema["properties"]["body"]["minProperties"] == 1
+
+    custom = actions["custom_objects.update"]["input_schema"]["properties"]["path"]
+    assert custom["required"] == ["connection_id", "sobject", "record_id"]
+    find_all = actions["associations.find_all"]["input_schema"]["properties"]["body"]
+    assert find_all["required"] == ["condition"]
+    matched = next(t for t in document["triggers"] if t["key"] == "accounts.field_matched")
+    assert set(matched["params_schema"]["properties"]) == {"field", "value", "mode"}
+    assert matched["params_schema"]["required"] == ["field", "value"]
+
+
+def test_openapi_document_is_valid_openapi_3_and_covers_the_api(meta: ActionApi) -> None:
+    response = meta.get("/openapi.json")
+    assert response.status == 200, response
+    document: dict[str, Any] = response.body
+    validate(document)  # raises on any violation of the OpenAPI 3.x schema
+    assert document["openapi"].startswith("3.")
+    operations = {
+        op["operationId"]
+        for path in document["paths"].values()
+        for method, op in path.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    assert {a.key for a in catalog.ACTIONS} <= operations
+    # The connections function's routes and the documents themselves are in the one document.
+    assert "/connections" in document["paths"]
+    assert "/catalog" in document["paths"]
+    create = document["paths"]["/connections/{connection_id}/accounts"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["examples"]["example"]["value"]["Name"]
+    assert create["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "ErrorResponse"
+    )
+
+
+def test_swagger_ui_is_served_without_external_assets(meta: ActionApi) -> None:
+    response = meta.get("/docs")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "SwaggerUIBundle" in response.text
+    assert "unpkg.com" not in response.text
+    assert "cdn.jsdelivr" not in response.text
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p.name for p in EVENTS.glob("*.json") if not p.name.startswith("connections"))
+)
+def test_sample_events_reach_their_action(path: str, aws: Any, fresh_runtime: None) -> None:
+    """Each events/<family>-<action>.json is a valid API Gateway event for `sam local invoke`: it
+    passes routing and request validation and reaches the action, which (no such connection in this
+    empty account) answers 404 connection_not_found."""
+    event = json.loads((EVENTS / path).read_text())
+    family = event["resource"].split("/")[3]
+    raw = load_function(family).lambda_handler(event, FakeLambdaContext())
+    body = json.loads(raw["body"])
+    assert raw["statusCode"] == 404, body
+    assert body["error"]["code"] == "connection_not_found"
+
+
+def test_every_family_has_a_sample_event() -> None:
+    families = {
+        json.loads(p.read_text())["resource"].split("/")[3]
+        for p in EVENTS.glob("*.json")
+        if not p.name.startswith("connections")
+    }
+    assert {f.key for f in catalog.FAMILIES} <= families
