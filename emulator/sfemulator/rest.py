@@ -443,9 +443,9 @@ class RestApi:
             raise ApiError(400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate")
         if start < now - REPLICATION_WINDOW:
             raise ApiError(400, "INVALID_REPLICATION_DATE", "startDate cannot be more than 30 days ago")
-        end = min(end, now.replace(second=0, microsecond=0))
         lo, hi = format_datetime(start), format_datetime(end)
-        latest = format_datetime(end)
+        # Coverage is complete only up to the last whole minute that has passed.
+        latest = format_datetime(min(end, now.replace(second=0, microsecond=0)))
         if kind == "updated":
             ids = sorted(
                 r["Id"]

@@ -117,3 +117,23 @@ def test_describe_and_limits(sf: Any, sf_emulator: EmulatorHandle) -> None:
     assert limits["DailyApiRequests"]["Max"] == 15000
     assert limits["DailyApiRequests"]["Remaining"] == 15000 - sf_emulator.api_calls()
     assert sf.api_usage["api-usage"].used == sf_emulator.api_calls()
+
+
+def test_updated_and_deleted_and_blob(sf: Any, sf_emulator: EmulatorHandle) -> None:
+    import base64
+    import datetime as dt
+
+    start = sf_emulator.now() - dt.timedelta(minutes=5)
+    rid = sf.Lead.create({"LastName": "Replicated", "Company": "Sync Co"})["id"]
+    sf.Lead.delete(rid)
+    end = sf_emulator.now() + dt.timedelta(minutes=2)
+    assert rid in [d["id"] for d in sf.Lead.deleted(start, end)["deletedRecords"]]
+    kept = sf.Contact.create({"LastName": "Kept"})["id"]
+    assert kept in sf.Contact.updated(start, end)["ids"]
+    parent = sf.query("SELECT Id FROM Account LIMIT 1")["records"][0]["Id"]
+    att = sf.Attachment.create(
+        {"ParentId": parent, "Name": "a.txt", "Body": base64.b64encode(b"hello").decode()}
+    )
+    body_url = sf.Attachment.get(att["id"])["Body"]
+    raw = sf.session.get(f"{sf.base_url.split('/services/')[0]}{body_url}", headers=sf.headers)
+    assert raw.content == b"hello"
