@@ -136,3 +136,36 @@ def test_error_from_salesforce_is_escaped_in_the_page(connections: ConnectionsAp
     assert page.outcome == "authorization_error"
     assert "<script>" not in page.body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.body
+
+
+def test_callback_for_a_deleted_connection(connections: ConnectionsApi) -> None:
+    started = connections.create()
+    assert connections.call("DELETE", f"/connections/{started['connection_id']}").status == 200
+    page = connections.callback(connections.consent(started["authorize_url"]))
+    assert page.status == 404
+    assert page.outcome == "connection_deleted"
+    assert connections.call("GET", "/connections").json() == {"connections": []}
+
+
+def test_reauthorising_into_another_org_is_refused(connections: ConnectionsApi) -> None:
+    cid = connections.connect()
+    before = connections.secret(cid)
+    # The connection belongs to another org than the one the user now signs in to.
+    ddb = boto3.client("dynamodb", region_name=connections.aws.region)
+    ddb.update_item(
+        TableName=connections.aws.table_name,
+        Key={"pk": {"S": f"CONNECTION#{cid}"}, "sk": {"S": "META"}},
+        UpdateExpression="SET org_id = :other",
+        ExpressionAttributeValues={":other": {"S": "00D000000000OTHER"}},
+    )
+    again = connections.call("POST", f"/connections/{cid}/reauthorize", {}).json()
+    location = connections.consent(again["authorize_url"])
+    page = connections.callback(location)
+    assert page.status == 409
+    assert page.outcome == "org_mismatch"
+    assert "00D000000000OTHER" in page.body
+    # The refused grant was revoked at Salesforce: the only live session left is the stored one.
+    assert connections.emulator.expire_sessions() == 1
+    # The stored grant is untouched and still works.
+    assert connections.secret(cid) == before
+    assert connections.refresh_grant(before["refresh_token"]).status_code == 200

@@ -117,7 +117,7 @@ class ConnectionTokenProvider:
                 try:
                     return self._refresh_locked(stale)
                 finally:
-                    self._lock.release(self.connection_id, owner)
+                    self._release(owner)
             # Another invocation is refreshing: wait for its token instead of refreshing again.
             if self._monotonic() >= deadline:
                 raise SalesforceUnavailableError(
@@ -136,6 +136,15 @@ class ConnectionTokenProvider:
             if fresh is not None:
                 return fresh
             self._require_refresh_token(secret)
+
+    def _release(self, owner: str) -> None:
+        assert self._lock is not None
+        try:
+            self._lock.release(self.connection_id, owner)
+        except Exception:  # the lock expires by itself; the refresh outcome matters more
+            logger.warning(
+                "Connection %s: could not release the refresh lock", self.connection_id, exc_info=True
+            )
 
     @staticmethod
     def _fresher(secret: ConnectionSecret, stale: AccessToken | None) -> AccessToken | None:
