@@ -265,8 +265,10 @@ def main() -> int:
         try:
             tour.connection_id = _connection_id(client, api_url, health)
             catalog = client.get(f"{api_url}/catalog")
+            if catalog.status_code == 403:
+                raise TourError("the API serves no GET /catalog (is the meta function in template.yaml?)")
             if catalog.status_code != 200:
-                raise TourError(f"GET /catalog answered {catalog.status_code}")
+                raise TourError(f"GET /catalog answered {catalog.status_code}: {catalog.text[:200]}")
             tour.routes = {a["key"]: (a["method"], a["route"]) for a in catalog.json()["actions"]}
         except TourError as exc:
             print(f"Cannot start the tour: {exc}")
