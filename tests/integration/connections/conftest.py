@@ -25,7 +25,9 @@ def connections(
 ) -> Iterator[ConnectionsApi]:
     monkeypatch.setenv("SF_LOGIN_URL_PRODUCTION", sf_emulator.base_url)
     monkeypatch.setenv("ALLOW_INSECURE_LOOPBACK_LOGIN", "true")
+    # As template.yaml's Globals give every function (Powertools objects live for the process).
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "salesforce-connector")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "SalesforceConnector")
     reset_runtime()
     reset_connection_service()
     client_id, client_secret = register_app(sf_emulator)
