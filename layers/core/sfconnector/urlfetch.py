@@ -18,24 +18,25 @@ services, VPC-private hosts, loopback. The guard therefore:
 from __future__ import annotations
 
 import ipaddress
-import mimetypes
 import re
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from email.message import Message
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     import httpx
+
+# Imported by every attachments function, so the stdlib modules only a download needs
+# (concurrent.futures, email, mimetypes) are imported when a download happens.
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -290,6 +291,8 @@ def _clean_filename(name: str) -> str:
 def filename_from(content_disposition: str | None, url: httpx.URL) -> str:
     """The file name from Content-Disposition (RFC 6266, ``filename*`` preferred), else the URL path."""
     if content_disposition:
+        from email.message import Message
+
         msg = Message()
         msg["content-disposition"] = content_disposition
         raw = msg.get_filename()  # decodes filename*=UTF-8''... (RFC 2231)
@@ -307,6 +310,8 @@ def content_type_from(header: str | None, filename: str) -> str:
         media = header.split(";", 1)[0].strip().lower()
         if "/" in media and len(media) <= 120 and not _TOKEN_RE.search(media):
             return media
+    import mimetypes
+
     guessed, _ = mimetypes.guess_type(filename, strict=False)
     return guessed or "application/octet-stream"
 
@@ -332,6 +337,8 @@ def _dns_executor() -> ThreadPoolExecutor:
     global _dns_pool
     with _dns_pool_lock:
         if _dns_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             _dns_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="urlfetch-dns")
         return _dns_pool
 
@@ -421,7 +428,7 @@ class UrlFetcher:
             future = _dns_executor().submit(self._resolver, host, port)
             try:
                 raw = future.result(timeout=timeout)
-            except FutureTimeout:
+            except TimeoutError:  # concurrent.futures.TimeoutError is this builtin since 3.11
                 raise FetchError(f"resolving host {host!r} timed out") from None
             except (OSError, UnicodeError) as exc:
                 raise FetchError(f"host {host!r} could not be resolved ({exc})", status=422) from None

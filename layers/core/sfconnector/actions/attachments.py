@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import inspect
-import mimetypes
 import re
 import threading
 import weakref
@@ -40,14 +39,19 @@ from sfconnector.salesforce.client import SalesforceClient
 from sfconnector.salesforce.composite import CompositeRequest, reference
 from sfconnector.salesforce.errors import EntityDeletedError, NotFoundError, SalesforceError
 from sfconnector.settings import EnvSettings
-from sfconnector.staging import MAX_INLINE_BYTES, PayloadStager, fits_inline
-from sfconnector.urlfetch import DEFAULT_MAX_BYTES, PayloadTooLargeError, UrlFetcher, UrlFetchSettings
 
+# urlfetch and staging are imported when a request needs them: every function's cold start pays
+# for what this module imports, and listing ids needs neither.
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Response
 
     from sfconnector.catalog import Action
     from sfconnector.runtime import Runtime
+    from sfconnector.staging import PayloadStager
+    from sfconnector.urlfetch import UrlFetcher
+
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+"""Salesforce's limit for an Attachment Body (the describe's Body length is 26,214,400)."""
 
 __all__ = [
     "ATTACHMENT_FIELDS",
@@ -93,7 +97,7 @@ _BAD_PARENT_CODES = frozenset(
 class AttachmentSettings(EnvSettings):
     """Limits of the attachments family (environment variables, all optional)."""
 
-    max_bytes: int = Field(DEFAULT_MAX_BYTES, alias="ATTACHMENT_MAX_BYTES", gt=0, le=DEFAULT_MAX_BYTES)
+    max_bytes: int = Field(MAX_ATTACHMENT_BYTES, alias="ATTACHMENT_MAX_BYTES", gt=0, le=MAX_ATTACHMENT_BYTES)
     """Largest file accepted (Salesforce stores at most 25 MB per attachment)."""
     url_ttl_seconds: int = Field(900, alias="ATTACHMENT_URL_TTL_SECONDS", ge=60, le=7 * 24 * 3600)
     """Lifetime of the presigned URL of staged content."""
@@ -136,6 +140,8 @@ def decode_base64(text: str, *, max_bytes: int, field: str = "content_base64") -
             "is not allowed",
             fields=[field],
         )
+    from sfconnector.urlfetch import PayloadTooLargeError
+
     padding = len(clean) - len(clean.rstrip("="))
     estimated = (len(clean) * 3) // 4 - padding
     if estimated > max_bytes:
@@ -171,6 +177,8 @@ def decode_base64(text: str, *, max_bytes: int, field: str = "content_base64") -
 
 
 def _guess_type(name: str) -> str:
+    import mimetypes
+
     guessed, _ = mimetypes.guess_type(name, strict=False)
     return guessed or "application/octet-stream"
 
@@ -193,32 +201,42 @@ class AttachmentService:
         connection_id: str,
         stager: PayloadStager | Callable[[], PayloadStager | None] | None = None,
         fetcher: UrlFetcher | Callable[[], UrlFetcher] | None = None,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        inline_limit: int = MAX_INLINE_BYTES,
+        max_bytes: int = MAX_ATTACHMENT_BYTES,
+        inline_limit: int | None = None,
     ) -> None:
         self.client = client
         self.connection_id = connection_id
         self._stager = stager
         self._fetcher = fetcher
         self.max_bytes = max_bytes
-        self.inline_limit = inline_limit
+        self._inline_limit = inline_limit
 
     def __repr__(self) -> str:
         return f"AttachmentService(connection_id={self.connection_id!r})"
 
+    @property
+    def inline_limit(self) -> int:
+        """Largest content returned inline (default: what fits a Lambda response as base64)."""
+        if self._inline_limit is None:
+            from sfconnector.staging import MAX_INLINE_BYTES
+
+            self._inline_limit = MAX_INLINE_BYTES
+        return self._inline_limit
+
     def _get_stager(self) -> PayloadStager | None:
-        if self._stager is None or isinstance(self._stager, PayloadStager):
-            return self._stager
-        built = self._stager()
-        self._stager = built
-        return built
+        # Ports are instances or factories; the instances are not callable.
+        if callable(self._stager):
+            self._stager = self._stager()
+        return self._stager
 
     def _get_fetcher(self) -> UrlFetcher:
-        if isinstance(self._fetcher, UrlFetcher):
-            return self._fetcher
-        built = self._fetcher() if self._fetcher is not None else UrlFetcher()
-        self._fetcher = built
-        return built
+        if callable(self._fetcher):
+            self._fetcher = self._fetcher()
+        if self._fetcher is None:
+            from sfconnector.urlfetch import UrlFetcher
+
+            self._fetcher = UrlFetcher()
+        return self._fetcher
 
     # ---- list ids ---------------------------------------------------------------------------------
 
@@ -271,7 +289,7 @@ class AttachmentService:
             ) from None
         name = str(meta.get("Name") or checked)
         content_type = meta.get("ContentType") or _guess_type(name)
-        if fits_inline(len(body), self.inline_limit):
+        if len(body) <= self.inline_limit:
             return AttachmentContentResult(
                 id=checked,
                 name=name,
@@ -281,6 +299,8 @@ class AttachmentService:
             )
         stager = self._get_stager()
         if stager is None:
+            from sfconnector.urlfetch import PayloadTooLargeError
+
             raise PayloadTooLargeError(self.inline_limit, field="record_id", what="the attachment")
         staged = stager.stage(self.connection_id, body, filename=name, content_type=content_type)
         return AttachmentContentResult(
@@ -304,6 +324,8 @@ class AttachmentService:
             assert data.url is not None  # the model guarantees exactly one source
             fetched = self._get_fetcher().fetch(data.url)
             if fetched.size > self.max_bytes:
+                from sfconnector.urlfetch import PayloadTooLargeError
+
                 raise PayloadTooLargeError(self.max_bytes, field="url", what="the file")
             if not fetched.content:
                 raise InvalidInputError("the URL returned an empty file", fields=["url"])
@@ -354,7 +376,8 @@ class AttachmentPorts:
     settings: AttachmentSettings
     fetcher: UrlFetcher
     stager: PayloadStager
-    inline_limit: int = MAX_INLINE_BYTES
+    inline_limit: int | None = None
+    """None: what fits a Lambda response (:data:`sfconnector.staging.MAX_INLINE_BYTES`)."""
 
 
 _ports: weakref.WeakKeyDictionary[Runtime, AttachmentPorts] = weakref.WeakKeyDictionary()
@@ -362,7 +385,8 @@ _ports_lock = threading.Lock()
 
 
 def _build_ports(runtime: Runtime) -> AttachmentPorts:
-    from sfconnector.staging import sigv4_s3_client
+    from sfconnector.staging import PayloadStager, sigv4_s3_client
+    from sfconnector.urlfetch import UrlFetcher, UrlFetchSettings
 
     settings = AttachmentSettings.from_env()
     core = runtime.settings
