@@ -62,3 +62,37 @@ def org(sf_emulator: EmulatorHandle) -> Iterator[OrgReader]:
         yield OrgReader(client)
     finally:
         client.close()
+
+
+@dataclass(frozen=True)
+class Seed:
+    account: str
+    contact: str
+    opportunity: str
+    pricebook_entry: str
+    case: str
+    feed_item: str
+
+
+@pytest.fixture
+def seed(org: OrgReader, sf_emulator: EmulatorHandle) -> Seed:
+    """Ids of seeded records the scenarios build on (and a fresh opportunity for line items)."""
+    account = org.one("SELECT Id FROM Account ORDER BY CreatedDate LIMIT 1")["Id"]
+    contact = org.one("SELECT Id FROM Contact ORDER BY CreatedDate LIMIT 1")["Id"]
+    standard = org.one("SELECT Id FROM Pricebook2 WHERE IsStandard = true")["Id"]
+    entry = org.one(f"SELECT Id FROM PricebookEntry WHERE Pricebook2Id = '{standard}' AND IsActive = true")  # noqa: S608
+    # A fresh opportunity on the standard price book hosts the line items (written outside the API).
+    opportunity = sf_emulator.dml(
+        "insert",
+        "Opportunity",
+        {
+            "Name": "Line items host",
+            "StageName": "Prospecting",
+            "CloseDate": "2030-01-31",
+            "AccountId": account,
+            "Pricebook2Id": standard,
+        },
+    )["id"]
+    case = org.one("SELECT Id FROM Case ORDER BY CreatedDate LIMIT 1")["Id"]
+    feed_item = org.one("SELECT Id FROM FeedItem ORDER BY CreatedDate LIMIT 1")["Id"]
+    return Seed(account, contact, opportunity, entry["Id"], case, feed_item)

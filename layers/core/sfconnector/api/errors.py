@@ -252,6 +252,13 @@ def _validation_problems(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, 
             problems[name] = {"field": name, "code": "missing", "message": "A JSON body is required."}
             continue
         name = path or source
+        if kind == "too_short" and name == "body":
+            problems[name] = {
+                "field": "body",
+                "code": "empty",
+                "message": "The body must contain at least one field.",
+            }
+            continue
         if len(loc) > 1 and str(loc[-1]) == "[key]":
             message = f"{name!r} is not a valid field name (letters, digits and underscores)"
             problems[name] = {"field": name, "code": "invalid_field_name", "message": message}

@@ -9,6 +9,7 @@ the org's allowance can be watched per action.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -87,12 +88,7 @@ def wrap_handler(
 
     def handler(event: dict[str, Any], context: Any) -> Any:
         if not wrapped:
-            import warnings
-
             from aws_lambda_powertools.logging import correlation_paths
-
-            # Requests that call no action (documents, 4xx before Salesforce) emit no metric: expected.
-            warnings.filterwarnings("ignore", message="No application metrics to publish")
 
             fn: Callable[[dict[str, Any], Any], Any] = resolve
             fn = metrics().log_metrics(fn, raise_on_empty_metrics=False)
@@ -101,6 +97,9 @@ def wrap_handler(
                 fn, correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True, log_event=False
             )
             wrapped.append(fn)
-        return wrapped[0](event, context)
+        with warnings.catch_warnings():
+            # Requests that call no action (documents, 4xx before Salesforce) emit no metric: expected.
+            warnings.filterwarnings("ignore", message="No application metrics to publish")
+            return wrapped[0](event, context)
 
     return handler
