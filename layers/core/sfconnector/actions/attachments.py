@@ -101,8 +101,9 @@ class AttachmentSettings(EnvSettings):
     """Largest file accepted (Salesforce stores at most 25 MB per attachment)."""
     url_ttl_seconds: int = Field(900, alias="ATTACHMENT_URL_TTL_SECONDS", ge=60, le=7 * 24 * 3600)
     """Lifetime of the presigned URL of staged content."""
-    fetch_timeout_seconds: float = Field(30.0, alias="URL_FETCH_TIMEOUT_SECONDS", gt=0, le=120)
-    """Deadline of a whole URL download (DNS, redirects and body included)."""
+    fetch_timeout_seconds: float = Field(20.0, alias="URL_FETCH_TIMEOUT_SECONDS", gt=0, le=25)
+    """Deadline of a whole URL download (DNS, redirects and body included). API Gateway ends a
+    request after 29 s, and the Salesforce write still has to follow the download."""
     payload_kms_key_id: str | None = Field(None, alias="PAYLOAD_KMS_KEY_ID")
 
 
