@@ -374,7 +374,8 @@ class UrlFetcher:
 
             transport = self._transport
             if transport is None:
-                ctx = self._ssl_context or ssl.create_default_context()
+                # httpx's context: certifi's CA bundle, as the Salesforce client uses.
+                ctx = self._ssl_context or httpx.create_ssl_context()
                 # No keep-alive: the pool is keyed by IP, and a connection opened for one name's
                 # SNI must never be reused for another name on the same IP.
                 transport = httpx.HTTPTransport(
