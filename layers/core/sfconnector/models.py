@@ -23,6 +23,9 @@ CUSTOM_SOBJECT_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}__c$"
 SALESFORCE_ID_PATTERN = r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$"
 
 FieldName = Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)]
+FIELD_PATH_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}(?:\.[A-Za-z][A-Za-z0-9_]{0,119}){0,5}$"
+FieldPath = Annotated[str, StringConstraints(pattern=FIELD_PATH_PATTERN)]
+"""A field, or a parent's field through a relationship (``Account.Name``)."""
 CustomSObjectName = Annotated[str, StringConstraints(pattern=CUSTOM_SOBJECT_PATTERN)]
 SalesforceId = Annotated[str, StringConstraints(pattern=SALESFORCE_ID_PATTERN)]
 FieldValue = str | bool | int | float | None
@@ -57,9 +60,9 @@ class FindInput(_Strict):
         description="Field/value pairs, AND-ed; null matches an empty field.",
         examples=[{"Email": "ada@example.com"}],
     )
-    fields: Annotated[list[FieldName], Field(min_length=1, max_length=MAX_SELECT_FIELDS)] | None = Field(
+    fields: Annotated[list[FieldPath], Field(min_length=1, max_length=MAX_SELECT_FIELDS)] | None = Field(
         default=None,
-        description="Fields to return (default: every field of the object).",
+        description="Fields to return, parent fields included (`Account.Name`); default: every field.",
     )
     pick: Literal["newest", "oldest"] = Field(
         default="newest",
@@ -86,8 +89,8 @@ class FindAllInput(_Strict):
         "\"OpportunityId = '006xx000001abcdAAA' AND IsPrimary = true\".",
         examples=["IsPrimary = true"],
     )
-    fields: Annotated[list[FieldName], Field(min_length=1, max_length=MAX_SELECT_FIELDS)] | None = Field(
-        default=None, description="Fields to return (default: every field of the object)."
+    fields: Annotated[list[FieldPath], Field(min_length=1, max_length=MAX_SELECT_FIELDS)] | None = Field(
+        default=None, description="Fields to return, parent fields included; default: every field."
     )
     limit: int = Field(default=200, ge=1, le=MAX_QUERY_LIMIT, description="Most records to return.")
 
