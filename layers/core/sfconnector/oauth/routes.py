@@ -13,19 +13,26 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from pydantic import BaseModel
 
 from sfconnector.api.app import new_resolver
+from sfconnector.models import ErrorResponse
 from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
 from sfconnector.oauth.service import (
     CallbackParams,
+    ConnectionView,
     CreateConnectionRequest,
+    DeletedConnection,
+    ObjectFields,
     ReauthorizeRequest,
+    StartedAuthorization,
 )
 from sfconnector.oauth.wiring import connection_service, settings
 
-__all__ = ["CALLBACK_PATH", "build_connections_app", "callback_url_for"]
+__all__ = ["CALLBACK_PATH", "build_connections_app", "build_connections_router", "callback_url_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +46,7 @@ def _first_header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return None
 
 
-def callback_url_for(event: APIGatewayProxyEvent) -> str | None:
+def callback_url_for(event: BaseProxyEvent) -> str | None:
     """This deployment's public ``/oauth/callback`` URL, as reached by the current request.
 
     ``OAUTH_CALLBACK_URL`` wins when set. Otherwise the request's own host (``domainName``, which is
@@ -49,6 +56,8 @@ def callback_url_for(event: APIGatewayProxyEvent) -> str | None:
     configured = settings().callback_url
     if configured:
         return configured
+    if not isinstance(event, APIGatewayProxyEvent):
+        event = APIGatewayProxyEvent(event.raw_event)
     context = event.request_context
     domain = context.domain_name or _first_header(event.headers, "Host")
     if not domain:
@@ -89,31 +98,74 @@ def _page(page: CallbackPage) -> Response[str]:
     )
 
 
-def build_connections_app() -> APIGatewayRestResolver:
-    """The resolver (routes only; the service behind it is built on the first request)."""
-    app = new_resolver()
+class ConnectionList(BaseModel):
+    connections: list[ConnectionView]
 
-    @app.post("/connections", summary="Start connecting a Salesforce org (returns authorize_url)")
+
+def _documented(status: int, description: str, model: type[BaseModel]) -> dict[int, Any]:
+    """OpenAPI responses of a route: its answer and the shared error shape."""
+    error = {"application/json": {"model": ErrorResponse}}
+    return {
+        status: {"description": description, "content": {"application/json": {"model": model}}},
+        401: {"description": "The connection must be re-authorised in Salesforce", "content": error},
+        404: {"description": "Unknown connection", "content": error},
+        422: {"description": "Invalid request: the fields and problems are listed", "content": error},
+    }
+
+
+def build_connections_app() -> APIGatewayRestResolver:
+    """The function's resolver (routes only; the service behind it is built on the first request)."""
+    app = new_resolver()
+    app.include_router(build_connections_router())
+    return app
+
+
+def build_connections_router() -> Router:
+    """The connections routes, also for the API-wide OpenAPI document."""
+    app = Router()  # type: ignore[no-untyped-call]
+
+    @app.post(
+        "/connections",
+        summary="Start connecting a Salesforce org (returns authorize_url)",
+        responses=_documented(
+            201, "The connection (pending) and the URL to send the user to", StartedAuthorization
+        ),
+    )
     def create_connection(request: CreateConnectionRequest) -> Response[str]:
         started = connection_service().create(
             request, default_redirect_uri=callback_url_for(app.current_event)
         )
         return _json(HTTPStatus.CREATED, started)
 
-    @app.get("/connections", summary="List connections")
+    @app.get(
+        "/connections",
+        summary="List connections",
+        responses=_documented(200, "Every connection", ConnectionList),
+    )
     def list_connections() -> Response[str]:
-        views = connection_service().list()
-        return _json(HTTPStatus.OK, {"connections": [v.model_dump(mode="json") for v in views]})
+        return _json(HTTPStatus.OK, ConnectionList(connections=connection_service().list()))
 
-    @app.get("/connections/<connection_id>", summary="A connection's status, org, user and API usage")
+    @app.get(
+        "/connections/<connection_id>",
+        summary="A connection's status, org, user and API usage",
+        responses=_documented(200, "The connection (never a token)", ConnectionView),
+    )
     def get_connection(connection_id: str) -> Response[str]:
         return _json(HTTPStatus.OK, connection_service().get(connection_id))
 
-    @app.delete("/connections/<connection_id>", summary="Revoke at Salesforce and delete everything")
+    @app.delete(
+        "/connections/<connection_id>",
+        summary="Revoke at Salesforce and delete everything",
+        responses=_documented(200, "Deleted; whether Salesforce confirmed the revocation", DeletedConnection),
+    )
     def delete_connection(connection_id: str) -> Response[str]:
         return _json(HTTPStatus.OK, connection_service().delete(connection_id))
 
-    @app.post("/connections/<connection_id>/reauthorize", summary="Authorise a connection again")
+    @app.post(
+        "/connections/<connection_id>/reauthorize",
+        summary="Authorise a connection again",
+        responses=_documented(200, "A new authorize_url", StartedAuthorization),
+    )
     def reauthorize_connection(connection_id: str, request: ReauthorizeRequest) -> Response[str]:
         started = connection_service().reauthorize(
             connection_id, request, default_redirect_uri=callback_url_for(app.current_event)
@@ -123,6 +175,7 @@ def build_connections_app() -> APIGatewayRestResolver:
     @app.get(
         "/connections/<connection_id>/objects/<sobject>/fields",
         summary="The fields of an sObject for mapping UIs (cached describe)",
+        responses=_documented(200, "The object's fields", ObjectFields),
     )
     def object_fields(connection_id: str, sobject: str) -> Response[str]:
         return _json(HTTPStatus.OK, connection_service().fields(connection_id, sobject))
