@@ -105,3 +105,10 @@ def test_every_family_has_a_sample_event() -> None:
         if not p.name.startswith("connections")
     }
     assert {f.key for f in catalog.FAMILIES} <= families
+
+
+def test_docs_list_every_route() -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "api.md").read_text(encoding="utf-8")
+    for action in catalog.ACTIONS:
+        path = action.route.replace("/connections/{connection_id}", "")
+        assert f"| `{action.method}` | `{path}` | `{action.key}` |" in docs, action.key
