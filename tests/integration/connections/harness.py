@@ -260,3 +260,17 @@ def connection_client(aws: AwsEnv, connection_id: str, **provider_options: Any) 
     return Container(
         provider, SalesforceClient(provider, http=httpx.Client(timeout=30), org_key=connection_id)
     )
+
+
+def subscribe_queue(aws: AwsEnv) -> tuple[Any, str]:
+    """An SQS queue subscribed to the topic for connection.needs_reauth events."""
+    sqs = boto3.client("sqs", region_name=aws.region)
+    url = sqs.create_queue(QueueName="connection-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns", region_name=aws.region).subscribe(
+        TopicArn=aws.topic_arn,
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"FilterPolicy": json.dumps({"event_type": ["connection.needs_reauth"]})},
+    )
+    return sqs, url

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import boto3
 import pytest
 from sfconnector.api.errors import map_exception
-from sfconnector.oauth.errors import ConnectionPendingError
+from sfconnector.oauth.errors import ConnectionNeedsReauthError, ConnectionPendingError
 from sfconnector.salesforce.errors import SalesforceUnavailableError
 
-from tests.integration.connections.harness import ConnectionsApi, connection_client
+from tests.integration.connections.harness import ConnectionsApi, connection_client, subscribe_queue
 
 
 def _hold_lock(connections: ConnectionsApi, cid: str, *, expires_in: float) -> None:
@@ -58,3 +59,25 @@ def test_a_pending_connection_is_not_usable(connections: ConnectionsApi) -> None
     cid = connections.create()["connection_id"]
     with pytest.raises(ConnectionPendingError):
         connection_client(connections.aws, cid).client.limits()
+
+
+def test_a_half_finished_needs_reauth_is_completed_once(connections: ConnectionsApi) -> None:
+    sqs, queue_url = subscribe_queue(connections.aws)
+    cid = connections.connect()
+    # A container died between dropping the dead tokens and flagging the connection.
+    stored = connections.secret(cid)
+    stored.update(access_token=None, refresh_token=None, token_version=stored["token_version"] + 1)
+    boto3.client("secretsmanager", region_name=connections.aws.region).put_secret_value(
+        SecretId=f"{connections.aws.secret_prefix}{cid}", SecretString=json.dumps(stored)
+    )
+    for _ in range(2):
+        with pytest.raises(ConnectionNeedsReauthError):
+            connection_client(connections.aws, cid).client.limits()
+    view = connections.get(cid)
+    assert view["status"] == "needs_reauth"
+    assert view["status_reason"] == "no refresh token stored"
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    assert len(messages) == 1
+    assert (
+        json.loads(json.loads(messages[0]["Body"])["Message"])["data"]["reason"] == "no refresh token stored"
+    )

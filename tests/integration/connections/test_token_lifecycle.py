@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
 
-import boto3
 import pytest
 from sfconnector.oauth.errors import ConnectionNeedsReauthError
 
-from tests.fixtures.aws import AwsEnv
 from tests.integration.connections.conftest import register_app
-from tests.integration.connections.harness import ConnectionsApi, Container, connection_client
-
-
-def _subscribe_queue(aws: AwsEnv) -> tuple[Any, str]:
-    sqs = boto3.client("sqs", region_name=aws.region)
-    url = sqs.create_queue(QueueName="connection-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("sns", region_name=aws.region).subscribe(
-        TopicArn=aws.topic_arn,
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"FilterPolicy": json.dumps({"event_type": ["connection.needs_reauth"]})},
-    )
-    return sqs, url
+from tests.integration.connections.harness import (
+    ConnectionsApi,
+    Container,
+    connection_client,
+    subscribe_queue,
+)
 
 
 def test_session_expiry_mid_use_is_refreshed_transparently(connections: ConnectionsApi) -> None:
@@ -76,7 +65,7 @@ def test_rotated_refresh_token_is_persisted(connections: ConnectionsApi) -> None
 
 
 def test_revoked_refresh_token_marks_needs_reauth_and_publishes_an_event(connections: ConnectionsApi) -> None:
-    sqs, queue_url = _subscribe_queue(connections.aws)
+    sqs, queue_url = subscribe_queue(connections.aws)
     cid = connections.connect(name="Acme revoked")
     other = connections.connect(name="Unaffected")
     secret = connections.secret(cid)

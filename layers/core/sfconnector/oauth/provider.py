@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from sfconnector.connections import ConnectionRepository
+from sfconnector.connections import ConnectionNotFoundError, ConnectionRepository
 from sfconnector.events import Event, EventPublisher, utc_now_iso
 from sfconnector.oauth.errors import ConnectionNeedsReauthError, ConnectionPendingError
 from sfconnector.oauth.flow import SalesforceOAuth, TokenResponse
@@ -162,6 +162,9 @@ class ConnectionTokenProvider:
         record = self._connections.get(self.connection_id)
         if record is not None and record.status == "pending":
             raise ConnectionPendingError(self.connection_id)
+        if record is not None and record.status == "connected":
+            # Tokens dropped but the flag never landed (a crash in between): finish the job.
+            self._flag_needs_reauth("no refresh token stored")
         raise ConnectionNeedsReauthError(
             self.connection_id, record.status_reason if record is not None else "no refresh token stored"
         )
@@ -235,29 +238,35 @@ class ConnectionTokenProvider:
             }
         )
         self._store.put(self.connection_id, cleared)
-        record = None
+        self._flag_needs_reauth(reason)
+
+    def _flag_needs_reauth(self, reason: str) -> None:
+        """connected -> needs_reauth, and the event; only the invocation that flips it publishes."""
         try:
-            record = self._connections.update(self.connection_id, status="needs_reauth", status_reason=reason)
-        except LookupError:
-            logger.warning("Connection %s: metadata missing while marking needs_reauth", self.connection_id)
+            record = self._connections.update(
+                self.connection_id, if_status="connected", status="needs_reauth", status_reason=reason
+            )
+        except ConnectionNotFoundError:
+            logger.info("Connection %s: already flagged (or deleted)", self.connection_id)
+            return
         if self._publisher is None:
             return
         event = Event(
             type=NEEDS_REAUTH_EVENT,
-            source=f"salesforce/{record.org_id}" if record and record.org_id else "salesforce",
+            source=f"salesforce/{record.org_id}" if record.org_id else "salesforce",
             subject=self.connection_id,
             time=utc_now_iso(),
             connection_id=self.connection_id,
             data={
                 "connection_id": self.connection_id,
-                "name": record.name if record else None,
+                "name": record.name,
                 "status": "needs_reauth",
                 "reason": reason,
-                "org_id": record.org_id if record else None,
-                "user_id": record.user_id if record else None,
-                "username": record.username if record else None,
-                "instance_url": record.instance_url if record else None,
-                "environment": record.environment if record else None,
+                "org_id": record.org_id,
+                "user_id": record.user_id,
+                "username": record.username,
+                "instance_url": record.instance_url,
+                "environment": record.environment,
             },
         )
         try:

@@ -619,15 +619,26 @@ class ConnectionService:
         if previous_refresh is not None and previous_refresh != tokens.refresh_token:
             # Re-authorised: the old grant is replaced, so it should not stay valid at Salesforce.
             self._revoke_quietly(record.login_url, previous_refresh.get_secret_value())
-        updated = self._connections.update(
-            cid,
-            status="connected",
-            status_reason=None,
-            org_id=identity.organization_id,
-            user_id=identity.user_id,
-            username=identity.username,
-            instance_url=tokens.instance_url.rstrip("/"),
-        )
+        try:
+            updated = self._connections.update(
+                cid,
+                status="connected",
+                status_reason=None,
+                org_id=identity.organization_id,
+                user_id=identity.user_id,
+                username=identity.username,
+                instance_url=tokens.instance_url.rstrip("/"),
+            )
+        except ConnectionNotFoundError:
+            # Deleted while the user was consenting: leave no secret or live grant behind.
+            self._store.delete(cid)
+            self._revoke_quietly(record.login_url, tokens.refresh_token.get_secret_value())
+            return _fail(
+                404,
+                "connection_deleted",
+                "This connection no longer exists.",
+                "It was deleted while the authorisation was in progress.",
+            )
         logger.info(
             "Connection %s connected (org %s, user %s)", cid, identity.organization_id, identity.user_id
         )
