@@ -1,8 +1,8 @@
 """The API-wide documents: ``GET /catalog``, ``GET /openapi.json`` and Swagger UI (``GET /docs``).
 
 The OpenAPI document covers the WHOLE API although every family runs in its own function: the
-routes of all families are built from the catalog into one resolver (routes only, nothing is
-called), the connections function's resolver is added, and the schemas are merged. Both documents
+routes of all families (built from the catalog), the connections routes and these documents are
+registered on one resolver (routes only, nothing is called) that describes them all. Both documents
 are built on the first request and cached for the container's lifetime.
 
 ``/catalog`` lists every action and trigger with its key, family, sObject, kind, route and the JSON
@@ -19,6 +19,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, get_args, get_origin
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Param, ParamTypes
 from pydantic import TypeAdapter
 
@@ -152,51 +153,44 @@ def catalog_document() -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------- /openapi.json
 
-_SECURITY_SCHEMES = {
-    "sigv4": {
-        "type": "apiKey",
-        "name": "Authorization",
-        "in": "header",
-        "description": "AWS Signature Version 4 (the API is IAM-authorised).",
-        "x-amazon-apigateway-authtype": "awsSigv4",
-    }
-}
-
-
-def _connections_schema() -> dict[str, Any] | None:
-    try:
-        from sfconnector.oauth.routes import build_connections_app
-    except ImportError:  # pragma: no cover - the connections part is always shipped in the layer
-        return None
-    schema: dict[str, Any] = json.loads(build_connections_app().get_openapi_json_schema())
-    return schema
-
 
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3 document of the whole API (cached)."""
+    """The OpenAPI 3 document of the whole API (cached): every family's routes, the connections
+    routes and the documents, registered on one resolver only to describe them."""
 
     def build() -> dict[str, Any]:
-        from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+        from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Tag
 
-        families = new_resolver()
+        from sfconnector.oauth.routes import build_connections_router
+
+        whole = new_resolver()
         for family in catalog.FAMILIES:
-            families.include_router(build_family_router(family.key))
-        meta = _documents_resolver()
-        merge = OpenAPIMerge(
-            title=API_TITLE,
-            version=API_VERSION_LABEL,
-            description=_DESCRIPTION,
-            security_schemes=_SECURITY_SCHEMES,  # type: ignore[arg-type]
-            security=[{"sigv4": []}],
-            tags=[f.title for f in catalog.FAMILIES],
-            on_conflict="first",
+            whole.include_router(build_family_router(family.key))
+        whole.include_router(build_connections_router())
+        whole.include_router(_documents_router())
+        sigv4 = APIKey.model_validate(
+            {
+                "type": "apiKey",
+                "in": APIKeyIn.header,
+                "name": "Authorization",
+                "description": "AWS Signature Version 4 (the API is IAM-authorised).",
+                "x-amazon-apigateway-authtype": "awsSigv4",
+            }
         )
-        merge.add_schema(json.loads(families.get_openapi_json_schema()))
-        connections = _connections_schema()
-        if connections is not None:
-            merge.add_schema(connections)
-        merge.add_schema(json.loads(meta.get_openapi_json_schema()))
-        document: dict[str, Any] = merge.get_openapi_schema()
+        tags: list[Tag | str] = [
+            Tag(name=f.title, description=f"{f.title} actions (sObject {f.sobject or 'any *__c'}).")
+            for f in catalog.FAMILIES
+        ]
+        document: dict[str, Any] = json.loads(
+            whole.get_openapi_json_schema(
+                title=API_TITLE,
+                version=API_VERSION_LABEL,
+                description=_DESCRIPTION,
+                tags=tags,
+                security_schemes={"sigv4": sigv4},
+                security=[{"sigv4": []}],
+            )
+        )
         return document
 
     document: dict[str, Any] = _memo("openapi", build)
@@ -231,24 +225,26 @@ def _json(body: Any) -> Response[str]:
     )
 
 
-def _documents_resolver() -> APIGatewayRestResolver:
-    app = new_resolver()
+def _documents_router() -> Router:
+    router = Router()  # type: ignore[no-untyped-call]
 
-    @app.get("/catalog", summary="Every action and trigger, with input JSON Schemas", tags=["Catalog"])
+    @router.get("/catalog", summary="Every action and trigger, with input JSON Schemas", tags=["Catalog"])
     def get_catalog() -> Response[str]:
         return _json(catalog_document())
 
-    @app.get("/openapi.json", summary="This OpenAPI document", tags=["Catalog"])
+    @router.get("/openapi.json", summary="This OpenAPI document", tags=["Catalog"])
     def get_openapi() -> Response[str]:
         return _json(openapi_document())
 
-    @app.get("/docs", summary="Swagger UI", tags=["Catalog"])
+    @router.get("/docs", summary="Swagger UI", tags=["Catalog"])
     def get_docs() -> Response[str]:
         return Response(status_code=200, content_type="text/html", body=swagger_html())
 
-    return app
+    return router
 
 
 def build_meta_app() -> APIGatewayRestResolver:
     """The resolver of the documents function (``/catalog``, ``/openapi.json``, ``/docs``)."""
-    return _documents_resolver()
+    app = new_resolver()
+    app.include_router(_documents_router())
+    return app
