@@ -295,8 +295,15 @@ def cases(admin: httpx.Client, n: int) -> list[Case]:
         "Attachment",
         {"ParentId": account, "Name": "bench.bin", "Body": base64.b64encode(small).decode()},
     )
+    big = bytes(range(256)) * 4096  # 1 MiB: shows what is proportional to the content
+    big_attachment = insert(
+        admin,
+        "Attachment",
+        {"ParentId": account, "Name": "bench-1m.bin", "Body": base64.b64encode(big).decode()},
+    )
     to_delete = [insert(admin, "Account", {"Name": f"Delete me {i}"}) for i in range(n + 50)]
     b64 = base64.b64encode(small).decode()
+    big_b64 = base64.b64encode(big).decode()
 
     return [
         Case("create", "accounts", lambda i: ("POST", f"{base}/accounts", {"Name": f"Bench {i}"}, None), 201),
@@ -409,6 +416,23 @@ def cases(admin: httpx.Client, n: int) -> list[Case]:
             ),
             201,
         ),
+        Case(
+            "attachment_content (1 MiB)",
+            "attachments",
+            lambda i: ("GET", f"{base}/attachments/{big_attachment}/content", None, None),
+            200,
+        ),
+        Case(
+            "attachment_add (1 MiB base64)",
+            "attachments",
+            lambda i: (
+                "POST",
+                f"{base}/attachments",
+                {"parent_id": account, "name": f"g{i}.bin", "content_base64": big_b64},
+                None,
+            ),
+            201,
+        ),
     ]
 
 
@@ -473,7 +497,9 @@ def main() -> None:
             f"{statistics.median(r.own_ms):>8.2f} {p95(r.own_ms):>8.2f}",
             file=out,
         )
-    worst = max(results, key=lambda r: statistics.median(r.own_ms))
+    # The target is about the per-action overhead; the 1 MiB rows show the part proportional to content.
+    per_action = [r for r in results if "MiB" not in r.label] or results
+    worst = max(per_action, key=lambda r: statistics.median(r.own_ms))
     worst_ms = statistics.median(worst.own_ms)
     verdict = "met" if worst_ms <= TARGET_MS else "NOT met"
     print(

@@ -495,6 +495,9 @@ def test_feed_comment_on_a_feed_item(api: AttachmentsApi) -> None:
         ("", "empty"),
         ("====", "empty"),
         ("aGVs*G8=", "character '*'"),
+        ("aGVsbG8é", "character 'é' at position 8"),
+        ("aGVsbG8==", "padding is wrong"),
+        ("ab+-", "mixes the standard"),
     ],
 )
 def test_bad_base64_is_a_422_before_salesforce(api: AttachmentsApi, content: str, problem: str) -> None:

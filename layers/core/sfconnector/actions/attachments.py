@@ -110,68 +110,67 @@ class AttachmentSettings(EnvSettings):
 # ---------------------------------------------------------------------------------------- base64
 
 _DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w.+-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
-_WHITESPACE = re.compile(r"\s+")
-_STANDARD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-_URLSAFE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
-_BAD_CHAR = re.compile(r"[^A-Za-z0-9+/=_-]")
+# Byte-level checks: a 25 MB upload goes through every one of them, and bytes.translate is C speed
+# where a regular expression over the text is not (about 10x slower on 1 MiB).
+_WHITESPACE = b" \t\r\n\x0b\x0c"
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_ALLOWED = _ALPHABET + b"+/-_="
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
 def decode_base64(text: str, *, max_bytes: int, field: str = "content_base64") -> tuple[bytes, str | None]:
-    """Strictly decode base64 (standard or URL-safe alphabet, line breaks allowed, optionally a
-    ``data:<type>;base64,`` URL). Returns the bytes and the data URL's media type, if any.
+    """Strictly decode base64 (standard or URL-safe alphabet, line breaks allowed, padding optional,
+    optionally a ``data:<type>;base64,`` URL). Returns the bytes and the data URL's media type.
 
     Raises InvalidInputError (422) naming ``field`` for anything that is not base64, and
     PayloadTooLargeError (413) before decoding when the content would exceed ``max_bytes``.
     """
     media_type: str | None = None
+    offset = 0
     match = _DATA_URL.match(text)
     if match:
         media_type = (match.group("type") or "").lower() or None
-        text = text[match.end() :]
-    clean = _WHITESPACE.sub("", text)
-    if not clean.rstrip("="):
+        offset = match.end()
+
+    def bad(message: str) -> InvalidInputError:
+        return InvalidInputError(f"{field} is not base64: {message}", fields=[field])
+
+    try:
+        raw = text[offset:].encode("ascii")
+    except UnicodeEncodeError as exc:
+        where = offset + exc.start
+        raise bad(f"character {text[where]!r} at position {where + 1} is not allowed") from None
+    clean = raw.translate(None, _WHITESPACE)
+    body = clean.rstrip(b"=")
+    if not body:
         raise InvalidInputError(f"{field} is empty: the file needs at least one byte", fields=[field])
-    bad = _BAD_CHAR.search(clean)
-    if bad:
-        # The position in what the caller sent (line breaks included), not in the cleaned text.
-        where = next(i for i, ch in enumerate(text) if ch == bad.group(0))
-        offset = match.end() if match else 0
-        raise InvalidInputError(
-            f"{field} is not base64: character {bad.group(0)!r} at position {offset + where + 1} "
-            "is not allowed",
-            fields=[field],
-        )
+    leftover = clean.translate(None, _ALLOWED)
+    if leftover:
+        char = leftover[:1]
+        where = offset + raw.index(char)
+        raise bad(f"character {char.decode('ascii')!r} at position {where + 1} is not allowed")
+    if b"=" in body:
+        raise bad("'=' may only end it (padding)")
+
     from sfconnector.urlfetch import PayloadTooLargeError
 
-    padding = len(clean) - len(clean.rstrip("="))
-    estimated = (len(clean) * 3) // 4 - padding
-    if estimated > max_bytes:
+    if (len(body) * 3) // 4 > max_bytes:
         raise PayloadTooLargeError(max_bytes, field=field, what="the decoded file")
-    if _STANDARD.fullmatch(clean):
-        alphabet_ok = True
-    elif _URLSAFE.fullmatch(clean):
-        clean = clean.replace("-", "+").replace("_", "/")
-        alphabet_ok = True
-    else:
-        alphabet_ok = False
-    if not alphabet_ok:
-        raise InvalidInputError(
-            f"{field} is not base64: it mixes the standard (+/) and URL-safe (-_) alphabets or has '=' "
-            "inside",
-            fields=[field],
-        )
-    if len(clean) % 4 == 1:
-        raise InvalidInputError(
-            f"{field} is not base64: its length is impossible (truncated?)", fields=[field]
-        )
-    if padding == 0 and len(clean) % 4:
-        clean += "=" * (-len(clean) % 4)
+    standard = b"+" in body or b"/" in body
+    urlsafe = b"-" in body or b"_" in body
+    if standard and urlsafe:
+        raise bad("it mixes the standard (+/) and URL-safe (-_) alphabets")
+    if urlsafe:
+        body = body.translate(_URLSAFE_TO_STANDARD)
+    if len(body) % 4 == 1:
+        raise bad("its length is impossible (truncated?)")
+    padding, needed = len(clean) - len(body), -len(body) % 4
+    if padding and padding != needed:
+        raise bad("the padding is wrong")
     try:
-        data = base64.b64decode(clean, validate=True)
+        data = binascii.a2b_base64(body + b"=" * needed, strict_mode=True)
     except (binascii.Error, ValueError):
-        raise InvalidInputError(f"{field} is not base64: the padding is wrong", fields=[field]) from None
-    if not data:
-        raise InvalidInputError(f"{field} is empty: the file needs at least one byte", fields=[field])
+        raise bad("the padding is wrong") from None
     if len(data) > max_bytes:
         raise PayloadTooLargeError(max_bytes, field=field, what="the decoded file")
     return data, media_type
