@@ -2,8 +2,8 @@
 
 The Powertools objects are created on the first invocation (not at import: the X-Ray SDK behind
 the Tracer is not free to import) and wrap the entry point once, for the container's lifetime.
-Every action logs and emits, as CloudWatch EMF metrics, how many Salesforce API calls it used, so
-the org's allowance can be watched per action.
+Every action logs and emits, as a CloudWatch EMF metric with an ``action`` dimension, how many
+Salesforce API calls it used, so the org's allowance can be watched per action.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def record_action(action: Action, connection_id: str, api_calls: int, limits: Li
     """Log and count one action's Salesforce usage (no-op outside an instrumented invocation)."""
     if "metrics" not in _objects:
         return
-    from aws_lambda_powertools.metrics import MetricUnit
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
     keys: dict[str, Any] = {
         "action": action.key,
@@ -74,9 +74,14 @@ def record_action(action: Action, connection_id: str, api_calls: int, limits: Li
     if limits is not None:
         keys["salesforce_api_usage"] = f"{limits.used}/{limits.max}"
     logger().append_keys(**keys)
-    m = metrics()
-    m.add_dimension(name="action", value=action.key)
-    m.add_metric(name="SalesforceApiCalls", unit=MetricUnit.Count, value=api_calls)
+    shared = metrics()
+    # One EMF document per action, with a dimension set of its own: the container's Metrics object
+    # is shared by every invocation (and, with metrics disabled, never cleared), so a dimension added
+    # there would collide with the next action's and leak onto any other metric of the invocation.
+    single = EphemeralMetrics(namespace=shared.namespace, service=shared.service)
+    single.add_dimension(name="action", value=action.key)
+    single.add_metric(name="SalesforceApiCalls", unit=MetricUnit.Count, value=api_calls)
+    single.flush_metrics()
 
 
 def wrap_handler(
