@@ -6,7 +6,10 @@ this is what ``GET /connections`` shows and what the poller and actions look up.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import cache
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
 __all__ = [
+    "ApiUsageRecorder",
     "ConnectionExistsError",
     "ConnectionNotFoundError",
     "ConnectionRecord",
@@ -36,6 +40,8 @@ ConnectionStatus = Literal["pending", "connected", "needs_reauth"]
 Environment = Literal["production", "sandbox", "my_domain"]
 
 META = "META"
+
+logger = logging.getLogger(__name__)
 
 
 def connection_key(connection_id: str) -> dict[str, str]:
@@ -233,3 +239,60 @@ class ConnectionRepository:
     def list(self) -> list[ConnectionRecord]:
         """Every connection, oldest first."""
         return sorted(self.iter_all(), key=lambda r: (r.created_at, r.connection_id))
+
+
+class ApiUsageRecorder:
+    """Remembers connections' API usage (``Sforce-Limit-Info``) cheaply, for ``GET /connections/{id}``.
+
+    At most one DynamoDB write per connection per ``interval`` seconds in this container (the
+    first action of a connection writes, then one per interval), and never an error: the usage is
+    a convenience, so a failed write is a logged warning and the action's answer stands. A failed
+    write also waits for the next interval, so an AWS outage does not slow every action down.
+    """
+
+    MAX_TRACKED = 1024
+
+    def __init__(
+        self,
+        connections: ConnectionRepository,
+        interval: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connections = connections
+        self.interval = interval
+        self._clock = clock
+        self._last: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ApiUsageRecorder(interval={self.interval!r})"
+
+    def _due(self, connection_id: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(connection_id)
+            if last is not None and now - last < self.interval:
+                return False
+            self._last[connection_id] = now
+            self._last.move_to_end(connection_id)
+            while len(self._last) > self.MAX_TRACKED:
+                self._last.popitem(last=False)
+            return True
+
+    def record(self, connection_id: str, usage: LimitInfo | None) -> bool:
+        """Write ``usage`` when this connection's interval has passed; True when it was written."""
+        if usage is None or not self._due(connection_id):
+            return False
+        try:
+            self._connections.record_api_usage(connection_id, usage)
+        except ConnectionNotFoundError:
+            return False  # deleted while the action ran: nothing to remember it on
+        except Exception as exc:
+            logger.warning(
+                "Could not record the API usage of connection %s (%s); the action is unaffected",
+                connection_id,
+                type(exc).__name__,
+            )
+            return False
+        return True

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
     from sfconnector.api.idempotency import StateTablePersistence
-    from sfconnector.connections import ConnectionRepository
+    from sfconnector.connections import ApiUsageRecorder, ConnectionRepository
     from sfconnector.events import EventPublisher
     from sfconnector.salesforce.client import DescribeCache, RetryPolicy, SalesforceClient, TokenProvider
     from sfconnector.tokens import SecretsTokenStore
@@ -150,6 +150,13 @@ class Runtime:
         from sfconnector.connections import ConnectionRepository
 
         return ConnectionRepository(self._dynamodb_resource, self.settings.table_name)
+
+    @cached_property
+    def usage_recorder(self) -> ApiUsageRecorder:
+        """Writes connections' last seen API usage, at most once per connection per interval."""
+        from sfconnector.connections import ApiUsageRecorder
+
+        return ApiUsageRecorder(self.connections, float(self.settings.api_usage_interval_seconds))
 
     @cached_property
     def token_store(self) -> SecretsTokenStore:

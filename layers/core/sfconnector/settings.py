@@ -92,6 +92,8 @@ class CoreSettings(EnvSettings):
     aws_region: str = Field(alias="AWS_REGION", pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
     describe_ttl_seconds: int = Field(900, alias="DESCRIBE_CACHE_TTL_SECONDS", ge=0, le=86_400)
     """How long describes stay cached in a warm container."""
+    api_usage_interval_seconds: int = Field(60, alias="API_USAGE_RECORD_INTERVAL_SECONDS", ge=0, le=86_400)
+    """How often, at most, a container writes a connection's last seen API usage (0: after every action)."""
 
     @field_validator("topic_arn")
     @classmethod

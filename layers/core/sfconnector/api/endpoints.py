@@ -186,7 +186,12 @@ def record_service(client: SalesforceClient, action: Action, sobject: str | None
 
 
 def perform(action: Action, connection_id: str, work: Callable[[SalesforceClient], T]) -> tuple[T, int]:
-    """Run ``work`` with the connection's Salesforce client; returns (result, Salesforce API calls)."""
+    """Run ``work`` with the connection's Salesforce client; returns (result, Salesforce API calls).
+
+    Once the work is done (answer or error), its usage is logged, counted as a metric and, when
+    Salesforce was called, the org's API usage is remembered on the connection (throttled; see
+    :class:`~sfconnector.connections.ApiUsageRecorder`).
+    """
     runtime = get_runtime()
     client = runtime.salesforce(connection_id)
     before = client.api_calls
@@ -200,6 +205,8 @@ def _record_usage(action: Action, connection_id: str, client: SalesforceClient, 
     from sfconnector.api.observability import record_action
 
     record_action(action, connection_id, calls, client.limit_info)
+    if calls:
+        get_runtime().usage_recorder.record(connection_id, client.limit_info)
 
 
 def respond(
