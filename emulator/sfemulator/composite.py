@@ -24,7 +24,9 @@ __all__ = ["collections", "composite"]
 MAX_SUBREQUESTS = 25
 MAX_QUERY_SUBREQUESTS = 5
 MAX_COLLECTION_RECORDS = 200
-_REF = re.compile(r"@\{([A-Za-z_][A-Za-z0-9_]*)\.([^}]+)\}")
+# ``@{ref.field}``, ``@{ref.records[0].Id}``, and ``@{ref[0].id}`` for a body that is a JSON array
+# (an sObject Collections result).
+_REF = re.compile(r"@\{([A-Za-z_][A-Za-z0-9_]*)((?:\.|\[)[^}]+)\}")
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _URL = re.compile(r"^/services/data/(v\d{2,3}\.0)(/.*)?$")
 ROLLED_BACK = "The transaction was rolled back since another operation in the same transaction failed."
@@ -154,7 +156,7 @@ def composite(api: RestApi, raw: bytes, ctx: CallContext) -> Result:
                 results[ref] = None
                 responses[i] = {
                     "body": _halted(
-                        f"Invalid reference specified. No value for {exc.ref}.{exc.path} found in {exc.ref}. "
+                        f"Invalid reference specified. No value for {exc.ref}{exc.path} found in {exc.ref}. "
                         f"Provided referenceId ('{exc.ref}') is an invalid reference."
                     ),
                     "httpHeaders": {},
@@ -399,12 +401,10 @@ def _run(
                         value = str(values.pop(key))
                         outcome = dml.upsert(sobj, ext_field, value, values, user_id=ctx.user_id)
                         if isinstance(outcome, list):
-                            raise ApiError(
-                                300,
-                                "DUPLICATE_EXTERNAL_ID",
-                                f"{ext_field}: more than one record found for external id field: {outcome}",
-                                [ext_field],
-                            )
+                            twins = ", ".join(outcome)
+                            message = f"{ext_field}: more than one record found for external id field: "
+                            message += f"[{twins}]"
+                            raise ApiError(300, "DUPLICATE_EXTERNAL_ID", message, [ext_field])
                         rid, created = outcome
                         item = {"id": rid, "success": True, "errors": [], "created": created}
                     else:

@@ -28,6 +28,12 @@ __all__ = ["CallContext", "RestApi", "Result", "first", "parse_json_body"]
 
 _METADATA = Path(__file__).resolve().parent / "metadata"
 _BATCH = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+# Salesforce reads a ".json" ending of a URL as the response format and drops it from the path
+# ("/Widget__c/a01D000000INjVe.json"), and answers 404 to endings that clash with file types it
+# blocks (its docs: an email ending ".inc" as an external id value in the URL). Both are documented
+# in the REST API guide; ".xml" (an XML answer) is not modelled: the emulator speaks JSON only.
+_FORMAT_SUFFIX = ".json"
+_BLOCKED_SUFFIXES = (".inc",)
 REPLICATION_WINDOW = dt.timedelta(days=30)
 
 
@@ -140,6 +146,10 @@ class RestApi:
             parts.pop()
         if not parts:
             return self._resources(ctx)
+        if parts[-1].endswith(_BLOCKED_SUFFIXES):
+            raise not_found()
+        if parts[-1].endswith(_FORMAT_SUFFIX) and len(parts[-1]) > len(_FORMAT_SUFFIX):
+            parts[-1] = parts[-1][: -len(_FORMAT_SUFFIX)]
         head = parts[0]
         if head == "sobjects":
             return self._sobjects(method, parts[1:], query, body, ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -272,3 +273,54 @@ def test_collections_upsert_and_record_limit(api: httpx.Client) -> None:
     response = api.post("/composite/sobjects", json={"records": too_many})
     assert response.status_code == 400
     assert response.json()[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+
+
+def test_collections_upsert_read_back_through_an_array_reference(
+    api: httpx.Client, sf_emulator: EmulatorHandle
+) -> None:
+    def upsert(value: str, name: str) -> list[dict[str, Any]]:
+        before = sf_emulator.api_calls()
+        response = composite(
+            api,
+            [
+                {
+                    "method": "PATCH",
+                    "url": f"{V}/composite/sobjects/Account/External_Id__c",
+                    "referenceId": "write",
+                    "body": {
+                        "allOrNone": True,
+                        "records": [
+                            {"attributes": {"type": "Account"}, "Name": name, "External_Id__c": value}
+                        ],
+                    },
+                },
+                {"method": "GET", "url": f"{V}/sobjects/Account/@{{write[0].id}}", "referenceId": "record"},
+            ],
+        )
+        assert response.status_code == 200
+        assert sf_emulator.api_calls() == before + 1
+        results: list[dict[str, Any]] = response.json()["compositeResponse"]
+        return results
+
+    created = upsert("A/B 1.inc", "Array Ref")
+    assert created[0]["httpStatusCode"] == 200
+    assert created[0]["body"][0]["created"] is True
+    assert created[1]["body"]["Name"] == "Array Ref"
+    assert created[1]["body"]["External_Id__c"] == "A/B 1.inc"
+    updated = upsert("A/B 1.inc", "Array Ref 2")
+    assert updated[0]["body"][0] == {
+        "id": created[1]["body"]["Id"],
+        "success": True,
+        "errors": [],
+        "created": False,
+    }
+    assert updated[1]["body"]["Name"] == "Array Ref 2"
+
+    api.post("/sobjects/Account", json={"Name": "Twin", "External_Id__c": "A/B 1.inc"})
+    twins = upsert("A/B 1.inc", "Which?")
+    error = twins[0]["body"][0]["errors"][0]
+    assert error["statusCode"] == "DUPLICATE_EXTERNAL_ID"
+    assert re.search(r"external id field: \[001\w{15}, 001\w{15}\]$", error["message"]), error["message"]
+    # The write failed, so the read-back's reference has no value.
+    assert twins[1]["httpStatusCode"] == 400
+    assert "No value for write[0].id" in twins[1]["body"][0]["message"]

@@ -180,3 +180,38 @@ def test_external_id_values_are_percent_decoded(api: httpx.Client, sf_emulator: 
         },
     ).json()
     assert inside["compositeResponse"][0]["httpStatusCode"] == 200
+
+
+def test_a_json_ending_is_the_response_format_not_part_of_the_value(api: httpx.Client) -> None:
+    # Salesforce's REST guide: ".json" (or ".xml") appended to a URI selects the format.
+    created = api.patch("/sobjects/Invoice__c/Invoice_Number__c/report.json", json={"Amount__c": 3})
+    assert created.status_code == 201
+    record_id = created.json()["id"]
+    assert api.get(f"/sobjects/Invoice__c/{record_id}").json()["Invoice_Number__c"] == "report"
+    assert api.get(f"/sobjects/Invoice__c/{record_id}.json").json()["Id"] == record_id
+
+
+def test_a_value_ending_like_a_blocked_file_type_is_404(
+    api: httpx.Client, sf_emulator: EmulatorHandle
+) -> None:
+    # Salesforce's REST guide: an email ending ".inc" as the external id in the URL answers 404.
+    response = api.patch("/sobjects/Contact/External_Id__c/ops@acme.inc", json={"LastName": "Inc"})
+    assert response.status_code == 404
+    assert response.json()[0]["errorCode"] == "NOT_FOUND"
+    inside = api.post(
+        "/composite",
+        json={
+            "compositeRequest": [
+                {
+                    "method": "PATCH",
+                    "referenceId": "u",
+                    "body": {"LastName": "Inc"},
+                    "url": f"/services/data/{sf_emulator.api_version}/sobjects/Contact/External_Id__c/"
+                    "ops%40acme.inc",
+                }
+            ]
+        },
+    ).json()
+    assert inside["compositeResponse"][0]["httpStatusCode"] == 404
+    rows = api.get("/query", params={"q": "SELECT Id FROM Contact WHERE LastName = 'Inc'"}).json()
+    assert rows["totalSize"] == 0

@@ -13,9 +13,11 @@ from sfconnector.salesforce.composite import (
     CompositeLimitError,
     CompositeRequest,
     CompositeResponse,
+    collection_upsert_outcome,
+    external_id_fits_url,
     reference,
 )
-from sfconnector.salesforce.errors import NotFoundError, SalesforceError
+from sfconnector.salesforce.errors import MultipleMatchesError, NotFoundError, SalesforceError
 
 from tests.unit.salesforce.fakes import load
 
@@ -125,15 +127,74 @@ def test_empty_request_is_refused() -> None:
 def test_other_writes() -> None:
     request = CompositeRequest(collate_subrequests=True)
     request.update("Account", ACCOUNT_ID, {"Name": "B"}, "u")
-    request.upsert("Contact", "Ext__c", "a/b c", {"LastName": "L"}, "up")
+    request.upsert("Contact", "Ext__c", "A-1_b", {"LastName": "L"}, "up")
     request.delete("Account", "@{u.id}", "d")
     body = request.to_json()
     assert body["collateSubrequests"] is True
     assert [(s["method"], s["url"]) for s in body["compositeRequest"]] == [
         ("PATCH", f"{BASE}/sobjects/Account/{ACCOUNT_ID}"),
-        ("PATCH", f"{BASE}/sobjects/Contact/Ext__c/a%2Fb%20c"),
+        ("PATCH", f"{BASE}/sobjects/Contact/Ext__c/A-1_b"),
         ("DELETE", f"{BASE}/sobjects/Account/@{{u.id}}"),
     ]
+
+
+@pytest.mark.parametrize("value", ["A/B 1", "x@y.inc", "50%#?", "report.json", "v.1", "..", "Ünï"])
+def test_values_unsafe_in_a_url_upsert_in_a_collections_body(value: str) -> None:
+    assert not external_id_fits_url(value)
+    request = CompositeRequest(all_or_none=False)
+    with pytest.raises(ValueError, match="upsert_in_body"):
+        request.upsert("Contact", "Ext__c", value, {"LastName": "L"}, "write")
+    request.upsert_in_body("Contact", "Ext__c", value, {"LastName": "L"}, "write")
+    request.get("Contact", reference("write", "[0].id"), "record")
+    assert request.query_count == 1  # a collection counts against the 5 queries/collections
+    assert request.subrequests == [
+        {
+            "method": "PATCH",
+            "url": f"{BASE}/composite/sobjects/Contact/Ext__c",
+            "referenceId": "write",
+            "body": {
+                "allOrNone": True,
+                "records": [{"attributes": {"type": "Contact"}, "LastName": "L", "Ext__c": value}],
+            },
+        },
+        {"method": "GET", "url": f"{BASE}/sobjects/Contact/@{{write[0].id}}", "referenceId": "record"},
+    ]
+
+
+def test_references_into_arrays() -> None:
+    assert reference("write", "[0].id") == "@{write[0].id}"
+    assert reference("q", "records[0].Id") == "@{q.records[0].Id}"
+    for bad in (".id", "[x].id", "", "id}", "a..b"):
+        with pytest.raises(ValueError, match="reference path"):
+            reference("write", bad)
+
+
+def test_collection_upsert_outcomes() -> None:
+    ok = [{"id": ACCOUNT_ID, "success": True, "errors": [], "created": True}]
+    assert collection_upsert_outcome(200, ok) == (ACCOUNT_ID, True)
+    twins = "001dM00003jU9GyQAK, 001dM00003jU9H7QAK"
+    duplicate = [
+        {
+            "success": False,
+            "created": False,
+            "errors": [
+                {
+                    "statusCode": "DUPLICATE_EXTERNAL_ID",
+                    "message": f"Ext__c: more than one record found for external id field: [{twins}]",
+                    "fields": ["Ext__c"],
+                }
+            ],
+        }
+    ]
+    with pytest.raises(MultipleMatchesError) as several:
+        collection_upsert_outcome(200, duplicate)
+    assert several.value.candidate_ids == twins.split(", ")
+    unknown_field = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+    with pytest.raises(NotFoundError):
+        collection_upsert_outcome(404, unknown_field)
+    with pytest.raises(SalesforceError) as empty:
+        collection_upsert_outcome(200, [])
+    assert empty.value.error_code == "UNEXPECTED_RESPONSE"
 
 
 # ---------------------------------------------------------------------------------- responses

@@ -37,7 +37,13 @@ from sfconnector.actions.validation import (
 from sfconnector.models import DeleteResult, FindResult, QueryResult, RecordResult, UpsertResult
 from sfconnector.salesforce import ids, soql
 from sfconnector.salesforce.client import SalesforceClient
-from sfconnector.salesforce.composite import CompositeRequest, CompositeResponse, reference
+from sfconnector.salesforce.composite import (
+    CompositeRequest,
+    CompositeResponse,
+    collection_upsert_outcome,
+    external_id_fits_url,
+    reference,
+)
 from sfconnector.salesforce.errors import (
     EntityDeletedError,
     MultipleMatchesError,
@@ -273,11 +279,27 @@ class RecordService:
 
     # ---- upsert ---------------------------------------------------------------------------------
 
+    def _upsert_in_body(self, field: str, value: str, payload: Mapping[str, Any]) -> UpsertResult:
+        """Upsert by an External ID value that cannot travel in a URL (``A/B 1``, ``x@y.inc``,
+        ``50%#?``): an sObject Collections upsert carries it in the body, read back in the same
+        composite (still ONE call). Not all-or-none: the read-back's reference fails when the
+        write did, and only then does the write's own error stay visible; a repeated upsert is
+        harmless should the read-back alone fail."""
+        request = CompositeRequest(all_or_none=False)
+        request.upsert_in_body(self.sobject, field, value, payload, "write")
+        request.get(self.sobject, reference("write", "[0].id"), "record")
+        response = self.client.composite(request)
+        written = response.by_ref("write")
+        new_id, created = collection_upsert_outcome(written.status, written.body)
+        record = _record_of(response, "record")
+        return UpsertResult(id=str(record.get("Id") or new_id), record=record, created=created)
+
     def upsert(self, match_field: str, fields: Mapping[str, Any]) -> UpsertResult:
         """Create or update by ``match_field``.
 
-        * External ID field: ONE call (``PATCH sobjects/X/Field/value`` + read back). Several
-          records with the value: 409 with the candidates.
+        * External ID field: ONE call (``PATCH sobjects/X/Field/value`` + read back; a value that
+          cannot travel in a URL goes in an sObject Collections body instead). Several records
+          with the value: 409 with the candidates.
         * Any other filterable field (Email...): the lookup (one call), then create or update with
           read back (one call). Several matches: 409 listing the candidate ids; nothing is written.
         """
@@ -298,14 +320,16 @@ class RecordService:
 
         if info.external_id:
             payload = validate_record(schema, rest, mode="upsert")
-            match_value = validate_record(schema, {info.name: value}, mode="upsert")[info.name]
-            request = CompositeRequest(all_or_none=True)
-            request.upsert(self.sobject, info.name, str(match_value), payload, "write")
+            match_value = str(validate_record(schema, {info.name: value}, mode="upsert")[info.name])
             try:
-                new_id, record, status = self._write_and_read(request, None)
+                if external_id_fits_url(match_value):
+                    request = CompositeRequest(all_or_none=True)
+                    request.upsert(self.sobject, info.name, match_value, payload, "write")
+                    new_id, record, status = self._write_and_read(request, None)
+                    return UpsertResult(id=new_id, record=record, created=status == 201)
+                return self._upsert_in_body(info.name, match_value, payload)
             except MultipleMatchesError as exc:
                 raise AmbiguousMatchError(self.sobject, info.name, exc.candidate_ids) from None
-            return UpsertResult(id=new_id, record=record, created=status == 201)
 
         if not info.filterable:
             raise FieldValidationError(

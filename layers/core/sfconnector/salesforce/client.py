@@ -31,14 +31,17 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from sfconnector import API_VERSION
-from sfconnector.salesforce.composite import CompositeRequest, CompositeResponse
+from sfconnector.salesforce.composite import (
+    CompositeRequest,
+    CompositeResponse,
+    collection_upsert_outcome,
+    external_id_fits_url,
+)
 from sfconnector.salesforce.errors import (
-    MultipleMatchesError,
     SalesforceError,
     SalesforceErrorItem,
     SalesforceTransportError,
     SessionExpiredError,
-    error_from_body,
     error_from_response,
 )
 from sfconnector.salesforce.ids import InvalidIdError
@@ -68,8 +71,6 @@ USER_AGENT = "sfconnector/0.1 (+https://github.com/; workflow automation connect
 MAX_QUERY_URL_CHARS = 15_000
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
-_RECORD_IDS_IN_TEXT = re.compile(r"\b[A-Za-z0-9]{18}\b|\b[A-Za-z0-9]{15}\b")
-_SAFE_PATH_VALUE = re.compile(r"[A-Za-z0-9_\-]{1,255}")
 
 
 # ------------------------------------------------------------------------------------------ tokens
@@ -520,7 +521,7 @@ class SalesforceClient:
         text = "" if value is None else str(value)
         if text == "":
             raise ValueError(f"the {field_name} value to upsert by is empty")
-        if not _SAFE_PATH_VALUE.fullmatch(text):
+        if not external_id_fits_url(text):
             return self._collection_upsert(name, field_name, text, record)
         response = self.request(
             "PATCH", f"sobjects/{name}/{field_name}/{text}", json=dict(record), retryable=True
@@ -544,19 +545,8 @@ class SalesforceClient:
         response = self.request(
             "PATCH", f"composite/sobjects/{sobject}/{field_name}", json=payload, retryable=True
         )
-        body = self._json(response)
-        result = body[0] if isinstance(body, list) and body and isinstance(body[0], Mapping) else None
-        if result is None:
-            raise SalesforceError(
-                response.status_code,
-                [SalesforceErrorItem("UNEXPECTED_RESPONSE", "the upsert response carries no result")],
-            )
-        if result.get("success") and result.get("id"):
-            return UpsertResult(id=str(result["id"]), created=bool(result.get("created")))
-        error = error_from_body(400, result)
-        if error.error_code == "DUPLICATE_EXTERNAL_ID":
-            raise MultipleMatchesError(_RECORD_IDS_IN_TEXT.findall(error.message))
-        raise error
+        record_id, created = collection_upsert_outcome(response.status_code, self._json(response))
+        return UpsertResult(id=record_id, created=created)
 
     # ---- queries ---------------------------------------------------------------------------------
 

@@ -3,6 +3,10 @@
 Later subrequests refer to earlier results with ``@{ref.id}`` (:func:`reference`), so "create, then
 read the record back" costs one call. Salesforce's limits are checked while building: at most 25
 subrequests, at most 5 of them queries or sObject Collections.
+
+Upserts by an External ID put the value in the URL only when :func:`external_id_fits_url` says it
+is safe there; any other value travels in the body of a one-record sObject Collections upsert
+(:meth:`CompositeRequest.upsert_in_body`, result read by :func:`collection_upsert_outcome`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 from sfconnector import API_VERSION
-from sfconnector.salesforce.errors import SalesforceError, error_from_body
+from sfconnector.salesforce.errors import (
+    MultipleMatchesError,
+    SalesforceError,
+    SalesforceErrorItem,
+    error_from_body,
+)
 from sfconnector.salesforce.soql import identifier, sobject_name
 
 __all__ = [
@@ -24,6 +33,8 @@ __all__ = [
     "CompositeRequest",
     "CompositeResponse",
     "SubResponse",
+    "collection_upsert_outcome",
+    "external_id_fits_url",
     "reference",
 ]
 
@@ -33,7 +44,10 @@ MAX_QUERIES = 5
 Method = Literal["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD"]
 _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE", "HEAD")
 _REF = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
-_REF_EXPR = re.compile(r"@\{[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_\[\]]+)+\}")
+_REF_EXPR = re.compile(r"@\{[A-Za-z][A-Za-z0-9_]*(?:\[\d+\])*(?:\.[A-Za-z0-9_\[\]]+)+\}")
+_REF_PATH = re.compile(r"(?:\[\d+\])*(?:\.?[A-Za-z0-9_]+(?:\[\d+\])*)+")
+_URL_SAFE_EXTERNAL_ID = re.compile(r"[A-Za-z0-9_\-]{1,255}")
+_RECORD_IDS_IN_TEXT = re.compile(r"\b[A-Za-z0-9]{18}\b|\b[A-Za-z0-9]{15}\b")
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 # Codes Salesforce gives subrequests that did not fail themselves but were rolled back / skipped.
 _FOLLOW_ON_CODES = frozenset({"PROCESSING_HALTED", "ALL_OR_NONE_OPERATION_ROLLED_BACK"})
@@ -44,12 +58,44 @@ class CompositeLimitError(ValueError):
 
 
 def reference(ref: str, path: str = "id") -> str:
-    """``@{ref.path}``: a later subrequest's reference to an earlier one's result."""
+    """``@{ref.path}``: a later subrequest's reference to an earlier one's result.
+
+    A path starting with an index refers into a result that is a JSON array (an sObject
+    Collections result): ``reference("write", "[0].id")`` is ``@{write[0].id}``.
+    """
     if not _REF.fullmatch(ref):
         raise ValueError(f"{ref!r} is not a valid composite reference id")
-    if not re.fullmatch(r"[A-Za-z0-9_\[\]]+(?:\.[A-Za-z0-9_\[\]]+)*", path):
+    if path.startswith(".") or not _REF_PATH.fullmatch(path):
         raise ValueError(f"{path!r} is not a valid reference path")
-    return f"@{{{ref}.{path}}}"
+    return f"@{{{ref}{path}}}" if path.startswith("[") else f"@{{{ref}.{path}}}"
+
+
+def external_id_fits_url(value: str) -> bool:
+    """Whether an External ID value can be the last segment of an upsert URL.
+
+    In the URL Salesforce reads a ``.json`` ending as the response format (the value loses it),
+    answers 404 to endings that clash with blocked file types (``ops@acme.inc``), and an encoded
+    ``/`` or ``?`` does not survive every hop; letters, digits, ``-`` and ``_`` always do.
+    """
+    return bool(_URL_SAFE_EXTERNAL_ID.fullmatch(value))
+
+
+def collection_upsert_outcome(status: int, body: Any) -> tuple[str, bool]:
+    """``(id, created)`` of a one-record sObject Collections upsert; raises its typed error
+    (several records with the value: :class:`MultipleMatchesError` with the candidate ids)."""
+    if not 200 <= status < 300:
+        raise error_from_body(status, body)
+    result = body[0] if isinstance(body, list) and body and isinstance(body[0], Mapping) else None
+    if result is None:
+        raise SalesforceError(
+            status, [SalesforceErrorItem("UNEXPECTED_RESPONSE", "the upsert response carries no result")]
+        )
+    if result.get("success") and result.get("id"):
+        return str(result["id"]), bool(result.get("created"))
+    error = error_from_body(400, result)
+    if error.error_code == "DUPLICATE_EXTERNAL_ID":
+        raise MultipleMatchesError(_RECORD_IDS_IN_TEXT.findall(error.message))
+    raise error
 
 
 def _id_or_reference(value: str) -> str:
@@ -163,9 +209,26 @@ class CompositeRequest:
     def upsert(
         self, sobject: str, external_id_field: str, value: str, record: Mapping[str, Any], ref: str
     ) -> str:
+        """``PATCH sobjects/X/Field/value``: only for values :func:`external_id_fits_url` accepts
+        (use :meth:`upsert_in_body` for any value)."""
         field_name = identifier(external_id_field, allow_path=False)
-        path = f"sobjects/{sobject_name(sobject)}/{field_name}/{quote(str(value), safe='')}"
-        return self.add("PATCH", path, ref, dict(record))
+        if not external_id_fits_url(str(value)):
+            raise ValueError(f"this {field_name} value cannot travel in a URL; use upsert_in_body")
+        return self.add("PATCH", f"sobjects/{sobject_name(sobject)}/{field_name}/{value}", ref, dict(record))
+
+    def upsert_in_body(
+        self, sobject: str, external_id_field: str, value: str, record: Mapping[str, Any], ref: str
+    ) -> str:
+        """A one-record sObject Collections upsert (``PATCH composite/sobjects/X/Field``), the value
+        in the body, so any value works. Its result is a one-item list: refer to the record as
+        ``reference(ref, "[0].id")`` and read the outcome with :func:`collection_upsert_outcome`."""
+        name = sobject_name(sobject)
+        field_name = identifier(external_id_field, allow_path=False)
+        body = {
+            "allOrNone": True,
+            "records": [{"attributes": {"type": name}, **dict(record), field_name: str(value)}],
+        }
+        return self.add("PATCH", f"composite/sobjects/{name}/{field_name}", ref, body)
 
     def delete(self, sobject: str, record_id: str, ref: str) -> str:
         return self.add("DELETE", f"sobjects/{sobject_name(sobject)}/{_id_or_reference(record_id)}", ref)
