@@ -172,3 +172,38 @@ def test_no_token_ever_reaches_a_response_or_a_log(
         assert secret not in text
     assert sf_emulator.client_secret not in text
     assert "Bearer " not in text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "function", "allowed"),
+    [
+        ("PUT", "accounts", None, "POST"),
+        ("POST", "accounts/001000000000001AAA", None, "DELETE, GET, PATCH"),
+        ("GET", "attachments", None, "POST"),
+        ("PUT", "custom_objects/Invoice__c", None, "POST"),
+        ("DELETE", "/catalog", "meta", "GET"),
+        ("PUT", "/connections", "connections", "GET, POST"),
+    ],
+)
+def test_a_wrong_method_on_a_known_path_is_a_405_with_allow(
+    action_api: ActionApi,
+    sf_emulator: EmulatorHandle,
+    method: str,
+    path: str,
+    function: str | None,
+    allowed: str,
+) -> None:
+    before = sf_emulator.api_calls()
+    response = action_api.request(method, path, {"Name": "x"}, function=function)
+    assert response.status == 405, response
+    assert response.error["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == allowed
+    assert method in response.error["message"]
+    assert sf_emulator.api_calls() == before
+
+
+def test_an_unknown_path_is_still_a_404(action_api: ActionApi) -> None:
+    response = action_api.get("accounts/001000000000001AAA/nothing/here")
+    assert response.status == 404, response
+    assert response.error["code"] == "route_not_found"
+    assert "Allow" not in response.headers

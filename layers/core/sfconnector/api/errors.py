@@ -49,6 +49,7 @@ __all__ = [
     "error_body",
     "error_response",
     "map_exception",
+    "method_not_allowed",
     "register_error_handlers",
 ]
 
@@ -379,6 +380,33 @@ def map_exception(exc: Exception, *, request_id: str | None = None) -> ApiErrorS
     return ApiErrorSpec(500, "internal_error", f"Internal error{reference}. It has been logged.")
 
 
+def method_not_allowed(method: str, allowed: Sequence[str]) -> ApiErrorSpec:
+    """405 for a known path asked with another method; ``Allow`` lists the path's methods."""
+    listed = ", ".join(allowed)
+    return ApiErrorSpec(
+        405,
+        "method_not_allowed",
+        f"{method} is not allowed here; this path accepts {listed}. See GET /openapi.json for the API.",
+        headers={"Allow": listed},
+    )
+
+
+def _not_allowed(app: ApiGatewayResolver) -> ApiErrorSpec | None:
+    """The 405 for the current request when its path is a route's but its method is not (None:
+    no route has this path). Powertools answers an unmatched method like an unknown path, so the
+    routes it matched against are asked again, with its own path handling (prefixes stripped)."""
+    try:
+        method = app.current_event.http_method.upper()
+        path = app._remove_prefix(app.current_event.path)
+        routes = [*app._static_routes, *app._dynamic_routes]
+    except Exception:  # an event without a method or path: nothing to offer
+        return None
+    allowed = sorted({route.method for route in routes if route.rule.match(path)})
+    if not allowed or method in allowed:
+        return None
+    return method_not_allowed(method, allowed)
+
+
 def register_error_handlers(app: ApiGatewayResolver) -> None:
     """Install the mapping on a resolver: one handler for everything, most specific first."""
 
@@ -392,6 +420,8 @@ def register_error_handlers(app: ApiGatewayResolver) -> None:
 
     def handle(exc: Exception) -> Response[str]:
         spec = map_exception(exc, request_id=_request_id())
+        if isinstance(exc, RouteNotFoundError):
+            spec = _not_allowed(app) or spec
         if spec.status >= 500:
             logger.warning("Answered %d %s", spec.status, spec.code)
         return error_response(spec)
