@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devstack.cfn import load_template
 from openapi_spec_validator import validate
 from sfconnector import catalog
 
 from tests.fixtures.actions import ActionApi, FakeLambdaContext, load_function
 
-EVENTS = Path(__file__).resolve().parents[3] / "events"
+ROOT = Path(__file__).resolve().parents[3]
+EVENTS = ROOT / "events"
 
 
 @pytest.fixture
@@ -72,6 +74,25 @@ def test_openapi_document_is_valid_openapi_3_and_covers_the_api(meta: ActionApi)
     assert create["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "ErrorResponse"
     )
+
+
+def test_only_the_routes_the_template_leaves_public_are_unsigned(meta: ActionApi) -> None:
+    document: dict[str, Any] = meta.get("/openapi.json").body
+    validate(document)
+    unsigned = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security") == []
+    }
+    public = set()
+    for resource in load_template(ROOT / "template.yaml")["Resources"].values():
+        for event in (resource.get("Properties") or {}).get("Events", {}).values():
+            props = event.get("Properties") or {}
+            if event.get("Type") == "Api" and (props.get("Auth") or {}).get("Authorizer") == "NONE":
+                public.add((str(props["Method"]).upper(), str(props["Path"])))
+    assert unsigned == public == {("GET", "/oauth/callback")}
+    assert document["security"] == [{"sigv4": []}]  # every other operation: SigV4
 
 
 def test_swagger_ui_is_served_without_external_assets(meta: ActionApi) -> None:

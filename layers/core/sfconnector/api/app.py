@@ -29,12 +29,18 @@ from sfconnector.models import ErrorResponse
 from sfconnector.runtime import get_runtime
 
 __all__ = [
+    "PUBLIC_ROUTE",
     "build_family_app",
     "build_family_router",
     "build_lambda_handler",
     "new_resolver",
     "powertools_rule",
 ]
+
+PUBLIC_ROUTE: dict[str, Any] = {"x-amazon-apigateway-auth": {"type": "NONE"}}
+"""``openapi_extensions`` of a route API Gateway serves without IAM (template.yaml's ``Auth:
+Authorizer: NONE``, e.g. the OAuth callback a browser follows): the whole-API OpenAPI document
+gives such operations ``security: []``, every other one the SigV4 scheme."""
 
 _ERRORS: dict[int, str] = {
     401: "The connection must be re-authorised in Salesforce.",

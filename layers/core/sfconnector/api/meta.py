@@ -25,7 +25,7 @@ from pydantic import TypeAdapter
 
 from sfconnector import API_VERSION, catalog
 from sfconnector.actions.registry import builder_for
-from sfconnector.api.app import build_family_router, new_resolver
+from sfconnector.api.app import PUBLIC_ROUTE, build_family_router, new_resolver
 
 __all__ = ["API_TITLE", "build_meta_app", "catalog_document", "openapi_document", "swagger_html"]
 
@@ -191,10 +191,21 @@ def openapi_document() -> dict[str, Any]:
                 security=[{"sigv4": []}],
             )
         )
+        _mark_public_operations(document)
         return document
 
     document: dict[str, Any] = _memo("openapi", build)
     return document
+
+
+def _mark_public_operations(document: dict[str, Any]) -> None:
+    """Operations whose route is public (:data:`~sfconnector.api.app.PUBLIC_ROUTE`) need no
+    signature: ``security: []`` overrides the document-wide SigV4 requirement for them."""
+    auth_key = next(iter(PUBLIC_ROUTE))
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and operation.get(auth_key) == PUBLIC_ROUTE[auth_key]:
+                operation["security"] = []
 
 
 def swagger_html(spec_url: str = "openapi.json") -> str:

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from pydantic import BaseModel
 
-from sfconnector.api.app import new_resolver
+from sfconnector.api.app import PUBLIC_ROUTE, new_resolver
 from sfconnector.models import ErrorResponse
 from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
 from sfconnector.oauth.service import (
@@ -180,7 +180,11 @@ def build_connections_router() -> Router:
     def object_fields(connection_id: str, sobject: str) -> Response[str]:
         return _json(HTTPStatus.OK, connection_service().fields(connection_id, sobject))
 
-    @app.get(CALLBACK_PATH, summary="OAuth callback (public; answers an HTML page)")
+    @app.get(
+        CALLBACK_PATH,
+        summary="OAuth callback (public; answers an HTML page)",
+        openapi_extensions=PUBLIC_ROUTE,
+    )
     def oauth_callback() -> Response[str]:
         event = app.current_event
         query = event.query_string_parameters or {}
