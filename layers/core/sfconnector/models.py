@@ -34,6 +34,9 @@ FieldValue = str | bool | int | float | None
 SalesforceRecord = dict[str, Any]
 """A record exactly as Salesforce returns it (with its ``attributes``)."""
 
+NEXT_PAGE_PATTERN = r"^[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?-\d{1,12}$"
+"""A find-all continuation token: the last record's id and creation time (epoch seconds)."""
+
 MAX_CRITERIA = 20
 MAX_SELECT_FIELDS = 500
 MAX_QUERY_LIMIT = 2000
@@ -92,7 +95,14 @@ class FindAllInput(_Strict):
     fields: Annotated[list[FieldPath], Field(min_length=1, max_length=MAX_SELECT_FIELDS)] | None = Field(
         default=None, description="Fields to return, parent fields included; default: every field."
     )
-    limit: int = Field(default=200, ge=1, le=MAX_QUERY_LIMIT, description="Most records to return.")
+    limit: int = Field(
+        default=200, ge=1, le=MAX_QUERY_LIMIT, description="Most records to return (the page size)."
+    )
+    next_page: Annotated[str, StringConstraints(pattern=NEXT_PAGE_PATTERN)] | None = Field(
+        default=None,
+        description="The `next_page` of the previous answer, sent with the same condition and fields: "
+        "the records after that page (null or absent: the first page).",
+    )
 
 
 class AddAttachmentInput(_Strict):
@@ -150,6 +160,11 @@ class QueryResult(BaseModel):
     records: list[SalesforceRecord]
     count: int = Field(description="Number of records returned.")
     has_more: bool = Field(description="True when more records match than `limit` allowed.")
+    next_page: str | None = Field(
+        default=None,
+        description="Send it back as `next_page` (with the same condition and fields) for the next "
+        "records; null on the last page.",
+    )
 
 
 class AttachmentIdsResult(BaseModel):

@@ -8,7 +8,7 @@ reads are API calls too: tests that count calls read the counter around the acti
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,10 @@ import httpx
 import pytest
 from sfconnector import catalog
 
+from tests.fixtures.actions import ApiResponse
 from tests.fixtures.emulator import EmulatorHandle
+
+Calls = Callable[[Callable[[], ApiResponse]], tuple[ApiResponse, int]]
 
 _ROUTES = [(a, re.compile("^" + re.sub(r"\{[a-z_]+\}", "[^/]+", a.route) + "$")) for a in catalog.ACTIONS]
 
@@ -96,3 +99,15 @@ def seed(org: OrgReader, sf_emulator: EmulatorHandle) -> Seed:
     case = org.one("SELECT Id FROM Case ORDER BY CreatedDate LIMIT 1")["Id"]
     feed_item = org.one("SELECT Id FROM FeedItem ORDER BY CreatedDate LIMIT 1")["Id"]
     return Seed(account, contact, opportunity, entry["Id"], case, feed_item)
+
+
+@pytest.fixture
+def calls(sf_emulator: EmulatorHandle) -> Calls:
+    """``calls(lambda: api.post(...))`` -> (response, Salesforce API calls it cost)."""
+
+    def measure(send: Callable[[], ApiResponse]) -> tuple[ApiResponse, int]:
+        before = sf_emulator.api_calls()
+        response = send()
+        return response, sf_emulator.api_calls() - before
+
+    return measure

@@ -7,7 +7,6 @@ the "no call" assertions measure exactly what a warm container does with bad inp
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,18 +16,6 @@ from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.actions.conftest import OrgReader
 
 ACCOUNT_ID_OF_NOBODY = "001000000000000AAA"
-
-
-@pytest.fixture
-def calls(sf_emulator: EmulatorHandle) -> Callable[[Callable[[], ApiResponse]], tuple[ApiResponse, int]]:
-    """``calls(lambda: api.post(...))`` -> (response, Salesforce API calls it cost)."""
-
-    def measure(send: Callable[[], ApiResponse]) -> tuple[ApiResponse, int]:
-        before = sf_emulator.api_calls()
-        response = send()
-        return response, sf_emulator.api_calls() - before
-
-    return measure
 
 
 def warm(api: ActionApi, family: str, criteria: dict[str, Any]) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from tests.fixtures.actions import ActionApi
 from tests.fixtures.emulator import EmulatorHandle
-from tests.integration.actions.conftest import OrgReader
+from tests.integration.actions.conftest import Calls, OrgReader, Seed
 
 
 def test_several_matches_report_the_count_and_pick_newest_or_oldest(
@@ -87,3 +90,72 @@ def test_find_all_reports_more_than_the_limit(action_api: ActionApi, org: OrgRea
     assert page.status == 200, page
     assert (page.body["count"], page.body["has_more"]) == (2, True)
     assert set(page.body["records"][0]) == {"attributes", "Id", "Role"}
+
+
+def _contact_roles(emulator: EmulatorHandle, opportunity: str, ages: list[int]) -> None:
+    for i, age in enumerate(ages):
+        contact = emulator.dml("insert", "Contact", {"LastName": f"Pager {i}"})["id"]
+        emulator.dml(
+            "insert",
+            "OpportunityContactRole",
+            {"OpportunityId": opportunity, "ContactId": contact, "Role": "Evaluator"},
+            seconds_ago=age,
+        )
+
+
+def test_find_all_pages_through_every_match_one_call_per_page(
+    action_api: ActionApi, sf_emulator: EmulatorHandle, org: OrgReader, seed: Seed, calls: Calls
+) -> None:
+    # Several roles share a creation second: the id orders them, and none is lost or repeated.
+    _contact_roles(sf_emulator, seed.opportunity, [50, 50, 50, 40, 40, 30, 20])
+    expected = [
+        r["Id"]
+        for r in org.query(
+            f"SELECT Id FROM OpportunityContactRole WHERE OpportunityId = '{seed.opportunity}' "  # noqa: S608
+            "ORDER BY CreatedDate ASC, Id ASC"
+        )
+    ]
+    assert len(expected) == 7
+    body: dict[str, Any] = {
+        "condition": f"OpportunityId = '{seed.opportunity}'",
+        "limit": 3,
+        "fields": ["Role"],
+    }
+    assert action_api.post("associations/find_all", {**body, "limit": 1}).status == 200  # warm describe
+
+    pages: list[list[str]] = []
+    request = dict(body)
+    while True:
+        page, used = calls(partial(action_api.post, "associations/find_all", dict(request)))
+        assert (page.status, used) == (200, 1), page
+        assert all(set(r) == {"attributes", "Id", "Role"} for r in page.body["records"])
+        pages.append([r["Id"] for r in page.body["records"]])
+        token = page.body["next_page"]
+        assert page.body["has_more"] is (token is not None)
+        assert page.body["count"] == len(pages[-1])
+        if token is None:
+            break
+        request["next_page"] = token
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [i for p in pages for i in p] == expected
+
+
+def test_find_all_next_page_tokens_are_checked_before_salesforce(
+    action_api: ActionApi, seed: Seed, calls: Calls
+) -> None:
+    body = {"condition": "IsPrimary = true", "limit": 1}
+    first = action_api.post("associations/find_all", body)
+    assert first.status == 200, first
+    token = first.body["next_page"]
+    assert str(token).startswith("00K")
+    role, seconds = token.split("-")
+    for bad, code in [
+        ("../../limits", "invalid_request"),
+        ("00K-1", "invalid_request"),
+        (f"{seed.account}-{seconds}", "validation_failed"),  # not a contact role's id
+        (f"{role}-999999999999", "invalid_input"),  # no such time
+    ]:
+        response, used = calls(partial(action_api.post, "associations/find_all", {**body, "next_page": bad}))
+        assert (response.status, used) == (422, 0), (bad, response)
+        assert response.error["code"] == code, bad
+        assert response.error["fields"] == ["next_page"], bad

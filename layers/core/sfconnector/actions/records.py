@@ -17,6 +17,7 @@ upsert by another field (Email)    2 (the lookup, then write + read back)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sfconnector.actions.errors import (
@@ -62,6 +63,16 @@ _PREFIX_BY_SOBJECT = {name: prefix for prefix, name in ids.KEY_PREFIXES.items()}
 def prefix_of(sobject: str) -> str | None:
     """The key prefix of a standard sObject's ids (None for custom / unknown objects)."""
     return _PREFIX_BY_SOBJECT.get(sobject)
+
+
+def _page_token(record: Mapping[str, Any]) -> str:
+    """``<Id>-<CreatedDate as epoch seconds>`` of the last record of a page (see ``find_all``)."""
+    created = record.get("CreatedDate")
+    seconds = 0
+    if isinstance(created, str) and created:
+        moment = datetime.fromisoformat(created.replace("Z", "+00:00").replace("+0000", "+00:00"))
+        seconds = int(moment.timestamp())
+    return f"{record['Id']}-{seconds}"
 
 
 def _record_of(response: CompositeResponse, ref: str) -> dict[str, Any]:
@@ -254,28 +265,66 @@ class RecordService:
         record = dict(records[0])
         return FindResult(found=True, match_count=max(count, 1), id=str(record.get("Id")), record=record)
 
-    def find_all(self, condition: str, fields: Sequence[str] | None, limit: int) -> QueryResult:
-        """Every record matching a user's SOQL WHERE condition, up to ``limit``, in one query.
+    def find_all(
+        self,
+        condition: str,
+        fields: Sequence[str] | None,
+        limit: int,
+        next_page: str | None = None,
+    ) -> QueryResult:
+        """A page of the records matching a user's SOQL WHERE condition, in one query.
 
         The condition never reaches Salesforce as typed: the guard of
         :mod:`sfconnector.salesforce.condition` parses it against this sObject's describe and
         re-emits it, and the statement around it is built here, so it can only ever read this one
         sObject (its FROM is fixed by the catalog). One row more than asked tells ``has_more``.
+
+        Pages follow the order (CreatedDate, Id): ``next_page`` is the last record's id and
+        creation time, and the next page is the records after it (keyset paging). Unlike a query
+        locator it never expires, works for any page size, and cannot point at another query.
         """
         from sfconnector.salesforce.condition import FieldPolicy, guarded_where
 
         describe = self._describe()
         schema = schema_of(describe)
         where = guarded_where(condition, FieldPolicy.from_describe(describe))
+        keys = [name for name in ("CreatedDate", "Id") if schema.has_field(name)]
+        if next_page is not None:
+            where = f"({where}) AND {self._after(next_page, keys)}"
         selected = select_fields(schema, fields)
-        order = "CreatedDate ASC, Id ASC" if schema.has_field("CreatedDate") else "Id ASC"
+        extra = [key for key in keys if not any(f.lower() == key.lower() for f in selected)]
         statement = (
-            f"SELECT {', '.join(soql.identifier(f) for f in selected)} "  # noqa: S608 - names checked, WHERE guarded
-            f"FROM {soql.sobject_name(self.sobject)} WHERE {where} ORDER BY {order} LIMIT {limit + 1}"
+            f"SELECT {', '.join(soql.identifier(f) for f in [*selected, *extra])} "  # noqa: S608 - names checked, WHERE guarded
+            f"FROM {soql.sobject_name(self.sobject)} WHERE {where} "
+            f"ORDER BY {', '.join(f'{key} ASC' for key in keys)} LIMIT {limit + 1}"
         )
         page = self.client.query_page(statement)
         records = page.records[:limit]
-        return QueryResult(records=records, count=len(records), has_more=len(page.records) > limit)
+        has_more = len(page.records) > limit
+        token = _page_token(records[-1]) if has_more else None
+        if extra:
+            # The paging keys were read for the token only: answer the fields that were asked for.
+            records = [{k: v for k, v in r.items() if k not in extra} for r in records]
+        return QueryResult(records=records, count=len(records), has_more=has_more, next_page=token)
+
+    def _after(self, token: str, keys: Sequence[str]) -> str:
+        """The keyset condition "after the record ``token`` names" (refused unless it names one
+        of this sObject's records)."""
+        record_id, _, seconds = token.rpartition("-")
+        checked = self._check_id(record_id, param="next_page")
+        after_id = soql.Gt("Id", checked)
+        if "CreatedDate" not in keys:
+            return after_id.render()
+        try:
+            created = datetime.fromtimestamp(int(seconds), tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            raise InvalidInputError(
+                "next_page is not a page of this query; send the next_page of the previous answer",
+                fields=["next_page"],
+            ) from None
+        later = soql.Gt("CreatedDate", created)
+        same_time = soql.And([soql.Eq("CreatedDate", created), after_id])
+        return soql.Or([later, same_time]).render()
 
     # ---- upsert ---------------------------------------------------------------------------------
 

@@ -82,7 +82,8 @@ def _description(action: Action) -> str:
         "create": "Send an `Idempotency-Key` header to make retries safe.",
         "create_child": "Send an `Idempotency-Key` header to make retries safe.",
         "find_all": "The condition is parsed and re-emitted by a guard: it can only ever query "
-        "OpportunityContactRole.",
+        "OpportunityContactRole. Pages: while `has_more`, send the same body with the answer's "
+        "`next_page` for the next records.",
     }
     text = action.description
     extra = notes.get(action.kind.value)

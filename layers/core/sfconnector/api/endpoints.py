@@ -421,7 +421,9 @@ def build_find_all(action: Action) -> Endpoint:
         result, calls = perform(
             action,
             connection_id,
-            lambda client: record_service(client, action).find_all(body.condition, body.fields, body.limit),
+            lambda client: record_service(client, action).find_all(
+                body.condition, body.fields, body.limit, body.next_page
+            ),
         )
         return respond(200, result, api_calls=calls)
 
