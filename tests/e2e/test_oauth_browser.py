@@ -16,14 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sfconnector.oauth.wiring import reset_connection_service
-from sfconnector.runtime import get_runtime, reset_runtime
+from sfconnector.runtime import get_runtime
 
+from tests.fixtures.actions import load_function
 from tests.fixtures.aws import AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
-from tests.integration.connections.apigw import LambdaContext, api_event
+from tests.integration.connections.apigw import api_event, lambda_context
 from tests.integration.connections.front import LoopbackFront
-from tests.integration.connections.harness import ROOT, load_function
+from tests.integration.connections.harness import ROOT, connections_environment
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -50,21 +50,13 @@ pytestmark = [
 def front(
     aws: AwsEnv, sf_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[LoopbackFront]:
-    monkeypatch.setenv("SF_LOGIN_URL_PRODUCTION", sf_emulator.base_url)
-    monkeypatch.setenv("ALLOW_INSECURE_LOOPBACK_LOGIN", "true")
-    # As template.yaml's Globals give every function.
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "salesforce-connector")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "SalesforceConnector")
-    reset_runtime()
-    reset_connection_service()
-    handler = load_function("connections").lambda_handler
-    server = LoopbackFront(handler, public_paths=("/oauth/callback",)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        reset_connection_service()
-        reset_runtime()
+    with connections_environment(monkeypatch, sf_emulator):
+        handler = load_function("connections").lambda_handler
+        server = LoopbackFront(handler, public_paths=("/oauth/callback",)).start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 def _create_account(connection_id: str, name: str) -> dict[str, Any]:
@@ -74,7 +66,7 @@ def _create_account(connection_id: str, name: str) -> dict[str, Any]:
         event = api_event("POST", f"/connections/{connection_id}/accounts", body={"Name": name})
         event["resource"] = "/connections/{connection_id}/accounts"
         event["pathParameters"] = {"connection_id": connection_id}
-        result = load_function("accounts").lambda_handler(event, LambdaContext())
+        result = load_function("accounts").lambda_handler(event, lambda_context())
         assert result["statusCode"] in (200, 201), result["body"]
         body: dict[str, Any] = json.loads(result["body"])
         return body

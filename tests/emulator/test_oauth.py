@@ -78,6 +78,13 @@ def token_request(emu: EmulatorHandle, **data: str) -> httpx.Response:
     return httpx.post(f"{emu.login_url}/services/oauth2/token", data=data)
 
 
+def refresh_grant(emu: EmulatorHandle, refresh_token: str) -> httpx.Response:
+    """The refresh-token grant of the demo app, as a public client (no secret)."""
+    return token_request(
+        emu, grant_type="refresh_token", refresh_token=refresh_token, client_id=emu.client_id
+    )
+
+
 def rest_status(emu: EmulatorHandle, access_token: str) -> int:
     response = httpx.get(
         f"{emu.base_url}/services/data/{emu.api_version}/limits",
@@ -244,12 +251,7 @@ def test_refresh_without_rotation_keeps_the_refresh_token(sf_emulator: EmulatorH
     assert "refresh_token" not in refreshed
     assert refreshed["access_token"] != first["access_token"]
     assert rest_status(sf_emulator, refreshed["access_token"]) == 200
-    again = token_request(
-        sf_emulator,
-        grant_type="refresh_token",
-        refresh_token=first["refresh_token"],
-        client_id=sf_emulator.client_id,
-    )
+    again = refresh_grant(sf_emulator, first["refresh_token"])
     assert again.status_code == 200
 
 
@@ -277,12 +279,7 @@ def test_revoking_a_refresh_token_kills_its_access_tokens(sf_emulator: EmulatorH
     )
     assert revoked.status_code == 200
     assert rest_status(sf_emulator, grant["access_token"]) == 401
-    refresh = token_request(
-        sf_emulator,
-        grant_type="refresh_token",
-        refresh_token=grant["refresh_token"],
-        client_id=sf_emulator.client_id,
-    )
+    refresh = refresh_grant(sf_emulator, grant["refresh_token"])
     assert refresh.json()["error"] == "invalid_grant"
     unknown = httpx.post(f"{sf_emulator.login_url}/services/oauth2/revoke", data={"token": "nope"})
     assert unknown.status_code == 400
@@ -291,12 +288,7 @@ def test_revoking_a_refresh_token_kills_its_access_tokens(sf_emulator: EmulatorH
 def test_admin_revocation_of_a_refresh_token(sf_emulator: EmulatorHandle) -> None:
     grant = sf_emulator.mint_token()
     sf_emulator.revoke_refresh_token(grant["refresh_token"])
-    refresh = token_request(
-        sf_emulator,
-        grant_type="refresh_token",
-        refresh_token=grant["refresh_token"],
-        client_id=sf_emulator.client_id,
-    )
+    refresh = refresh_grant(sf_emulator, grant["refresh_token"])
     assert refresh.json() == {"error": "invalid_grant", "error_description": "expired access/refresh token"}
 
 
@@ -306,12 +298,7 @@ def test_access_token_lifetime_then_refresh(sf_emulator: EmulatorHandle) -> None
     assert rest_status(sf_emulator, grant["access_token"]) == 200
     sf_emulator.advance_clock(61)
     assert rest_status(sf_emulator, grant["access_token"]) == 401
-    fresh = token_request(
-        sf_emulator,
-        grant_type="refresh_token",
-        refresh_token=grant["refresh_token"],
-        client_id=sf_emulator.client_id,
-    ).json()
+    fresh = refresh_grant(sf_emulator, grant["refresh_token"]).json()
     assert rest_status(sf_emulator, fresh["access_token"]) == 200
 
 
@@ -410,10 +397,5 @@ def test_deactivated_user_loses_sessions_and_refresh(sf_emulator: EmulatorHandle
     assert rest_status(sf_emulator, grant["access_token"]) == 200
     sf_emulator.dml("update", "User", {"IsActive": False}, id=seller["id"])
     assert rest_status(sf_emulator, grant["access_token"]) == 401
-    refresh = token_request(
-        sf_emulator,
-        grant_type="refresh_token",
-        refresh_token=grant["refresh_token"],
-        client_id=sf_emulator.client_id,
-    )
+    refresh = refresh_grant(sf_emulator, grant["refresh_token"])
     assert refresh.json() == {"error": "invalid_grant", "error_description": "inactive user"}

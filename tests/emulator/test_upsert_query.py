@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -160,26 +161,26 @@ def test_query_all_includes_deleted(api: httpx.Client) -> None:
     ]
 
 
+def _patch_in_composite(
+    api: httpx.Client, emulator: EmulatorHandle, sobject_path: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The result of ``PATCH sobjects/<sobject_path>`` sent as a composite subrequest."""
+    url = f"/services/data/{emulator.api_version}/sobjects/{sobject_path}"
+    subrequest = {"method": "PATCH", "referenceId": "u", "body": body, "url": url}
+    answer = api.post("/composite", json={"compositeRequest": [subrequest]}).json()
+    result: dict[str, Any] = answer["compositeResponse"][0]
+    return result
+
+
 def test_external_id_values_are_percent_decoded(api: httpx.Client, sf_emulator: EmulatorHandle) -> None:
     created = api.patch("/sobjects/Invoice__c/Invoice_Number__c/INV%2F2024%20A", json={"Amount__c": 1})
     assert created.status_code == 201
     record = api.get(f"/sobjects/Invoice__c/{created.json()['id']}").json()
     assert record["Invoice_Number__c"] == "INV/2024 A"
-    inside = api.post(
-        "/composite",
-        json={
-            "compositeRequest": [
-                {
-                    "method": "PATCH",
-                    "referenceId": "u",
-                    "body": {"Amount__c": 2},
-                    "url": f"/services/data/{sf_emulator.api_version}/sobjects/Invoice__c/Invoice_Number__c/"
-                    "INV%2F2024%20A",
-                }
-            ]
-        },
-    ).json()
-    assert inside["compositeResponse"][0]["httpStatusCode"] == 200
+    inside = _patch_in_composite(
+        api, sf_emulator, "Invoice__c/Invoice_Number__c/INV%2F2024%20A", {"Amount__c": 2}
+    )
+    assert inside["httpStatusCode"] == 200
 
 
 def test_a_json_ending_is_the_response_format_not_part_of_the_value(api: httpx.Client) -> None:
@@ -198,20 +199,9 @@ def test_a_value_ending_like_a_blocked_file_type_is_404(
     response = api.patch("/sobjects/Contact/External_Id__c/ops@acme.inc", json={"LastName": "Inc"})
     assert response.status_code == 404
     assert response.json()[0]["errorCode"] == "NOT_FOUND"
-    inside = api.post(
-        "/composite",
-        json={
-            "compositeRequest": [
-                {
-                    "method": "PATCH",
-                    "referenceId": "u",
-                    "body": {"LastName": "Inc"},
-                    "url": f"/services/data/{sf_emulator.api_version}/sobjects/Contact/External_Id__c/"
-                    "ops%40acme.inc",
-                }
-            ]
-        },
-    ).json()
-    assert inside["compositeResponse"][0]["httpStatusCode"] == 404
+    inside = _patch_in_composite(
+        api, sf_emulator, "Contact/External_Id__c/ops%40acme.inc", {"LastName": "Inc"}
+    )
+    assert inside["httpStatusCode"] == 404
     rows = api.get("/query", params={"q": "SELECT Id FROM Contact WHERE LastName = 'Inc'"}).json()
     assert rows["totalSize"] == 0

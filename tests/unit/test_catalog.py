@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
+from devstack.cfn import load_template
 from sfconnector import catalog
 from sfconnector.catalog import ACTIONS, FAMILIES, TRIGGERS, OperationKind, TriggerKind
 
@@ -202,20 +202,7 @@ def test_unknown_keys_raise_naming_the_key() -> None:
 
 def test_every_family_has_a_function_and_template_block() -> None:
     """Adding a family = a catalog entry + functions/<key>/app.py + a template block: all three exist."""
-
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> object:
-        if isinstance(node, yaml.ScalarNode):
-            return loader.construct_scalar(node)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node)
-        return loader.construct_mapping(node)  # type: ignore[arg-type]
-
-    _Loader.add_multi_constructor("!", _tag)
-    template = yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
-    resources = template["Resources"]
+    resources = load_template(TEMPLATE)["Resources"]
     for fam in FAMILIES:
         assert (FUNCTIONS / fam.key / "app.py").is_file(), f"functions/{fam.key}/app.py missing"
         block = resources.get(fam.function_name)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from devstack.cfn import load_template
 from pydantic import Field
 from sfconnector.settings import CoreSettings, EnvSettings, SettingsError
 
@@ -85,12 +85,7 @@ def test_fixture_environment_is_complete(aws: AwsEnv) -> None:
 
 
 def test_variable_names_match_template_globals() -> None:
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    # CloudFormation short-form tags (!Ref, !Sub, ...) just become their scalar/sequence value.
-    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506
+    template = load_template(ROOT / "template.yaml")
     global_vars = set(template["Globals"]["Function"]["Environment"]["Variables"])
     required = {
         CoreSettings.env_var(name) for name, f in CoreSettings.model_fields.items() if f.is_required()

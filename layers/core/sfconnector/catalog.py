@@ -264,6 +264,28 @@ _FAMILY_BY_KEY = {f.key: f for f in FAMILIES}
 # ------------------------------------------------------------------------------------------- actions
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """How a standard record action looks on the wire (its route is the family's base + ``suffix``)."""
+
+    kind: OperationKind
+    method: str
+    suffix: str
+    body_model: type[BaseModel] | None
+    output_model: type[BaseModel]
+    status_code: int = 200
+
+
+_STANDARD: dict[str, _Shape] = {
+    "create": _Shape(OperationKind.CREATE, "POST", "", RecordFields, RecordResult, status_code=201),
+    "update": _Shape(OperationKind.UPDATE, "PATCH", "/{record_id}", RecordFields, RecordResult),
+    "delete": _Shape(OperationKind.DELETE, "DELETE", "/{record_id}", None, DeleteResult),
+    "get": _Shape(OperationKind.GET, "GET", "/{record_id}", None, RecordResult),
+    "find": _Shape(OperationKind.FIND, "POST", "/find", FindInput, FindResult),
+    "upsert": _Shape(OperationKind.UPSERT, "PUT", "/upsert", UpsertInput, UpsertResult),
+}
+
+
 def _record_actions(
     fam: Family,
     specs: Iterable[tuple[str, str, str]],
@@ -271,95 +293,60 @@ def _record_actions(
     supplementary_get: bool = True,
 ) -> list[Action]:
     """The standard record actions of a family: (name, title, spec description) per action."""
-    base = fam.base_route
-    by_id = f"{base}/{{record_id}}"
-    out: list[Action] = []
-    for name, title, description in specs:
-        out.append(_standard_action(fam, name, title, description, base, by_id))
+    out = [_standard_action(fam, name, title, description) for name, title, description in specs]
     if supplementary_get:
-        out.append(
-            Action(
-                key=f"{fam.key}.get",
-                title=f"Get {fam.label} by ID",
-                description=f"Retrieves a {fam.label} record by its Salesforce record ID.",
-                family=fam.key,
-                sobject=fam.sobject,
-                kind=OperationKind.GET,
-                method="GET",
-                route=by_id,
-                body_model=None,
-                output_model=RecordResult,
-                in_spec=False,
-            )
+        title, description = (
+            f"Get {fam.label} by ID",
+            f"Retrieves a {fam.label} record by its Salesforce record ID.",
         )
+        out.append(_standard_action(fam, "get", title, description, in_spec=False))
     return out
 
 
-def _standard_action(fam: Family, name: str, title: str, description: str, base: str, by_id: str) -> Action:
-    common: dict[str, Any] = {
-        "key": f"{fam.key}.{name}",
-        "title": title,
-        "description": description,
-        "family": fam.key,
-        "sobject": fam.sobject,
-    }
-    if name == "create":
-        return Action(
-            **common,
-            kind=OperationKind.CREATE,
-            method="POST",
-            route=base,
-            body_model=RecordFields,
-            output_model=RecordResult,
-            status_code=201,
-            idempotent_create=True,
-        )
-    if name == "update":
-        return Action(
-            **common,
-            kind=OperationKind.UPDATE,
-            method="PATCH",
-            route=by_id,
-            body_model=RecordFields,
-            output_model=RecordResult,
-        )
-    if name == "delete":
-        return Action(
-            **common,
-            kind=OperationKind.DELETE,
-            method="DELETE",
-            route=by_id,
-            body_model=None,
-            output_model=DeleteResult,
-        )
-    if name == "get":
-        return Action(
-            **common,
-            kind=OperationKind.GET,
-            method="GET",
-            route=by_id,
-            body_model=None,
-            output_model=RecordResult,
-        )
-    if name == "find":
-        return Action(
-            **common,
-            kind=OperationKind.FIND,
-            method="POST",
-            route=f"{base}/find",
-            body_model=FindInput,
-            output_model=FindResult,
-        )
-    if name == "upsert":
-        return Action(
-            **common,
-            kind=OperationKind.UPSERT,
-            method="PUT",
-            route=f"{base}/upsert",
-            body_model=UpsertInput,
-            output_model=UpsertResult,
-        )
-    raise ValueError(f"no standard action named {name!r}")
+def _standard_action(fam: Family, name: str, title: str, description: str, *, in_spec: bool = True) -> Action:
+    shape = _STANDARD.get(name)
+    if shape is None:
+        raise ValueError(f"no standard action named {name!r}")
+    return Action(
+        key=f"{fam.key}.{name}",
+        title=title,
+        description=description,
+        family=fam.key,
+        sobject=fam.sobject,
+        kind=shape.kind,
+        method=shape.method,
+        route=fam.base_route + shape.suffix,
+        body_model=shape.body_model,
+        output_model=shape.output_model,
+        status_code=shape.status_code,
+        idempotent_create=shape.kind is OperationKind.CREATE,
+        in_spec=in_spec,
+    )
+
+
+def _comment_action(
+    fam: Family, name: str, title: str, description: str, sobjects: tuple[str, str, str], suffix: str
+) -> Action:
+    """A comment created under the parent record in the path; ``sobjects`` = (comment sObject,
+    parent sObject, the comment's field pointing at the parent)."""
+    sobject, parent_sobject, parent_field = sobjects
+    return Action(
+        key=f"{fam.key}.{name}",
+        title=title,
+        description=description,
+        family=fam.key,
+        sobject=sobject,
+        kind=OperationKind.CREATE_CHILD,
+        method="POST",
+        route=fam.base_route + suffix,
+        body_model=RecordFields,
+        output_model=RecordResult,
+        status_code=201,
+        idempotent_create=True,
+        parent_sobject=parent_sobject,
+        parent_field=parent_field,
+        required_fields=("CommentBody",),
+    )
 
 
 def _crud(label: str, plural_desc: str, *, upsert: bool) -> list[tuple[str, str, str]]:
@@ -393,22 +380,13 @@ def _build_actions() -> tuple[Action, ...]:
     cases = fam["cases"]
     actions += _record_actions(cases, _crud("Case", "case", upsert=False))
     actions.append(
-        Action(
-            key="cases.add_comment",
-            title="New Comment in Case",
-            description="Creates a new CaseComment record associated with a specific Case.",
-            family=cases.key,
-            sobject="CaseComment",
-            kind=OperationKind.CREATE_CHILD,
-            method="POST",
-            route=f"{cases.base_route}/{{record_id}}/comments",
-            body_model=RecordFields,
-            output_model=RecordResult,
-            status_code=201,
-            idempotent_create=True,
-            parent_sobject="Case",
-            parent_field="ParentId",
-            required_fields=("CommentBody",),
+        _comment_action(
+            cases,
+            "add_comment",
+            "New Comment in Case",
+            "Creates a new CaseComment record associated with a specific Case.",
+            ("CaseComment", "Case", "ParentId"),
+            "/{record_id}/comments",
         )
     )
 
@@ -492,22 +470,13 @@ def _build_actions() -> tuple[Action, ...]:
             status_code=201,
             idempotent_create=True,
         ),
-        Action(
-            key="attachments.add_feed_comment",
-            title="Add Feed Comment",
-            description="Creates a new FeedComment record associated with a specific FeedItem.",
-            family=att.key,
-            sobject="FeedComment",
-            kind=OperationKind.CREATE_CHILD,
-            method="POST",
-            route=f"{att.base_route}/feed_items/{{record_id}}/comments",
-            body_model=RecordFields,
-            output_model=RecordResult,
-            status_code=201,
-            idempotent_create=True,
-            parent_sobject="FeedItem",
-            parent_field="FeedItemId",
-            required_fields=("CommentBody",),
+        _comment_action(
+            att,
+            "add_feed_comment",
+            "Add Feed Comment",
+            "Creates a new FeedComment record associated with a specific FeedItem.",
+            ("FeedComment", "FeedItem", "FeedItemId"),
+            "/feed_items/{record_id}/comments",
         ),
     ]
 

@@ -8,6 +8,8 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fixtures.actions import FakeLambdaContext
+
 DOMAIN = "abc123defg.execute-api.us-east-1.amazonaws.com"
 STAGE = "v1"
 ROUTES = [
@@ -21,21 +23,14 @@ ROUTES = [
 ]
 
 
-class LambdaContext:
-    """What the Lambda runtime passes as ``context`` (the fields Powertools reads)."""
-
-    function_name = "ConnectionsFunction"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ConnectionsFunction"
-    log_group_name = "/aws/lambda/ConnectionsFunction"
-    log_stream_name = "2025/01/01/[$LATEST]0123456789abcdef"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
+def lambda_context() -> FakeLambdaContext:
+    """What the Lambda runtime passes the connections function as ``context``."""
+    return FakeLambdaContext(
+        function_name="ConnectionsFunction",
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:ConnectionsFunction",
+        log_group_name="/aws/lambda/ConnectionsFunction",
+        log_stream_name="2025/01/01/[$LATEST]0123456789abcdef",
+    )
 
 
 def _match(method: str, path: str) -> tuple[str, dict[str, str]]:

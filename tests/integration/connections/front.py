@@ -13,7 +13,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.integration.connections.apigw import LambdaContext, api_event
+from tests.integration.connections.apigw import api_event, lambda_context
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -69,7 +69,7 @@ class LoopbackFront:
                     scheme="http",
                     iam=path_only not in front._public,
                 )
-                result = front._handler(event, LambdaContext())
+                result = front._handler(event, lambda_context())
                 raw = result.get("body") or ""
                 payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
                 out_headers = dict(result.get("headers") or {})

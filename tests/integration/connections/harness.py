@@ -3,25 +3,28 @@ against the emulator's consent page over plain HTTP (the e2e test does it in a r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import httpx
+import pytest
+from sfconnector.oauth.wiring import reset_connection_service
+from sfconnector.runtime import reset_runtime
 
+from tests.fixtures.actions import load_function
 from tests.fixtures.aws import AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
-from tests.integration.connections.apigw import DOMAIN, STAGE, LambdaContext, api_event
+from tests.integration.connections.apigw import DOMAIN, STAGE, api_event, lambda_context
 
 ROOT = Path(__file__).resolve().parents[3]
 API_BASE = f"https://{DOMAIN}/{STAGE}"
@@ -29,16 +32,19 @@ CALLBACK_URL = f"{API_BASE}/oauth/callback"
 OTHER_REDIRECT = "https://platform.example.com/oauth/salesforce"
 
 
-@cache
-def load_function(name: str) -> ModuleType:
-    """``functions/<name>/app.py`` as SAM would load it (its own module, not a package import)."""
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"function_{name}_app", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@contextmanager
+def connections_environment(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle) -> Iterator[None]:
+    """The connections function's settings pointing at the emulator (the ``aws`` fixture gives the
+    template's Globals), and no cached runtime or connection service before or after."""
+    monkeypatch.setenv("SF_LOGIN_URL_PRODUCTION", emulator.base_url)
+    monkeypatch.setenv("ALLOW_INSECURE_LOOPBACK_LOGIN", "true")
+    reset_runtime()
+    reset_connection_service()
+    try:
+        yield
+    finally:
+        reset_connection_service()
+        reset_runtime()
 
 
 @dataclass
@@ -139,7 +145,7 @@ class ConnectionsApi:
 
     def call(self, method: str, path: str, body: Any = None, *, iam: bool = True) -> Result:
         handler = load_function("connections").lambda_handler
-        result = handler(api_event(method, path, body=body, iam=iam), LambdaContext())
+        result = handler(api_event(method, path, body=body, iam=iam), lambda_context())
         headers = {k: v for k, v in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers[name] = values[-1]

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.connections.apigw import LambdaContext
-from tests.integration.connections.harness import ROOT, ConnectionsApi, load_function
+from tests.fixtures.actions import load_function
+from tests.integration.connections.apigw import lambda_context
+from tests.integration.connections.harness import ROOT, ConnectionsApi
 
 VALID = {"name": "Acme", "environment": "production", "client_id": "3MVG9abc", "client_secret": "s3cr3t"}
 
@@ -80,22 +81,22 @@ def test_sample_events_are_real_requests(connections: ConnectionsApi) -> None:
     assert "connections-create" in names
     assert "connections-callback" in names
 
-    created = handler(_event("connections-create"), LambdaContext())
+    created = handler(_event("connections-create"), lambda_context())
     assert created["statusCode"] == 201, created["body"]
     body = json.loads(created["body"])
     assert body["redirect_uri"] == "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1/oauth/callback"
 
-    listed = handler(_event("connections-list"), LambdaContext())
+    listed = handler(_event("connections-list"), lambda_context())
     assert listed["statusCode"] == 200
     assert [c["connection_id"] for c in json.loads(listed["body"])["connections"]] == [body["connection_id"]]
 
     for name in ("connections-get", "connections-delete", "connections-fields", "connections-reauthorize"):
-        answer = handler(_event(name), LambdaContext())
+        answer = handler(_event(name), lambda_context())
         assert answer["statusCode"] == 404, (name, answer["body"])
         assert json.loads(answer["body"])["error"]["code"] == "connection_not_found"
 
     for name in ("connections-callback", "connections-callback-denied"):
-        page = handler(_event(name), LambdaContext())
+        page = handler(_event(name), lambda_context())
         assert page["statusCode"] == 400
         headers = {
             **(page.get("headers") or {}),
@@ -104,6 +105,6 @@ def test_sample_events_are_real_requests(connections: ConnectionsApi) -> None:
         assert headers["Content-Type"].startswith("text/html")
         assert 'data-outcome="state_invalid"' in page["body"]
 
-    with_domain = handler(_event("connections-create-mydomain"), LambdaContext())
+    with_domain = handler(_event("connections-create-mydomain"), lambda_context())
     assert with_domain["statusCode"] == 201
     assert json.loads(with_domain["body"])["environment"] == "my_domain"

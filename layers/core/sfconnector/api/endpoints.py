@@ -90,25 +90,26 @@ def endpoint(
     return route
 
 
+def path_param(
+    name: str,
+    description: str,
+    *,
+    max_length: int | None = 64,
+    pattern: str | None = None,
+    examples: list[str] | None = None,
+) -> inspect.Parameter:
+    """A path parameter. Ids have no pattern: the service checks them (well-formed AND of the right
+    object) with a clearer message than a pattern mismatch; the description documents the format."""
+    location = Path(description=description, max_length=max_length, pattern=pattern, examples=examples)
+    return inspect.Parameter(name, KW, annotation=Annotated[str, location])
+
+
 def connection_param() -> inspect.Parameter:
-    return inspect.Parameter(
+    return path_param(
         "connection_id",
-        KW,
-        annotation=Annotated[
-            str,
-            Path(
-                pattern=CONNECTION_ID_PATTERN,
-                description="The connection (Salesforce org and user) to act through.",
-            ),
-        ],
-    )
-
-
-def path_param(name: str, description: str) -> inspect.Parameter:
-    # Ids are checked by the service (well-formed AND of the right object), with a clearer message
-    # than a pattern mismatch; the description documents the format.
-    return inspect.Parameter(
-        name, KW, annotation=Annotated[str, Path(description=description, max_length=64)]
+        "The connection (Salesforce org and user) to act through.",
+        max_length=None,
+        pattern=CONNECTION_ID_PATTERN,
     )
 
 
@@ -119,17 +120,11 @@ def record_id_param(action: Action, name: str = "record_id") -> inspect.Paramete
 
 def sobject_param() -> inspect.Parameter:
     # No pattern here: a name that is not a custom object is a 404 with a clear message, not a 422.
-    return inspect.Parameter(
+    return path_param(
         "sobject",
-        KW,
-        annotation=Annotated[
-            str,
-            Path(
-                max_length=120,
-                description="API name of the custom object (ends in __c), e.g. Invoice__c.",
-                examples=["Invoice__c"],
-            ),
-        ],
+        "API name of the custom object (ends in __c), e.g. Invoice__c.",
+        max_length=120,
+        examples=["Invoice__c"],
     )
 
 

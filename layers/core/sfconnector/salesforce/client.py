@@ -425,15 +425,8 @@ class SalesforceClient:
             except httpx.TransportError as exc:
                 timeout = isinstance(exc, httpx.TimeoutException)
                 kind = "timed out" if timeout else f"failed ({type(exc).__name__})"
-                if retryable:
-                    delay = self.retry.delay(state.attempt)
-                    if self.retry.allows(state.attempt, state.started, delay):
-                        logger.warning(
-                            "Salesforce %s %s %s; retrying in %.2fs (attempt %d of %d)",
-                            method, self._safe_path(url), kind, delay, state.attempt, self.retry.max_attempts,
-                        )  # fmt: skip
-                        self.retry.sleep(delay)
-                        continue
+                if retryable and self._waited_to_retry(state, f"{method} {self._safe_path(url)} {kind}"):
+                    continue
                 tried = f" after {state.attempt} attempts" if state.attempt > 1 else ""
                 raise SalesforceTransportError(
                     f"{method} {self._safe_path(url)} {kind}{tried}", timeout=timeout
@@ -455,16 +448,27 @@ class SalesforceClient:
                 logger.info("Salesforce session expired; refreshing the access token once")
                 state.token = self._tokens.refresh(state.token)
                 continue
-            if status in RETRYABLE_STATUSES and retryable:
-                delay = self.retry.delay(state.attempt, _retry_after(response))
-                if self.retry.allows(state.attempt, state.started, delay):
-                    logger.warning(
-                        "Salesforce %s %s answered %d; retrying in %.2fs (attempt %d of %d)",
-                        method, self._safe_path(url), status, delay, state.attempt, self.retry.max_attempts,
-                    )  # fmt: skip
-                    self.retry.sleep(delay)
-                    continue
+            if (
+                status in RETRYABLE_STATUSES
+                and retryable
+                and self._waited_to_retry(
+                    state, f"{method} {self._safe_path(url)} answered {status}", _retry_after(response)
+                )
+            ):
+                continue
             raise error
+
+    def _waited_to_retry(self, state: _Attempt, what: str, retry_after: float | None = None) -> bool:
+        """Sleep before the next attempt when the retry policy allows one (False: give up)."""
+        delay = self.retry.delay(state.attempt, retry_after)
+        if not self.retry.allows(state.attempt, state.started, delay):
+            return False
+        logger.warning(
+            "Salesforce %s; retrying in %.2fs (attempt %d of %d)",
+            what, delay, state.attempt, self.retry.max_attempts,
+        )  # fmt: skip
+        self.retry.sleep(delay)
+        return True
 
     def _json(self, response: httpx.Response) -> Any:
         if response.status_code in (204, 304) or not response.content:
@@ -608,23 +612,20 @@ class SalesforceClient:
     def describe(self, sobject: str) -> dict[str, Any]:
         """The sObject's describe, cached per (org, sObject) for the cache's TTL. Do not mutate it."""
         name = sobject_name(sobject)
-        key = self._cache_key()
-        cached = self._describe_cache.get(key, name)
-        if cached is not None:
-            return cached
-        body = self.get_json(f"sobjects/{name}/describe")
-        self._describe_cache.put(key, name, body)
-        return body  # type: ignore[no-any-return]
+        return self._cached_describe(name, f"sobjects/{name}/describe")
 
     def describe_global(self) -> dict[str, Any]:
         """The global describe (``GET sobjects``), cached like :meth:`describe`."""
+        return self._cached_describe("*global*", "sobjects")
+
+    def _cached_describe(self, entry: str, path: str) -> dict[str, Any]:
         key = self._cache_key()
-        cached = self._describe_cache.get(key, "*global*")
+        cached = self._describe_cache.get(key, entry)
         if cached is not None:
             return cached
-        body = self.get_json("sobjects")
-        self._describe_cache.put(key, "*global*", body)
-        return body  # type: ignore[no-any-return]
+        body: dict[str, Any] = self.get_json(path)
+        self._describe_cache.put(key, entry, body)
+        return body
 
     def limits(self) -> dict[str, Any]:
         return dict(self.get_json("limits"))
