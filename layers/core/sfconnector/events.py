@@ -49,11 +49,24 @@ def utc_now_iso(clock: Callable[[], float] = time.time) -> str:
 
 class SnsEventPublisher:
     """EventPublisher over one SNS topic. ``event_type`` and ``connection_id`` are always message
-    attributes (plus any given), so subscribers can filter on them."""
+    attributes (plus any given), so subscribers can filter on them.
 
-    def __init__(self, sns: SNSClient, topic_arn: str) -> None:
-        self._sns = sns
+    ``sns`` is the client, or a function building it on the first publish: events are rare (a
+    connection needing re-authorisation), and building an SNS client costs ~10 ms of a cold start.
+    """
+
+    def __init__(self, sns: SNSClient | Callable[[], SNSClient], topic_arn: str) -> None:
+        self._sns_source = sns
+        self._client: SNSClient | None = None
         self._topic_arn = topic_arn
+
+    @property
+    def _sns(self) -> SNSClient:
+        if self._client is None:
+            source = self._sns_source
+            # A boto3 client is not callable; a factory is.
+            self._client = source() if callable(source) else source
+        return self._client
 
     def publish(self, event: Event, attributes: Mapping[str, str] | None = None) -> str:
         attrs: dict[str, MessageAttributeValueTypeDef] = {

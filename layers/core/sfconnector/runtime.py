@@ -168,7 +168,7 @@ class Runtime:
     def publisher(self) -> EventPublisher:
         from sfconnector.events import SnsEventPublisher
 
-        return SnsEventPublisher(self.sns, self.settings.topic_arn)
+        return SnsEventPublisher(lambda: self.sns, self.settings.topic_arn)
 
     @cached_property
     def idempotency_store(self) -> StateTablePersistence:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = ["logger", "metrics", "record_action", "tracer", "wrap_handler"]
 
+TRACED_MODULES = ("botocore", "httpx")
+"""What the Tracer patches: AWS calls (boto3) and Salesforce / URL-fetch calls (httpx)."""
+
 _lock = threading.Lock()
 _objects: dict[str, Any] = {}
 
@@ -45,7 +48,9 @@ def tracer() -> Tracer:
         if "tracer" not in _objects:
             from aws_lambda_powertools import Tracer
 
-            _objects["tracer"] = Tracer()
+            # Only the libraries the connector calls out with: patching all the X-Ray SDK knows
+            # imports each one installed (requests, sqlite3, ...) on the first request.
+            _objects["tracer"] = Tracer(patch_modules=TRACED_MODULES)
         result: Tracer = _objects["tracer"]
         return result
 
