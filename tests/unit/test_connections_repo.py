@@ -20,7 +20,7 @@ from tests.fixtures.aws import AwsEnv
 
 @pytest.fixture
 def repo(aws: AwsEnv) -> ConnectionRepository:
-    return ConnectionRepository(lambda: boto3.resource("dynamodb", region_name=aws.region), aws.table_name)
+    return ConnectionRepository(lambda: boto3.client("dynamodb", region_name=aws.region), aws.table_name)
 
 
 def _record(cid: str = "conn-1", **extra: object) -> ConnectionRecord:
@@ -135,7 +135,7 @@ def test_repr_and_lazy_table(aws: AwsEnv) -> None:
 
     def factory() -> object:
         built.append(1)
-        return boto3.resource("dynamodb")
+        return boto3.client("dynamodb")
 
     repo = ConnectionRepository(factory, aws.table_name)  # type: ignore[arg-type]
     assert built == []  # nothing is built at construction

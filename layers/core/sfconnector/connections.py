@@ -10,11 +10,12 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
@@ -22,8 +23,7 @@ from sfconnector.salesforce.client import LimitInfo
 from sfconnector.tokens import validate_connection_id
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBServiceResource
-    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = [
     "ApiUsageRecorder",
@@ -114,34 +114,53 @@ def _adapter(field_name: str) -> TypeAdapter[Any]:
     return TypeAdapter(ConnectionRecord.model_fields[field_name].annotation)
 
 
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _wire(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Python values -> DynamoDB attribute values (what a boto3 resource does; numbers must be
+    int or Decimal, as there)."""
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+def _unwire(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
 def _is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class ConnectionRepository:
-    """DynamoDB adapter for :class:`ConnectionRecord` (the resource is built lazily, once)."""
+    """DynamoDB adapter for :class:`ConnectionRecord` (the client is obtained lazily, once).
 
-    def __init__(
-        self, table_resource_factory: Callable[[], DynamoDBServiceResource], table_name: str
-    ) -> None:
-        self._factory = table_resource_factory
+    ``dynamodb_factory`` returns the low-level DynamoDB client (the runtime's, shared with the
+    refresh lock and the OAuth state store). Items are (de)serialised here: a boto3 resource would
+    cost a second client and its resource model (~30 ms of a cold start) for the same calls.
+    """
+
+    def __init__(self, dynamodb_factory: Callable[[], DynamoDBClient], table_name: str) -> None:
+        self._factory = dynamodb_factory
         self.table_name = table_name
-        self._table: Table | None = None
+        self._client: DynamoDBClient | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ConnectionRepository(table_name={self.table_name!r})"
 
     @property
-    def table(self) -> Table:
+    def client(self) -> DynamoDBClient:
         with self._lock:
-            if self._table is None:
-                self._table = self._factory().Table(self.table_name)
-            return self._table
+            if self._client is None:
+                self._client = self._factory()
+            return self._client
 
     def get(self, connection_id: str, *, consistent: bool = True) -> ConnectionRecord | None:
-        item = self.table.get_item(Key=connection_key(connection_id), ConsistentRead=consistent).get("Item")
-        return None if item is None else ConnectionRecord.from_item(dict(item))
+        item = self.client.get_item(
+            TableName=self.table_name, Key=_wire(connection_key(connection_id)), ConsistentRead=consistent
+        ).get("Item")
+        return None if item is None else ConnectionRecord.from_item(_unwire(item))
 
     def require(self, connection_id: str) -> ConnectionRecord:
         """Like :meth:`get`, raising :class:`ConnectionNotFoundError` when absent."""
@@ -153,7 +172,11 @@ class ConnectionRepository:
     def create(self, record: ConnectionRecord) -> ConnectionRecord:
         """Store a new connection; :class:`ConnectionExistsError` if the id is taken."""
         try:
-            self.table.put_item(Item=record.to_item(), ConditionExpression="attribute_not_exists(pk)")
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_wire(record.to_item()),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
         except ClientError as exc:
             if _is_conditional_failure(exc):
                 raise ConnectionExistsError(record.connection_id) from None
@@ -163,7 +186,7 @@ class ConnectionRepository:
     def put(self, record: ConnectionRecord) -> ConnectionRecord:
         """Store (create or replace) a connection, stamping ``updated_at``."""
         stamped = record.model_copy(update={"updated_at": _now()})
-        self.table.put_item(Item=stamped.to_item())
+        self.client.put_item(TableName=self.table_name, Item=_wire(stamped.to_item()))
         return stamped
 
     def update(
@@ -197,19 +220,20 @@ class ConnectionRepository:
             values[":expected_status"] = if_status
             condition += " AND #status = :expected_status"
         try:
-            result = self.table.update_item(
-                Key=connection_key(connection_id),
+            result = self.client.update_item(
+                TableName=self.table_name,
+                Key=_wire(connection_key(connection_id)),
                 UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                ExpressionAttributeValues=_wire(values),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):
                 raise ConnectionNotFoundError(connection_id) from None
             raise
-        return ConnectionRecord.from_item(dict(result["Attributes"]))
+        return ConnectionRecord.from_item(_unwire(result["Attributes"]))
 
     def record_api_usage(self, connection_id: str, usage: LimitInfo) -> ConnectionRecord:
         """Remember the org's last seen API usage (from Sforce-Limit-Info)."""
@@ -217,20 +241,23 @@ class ConnectionRepository:
 
     def delete(self, connection_id: str) -> bool:
         """Delete the metadata item; False if there was none."""
-        result = self.table.delete_item(Key=connection_key(connection_id), ReturnValues="ALL_OLD")
+        result = self.client.delete_item(
+            TableName=self.table_name, Key=_wire(connection_key(connection_id)), ReturnValues="ALL_OLD"
+        )
         return "Attributes" in result
 
     def iter_all(self) -> Iterator[ConnectionRecord]:
         """Every connection (a filtered scan: the table holds few connection items)."""
-        from boto3.dynamodb.conditions import Attr
-
         kwargs: dict[str, Any] = {
-            "FilterExpression": Attr("sk").eq(META) & Attr("pk").begins_with("CONNECTION#"),
+            "TableName": self.table_name,
+            "FilterExpression": "#sk = :meta AND begins_with(#pk, :prefix)",
+            "ExpressionAttributeNames": {"#sk": "sk", "#pk": "pk"},
+            "ExpressionAttributeValues": _wire({":meta": META, ":prefix": "CONNECTION#"}),
         }
         while True:
-            page = self.table.scan(**kwargs)
+            page = self.client.scan(**kwargs)
             for item in page.get("Items", []):
-                yield ConnectionRecord.from_item(dict(item))
+                yield ConnectionRecord.from_item(_unwire(item))
             last = page.get("LastEvaluatedKey")
             if not last:
                 return

@@ -29,7 +29,7 @@ from sfconnector.settings import CoreSettings
 if TYPE_CHECKING:
     import httpx
     from aws_lambda_powertools.utilities.typing import LambdaContext
-    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
@@ -130,26 +130,13 @@ class Runtime:
         client: SNSClient = self.aws_client("sns")
         return client
 
-    def _dynamodb_resource(self) -> DynamoDBServiceResource:
-        with self._lock:
-            resource = self._aws.get("dynamodb-resource")
-            if resource is None:
-                import boto3
-
-                resource = boto3.resource(
-                    "dynamodb", region_name=self.settings.aws_region, config=self._config()
-                )
-                self._aws["dynamodb-resource"] = resource
-            built: DynamoDBServiceResource = resource
-            return built
-
     # ---- stores ----------------------------------------------------------------------------------
 
     @cached_property
     def connections(self) -> ConnectionRepository:
         from sfconnector.connections import ConnectionRepository
 
-        return ConnectionRepository(self._dynamodb_resource, self.settings.table_name)
+        return ConnectionRepository(lambda: self.dynamodb, self.settings.table_name)
 
     @cached_property
     def usage_recorder(self) -> ApiUsageRecorder:

@@ -256,7 +256,7 @@ def connection_client(aws: AwsEnv, connection_id: str, **provider_options: Any) 
             lambda: boto3.client("secretsmanager", region_name=aws.region), aws.secret_prefix
         ),
         connections=ConnectionRepository(
-            lambda: boto3.resource("dynamodb", region_name=aws.region), aws.table_name
+            lambda: boto3.client("dynamodb", region_name=aws.region), aws.table_name
         ),
         http=httpx.Client(timeout=30),
         lock=RefreshLock(ddb, aws.table_name),
