@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
@@ -23,6 +22,7 @@ from sfconnector.salesforce.client import LimitInfo
 from sfconnector.tokens import validate_connection_id
 
 if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = [
@@ -114,18 +114,25 @@ def _adapter(field_name: str) -> TypeAdapter[Any]:
     return TypeAdapter(ConnectionRecord.model_fields[field_name].annotation)
 
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+@cache
+def _codec() -> tuple[TypeSerializer, TypeDeserializer]:
+    # Imported on first use: importing boto3.dynamodb imports boto3 itself, which this module's
+    # importers (the connections function's handler) leave to their first request.
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
 
 
 def _wire(values: Mapping[str, Any]) -> dict[str, Any]:
     """Python values -> DynamoDB attribute values (what a boto3 resource does; numbers must be
     int or Decimal, as there)."""
-    return {name: _serializer.serialize(value) for name, value in values.items()}
+    serializer = _codec()[0]
+    return {name: serializer.serialize(value) for name, value in values.items()}
 
 
 def _unwire(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+    deserializer = _codec()[1]
+    return {name: deserializer.deserialize(value) for name, value in item.items()}
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
