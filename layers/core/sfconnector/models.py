@@ -42,8 +42,14 @@ MAX_SELECT_FIELDS = 500
 MAX_QUERY_LIMIT = 2000
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Model(BaseModel):
+    # Built on first use (validation, serialisation, a JSON Schema), not at import: a function
+    # serves a few of these models, and building the others would only slow its cold start.
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Strict(_Model):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 # --------------------------------------------------------------------------------------- inputs
@@ -54,6 +60,8 @@ class RecordFields(RootModel[Annotated[dict[FieldName, FieldValue], Field(min_le
 
     Any field of the org's describe is accepted (custom ``__c`` fields included).
     """
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class FindInput(_Strict):
@@ -130,7 +138,7 @@ class AddAttachmentInput(_Strict):
 # -------------------------------------------------------------------------------------- outputs
 
 
-class RecordResult(BaseModel):
+class RecordResult(_Model):
     """The record as Salesforce stores it after the action."""
 
     id: str
@@ -141,7 +149,7 @@ class UpsertResult(RecordResult):
     created: bool = Field(description="True when a new record was created, false when one was updated.")
 
 
-class FindResult(BaseModel):
+class FindResult(_Model):
     """``found: false`` is a normal answer (200), so a workflow can branch on it."""
 
     found: bool
@@ -150,13 +158,13 @@ class FindResult(BaseModel):
     record: SalesforceRecord | None = None
 
 
-class DeleteResult(BaseModel):
+class DeleteResult(_Model):
     id: str
     deleted: Literal[True] = True
     already_deleted: bool = Field(description="True when the record was already in the recycle bin.")
 
 
-class QueryResult(BaseModel):
+class QueryResult(_Model):
     records: list[SalesforceRecord]
     count: int = Field(description="Number of records returned.")
     has_more: bool = Field(description="True when more records match than `limit` allowed.")
@@ -167,13 +175,13 @@ class QueryResult(BaseModel):
     )
 
 
-class AttachmentIdsResult(BaseModel):
+class AttachmentIdsResult(_Model):
     parent_id: str
     attachment_ids: list[str]
     count: int
 
 
-class AttachmentContentResult(BaseModel):
+class AttachmentContentResult(_Model):
     """Small content comes inline as base64; larger content as a short-lived download URL."""
 
     id: str
@@ -190,7 +198,7 @@ class AttachmentContentResult(BaseModel):
 # ------------------------------------------------------------------------------------ errors
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(_Model):
     code: str = Field(description="A stable, machine-readable error code.")
     message: str
     fields: list[str] = Field(default_factory=list, description="Fields the error is about.")
@@ -202,7 +210,7 @@ class ErrorBody(BaseModel):
     )
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(_Model):
     """Every error of the API has this shape."""
 
     error: ErrorBody
