@@ -95,21 +95,32 @@ def _description(action: Action) -> str:
     return text
 
 
-def build_family_router(family_key: str) -> Router:
-    """A Router with every action of the family (supplementary ones included)."""
+def build_family_router(family_key: str, *, documented: bool = True) -> Router:
+    """A Router with every action of the family (supplementary ones included).
+
+    ``documented=False`` leaves out what only the OpenAPI document reads (summaries, descriptions,
+    tags, the error responses): a family's function serves no document (the meta function serves
+    the whole API's), and Powertools would build a validator for each documented error response
+    of a route on its first request.
+    """
     family = catalog.family(family_key)
     router = Router()  # type: ignore[no-untyped-call]
     for action in catalog.actions_of(family.key):
         route = builder_for(action.kind)(action)
+        docs: dict[str, Any] = {}
+        if documented:
+            docs = {
+                "summary": action.title,
+                "description": _description(action),
+                "tags": [family.title],
+                "responses": _responses(action),
+            }
         router.route(
             powertools_rule(action.route),
             action.method,
-            summary=action.title,
-            description=_description(action),
-            tags=[family.title],
             operation_id=action.key,
             status_code=action.status_code,
-            responses=_responses(action),
+            **docs,
         )(route)
     return router
 
@@ -123,7 +134,7 @@ def new_resolver() -> APIGatewayRestResolver:
 def build_family_app(family_key: str) -> APIGatewayRestResolver:
     """The resolver of one family's function."""
     app = new_resolver()
-    app.include_router(build_family_router(family_key))
+    app.include_router(build_family_router(family_key, documented=False))
     return app
 
 
