@@ -116,20 +116,26 @@ def _documented(status: int, description: str, model: type[BaseModel]) -> dict[i
 def build_connections_app() -> APIGatewayRestResolver:
     """The function's resolver (routes only; the service behind it is built on the first request)."""
     app = new_resolver()
-    app.include_router(build_connections_router())
+    app.include_router(build_connections_router(documented=False))
     return app
 
 
-def build_connections_router() -> Router:
-    """The connections routes, also for the API-wide OpenAPI document."""
+def build_connections_router(*, documented: bool = True) -> Router:
+    """The connections routes, also for the API-wide OpenAPI document.
+
+    ``documented=False`` leaves the response models out: only the OpenAPI document (served by the
+    meta function) reads them, and Powertools would build a validator for each one of a route on
+    its first request.
+    """
     app = Router()  # type: ignore[no-untyped-call]
+
+    def docs(status: int, description: str, model: type[BaseModel]) -> dict[int, Any] | None:
+        return _documented(status, description, model) if documented else None
 
     @app.post(
         "/connections",
         summary="Start connecting a Salesforce org (returns authorize_url)",
-        responses=_documented(
-            201, "The connection (pending) and the URL to send the user to", StartedAuthorization
-        ),
+        responses=docs(201, "The connection (pending) and the URL to send the user to", StartedAuthorization),
     )
     def create_connection(request: CreateConnectionRequest) -> Response[str]:
         started = connection_service().create(
@@ -140,7 +146,7 @@ def build_connections_router() -> Router:
     @app.get(
         "/connections",
         summary="List connections",
-        responses=_documented(200, "Every connection", ConnectionList),
+        responses=docs(200, "Every connection", ConnectionList),
     )
     def list_connections() -> Response[str]:
         return _json(HTTPStatus.OK, ConnectionList(connections=connection_service().list()))
@@ -148,7 +154,7 @@ def build_connections_router() -> Router:
     @app.get(
         "/connections/<connection_id>",
         summary="A connection's status, org, user and API usage",
-        responses=_documented(200, "The connection (never a token)", ConnectionView),
+        responses=docs(200, "The connection (never a token)", ConnectionView),
     )
     def get_connection(connection_id: str) -> Response[str]:
         return _json(HTTPStatus.OK, connection_service().get(connection_id))
@@ -156,7 +162,7 @@ def build_connections_router() -> Router:
     @app.delete(
         "/connections/<connection_id>",
         summary="Revoke at Salesforce and delete everything",
-        responses=_documented(200, "Deleted; whether Salesforce confirmed the revocation", DeletedConnection),
+        responses=docs(200, "Deleted; whether Salesforce confirmed the revocation", DeletedConnection),
     )
     def delete_connection(connection_id: str) -> Response[str]:
         return _json(HTTPStatus.OK, connection_service().delete(connection_id))
@@ -164,7 +170,7 @@ def build_connections_router() -> Router:
     @app.post(
         "/connections/<connection_id>/reauthorize",
         summary="Authorise a connection again",
-        responses=_documented(200, "A new authorize_url", StartedAuthorization),
+        responses=docs(200, "A new authorize_url", StartedAuthorization),
     )
     def reauthorize_connection(connection_id: str, request: ReauthorizeRequest) -> Response[str]:
         started = connection_service().reauthorize(
@@ -175,7 +181,7 @@ def build_connections_router() -> Router:
     @app.get(
         "/connections/<connection_id>/objects/<sobject>/fields",
         summary="The fields of an sObject for mapping UIs (cached describe)",
-        responses=_documented(200, "The object's fields", ObjectFields),
+        responses=docs(200, "The object's fields", ObjectFields),
     )
     def object_fields(connection_id: str, sobject: str) -> Response[str]:
         return _json(HTTPStatus.OK, connection_service().fields(connection_id, sobject))
