@@ -22,14 +22,13 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import httpx
 
 from sfconnector.connections import ConnectionNotFoundError, ConnectionRepository
-from sfconnector.events import Event, EventPublisher, utc_now_iso
 from sfconnector.oauth.errors import ConnectionNeedsReauthError, ConnectionPendingError
-from sfconnector.oauth.flow import SalesforceOAuth, TokenResponse
-from sfconnector.oauth.lock import RefreshLock
 from sfconnector.salesforce.client import AccessToken
 from sfconnector.salesforce.errors import (
     AuthorizationRevokedError,
@@ -37,6 +36,13 @@ from sfconnector.salesforce.errors import (
     SalesforceUnavailableError,
 )
 from sfconnector.tokens import ConnectionSecret, SecretsTokenStore, validate_connection_id
+
+if TYPE_CHECKING:
+    # The refresh grant and the events are needed only when a token expires: imported then, not
+    # on a cold start's first request.
+    from sfconnector.events import EventPublisher
+    from sfconnector.oauth.flow import SalesforceOAuth, TokenResponse
+    from sfconnector.oauth.lock import RefreshLock
 
 __all__ = ["NEEDS_REAUTH_EVENT", "ConnectionTokenProvider", "issued_at_from"]
 
@@ -72,7 +78,7 @@ class ConnectionTokenProvider:
         self.connection_id = validate_connection_id(connection_id)
         self._store = store
         self._connections = connections
-        self._oauth = SalesforceOAuth(http)
+        self._http = http
         self._lock = lock
         self._publisher = publisher
         self._wait_seconds = wait_seconds
@@ -83,6 +89,12 @@ class ConnectionTokenProvider:
 
     def __repr__(self) -> str:
         return f"ConnectionTokenProvider(connection_id={self.connection_id!r})"
+
+    @cached_property
+    def _oauth(self) -> SalesforceOAuth:
+        from sfconnector.oauth.flow import SalesforceOAuth
+
+        return SalesforceOAuth(self._http)
 
     # ---- TokenProvider ---------------------------------------------------------------------------
 
@@ -251,6 +263,8 @@ class ConnectionTokenProvider:
             return
         if self._publisher is None:
             return
+        from sfconnector.events import Event, utc_now_iso
+
         event = Event(
             type=NEEDS_REAUTH_EVENT,
             source=f"salesforce/{record.org_id}" if record.org_id else "salesforce",
