@@ -42,14 +42,8 @@ MAX_SELECT_FIELDS = 500
 MAX_QUERY_LIMIT = 2000
 
 
-class _Model(BaseModel):
-    # Built on first use (validation, serialisation, a JSON Schema), not at import: a function
-    # serves a few of these models, and building the others would only slow its cold start.
-    model_config = ConfigDict(defer_build=True)
-
-
-class _Strict(_Model):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
 # --------------------------------------------------------------------------------------- inputs
@@ -60,8 +54,6 @@ class RecordFields(RootModel[Annotated[dict[FieldName, FieldValue], Field(min_le
 
     Any field of the org's describe is accepted (custom ``__c`` fields included).
     """
-
-    model_config = ConfigDict(defer_build=True)
 
 
 class FindInput(_Strict):
@@ -138,7 +130,7 @@ class AddAttachmentInput(_Strict):
 # -------------------------------------------------------------------------------------- outputs
 
 
-class RecordResult(_Model):
+class RecordResult(BaseModel):
     """The record as Salesforce stores it after the action."""
 
     id: str
@@ -149,7 +141,7 @@ class UpsertResult(RecordResult):
     created: bool = Field(description="True when a new record was created, false when one was updated.")
 
 
-class FindResult(_Model):
+class FindResult(BaseModel):
     """``found: false`` is a normal answer (200), so a workflow can branch on it."""
 
     found: bool
@@ -158,13 +150,13 @@ class FindResult(_Model):
     record: SalesforceRecord | None = None
 
 
-class DeleteResult(_Model):
+class DeleteResult(BaseModel):
     id: str
     deleted: Literal[True] = True
     already_deleted: bool = Field(description="True when the record was already in the recycle bin.")
 
 
-class QueryResult(_Model):
+class QueryResult(BaseModel):
     records: list[SalesforceRecord]
     count: int = Field(description="Number of records returned.")
     has_more: bool = Field(description="True when more records match than `limit` allowed.")
@@ -175,13 +167,13 @@ class QueryResult(_Model):
     )
 
 
-class AttachmentIdsResult(_Model):
+class AttachmentIdsResult(BaseModel):
     parent_id: str
     attachment_ids: list[str]
     count: int
 
 
-class AttachmentContentResult(_Model):
+class AttachmentContentResult(BaseModel):
     """Small content comes inline as base64; larger content as a short-lived download URL."""
 
     id: str
@@ -198,7 +190,7 @@ class AttachmentContentResult(_Model):
 # ------------------------------------------------------------------------------------ errors
 
 
-class ErrorBody(_Model):
+class ErrorBody(BaseModel):
     code: str = Field(description="A stable, machine-readable error code.")
     message: str
     fields: list[str] = Field(default_factory=list, description="Fields the error is about.")
@@ -210,7 +202,7 @@ class ErrorBody(_Model):
     )
 
 
-class ErrorResponse(_Model):
+class ErrorResponse(BaseModel):
     """Every error of the API has this shape."""
 
     error: ErrorBody
