@@ -27,7 +27,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import Field
 
@@ -152,10 +152,8 @@ def decode_base64(text: str, *, max_bytes: int, field: str = "content_base64") -
     if b"=" in body:
         raise bad("'=' may only end it (padding)")
 
-    from sfconnector.urlfetch import PayloadTooLargeError
-
     if (len(body) * 3) // 4 > max_bytes:
-        raise PayloadTooLargeError(max_bytes, field=field, what="the decoded file")
+        raise _too_large(max_bytes, field=field, what="the decoded file")
     standard = b"+" in body or b"/" in body
     urlsafe = b"-" in body or b"_" in body
     if standard and urlsafe:
@@ -172,8 +170,16 @@ def decode_base64(text: str, *, max_bytes: int, field: str = "content_base64") -
     except (binascii.Error, ValueError):
         raise bad("the padding is wrong") from None
     if len(data) > max_bytes:
-        raise PayloadTooLargeError(max_bytes, field=field, what="the decoded file")
+        raise _too_large(max_bytes, field=field, what="the decoded file")
     return data, media_type
+
+
+def _too_large(max_bytes: int, *, field: str, what: str) -> Exception:
+    # urlfetch (the SSRF-safe downloader) is imported only when a request needs it: a base64 upload
+    # that fits does not.
+    from sfconnector.urlfetch import PayloadTooLargeError
+
+    return PayloadTooLargeError(max_bytes, field=field, what=what)
 
 
 def _guess_type(name: str) -> str:
@@ -369,13 +375,15 @@ class AttachmentService:
 class AttachmentPorts:
     """The attachment family's ports of one runtime (container): built on first use, then cached.
 
-    The fetcher and the stager build their own clients lazily too, so listing ids never creates
-    an S3 client and never touches the network outside Salesforce.
+    The fetcher and the stager are built (and their modules imported) by the first request that
+    needs them, and build their own clients lazily too: an upload from base64 or listing ids never
+    loads the downloader or the stager, never creates an S3 client and never touches the network
+    outside Salesforce. Either is an instance or a function returning the (one) instance.
     """
 
     settings: AttachmentSettings
-    fetcher: UrlFetcher
-    stager: PayloadStager
+    fetcher: UrlFetcher | Callable[[], UrlFetcher]
+    stager: PayloadStager | Callable[[], PayloadStager]
     inline_limit: int | None = None
     """None: what fits a Lambda response (:data:`sfconnector.staging.MAX_INLINE_BYTES`)."""
 
@@ -384,28 +392,50 @@ _ports: weakref.WeakKeyDictionary[Runtime, AttachmentPorts] = weakref.WeakKeyDic
 _ports_lock = threading.Lock()
 
 
-def _build_ports(runtime: Runtime) -> AttachmentPorts:
-    from sfconnector.staging import PayloadStager, sigv4_s3_client
-    from sfconnector.urlfetch import UrlFetcher, UrlFetchSettings
+T = TypeVar("T")
 
+
+def _once(build: Callable[[], T]) -> Callable[[], T]:
+    """``build()`` on the first call, the same object on every later one."""
+    built: list[T] = []
+    lock = threading.Lock()
+
+    def get() -> T:
+        with lock:
+            if not built:
+                built.append(build())
+            return built[0]
+
+    return get
+
+
+def _build_ports(runtime: Runtime) -> AttachmentPorts:
     settings = AttachmentSettings.from_env()
     core = runtime.settings
-    fetcher = UrlFetcher(
-        UrlFetchSettings(max_bytes=settings.max_bytes, total_timeout=settings.fetch_timeout_seconds)
-    )
 
-    def s3_client() -> Any:
-        # Not the runtime's shared client: presigned URLs must be SigV4 (KMS-encrypted objects
-        # need it, and us-east-1 otherwise signs the legacy way).
-        return sigv4_s3_client(region=core.aws_region)
+    def fetcher() -> UrlFetcher:
+        from sfconnector.urlfetch import UrlFetcher, UrlFetchSettings
 
-    stager = PayloadStager(
-        core.payload_bucket,
-        s3_factory=s3_client,
-        url_ttl_seconds=settings.url_ttl_seconds,
-        kms_key_id=settings.payload_kms_key_id,
-    )
-    return AttachmentPorts(settings=settings, fetcher=fetcher, stager=stager)
+        return UrlFetcher(
+            UrlFetchSettings(max_bytes=settings.max_bytes, total_timeout=settings.fetch_timeout_seconds)
+        )
+
+    def stager() -> PayloadStager:
+        from sfconnector.staging import PayloadStager, sigv4_s3_client
+
+        def s3_client() -> Any:
+            # Not the runtime's shared client: presigned URLs must be SigV4 (KMS-encrypted objects
+            # need it, and us-east-1 otherwise signs the legacy way).
+            return sigv4_s3_client(region=core.aws_region)
+
+        return PayloadStager(
+            core.payload_bucket,
+            s3_factory=s3_client,
+            url_ttl_seconds=settings.url_ttl_seconds,
+            kms_key_id=settings.payload_kms_key_id,
+        )
+
+    return AttachmentPorts(settings=settings, fetcher=_once(fetcher), stager=_once(stager))
 
 
 def attachment_ports(runtime: Runtime) -> AttachmentPorts:
