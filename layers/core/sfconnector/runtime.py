@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from sfconnector.api.idempotency import StateTablePersistence
     from sfconnector.connections import ApiUsageRecorder, ConnectionRepository
-    from sfconnector.events import EventPublisher
+    from sfconnector.events import Event, EventPublisher
     from sfconnector.salesforce.client import DescribeCache, RetryPolicy, SalesforceClient, TokenProvider
     from sfconnector.tokens import SecretsTokenStore
 
@@ -196,7 +196,8 @@ class Runtime:
             connections=self.connections,
             http=self.http,
             lock=RefreshLock(self.dynamodb, self.settings.table_name),
-            publisher=self.publisher,
+            # Events are rare (a refresh token revoked): sfconnector.events loads with the first.
+            publisher=_DeferredPublisher(lambda: self.publisher),
         )
 
     def salesforce(self, connection_id: str) -> SalesforceClient:
@@ -229,6 +230,16 @@ class Runtime:
             while len(self._clients) > MAX_CACHED_CLIENTS:
                 self._clients.popitem(last=False)
         return client
+
+
+class _DeferredPublisher:
+    """An EventPublisher that obtains the real one when the first event is published."""
+
+    def __init__(self, publisher: Callable[[], EventPublisher]) -> None:
+        self._publisher = publisher
+
+    def publish(self, event: Event, attributes: Mapping[str, str] | None = None) -> str:
+        return self._publisher().publish(event, attributes)
 
 
 _current: Runtime | None = None
