@@ -17,6 +17,7 @@ docs, so never rename one.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,17 +27,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from sfconnector.models import (
-    AddAttachmentInput,
-    AttachmentContentResult,
-    AttachmentIdsResult,
-    CustomObjectParams,
     DeleteResult,
-    FieldMatchedParams,
     FindAllInput,
     FindInput,
     FindResult,
-    ListViewParams,
-    NoParams,
     QueryResult,
     RecordFields,
     RecordResult,
@@ -62,6 +56,18 @@ __all__ = [
 ]
 
 CONNECTION_PREFIX = "/connections/{connection_id}"
+
+ModelRef = type[BaseModel] | str
+"""A boundary model, or the name of one in :mod:`sfconnector.models` that is imported when first
+read (``body_model``, ``output_model``, ``params_model``): the attachments family's models and the
+trigger params load only in the functions that use them."""
+
+
+def _model(ref: ModelRef) -> type[BaseModel]:
+    if isinstance(ref, str):
+        model: type[BaseModel] = getattr(importlib.import_module("sfconnector.models"), ref)
+        return model
+    return ref
 
 
 class OperationKind(StrEnum):
@@ -139,8 +145,10 @@ class Action:
     method: str
     route: str
     """Full path template, e.g. ``/connections/{connection_id}/accounts/{record_id}``."""
-    body_model: type[BaseModel] | None
-    output_model: type[BaseModel]
+    body: ModelRef | None
+    """The request body's model (see ``body_model``); None when there is no body."""
+    output: ModelRef
+    """The answer's model (see ``output_model``)."""
     status_code: int = 200
     idempotent_create: bool = False
     """Honours an ``Idempotency-Key`` header (create-type actions)."""
@@ -169,6 +177,14 @@ class Action:
         """The sObject the action writes (the child for CREATE_CHILD)."""
         return self.sobject
 
+    @property
+    def body_model(self) -> type[BaseModel] | None:
+        return None if self.body is None else _model(self.body)
+
+    @property
+    def output_model(self) -> type[BaseModel]:
+        return _model(self.output)
+
 
 @dataclass(frozen=True)
 class Trigger:
@@ -179,7 +195,11 @@ class Trigger:
     sobject: str | None
     """The sObject polled; None when the subscription names it (custom objects)."""
     kind: TriggerKind
-    params_model: type[BaseModel]
+    params: ModelRef
+
+    @property
+    def params_model(self) -> type[BaseModel]:
+        return _model(self.params)
 
 
 # ------------------------------------------------------------------------------------------ families
@@ -316,8 +336,8 @@ def _standard_action(fam: Family, name: str, title: str, description: str, *, in
         kind=shape.kind,
         method=shape.method,
         route=fam.base_route + shape.suffix,
-        body_model=shape.body_model,
-        output_model=shape.output_model,
+        body=shape.body_model,
+        output=shape.output_model,
         status_code=shape.status_code,
         idempotent_create=shape.kind is OperationKind.CREATE,
         in_spec=in_spec,
@@ -339,8 +359,8 @@ def _comment_action(
         kind=OperationKind.CREATE_CHILD,
         method="POST",
         route=fam.base_route + suffix,
-        body_model=RecordFields,
-        output_model=RecordResult,
+        body=RecordFields,
+        output=RecordResult,
         status_code=201,
         idempotent_create=True,
         parent_sobject=parent_sobject,
@@ -423,8 +443,8 @@ def _build_actions() -> tuple[Action, ...]:
             kind=OperationKind.FIND_ALL,
             method="POST",
             route=f"{assoc.base_route}/find_all",
-            body_model=FindAllInput,
-            output_model=QueryResult,
+            body=FindAllInput,
+            output=QueryResult,
         )
     )
 
@@ -440,8 +460,8 @@ def _build_actions() -> tuple[Action, ...]:
             kind=OperationKind.ATTACHMENT_CONTENT,
             method="GET",
             route=f"{att.base_route}/{{record_id}}/content",
-            body_model=None,
-            output_model=AttachmentContentResult,
+            body=None,
+            output="AttachmentContentResult",
         ),
         Action(
             key="attachments.list_ids",
@@ -453,8 +473,8 @@ def _build_actions() -> tuple[Action, ...]:
             kind=OperationKind.ATTACHMENT_IDS,
             method="GET",
             route=f"{att.base_route}/parents/{{parent_id}}",
-            body_model=None,
-            output_model=AttachmentIdsResult,
+            body=None,
+            output="AttachmentIdsResult",
         ),
         Action(
             key="attachments.add",
@@ -465,8 +485,8 @@ def _build_actions() -> tuple[Action, ...]:
             kind=OperationKind.ATTACHMENT_ADD,
             method="POST",
             route=att.base_route,
-            body_model=AddAttachmentInput,
-            output_model=RecordResult,
+            body="AddAttachmentInput",
+            output=RecordResult,
             status_code=201,
             idempotent_create=True,
         ),
@@ -506,27 +526,27 @@ ACTIONS: tuple[Action, ...] = _build_actions()
 def _record_triggers(fam: Family, label: str, kinds: Iterable[TriggerKind]) -> list[Trigger]:
     lower = label.lower()
     article = "an" if lower[0] in "aeiou" else "a"
-    text: dict[TriggerKind, tuple[str, str, type[BaseModel]]] = {
+    text: dict[TriggerKind, tuple[str, str, ModelRef]] = {
         TriggerKind.CREATED: (
             f"New {label}",
             f"This trigger fires when a new {lower} is created in Salesforce.",
-            NoParams,
+            "NoParams",
         ),
         TriggerKind.UPDATED: (
             f"Updated {label}",
             f"This trigger fires when {article} {lower} is updated in Salesforce.",
-            NoParams,
+            "NoParams",
         ),
         TriggerKind.ENTERED_LIST_VIEW: (
             f"New {label} In List",
             f"This trigger fires when a new {label} record appears in a selected list view.",
-            ListViewParams,
+            "ListViewParams",
         ),
         TriggerKind.FIELD_MATCHED: (
             f"{label} CDC",
             f"This trigger fires when a change event occurs on {article} {label} and a watched field "
             "matches a specific value.",
-            FieldMatchedParams,
+            "FieldMatchedParams",
         ),
     }
     out = []
@@ -556,7 +576,7 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "cases",
             "CaseComment",
             TriggerKind.COMMENT_CREATED,
-            NoParams,
+            "NoParams",
         ),
         Trigger(
             "cases.comment_updated",
@@ -565,7 +585,7 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "cases",
             "CaseComment",
             TriggerKind.COMMENT_UPDATED,
-            NoParams,
+            "NoParams",
         ),
     ]
     triggers += _record_triggers(fam["cases"], "Case", (TriggerKind.FIELD_MATCHED,))
@@ -580,7 +600,7 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "associations",
             "OpportunityContactRole",
             created,
-            NoParams,
+            "NoParams",
         ),
         Trigger(
             "associations.updated",
@@ -589,7 +609,7 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "associations",
             "OpportunityContactRole",
             updated,
-            NoParams,
+            "NoParams",
         ),
         Trigger(
             "line_items.created",
@@ -598,7 +618,7 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "line_items",
             "OpportunityLineItem",
             created,
-            NoParams,
+            "NoParams",
         ),
         Trigger(
             "line_items.updated",
@@ -607,7 +627,7 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "line_items",
             "OpportunityLineItem",
             updated,
-            NoParams,
+            "NoParams",
         ),
         Trigger(
             "custom_objects.record_created",
@@ -616,7 +636,7 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "custom_objects",
             None,
             TriggerKind.RECORD_CREATED,
-            CustomObjectParams,
+            "CustomObjectParams",
         ),
         Trigger(
             "custom_objects.record_updated",
@@ -625,7 +645,7 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "custom_objects",
             None,
             TriggerKind.RECORD_UPDATED,
-            CustomObjectParams,
+            "CustomObjectParams",
         ),
     ]
     return tuple(triggers)

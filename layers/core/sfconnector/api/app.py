@@ -25,7 +25,6 @@ from sfconnector.actions.registry import builder_for
 from sfconnector.api.errors import register_error_handlers
 from sfconnector.api.observability import wrap_handler
 from sfconnector.catalog import Action
-from sfconnector.models import ErrorResponse
 from sfconnector.runtime import get_runtime
 
 __all__ = [
@@ -65,6 +64,8 @@ def _responses(action: Action) -> dict[int, Any]:
         codes.append(409)
     if action.kind.value.startswith("attachment"):
         codes.append(413)
+    from sfconnector.models import ErrorResponse  # documents only (see build_family_router)
+
     model: dict[str, Any] = {"application/json": {"model": ErrorResponse}}
     return {
         code: {"description": _ERRORS.get(code, "Payload too large."), "content": model}

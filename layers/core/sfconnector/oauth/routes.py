@@ -19,7 +19,6 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from pydantic import BaseModel
 
 from sfconnector.api.app import PUBLIC_ROUTE, new_resolver
-from sfconnector.models import ErrorResponse
 from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
 from sfconnector.oauth.service import (
     CallbackParams,
@@ -104,6 +103,8 @@ class ConnectionList(BaseModel):
 
 def _documented(status: int, description: str, model: type[BaseModel]) -> dict[int, Any]:
     """OpenAPI responses of a route: its answer and the shared error shape."""
+    from sfconnector.models import ErrorResponse  # documents only (see build_connections_router)
+
     error = {"application/json": {"model": ErrorResponse}}
     return {
         status: {"description": description, "content": {"application/json": {"model": model}}},

@@ -8,13 +8,91 @@ type or an allowed picklist value is checked against the org's describe by
 The catalog (:mod:`sfconnector.catalog`) names these models per action and trigger; the API layer
 turns them into request validation and the OpenAPI document, so they are the one description of
 the wire format.
+
+The models of the record actions live here; the attachments family's, the error shape and the
+trigger params live in submodules imported on first use (``from sfconnector.models import
+ErrorResponse`` works as for the others): defining a pydantic model costs about 0.7 ms of a cold
+start, and most functions never use those.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import importlib
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+
+if TYPE_CHECKING:
+    from sfconnector.models.attachments import (
+        AddAttachmentInput,
+        AttachmentContentResult,
+        AttachmentIdsResult,
+    )
+    from sfconnector.models.errors import ErrorBody, ErrorResponse
+    from sfconnector.models.triggers import (
+        CustomObjectParams,
+        FieldMatchedParams,
+        ListViewParams,
+        NoParams,
+    )
+
+_LAZY: dict[str, str] = {
+    "AddAttachmentInput": "attachments",
+    "AttachmentContentResult": "attachments",
+    "AttachmentIdsResult": "attachments",
+    "ErrorBody": "errors",
+    "ErrorResponse": "errors",
+    "CustomObjectParams": "triggers",
+    "FieldMatchedParams": "triggers",
+    "ListViewParams": "triggers",
+    "NoParams": "triggers",
+}
+
+__all__ = [
+    "CUSTOM_SOBJECT_PATTERN",
+    "FIELD_NAME_PATTERN",
+    "FIELD_PATH_PATTERN",
+    "MAX_CRITERIA",
+    "MAX_QUERY_LIMIT",
+    "MAX_SELECT_FIELDS",
+    "NEXT_PAGE_PATTERN",
+    "SALESFORCE_ID_PATTERN",
+    "AddAttachmentInput",
+    "AttachmentContentResult",
+    "AttachmentIdsResult",
+    "CustomObjectParams",
+    "CustomSObjectName",
+    "DeleteResult",
+    "ErrorBody",
+    "ErrorResponse",
+    "FieldMatchedParams",
+    "FieldName",
+    "FieldPath",
+    "FieldValue",
+    "FindAllInput",
+    "FindInput",
+    "FindResult",
+    "ListViewParams",
+    "NoParams",
+    "QueryResult",
+    "RecordFields",
+    "RecordResult",
+    "SalesforceId",
+    "SalesforceRecord",
+    "UpsertInput",
+    "UpsertResult",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """The models of the submodules, imported on first use (PEP 562)."""
+    submodule = _LAZY.get(name)
+    if submodule is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{submodule}"), name)
+    globals()[name] = value
+    return value
+
 
 # A field / sObject API name: Name, Custom__c, ns__Custom__c, Geo__Latitude__s. The describe is the
 # real check; this only keeps obviously malformed names out of the error messages and queries.
@@ -105,28 +183,6 @@ class FindAllInput(_Strict):
     )
 
 
-class AddAttachmentInput(_Strict):
-    """A file to attach to a record: exactly one of ``content_base64`` or ``url``."""
-
-    parent_id: SalesforceId = Field(description="The record the file is attached to (Account, Case...).")
-    name: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(examples=["invoice.pdf"])
-    content_base64: str | None = Field(default=None, description="The file's bytes, base64-encoded.")
-    url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
-        default=None, description="A public https URL to fetch the file from."
-    )
-    content_type: Annotated[str, StringConstraints(max_length=120)] | None = Field(
-        default=None, description="MIME type (default: from the URL's response, else guessed from the name)."
-    )
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
-    is_private: bool = False
-
-    @model_validator(mode="after")
-    def _one_source(self) -> AddAttachmentInput:
-        if (self.content_base64 is None) == (self.url is None):
-            raise ValueError("give exactly one of content_base64 or url")
-        return self
-
-
 # -------------------------------------------------------------------------------------- outputs
 
 
@@ -165,69 +221,3 @@ class QueryResult(BaseModel):
         description="Send it back as `next_page` (with the same condition and fields) for the next "
         "records; null on the last page.",
     )
-
-
-class AttachmentIdsResult(BaseModel):
-    parent_id: str
-    attachment_ids: list[str]
-    count: int
-
-
-class AttachmentContentResult(BaseModel):
-    """Small content comes inline as base64; larger content as a short-lived download URL."""
-
-    id: str
-    name: str
-    content_type: str | None = None
-    size: int = Field(description="Size of the content in bytes.")
-    content_base64: str | None = None
-    download_url: str | None = Field(
-        default=None, description="Presigned URL, set when the content is staged."
-    )
-    download_url_expires_at: str | None = None
-
-
-# ------------------------------------------------------------------------------------ errors
-
-
-class ErrorBody(BaseModel):
-    code: str = Field(description="A stable, machine-readable error code.")
-    message: str
-    fields: list[str] = Field(default_factory=list, description="Fields the error is about.")
-    salesforce: list[dict[str, Any]] = Field(
-        default_factory=list, description="Salesforce's own error items, when Salesforce reported the error."
-    )
-    details: dict[str, Any] | None = Field(
-        default=None, description="Extra data, e.g. candidate_ids of a 409."
-    )
-
-
-class ErrorResponse(BaseModel):
-    """Every error of the API has this shape."""
-
-    error: ErrorBody
-
-
-# ----------------------------------------------------------------------------- trigger params
-
-
-class NoParams(_Strict):
-    """The trigger takes no parameters."""
-
-
-class ListViewParams(_Strict):
-    list_view_id: SalesforceId = Field(description="Id of the list view (key prefix 00B).")
-
-
-class FieldMatchedParams(_Strict):
-    field: FieldName = Field(examples=["StageName"])
-    value: FieldValue = Field(examples=["Closed Won"])
-    mode: Literal["changed_to", "equals"] = Field(
-        default="changed_to",
-        description="changed_to: fire when the field changes into the value; "
-        "equals: fire on any change while the field equals the value.",
-    )
-
-
-class CustomObjectParams(_Strict):
-    sobject: CustomSObjectName = Field(description="The custom object's API name.", examples=["Invoice__c"])
