@@ -417,6 +417,12 @@ def test_no_address_in_a_forbidden_range_passes_in_any_spelling(net: str, offset
     assert address_problem(ip) is not None
 
 
+@pytest.mark.parametrize("addr", ["192.0.0.9", "192.0.0.10", "::ffff:192.0.0.9"])
+def test_anycast_protocol_assignment_addresses_are_refused(addr: str) -> None:
+    # Python's ipaddress calls these global; the guard must not.
+    assert address_problem(ipaddress.ip_address(addr)) is not None
+
+
 @pytest.mark.parametrize("addr", [PUBLIC_V4, "8.8.8.8", "1.1.1.1", PUBLIC_V6, "::ffff:8.8.8.8"])
 def test_public_unicast_addresses_pass(addr: str) -> None:
     assert address_problem(ipaddress.ip_address(addr)) is None

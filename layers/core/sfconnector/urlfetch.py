@@ -83,6 +83,9 @@ _FORBIDDEN_HOSTS = frozenset(
 _FORBIDDEN_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".home.arpa", ".svc")
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# IETF protocol assignments: Python calls a few of these global (192.0.0.9 PCP anycast,
+# 192.0.0.10 TURN anycast), but no attachment lives on an anycast service address.
+_IETF_PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
@@ -240,6 +243,8 @@ def address_problem(ip: IPAddress, *, allow_loopback: bool = False) -> str | Non
         return "a multicast address"
     if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
         return "a shared (CGNAT) address"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _IETF_PROTOCOL_ASSIGNMENTS:
+        return "an IETF protocol-assignment address"
     if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
         return "a site-local address"
     if ip.is_reserved:
