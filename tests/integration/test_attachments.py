@@ -10,16 +10,13 @@ refuse, so no packet leaves the machine.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -41,6 +38,7 @@ from sfconnector.staging import LAMBDA_RESPONSE_LIMIT, MAX_INLINE_BYTES
 from sfconnector.tokens import ConnectionSecret
 from sfconnector.urlfetch import PayloadTooLargeError, UrlFetcher, UrlFetchSettings
 
+from tests.fixtures.actions import api_gateway_event, load_function
 from tests.fixtures.aws import AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
 
@@ -50,17 +48,6 @@ PDF = b"%PDF-1.7\n" + bytes(range(256)) * 8 + b"\n%%EOF"
 
 
 # ----------------------------------------------------------------------------------- harness
-
-
-def _load_function(name: str) -> ModuleType:
-    """``functions/<name>/app.py`` loaded as SAM does (its own module, not a package import)."""
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"function_{name}_app_attachments_test", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -83,36 +70,6 @@ class Answer:
         return None if value is None else int(value)
 
 
-def api_event(
-    method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-) -> dict[str, Any]:
-    all_headers = {"Host": "abc123.execute-api.us-east-1.amazonaws.com", **(headers or {})}
-    if body is not None:
-        all_headers["Content-Type"] = "application/json"
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": all_headers,
-        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "resourcePath": path,
-            "httpMethod": method,
-            "path": f"/v1{path}",
-            "stage": "v1",
-            "requestId": str(uuid.uuid4()),
-            "identity": {"sourceIp": "127.0.0.1", "userArn": "arn:aws:iam::123456789012:user/engine"},
-        },
-        "body": None if body is None else (body if isinstance(body, str) else json.dumps(body)),
-        "isBase64Encoded": False,
-    }
-
-
 class _Context:
     function_name = "AttachmentsFunction"
     memory_limit_in_mb = 512
@@ -130,9 +87,8 @@ class AttachmentsApi:
     handler: Callable[[dict[str, Any], Any], dict[str, Any]]
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Answer:
-        response = self.handler(
-            api_event(method, f"/connections/{CONNECTION}/attachments{path}", body, headers), _Context()
-        )
+        event = api_gateway_event(method, f"/connections/{CONNECTION}/attachments{path}", body, headers=headers)
+        response = self.handler(event, _Context())
         self.last_size = len(json.dumps(response))
         headers_out = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
         for k, values in (response.get("multiValueHeaders") or {}).items():
@@ -188,7 +144,7 @@ def api(
             org_id=sf_emulator.org_id,
         )
     )
-    handler = _load_function("attachments").lambda_handler
+    handler = load_function("attachments").lambda_handler
     try:
         yield AttachmentsApi(sf_emulator, aws, handler)
     finally:
