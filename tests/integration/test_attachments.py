@@ -87,7 +87,8 @@ class AttachmentsApi:
     handler: Callable[[dict[str, Any], Any], dict[str, Any]]
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Answer:
-        event = api_gateway_event(method, f"/connections/{CONNECTION}/attachments{path}", body, headers=headers)
+        route = f"/connections/{CONNECTION}/attachments{path}"
+        event = api_gateway_event(method, route, body, headers=headers)
         response = self.handler(event, _Context())
         self.last_size = len(json.dumps(response))
         headers_out = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
