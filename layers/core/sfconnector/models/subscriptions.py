@@ -1,0 +1,225 @@
+"""Trigger subscriptions at the HTTP boundary and in the state table.
+
+A subscription says "send me this trigger's events for this connection": ``SubscriptionCreate`` is
+the ``POST /connections/{cid}/subscriptions`` body, ``SubscriptionPatch`` the ``PATCH`` body and
+:class:`Subscription` what is stored (``pk = CONNECTION#<cid>``, ``sk = SUBSCRIPTION#<sid>``),
+returned and read by the poller.
+
+Only the shape is checked here; whether ``trigger`` is a catalog key, whether ``params`` fit the
+trigger's params model and the org's describe, and whether ``fields`` exist on the sObject is
+checked by :mod:`sfconnector.triggers.subscriptions`, which knows the catalog and the org.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from sfconnector.models import MAX_SELECT_FIELDS, FieldName
+from sfconnector.tokens import validate_connection_id
+
+__all__ = [
+    "MAX_BACKFILL",
+    "START_CLOCK_SKEW",
+    "SUBSCRIPTION_ID_PATTERN",
+    "SUBSCRIPTION_PREFIX",
+    "Subscription",
+    "SubscriptionCreate",
+    "SubscriptionPatch",
+    "SubscriptionStatus",
+    "subscription_key",
+]
+
+SubscriptionStatus = Literal["active", "paused"]
+
+SUBSCRIPTION_PREFIX = "SUBSCRIPTION#"
+SUBSCRIPTION_ID_PATTERN = r"^[0-9a-f]{32}$"
+_SUBSCRIPTION_ID = re.compile(SUBSCRIPTION_ID_PATTERN)
+
+MAX_BACKFILL = timedelta(days=30)
+"""How far back ``start`` may reach: a longer backfill would flood the subscriber and spend the
+org's API budget on one subscription (and Salesforce's recycle bin keeps deletions ~15 days)."""
+START_CLOCK_SKEW = timedelta(minutes=5)
+"""A ``start`` this far in the future is taken as "now": the caller's clock may run a little ahead."""
+
+TriggerKey = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Fields = Annotated[list[FieldName], Field(min_length=1, max_length=MAX_SELECT_FIELDS)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _utc_seconds(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def subscription_key(connection_id: str, subscription_id: str) -> dict[str, str]:
+    """The table key of one subscription."""
+    return {
+        "pk": f"CONNECTION#{validate_connection_id(connection_id)}",
+        "sk": f"{SUBSCRIPTION_PREFIX}{validate_subscription_id(subscription_id)}",
+    }
+
+
+def validate_subscription_id(subscription_id: str) -> str:
+    if not isinstance(subscription_id, str) or not _SUBSCRIPTION_ID.fullmatch(subscription_id):
+        raise ValueError(f"{str(subscription_id)[:40]!r} is not a subscription id (32 lowercase hex digits)")
+    return subscription_id
+
+
+def _unique(fields: list[str] | None) -> list[str] | None:
+    if fields is None:
+        return None
+    seen: dict[str, str] = {}
+    for name in fields:
+        # Salesforce field names are case-insensitive: Name and name are one field.
+        seen.setdefault(name.lower(), name)
+    return list(seen.values())
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SubscriptionCreate(_Input):
+    """Subscribe to a trigger of the catalog on this connection."""
+
+    trigger: TriggerKey = Field(description="A trigger key of `GET /catalog`.", examples=["leads.created"])
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The trigger's parameters (its `params` schema in `GET /catalog`): e.g. "
+        '`{"sobject": "Invoice__c"}` for custom objects, `{"field", "value", "mode"}` for field matched.',
+    )
+    start: Literal["now"] | AwareDatetime = Field(
+        default="now",
+        description="`now` (default: only changes from now on) or an ISO datetime with a timezone to "
+        "backfill from, at most 30 days back.",
+        examples=["now", "2026-11-20T00:00:00Z"],
+    )
+    ignore_own_changes: bool = Field(
+        default=False,
+        description="Skip records last modified by the connection's own Salesforce user, so a "
+        "workflow writing back does not trigger itself.",
+    )
+    fields: Fields | None = Field(
+        default=None,
+        description="The record fields the event carries (default: every field).",
+        examples=[["Id", "Name", "Email"]],
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _start_window(cls, value: Literal["now"] | datetime) -> Literal["now"] | datetime:
+        if value == "now" or not isinstance(value, datetime):
+            return value
+        now = _now()
+        if value > now + START_CLOCK_SKEW:
+            raise ValueError("must not be in the future (use 'now' for changes from now on)")
+        if value < now - MAX_BACKFILL:
+            raise ValueError(f"a backfill reaches at most {MAX_BACKFILL.days} days back")
+        return min(_utc_seconds(value), now)
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_fields(cls, value: list[str] | None) -> list[str] | None:
+        return _unique(value)
+
+    def start_at(self, now: datetime) -> datetime:
+        """The instant the subscription's events start (``now`` for ``"now"``)."""
+        return (
+            _utc_seconds(now) if self.start == "now" or not isinstance(self.start, datetime) else self.start
+        )
+
+
+class SubscriptionPatch(_Input):
+    """Pause or resume a subscription, or change what it watches. Absent fields stay as they are;
+    ``"fields": null`` goes back to every field."""
+
+    status: SubscriptionStatus | None = Field(
+        default=None, description="`paused` stops its events; `active` resumes."
+    )
+    params: dict[str, Any] | None = Field(
+        default=None, description="New trigger parameters (validated again)."
+    )
+    fields: Fields | None = Field(default=None, description="New event fields; null = every field.")
+    ignore_own_changes: bool | None = None
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_fields(cls, value: list[str] | None) -> list[str] | None:
+        return _unique(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> SubscriptionPatch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of status, params, fields, ignore_own_changes")
+        for name in ("status", "params", "ignore_own_changes"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class Subscription(BaseModel):
+    """One subscription as stored, returned by the API and read by the poller."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    subscription_id: Annotated[str, StringConstraints(pattern=SUBSCRIPTION_ID_PATTERN)]
+    connection_id: str
+    trigger: str
+    kind: str
+    """The trigger's :class:`~sfconnector.catalog.TriggerKind` value (``created``, ``field_matched``...)."""
+    family: str
+    sobject: str
+    """The sObject polled: the family's, or ``params.sobject`` for custom objects."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    fields: list[str] | None = None
+    ignore_own_changes: bool = False
+    status: SubscriptionStatus = "active"
+    start_at: datetime
+    created_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=_now)
+    last_error: str | None = None
+    """The poller's last problem with this subscription (None once it polls cleanly again)."""
+    last_error_at: datetime | None = None
+
+    @field_validator("connection_id")
+    @classmethod
+    def _connection_id(cls, value: str) -> str:
+        return validate_connection_id(value)
+
+    @field_validator("start_at", "created_at", "updated_at", "last_error_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return _utc_seconds(value)
+
+    def to_item(self) -> dict[str, Any]:
+        """The DynamoDB item as plain values (None fields left out). ``params`` is kept as JSON
+        text: its values may be floats, which DynamoDB's number type would not round-trip."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["params"] = json.dumps(self.params, separators=(",", ":"), sort_keys=True)
+        return {**subscription_key(self.connection_id, self.subscription_id), **data}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Subscription:
+        data = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+        if isinstance(data.get("params"), str):
+            data["params"] = json.loads(data["params"])
+        return cls.model_validate(data)
