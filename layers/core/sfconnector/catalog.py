@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -41,16 +41,20 @@ from sfconnector.models import (
 __all__ = [
     "ACTIONS",
     "FAMILIES",
+    "STREAMS",
     "TRIGGERS",
     "Action",
+    "ChangeEvent",
     "Family",
     "OperationKind",
+    "Stream",
     "Trigger",
     "TriggerKind",
     "action",
     "actions_of",
     "family",
     "spec_actions",
+    "spec_triggers",
     "trigger",
     "triggers_of",
 ]
@@ -98,6 +102,67 @@ class TriggerKind(StrEnum):
     COMMENT_UPDATED = "comment_updated"
     RECORD_CREATED = "record_created"
     RECORD_UPDATED = "record_updated"
+    DELETED = "deleted"
+    """Supplementary (``in_spec=False``): the poller's ``queryAll`` returns deleted rows for free."""
+
+
+class ChangeEvent(StrEnum):
+    """What a change-stream row can be: the ``event_type`` SNS attribute of an event."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Stream:
+    """How a trigger kind reads its sObject's change stream, declared as data (a Singer-style stream
+    definition): the poller has one generic implementation that reads these fields.
+
+    Every stream of an sObject is served by ONE query ordered by the replication key
+    (``SystemModstamp``, then ``Id``); a stream picks the rows it fires for and names the field
+    whose value identifies the change (the record version, part of the event id).
+    """
+
+    event: ChangeEvent
+    version_field: str
+    """The field identifying the change: CreatedDate (once per record), LastModifiedDate (every
+    real modification; a SystemModstamp-only change does not move it) or SystemModstamp (a deletion)."""
+    actor_field: str
+    """Who made the change (``ignore_own_changes`` compares it with the connection's user)."""
+    rows: Literal["live", "deleted", "any"]
+    """Which rows qualify: live records, ``IsDeleted`` rows of ``queryAll``, or both (a record
+    created and deleted inside one window still fires created: the creation happened)."""
+    modified_only: bool = False
+    """Only rows whose version is later than their CreatedDate (a real modification)."""
+
+
+REPLICATION_KEY = "SystemModstamp"
+SYSTEM_FIELDS: tuple[str, ...] = (
+    "Id",
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
+    "SystemModstamp",
+    "IsDeleted",
+)
+"""Selected by every trigger query whatever the subscriptions' ``fields``."""
+
+_CREATED = Stream(ChangeEvent.CREATED, "CreatedDate", "CreatedById", "any")
+_UPDATED = Stream(ChangeEvent.UPDATED, "LastModifiedDate", "LastModifiedById", "live", modified_only=True)
+_DELETED = Stream(ChangeEvent.DELETED, "SystemModstamp", "LastModifiedById", "deleted")
+
+STREAMS: dict[TriggerKind, Stream] = {
+    TriggerKind.CREATED: _CREATED,
+    TriggerKind.COMMENT_CREATED: _CREATED,
+    TriggerKind.RECORD_CREATED: _CREATED,
+    TriggerKind.UPDATED: _UPDATED,
+    TriggerKind.COMMENT_UPDATED: _UPDATED,
+    TriggerKind.RECORD_UPDATED: _UPDATED,
+    TriggerKind.DELETED: _DELETED,
+}
+"""The stream of each record-change kind (entered list view and field matched: part 2)."""
 
 
 @dataclass(frozen=True)
@@ -196,10 +261,16 @@ class Trigger:
     """The sObject polled; None when the subscription names it (custom objects)."""
     kind: TriggerKind
     params: ModelRef
+    in_spec: bool = True
 
     @property
     def params_model(self) -> type[BaseModel]:
         return _model(self.params)
+
+    @property
+    def stream(self) -> Stream | None:
+        """How the poller reads this trigger's changes (None: a kind not served yet)."""
+        return STREAMS.get(self.kind)
 
 
 # ------------------------------------------------------------------------------------------ families
@@ -648,7 +719,46 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "CustomObjectParams",
         ),
     ]
+    triggers += _deleted_triggers()
     return tuple(triggers)
+
+
+_DELETED_FAMILIES = (
+    ("accounts", "Account"),
+    ("contacts", "Contact"),
+    ("leads", "Lead"),
+    ("opportunities", "Opportunity"),
+    ("cases", "Case"),
+    ("products", "Product"),
+    ("tasks", "Task"),
+    ("events", "Event"),
+    ("line_items", "Opportunity Line Item"),
+    ("associations", "Opportunity Contact Role"),
+    ("custom_objects", "Custom Record"),
+)
+
+
+def _deleted_triggers() -> list[Trigger]:
+    """Supplementary "deleted" triggers, one per record family: the poller queries with
+    ``queryAll``, so deletions arrive in the query every other trigger of the sObject uses."""
+    out = []
+    for key, label in _DELETED_FAMILIES:
+        fam = _FAMILY_BY_KEY[key]
+        params = "CustomObjectParams" if fam.sobject is None else "NoParams"
+        out.append(
+            Trigger(
+                f"{key}.deleted",
+                f"Deleted {label}",
+                f"This trigger fires when {'an' if label[0] in 'AEIOU' else 'a'} {label.lower()} is deleted "
+                "(moved to the recycle bin) in Salesforce.",
+                key,
+                fam.sobject,
+                TriggerKind.DELETED,
+                params,
+                in_spec=False,
+            )
+        )
+    return out
 
 
 TRIGGERS: tuple[Trigger, ...] = _build_triggers()
@@ -697,6 +807,11 @@ def triggers_of(family_key: str) -> tuple[Trigger, ...]:
 def spec_actions() -> tuple[Action, ...]:
     """The 54 actions of the product spec (without the supplementary ones)."""
     return tuple(a for a in ACTIONS if a.in_spec)
+
+
+def spec_triggers() -> tuple[Trigger, ...]:
+    """The 30 triggers of the product spec (without the supplementary ones)."""
+    return tuple(t for t in TRIGGERS if t.in_spec)
 
 
 def _check() -> None:
