@@ -33,6 +33,7 @@ __all__ = [
     "ConnectionRepository",
     "ConnectionStatus",
     "Environment",
+    "PollingState",
     "connection_key",
 ]
 
@@ -51,6 +52,19 @@ def connection_key(connection_id: str) -> dict[str, str]:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+class PollingState(BaseModel):
+    """What the trigger poller last reported (only changes are written): ``polling``,
+    ``skipped_budget`` (the org's daily API usage is above the polling budget; actions go on) or
+    ``error`` (the last cycle stopped part-way; ``reason`` says why)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    state: Literal["polling", "skipped_budget", "error"]
+    reason: str | None = None
+    at: int = 0
+    """Epoch seconds of the report."""
 
 
 class ConnectionRecord(BaseModel):
@@ -75,6 +89,8 @@ class ConnectionRecord(BaseModel):
     client_id: str | None = None
     status_reason: str | None = None
     """Why the status is what it is (e.g. the OAuth error that made it ``needs_reauth``)."""
+    polling: PollingState | None = None
+    """The trigger poller's last reported state (None: never reported anything unusual)."""
 
     @field_validator("connection_id")
     @classmethod
@@ -91,6 +107,9 @@ class ConnectionRecord(BaseModel):
         usage = data.get("api_usage")
         if isinstance(usage, dict):
             data["api_usage"] = {k: int(v) for k, v in usage.items()}
+        polling = data.get("polling")
+        if isinstance(polling, dict) and polling.get("at") is not None:
+            data["polling"] = {**polling, "at": int(polling["at"])}
         return cls.model_validate(data)
 
 

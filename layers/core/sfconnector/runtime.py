@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from sfconnector.events import Event, EventPublisher
     from sfconnector.salesforce.client import DescribeCache, RetryPolicy, SalesforceClient, TokenProvider
     from sfconnector.tokens import SecretsTokenStore
+    from sfconnector.triggers.poller import PollerPorts, PollerSettings
 
 __all__ = ["Runtime", "get_runtime", "reset_runtime", "set_runtime"]
 
@@ -163,6 +164,39 @@ class Runtime:
         from sfconnector.api.idempotency import StateTablePersistence
 
         return StateTablePersistence(self.settings.table_name, boto3_client=self.dynamodb)
+
+    # ---- triggers: the poller's ports (engine; one block) ----------------------------------------
+
+    @cached_property
+    def poller_settings(self) -> PollerSettings:
+        from sfconnector.triggers.poller import PollerSettings
+
+        return PollerSettings.from_env(self._env)
+
+    @cached_property
+    def poller_ports(self) -> PollerPorts:
+        """Subscriptions, cursors and lease, the batch publisher (claim checks in the payload
+        bucket) and the connections' Salesforce clients; ``poller_clock`` overrides "now"."""
+        from sfconnector.events import SnsEventPublisher
+        from sfconnector.stores.cursors import CursorStore
+        from sfconnector.triggers.poller import PollerPorts
+
+        publisher = SnsEventPublisher(
+            lambda: self.sns, self.settings.topic_arn, s3=lambda: self.s3, bucket=self.settings.payload_bucket
+        )
+        ports = PollerPorts(
+            connections=self.connections,
+            subscriptions=self.subscriptions,
+            cursors=CursorStore(lambda: self.dynamodb, self.settings.table_name),
+            publisher=publisher,
+            salesforce=self.salesforce,
+        )
+        if self.poller_clock is not None:
+            ports.clock = self.poller_clock
+        return ports
+
+    poller_clock: Callable[[], float] | None = None
+    """Tests set it (e.g. to the emulator's org clock) before the first poll."""
 
     # ---- Salesforce ------------------------------------------------------------------------------
 

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
     from sfconnector.catalog import Action
     from sfconnector.salesforce.client import LimitInfo
+    from sfconnector.triggers.poller import PollReport
 
-__all__ = ["logger", "metrics", "record_action", "tracer", "wrap_handler"]
+__all__ = ["logger", "metrics", "record_action", "record_poll", "tracer", "wrap_handler"]
 
 TRACED_MODULES = ("botocore", "httpx")
 """What the Tracer patches: AWS calls (boto3) and Salesforce / URL-fetch calls (httpx)."""
@@ -89,11 +90,39 @@ def record_action(action: Action, connection_id: str, api_calls: int, limits: Li
     single.flush_metrics()
 
 
+def record_poll(report: PollReport) -> None:
+    """Log and count one poll cycle (the trigger poller's metrics; the lag feeds an alarm)."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    logger().info(
+        "poll cycle",
+        extra={k: v for k, v in report.model_dump().items() if k != "streams"}
+        | {"streams": len(report.streams)},
+    )
+    shared = metrics()
+    shared.add_metric(name="TriggerPollRecords", unit=MetricUnit.Count, value=report.records_seen)
+    shared.add_metric(name="TriggerPollEvents", unit=MetricUnit.Count, value=report.events_published)
+    shared.add_metric(name="TriggerPollSalesforceCalls", unit=MetricUnit.Count, value=report.salesforce_calls)
+    shared.add_metric(
+        name="TriggerPollSkipped", unit=MetricUnit.Count, value=int(report.outcome == "skipped")
+    )
+    shared.add_metric(
+        name="TriggerPollErrors",
+        unit=MetricUnit.Count,
+        value=int(report.error is not None) + report.events_failed,
+    )
+    if report.lag_seconds is not None:
+        shared.add_metric(name="TriggerPollLagSeconds", unit=MetricUnit.Seconds, value=report.lag_seconds)
+
+
 def wrap_handler(
     resolve: Callable[[dict[str, Any], Any], dict[str, Any]],
+    *,
+    correlation_id_path: str | None = None,
 ) -> Callable[[dict[str, Any], Any], Any]:
-    """``resolve`` wrapped once with Logger (correlation id = API Gateway request id), Tracer and
-    Metrics decorators; built on the first call."""
+    """``resolve`` wrapped once with Logger (correlation id = API Gateway request id, or what
+    ``correlation_id_path`` names in the event), Tracer and Metrics decorators; built on the
+    first call."""
     wrapped: list[Callable[[dict[str, Any], Any], Any]] = []
 
     def handler(event: dict[str, Any], context: Any) -> Any:
@@ -104,7 +133,10 @@ def wrap_handler(
             fn = metrics().log_metrics(fn, raise_on_empty_metrics=False)
             fn = tracer().capture_lambda_handler(fn, capture_response=False)
             fn = logger().inject_lambda_context(
-                fn, correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True, log_event=False
+                fn,
+                correlation_id_path=correlation_id_path or correlation_paths.API_GATEWAY_REST,
+                clear_state=True,
+                log_event=False,
             )
             wrapped.append(fn)
         with warnings.catch_warnings():

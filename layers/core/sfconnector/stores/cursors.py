@@ -1,0 +1,222 @@
+"""The poller's state in the state table: stream cursors with their seen-sets, and the poll lease.
+
+* ``sk = POLL_LEASE``: one item per connection while a poll runs (conditional put with an expiry:
+  two runs of one connection never overlap, a crashed run's lease expires).
+* ``sk = CURSOR#<sObject>``: the shared stream of an sObject (every subscription on it that has
+  caught up); ``sk = CURSOR#<sObject>#CATCHUP#<sid>``: a backfilling subscription's own stream
+  until it reaches the shared one. One item per stream, written once per cycle at most.
+
+The seen-set is kept in the cursor item as fixed-width text, 23 bytes per (record, change):
+15-character record id + 1 change code + 7 base-36 digits of the record version (epoch seconds).
+See docs/triggers.md for its bound.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from sfconnector.connections import _is_conditional_failure, _unwire, _wire
+from sfconnector.stores.dynamo import DynamoStore
+from sfconnector.tokens import validate_connection_id
+
+__all__ = [
+    "CURSOR_PREFIX",
+    "LEASE_SK",
+    "SEEN_ENTRY_BYTES",
+    "CursorStore",
+    "StreamState",
+    "decode_seen",
+    "encode_seen",
+    "stream_sk",
+]
+
+CURSOR_PREFIX = "CURSOR#"
+LEASE_SK = "POLL_LEASE"
+_VERSION_DIGITS = 7  # base 36: up to 78 364 164 095 s, i.e. beyond the year 4400
+_KEY_CHARS = 16
+SEEN_ENTRY_BYTES = _KEY_CHARS + _VERSION_DIGITS
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def stream_sk(sobject: str, catchup_for: str | None = None) -> str:
+    return f"{CURSOR_PREFIX}{sobject}" + (f"#CATCHUP#{catchup_for}" if catchup_for else "")
+
+
+def _b36(value: int) -> str:
+    out = []
+    for _ in range(_VERSION_DIGITS):
+        value, digit = divmod(value, 36)
+        out.append(_DIGITS[digit])
+    return "".join(reversed(out))
+
+
+def encode_seen(seen: dict[str, int]) -> str:
+    """``{"<15-char id><code>": version}`` as fixed-width text (sorted: deterministic items)."""
+    for key in seen:
+        if len(key) != _KEY_CHARS:
+            raise ValueError(f"seen-set key {key!r} is not {_KEY_CHARS} characters")
+    return "".join(f"{key}{_b36(version)}" for key, version in sorted(seen.items()))
+
+
+def decode_seen(text: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for start in range(0, len(text) - SEEN_ENTRY_BYTES + 1, SEEN_ENTRY_BYTES):
+        entry = text[start : start + SEEN_ENTRY_BYTES]
+        out[entry[:_KEY_CHARS]] = int(entry[_KEY_CHARS:], 36)
+    return out
+
+
+class StreamState(BaseModel):
+    """One stream's position. Times are epoch seconds (Salesforce stamps have second precision)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sobject: str
+    catchup_for: str | None = None
+    """The subscription a catch-up stream serves (None: the sObject's shared stream)."""
+    cursor: int
+    """Every row stamped before ``cursor`` has been processed (rows inside the lookback are re-read
+    and filtered through ``seen``)."""
+    cursor_id: str | None = None
+    """The last processed Id at ``cursor`` when a window stopped part-way (informational: the
+    next window re-reads from ``cursor - lookback`` anyway)."""
+    prev_cursor: int
+    """The cursor before the last advance: a record created before ``cursor`` but modified inside
+    the safety margin of the last poll was never seen; its creation is at or after this."""
+    seen: dict[str, int] = Field(default_factory=dict)
+    seen_floor: int = 0
+    """Versions at or below this count as seen (the set overflowed its bound and dropped them)."""
+    pending: dict[str, list[str]] = Field(default_factory=dict)
+    """Seen keys whose event SNS did not accept for these subscriptions (re-sent next cycle)."""
+    members: list[str] = Field(default_factory=list)
+    """Shared stream: the subscriptions it serves (a new one with an earlier start catches up first)."""
+    fields: list[str] | None = None
+    """Every field of the sObject the query can select (from its describe), for subscriptions
+    that want every field."""
+    fields_at: int | None = None
+    updated_at: int = 0
+
+    @property
+    def sk(self) -> str:
+        return stream_sk(self.sobject, self.catchup_for)
+
+    def to_item(self, connection_id: str) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": f"CONNECTION#{validate_connection_id(connection_id)}",
+            "sk": self.sk,
+            "sobject": self.sobject,
+            "cursor": self.cursor,
+            "prev_cursor": self.prev_cursor,
+            "seen": encode_seen(self.seen),
+            "seen_floor": self.seen_floor,
+            "updated_at": self.updated_at,
+        }
+        if self.catchup_for:
+            item["catchup_for"] = self.catchup_for
+        if self.cursor_id:
+            item["cursor_id"] = self.cursor_id
+        if self.pending:
+            item["pending"] = json.dumps(self.pending, separators=(",", ":"), sort_keys=True)
+        if self.members:
+            item["members"] = ",".join(sorted(self.members))
+        if self.fields is not None:
+            item["fields"] = ",".join(self.fields)
+            item["fields_at"] = self.fields_at or 0
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> StreamState:
+        data = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+        data["seen"] = decode_seen(str(data.get("seen") or ""))
+        data["pending"] = json.loads(data["pending"]) if data.get("pending") else {}
+        data["members"] = [m for m in str(data.get("members") or "").split(",") if m]
+        if "fields" in data:
+            data["fields"] = [f for f in str(data["fields"]).split(",") if f]
+        for name in ("cursor", "prev_cursor", "seen_floor", "fields_at", "updated_at"):
+            if data.get(name) is not None:
+                data[name] = int(data[name])
+        return cls.model_validate(data)
+
+
+class CursorStore(DynamoStore):
+    """Stream states and the poll lease of connections (one DynamoDB client, obtained lazily)."""
+
+    @staticmethod
+    def _pk(connection_id: str) -> str:
+        return f"CONNECTION#{validate_connection_id(connection_id)}"
+
+    # ---- lease -----------------------------------------------------------------------------------
+
+    def acquire_lease(self, connection_id: str, owner: str, *, now: float, seconds: float) -> bool:
+        """Take the connection's poll lease unless another run holds an unexpired one."""
+        item = {
+            "pk": self._pk(connection_id),
+            "sk": LEASE_SK,
+            "owner": owner,
+            # The table's TTL attribute: DynamoDB also deletes a long-expired lease by itself.
+            "expires_at": int(now + seconds),
+            "acquired_at": datetime.fromtimestamp(now, UTC).isoformat(),
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_wire(item),
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                ExpressionAttributeValues=_wire({":now": int(now)}),
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def release_lease(self, connection_id: str, owner: str) -> None:
+        """Give the lease back (only ours: an expired one may already be another run's)."""
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=_wire({"pk": self._pk(connection_id), "sk": LEASE_SK}),
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues=_wire({":owner": owner}),
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    # ---- streams ---------------------------------------------------------------------------------
+
+    def load(self, connection_id: str) -> dict[str, StreamState]:
+        """Every stream of the connection by ``sk`` (one Query)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": _wire({":pk": self._pk(connection_id), ":prefix": CURSOR_PREFIX}),
+            "ConsistentRead": True,
+        }
+        out: dict[str, StreamState] = {}
+        while True:
+            page = self.client.query(**kwargs)
+            for raw in page.get("Items", []):
+                state = StreamState.from_item(_unwire(raw))
+                out[state.sk] = state
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return out
+            kwargs["ExclusiveStartKey"] = last
+
+    def save(self, connection_id: str, state: StreamState) -> int:
+        """Write one stream (one PutItem); returns the item's size in bytes (for the metrics)."""
+        item = state.to_item(connection_id)
+        self.client.put_item(TableName=self.table_name, Item=_wire(item))
+        return len(json.dumps(item, default=str))
+
+    def delete(self, connection_id: str, sk: str) -> None:
+        self.client.delete_item(
+            TableName=self.table_name, Key=_wire({"pk": self._pk(connection_id), "sk": sk})
+        )

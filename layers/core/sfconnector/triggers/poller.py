@@ -1,0 +1,576 @@
+"""One poll cycle of a connection: :func:`poll_connection`.
+
+1. Skip without calling Salesforce when the connection is not ``connected``, has no active
+   subscription, another run holds its lease, or the org's daily API usage is above the budget.
+2. Group the active subscriptions by sObject: ONE query per sObject serves all of them (created,
+   updated, deleted, any number of subscriptions), ``queryAll`` so deletions come in it. A
+   subscription whose ``start_at`` lies before the sObject's cursor first catches up on its own
+   stream, then joins the shared one.
+3. Send the queries five per Composite request (one API call each); follow ``nextRecordsUrl`` as
+   Composite subrequests too, batched with the other pending pages; a stale describe rides along.
+4. Decide which rows fire which subscription (:mod:`sfconnector.triggers.streams`), skipping
+   changes already emitted (the stream's seen-set), and publish the envelopes with PublishBatch.
+5. Only then write each stream's cursor and seen-set (one PutItem per stream): a crash before this
+   re-emits the same events with the same ids next cycle; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, urlencode
+
+from pydantic import BaseModel, Field
+
+from sfconnector.actions.errors import ActionError
+from sfconnector.catalog import REPLICATION_KEY, Stream
+from sfconnector.events import BatchEventPublisher, OutboundMessage
+from sfconnector.models.subscriptions import Subscription
+from sfconnector.models.trigger_events import TriggerEvent
+from sfconnector.salesforce.client import QueryPage
+from sfconnector.salesforce.composite import MAX_QUERIES, MAX_SUBREQUESTS, CompositeRequest
+from sfconnector.salesforce.errors import SalesforceError
+from sfconnector.settings import EnvSettings
+from sfconnector.stores.cursors import StreamState, stream_sk
+from sfconnector.tokens import ConnectionSecretNotFoundError
+from sfconnector.triggers import streams
+
+if TYPE_CHECKING:
+    from sfconnector.connections import ConnectionRecord, ConnectionRepository
+    from sfconnector.salesforce.client import SalesforceClient
+    from sfconnector.stores.cursors import CursorStore
+    from sfconnector.stores.subscriptions import SubscriptionRepository
+
+__all__ = ["PollReport", "PollerPorts", "PollerSettings", "StreamReport", "poll_connection"]
+
+logger = logging.getLogger(__name__)
+
+_FAILURES = (SalesforceError, ActionError, ConnectionSecretNotFoundError)
+"""What stops a cycle's fetching part-way: what was fetched is still published and recorded."""
+
+
+class PollerSettings(EnvSettings):
+    lookback_seconds: int = Field(300, alias="POLL_LOOKBACK_SECONDS", ge=0, le=3600)
+    """How far before the cursor each window re-reads: a transaction committing late is stamped
+    when it started, up to this long ago."""
+    safety_margin_seconds: int = Field(15, alias="POLL_SAFETY_MARGIN_SECONDS", ge=0, le=600)
+    """The window ends this long before "now": rows stamped later may still be committing."""
+    budget_share: float = Field(0.8, alias="POLL_BUDGET_SHARE", gt=0, le=1)
+    """Skip polling while the org has used this share of its daily API allowance (actions go on)."""
+    lease_seconds: int = Field(180, alias="POLL_LEASE_SECONDS", ge=10, le=3600)
+    max_calls: int = Field(20, alias="POLL_MAX_CALLS_PER_CYCLE", ge=1, le=500)
+    """Salesforce calls one cycle may spend (the rest of a long backlog waits for the next)."""
+    seen_max: int = Field(12_000, alias="POLL_SEEN_MAX", ge=100, le=15_000)
+    """Entries a stream's seen-set keeps (23 bytes each: 12 000 is ~276 KB of the 400 KB item)."""
+    describe_refresh_seconds: int = Field(3600, alias="POLL_DESCRIBE_REFRESH_SECONDS", ge=60)
+    batch_size: int | None = Field(None, alias="POLL_QUERY_BATCH_SIZE", ge=200, le=2000)
+    """Sforce-Query-Options batchSize of the queries (None: Salesforce's default, 2000)."""
+    min_remaining_ms: int = Field(10_000, alias="POLL_MIN_REMAINING_MS", ge=0)
+    """No further Salesforce call when the invocation has less time left than this."""
+
+
+class StreamReport(BaseModel):
+    sobject: str
+    catchup_for: str | None = None
+    subscriptions: int
+    records: int = 0
+    events: int = 0
+    complete: bool = False
+    error: str | None = None
+    cursor: str | None = None
+    merged: bool = False
+
+
+class PollReport(BaseModel):
+    """What one cycle did (the handler's answer and the source of its metrics)."""
+
+    connection_id: str
+    outcome: Literal["polled", "skipped"]
+    reason: str | None = None
+    salesforce_calls: int = 0
+    records_seen: int = 0
+    events_published: int = 0
+    events_failed: int = 0
+    sns_requests: int = 0
+    dynamodb_writes: int = 0
+    lag_seconds: float | None = None
+    """Age of the oldest stream cursor after the cycle (how far behind "now" the events are)."""
+    error: str | None = None
+    streams: list[StreamReport] = Field(default_factory=list)
+
+
+@dataclass
+class PollerPorts:
+    connections: ConnectionRepository
+    subscriptions: SubscriptionRepository
+    cursors: CursorStore
+    publisher: BatchEventPublisher
+    salesforce: Callable[[str], SalesforceClient]
+    clock: Callable[[], float] = time.time
+    """The poller's "now" (Salesforce stamps are compared with it; Lambda's clock is NTP-synced)."""
+
+
+@dataclass
+class _Run:
+    """One stream being polled in this cycle."""
+
+    state: StreamState
+    subs: list[Subscription]
+    low: int
+    upper: int
+    soql: str = ""
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    done: bool = False
+    error: str | None = None
+    started: bool = False
+    original: dict[str, Any] = field(default_factory=dict)
+    """The stored item as loaded ({} for a stream not stored yet)."""
+
+    @property
+    def label(self) -> str:
+        return self.state.sobject + (
+            f" (catch-up {self.state.catchup_for})" if self.state.catchup_for else ""
+        )
+
+
+def _share(connection: ConnectionRecord, client: SalesforceClient) -> float | None:
+    usage = client.limit_info or connection.api_usage
+    return None if usage is None else usage.share_used
+
+
+def _record_polling(ports: PollerPorts, connection: ConnectionRecord, state: str, reason: str | None) -> int:
+    """Report the polling state on the connection when it changed (one UpdateItem then)."""
+    current = connection.polling
+    if current is not None and current.state == state and current.reason == reason:
+        return 0
+    if current is None and state == "polling":
+        return 0
+    try:
+        ports.connections.update(
+            connection.connection_id, polling={"state": state, "reason": reason, "at": int(ports.clock())}
+        )
+    except Exception as exc:  # the report is a convenience: never fail a cycle on it
+        logger.warning(
+            "could not record the polling state of %s (%s)", connection.connection_id, type(exc).__name__
+        )
+        return 0
+    return 1
+
+
+def poll_connection(
+    connection_id: str,
+    *,
+    ports: PollerPorts,
+    settings: PollerSettings,
+    remaining_ms: Callable[[], int] | None = None,
+) -> PollReport:
+    """Run one poll cycle of a connection (see the module doc)."""
+    connection = ports.connections.get(connection_id)
+    if connection is None:
+        return PollReport(connection_id=connection_id, outcome="skipped", reason="unknown_connection")
+    if connection.status != "connected":
+        return PollReport(
+            connection_id=connection_id, outcome="skipped", reason=f"connection_{connection.status}"
+        )
+    subscriptions = ports.subscriptions.list(connection_id)
+    active = [s for s in subscriptions if s.status == "active" and streams.stream_of(s) is not None]
+    if not active:
+        return PollReport(connection_id=connection_id, outcome="skipped", reason="no_active_subscriptions")
+    owner = uuid.uuid4().hex
+    if not ports.cursors.acquire_lease(
+        connection_id, owner, now=ports.clock(), seconds=settings.lease_seconds
+    ):
+        return PollReport(connection_id=connection_id, outcome="skipped", reason="another_poll_running")
+    try:
+        return _Cycle(connection, subscriptions, ports, settings, remaining_ms).run()
+    finally:
+        ports.cursors.release_lease(connection_id, owner)
+
+
+class _Cycle:
+    def __init__(
+        self,
+        connection: ConnectionRecord,
+        subscriptions: list[Subscription],
+        ports: PollerPorts,
+        settings: PollerSettings,
+        remaining_ms: Callable[[], int] | None,
+    ) -> None:
+        self.connection = connection
+        self.cid = connection.connection_id
+        self.all_subs = subscriptions
+        self.ports = ports
+        self.settings = settings
+        self.remaining_ms = remaining_ms
+        self.client = ports.salesforce(self.cid)
+        self.calls_before = self.client.api_calls
+        self.report = PollReport(connection_id=self.cid, outcome="polled")
+        self.now = ports.clock()
+        self.upper = int(self.now - settings.safety_margin_seconds)
+        self.shared: dict[str, StreamState] = {}
+        self.runs: list[_Run] = []
+        self.describes: dict[str, dict[str, Any]] = {}
+
+    # ---- planning --------------------------------------------------------------------------------
+
+    def _plan(self, states: dict[str, StreamState]) -> None:
+        by_sobject: dict[str, list[Subscription]] = {}
+        for sub in self.all_subs:
+            if streams.stream_of(sub) is not None:
+                by_sobject.setdefault(sub.sobject, []).append(sub)
+        for sobject, subs in by_sobject.items():
+            active = [s for s in subs if s.status == "active"]
+            if not active:
+                continue
+            existing = {s.subscription_id for s in subs}
+            shared = states.get(stream_sk(sobject))
+            if shared is None:
+                start = min(int(s.start_at.timestamp()) for s in active)
+                start = min(start, self.upper)
+                shared = StreamState(
+                    sobject=sobject, cursor=start, prev_cursor=start, members=sorted(existing)
+                )
+            else:
+                shared.members = [m for m in shared.members if m in existing]
+                if not any(s.subscription_id in shared.members for s in active):
+                    # Nobody active was served: rewind to the earliest start and forget what was
+                    # seen (it was delivered to no active subscription).
+                    start = min([shared.cursor, *(int(s.start_at.timestamp()) for s in active)])
+                    shared.cursor = shared.prev_cursor = start
+                    shared.seen, shared.pending, shared.seen_floor = {}, {}, 0
+                    shared.members = sorted(existing)
+            self.shared[sobject] = shared
+            catching_up: list[Subscription] = []
+            for sub in subs:
+                if sub.subscription_id in shared.members:
+                    continue
+                if int(sub.start_at.timestamp()) >= shared.cursor:
+                    shared.members.append(sub.subscription_id)  # nothing it wants was processed yet
+                elif sub.status == "active":
+                    catching_up.append(sub)
+            members = [s for s in active if s.subscription_id in shared.members]
+            if members:
+                self.runs.append(self._run(shared, members, stored=stream_sk(sobject) in states))
+            for sub in catching_up:
+                state = states.get(stream_sk(sobject, sub.subscription_id))
+                stored = state is not None
+                if state is None:
+                    start = int(sub.start_at.timestamp())
+                    state = StreamState(
+                        sobject=sobject, catchup_for=sub.subscription_id, cursor=start, prev_cursor=start,
+                        members=[sub.subscription_id],
+                    )  # fmt: skip
+                self.runs.append(self._run(state, [sub], stored=stored))
+
+    def _run(self, state: StreamState, subs: list[Subscription], *, stored: bool) -> _Run:
+        low = max(0, state.cursor - self.settings.lookback_seconds)
+        original = state.to_item(self.cid) if stored else {}
+        return _Run(state=state, subs=subs, low=low, upper=max(self.upper, state.cursor), original=original)
+
+    # ---- fetching --------------------------------------------------------------------------------
+
+    def _every_field(self, sobject: str) -> list[str] | None:
+        shared = self.shared[sobject]
+        if sobject in self.describes:
+            return streams.queryable_fields(self.describes[sobject])
+        return shared.fields
+
+    def _budget_left(self) -> bool:
+        if self.client.api_calls - self.calls_before >= self.settings.max_calls:
+            return False
+        share = _share(self.connection, self.client)
+        if share is not None and share >= self.settings.budget_share:
+            return False
+        return not (self.remaining_ms is not None and self.remaining_ms() < self.settings.min_remaining_ms)
+
+    def _send(self, request: CompositeRequest) -> Any:
+        """One Composite call; None when the cycle must stop (the failure is in the report)."""
+        try:
+            return self.client.composite(request)
+        except _FAILURES as exc:
+            self.report.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            logger.warning("poll of %s stopped part-way: %s", self.cid, self.report.error)
+            return None
+
+    def _fetch_describes(self) -> None:
+        """Subscriptions wanting every field of an sObject never described yet: its describe, up to
+        25 per Composite call (once per sObject; later refreshes ride with the queries)."""
+        missing = [s for s, st in self.shared.items() if st.fields is None and self._wants_every_field(s)]
+        for start in range(0, len(missing), MAX_SUBREQUESTS):
+            request = CompositeRequest(all_or_none=False)
+            for i, sobject in enumerate(missing[start : start + MAX_SUBREQUESTS]):
+                request.add("GET", f"sobjects/{sobject}/describe", f"d{i}")
+            response = self._send(request)
+            if response is None:
+                return
+            for i, sobject in enumerate(missing[start : start + MAX_SUBREQUESTS]):
+                sub = response.by_ref(f"d{i}")
+                if sub.ok and isinstance(sub.body, dict):
+                    self.describes[sobject] = sub.body
+
+    def _wants_every_field(self, sobject: str) -> bool:
+        return any(s.fields is None for run in self.runs if run.state.sobject == sobject for s in run.subs)
+
+    def _fetch(self) -> None:
+        self._fetch_describes()
+        pending: list[tuple[str, _Run | str, str]] = []  # (kind, run or sObject, url or SOQL)
+        for run in self.runs:
+            every = self._every_field(run.state.sobject)
+            if every is None and any(s.fields is None for s in run.subs):
+                run.error = "the sObject's describe could not be read"
+                continue
+            run.soql = streams.change_query(
+                run.state.sobject, streams.select_fields(run.subs, every), run.low, run.upper
+            )
+            pending.append(("query", run, run.soql))
+        stale = [
+            s for s, st in self.shared.items()
+            if st.fields is not None and s not in self.describes and self._wants_every_field(s)
+            and int(self.now) - (st.fields_at or 0) >= self.settings.describe_refresh_seconds
+        ]  # fmt: skip
+        headers = (
+            {"Sforce-Query-Options": f"batchSize={self.settings.batch_size}"}
+            if self.settings.batch_size
+            else None
+        )
+        while pending and self._budget_left():
+            request = CompositeRequest(all_or_none=False)
+            taken: dict[str, tuple[str, _Run | str, str]] = {}
+            rest: list[tuple[str, _Run | str, str]] = []
+            for item in pending:
+                kind, target, text = item
+                if len(taken) < MAX_QUERIES:
+                    ref = f"r{len(taken)}"
+                    # queryAll: deleted rows (IsDeleted) come in the same query as the others.
+                    url = f"queryAll?{urlencode({'q': text}, quote_via=quote)}" if kind == "query" else text
+                    request.add("GET", url, ref, headers=headers)
+                    taken[ref] = item
+                else:
+                    rest.append(item)
+            while stale and len(request) < MAX_SUBREQUESTS:
+                sobject = stale.pop()
+                ref = f"d{len(taken)}"
+                request.add("GET", f"sobjects/{sobject}/describe", ref)
+                taken[ref] = ("describe", sobject, "")
+            pending = rest
+            response = self._send(request)
+            if response is None:
+                return
+            for ref, (kind, target, _text) in taken.items():
+                sub = response.by_ref(ref)
+                if kind == "describe":
+                    if sub.ok and isinstance(sub.body, dict) and isinstance(target, str):
+                        self.describes[target] = sub.body
+                    continue
+                assert isinstance(target, _Run)
+                if not sub.ok:
+                    error = sub.error()
+                    target.error = str(error)[:500] if error else f"HTTP {sub.status}"
+                    continue
+                page = QueryPage.from_json(sub.body)
+                target.started = True
+                target.rows.extend(page.records)
+                if page.done or not page.next_records_url:
+                    target.done = True
+                else:
+                    pending.append(("more", target, page.next_records_url))
+        if pending and self.report.error is None:
+            share = _share(self.connection, self.client)
+            if share is not None and share >= self.settings.budget_share:
+                self.report.error = "budget: the org's daily API usage reached the polling budget mid-cycle"
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    def _candidates(
+        self, run: _Run
+    ) -> list[tuple[str, int, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]]:
+        """(seen key, version, row, [(subscription, event)]) of every change not emitted yet."""
+        state = run.state
+        floor = min(run.low, state.prev_cursor)
+        out = []
+        kinds: dict[Stream, list[Subscription]] = {}
+        for sub in run.subs:
+            stream = streams.stream_of(sub)
+            if stream is not None:
+                kinds.setdefault(stream, []).append(sub)
+        for row in run.rows:
+            record_id = row.get("Id")
+            if not isinstance(record_id, str):
+                continue
+            for stream, subs in kinds.items():
+                version = streams.row_version(row, stream)
+                if version is None or version < floor or version <= state.seen_floor:
+                    continue
+                key = streams.seen_key(record_id, stream)
+                owed: set[str] | None = None
+                if state.seen.get(key) == version:
+                    if key not in state.pending:
+                        continue
+                    owed = set(state.pending[key])
+                events = []
+                for sub in subs:
+                    if owed is not None and sub.subscription_id not in owed:
+                        continue
+                    if streams.subscriber_fires(sub, stream, row, version, self.connection.user_id):
+                        events.append(
+                            (sub, streams.build_event(sub, stream, row, version, self.connection.org_id))
+                        )
+                out.append((key, version, row, events))
+        return out
+
+    def run(self) -> PollReport:
+        share = _share(self.connection, self.client)
+        if share is not None and share >= self.settings.budget_share:
+            self.report.outcome, self.report.reason = "skipped", "api_budget"
+            self.report.dynamodb_writes += _record_polling(
+                self.ports, self.connection, "skipped_budget",
+                f"daily API usage {share:.0%} is above the polling budget {self.settings.budget_share:.0%}",
+            )  # fmt: skip
+            return self.report
+        self._plan(self.ports.cursors.load(self.cid))
+        self._fetch()
+        per_run = [(run, self._candidates(run)) for run in self.runs]
+        messages = [
+            OutboundMessage(
+                id=event.id,
+                body=event.to_json_dict(),
+                attributes={
+                    "trigger": sub.trigger,
+                    "connection_id": self.cid,
+                    "subscription_id": sub.subscription_id,
+                    "sobject": sub.sobject,
+                    "event_type": event.event_type,
+                },
+                claim_key=f"trigger-events/{self.cid}/{event.id}.json",
+            )
+            for _run, candidates in per_run
+            for _key, _version, _row, events in candidates
+            for sub, event in events
+        ]
+        accepted: set[str] = set()
+        if messages:
+            outcome = self.ports.publisher.publish_batch(messages)
+            accepted = outcome.accepted
+            self.report.sns_requests += outcome.calls
+            self.report.events_published += len(outcome.accepted)
+            self.report.events_failed += len(outcome.failed)
+        for run, candidates in per_run:
+            self._advance(run, candidates, accepted)
+        self._merge_catchups()
+        self._finish()
+        return self.report
+
+    def _advance(
+        self,
+        run: _Run,
+        candidates: list[tuple[str, int, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]],
+        accepted: set[str],
+    ) -> None:
+        state = run.state
+        failed_stamps: list[int] = []
+        for key, version, row, events in candidates:
+            owed = sorted(sub.subscription_id for sub, event in events if event.id not in accepted)
+            state.seen[key] = version
+            if owed:
+                state.pending[key] = owed
+                failed_stamps.append(streams.parse_stamp(row.get(REPLICATION_KEY)) or state.cursor)
+            else:
+                state.pending.pop(key, None)
+        old = state.cursor
+        if run.done and run.error is None:
+            new, state.cursor_id = run.upper, None
+        elif run.rows:
+            last = run.rows[-1]
+            new = max(old, streams.parse_stamp(last.get(REPLICATION_KEY)) or old)
+            state.cursor_id = str(last.get("Id") or "") or None
+        else:
+            new = old
+        if failed_stamps:
+            # Never past a change SNS did not accept: it must be re-read (and re-sent) next cycle.
+            new = max(old, min(new, min(failed_stamps)))
+        if new > old:
+            state.prev_cursor, state.cursor = old, new
+        floor = min(state.cursor - self.settings.lookback_seconds, state.prev_cursor)
+        state.seen = {k: v for k, v in state.seen.items() if v >= floor or k in state.pending}
+        if len(state.seen) > self.settings.seen_max:
+            ordered = sorted(state.seen.items(), key=lambda kv: kv[1])
+            dropped = ordered[: len(ordered) - self.settings.seen_max]
+            state.seen_floor = max(state.seen_floor, max(v for _, v in dropped))
+            state.seen = dict(ordered[len(dropped) :])
+            logger.warning(
+                "seen-set of %s overflowed; versions up to %s count as seen", run.label, state.seen_floor
+            )
+        if run.state.catchup_for is None and run.state.sobject in self.describes:
+            state.fields = streams.queryable_fields(self.describes[run.state.sobject])
+            state.fields_at = int(self.now)
+        rep = StreamReport(
+            sobject=state.sobject, catchup_for=state.catchup_for, subscriptions=len(run.subs),
+            records=len(run.rows), events=sum(1 for c in candidates for s, e in c[3] if e.id in accepted),
+            complete=run.done and run.error is None, error=run.error, cursor=streams.iso(state.cursor),
+        )  # fmt: skip
+        self.report.streams.append(rep)
+        self.report.records_seen += len(run.rows)
+
+    def _merge_catchups(self) -> None:
+        """A catch-up stream that reached its shared stream's cursor hands its subscription over."""
+        for run in self.runs:
+            state = run.state
+            if state.catchup_for is None:
+                continue
+            shared = self.shared[state.sobject]
+            shared_done = all(r.done and r.error is None for r in self.runs if r.state is shared) or not any(
+                r.state is shared for r in self.runs
+            )
+            if run.done and run.error is None and shared_done and state.cursor >= shared.cursor:
+                shared.members.append(state.catchup_for)
+                self.ports.cursors.delete(self.cid, state.sk)
+                self.report.dynamodb_writes += 1
+                state.catchup_for = "__merged__"
+                for rep in self.report.streams:
+                    if rep.catchup_for == run.subs[0].subscription_id:
+                        rep.merged = True
+
+    def _finish(self) -> None:
+        written: set[int] = set()
+        for run in self.runs:
+            state = run.state
+            if state.catchup_for == "__merged__" or id(state) in written:
+                continue
+            written.add(id(state))
+            state.updated_at = int(self.now)
+            item = state.to_item(self.cid)
+            unchanged = {
+                k: v for k, v in item.items() if k not in ("cursor", "prev_cursor", "updated_at")
+            } == {k: v for k, v in run.original.items() if k not in ("cursor", "prev_cursor", "updated_at")}
+            # An idle stream is written only when its cursor lags a lookback behind: the window
+            # it re-reads stays short, and an idle connection costs no DynamoDB write per cycle.
+            if (
+                unchanged
+                and run.original
+                and state.cursor - int(run.original["cursor"]) < self.settings.lookback_seconds
+            ):
+                continue
+            self.ports.cursors.save(self.cid, state)
+            self.report.dynamodb_writes += 1
+        for run in self.runs:
+            for sub in run.subs:
+                if run.error is not None:
+                    self.ports.subscriptions.record_error(
+                        self.cid, sub.subscription_id, f"{run.label}: {run.error}"
+                    )
+                    self.report.dynamodb_writes += 1
+                elif sub.last_error is not None and run.done:
+                    self.ports.subscriptions.record_error(self.cid, sub.subscription_id, None)
+                    self.report.dynamodb_writes += 1
+        self.report.salesforce_calls = self.client.api_calls - self.calls_before
+        cursors = [r.state.cursor for r in self.runs]
+        if cursors:
+            self.report.lag_seconds = max(0.0, self.now - min(cursors))
+        state_name = "polling" if self.report.error is None else "error"
+        self.report.dynamodb_writes += _record_polling(
+            self.ports, self.connection, state_name, self.report.error
+        )

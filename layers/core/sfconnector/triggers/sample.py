@@ -1,0 +1,63 @@
+"""Sample events: the envelopes a subscription would receive for the most recent matching records,
+built exactly as the poller builds them and published nowhere (the "test the trigger" step).
+
+One Salesforce call: a query ordered by the stream's version field, newest first (``queryAll`` for
+the deleted trigger). A subscription wanting every field needs the sObject's describe, which
+comes from the client's describe cache (warm: the subscription was validated against it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sfconnector.models.subscriptions import Subscription
+from sfconnector.models.trigger_events import TriggerEvent
+from sfconnector.salesforce import soql
+from sfconnector.triggers import streams
+
+if TYPE_CHECKING:
+    from sfconnector.connections import ConnectionRecord
+    from sfconnector.salesforce.client import SalesforceClient
+
+__all__ = ["sample_events"]
+
+_OVERFETCH = 4
+"""Rows fetched per wanted sample: some do not fire (an update's row that was never modified,
+a change by the connection's own user)."""
+
+
+def sample_events(
+    subscription: Subscription, *, client: SalesforceClient, connection: ConnectionRecord, limit: int = 5
+) -> list[TriggerEvent]:
+    """Up to ``limit`` envelopes, newest change first. ``start_at`` is ignored: a sample shows
+    what the trigger fires for, not what it will deliver next."""
+    stream = streams.stream_of(subscription)
+    if stream is None:
+        raise ValueError(f"trigger {subscription.trigger!r} has no sample events yet")
+    limit = max(1, min(limit, 50))
+    every = None
+    if subscription.fields is None:
+        every = streams.queryable_fields(client.describe(subscription.sobject))
+    fields = streams.select_fields([subscription], every)
+    deleted = stream.rows == "deleted"
+    where = soql.Eq("IsDeleted", True) if deleted else None
+    query = soql.select(
+        subscription.sobject,
+        fields,
+        where=where,
+        order_by=[f"{stream.version_field} DESC", "Id DESC"],
+        limit=min(2000, limit * _OVERFETCH),
+    )
+    page = client.query_page(query, include_deleted=deleted)
+    sample = subscription.model_copy(
+        update={"start_at": subscription.start_at.replace(year=1970, month=1, day=1), "status": "active"}
+    )
+    out: list[TriggerEvent] = []
+    for row in page.records:
+        version = streams.row_version(row, stream)
+        if version is None or not streams.subscriber_fires(sample, stream, row, version, connection.user_id):
+            continue
+        out.append(streams.build_event(subscription, stream, row, version, connection.org_id))
+        if len(out) >= limit:
+            break
+    return out
