@@ -567,7 +567,8 @@ class _Cycle:
                     self.ports.subscriptions.record_error(self.cid, sub.subscription_id, None)
                     self.report.dynamodb_writes += 1
         self.report.salesforce_calls = self.client.api_calls - self.calls_before
-        cursors = [r.state.cursor for r in self.runs]
+        # Catch-up streams lie behind by design (a backfill): the lag is the shared streams'.
+        cursors = [r.state.cursor for r in self.runs if r.state.catchup_for is None]
         if cursors:
             self.report.lag_seconds = max(0.0, self.now - min(cursors))
         state_name = "polling" if self.report.error is None else "error"
