@@ -27,7 +27,13 @@ def test_catalog_lists_every_action_and_trigger_with_input_schemas(meta: ActionA
     response = meta.get("/catalog")
     assert response.status == 200, response
     document = response.body
-    assert document["counts"] == {"families": 12, "actions": 54, "supplementary_actions": 9, "triggers": 30}
+    assert document["counts"] == {
+        "families": 12,
+        "actions": 54,
+        "supplementary_actions": 9,
+        "triggers": 30,
+        "supplementary_triggers": 11,
+    }
     actions = {a["key"]: a for a in document["actions"]}
     assert {k for k, a in actions.items() if a["in_spec"]} == {a.key for a in catalog.spec_actions()}
     assert {t["key"] for t in document["triggers"]} == {t.key for t in catalog.TRIGGERS}

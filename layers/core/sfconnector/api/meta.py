@@ -120,6 +120,7 @@ def catalog_document() -> dict[str, Any]:
                 "family": trigger.family,
                 "sobject": trigger.sobject,
                 "kind": trigger.kind.value,
+                "in_spec": trigger.in_spec,
                 "params_schema": trigger.params_model.model_json_schema(),
             }
             for trigger in catalog.TRIGGERS
@@ -140,7 +141,8 @@ def catalog_document() -> dict[str, Any]:
                 "families": len(families),
                 "actions": len(catalog.spec_actions()),
                 "supplementary_actions": len(actions) - len(catalog.spec_actions()),
-                "triggers": len(triggers),
+                "triggers": len(catalog.spec_triggers()),
+                "supplementary_triggers": len(triggers) - len(catalog.spec_triggers()),
             },
             "families": families,
             "actions": actions,
