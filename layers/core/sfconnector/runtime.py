@@ -38,8 +38,12 @@ if TYPE_CHECKING:
     from sfconnector.connections import ApiUsageRecorder, ConnectionRepository
     from sfconnector.events import Event, EventPublisher
     from sfconnector.salesforce.client import DescribeCache, RetryPolicy, SalesforceClient, TokenProvider
+    from sfconnector.stores.schedules import ScheduleSettings
+    from sfconnector.stores.subscriptions import SubscriptionRepository
     from sfconnector.tokens import SecretsTokenStore
     from sfconnector.triggers.poller import PollerPorts, PollerSettings
+    from sfconnector.triggers.scheduling import PollingControl
+    from sfconnector.triggers.subscriptions import SubscriptionService
 
 __all__ = ["Runtime", "get_runtime", "reset_runtime", "set_runtime"]
 
@@ -165,6 +169,57 @@ class Runtime:
 
         return StateTablePersistence(self.settings.table_name, boto3_client=self.dynamodb)
 
+    # ---- triggers: subscriptions and their poll schedules ---------------------------------------
+    # (one block, so it moves to the composition root as a whole)
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionRepository:
+        from sfconnector.stores.subscriptions import SubscriptionRepository
+
+        return SubscriptionRepository(lambda: self.dynamodb, self.settings.table_name)
+
+    @property
+    def manages_schedules(self) -> bool:
+        """True in the functions that own poll schedules (their environment names the schedule
+        group: the connections function and the poller). The action functions only flag a
+        connection ``needs_reauth``; the poller's next run then disables its schedule."""
+        import os
+
+        env = os.environ if self._env is None else self._env
+        return bool(env.get("SCHEDULE_GROUP_NAME", "").strip())
+
+    @cached_property
+    def schedule_settings(self) -> ScheduleSettings:
+        from sfconnector.stores.schedules import ScheduleSettings
+
+        return ScheduleSettings.from_env(self._env)
+
+    @cached_property
+    def polling(self) -> PollingControl:
+        """Keeps each connection's poll schedule in line with its subscriptions and status."""
+        from sfconnector.stores.polling import PollingRepository
+        from sfconnector.stores.schedules import PollSchedules
+        from sfconnector.triggers.scheduling import PollingControl
+
+        return PollingControl(
+            connections=self.connections,
+            subscriptions=self.subscriptions,
+            polling=PollingRepository(lambda: self.dynamodb, self.settings.table_name),
+            schedules=PollSchedules(lambda: self.aws_client("scheduler"), self.schedule_settings),
+        )
+
+    @cached_property
+    def subscription_service(self) -> SubscriptionService:
+        from sfconnector.triggers.subscriptions import SubscriptionService
+
+        return SubscriptionService(
+            connections=self.connections,
+            subscriptions=self.subscriptions,
+            polling=self.polling,
+            client_factory=self.salesforce,
+            record_usage=self.usage_recorder.record,
+        )
+
     # ---- triggers: the poller's ports (engine; one block) ----------------------------------------
 
     @cached_property
@@ -232,6 +287,7 @@ class Runtime:
             lock=RefreshLock(self.dynamodb, self.settings.table_name),
             # Events are rare (a refresh token revoked): sfconnector.events loads with the first.
             publisher=_DeferredPublisher(lambda: self.publisher),
+            on_needs_reauth=self.polling.sync_quietly if self.manages_schedules else None,
         )
 
     def salesforce(self, connection_id: str) -> SalesforceClient:

@@ -20,6 +20,14 @@ ROUTES = [
     ("POST", "/connections/{connection_id}/reauthorize"),
     ("GET", "/connections/{connection_id}/objects/{sobject}/fields"),
     ("GET", "/oauth/callback"),
+    ("POST", "/connections/{connection_id}/subscriptions"),
+    ("GET", "/connections/{connection_id}/subscriptions"),
+    ("GET", "/connections/{connection_id}/subscriptions/{subscription_id}"),
+    ("PATCH", "/connections/{connection_id}/subscriptions/{subscription_id}"),
+    ("DELETE", "/connections/{connection_id}/subscriptions/{subscription_id}"),
+    ("POST", "/connections/{connection_id}/subscriptions/{subscription_id}/sample"),
+    ("GET", "/connections/{connection_id}/polling"),
+    ("PUT", "/connections/{connection_id}/polling"),
 ]
 
 

@@ -28,7 +28,9 @@ __all__ = [
     "WriteMode",
     "check_record_id",
     "criteria_condition",
+    "field_value",
     "select_fields",
+    "unknown_field",
     "validate_record",
 ]
 
@@ -442,3 +444,19 @@ def check_record_id(
             ]
         )
     return normalized
+
+
+def field_value(field: FieldInfo, value: object, *, param: str | None = None) -> Any:
+    """``value`` as Salesforce takes it for ``field`` (type, length, range, restricted picklist), for
+    a value compared with a field rather than written (a trigger's watched value). Raises
+    :class:`FieldValidationError` naming ``param`` (default: the field)."""
+    try:
+        return _value(field, value)
+    except _Bad as bad:
+        raise FieldValidationError([FieldProblem(param or field.name, bad.code, bad.message)]) from None
+
+
+def unknown_field(schema: SObjectSchema, name: str, *, param: str | None = None) -> FieldProblem:
+    """The problem "``name`` is not a field of the object (did you mean ...?)", about ``param``."""
+    problem = _unknown(schema, name)
+    return problem if param is None else FieldProblem(param, problem.code, problem.message)

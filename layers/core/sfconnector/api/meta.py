@@ -163,12 +163,14 @@ def openapi_document() -> dict[str, Any]:
     def build() -> dict[str, Any]:
         from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Tag
 
+        from sfconnector.api.subscriptions import build_subscriptions_router
         from sfconnector.oauth.routes import build_connections_router
 
         whole = new_resolver()
         for family in catalog.FAMILIES:
             whole.include_router(build_family_router(family.key))
         whole.include_router(build_connections_router())
+        whole.include_router(build_subscriptions_router())
         whole.include_router(_documents_router())
         sigv4 = APIKey.model_validate(
             {

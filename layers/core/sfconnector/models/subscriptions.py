@@ -23,6 +23,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -32,11 +34,18 @@ from sfconnector.tokens import validate_connection_id
 
 __all__ = [
     "MAX_BACKFILL",
+    "MAX_INTERVAL_MINUTES",
+    "MIN_INTERVAL_MINUTES",
     "START_CLOCK_SKEW",
     "SUBSCRIPTION_ID_PATTERN",
     "SUBSCRIPTION_PREFIX",
+    "DeletedSubscription",
+    "PollingSettingsInput",
+    "PollingView",
+    "ScheduleView",
     "Subscription",
     "SubscriptionCreate",
+    "SubscriptionList",
     "SubscriptionPatch",
     "SubscriptionStatus",
     "subscription_key",
@@ -47,6 +56,10 @@ SubscriptionStatus = Literal["active", "paused"]
 SUBSCRIPTION_PREFIX = "SUBSCRIPTION#"
 SUBSCRIPTION_ID_PATTERN = r"^[0-9a-f]{32}$"
 _SUBSCRIPTION_ID = re.compile(SUBSCRIPTION_ID_PATTERN)
+
+MIN_INTERVAL_MINUTES = 1
+MAX_INTERVAL_MINUTES = 60
+"""A connection's poll interval (EventBridge Scheduler ``rate(N minutes)``)."""
 
 MAX_BACKFILL = timedelta(days=30)
 """How far back ``start`` may reach: a longer backfill would flood the subscriber and spend the
@@ -120,17 +133,24 @@ class SubscriptionCreate(_Input):
         examples=[["Id", "Name", "Email"]],
     )
 
-    @field_validator("start")
+    @field_validator("start", mode="wrap")
     @classmethod
-    def _start_window(cls, value: Literal["now"] | datetime) -> Literal["now"] | datetime:
-        if value == "now" or not isinstance(value, datetime):
-            return value
+    def _start_window(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Literal["now"] | datetime:
+        try:
+            start: Literal["now"] | datetime = handler(value)
+        except ValidationError:
+            # One message for the field, not one per member of the union.
+            raise ValueError(
+                "must be 'now' or an ISO datetime with a timezone, e.g. 2026-11-20T00:00:00Z"
+            ) from None
+        if not isinstance(start, datetime):
+            return start
         now = _now()
-        if value > now + START_CLOCK_SKEW:
+        if start > now + START_CLOCK_SKEW:
             raise ValueError("must not be in the future (use 'now' for changes from now on)")
-        if value < now - MAX_BACKFILL:
+        if start < now - MAX_BACKFILL:
             raise ValueError(f"a backfill reaches at most {MAX_BACKFILL.days} days back")
-        return min(_utc_seconds(value), now)
+        return min(_utc_seconds(start), now)
 
     @field_validator("fields")
     @classmethod
@@ -223,3 +243,38 @@ class Subscription(BaseModel):
         if isinstance(data.get("params"), str):
             data["params"] = json.loads(data["params"])
         return cls.model_validate(data)
+
+
+class SubscriptionList(BaseModel):
+    subscriptions: list[Subscription]
+
+
+class DeletedSubscription(BaseModel):
+    connection_id: str
+    subscription_id: str
+    deleted: bool = True
+    schedule_deleted: bool = Field(description="True when this was the connection's last subscription.")
+
+
+class PollingSettingsInput(_Input):
+    """How often the connection's subscriptions are polled."""
+
+    interval_minutes: int = Field(ge=MIN_INTERVAL_MINUTES, le=MAX_INTERVAL_MINUTES, examples=[5])
+
+
+class ScheduleView(BaseModel):
+    name: str
+    state: Literal["ENABLED", "DISABLED"]
+    expression: str
+
+
+class PollingView(BaseModel):
+    """A connection's polling: its interval and its schedule (null while it has no subscription).
+    The schedule is DISABLED while the connection needs re-authorisation or every subscription
+    is paused."""
+
+    connection_id: str
+    interval_minutes: int
+    subscriptions: int
+    active_subscriptions: int
+    schedule: ScheduleView | None

@@ -71,6 +71,7 @@ class ConnectionTokenProvider:
         http: httpx.Client,
         lock: RefreshLock | None = None,
         publisher: EventPublisher | None = None,
+        on_needs_reauth: Callable[[str], None] | None = None,
         wait_seconds: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -81,6 +82,9 @@ class ConnectionTokenProvider:
         self._http = http
         self._lock = lock
         self._publisher = publisher
+        self._on_needs_reauth = on_needs_reauth
+        """Called with the connection id when it is (or is found) ``needs_reauth``: pauses its
+        polling (the runtime wires it where poll schedules are managed). Must not raise."""
         self._wait_seconds = wait_seconds
         self._sleep = sleep
         self._monotonic = monotonic
@@ -177,6 +181,9 @@ class ConnectionTokenProvider:
         if record is not None and record.status == "connected":
             # Tokens dropped but the flag never landed (a crash in between): finish the job.
             self._flag_needs_reauth("no refresh token stored")
+        elif record is not None and record.status == "needs_reauth" and self._on_needs_reauth is not None:
+            # Flagged elsewhere (e.g. by an action function): its poll schedule may still be enabled.
+            self._on_needs_reauth(self.connection_id)
         raise ConnectionNeedsReauthError(
             self.connection_id, record.status_reason if record is not None else "no refresh token stored"
         )
@@ -261,6 +268,8 @@ class ConnectionTokenProvider:
         except ConnectionNotFoundError:
             logger.info("Connection %s: already flagged (or deleted)", self.connection_id)
             return
+        if self._on_needs_reauth is not None:
+            self._on_needs_reauth(self.connection_id)
         if self._publisher is None:
             return
         from sfconnector.events import Event, utc_now_iso

@@ -116,8 +116,11 @@ def _documented(status: int, description: str, model: type[BaseModel]) -> dict[i
 
 def build_connections_app() -> APIGatewayRestResolver:
     """The function's resolver (routes only; the service behind it is built on the first request)."""
+    from sfconnector.api.subscriptions import build_subscriptions_router
+
     app = new_resolver()
     app.include_router(build_connections_router(documented=False))
+    app.include_router(build_subscriptions_router(documented=False))
     return app
 
 

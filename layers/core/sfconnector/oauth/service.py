@@ -349,6 +349,8 @@ class ConnectionService:
         http: httpx.Client,
         client_factory: Callable[[str], SalesforceClient],
         id_factory: Callable[[], str] = lambda: uuid.uuid4().hex,
+        on_connected: Callable[[str], None] | None = None,
+        on_deleting: Callable[[str], object] | None = None,
     ) -> None:
         self._hosts = hosts
         self._store = store
@@ -360,6 +362,12 @@ class ConnectionService:
         self._client_for = client_factory
         """The Salesforce client of a connection (its token provider refreshes under the lock)."""
         self._new_id = id_factory
+        self._on_connected = on_connected
+        """Called after an authorisation completed (resumes the polling of a re-authorised
+        connection); must not raise: the user's connection is made either way."""
+        self._on_deleting = on_deleting
+        """Called before a connection's data is deleted (deletes its poll schedule); raising stops
+        the deletion, so a retry finds everything still there."""
 
     # ---- start -----------------------------------------------------------------------------------
 
@@ -642,6 +650,8 @@ class ConnectionService:
         logger.info(
             "Connection %s connected (org %s, user %s)", cid, identity.organization_id, identity.user_id
         )
+        if self._on_connected is not None:
+            self._on_connected(cid)
         details = [("Connection", updated.name), ("Org ID", identity.organization_id)]
         if identity.username:
             details.append(("User", identity.username))
@@ -696,6 +706,8 @@ class ConnectionService:
 
     def delete(self, connection_id: str) -> DeletedConnection:
         record = self._require(connection_id)
+        if self._on_deleting is not None:
+            self._on_deleting(connection_id)
         revoked, revoke_error = False, None
         try:
             secret: ConnectionSecret | None = self._store.get(connection_id, force_fetch=True)

@@ -31,6 +31,9 @@ def build_service(config: ConnectionsSettings, runtime: Runtime) -> ConnectionSe
         table_name=config.table_name,
         http=runtime.http,
         client_factory=runtime.salesforce,
+        # Poll schedules: resumed after a re-authorisation, deleted with the connection.
+        on_connected=runtime.polling.sync_quietly if runtime.manages_schedules else None,
+        on_deleting=runtime.polling.forget if runtime.manages_schedules else None,
     )
 
 

@@ -7,10 +7,8 @@ the poller reads every cycle) and go when the connection is deleted (it deletes 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -21,14 +19,14 @@ from sfconnector.models.subscriptions import (
     Subscription,
     subscription_key,
 )
+from sfconnector.stores.dynamo import DynamoStore
 from sfconnector.tokens import validate_connection_id
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["SubscriptionNotFoundError", "SubscriptionRepository"]
 
-_UPDATABLE = frozenset({"params", "fields", "ignore_own_changes", "status", "last_error", "last_error_at"})
+_UPDATABLE = frozenset(
+    {"sobject", "params", "fields", "ignore_own_changes", "status", "last_error", "last_error_at"}
+)
 MAX_ERROR_LENGTH = 500
 
 
@@ -49,27 +47,9 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-class SubscriptionRepository:
+class SubscriptionRepository(DynamoStore):
     """Subscriptions in the state table. ``dynamodb`` is the low-level client or a factory
     returning it (called once, on the first call that needs it)."""
-
-    def __init__(self, dynamodb: DynamoDBClient | Callable[[], DynamoDBClient], table_name: str) -> None:
-        self._source = dynamodb
-        self._client: DynamoDBClient | None = None
-        self._lock = threading.Lock()
-        self.table_name = table_name
-
-    def __repr__(self) -> str:
-        return f"SubscriptionRepository(table_name={self.table_name!r})"
-
-    @property
-    def client(self) -> DynamoDBClient:
-        with self._lock:
-            if self._client is None:
-                # boto3 clients are not callable: a callable is the factory.
-                source = self._source
-                self._client = source() if callable(source) else source
-            return self._client
 
     # ---- write -------------------------------------------------------------------------------
 

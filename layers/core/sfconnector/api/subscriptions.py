@@ -1,0 +1,144 @@
+"""HTTP routes of trigger subscriptions and a connection's polling (served by the connections function).
+
+Thin: each route parses the request (Powertools validates the body against the pydantic model)
+and calls one method of :class:`~sfconnector.triggers.subscriptions.SubscriptionService`; errors
+go through the API's one error mapping (``sfconnector.api.errors``).
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel
+
+from sfconnector.models.subscriptions import (
+    DeletedSubscription,
+    PollingSettingsInput,
+    PollingView,
+    Subscription,
+    SubscriptionCreate,
+    SubscriptionList,
+    SubscriptionPatch,
+)
+from sfconnector.runtime import get_runtime
+
+if TYPE_CHECKING:
+    from sfconnector.triggers.subscriptions import SubscriptionService
+
+__all__ = ["build_subscriptions_router"]
+
+BASE = "/connections/<connection_id>"
+TAGS = ["Subscriptions"]
+
+
+def _service() -> SubscriptionService:
+    # The service (and the catalog, describe checks, schedules behind it) loads with the first
+    # subscriptions request, not with the connections function.
+    return get_runtime().subscription_service
+
+
+def _json(status: int, payload: BaseModel | list[Any] | dict[str, Any]) -> Response[str]:
+    body = (
+        payload.model_dump_json()
+        if isinstance(payload, BaseModel)
+        else json.dumps(payload, separators=(",", ":"), default=str)
+    )
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _documented(status: int, description: str, model: type[BaseModel] | None) -> dict[int, Any]:
+    from sfconnector.models import ErrorResponse  # documents only (see build_subscriptions_router)
+
+    error = {"application/json": {"model": ErrorResponse}}
+    answer: dict[str, Any] = {"description": description}
+    if model is not None:
+        answer["content"] = {"application/json": {"model": model}}
+    return {
+        status: answer,
+        401: {"description": "The connection must be re-authorised in Salesforce", "content": error},
+        404: {"description": "Unknown connection or subscription", "content": error},
+        409: {"description": "The connection is not authorised yet", "content": error},
+        422: {"description": "Invalid request: the fields and problems are listed", "content": error},
+    }
+
+
+def build_subscriptions_router(*, documented: bool = True) -> Router:
+    """The subscriptions and polling routes. ``documented=False`` leaves out what only the
+    OpenAPI document (the meta function's) reads."""
+    app = Router()  # type: ignore[no-untyped-call]
+
+    def docs(status: int, summary: str, description: str, model: type[BaseModel] | None) -> dict[str, Any]:
+        if not documented:
+            return {}
+        return {"summary": summary, "tags": TAGS, "responses": _documented(status, description, model)}
+
+    @app.post(
+        f"{BASE}/subscriptions",
+        **docs(201, "Subscribe to a trigger", "The subscription (its poll schedule exists)", Subscription),
+    )
+    def create_subscription(connection_id: str, body: SubscriptionCreate) -> Response[str]:
+        return _json(HTTPStatus.CREATED, _service().create(connection_id, body))
+
+    @app.get(
+        f"{BASE}/subscriptions",
+        **docs(
+            200, "List a connection's subscriptions", "Every subscription, oldest first", SubscriptionList
+        ),
+    )
+    def list_subscriptions(connection_id: str) -> Response[str]:
+        return _json(HTTPStatus.OK, _service().list(connection_id))
+
+    @app.get(
+        f"{BASE}/subscriptions/<subscription_id>",
+        **docs(200, "A subscription", "The subscription (with the poller's last error)", Subscription),
+    )
+    def get_subscription(connection_id: str, subscription_id: str) -> Response[str]:
+        return _json(HTTPStatus.OK, _service().get(connection_id, subscription_id))
+
+    @app.patch(
+        f"{BASE}/subscriptions/<subscription_id>",
+        **docs(200, "Pause, resume or change a subscription", "The changed subscription", Subscription),
+    )
+    def update_subscription(
+        connection_id: str, subscription_id: str, body: SubscriptionPatch
+    ) -> Response[str]:
+        return _json(HTTPStatus.OK, _service().update(connection_id, subscription_id, body))
+
+    @app.delete(
+        f"{BASE}/subscriptions/<subscription_id>",
+        **docs(
+            200,
+            "Delete a subscription",
+            "Deleted (the last one also deletes the schedule)",
+            DeletedSubscription,
+        ),
+    )
+    def delete_subscription(connection_id: str, subscription_id: str) -> Response[str]:
+        return _json(HTTPStatus.OK, _service().delete(connection_id, subscription_id))
+
+    @app.get(
+        f"{BASE}/polling",
+        **docs(200, "A connection's polling interval and schedule", "Interval and schedule", PollingView),
+    )
+    def get_polling(connection_id: str) -> Response[str]:
+        return _json(HTTPStatus.OK, _service().polling(connection_id))
+
+    @app.put(
+        f"{BASE}/polling",
+        **docs(
+            200, "Set a connection's polling interval (1-60 minutes)", "Interval and schedule", PollingView
+        ),
+    )
+    def set_polling(connection_id: str, body: PollingSettingsInput) -> Response[str]:
+        return _json(HTTPStatus.OK, _service().set_polling(connection_id, body))
+
+    return app

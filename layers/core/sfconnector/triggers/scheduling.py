@@ -1,0 +1,108 @@
+"""Keeps each connection's poll schedule in line with its state.
+
+One rule, applied after anything that can change it (a subscription created, paused, resumed or
+deleted; the interval changed; the connection flagged ``needs_reauth`` or authorised again; the
+connection deleted):
+
+* no subscription (or no connection): no schedule;
+* otherwise a schedule at the connection's interval, ENABLED when the connection is ``connected``
+  and at least one subscription is active, DISABLED otherwise (polling a connection that must be
+  re-authorised, or whose subscriptions are all paused, would only cost invocations).
+
+:meth:`PollingControl.sync` recomputes it from the stored state, so calling it twice, or after a
+crash between a write and the schedule call, converges.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sfconnector.connections import ConnectionRepository
+from sfconnector.stores.polling import PollingRepository
+from sfconnector.stores.schedules import PollSchedule, PollSchedules, ScheduleState
+from sfconnector.stores.subscriptions import SubscriptionRepository
+
+__all__ = ["PollingControl", "PollingState"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PollingState:
+    """What ``sync`` left behind."""
+
+    connection_id: str
+    interval_minutes: int
+    subscriptions: int
+    active_subscriptions: int
+    schedule: PollSchedule | None
+
+
+class PollingControl:
+    def __init__(
+        self,
+        *,
+        connections: ConnectionRepository,
+        subscriptions: SubscriptionRepository,
+        polling: PollingRepository,
+        schedules: PollSchedules,
+    ) -> None:
+        self.connections = connections
+        self.subscriptions = subscriptions
+        self.polling = polling
+        self.schedules = schedules
+
+    def __repr__(self) -> str:
+        return f"PollingControl({self.schedules!r})"
+
+    def sync(self, connection_id: str) -> PollingState:
+        """Create, update, disable or delete the connection's schedule to match its state."""
+        record = self.connections.get(connection_id)
+        subs = self.subscriptions.list(connection_id) if record is not None else []
+        active = sum(1 for s in subs if s.status == "active")
+        interval = self.polling.interval_minutes(connection_id) if record is not None else 0
+        schedule: PollSchedule | None = None
+        if record is None or not subs:
+            if self.schedules.delete(connection_id):
+                logger.info("Connection %s: poll schedule deleted (no subscriptions left)", connection_id)
+        else:
+            state: ScheduleState = "ENABLED" if record.status == "connected" and active else "DISABLED"
+            schedule, change = self.schedules.put(connection_id, interval_minutes=interval, state=state)
+            if change != "unchanged":
+                logger.info(
+                    "Connection %s: poll schedule %s, %s %s (%d of %d subscriptions active)",
+                    connection_id,
+                    change,
+                    schedule.expression,
+                    state,
+                    active,
+                    len(subs),
+                )
+        return PollingState(connection_id, interval, len(subs), active, schedule)
+
+    def state(self, connection_id: str) -> PollingState:
+        """The connection's polling as stored and scheduled (reads only)."""
+        subs = self.subscriptions.list(connection_id)
+        return PollingState(
+            connection_id,
+            self.polling.interval_minutes(connection_id),
+            len(subs),
+            sum(1 for s in subs if s.status == "active"),
+            self.schedules.get(connection_id),
+        )
+
+    def forget(self, connection_id: str) -> bool:
+        """Delete the schedule whatever the state (the connection is being deleted)."""
+        return self.schedules.delete(connection_id)
+
+    def sync_quietly(self, connection_id: str) -> None:
+        """:meth:`sync` for hooks whose caller must not fail because of it (the token provider
+        flagging ``needs_reauth``, the OAuth callback): a failure is logged, and the next change
+        (or the poller finding the connection unusable) syncs again."""
+        try:
+            self.sync(connection_id)
+        except Exception as exc:
+            logger.warning(
+                "Connection %s: could not sync the poll schedule (%s)", connection_id, type(exc).__name__
+            )

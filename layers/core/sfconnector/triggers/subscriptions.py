@@ -1,0 +1,397 @@
+"""Trigger subscriptions: create, list, read, change and delete them, and the connection's polling.
+
+Every request is checked before anything is stored: the trigger is a catalog key, the params fit
+the trigger's params model (catalog ``Trigger.params_model``) and the org's describe (the custom
+object exists and is custom; a watched field exists and the value fits its type and picklist; the
+list view exists for the object), ``fields`` exist on the sObject. A refusal is a 4xx naming the
+field (``trigger``, ``params.sobject``, ``params.value``, ``fields``, ``start``...).
+
+Describes come from the connection's Salesforce client, i.e. from its describe cache: subscribing
+a second trigger on an object costs no Salesforce call. After every change the connection's poll
+schedule is brought in line (:class:`~sfconnector.triggers.scheduling.PollingControl`).
+
+The HTTP routes are in :mod:`sfconnector.api.subscriptions`; this module knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from sfconnector import catalog
+from sfconnector.actions.errors import ActionError, FieldProblem, FieldValidationError, UnknownSObjectError
+from sfconnector.actions.records import RecordService
+from sfconnector.actions.schema import COMPOUND_TYPES, SObjectSchema
+from sfconnector.actions.validation import field_value, unknown_field
+from sfconnector.catalog import Trigger, TriggerKind
+from sfconnector.connections import ConnectionNotFoundError, ConnectionRecord, ConnectionRepository
+from sfconnector.models.subscriptions import (
+    DeletedSubscription,
+    PollingSettingsInput,
+    PollingView,
+    ScheduleView,
+    Subscription,
+    SubscriptionCreate,
+    SubscriptionList,
+    SubscriptionPatch,
+)
+from sfconnector.oauth.errors import ConnectionNeedsReauthError, ConnectionPendingError
+from sfconnector.salesforce.client import LimitInfo, SalesforceClient
+from sfconnector.salesforce.errors import NotFoundError, SalesforceError
+from sfconnector.stores.subscriptions import SubscriptionNotFoundError, SubscriptionRepository
+from sfconnector.tokens import validate_connection_id
+from sfconnector.triggers.scheduling import PollingControl, PollingState
+
+__all__ = ["SubscriptionNotFound", "SubscriptionService", "new_subscription_id", "polling_view"]
+
+logger = logging.getLogger(__name__)
+
+
+class SubscriptionNotFound(ActionError):
+    code = "subscription_not_found"
+    status = 404
+
+    def __init__(self, connection_id: str, subscription_id: str) -> None:
+        super().__init__(
+            f"Connection {connection_id!r} has no subscription {subscription_id[:40]!r}.",
+            fields=["subscription_id"],
+        )
+
+
+def polling_view(state: PollingState) -> PollingView:
+    schedule = state.schedule
+    return PollingView(
+        connection_id=state.connection_id,
+        interval_minutes=state.interval_minutes,
+        subscriptions=state.subscriptions,
+        active_subscriptions=state.active_subscriptions,
+        schedule=None
+        if schedule is None
+        else ScheduleView(name=schedule.name, state=schedule.state, expression=schedule.expression),
+    )
+
+
+def _problem(field: str, code: str, message: str) -> FieldValidationError:
+    return FieldValidationError([FieldProblem(field, code, message)])
+
+
+# ------------------------------------------------------------------------------------------ checks
+
+
+def _trigger(key: str) -> Trigger:
+    try:
+        return catalog.trigger(key)
+    except KeyError:
+        keys = [t.key for t in catalog.TRIGGERS]
+        close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise _problem(
+            "trigger",
+            "unknown_trigger",
+            f"{key!r} is not a trigger{hint}; GET /catalog lists the trigger keys",
+        ) from None
+
+
+def _params(trigger: Trigger, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The params as the trigger's params model reads them (every problem named ``params.<x>``)."""
+    if trigger.sobject is None:
+        sobject = params.get("sobject")
+        if isinstance(sobject, str) and sobject and not sobject.endswith("__c"):
+            raise _problem(
+                "params.sobject",
+                "not_custom_object",
+                f"{sobject} is a standard object; {trigger.key} watches custom objects (API names ending "
+                "in __c). Standard objects have their own triggers in GET /catalog.",
+            )
+    try:
+        model = trigger.params_model.model_validate(dict(params))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = ".".join(str(p) for p in error["loc"])
+            name = f"params.{loc}" if loc else "params"
+            problems.append(FieldProblem(name, str(error["type"]), f"{name}: {error['msg']}"))
+        raise FieldValidationError(problems) from None
+    return model.model_dump(mode="json")
+
+
+def _checked_fields(schema: SObjectSchema, fields: list[str] | None) -> list[str] | None:
+    """The event fields in the describe's spelling; unknown or unqueryable ones refused."""
+    if fields is None:
+        return None
+    problems: list[FieldProblem] = []
+    out: list[str] = []
+    for name in fields:
+        info = schema.field(name)
+        if info is None:
+            problems.append(unknown_field(schema, name, param="fields"))
+        elif not info.selectable:
+            problems.append(
+                FieldProblem(
+                    "fields",
+                    "not_selectable",
+                    f"{info.name} ({info.type}) cannot be carried by an event; its component fields can",
+                )
+            )
+        else:
+            out.append(info.name)
+    if problems:
+        raise FieldValidationError(problems, prefix="fields: ")
+    return out
+
+
+def _check_field_matched(
+    schema: SObjectSchema, params: dict[str, Any], client: SalesforceClient, sobject: str
+) -> dict[str, Any]:
+    info = schema.field(str(params["field"]))
+    if info is None:
+        raise FieldValidationError([unknown_field(schema, str(params["field"]), param="params.field")])
+    if info.type in COMPOUND_TYPES or info.type == "base64":
+        raise _problem("params.field", "not_watchable", f"{info.name} ({info.type}) cannot be watched")
+    if info.calculated:
+        # A formula's value changes without its record being saved, so SystemModstamp (what the
+        # poller reads changes by) does not move: such a change could never be seen.
+        raise _problem(
+            "params.field",
+            "not_watchable",
+            f"{info.name} is a formula field: its changes do not modify the record, "
+            "so they cannot be detected",
+        )
+    value = params.get("value")
+    if value is None:
+        if not info.nillable:
+            raise _problem("params.value", "required", f"{info.name} is never empty, so null never matches")
+    else:
+        value = field_value(info, value, param="params.value")
+    return {**params, "field": info.name, "value": value}
+
+
+def _check_list_view(
+    schema: SObjectSchema, params: dict[str, Any], client: SalesforceClient, sobject: str
+) -> dict[str, Any]:
+    view_id = str(params["list_view_id"])
+    try:
+        described = client.list_view_describe(sobject, view_id)
+    except SalesforceError as exc:
+        if (
+            isinstance(exc, NotFoundError)
+            or exc.status == 404
+            or exc.error_code in ("NOT_FOUND", "INVALID_TYPE")
+        ):
+            raise _problem(
+                "params.list_view_id",
+                "unknown_list_view",
+                f"{view_id} is not a list view of {sobject} (GET sobjects/{sobject}/listviews lists them)",
+            ) from None
+        raise
+    described_id = str(described.get("id") or view_id)
+    return {**params, "list_view_id": described_id if len(described_id) in (15, 18) else view_id}
+
+
+_KIND_CHECKS: dict[str, Callable[[SObjectSchema, dict[str, Any], SalesforceClient, str], dict[str, Any]]] = {
+    TriggerKind.FIELD_MATCHED.value: _check_field_matched,
+    TriggerKind.ENTERED_LIST_VIEW.value: _check_list_view,
+}
+"""Describe checks of the params of a trigger kind, beyond its params model."""
+
+
+# ------------------------------------------------------------------------------------------ service
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def new_subscription_id() -> str:
+    """32 lowercase hex digits: the creation time in milliseconds, then 80 random bits. Ids sort
+    in creation order, so a connection's subscriptions list oldest first even within a second."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
+
+
+class SubscriptionService:
+    """Subscriptions of one deployment (any connection), over the repositories, the connections'
+    Salesforce clients and the poll schedules."""
+
+    def __init__(
+        self,
+        *,
+        connections: ConnectionRepository,
+        subscriptions: SubscriptionRepository,
+        polling: PollingControl,
+        client_factory: Callable[[str], SalesforceClient],
+        record_usage: Callable[[str, LimitInfo | None], object] | None = None,
+        clock: Callable[[], datetime] = _now,
+        id_factory: Callable[[], str] = new_subscription_id,
+    ) -> None:
+        self._connections = connections
+        self._subscriptions = subscriptions
+        self._polling = polling
+        self._client_for = client_factory
+        self._record_usage = record_usage
+        self._clock = clock
+        self._new_id = id_factory
+
+    def __repr__(self) -> str:
+        return "SubscriptionService()"
+
+    # ---- connection --------------------------------------------------------------------------
+
+    def _connection(self, connection_id: str) -> ConnectionRecord:
+        try:
+            validate_connection_id(connection_id)
+        except ValueError:
+            raise ConnectionNotFoundError(connection_id[:64]) from None
+        return self._connections.require(connection_id)
+
+    def _usable(self, connection_id: str) -> tuple[ConnectionRecord, SalesforceClient]:
+        """A connection whose org can be asked (creating or changing a subscription needs its describe)."""
+        record = self._connection(connection_id)
+        if record.status == "pending":
+            raise ConnectionPendingError(connection_id)
+        if record.status == "needs_reauth":
+            # Refused even when the describe is cached: the subscription could not fire anyway.
+            raise ConnectionNeedsReauthError(connection_id, record.status_reason)
+        return record, self._client_for(connection_id)
+
+    def _describe(self, client: SalesforceClient, trigger: Trigger, sobject: str) -> SObjectSchema:
+        """The sObject's schema (cached describe); a custom trigger's object must exist and be custom."""
+        service = RecordService(client, sobject, custom_only=trigger.sobject is None)
+        try:
+            return service.schema()
+        except UnknownSObjectError as exc:
+            if trigger.sobject is None:
+                raise _problem("params.sobject", "unknown_sobject", exc.message) from None
+            raise
+
+    def _resolve(
+        self,
+        connection_id: str,
+        client: SalesforceClient,
+        trigger: Trigger,
+        params: Mapping[str, Any],
+        fields: list[str] | None,
+    ) -> tuple[str, dict[str, Any], list[str] | None]:
+        """(sObject, checked params, checked fields) for a trigger."""
+        checked = _params(trigger, params)
+        sobject = trigger.sobject or str(checked["sobject"])
+        calls = client.api_calls
+        try:
+            schema = self._describe(client, trigger, sobject)
+            if trigger.sobject is None:
+                sobject = schema.name  # the describe's spelling
+                checked["sobject"] = sobject
+            kind_check = _KIND_CHECKS.get(trigger.kind.value)
+            if kind_check is not None:
+                checked = kind_check(schema, checked, client, sobject)
+            return sobject, checked, _checked_fields(schema, fields)
+        finally:
+            if self._record_usage is not None and client.api_calls > calls:
+                self._record_usage(connection_id, client.limit_info)
+
+    # ---- subscriptions -----------------------------------------------------------------------
+
+    def create(self, connection_id: str, body: SubscriptionCreate) -> Subscription:
+        trigger = _trigger(body.trigger)
+        _, client = self._usable(connection_id)
+        sobject, params, fields = self._resolve(connection_id, client, trigger, body.params, body.fields)
+        now = self._clock()
+        subscription = Subscription(
+            subscription_id=self._new_id(),
+            connection_id=connection_id,
+            trigger=trigger.key,
+            kind=trigger.kind.value,
+            family=trigger.family,
+            sobject=sobject,
+            params=params,
+            fields=fields,
+            ignore_own_changes=body.ignore_own_changes,
+            status="active",
+            start_at=body.start_at(now),
+            created_at=now,
+            updated_at=now,
+        )
+        self._subscriptions.put(subscription)
+        try:
+            self._polling.sync(connection_id)
+        except Exception:
+            # Without its schedule the subscription would never fire: take it back, report the failure.
+            self._subscriptions.delete(connection_id, subscription.subscription_id)
+            raise
+        logger.info(
+            "Connection %s: subscription %s to %s on %s created",
+            connection_id,
+            subscription.subscription_id,
+            trigger.key,
+            sobject,
+        )
+        return subscription
+
+    def list(self, connection_id: str) -> SubscriptionList:
+        self._connection(connection_id)
+        return SubscriptionList(subscriptions=self._subscriptions.list(connection_id))
+
+    def get(self, connection_id: str, subscription_id: str) -> Subscription:
+        self._connection(connection_id)
+        try:
+            return self._subscriptions.get(connection_id, subscription_id)
+        except SubscriptionNotFoundError:
+            raise SubscriptionNotFound(connection_id, subscription_id) from None
+
+    def update(self, connection_id: str, subscription_id: str, patch: SubscriptionPatch) -> Subscription:
+        current = self.get(connection_id, subscription_id)
+        changes: dict[str, Any] = {}
+        given = patch.model_fields_set
+        if "params" in given or "fields" in given:
+            # What the subscription watches changes: checked against the org again (cached describe).
+            trigger = _trigger(current.trigger)
+            _, client = self._usable(connection_id)
+            params = patch.params if "params" in given and patch.params is not None else current.params
+            fields = patch.fields if "fields" in given else current.fields
+            sobject, checked, checked_fields = self._resolve(connection_id, client, trigger, params, fields)
+            changes.update(sobject=sobject, params=checked, fields=checked_fields)
+        if patch.status is not None:
+            changes["status"] = patch.status
+        if patch.ignore_own_changes is not None:
+            changes["ignore_own_changes"] = patch.ignore_own_changes
+        try:
+            updated = self._subscriptions.update(connection_id, subscription_id, **changes)
+        except SubscriptionNotFoundError:
+            raise SubscriptionNotFound(connection_id, subscription_id) from None
+        if updated.status != current.status:
+            self._polling.sync(connection_id)
+            logger.info("Connection %s: subscription %s %s", connection_id, subscription_id, updated.status)
+        return updated
+
+    def delete(self, connection_id: str, subscription_id: str) -> DeletedSubscription:
+        self._connection(connection_id)
+        try:
+            key_ok = self._subscriptions.delete(connection_id, subscription_id)
+        except ValueError:
+            key_ok = False  # an id that could never exist
+        if not key_ok:
+            raise SubscriptionNotFound(connection_id, subscription_id)
+        state = self._polling.sync(connection_id)
+        logger.info("Connection %s: subscription %s deleted", connection_id, subscription_id)
+        return DeletedSubscription(
+            connection_id=connection_id,
+            subscription_id=subscription_id,
+            schedule_deleted=state.schedule is None,
+        )
+
+    # ---- polling -----------------------------------------------------------------------------
+
+    def polling(self, connection_id: str) -> PollingView:
+        self._connection(connection_id)
+        return polling_view(self._polling.state(connection_id))
+
+    def set_polling(self, connection_id: str, settings: PollingSettingsInput) -> PollingView:
+        self._connection(connection_id)
+        self._polling.polling.set_interval_minutes(connection_id, settings.interval_minutes)
+        return polling_view(self._polling.sync(connection_id))
