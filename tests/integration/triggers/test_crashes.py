@@ -213,3 +213,21 @@ def test_session_expiry_mid_poll_refreshes_and_loses_nothing(
         monkeypatch,
         {"status": 401, "count": 1, "body": json.dumps(body), "content_type": "application/json"},
     )
+
+
+def test_a_backlog_larger_than_one_cycle_resumes_after_the_last_row(
+    poller: Poller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLL_QUERY_BATCH_SIZE", "200")
+    monkeypatch.setenv("POLL_MAX_CALLS_PER_CYCLE", "1")
+    poller.subscribe("leads.created")
+    poller.poll()
+    leads = _leads(poller, 450)  # three pages, all inside one lookback
+    reports = [poller.poll(), poller.poll(settle=False), poller.poll(settle=False)]
+    assert [r["salesforce_calls"] for r in reports] == [1, 1, 1]
+    assert [r["events_published"] for r in reports] == [200, 200, 50]
+    assert [s["complete"] for r in reports for s in r["streams"]] == [False, False, True]
+    got = _subjects(poller.drain())
+    assert sorted(got) == sorted(leads)
+    poller.poll()
+    assert poller.drain() == []

@@ -82,9 +82,10 @@ class StreamState(BaseModel):
     cursor: int
     """Every row stamped before ``cursor`` has been processed (rows inside the lookback are re-read
     and filtered through ``seen``)."""
+    resume_at: int | None = None
     cursor_id: str | None = None
-    """The last processed Id at ``cursor`` when a window stopped part-way (informational: the
-    next window re-reads from ``cursor - lookback`` anyway)."""
+    """(``resume_at``, ``cursor_id``): the SystemModstamp and Id of the last row processed when a
+    window stopped part-way; the next cycle's query resumes right after it (a keyset)."""
     prev_cursor: int
     """The cursor before the last advance: a record created before ``cursor`` but modified inside
     the safety margin of the last poll was never seen; its creation is at or after this."""
@@ -118,8 +119,9 @@ class StreamState(BaseModel):
         }
         if self.catchup_for:
             item["catchup_for"] = self.catchup_for
-        if self.cursor_id:
+        if self.cursor_id and self.resume_at is not None:
             item["cursor_id"] = self.cursor_id
+            item["resume_at"] = self.resume_at
         if self.pending:
             item["pending"] = json.dumps(self.pending, separators=(",", ":"), sort_keys=True)
         if self.members:
@@ -137,7 +139,7 @@ class StreamState(BaseModel):
         data["members"] = [m for m in str(data.get("members") or "").split(",") if m]
         if "fields" in data:
             data["fields"] = [f for f in str(data["fields"]).split(",") if f]
-        for name in ("cursor", "prev_cursor", "seen_floor", "fields_at", "updated_at"):
+        for name in ("cursor", "prev_cursor", "resume_at", "seen_floor", "fields_at", "updated_at"):
             if data.get(name) is not None:
                 data[name] = int(data[name])
         return cls.model_validate(data)

@@ -323,9 +323,10 @@ class _Cycle:
             if every is None and any(s.fields is None for s in run.subs):
                 run.error = "the sObject's describe could not be read"
                 continue
-            run.soql = streams.change_query(
-                run.state.sobject, streams.select_fields(run.subs, every), run.low, run.upper
-            )
+            resume = run.state.resume_at
+            after = (resume, run.state.cursor_id) if resume is not None and run.state.cursor_id else None
+            fields = streams.select_fields(run.subs, every)
+            run.soql = streams.change_query(run.state.sobject, fields, run.low, run.upper, after)
             pending.append(("query", run, run.soql))
         stale = [
             s for s, st in self.shared.items()
@@ -482,16 +483,21 @@ class _Cycle:
                 state.pending.pop(key, None)
         old = state.cursor
         if run.done and run.error is None:
-            new, state.cursor_id = run.upper, None
+            new, state.resume_at, state.cursor_id = run.upper, None, None
         elif run.rows:
+            # Stopped part-way: the next cycle resumes exactly after the last row processed (a
+            # keyset), so a backlog larger than one cycle's budget always makes progress.
             last = run.rows[-1]
-            new = max(old, streams.parse_stamp(last.get(REPLICATION_KEY)) or old)
-            state.cursor_id = str(last.get("Id") or "") or None
+            stamp = streams.parse_stamp(last.get(REPLICATION_KEY)) or old
+            new = max(old, stamp)
+            state.resume_at, state.cursor_id = stamp, str(last.get("Id") or "") or None
         else:
             new = old
         if failed_stamps:
-            # Never past a change SNS did not accept: it must be re-read (and re-sent) next cycle.
+            # Never past a change SNS did not accept: the next window re-reads its lookback (no
+            # keyset resume) and re-sends what is pending.
             new = max(old, min(new, min(failed_stamps)))
+            state.resume_at, state.cursor_id = None, None
         if new > old:
             state.prev_cursor, state.cursor = old, new
         floor = min(state.cursor - self.settings.lookback_seconds, state.prev_cursor)

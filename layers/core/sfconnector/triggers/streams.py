@@ -155,9 +155,17 @@ def select_fields(subscriptions: Iterable[Subscription], every_field: list[str] 
     return list(chosen.values())
 
 
-def change_query(sobject: str, fields: list[str], low: int, upper: int) -> str:
-    """The window's query: rows stamped in [low, upper), oldest first (ties by Id)."""
-    when = soql.Ge(REPLICATION_KEY, datetime.fromtimestamp(low, UTC)) & soql.Lt(
-        REPLICATION_KEY, datetime.fromtimestamp(upper, UTC)
-    )
+def change_query(
+    sobject: str, fields: list[str], low: int, upper: int, after: tuple[int, str] | None = None
+) -> str:
+    """The window's query: rows stamped in [low, upper), oldest first (ties by Id). ``after``
+    (stamp, Id) resumes a window that stopped part-way exactly after its last processed row (a
+    keyset, never OFFSET), so a backlog larger than one cycle always makes progress."""
+    stamp = soql.Lt(REPLICATION_KEY, datetime.fromtimestamp(upper, UTC))
+    if after is None:
+        when: soql.Condition = soql.Ge(REPLICATION_KEY, datetime.fromtimestamp(low, UTC)) & stamp
+    else:
+        at = datetime.fromtimestamp(after[0], UTC)
+        position = soql.Gt(REPLICATION_KEY, at) | (soql.Eq(REPLICATION_KEY, at) & soql.Gt("Id", after[1]))
+        when = position & stamp
     return soql.select(sobject, fields, where=when, order_by=[REPLICATION_KEY, "Id"])
