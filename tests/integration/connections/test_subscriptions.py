@@ -434,3 +434,59 @@ def test_a_connection_flagged_elsewhere_gets_its_schedule_disabled(
     # A new subscription is refused outright (no Salesforce call needed to know).
     refused = _subscribe(api, cid, {"trigger": "events.updated"})
     assert _error(refused, 401)["fields"] == ["connection_id"]
+
+
+# -------------------------------------------------------------------------------------- sample
+
+
+def test_sample_events_are_the_envelopes_a_subscriber_receives(api: ConnectionsApi, cid: str) -> None:
+    sqs = boto3.client("sqs", region_name=api.aws.region)
+    queue_url = sqs.create_queue(QueueName="trigger-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    boto3.client("sns", region_name=api.aws.region).subscribe(
+        TopicArn=api.aws.topic_arn, Protocol="sqs", Endpoint=queue_arn
+    )
+    sub = _created(api, cid, {"trigger": "leads.created", "fields": ["FirstName", "LastName", "Company"]})
+    # A person creates a lead in Salesforce.
+    lead = api.emulator.dml(
+        "insert", "Lead", {"FirstName": "Ada", "LastName": "Sample", "Company": "Engines"}
+    )
+    lead_id = lead.get("id") or lead["Id"]
+
+    calls = api.emulator.api_calls()
+    path = f"/connections/{cid}/subscriptions/{sub['subscription_id']}/sample"
+    result = api.call("POST", path + "?limit=2")
+    assert result.status == 200, result.body
+    assert api.emulator.api_calls() == calls + 1  # one query
+    sample = result.json()
+    assert sample["published"] is False
+    assert sample["count"] == len(sample["events"]) <= 2
+    newest = sample["events"][0]
+    assert newest["specversion"] == "1.0"
+    assert newest["type"] == "leads.created"
+    assert newest["subject"] == lead_id
+    assert newest["source"] == f"salesforce/{api.emulator.org_id}"
+    assert newest["connection_id"] == cid
+    assert newest["subscription_id"] == sub["subscription_id"]
+    assert newest["sobject"] == "Lead"
+    assert newest["data"]["LastName"] == "Sample"
+    assert "Email" not in newest["data"]  # trimmed to the subscription's fields
+    # The same change sampled again is the same event (its id is stable).
+    assert api.call("POST", path + "?limit=2").json()["events"][0]["id"] == newest["id"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
+
+    bad = api.call("POST", path + "?limit=0")
+    assert "limit" in _error(bad, 422)["fields"]
+    missing = api.call("POST", f"/connections/{cid}/subscriptions/{'0' * 32}/sample")
+    assert _error(missing, 404)["code"] == "subscription_not_found"
+
+
+def test_sample_of_a_trigger_without_a_stream_yet(api: ConnectionsApi, cid: str) -> None:
+    body = {"trigger": "accounts.field_matched", "params": {"field": "Rating", "value": "Hot"}}
+    sub = _created(api, cid, body)
+    result = api.call("POST", f"/connections/{cid}/subscriptions/{sub['subscription_id']}/sample")
+    error = _error(result, 422)
+    assert error["code"] == "sample_unavailable"
+    assert error["fields"] == ["trigger"]

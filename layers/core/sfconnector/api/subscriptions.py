@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
 from sfconnector.models.subscriptions import (
+    MAX_SAMPLE,
     DeletedSubscription,
     PollingSettingsInput,
     PollingView,
+    SampleEvents,
     Subscription,
     SubscriptionCreate,
     SubscriptionList,
@@ -124,6 +127,22 @@ def build_subscriptions_router(*, documented: bool = True) -> Router:
     )
     def delete_subscription(connection_id: str, subscription_id: str) -> Response[str]:
         return _json(HTTPStatus.OK, _service().delete(connection_id, subscription_id))
+
+    @app.post(
+        f"{BASE}/subscriptions/<subscription_id>/sample",
+        **docs(
+            200,
+            "Sample events: the newest records that would fire it (published nowhere)",
+            "The envelopes a subscriber would receive",
+            SampleEvents,
+        ),
+    )
+    def sample_subscription(
+        connection_id: str,
+        subscription_id: str,
+        limit: Annotated[int, Query(ge=1, le=MAX_SAMPLE, description="How many events at most.")] = 5,
+    ) -> Response[str]:
+        return _json(HTTPStatus.OK, _service().sample(connection_id, subscription_id, limit))
 
     @app.get(
         f"{BASE}/polling",

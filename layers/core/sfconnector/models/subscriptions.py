@@ -35,6 +35,7 @@ from sfconnector.tokens import validate_connection_id
 __all__ = [
     "MAX_BACKFILL",
     "MAX_INTERVAL_MINUTES",
+    "MAX_SAMPLE",
     "MIN_INTERVAL_MINUTES",
     "START_CLOCK_SKEW",
     "SUBSCRIPTION_ID_PATTERN",
@@ -42,6 +43,7 @@ __all__ = [
     "DeletedSubscription",
     "PollingSettingsInput",
     "PollingView",
+    "SampleEvents",
     "ScheduleView",
     "Subscription",
     "SubscriptionCreate",
@@ -243,6 +245,20 @@ class Subscription(BaseModel):
         if isinstance(data.get("params"), str):
             data["params"] = json.loads(data["params"])
         return cls.model_validate(data)
+
+
+MAX_SAMPLE = 50
+
+
+class SampleEvents(BaseModel):
+    """The envelopes the subscription would deliver for the most recent matching records (published
+    nowhere). Each is a ``TriggerEvent``, exactly as an SNS subscriber receives it."""
+
+    connection_id: str
+    subscription_id: str
+    count: int
+    events: list[dict[str, Any]]
+    published: Literal[False] = False
 
 
 class SubscriptionList(BaseModel):

@@ -36,6 +36,7 @@ from sfconnector.models.subscriptions import (
     DeletedSubscription,
     PollingSettingsInput,
     PollingView,
+    SampleEvents,
     ScheduleView,
     Subscription,
     SubscriptionCreate,
@@ -49,9 +50,23 @@ from sfconnector.stores.subscriptions import SubscriptionNotFoundError, Subscrip
 from sfconnector.tokens import validate_connection_id
 from sfconnector.triggers.scheduling import PollingControl, PollingState
 
-__all__ = ["SubscriptionNotFound", "SubscriptionService", "new_subscription_id", "polling_view"]
+__all__ = [
+    "SampleUnavailableError",
+    "SubscriptionNotFound",
+    "SubscriptionService",
+    "new_subscription_id",
+    "polling_view",
+]
 
 logger = logging.getLogger(__name__)
+
+
+class SampleUnavailableError(ActionError):
+    code = "sample_unavailable"
+    status = 422
+
+    def __init__(self, trigger: str) -> None:
+        super().__init__(f"Trigger {trigger!r} has no sample events yet.", fields=["trigger"])
 
 
 class SubscriptionNotFound(ActionError):
@@ -383,6 +398,28 @@ class SubscriptionService:
             connection_id=connection_id,
             subscription_id=subscription_id,
             schedule_deleted=state.schedule is None,
+        )
+
+    def sample(self, connection_id: str, subscription_id: str, limit: int) -> SampleEvents:
+        """The envelopes the subscription would receive for the newest matching records (one
+        Salesforce query; the describe from the cache). Published nowhere."""
+        subscription = self.get(connection_id, subscription_id)
+        record, client = self._usable(connection_id)
+        if _trigger(subscription.trigger).stream is None:
+            raise SampleUnavailableError(subscription.trigger)
+        from sfconnector.triggers.sample import sample_events
+
+        calls = client.api_calls
+        try:
+            events = sample_events(subscription, client=client, connection=record, limit=limit)
+        finally:
+            if self._record_usage is not None and client.api_calls > calls:
+                self._record_usage(connection_id, client.limit_info)
+        return SampleEvents(
+            connection_id=connection_id,
+            subscription_id=subscription_id,
+            count=len(events),
+            events=[event.to_json_dict() for event in events],
         )
 
     # ---- polling -----------------------------------------------------------------------------
