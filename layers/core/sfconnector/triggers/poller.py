@@ -97,6 +97,9 @@ class PollReport(BaseModel):
     events_failed: int = 0
     sns_requests: int = 0
     dynamodb_writes: int = 0
+    """PutItem / UpdateItem / DeleteItem requests (the lease's two included). Reads: the
+    connection, the subscriptions and the stream states, one request each (more pages only past
+    1 MB)."""
     lag_seconds: float | None = None
     """Age of the oldest stream cursor after the cycle (how far behind "now" the events are)."""
     error: str | None = None
@@ -186,9 +189,11 @@ def poll_connection(
     ):
         return PollReport(connection_id=connection_id, outcome="skipped", reason="another_poll_running")
     try:
-        return _Cycle(connection, subscriptions, ports, settings, remaining_ms).run()
+        report = _Cycle(connection, subscriptions, ports, settings, remaining_ms).run()
     finally:
         ports.cursors.release_lease(connection_id, owner)
+    report.dynamodb_writes += 2  # the lease: taken and given back
+    return report
 
 
 class _Cycle:
