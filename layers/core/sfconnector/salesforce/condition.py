@@ -4,10 +4,11 @@
 user. Pasting it into a query would let ``x = 'a') OR Id IN (SELECT ...`` or ``...; DELETE`` reach
 Salesforce. Instead the text is tokenised and parsed by a recursive-descent parser over a
 restricted grammar, every field is checked against the object's fields (a :class:`FieldPolicy`,
-from its describe or an allow-list), and the condition is rendered again from the syntax tree:
-names from the policy, strings re-escaped, numbers and dates re-formatted. The final statement is
-built around it, so it can only ever read the one sObject (and, through parent paths such as
-``Contact.Email``, the parents of its rows).
+from its describe or an allow-list), and the parse is a tree of the connector's one condition
+tree (:mod:`sfconnector.salesforce.soql`), rendered again by it: names from the policy, strings
+re-escaped, numbers and dates re-formatted. :func:`build_guarded_query` builds the final statement
+around it with the one SELECT builder (it is what the find-all service sends), so it can only ever
+read the one sObject (and, through parent paths such as ``Contact.Email``, the parents of its rows).
 
 Grammar (keywords are case-insensitive)::
 
