@@ -10,8 +10,9 @@ from urllib.parse import unquote
 
 from sfemulator.admin import PREFIX as ADMIN_PREFIX
 from sfemulator.admin import AdminApi
+from sfemulator.calls import CallContext, Result
 from sfemulator.errors import ApiError
-from sfemulator.rest import CallContext, RestApi, Result
+from sfemulator.rest import RestApi
 from sfemulator.wire import Request, Response, dumps
 
 if TYPE_CHECKING:
@@ -101,20 +102,15 @@ class EmulatorApp:
                     [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
                     [("Sforce-Limit-Info", org.limit_info())],
                 )
-            if not re.fullmatch(r"v\d{2,3}\.0", version):
-                result = Result(
-                    404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
-                )
-            else:
-                ctx = CallContext(
-                    user_id=session.user_id, version=version, query_options=req.header("sforce-query-options")
-                )
-                # Split before decoding: an external id value may contain an encoded "/".
-                parts = [unquote(p) for p in rest_path.split("/")] if rest_path else []
-                try:
-                    result = self.rest.dispatch(req.method, parts, req.query, req.body, ctx)
-                except ApiError as exc:
-                    result = Result(exc.status, exc.body())
+            ctx = CallContext(
+                user_id=session.user_id, version=version, query_options=req.header("sforce-query-options")
+            )
+            # Split before decoding: an external id value may contain an encoded "/".
+            parts = [unquote(p) for p in rest_path.split("/")] if rest_path else []
+            try:
+                result = self.rest.dispatch(req.method, parts, req.query, req.body, ctx)
+            except ApiError as exc:
+                result = Result(exc.status, exc.body())
             limit = org.limit_info()
         headers = [(k, v) for k, v in result.headers.items()]
         headers.append(("Sforce-Limit-Info", limit))

@@ -14,6 +14,7 @@ from sfemulator.errors import ApiError
 from sfemulator.schema import Schema
 from sfemulator.soql import FieldSpec, SoqlError, execute, parse
 from sfemulator.store import OrgData
+from sfemulator.versions import rebase_urls
 
 __all__ = ["OrgRecordSource", "QueryService"]
 
@@ -65,31 +66,17 @@ class _Cursor:
     records: list[dict[str, Any]]
     total_size: int
     last_used: dt.datetime
-
-
-def _rewrite_version(obj: Any, version: str, default: str) -> Any:
-    """Record ``attributes.url`` carries the API version of the request, as on Salesforce."""
-    if version == default:
-        return obj
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            if k == "url" and isinstance(v, str):
-                out[k] = v.replace(f"/services/data/{default}/", f"/services/data/{version}/", 1)
-            else:
-                out[k] = _rewrite_version(v, version, default)
-        return out
-    if isinstance(obj, list):
-        return [_rewrite_version(v, version, default) for v in obj]
-    return obj
+    version: str  # the API version the records' URLs were rendered with
 
 
 class QueryService:
     """Runs SOQL against the org and pages results through server-side cursors."""
 
-    def __init__(self, source: OrgRecordSource, default_version: str) -> None:
+    def __init__(self, source: OrgRecordSource, stored_version: str) -> None:
         self.source = source
-        self.default_version = default_version
+        # Stored values that are URLs (an Attachment's Body) carry the org's version; answers carry
+        # the request's.
+        self.stored_version = stored_version
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
 
     def clear(self) -> None:
@@ -103,18 +90,16 @@ class QueryService:
         if len(text) > 100_000:
             raise ApiError(400, "MALFORMED_QUERY", "Query string is too long (maximum 100000 characters)")
         try:
-            result = execute(parse(text), self.source, now=now, include_deleted=include_deleted)
+            result = execute(
+                parse(text), self.source, now=now, include_deleted=include_deleted, version=version
+            )
         except SoqlError as exc:
             raise ApiError(400, exc.error_code, exc.message) from None
-        records = result.records
+        records = rebase_urls(result.records, self.stored_version, version)
         if len(records) <= batch_size:
-            return {
-                "totalSize": result.total_size,
-                "done": True,
-                "records": _rewrite_version(records, version, self.default_version),
-            }
+            return {"totalSize": result.total_size, "done": True, "records": records}
         locator = "0r8" + "".join(secrets.choice(_LOCATOR_CHARS) for _ in range(15))
-        self._cursors[locator] = _Cursor(records, result.total_size, now)
+        self._cursors[locator] = _Cursor(records, result.total_size, now, version)
         while len(self._cursors) > MAX_CURSORS:
             self._cursors.popitem(last=False)
         return self._page(locator, 0, batch_size, version)
@@ -141,5 +126,5 @@ class QueryService:
         body: dict[str, Any] = {"totalSize": cursor.total_size, "done": end >= len(cursor.records)}
         if not body["done"]:
             body["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}-{end}"
-        body["records"] = _rewrite_version(page, version, self.default_version)
+        body["records"] = rebase_urls(page, cursor.version, version)
         return body

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sfconnector import API_VERSION
 from sfemulator.soql import QueryResult, SoqlError, execute, parse
+from sfemulator.versions import DEFAULT_API_VERSION as API_VERSION
 
 from tests.emulator_soql.conftest import A1, A2, A3, A4, C1, CASE1, CASE2, G1, NOW, U1, U2, FakeSource
 from tests.emulator_soql.test_parser import soql_escape

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sfconnector import API_VERSION
-
 from sfemulator.soql import dates
 from sfemulator.soql.errors import SoqlError, positioned
 from sfemulator.soql.lexer import like_regex
@@ -51,6 +49,7 @@ from sfemulator.soql.nodes import (
     SemiJoin,
 )
 from sfemulator.soql.source import FieldSpec, RecordSource
+from sfemulator.versions import DEFAULT_API_VERSION
 
 __all__ = ["execute"]
 
@@ -118,16 +117,22 @@ MAX_FIELDS_LIMIT = 200
 
 
 def execute(
-    query: SelectQuery, source: RecordSource, *, now: dt.datetime, include_deleted: bool = False
+    query: SelectQuery,
+    source: RecordSource,
+    *,
+    now: dt.datetime,
+    include_deleted: bool = False,
+    version: str = DEFAULT_API_VERSION,
 ) -> QueryResult:
     """Run ``query`` against ``source`` and shape the rows as Salesforce's REST ``query`` returns them.
 
     ``now`` anchors the relative date literals (a naive value is taken as UTC); ``include_deleted``
-    makes it a ``queryAll``. Raises :class:`SoqlError` (INVALID_TYPE, INVALID_FIELD, MALFORMED_QUERY)
+    makes it a ``queryAll``; ``version`` is the API version of the request, which every record's
+    ``attributes.url`` carries. Raises :class:`SoqlError` (INVALID_TYPE, INVALID_FIELD, MALFORMED_QUERY)
     for names or literals Salesforce would reject.
     """
     moment = now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
-    context = _Context(source, moment.date(), include_deleted)
+    context = _Context(source, moment.date(), include_deleted, version)
     plan = _plan(query, context, nested=False)
     return plan.run()
 
@@ -150,6 +155,7 @@ class _Context:
     source: RecordSource
     today: dt.date
     include_deleted: bool
+    version: str
     sobjects: dict[str, _SObject | None] = field(default_factory=dict)
     parents: dict[str, tuple[str, Row] | None] = field(default_factory=dict)
 
@@ -711,7 +717,7 @@ class _Plan:
         record_id = row.get("Id")
         attributes = {"type": kind}
         if record_id:
-            attributes["url"] = f"/services/data/{API_VERSION}/sobjects/{url_kind}/{record_id}"
+            attributes["url"] = f"/services/data/{self.context.version}/sobjects/{url_kind}/{record_id}"
         out: dict[str, Any] = {"attributes": attributes}
         for key in shape.order:
             if key in shape.fields:
