@@ -147,6 +147,7 @@ class AdminApi:
                     "api_version": org.version,
                     "admin_user_id": org.admin_user_id,
                     "integration_user_id": org.integration_user_id,
+                    "sales_user_id": org.sales_user_id,
                     "users": [
                         {"id": u["Id"], "username": u["Username"], "name": u["Name"], "active": u["IsActive"]}
                         for u in org.data.iter("User", include_deleted=False)

@@ -27,6 +27,8 @@ MAX_COLLECTION_RECORDS = 200
 _REF = re.compile(r"@\{([A-Za-z_][A-Za-z0-9_]*)((?:\.|\[)[^}]+)\}")
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _URL = re.compile(r"^/services/data/(v\d{2,3}\.0)(/.*)?$")
+# Salesforce's limit messages use a typographic apostrophe ("can\u2019t").
+_APOSTROPHE = "\u2019"
 ROLLED_BACK = "The transaction was rolled back since another operation in the same transaction failed."
 
 
@@ -78,6 +80,23 @@ def _halted(message: str = ROLLED_BACK) -> list[dict[str, str]]:
     return [{"errorCode": "PROCESSING_HALTED", "message": message}]
 
 
+def _limit_exceeded(message: str) -> Result:
+    """A composite request over a limit: nothing runs; Salesforce answers one result without a reference."""
+    return Result(
+        400,
+        {
+            "compositeResponse": [
+                {
+                    "body": [{"errorCode": "LIMIT_EXCEEDED", "message": message}],
+                    "httpHeaders": {},
+                    "httpStatusCode": 400,
+                    "referenceId": None,
+                }
+            ]
+        },
+    )
+
+
 def _is_query_like(path: str) -> bool:
     return bool(re.match(r"^/(query|queryAll)(/|\?|$)", path) or path.startswith("/composite/sobjects"))
 
@@ -95,10 +114,8 @@ def composite(api: Dispatcher, raw: bytes, ctx: CallContext) -> Result:
             400, "INVALID_BATCH_REQUEST", "A composite request must contain at least one subrequest"
         )
     if len(subs) > MAX_SUBREQUESTS:
-        raise ApiError(
-            400,
-            "INVALID_BATCH_REQUEST",
-            f"Received invalid request: compositeRequest can have at most {MAX_SUBREQUESTS} subrequests",
+        return _limit_exceeded(
+            f"The request can{_APOSTROPHE}t contain more than {MAX_SUBREQUESTS} operations."
         )
     seen: set[str] = set()
     parsed: list[tuple[str, str, str, Any, dict[str, str]]] = []
@@ -128,11 +145,9 @@ def composite(api: Dispatcher, raw: bytes, ctx: CallContext) -> Result:
         headers = {str(k).lower(): str(v) for k, v in (sub.get("httpHeaders") or {}).items()}
         parsed.append((method, url, ref, sub.get("body"), headers))
     if query_like > MAX_QUERY_SUBREQUESTS:
-        raise ApiError(
-            400,
-            "INVALID_BATCH_REQUEST",
-            f"A composite request may contain at most {MAX_QUERY_SUBREQUESTS} query or collection "
-            "subrequests",
+        return _limit_exceeded(
+            f"The request can{_APOSTROPHE}t contain more than {MAX_QUERY_SUBREQUESTS} query or sObject "
+            "Collections operations."
         )
 
     org = api.org
