@@ -12,7 +12,7 @@ from typing import Any
 
 from sfemulator.errors import ApiError
 from sfemulator.schema import Schema
-from sfemulator.soql import FieldSpec, SoqlError, execute, parse
+from sfemulator.soql import ChildRelationship, FieldSpec, SoqlError, execute, parse
 from sfemulator.store import OrgData
 from sfemulator.versions import rebase_urls
 
@@ -30,6 +30,7 @@ class OrgRecordSource:
         self._schema = schema
         self._data = data
         self._specs: dict[str, dict[str, FieldSpec]] = {}
+        self._children: dict[str, dict[str, ChildRelationship]] = {}
 
     def sobject_fields(self, sobject: str) -> Mapping[str, FieldSpec] | None:
         sobj = self._schema.get(sobject)
@@ -50,6 +51,27 @@ class OrgRecordSource:
             }
             self._specs[sobj.name] = specs
         return specs
+
+    def sobject_name(self, sobject: str) -> str | None:
+        sobj = self._schema.get(sobject)
+        return sobj.name if sobj is not None else None
+
+    def child_relationships(self, sobject: str) -> Mapping[str, ChildRelationship]:
+        """The describe's named child relationships of ``sobject`` (``Contacts``, ``Histories``, ...)."""
+        sobj = self._schema.get(sobject)
+        if sobj is None:
+            return {}
+        found = self._children.get(sobj.name)
+        if found is None:
+            found = {
+                rel["relationshipName"]: ChildRelationship(
+                    rel["relationshipName"], rel["childSObject"], rel["field"]
+                )
+                for rel in sobj.child_relationships
+                if rel.get("relationshipName")
+            }
+            self._children[sobj.name] = found
+        return found
 
     def records(self, sobject: str, *, include_deleted: bool) -> Iterable[Mapping[str, Any]]:
         sobj = self._schema.get(sobject)
