@@ -117,6 +117,7 @@ class Org:
         self.sales_user_id = self.user_id_for(SALES_USERNAME) or self.admin_user_id
         self._register_default_app()
         self._seed: Snapshot = self.data.snapshot(self.ids.counter)
+        self._seed_views = self.list_views.copy()
         self.generation = 0
 
     # -- users ---------------------------------------------------------------------------------
@@ -263,6 +264,7 @@ class Org:
             self.oauth.clear()
             self._register_default_app()
             self.queries.clear()
+            self.list_views = self._seed_views.copy()
             self.faults.clear()
             self.clock.reset()
             self.api_calls = 0

@@ -13,12 +13,16 @@ from typing import Any
 from sfemulator.errors import ApiError
 from sfemulator.schema import Schema
 from sfemulator.soql import ChildRelationship, FieldSpec, SoqlError, execute, parse
+from sfemulator.soql.nodes import ChildQuery
 from sfemulator.store import OrgData
 from sfemulator.versions import rebase_urls
 
 __all__ = ["OrgRecordSource", "QueryService"]
 
 CURSOR_IDLE = dt.timedelta(minutes=15)
+# A subquery's children come about 200 per answer; the rest behind the child result's own
+# nextRecordsUrl (a "01g" locator), fetched like any query page.
+CHILD_BATCH = 200
 MAX_CURSORS = 2000
 _LOCATOR_CHARS = string.ascii_letters + string.digits
 
@@ -89,6 +93,7 @@ class _Cursor:
     total_size: int
     last_used: dt.datetime
     version: str  # the API version the records' URLs were rendered with
+    batch: int | None = None  # a child cursor's fixed page size (else the request's batch size)
 
 
 class QueryService:
@@ -112,19 +117,36 @@ class QueryService:
         if len(text) > 100_000:
             raise ApiError(400, "MALFORMED_QUERY", "Query string is too long (maximum 100000 characters)")
         try:
-            result = execute(
-                parse(text), self.source, now=now, include_deleted=include_deleted, version=version
-            )
+            query = parse(text)
+            result = execute(query, self.source, now=now, include_deleted=include_deleted, version=version)
         except SoqlError as exc:
             raise ApiError(400, exc.error_code, exc.message) from None
         records = rebase_urls(result.records, self.stored_version, version)
+        if any(isinstance(item, ChildQuery) for item in query.items):
+            self._page_children(records, now, version)
         if len(records) <= batch_size:
             return {"totalSize": result.total_size, "done": True, "records": records}
-        locator = "0r8" + "".join(secrets.choice(_LOCATOR_CHARS) for _ in range(15))
-        self._cursors[locator] = _Cursor(records, result.total_size, now, version)
+        locator = self._open("0r8", _Cursor(records, result.total_size, now, version))
+        return self._page(locator, 0, batch_size, version)
+
+    def _open(self, prefix: str, cursor: _Cursor) -> str:
+        locator = prefix + "".join(secrets.choice(_LOCATOR_CHARS) for _ in range(15))
+        self._cursors[locator] = cursor
         while len(self._cursors) > MAX_CURSORS:
             self._cursors.popitem(last=False)
-        return self._page(locator, 0, batch_size, version)
+        return locator
+
+    def _page_children(self, records: list[dict[str, Any]], now: dt.datetime, version: str) -> None:
+        """Cut every subquery result longer than a child batch into its first page and a cursor."""
+        for record in records:
+            for key, value in record.items():
+                if not (isinstance(value, dict) and {"totalSize", "done", "records"} <= value.keys()):
+                    continue
+                children = value["records"]
+                self._page_children(children, now, version)
+                if len(children) > CHILD_BATCH:
+                    cursor = _Cursor(children, value["totalSize"], now, version, CHILD_BATCH)
+                    record[key] = self._page(self._open("01g", cursor), 0, CHILD_BATCH, version)
 
     def more(
         self, locator_and_offset: str, *, batch_size: int, version: str, now: dt.datetime
@@ -139,7 +161,7 @@ class QueryService:
             raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         cursor.last_used = now
         self._cursors.move_to_end(locator)
-        return self._page(locator, offset, batch_size, version)
+        return self._page(locator, offset, cursor.batch or batch_size, version)
 
     def _page(self, locator: str, offset: int, batch_size: int, version: str) -> dict[str, Any]:
         cursor = self._cursors[locator]

@@ -314,3 +314,36 @@ def test_list_view_queries_run_as_composite_subrequests(api: httpx.Client) -> No
                 for r in listed["records"]
             ]
             assert members == ids, ref
+
+
+def test_many_children_page_behind_their_own_next_records_url(api: httpx.Client) -> None:
+    account = api.post("/sobjects/Account", json={"Name": "Big Family"}).json()["id"]
+    for start in range(0, 450, 200):
+        records = [
+            {"attributes": {"type": "Contact"}, "LastName": f"Kid {i:03d}", "AccountId": account}
+            for i in range(start, min(start + 200, 450))
+        ]
+        assert all(r["success"] for r in api.post("/composite/sobjects", json={"records": records}).json())
+    soql = f"SELECT Id, (SELECT LastName FROM Contacts ORDER BY LastName) FROM Account WHERE Id = '{account}'"
+    (record,) = rows(api, soql)
+    children = record["Contacts"]
+    assert children["totalSize"] == 450
+    assert children["done"] is False
+    assert len(children["records"]) == 200
+    assert children["nextRecordsUrl"].startswith(f"{V}/query/01g")
+    names = [c["LastName"] for c in children["records"]]
+    page = children
+    while not page["done"]:
+        # A child page is a Composite subrequest like any other query page.
+        answer = api.post(
+            "/composite",
+            json={
+                "compositeRequest": [{"method": "GET", "url": page["nextRecordsUrl"], "referenceId": "kids"}]
+            },
+        ).json()
+        page = answer["compositeResponse"][0]["body"]
+        assert page["totalSize"] == 450
+        names += [c["LastName"] for c in page["records"]]
+    assert names == [f"Kid {i:03d}" for i in range(450)]
+    few = rows(api, f"SELECT Id, (SELECT Id FROM Contacts LIMIT 200) FROM Account WHERE Id = '{account}'")
+    assert few[0]["Contacts"]["done"] is True
