@@ -16,7 +16,7 @@ from sfconnector import catalog
 from tests.fixtures.actions import SeededConnection
 from tests.fixtures.aws import AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
-from tests.integration.triggers.harness import Poller, by_subscription
+from tests.integration.triggers.harness import SELLER, Poller, by_subscription
 
 SERVED = [t for t in catalog.TRIGGERS if t.stream is not None]
 
@@ -72,13 +72,15 @@ def poller(aws: AwsEnv, sf_emulator: EmulatorHandle, seeded_connection: SeededCo
     return Poller(aws, sf_emulator, seeded_connection)
 
 
-def _changes(poller: Poller, sobject: str) -> dict[str, str]:
-    """One creation, one update of an older record and one creation + deletion on ``sobject``."""
+def _changes(poller: Poller, sobject: str, *, seconds_ago: float = 0) -> dict[str, str]:
+    """One creation, one update of an older record and one creation + deletion on ``sobject``
+    (by a person, ``seconds_ago`` in the past)."""
     older = poller.query(f"SELECT Id FROM {sobject} ORDER BY CreatedDate LIMIT 1")[0]["Id"]  # noqa: S608
-    created = poller.write("insert", sobject, _new_record(poller, sobject, 1))
-    poller.write("update", sobject, UPDATE_FIELDS[sobject], id=older)
-    doomed = poller.write("insert", sobject, _new_record(poller, sobject, 2))
-    poller.write("delete", sobject, id=doomed)
+    n = 1 if seconds_ago == 0 else 3
+    created = poller.write("insert", sobject, _new_record(poller, sobject, n), seconds_ago=seconds_ago)
+    poller.write("update", sobject, UPDATE_FIELDS[sobject], id=older, seconds_ago=seconds_ago)
+    doomed = poller.write("insert", sobject, _new_record(poller, sobject, n + 1), seconds_ago=seconds_ago)
+    poller.write("delete", sobject, id=doomed, seconds_ago=seconds_ago)
     return {"created": created, "updated": older, "doomed": doomed}
 
 
@@ -314,3 +316,79 @@ def test_catalog_counts() -> None:
         "updated": 12,
         "deleted": 11,
     }
+
+
+def _expected(kind: str, phases: list[dict[str, str]], updated_too: set[str], late: set[str]) -> list[str]:
+    """The subjects a subscription of ``kind`` must get, each once: what ``_changes`` did in each
+    phase, other records updated (``updated_too``) and late-committed creations (``late``)."""
+    out: set[str] = set()
+    for ids in phases:
+        out |= {
+            "created": {ids["created"], ids["doomed"]},
+            "updated": {ids["updated"]},
+            "deleted": {ids["doomed"]},
+        }[kind]
+    if kind == "updated":
+        out |= updated_too
+    if kind == "created":
+        out |= late
+    return sorted(out)
+
+
+def test_every_trigger_start_backfill_late_commit_own_changes_and_fields(poller: Poller) -> None:
+    """For each served trigger at once: changes before the start never fire; a backfill from a date
+    gets them (and everything after, once); a late commit inside the lookback is caught;
+    ignore_own_changes skips the connection's user; fields trims the event."""
+    poller.emulator.advance_clock(86_400)  # the seed's recent changes fall out of the backfill
+    sobjects = sorted({t.sobject or "Invoice__c" for t in SERVED})
+    old = {s: _changes(poller, s, seconds_ago=7200) for s in sobjects}
+    live = {t.key: poller.subscribe(t.key) for t in SERVED}
+    guarded = {t.key: poller.subscribe(t.key, ignore_own_changes=True, fields=["Id"]) for t in SERVED}
+    assert poller.poll()["events_published"] == 0  # the old changes are before the start
+    new = {s: _changes(poller, s) for s in sobjects}
+    own = {}
+    for s in sobjects:  # a write-back by the connection's own user
+        if s == "OpportunityLineItem":
+            continue  # its roll-up would make the connection's user the opportunity's modifier
+        second = poller.query(f"SELECT Id FROM {s} ORDER BY CreatedDate LIMIT 1 OFFSET 1")[0]["Id"]  # noqa: S608
+        poller.write("update", s, UPDATE_FIELDS[s], id=second, username=None)
+        own[s] = second
+    poller.poll()
+    poller.emulator.advance_clock(120)
+    poller.poll()  # the cursor is now past what the late commits below are stamped with
+    late = {}
+    for s in sobjects:
+        if s == "OpportunityLineItem":
+            continue  # its roll-up would also rewrite the opportunity in the past
+        late[s] = poller.emulator.late_commit(s, _new_record(poller, s, 5), seconds_ago=60, username=SELLER)[
+            "id"
+        ]
+    backfill = {t.key: poller.subscribe(t.key, start_at=poller.minutes_ago(150)) for t in SERVED}
+    poller.poll()
+    poller.poll()
+    got = by_subscription(poller.drain())
+    opp_of_item = _new_record(poller, "OpportunityLineItem", 0)["OpportunityId"]
+
+    extras = {"Opportunity": {opp_of_item}}  # line items roll up into their opportunity
+
+    def subjects(sub_id: str) -> list[str]:
+        return sorted(e["subject"] for e in got.get(sub_id, []))
+
+    for trig in SERVED:
+        stream = trig.stream
+        assert stream is not None
+        sobject, kind, key = trig.sobject or "Invoice__c", stream.event.value, trig.key
+        own_ids = {own[sobject]} if sobject in own else set()
+        late_ids = {late[sobject]} if sobject in late else set()
+        assert subjects(live[key].subscription_id) == _expected(
+            kind, [new[sobject]], own_ids | extras.get(sobject, set()), late_ids
+        ), key
+        assert subjects(guarded[key].subscription_id) == _expected(
+            kind, [new[sobject]], extras.get(sobject, set()), late_ids
+        ), key
+        assert subjects(backfill[key].subscription_id) == _expected(
+            kind, [old[sobject], new[sobject]], own_ids | extras.get(sobject, set()), late_ids
+        ), key
+        assert all(set(e["data"]) == {"Id"} for e in got.get(guarded[key].subscription_id, []))
+    poller.poll()
+    assert poller.drain() == []
