@@ -225,6 +225,25 @@ def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> N
     stack.wait_for("schedule default/e2e-tick fired -> ConnectionsFunction", timeout=15)
     scheduler.delete_schedule(Name="e2e-tick")
 
+    # A subscription made through the API creates the connection's poll schedule, which fires the
+    # poller; deleting the last subscription deletes the schedule.
+    subscribed = httpx.post(
+        f"{api}/connections/{connection_id}/subscriptions", json={"trigger": "leads.created"}
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    group = "sfconnector-local-polling"
+    fired = stack.wait_for(f"schedule {group}/poll-{connection_id} fired -> PollerFunction", timeout=30)
+    assert "ok" in fired, fired
+    polling = httpx.get(f"{api}/connections/{connection_id}/polling").json()
+    assert polling["schedule"] == {
+        "name": f"poll-{connection_id}",
+        "state": "ENABLED",
+        "expression": "rate(1 minute)",
+    }
+    sid = subscribed.json()["subscription_id"]
+    assert httpx.delete(f"{api}/connections/{connection_id}/subscriptions/{sid}").status_code == 200
+    assert scheduler.list_schedules(GroupName=group)["Schedules"] == []
+
     assert stack.stop(signal.SIGINT) == 0
     assert "Stopped." in stack.output
     _assert_gone(stack)

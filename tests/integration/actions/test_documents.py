@@ -110,8 +110,13 @@ def test_swagger_ui_is_served_without_external_assets(meta: ActionApi) -> None:
     assert "cdn.jsdelivr" not in response.text
 
 
+NON_FAMILY = ("connections", "poller-", "sqs-")
+"""events/ files that are not a family's: the connections function's (tests/integration/connections),
+the poller's scheduler events and the SQS events a trigger subscriber receives (below)."""
+
+
 @pytest.mark.parametrize(
-    "path", sorted(p.name for p in EVENTS.glob("*.json") if not p.name.startswith("connections"))
+    "path", sorted(p.name for p in EVENTS.glob("*.json") if not p.name.startswith(NON_FAMILY))
 )
 def test_sample_events_reach_their_action(path: str, aws: Any, fresh_runtime: None) -> None:
     """Each events/<family>-<action>.json is a valid API Gateway event for `sam local invoke`: it
@@ -129,9 +134,44 @@ def test_every_family_has_a_sample_event() -> None:
     families = {
         json.loads(p.read_text())["resource"].split("/")[3]
         for p in EVENTS.glob("*.json")
-        if not p.name.startswith("connections")
+        if not p.name.startswith(NON_FAMILY)
     }
     assert {f.key for f in catalog.FAMILIES} <= families
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in EVENTS.glob("poller-*.json")))
+def test_scheduler_events_run_the_poller(path: str, aws: Any, fresh_runtime: None) -> None:
+    """events/poller-*.json is what EventBridge Scheduler invokes the poller with (the schedule's
+    input); for a connection this empty account does not have, the cycle is skipped."""
+    event = json.loads((EVENTS / path).read_text())
+    report = load_function("poller").lambda_handler(event, FakeLambdaContext(function_name="PollerFunction"))
+    assert report["connection_id"] == event["connection_id"]
+    assert report["outcome"] == "skipped"
+    assert report["reason"] == "unknown_connection"
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in EVENTS.glob("sqs-*.json")))
+def test_sqs_events_carry_a_trigger_event(path: str) -> None:
+    """events/sqs-*.json is what a subscriber's queue delivers (SNS notification, not raw): the
+    message is a trigger event envelope and the attributes a filter policy reads match it."""
+    from sfconnector.models.trigger_events import TriggerEvent
+
+    records = json.loads((EVENTS / path).read_text())["Records"]
+    assert records
+    for record in records:
+        assert record["eventSource"] == "aws:sqs"
+        notification = json.loads(record["body"])
+        assert notification["Type"] == "Notification"
+        envelope = TriggerEvent.model_validate(json.loads(notification["Message"]))
+        catalog.trigger(envelope.type)  # a catalog trigger key
+        attributes = {k: v["Value"] for k, v in notification["MessageAttributes"].items()}
+        assert attributes == {
+            "trigger": envelope.type,
+            "connection_id": envelope.connection_id,
+            "subscription_id": envelope.subscription_id,
+            "sobject": envelope.sobject,
+            "event_type": envelope.event_type,
+        }
 
 
 def test_docs_list_every_route() -> None:

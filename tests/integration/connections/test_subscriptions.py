@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from sfconnector.connections import ConnectionRepository
+from sfconnector.models.subscriptions import Subscription
 from sfconnector.runtime import reset_runtime
+from sfconnector.stores.subscriptions import SubscriptionRepository
 
-from tests.fixtures.actions import seed_connection
+from tests.fixtures.actions import load_function, seed_connection
 from tests.fixtures.aws import SchedulerEnv
+from tests.integration.connections.apigw import lambda_context
 from tests.integration.connections.harness import ConnectionsApi, Result
 
 
@@ -490,3 +494,45 @@ def test_sample_of_a_trigger_without_a_stream_yet(api: ConnectionsApi, cid: str)
     error = _error(result, 422)
     assert error["code"] == "sample_unavailable"
     assert error["fields"] == ["trigger"]
+
+
+# ------------------------------------------------------------------------------------- events/
+
+EVENTS = Path(__file__).resolve().parents[3] / "events"
+
+
+def test_sample_events_of_the_subscriptions_routes_work(api: ConnectionsApi) -> None:
+    """events/connections-subscriptions-*.json and connections-polling-*.json, as `sam local
+    invoke` would send them, against a connection with the events' id."""
+    handler = load_function("connections").lambda_handler
+    events = {
+        p.stem: json.loads(p.read_text())
+        for p in sorted(EVENTS.glob("connections-*.json"))
+        if p.stem.startswith(("connections-subscriptions-", "connections-polling-"))
+    }
+    assert len(events) == 8
+    cid = events["connections-subscriptions-get"]["pathParameters"]["connection_id"]
+    sid = events["connections-subscriptions-get"]["pathParameters"]["subscription_id"]
+    seed_connection(api.aws, api.emulator, cid)
+
+    def run(name: str) -> tuple[int, Any]:
+        answer = handler(events[name], lambda_context())
+        return answer["statusCode"], json.loads(answer["body"])
+
+    status, created = run("connections-subscriptions-create")
+    assert status == 201, created
+    assert created["trigger"] == "leads.created"
+    # The other events name a subscription created earlier with this id.
+    repo = SubscriptionRepository(
+        lambda: boto3.client("dynamodb", region_name=api.aws.region), api.aws.table_name
+    )
+    repo.put(Subscription.model_validate({**created, "subscription_id": sid}))
+    assert run("connections-subscriptions-list")[0] == 200
+    assert run("connections-subscriptions-get")[1]["subscription_id"] == sid
+    assert run("connections-subscriptions-pause")[1]["status"] == "paused"
+    status, sample = run("connections-subscriptions-sample")
+    assert status == 200, sample
+    assert sample["count"] <= 3
+    assert run("connections-polling-set")[1]["interval_minutes"] == 5
+    assert run("connections-polling-get")[1]["schedule"]["expression"] == "rate(5 minutes)"
+    assert run("connections-subscriptions-delete")[1]["deleted"] is True

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from sfconnector import catalog
 from sfconnector.actions.errors import ActionError, FieldProblem, FieldValidationError, UnknownSObjectError
 from sfconnector.actions.records import RecordService
-from sfconnector.actions.schema import COMPOUND_TYPES, SObjectSchema
+from sfconnector.actions.schema import SObjectSchema
 from sfconnector.actions.validation import field_value, unknown_field
 from sfconnector.catalog import Trigger, TriggerKind
 from sfconnector.connections import ConnectionNotFoundError, ConnectionRecord, ConnectionRepository
@@ -45,6 +45,7 @@ from sfconnector.models.subscriptions import (
 )
 from sfconnector.oauth.errors import ConnectionNeedsReauthError, ConnectionPendingError
 from sfconnector.salesforce.client import LimitInfo, SalesforceClient
+from sfconnector.salesforce.describe import COMPOUND_TYPES
 from sfconnector.salesforce.errors import NotFoundError, SalesforceError
 from sfconnector.stores.subscriptions import SubscriptionNotFoundError, SubscriptionRepository
 from sfconnector.tokens import validate_connection_id
