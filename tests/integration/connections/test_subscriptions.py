@@ -536,3 +536,25 @@ def test_sample_events_of_the_subscriptions_routes_work(api: ConnectionsApi) -> 
     assert run("connections-polling-set")[1]["interval_minutes"] == 5
     assert run("connections-polling-get")[1]["schedule"]["expression"] == "rate(5 minutes)"
     assert run("connections-subscriptions-delete")[1]["deleted"] is True
+
+
+def test_a_scheduler_outage_stores_nothing(
+    api: ConnectionsApi, cid: str, scheduler: SchedulerEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without its schedule a subscription would never fire: the request fails (503, retryable)
+    and the subscription is not kept."""
+    from botocore.exceptions import ClientError
+    from sfconnector.stores.schedules import PollSchedules
+
+    def unavailable(self: PollSchedules, *args: object, **kwargs: object) -> None:
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "CreateSchedule")
+
+    monkeypatch.setattr(PollSchedules, "put", unavailable)
+    result = _subscribe(api, cid, {"trigger": "leads.created"})
+    error = _error(result, 503)
+    assert error["code"] == "aws_unavailable"
+    assert result.headers.get("Retry-After")
+    assert api.call("GET", f"/connections/{cid}/subscriptions").json()["subscriptions"] == []
+    monkeypatch.undo()
+    assert _subscribe(api, cid, {"trigger": "leads.created"}).status == 201
+    assert _schedule(scheduler, cid) is not None
