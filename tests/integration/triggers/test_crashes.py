@@ -231,3 +231,33 @@ def test_a_backlog_larger_than_one_cycle_resumes_after_the_last_row(
     assert sorted(got) == sorted(leads)
     poller.poll()
     assert poller.drain() == []
+
+
+def test_killed_while_a_backfill_joins_resends_nothing(
+    poller: Poller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = poller.subscribe("accounts.created")
+    poller.poll()
+    old = poller.write("insert", "Account", {"Name": "Two hours ago"}, seconds_ago=7200)
+    backfill = poller.subscribe("accounts.created", start_at=poller.minutes_ago(180))
+    real_delete = CursorStore.delete
+
+    def crash(self: CursorStore, connection_id: str, sk: str) -> None:
+        raise RuntimeError("killed after the shared stream took the subscription over")
+
+    monkeypatch.setattr(CursorStore, "delete", crash)
+    with pytest.raises(RuntimeError):
+        poller.poll()
+    assert _subjects(poller.drain()) == [old]
+    monkeypatch.setattr(CursorStore, "delete", real_delete)
+    report = poller.poll()
+    assert not any(s["catchup_for"] for s in report["streams"]), report  # the orphan is gone
+    assert poller.drain() == []
+    new = poller.write("insert", "Account", {"Name": "Later"})
+    poller.poll()
+    delivered = [m["body"] for m in poller.drain()]
+    assert sorted((e["subscription_id"], e["subject"]) for e in delivered) == sorted(
+        [(live.subscription_id, new), (backfill.subscription_id, new)]
+    )
+    store = get_runtime().poller_ports.cursors
+    assert list(store.load(poller.connection.connection_id)) == ["CURSOR#Account"]

@@ -132,6 +132,8 @@ class _Run:
     started: bool = False
     original: dict[str, Any] = field(default_factory=dict)
     """The stored item as loaded ({} for a stream not stored yet)."""
+    merged: bool = False
+    """A catch-up stream whose subscription joined the shared stream this cycle."""
 
     @property
     def label(self) -> str:
@@ -219,10 +221,20 @@ class _Cycle:
         self.shared: dict[str, StreamState] = {}
         self.runs: list[_Run] = []
         self.describes: dict[str, dict[str, Any]] = {}
+        self.orphans: list[str] = []
+        """Catch-up items left by a crash after their merge, or of deleted subscriptions."""
 
     # ---- planning --------------------------------------------------------------------------------
 
     def _plan(self, states: dict[str, StreamState]) -> None:
+        by_id = {s.subscription_id: s for s in self.all_subs}
+        for sk, stored_state in states.items():
+            owner = stored_state.catchup_for
+            if owner is None:
+                continue
+            joined = states.get(stream_sk(stored_state.sobject))
+            if owner not in by_id or (joined is not None and owner in joined.members):
+                self.orphans.append(sk)
         by_sobject: dict[str, list[Subscription]] = {}
         for sub in self.all_subs:
             if streams.stream_of(sub) is not None:
@@ -527,29 +539,28 @@ class _Cycle:
         self.report.records_seen += len(run.rows)
 
     def _merge_catchups(self) -> None:
-        """A catch-up stream that reached its shared stream's cursor hands its subscription over."""
+        """A catch-up stream that completed the same window as its shared stream hands its
+        subscription over (the shared item is written first, then the catch-up item deleted)."""
         for run in self.runs:
             state = run.state
             if state.catchup_for is None:
                 continue
             shared = self.shared[state.sobject]
-            shared_done = all(r.done and r.error is None for r in self.runs if r.state is shared) or not any(
-                r.state is shared for r in self.runs
-            )
-            if run.done and run.error is None and shared_done and state.cursor >= shared.cursor:
+            shared_runs = [r for r in self.runs if r.state is shared]
+            shared_done = all(r.done and r.error is None for r in shared_runs)
+            caught_up = run.done and run.error is None and not state.pending
+            if caught_up and shared_runs and shared_done and state.cursor >= shared.cursor:
                 shared.members.append(state.catchup_for)
-                self.ports.cursors.delete(self.cid, state.sk)
-                self.report.dynamodb_writes += 1
-                state.catchup_for = "__merged__"
+                run.merged = True
                 for rep in self.report.streams:
-                    if rep.catchup_for == run.subs[0].subscription_id:
+                    if rep.catchup_for == state.catchup_for:
                         rep.merged = True
 
     def _finish(self) -> None:
         written: set[int] = set()
         for run in self.runs:
             state = run.state
-            if state.catchup_for == "__merged__" or id(state) in written:
+            if run.merged or id(state) in written:
                 continue
             written.add(id(state))
             state.updated_at = int(self.now)
@@ -566,6 +577,13 @@ class _Cycle:
             ):
                 continue
             self.ports.cursors.save(self.cid, state)
+            self.report.dynamodb_writes += 1
+        for run in self.runs:
+            if run.merged:
+                self.ports.cursors.delete(self.cid, run.state.sk)
+                self.report.dynamodb_writes += 1
+        for sk in self.orphans:
+            self.ports.cursors.delete(self.cid, sk)
             self.report.dynamodb_writes += 1
         for run in self.runs:
             for sub in run.subs:
