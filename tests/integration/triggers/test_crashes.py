@@ -261,3 +261,33 @@ def test_killed_while_a_backfill_joins_resends_nothing(
     )
     store = get_runtime().poller_ports.cursors
     assert list(store.load(poller.connection.connection_id)) == ["CURSOR#Account"]
+
+
+def test_a_refresh_token_revoked_mid_poll_pauses_polling_and_loses_nothing(
+    poller: Poller, aws: AwsEnv, sf_emulator: EmulatorHandle
+) -> None:
+    from tests.fixtures.actions import seed_connection
+
+    poller.subscribe("leads.created")
+    poller.poll()
+    lead = poller.write("insert", "Lead", {"LastName": "During the outage", "Company": "Acme"})
+    poller.emulator.revoke_refresh_token(poller.connection.refresh_token)
+    poller.emulator.expire_sessions()
+    report = poller.poll()
+    assert report["error"] is not None
+    assert report["events_published"] == 0
+    record = get_runtime().connections.get(poller.connection.connection_id)
+    assert record is not None
+    assert record.status == "needs_reauth"
+    calls = poller.emulator.api_calls()
+    assert poller.poll()["reason"] == "connection_needs_reauth"
+    assert poller.emulator.api_calls() == calls
+    # Authorised again (new tokens, as the OAuth callback stores them): the change arrives once.
+    seed_connection(aws, sf_emulator, poller.connection.connection_id)
+    poller.poll()
+    delivered = poller.drain()
+    # The topic also carried the connection's lifecycle event; subscribers filter on `trigger`.
+    assert [m["body"]["type"] for m in delivered if "trigger" not in m["attributes"]] == [
+        "connection.needs_reauth"
+    ]
+    assert _subjects([m for m in delivered if "trigger" in m["attributes"]]) == [lead]

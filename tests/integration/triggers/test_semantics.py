@@ -117,3 +117,17 @@ def test_stream_rules_on_salesforce_shaped_rows() -> None:
     assert streams.event_id(sid, fresh["Id"], updated, 1) != streams.event_id(
         "e" * 32, fresh["Id"], updated, 1
     )
+
+
+def test_sample_events_of_the_deleted_trigger_come_from_the_recycle_bin(poller: Poller) -> None:
+    sub = poller.subscribe("tasks.deleted", fields=["Subject"])
+    doomed = poller.write("insert", "Task", {"Subject": "Short-lived"})
+    poller.emulator.advance_clock(2)
+    poller.write("delete", "Task", id=doomed)
+    rt = get_runtime()
+    connection = rt.connections.get(poller.connection.connection_id)
+    assert connection is not None
+    sample = sample_events(sub, client=rt.salesforce(sub.connection_id), connection=connection, limit=2)
+    assert sample[0].subject == doomed
+    assert sample[0].event_type == "deleted"
+    assert sample[0].data == {"Id": doomed, "Subject": "Short-lived"}
