@@ -308,6 +308,13 @@ def test_a_failing_sobject_fails_only_its_group(poller: Poller) -> None:
     assert stored.last_error is not None, report
     assert "INVALID_FIELD" in stored.last_error
     assert poller.repo.get(poller.connection.connection_id, fine.subscription_id).last_error is None
+    # The error is written once, not every cycle; fixing the subscription clears it.
+    again = poller.poll()
+    writes = again["dynamodb_writes"]
+    assert writes == 2  # the lease only: nothing changed, nothing new to record
+    poller.repo.update(poller.connection.connection_id, broken.subscription_id, fields=["Name"])
+    poller.poll()
+    assert poller.repo.get(poller.connection.connection_id, broken.subscription_id).last_error is None
 
 
 def test_catalog_counts() -> None:

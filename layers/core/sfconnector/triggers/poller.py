@@ -142,6 +142,15 @@ class _Run:
         )
 
 
+def _describe_failure(error: SalesforceError | None, status: int) -> str:
+    """A query's failure in words that stay the same from cycle to cycle (Salesforce repeats the
+    query, with this window's bounds, before its explanation on the last line)."""
+    if error is None:
+        return f"HTTP {status}"
+    lines = [line.strip() for line in error.message.splitlines() if line.strip()]
+    return f"{error.error_code}: {lines[-1] if lines else ''}"[:300]
+
+
 def _share(connection: ConnectionRecord, client: SalesforceClient) -> float | None:
     usage = client.limit_info or connection.api_usage
     return None if usage is None else usage.share_used
@@ -386,8 +395,7 @@ class _Cycle:
                     continue
                 assert isinstance(target, _Run)
                 if not sub.ok:
-                    error = sub.error()
-                    target.error = str(error)[:500] if error else f"HTTP {sub.status}"
+                    target.error = _describe_failure(sub.error(), sub.status)
                     continue
                 page = QueryPage.from_json(sub.body)
                 target.started = True
@@ -587,12 +595,11 @@ class _Cycle:
             self.report.dynamodb_writes += 1
         for run in self.runs:
             for sub in run.subs:
-                if run.error is not None:
-                    self.ports.subscriptions.record_error(
-                        self.cid, sub.subscription_id, f"{run.label}: {run.error}"
-                    )
+                message = f"{run.label}: {run.error}"[:500] if run.error is not None else None
+                if message is not None and message != sub.last_error:  # written once, not every cycle
+                    self.ports.subscriptions.record_error(self.cid, sub.subscription_id, message)
                     self.report.dynamodb_writes += 1
-                elif sub.last_error is not None and run.done:
+                elif message is None and sub.last_error is not None and run.done:
                     self.ports.subscriptions.record_error(self.cid, sub.subscription_id, None)
                     self.report.dynamodb_writes += 1
         self.report.salesforce_calls = self.client.api_calls - self.calls_before
