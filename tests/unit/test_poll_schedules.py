@@ -167,3 +167,28 @@ def test_sync_quietly_never_raises(control: PollingControl, monkeypatch: pytest.
     control.sync_quietly(CID)  # logged, not raised
     with pytest.raises(RuntimeError):
         control.sync(CID)
+
+
+def test_a_subscription_created_while_the_last_is_deleted_keeps_its_schedule(
+    control: PollingControl, scheduler: SchedulerEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Request A deletes the last subscription and syncs; request B subscribes between A's read of
+    the subscriptions and A's schedule delete (B's sync found the schedule still there)."""
+    _connection(control)
+    _subscribe(control, "a")
+    control.sync(CID)
+    control.subscriptions.delete(CID, "a" * 32)
+    real_list = control.subscriptions.list
+    calls: list[int] = []
+
+    def list_then_b_subscribes(connection_id: str) -> list[Subscription]:
+        seen = real_list(connection_id)
+        if not calls:
+            _subscribe(control, "b")  # B's put; B's sync sees the schedule and changes nothing
+        calls.append(1)
+        return seen
+
+    monkeypatch.setattr(control.subscriptions, "list", list_then_b_subscribes)
+    state = control.sync(CID)  # A
+    assert state.subscriptions == 1
+    assert scheduler.schedules()["poll-conn-1"]["State"] == "ENABLED"

@@ -56,7 +56,7 @@ class PollingControl:
     def __repr__(self) -> str:
         return f"PollingControl({self.schedules!r})"
 
-    def sync(self, connection_id: str) -> PollingState:
+    def sync(self, connection_id: str, *, _recheck: bool = True) -> PollingState:
         """Create, update, disable or delete the connection's schedule to match its state."""
         record = self.connections.get(connection_id)
         subs = self.subscriptions.list(connection_id) if record is not None else []
@@ -66,6 +66,10 @@ class PollingControl:
         if record is None or not subs:
             if self.schedules.delete(connection_id):
                 logger.info("Connection %s: poll schedule deleted (no subscriptions left)", connection_id)
+                if record is not None and _recheck and self.subscriptions.list(connection_id):
+                    # A subscription created while this request deleted the last one: its own
+                    # sync may have run before the delete above, so bring the schedule back.
+                    return self.sync(connection_id, _recheck=False)
         else:
             state: ScheduleState = "ENABLED" if record.status == "connected" and active else "DISABLED"
             schedule, change = self.schedules.put(connection_id, interval_minutes=interval, state=state)
