@@ -558,3 +558,13 @@ def test_a_scheduler_outage_stores_nothing(
     monkeypatch.undo()
     assert _subscribe(api, cid, {"trigger": "leads.created"}).status == 201
     assert _schedule(scheduler, cid) is not None
+
+
+def test_a_standard_object_the_org_hides_refuses_its_triggers(api: ConnectionsApi, cid: str) -> None:
+    missing = json.dumps([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+    api.emulator.add_fault(
+        "error", status=404, path="sobjects/Product2/describe", body=missing, content_type="application/json"
+    )
+    error = _error(_subscribe(api, cid, {"trigger": "products.created"}), 422)
+    assert error["fields"] == ["trigger"]
+    assert "Product2" in error["message"]

@@ -284,7 +284,14 @@ class SubscriptionService:
         except UnknownSObjectError as exc:
             if trigger.sobject is None:
                 raise _problem("params.sobject", "unknown_sobject", exc.message) from None
-            raise
+            # A standard object the org lacks (or hides from the connected user): this trigger
+            # cannot fire on this connection.
+            raise _problem(
+                "trigger",
+                "sobject_unavailable",
+                f"{trigger.key} watches {sobject}, which this org does not have or the connected user "
+                "cannot access",
+            ) from None
 
     def _resolve(
         self,
