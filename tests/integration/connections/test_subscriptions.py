@@ -488,8 +488,13 @@ def test_sample_events_are_the_envelopes_a_subscriber_receives(api: ConnectionsA
 
 
 def test_sample_of_a_trigger_without_a_stream_yet(api: ConnectionsApi, cid: str) -> None:
-    body = {"trigger": "accounts.field_matched", "params": {"field": "Rating", "value": "Hot"}}
-    sub = _created(api, cid, body)
+    from sfconnector import catalog
+
+    if catalog.trigger("accounts.entered_list_view").stream is not None:
+        pytest.skip("entered list view has sample events now (part 2)")
+    with api.emulator.rest_client() as rest:
+        view_id = rest.get("/sobjects/Account/listviews").json()["listviews"][0]["id"]
+    sub = _created(api, cid, {"trigger": "accounts.entered_list_view", "params": {"list_view_id": view_id}})
     result = api.call("POST", f"/connections/{cid}/subscriptions/{sub['subscription_id']}/sample")
     error = _error(result, 422)
     assert error["code"] == "sample_unavailable"
