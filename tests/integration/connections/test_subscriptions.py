@@ -274,6 +274,11 @@ _FUTURE = _iso(timedelta(days=1))
             "params.list_view_id",
             "pattern",
         ),
+        (
+            {"trigger": "accounts.field_matched", "params": {"field": "Rating", "value": ["Hot", "Warm"]}},
+            "params.value",
+            "valid string",
+        ),
         ({"trigger": "leads.created", "start": _TOO_OLD}, "start", "30 days"),
         ({"trigger": "leads.created", "start": _FUTURE}, "start", "future"),
         ({"trigger": "leads.created", "start": "2026-11-30T10:00:00"}, "start", "timezone"),

@@ -129,12 +129,13 @@ def _params(trigger: Trigger, params: Mapping[str, Any]) -> dict[str, Any]:
     try:
         model = trigger.params_model.model_validate(dict(params))
     except ValidationError as exc:
-        problems = []
+        problems: dict[str, FieldProblem] = {}
         for error in exc.errors():
-            loc = ".".join(str(p) for p in error["loc"])
-            name = f"params.{loc}" if loc else "params"
-            problems.append(FieldProblem(name, str(error["type"]), f"{name}: {error['msg']}"))
-        raise FieldValidationError(problems) from None
+            # The top-level param only: a value failing every member of a union (FieldValue)
+            # is one problem of that param, not one per member.
+            name = f"params.{error['loc'][0]}" if error["loc"] else "params"
+            problems.setdefault(name, FieldProblem(name, str(error["type"]), f"{name}: {error['msg']}"))
+        raise FieldValidationError(problems.values()) from None
     return model.model_dump(mode="json")
 
 
