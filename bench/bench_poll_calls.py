@@ -1,9 +1,9 @@
 """Salesforce API calls per poll cycle: the connector's poller beside a naive per-subscription poller.
 
 Both run against the in-process emulator over HTTP (its usage counter is the org's allowance) with
-moto for AWS. Every served trigger (24 of the spec + the deleted extras) is subscribed 1 and 10
-times on one org; a cycle is measured idle (nothing changed) and busy (on every sObject: one
-record created, one updated, one created and deleted).
+moto for AWS. Every served trigger (the 24 record triggers and 4 field matched of the spec, the
+deleted extras) is subscribed 1 and 10 times on one org; a cycle is measured idle (nothing
+changed) and busy (on every sObject: one record created, one updated, one created and deleted).
 
 * ours: the real poller handler (one queryAll per sObject, five per Composite call);
 * naive: what a poller with one query per subscription per cycle spends (``queryAll`` per
@@ -82,6 +82,24 @@ def _dml(admin: Any, operation: str, sobject: str, fields: dict[str, Any], rid: 
     admin.post("/__emulator__/dml", json=body).raise_for_status()
 
 
+WATCHED = {
+    "Account": ("Rating", "Hot"),
+    "Contact": ("Title", "CEO"),
+    "Opportunity": ("StageName", "Closed Won"),
+    "Case": ("Status", "Escalated"),
+}
+"""Field matched subscriptions watch history-tracked fields of the demo org."""
+
+
+def _params(trig: Any, sobject: str) -> dict[str, Any]:
+    if trig.sobject is None:
+        return {"sobject": sobject}
+    if trig.params == "FieldMatchedParams":
+        field, value = WATCHED[sobject]
+        return {"field": field, "value": value}
+    return {}
+
+
 def _subscribe(per_trigger: int) -> list[Any]:
     from sfconnector import catalog
     from sfconnector.models.subscriptions import Subscription
@@ -102,7 +120,7 @@ def _subscribe(per_trigger: int) -> list[Any]:
                 kind=trig.kind.value,
                 family=trig.family,
                 sobject=sobject,
-                params={} if trig.sobject else {"sobject": sobject},
+                params=_params(trig, sobject),
                 start_at=now - dt.timedelta(minutes=1),
             )
             rt.subscriptions.put(sub)

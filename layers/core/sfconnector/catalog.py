@@ -112,6 +112,7 @@ class ChangeEvent(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     DELETED = "deleted"
+    MATCHED = "matched"
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,9 @@ class Stream:
     created and deleted inside one window still fires created: the creation happened)."""
     modified_only: bool = False
     """Only rows whose version is later than their CreatedDate (a real modification)."""
+    history: str | None = None
+    """The child relationship of the object's field history (``Histories``): its rows ride in the
+    same query as a parent-child subquery and each one is a change (field matched)."""
 
 
 REPLICATION_KEY = "SystemModstamp"
@@ -161,8 +165,12 @@ STREAMS: dict[TriggerKind, Stream] = {
     TriggerKind.COMMENT_UPDATED: _UPDATED,
     TriggerKind.RECORD_UPDATED: _UPDATED,
     TriggerKind.DELETED: _DELETED,
+    TriggerKind.FIELD_MATCHED: Stream(
+        ChangeEvent.MATCHED, "LastModifiedDate", "LastModifiedById", "live", history="Histories"
+    ),
 }
-"""The stream of each record-change kind (entered list view and field matched: part 2)."""
+"""The stream of each record-change kind (entered list view: part 2). Field matched reads the
+watched field's History rows (history-tracked fields; the snapshot path for untracked ones is part 2)."""
 
 
 @dataclass(frozen=True)

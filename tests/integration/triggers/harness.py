@@ -67,6 +67,7 @@ class Poller:
         fields: list[str] | None = None,
         ignore_own_changes: bool = False,
         sobject: str | None = None,
+        params: dict[str, Any] | None = None,
     ) -> Subscription:
         trig = catalog.trigger(trigger_key)
         resolved = trig.sobject or sobject or "Invoice__c"
@@ -77,7 +78,7 @@ class Poller:
             kind=trig.kind.value,
             family=trig.family,
             sobject=resolved,
-            params={"sobject": resolved} if trig.sobject is None else {},
+            params=params if params is not None else ({"sobject": resolved} if trig.sobject is None else {}),
             fields=fields,
             ignore_own_changes=ignore_own_changes,
             start_at=start_at or self.emulator.now(),

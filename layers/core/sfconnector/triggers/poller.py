@@ -338,6 +338,19 @@ class _Cycle:
                 if sub.ok and isinstance(sub.body, dict):
                     self.describes[sobject] = sub.body
 
+    def _history_subquery(self, run: _Run) -> str | None:
+        """Field matched subscriptions' History rows, riding in the stream's own query."""
+        watched: dict[str, set[str]] = {}
+        for sub in run.subs:
+            stream = streams.stream_of(sub)
+            field_name = sub.params.get("field")
+            if stream is not None and stream.history and isinstance(field_name, str):
+                watched.setdefault(stream.history, set()).add(field_name)
+        if not watched:
+            return None
+        relationship, names = next(iter(watched.items()))  # one History relationship per object
+        return streams.history_subquery(relationship, names, run.low)
+
     def _wants_every_field(self, sobject: str) -> bool:
         return any(s.fields is None for run in self.runs if run.state.sobject == sobject for s in run.subs)
 
@@ -352,7 +365,9 @@ class _Cycle:
             resume = run.state.resume_at
             after = (resume, run.state.cursor_id) if resume is not None and run.state.cursor_id else None
             fields = streams.select_fields(run.subs, every)
-            run.soql = streams.change_query(run.state.sobject, fields, run.low, run.upper, after)
+            run.soql = streams.change_query(
+                run.state.sobject, fields, run.low, run.upper, after, self._history_subquery(run)
+            )
             pending.append(("query", run, run.soql))
         stale = [
             s for s, st in self.shared.items()
@@ -424,28 +439,23 @@ class _Cycle:
             if stream is not None:
                 kinds.setdefault(stream, []).append(sub)
         for row in run.rows:
-            record_id = row.get("Id")
-            if not isinstance(record_id, str):
-                continue
             for stream, subs in kinds.items():
-                version = streams.row_version(row, stream)
-                if version is None or version < floor or version <= state.seen_floor:
-                    continue
-                key = streams.seen_key(record_id, stream)
-                owed: set[str] | None = None
-                if state.seen.get(key) == version:
-                    if key not in state.pending:
+                for change in streams.row_changes(row, stream):
+                    if change.version < floor or change.version <= state.seen_floor:
                         continue
-                    owed = set(state.pending[key])
-                events = []
-                for sub in subs:
-                    if owed is not None and sub.subscription_id not in owed:
-                        continue
-                    if streams.subscriber_fires(sub, stream, row, version, self.connection.user_id):
-                        events.append(
-                            (sub, streams.build_event(sub, stream, row, version, self.connection.org_id))
-                        )
-                out.append((key, version, row, events))
+                    owed: set[str] | None = None
+                    if state.seen.get(change.key) == change.version:
+                        if change.key not in state.pending:
+                            continue
+                        owed = set(state.pending[change.key])
+                    events = []
+                    for sub in subs:
+                        if owed is not None and sub.subscription_id not in owed:
+                            continue
+                        if streams.subscriber_fires(sub, stream, row, change, self.connection.user_id):
+                            event = streams.build_event(sub, stream, row, change, self.connection.org_id)
+                            events.append((sub, event))
+                    out.append((change.key, change.version, row, events))
         return out
 
     def run(self) -> PollReport:

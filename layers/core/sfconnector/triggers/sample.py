@@ -48,16 +48,20 @@ def sample_events(
         order_by=[f"{stream.version_field} DESC", "Id DESC"],
         limit=min(2000, limit * _OVERFETCH),
     )
+    watched = subscription.params.get("field")
+    if stream.history and isinstance(watched, str):
+        head, tail = query.split(" FROM ", 1)
+        query = f"{head}, {streams.history_subquery(stream.history, [watched], 0)} FROM {tail}"
     page = client.query_page(query, include_deleted=deleted)
     sample = subscription.model_copy(
         update={"start_at": subscription.start_at.replace(year=1970, month=1, day=1), "status": "active"}
     )
     out: list[TriggerEvent] = []
     for row in page.records:
-        version = streams.row_version(row, stream)
-        if version is None or not streams.subscriber_fires(sample, stream, row, version, connection.user_id):
-            continue
-        out.append(streams.build_event(subscription, stream, row, version, connection.org_id))
-        if len(out) >= limit:
-            break
+        # Newest change first within a record too (a field matched record may carry several).
+        for change in sorted(streams.row_changes(row, stream), key=lambda c: c.version, reverse=True):
+            if streams.subscriber_fires(sample, stream, row, change, connection.user_id):
+                out.append(streams.build_event(subscription, stream, row, change, connection.org_id))
+                if len(out) >= limit:
+                    return out
     return out

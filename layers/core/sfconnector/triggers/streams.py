@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,12 +19,14 @@ from sfconnector.models.trigger_events import TriggerEvent
 from sfconnector.salesforce import soql
 
 __all__ = [
+    "Change",
     "build_event",
     "change_query",
     "event_id",
     "iso",
     "parse_stamp",
     "queryable_fields",
+    "row_changes",
     "row_version",
     "seen_key",
     "select_fields",
@@ -33,7 +36,25 @@ __all__ = [
 
 # Compound and binary fields cannot be selected in a multi-row query of every field.
 _UNSELECTABLE_TYPES = frozenset({"address", "location", "base64"})
-_CODES = {"created": "c", "updated": "u", "deleted": "d"}
+_CODES = {"created": "c", "updated": "u", "deleted": "d", "matched": "m"}
+_HISTORY_CODE = "h"
+_HISTORY_FIELDS = ("Id", "Field", "OldValue", "NewValue", "CreatedDate", "CreatedById")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change a row carries for a stream: its seen-set key and version, and what the event id
+    adds (the version; nothing for a creation; the History row's id for a field change)."""
+
+    key: str
+    version: int
+    ident: str
+    field: str | None = None
+    """Field matched: the History row's field (``created`` for the record's creation), or None
+    for the row itself (the ``equals`` mode)."""
+    old_value: Any = None
+    new_value: Any = None
+    changed_by: str | None = None
 
 
 def parse_stamp(value: Any) -> int | None:
@@ -78,31 +99,117 @@ def row_version(row: Mapping[str, Any], stream: Stream) -> int | None:
     return version
 
 
+def history_rows(row: Mapping[str, Any], stream: Stream) -> list[Mapping[str, Any]]:
+    """The History rows the parent-child subquery returned for ``row`` (none: null)."""
+    nested = row.get(stream.history) if stream.history else None
+    records = nested.get("records") if isinstance(nested, Mapping) else None
+    return [r for r in records or () if isinstance(r, Mapping)]
+
+
+def row_changes(row: Mapping[str, Any], stream: Stream) -> list[Change]:
+    """Every change of ``row`` the stream may fire for (usually one; field matched: the row itself
+    for ``equals``, plus one per History row, so several transitions in one window each count)."""
+    record_id = str(row.get("Id") or "")
+    if not record_id:
+        return []
+    version = row_version(row, stream)
+    out: list[Change] = []
+    if version is not None:
+        ident = "" if stream.event is catalog.ChangeEvent.CREATED else str(version)
+        out.append(Change(seen_key(record_id, stream), version, ident))
+    if stream.history and not row.get("IsDeleted"):
+        for entry in history_rows(row, stream):
+            stamp, entry_id = parse_stamp(entry.get("CreatedDate")), str(entry.get("Id") or "")
+            if stamp is None or not entry_id:
+                continue
+            out.append(
+                Change(
+                    entry_id[:15] + _HISTORY_CODE,
+                    stamp,
+                    f"h{entry_id[:15]}",
+                    field=str(entry.get("Field") or ""),
+                    old_value=entry.get("OldValue"),
+                    new_value=entry.get("NewValue"),
+                    changed_by=str(entry.get("CreatedById") or "") or None,
+                )
+            )
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """A History or record value against a subscription's ``value`` (numbers by value: History
+    returns 30000.0 for the 30000 a subscriber wrote)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return str(a).lower() == str(b).lower()
+    if isinstance(a, int | float) or isinstance(b, int | float):
+        try:
+            return a is not None and b is not None and float(a) == float(b)
+        except (TypeError, ValueError):
+            return False
+    return bool(a == b)
+
+
+def _value(row: Mapping[str, Any], field: str) -> Any:
+    lowered = field.lower()
+    return next((v for k, v in row.items() if k.lower() == lowered), None)
+
+
+def matches(subscription: Subscription, stream: Stream, row: Mapping[str, Any], change: Change) -> bool:
+    """Field matched: whether this change fires the subscription's ``field``/``value``/``mode``."""
+    params = subscription.params
+    field, value, mode = str(params.get("field") or ""), params.get("value"), params.get("mode", "changed_to")
+    if change.field is None:  # the row itself: equals fires on any change while the field equals
+        return mode == "equals" and _same(_value(row, field), value)
+    if mode != "changed_to":
+        return False
+    if change.field.lower() == field.lower():
+        return _same(change.new_value, value) and not _same(change.old_value, value)
+    if change.field == "created":
+        # Created in the window already equal: its value at creation is the first change's old
+        # value, or the current one when the field has not changed since.
+        changes = [h for h in history_rows(row, stream) if str(h.get("Field") or "").lower() == field.lower()]
+        initial = changes[0].get("OldValue") if changes else _value(row, field)
+        return _same(initial, value)
+    return False
+
+
 def seen_key(record_id: str, stream: Stream) -> str:
     """The seen-set key of a (record, change kind): 15-character id (case-sensitive, unique) + code."""
     return record_id[:15] + _CODES[stream.event.value]
 
 
-def event_id(subscription_id: str, record_id: str, stream: Stream, version: int) -> str:
+def event_id(subscription_id: str, record_id: str, stream: Stream, change: Change | int) -> str:
     """Deterministic: the same change for the same subscription always has the same id. A record
     is created once, so its created event's id leaves the version out."""
+    if isinstance(change, int):
+        ident = "" if stream.event is catalog.ChangeEvent.CREATED else str(change)
+    else:
+        ident = change.ident
     parts = [subscription_id, record_id[:15], stream.event.value]
-    if stream.event is not catalog.ChangeEvent.CREATED:
-        parts.append(str(version))
+    if ident:
+        parts.append(ident)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 def subscriber_fires(
-    subscription: Subscription, stream: Stream, row: Mapping[str, Any], version: int, own_user_id: str | None
+    subscription: Subscription,
+    stream: Stream,
+    row: Mapping[str, Any],
+    change: Change | int,
+    own_user_id: str | None,
 ) -> bool:
     """Whether this subscription gets an event for the row's change."""
-    if subscription.status != "active" or version < int(subscription.start_at.timestamp()):
+    if isinstance(change, int):
+        change = Change("", change, str(change))
+    if subscription.status != "active" or change.version < int(subscription.start_at.timestamp()):
         return False
     if subscription.ignore_own_changes and own_user_id:
-        actor = str(row.get(stream.actor_field) or "")
+        actor = change.changed_by or str(row.get(stream.actor_field) or "")
         if actor[:15] == own_user_id[:15]:
             return False
-    return True
+    if stream.event is catalog.ChangeEvent.MATCHED:
+        return matches(subscription, stream, row, change)
+    return change.field is None
 
 
 def event_data(row: Mapping[str, Any], fields: list[str] | None) -> dict[str, Any]:
@@ -119,20 +226,40 @@ def event_data(row: Mapping[str, Any], fields: list[str] | None) -> dict[str, An
 
 
 def build_event(
-    subscription: Subscription, stream: Stream, row: Mapping[str, Any], version: int, org_id: str | None
+    subscription: Subscription,
+    stream: Stream,
+    row: Mapping[str, Any],
+    change: Change | int,
+    org_id: str | None,
 ) -> TriggerEvent:
+    if isinstance(change, int):
+        change = Change("", change, "" if stream.event is catalog.ChangeEvent.CREATED else str(change))
     record_id = str(row["Id"])
+    extra: dict[str, Any] = {}
+    if stream.event is catalog.ChangeEvent.MATCHED:
+        field = str(subscription.params.get("field") or "")
+        if change.field is None or change.field == "created":
+            extra = {"new_value": _value(row, field), "changed_by": row.get(stream.actor_field)}
+        else:
+            extra = {
+                "old_value": change.old_value,
+                "new_value": change.new_value,
+                "changed_by": change.changed_by,
+            }
+        extra["changed_at"] = iso(change.version)
+    data = {k: v for k, v in row.items() if k != (stream.history or "")}
     return TriggerEvent(
-        id=event_id(subscription.subscription_id, record_id, stream, version),
+        id=event_id(subscription.subscription_id, record_id, stream, change),
         type=subscription.trigger,
         source=f"salesforce/{org_id or 'unknown'}",
         subject=record_id,
-        time=iso(version),
+        time=iso(change.version),
         connection_id=subscription.connection_id,
         subscription_id=subscription.subscription_id,
         sobject=subscription.sobject,
         event_type=stream.event.value,
-        data=event_data(row, subscription.fields),
+        data=event_data(data, subscription.fields),
+        **extra,
     )
 
 
@@ -149,14 +276,31 @@ def select_fields(subscriptions: Iterable[Subscription], every_field: list[str] 
     """The union of what the subscriptions need, plus the system fields the engine reads."""
     chosen: dict[str, str] = {name.lower(): name for name in SYSTEM_FIELDS}
     for sub in subscriptions:
-        names = every_field if sub.fields is None else sub.fields
-        for name in names or ():
+        names = list(every_field or ()) if sub.fields is None else list(sub.fields)
+        watched = sub.params.get("field") if sub.kind == catalog.TriggerKind.FIELD_MATCHED.value else None
+        if isinstance(watched, str) and watched:
+            names.append(watched)  # field matched compares it whatever the event carries
+        for name in names:
             chosen.setdefault(name.lower(), name)
     return list(chosen.values())
 
 
+def history_subquery(relationship: str, fields: Iterable[str], low: int) -> str:
+    """``(SELECT ... FROM Histories WHERE CreatedDate >= low AND Field IN (...) ORDER BY ...)``:
+    the watched fields' History rows of each record in the window, in the same query."""
+    names = sorted({"created", *fields})
+    where = soql.Ge("CreatedDate", datetime.fromtimestamp(low, UTC)) & soql.In("Field", names)
+    inner = soql.select(relationship, list(_HISTORY_FIELDS), where=where, order_by=["CreatedDate", "Id"])
+    return f"({inner})"
+
+
 def change_query(
-    sobject: str, fields: list[str], low: int, upper: int, after: tuple[int, str] | None = None
+    sobject: str,
+    fields: list[str],
+    low: int,
+    upper: int,
+    after: tuple[int, str] | None = None,
+    subquery: str | None = None,
 ) -> str:
     """The window's query: rows stamped in [low, upper), oldest first (ties by Id). ``after``
     (stamp, Id) resumes a window that stopped part-way exactly after its last processed row (a
@@ -168,4 +312,9 @@ def change_query(
         at = datetime.fromtimestamp(after[0], UTC)
         position = soql.Gt(REPLICATION_KEY, at) | (soql.Eq(REPLICATION_KEY, at) & soql.Gt("Id", after[1]))
         when = position & stamp
-    return soql.select(sobject, fields, where=when, order_by=[REPLICATION_KEY, "Id"])
+    statement = soql.select(sobject, fields, where=when, order_by=[REPLICATION_KEY, "Id"])
+    if subquery:
+        # A parent-child subquery is one more item of the select list (soql.select takes names).
+        head, tail = statement.split(" FROM ", 1)
+        statement = f"{head}, {subquery} FROM {tail}"
+    return statement
