@@ -113,3 +113,24 @@ def test_a_record_created_already_equal_fires_changed_to_once(poller: Poller) ->
     events = by_subscription(poller.drain())[sub.subscription_id]
     assert [e["subject"] for e in events] == [escalated]
     assert events[0]["new_value"] == "Escalated"
+
+
+def test_sample_events_show_the_transitions(poller: Poller) -> None:
+    from sfconnector.runtime import get_runtime
+    from sfconnector.triggers.sample import sample_events
+
+    sub = poller.subscribe(
+        "accounts.field_matched", params={"field": "Rating", "value": "Hot"}, fields=["Name"]
+    )
+    rid = _first(poller, "Account")
+    for step in ("Cold", "Hot"):
+        poller.write("update", "Account", {"Rating": step}, id=rid)
+        poller.emulator.advance_clock(1)
+    rt = get_runtime()
+    connection = rt.connections.get(poller.connection.connection_id)
+    assert connection is not None
+    sample = sample_events(sub, client=rt.salesforce(sub.connection_id), connection=connection, limit=1)
+    assert [(e.subject, e.old_value, e.new_value) for e in sample] == [(rid, "Cold", "Hot")]
+    poller.poll()
+    delivered = [m["body"] for m in poller.drain()]
+    assert sample[0].to_json_dict() in delivered
