@@ -40,6 +40,7 @@ from sfconnector.models import (
 
 __all__ = [
     "ACTIONS",
+    "DEMO_IDS",
     "FAMILIES",
     "TRIGGERS",
     "Action",
@@ -113,7 +114,8 @@ class Family:
     label: str
     """Singular label used in messages ("Opportunity Line Item")."""
     example: dict[str, Any] = field(default_factory=dict)
-    """A typical create body, used in the OpenAPI document, docs and ``events/``."""
+    """A typical create body, used in the OpenAPI document, docs and ``events/``. The examples are
+    accepted by the demo org (the emulator's seed): the contract tests send each one."""
 
     @property
     def segment(self) -> str:
@@ -255,8 +257,8 @@ FAMILIES: tuple[Family, ...] = (
         "OpportunityLineItem",
         "Opportunity Line Item",
         {
-            "OpportunityId": "006000000000001AAA",
-            "PricebookEntryId": "01u000000000001AAA",
+            "OpportunityId": "006Hs08To00004vIEA",
+            "PricebookEntryId": "01uHs08To00004dIEA",
             "Quantity": 2,
             "UnitPrice": 250,
         },
@@ -266,7 +268,7 @@ FAMILIES: tuple[Family, ...] = (
         "Associations",
         "OpportunityContactRole",
         "Opportunity Contact Role",
-        {"OpportunityId": "006000000000001AAA", "ContactId": "003000000000001AAA", "Role": "Decision Maker"},
+        {"OpportunityId": "006Hs08To00004vIEA", "ContactId": "003Hs08To00001fIEA", "Role": "Decision Maker"},
     ),
     Family("attachments", "Attachments", "Attachment", "Attachment"),
     Family(
@@ -274,11 +276,30 @@ FAMILIES: tuple[Family, ...] = (
         "Custom Objects",
         None,
         "Custom Record",
-        {"Name": "INV-0001", "Amount__c": 120.5},
+        {"Name": "INV-0001", "Invoice_Number__c": "INV-2026-0001", "Amount__c": 120.5},
     ),
 )
 
 _FAMILY_BY_KEY = {f.key: f for f in FAMILIES}
+
+DEMO_IDS: dict[str, str] = {
+    "Account": "001Hs08To00000VIEQ",
+    "Contact": "003Hs08To00001hIEA",
+    "Lead": "00QHs08To00003lMEA",
+    "Opportunity": "006Hs08To00004vIEA",
+    "Case": "500Hs08To000088IEA",
+    "Product2": "01tHs08To00004ZIEQ",
+    "Task": "00THs08To00009uMEA",
+    "Event": "00UHs08To0000AYMEY",
+    "OpportunityLineItem": "00kHs08To000065IEA",
+    "OpportunityContactRole": "00KHs08To00007eMEA",
+    "Attachment": "00PHs08To0000B2MEI",
+    "FeedItem": "0D5Hs08To0000BEKEY",
+    "Invoice__c": "a0IHs08To0000C2MEI",
+}
+"""Records of the demo org (the emulator's seed) by sObject: the examples of the record ids in the
+OpenAPI document, so that every example there works against the demo org (records nothing else
+depends on, so that the delete examples succeed too)."""
 
 
 # ------------------------------------------------------------------------------------------- actions

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import Field
 
+from sfconnector import catalog
 from sfconnector.actions.errors import InvalidInputError, RecordNotFoundError
 from sfconnector.actions.validation import check_record_id
 from sfconnector.models import AddAttachmentInput, AttachmentContentResult, AttachmentIdsResult, RecordResult
@@ -490,7 +491,7 @@ def _service(client: SalesforceClient, connection_id: str) -> AttachmentService:
 
 
 def build_list_ids(action: Action) -> Callable[..., Any]:
-    from sfconnector.api.endpoints import connection_param, endpoint, path_param, perform, respond, returns
+    from sfconnector.api.endpoints import connection_param, endpoint, id_param, perform, respond, returns
 
     def impl(connection_id: str, parent_id: str) -> Response[Any]:
         result, calls = perform(
@@ -500,15 +501,13 @@ def build_list_ids(action: Action) -> Callable[..., Any]:
 
     params: list[inspect.Parameter] = [
         connection_param(),
-        path_param(
-            "parent_id", "Salesforce id of the record the files are attached to (15 or 18 characters)."
-        ),
+        id_param("parent_id", None, "the record the files are attached to"),
     ]
     return endpoint(action, params, returns(action), impl)
 
 
 def build_get_content(action: Action) -> Callable[..., Any]:
-    from sfconnector.api.endpoints import connection_param, endpoint, path_param, perform, respond, returns
+    from sfconnector.api.endpoints import connection_param, endpoint, id_param, perform, respond, returns
 
     def impl(connection_id: str, record_id: str) -> Response[Any]:
         result, calls = perform(
@@ -518,7 +517,7 @@ def build_get_content(action: Action) -> Callable[..., Any]:
 
     params: list[inspect.Parameter] = [
         connection_param(),
-        path_param("record_id", "Salesforce id of the Attachment (starts with 00P)."),
+        id_param("record_id", "Attachment"),
     ]
     return endpoint(action, params, returns(action), impl)
 
@@ -545,10 +544,11 @@ def build_add(action: Action) -> Callable[..., Any]:
         )
 
     example = {
-        "parent_id": "001000000000001AAA",
-        "name": "invoice.pdf",
-        "url": "https://files.example.com/invoices/INV-0001.pdf",
-        "description": "Invoice for order 1001",
+        "parent_id": catalog.DEMO_IDS["Account"],
+        "name": "notes.txt",
+        "content_base64": "TWVldGluZyBub3RlczogcmVuZXdhbCBhZ3JlZWQu",
+        "content_type": "text/plain",
+        "description": "Meeting notes",
     }
     params = [connection_param(), body_param(AddAttachmentInput, example), idempotency_key_param()]
     return endpoint(action, params, returns(action), impl)

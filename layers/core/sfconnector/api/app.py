@@ -42,10 +42,13 @@ Authorizer: NONE``, e.g. the OAuth callback a browser follows): the whole-API Op
 gives such operations ``security: []``, every other one the SigV4 scheme."""
 
 _ERRORS: dict[int, str] = {
+    400: "Salesforce refused the query (the condition is valid SOQL the org cannot run).",
     401: "The connection must be re-authorised in Salesforce.",
-    403: "Salesforce refused access (object or field permissions of the connected user).",
+    403: "Salesforce refused access (object or field permissions of the connected user), or API "
+    "Gateway refused the request's signature.",
     404: "Unknown connection, record or sObject.",
-    409: "Conflict: ambiguous match, duplicate, or a request with the same Idempotency-Key is running.",
+    409: "Conflict: ambiguous match, duplicate, a locked record, or a request with the same "
+    "Idempotency-Key is running.",
     422: "Invalid input: the fields and problems are listed.",
     429: "The Salesforce org's API allowance is used up.",
     502: "Salesforce answered something unexpected.",
@@ -58,19 +61,30 @@ def powertools_rule(route: str) -> str:
     return route.replace("{", "<").replace("}", ">")
 
 
+_SUCCESS: dict[int, str] = {200: "The result.", 201: "Created."}
+
+
 def _responses(action: Action) -> dict[int, Any]:
-    codes = [401, 404, 422, 429, 502, 503]
-    if action.kind.value in ("upsert", "create", "create_child", "attachment_add"):
-        codes.append(409)
+    """Every status the action answers itself, with its body's model (the answers of API Gateway
+    in front of every route are added to the whole document: see ``sfconnector.api.meta``)."""
+    codes = [401, 403, 404, 422, 429, 502, 503]
+    if action.kind.value in ("upsert", "create", "create_child", "attachment_add", "update", "delete"):
+        codes.append(409)  # duplicates, ambiguous matches, a locked record, a running Idempotency-Key
     if action.kind.value.startswith("attachment"):
         codes.append(413)
+    if action.kind.value == "find_all":
+        codes.append(400)  # Salesforce refused the query the condition became
     from sfconnector.models import ErrorResponse  # documents only (see build_family_router)
 
-    model: dict[str, Any] = {"application/json": {"model": ErrorResponse}}
-    return {
-        code: {"description": _ERRORS.get(code, "Payload too large."), "content": model}
-        for code in sorted(codes)
+    error: dict[str, Any] = {"application/json": {"model": ErrorResponse}}
+    answers: dict[int, Any] = {
+        code: {"description": _ERRORS.get(code, "Payload too large."), "content": error} for code in codes
     }
+    success = [200, 201] if action.kind.value == "upsert" else [action.status_code]
+    for status in success:
+        content = {"application/json": {"model": action.output_model}}
+        answers[status] = {"description": _SUCCESS.get(status, "The result."), "content": content}
+    return dict(sorted(answers.items()))
 
 
 def _description(action: Action) -> str:

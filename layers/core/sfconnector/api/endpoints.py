@@ -22,13 +22,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from pydantic import BaseModel
 
 from sfconnector import catalog
-from sfconnector.actions.records import RecordService
+from sfconnector.actions.records import RecordService, prefix_of
 from sfconnector.catalog import Action
 from sfconnector.models import (
     FindAllInput,
     FindInput,
     RecordFields,
     UpsertInput,
+    record_id_pattern,
 )
 from sfconnector.runtime import get_runtime
 from sfconnector.salesforce.client import SalesforceClient
@@ -48,6 +49,7 @@ __all__ = [
     "connection_param",
     "endpoint",
     "fields_query_param",
+    "id_param",
     "idempotency_key_param",
     "path_param",
     "perform",
@@ -114,8 +116,24 @@ def connection_param() -> inspect.Parameter:
 
 
 def record_id_param(action: Action, name: str = "record_id") -> inspect.Parameter:
-    what = action.parent_sobject or action.sobject or "record"
-    return path_param(name, f"Salesforce id of the {what} (15 or 18 characters).")
+    return id_param(name, action.parent_sobject or action.sobject)
+
+
+def id_param(name: str, sobject: str | None, what: str | None = None) -> inspect.Parameter:
+    """A record id in the path. The document gives its pattern (with the object's key prefix when
+    a standard object's ids all start with one) and a record of the demo org as the example; the
+    request is not validated against that pattern: the service checks the id (well-formed AND of
+    the right object) with a clearer message than a pattern mismatch."""
+    prefix = prefix_of(sobject) if sobject else None
+    starts = f", starting with {prefix}" if prefix else ""
+    example = catalog.DEMO_IDS.get(sobject or "Invoice__c")
+    documented: dict[str, Any] = {"pattern": record_id_pattern(prefix)}
+    if example:
+        documented["examples"] = [example]
+    what = what or f"the {sobject or 'record'}"
+    description = f"Salesforce id of {what} (15 or 18 characters{starts})."
+    location = Path(description=description, json_schema_extra=documented)
+    return inspect.Parameter(name, KW, annotation=Annotated[str, location])
 
 
 def sobject_param() -> inspect.Parameter:

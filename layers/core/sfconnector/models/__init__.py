@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         AttachmentContentResult,
         AttachmentIdsResult,
     )
+    from sfconnector.models.documents import CatalogDocument
     from sfconnector.models.errors import ErrorBody, ErrorResponse
     from sfconnector.models.triggers import (
         CustomObjectParams,
@@ -40,6 +41,7 @@ _LAZY: dict[str, str] = {
     "AddAttachmentInput": "attachments",
     "AttachmentContentResult": "attachments",
     "AttachmentIdsResult": "attachments",
+    "CatalogDocument": "documents",
     "ErrorBody": "errors",
     "ErrorResponse": "errors",
     "CustomObjectParams": "triggers",
@@ -60,6 +62,7 @@ __all__ = [
     "AddAttachmentInput",
     "AttachmentContentResult",
     "AttachmentIdsResult",
+    "CatalogDocument",
     "CustomObjectParams",
     "CustomSObjectName",
     "DeleteResult",
@@ -81,6 +84,7 @@ __all__ = [
     "SalesforceRecord",
     "UpsertInput",
     "UpsertResult",
+    "record_id_pattern",
 ]
 
 
@@ -99,6 +103,14 @@ def __getattr__(name: str) -> Any:
 FIELD_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}$"
 CUSTOM_SOBJECT_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}__c$"
 SALESFORCE_ID_PATTERN = r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$"
+
+
+def record_id_pattern(key_prefix: str | None = None) -> str:
+    """The documented form of a record id: 15 characters, or 18 with the case-safe suffix (each of
+    its characters is A-Z or 0-5, in any case), starting with ``key_prefix`` when the object's ids
+    all do. Which suffix belongs to which id is a checksum no pattern expresses (docs/api.md)."""
+    return rf"^{key_prefix or ''}[A-Za-z0-9]{{{15 - len(key_prefix or '')}}}(?:[A-Za-z0-5]{{3}})?$"
+
 
 FieldName = Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)]
 FIELD_PATH_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}(?:\.[A-Za-z][A-Za-z0-9_]{0,119}){0,5}$"
@@ -127,7 +139,14 @@ class _Strict(BaseModel):
 # --------------------------------------------------------------------------------------- inputs
 
 
-class RecordFields(RootModel[Annotated[dict[FieldName, FieldValue], Field(min_length=1)]]):
+# The JSON Schema of a field map names its keys by ``patternProperties`` only: without a closed
+# ``additionalProperties`` a key that is not a field name (``{"0": {}}``) would be schema-valid.
+_CLOSED = {"additionalProperties": False}
+
+
+class RecordFields(
+    RootModel[Annotated[dict[FieldName, FieldValue], Field(min_length=1, json_schema_extra=_CLOSED)]]
+):
     """The record's fields as in Salesforce's REST API, e.g. ``{"Name": "Acme", "Industry": "Energy"}``.
 
     Any field of the org's describe is accepted (custom ``__c`` fields included).
@@ -137,9 +156,10 @@ class RecordFields(RootModel[Annotated[dict[FieldName, FieldValue], Field(min_le
 class FindInput(_Strict):
     """Find one record whose fields equal all the given values."""
 
-    criteria: Annotated[dict[FieldName, FieldValue], Field(min_length=1, max_length=MAX_CRITERIA)] = Field(
+    criteria: Annotated[
+        dict[FieldName, FieldValue], Field(min_length=1, max_length=MAX_CRITERIA, json_schema_extra=_CLOSED)
+    ] = Field(
         description="Field/value pairs, AND-ed; null matches an empty field.",
-        examples=[{"Email": "ada@example.com"}],
     )
     fields: Annotated[list[FieldPath], Field(min_length=1, max_length=MAX_SELECT_FIELDS)] | None = Field(
         default=None,
@@ -157,7 +177,6 @@ class UpsertInput(_Strict):
     match_field: FieldName = Field(
         description="An External ID field (one Salesforce call) or another field such as Email "
         "(looked up first; several matches are a 409).",
-        examples=["Email"],
     )
     record: RecordFields
 

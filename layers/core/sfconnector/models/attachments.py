@@ -13,7 +13,9 @@ class AddAttachmentInput(_Strict):
     """A file to attach to a record: exactly one of ``content_base64`` or ``url``."""
 
     parent_id: SalesforceId = Field(description="The record the file is attached to (Account, Case...).")
-    name: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(examples=["invoice.pdf"])
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
+        description="The file name, e.g. invoice.pdf."
+    )
     content_base64: str | None = Field(default=None, description="The file's bytes, base64-encoded.")
     url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
         default=None, description="A public https URL to fetch the file from."

@@ -110,8 +110,28 @@ def _documented(status: int, description: str, model: type[BaseModel]) -> dict[i
         status: {"description": description, "content": {"application/json": {"model": model}}},
         401: {"description": "The connection must be re-authorised in Salesforce", "content": error},
         404: {"description": "Unknown connection", "content": error},
+        409: {"description": "The connection is still pending (not authorised yet)", "content": error},
         422: {"description": "Invalid request: the fields and problems are listed", "content": error},
+        502: {"description": "Salesforce answered something unexpected", "content": error},
+        503: {"description": "Salesforce or AWS is temporarily unavailable; retry", "content": error},
     }
+
+
+_PAGES: dict[int, str] = {
+    200: "Connected: the page says which org and user.",
+    400: "The callback's parameters are missing, malformed, expired or already used.",
+    403: "The user denied access in Salesforce.",
+    404: "The connection was deleted meanwhile.",
+    409: "The connection is being completed by another callback.",
+    500: "Something failed while finishing the connection (logged).",
+    502: "Salesforce's token endpoint refused or failed.",
+}
+
+
+def _pages() -> dict[int, Any]:
+    """The callback's answers: an HTML page whatever happened (the browser shows it)."""
+    html = {"text/html": {"schema": {"type": "string"}}}
+    return {status: {"description": text, "content": html} for status, text in _PAGES.items()}
 
 
 def build_connections_app() -> APIGatewayRestResolver:
@@ -191,6 +211,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         CALLBACK_PATH,
         summary="OAuth callback (public; answers an HTML page)",
         openapi_extensions=PUBLIC_ROUTE,
+        responses=_pages() if documented else None,
     )
     def oauth_callback() -> Response[str]:
         event = app.current_event

@@ -1,0 +1,83 @@
+"""The whole API in-process, as a deployed client sees it: the real template's routes, the devstack
+gateway (API Gateway's routing, events and own answers) and the real function handlers, against
+the emulator's demo org and moto.
+
+* ``contract_gateway()``: the gateway (built once: reading the template and importing the 14
+  functions is a cold start we pay once, like warm Lambda containers);
+* ``API_APP``: that gateway as a WSGI app (what the fuzzer and the examples test call);
+* ``contract_env`` (module fixture): moto and the emulator's demo org with a connection seeded
+  (``CONNECTION_ID``), shared by a module's cases (a fresh moto per case would cost more than the
+  case); ``contract_env.fresh()`` puts the demo org back to its seed and the connection back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+from devstack.apigw import ApiContext, RouteTable
+from devstack.front import Gateway, WsgiApp, wsgi_app
+from devstack.lambdas import FunctionRuntime
+from devstack.resources import local_api_id
+from devstack.template import read_template
+from sfconnector.runtime import reset_runtime
+
+from tests.fixtures.actions import seed_connection
+from tests.fixtures.aws import AwsEnv, aws_environment
+from tests.fixtures.emulator import EmulatorHandle
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+CONNECTION_ID = "conn-test"
+
+
+@cache
+def contract_gateway() -> Gateway:
+    template = read_template(
+        ROOT / "template.yaml", stack_name="sfconnector-test", region=REGION, account_id=ACCOUNT_ID
+    )
+    runtime = FunctionRuntime(
+        functions=template.functions,
+        # The functions read the process environment the ``aws`` fixture sets (moto's resources).
+        base_environment=lambda spec: {},
+        region=REGION,
+        account_id=ACCOUNT_ID,
+        on_error=lambda text: print(text),
+    )
+    apis = {
+        api_id: ApiContext(api=api, api_id=local_api_id(api_id), account_id=ACCOUNT_ID)
+        for api_id, api in template.apis.items()
+    }
+    return Gateway(routes=RouteTable(template.routes), runtime=runtime, apis=apis, log=lambda _: None)
+
+
+API_APP: WsgiApp = wsgi_app(contract_gateway())
+
+
+@dataclass(frozen=True)
+class ContractEnv:
+    aws: AwsEnv
+    emulator: EmulatorHandle
+
+    def fresh(self) -> None:
+        """The demo org back to its seed (its tokens too), the connection seeded again, no cached
+        client or describe."""
+        self.emulator.reset()
+        reset_runtime()
+        seed_connection(self.aws, self.emulator, CONNECTION_ID)
+
+
+@pytest.fixture(scope="module")
+def contract_env(sf_emulator_server: EmulatorHandle) -> Iterator[ContractEnv]:
+    with pytest.MonkeyPatch.context() as monkeypatch, aws_environment(monkeypatch) as aws:
+        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+        env = ContractEnv(aws, sf_emulator_server)
+        env.fresh()
+        try:
+            yield env
+        finally:
+            reset_runtime()
