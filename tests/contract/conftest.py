@@ -12,6 +12,7 @@ the emulator's demo org and moto.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -81,3 +82,11 @@ def contract_env(sf_emulator_server: EmulatorHandle) -> Iterator[ContractEnv]:
             yield env
         finally:
             reset_runtime()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fuzz run's figures (cases, statuses, failures by check), when it ran."""
+    fuzz = sys.modules.get("tests.contract.test_fuzz")
+    tally = getattr(fuzz, "TALLY", None)
+    if tally is not None and tally.cases:
+        terminalreporter.write_line(tally.summary())

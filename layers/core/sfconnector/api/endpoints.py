@@ -25,6 +25,7 @@ from sfconnector import catalog
 from sfconnector.actions.records import RecordService, prefix_of
 from sfconnector.catalog import Action
 from sfconnector.models import (
+    CUSTOM_SOBJECT_PATTERN,
     FindAllInput,
     FindInput,
     RecordFields,
@@ -137,13 +138,14 @@ def id_param(name: str, sobject: str | None, what: str | None = None) -> inspect
 
 
 def sobject_param() -> inspect.Parameter:
-    # No pattern here: a name that is not a custom object is a 404 with a clear message, not a 422.
-    return path_param(
-        "sobject",
-        "API name of the custom object (ends in __c), e.g. Invoice__c.",
+    # The pattern is documented, not validated: a name that is not a custom object is a 404 with a
+    # clear message, not a 422.
+    location = Path(
+        description="API name of the custom object (ends in __c), e.g. Invoice__c.",
         max_length=120,
-        examples=["Invoice__c"],
+        json_schema_extra={"pattern": CUSTOM_SOBJECT_PATTERN, "examples": ["Invoice__c"]},
     )
+    return inspect.Parameter("sobject", KW, annotation=Annotated[str, location])
 
 
 def body_param(
@@ -181,7 +183,9 @@ def fields_query_param() -> inspect.Parameter:
         default=None,
         annotation=Annotated[
             str | None,
-            Query(max_length=10_000, description="Comma-separated fields to return (default: every field)."),
+            # No maxLength: Powertools does not apply one to an optional query value, and the URL's
+            # own limit (414) is documented on every operation.
+            Query(description="Comma-separated fields to return (default: every field)."),
         ],
     )
 

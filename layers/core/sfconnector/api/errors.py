@@ -26,7 +26,10 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from sfconnector.actions.errors import ActionError, AmbiguousMatchError
 from sfconnector.salesforce.errors import (
@@ -357,12 +360,31 @@ def _connection_not_found(exc: Exception) -> ActionError:
     return ConnectionNotFoundError(str(getattr(exc, "connection_id", "?")))
 
 
+_BODY_PARSER = "aws_lambda_powertools.event_handler.middlewares.openapi_validation"
+
+
+def _unreadable_body(exc: Exception) -> bool:
+    """A ValueError of Powertools' body parsing: a Content-Type it cannot read the body as (a
+    multipart type without its boundary...)."""
+    if not isinstance(exc, ValueError) or isinstance(exc, RequestValidationError):
+        return False
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame is not None and frame.tb_frame.f_globals.get("__name__") == _BODY_PARSER
+
+
 def map_exception(exc: Exception, *, request_id: str | None = None) -> ApiErrorSpec:
     """The caller's view of any exception (the catch-all logs what it cannot classify)."""
     if isinstance(exc, AmbiguousMatchError | ActionError):
         return _action_error(exc)
     if isinstance(exc, SalesforceError):
         return _salesforce_error(exc)
+    if isinstance(exc, RequestUnsupportedContentType) or _unreadable_body(exc):
+        return ApiErrorSpec(
+            415, "unsupported_media_type", "The body must be JSON (Content-Type: application/json).",
+            ("Content-Type",),
+        )  # fmt: skip
     if isinstance(exc, RequestValidationError):
         return _request_validation(exc)
     if isinstance(exc, RouteNotFoundError):
@@ -401,7 +423,30 @@ def _not_allowed(app: ApiGatewayResolver) -> ApiErrorSpec | None:
         routes = [*app._static_routes, *app._dynamic_routes]
     except Exception:  # an event without a method or path: nothing to offer
         return None
-    allowed = sorted({route.method for route in routes if route.rule.match(path)})
+    allowed = _methods_of(routes, path)
+    if not allowed or method in allowed:
+        return None
+    return method_not_allowed(method, allowed)
+
+
+def _methods_of(routes: Sequence[Any], path: str, *, fixed_only: bool = False) -> list[str]:
+    """The methods of the routes matching ``path``; a path that is another operation's fixed path
+    (``.../accounts/find``) has only that operation's methods, not those of ``{record_id}``."""
+    matching = [route for route in routes if route.rule.match(path)]
+    fixed = [route for route in matching if not route.path.rsplit("/", 1)[-1].startswith("<")]
+    return sorted({route.method for route in (fixed if fixed or fixed_only else matching)})
+
+
+def _shadowed(app: ApiGatewayResolver) -> ApiErrorSpec | None:
+    """The 405 for a method on another operation's fixed path (``GET .../accounts/find``): the
+    ``{record_id}`` route matched it and failed, but no record id is ever ``find``."""
+    try:
+        method = app.current_event.http_method.upper()
+        path = app._remove_prefix(app.current_event.path)
+        routes = [*app._static_routes, *app._dynamic_routes]
+    except Exception:  # an event without a method or path: nothing to offer
+        return None
+    allowed = _methods_of(routes, path, fixed_only=True)
     if not allowed or method in allowed:
         return None
     return method_not_allowed(method, allowed)
@@ -422,6 +467,8 @@ def register_error_handlers(app: ApiGatewayResolver) -> None:
         spec = map_exception(exc, request_id=_request_id())
         if isinstance(exc, RouteNotFoundError):
             spec = _not_allowed(app) or spec
+        elif 400 <= spec.status < 500:
+            spec = _shadowed(app) or spec
         if spec.status >= 500:
             logger.warning("Answered %d %s", spec.status, spec.code)
         return error_response(spec)

@@ -238,6 +238,8 @@ def _add_gateway_answers(document: dict[str, Any]) -> None:
                     "description": "Invalid request: the fields and problems are listed.",
                     "content": error,
                 }
+            if "requestBody" in operation:
+                responses.setdefault("415", {"description": "The body is not JSON.", "content": error})
             for status, description in _GATEWAY_ANSWERS.items():
                 if status == "403" and operation.get("security") == []:
                     continue  # a public route: no signature to refuse

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from pydantic import BaseModel
@@ -117,6 +118,9 @@ def _documented(status: int, description: str, model: type[BaseModel]) -> dict[i
     }
 
 
+# Documented only (the service checks the name with its own message).
+_SObjectName = Annotated[str, Path(json_schema_extra={"pattern": r"^[A-Za-z][A-Za-z0-9_]{0,119}$"})]
+
 _PAGES: dict[int, str] = {
     200: "Connected: the page says which org and user.",
     400: "The callback's parameters are missing, malformed, expired or already used.",
@@ -204,7 +208,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         summary="The fields of an sObject for mapping UIs (cached describe)",
         responses=docs(200, "The object's fields", ObjectFields),
     )
-    def object_fields(connection_id: str, sobject: str) -> Response[str]:
+    def object_fields(connection_id: str, sobject: _SObjectName) -> Response[str]:
         return _json(HTTPStatus.OK, connection_service().fields(connection_id, sobject))
 
     @app.get(

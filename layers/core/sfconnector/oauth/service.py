@@ -93,6 +93,19 @@ def _normalise_scope(value: str | None) -> str | None:
     return normalised
 
 
+# What the validators take, for the OpenAPI document (documented only: the validators keep their
+# messages). The loopback http redirect of local development is left out: it depends on settings.
+_SCOPE_SCHEMA: dict[str, Any] = {"pattern": r"^ *(?:[a-z_]+(?: +[a-z_]+)*)? *$"}
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?"
+_ENVIRONMENT_SCHEMA: dict[str, Any] = {
+    "pattern": rf"^(?:production|sandbox|https://(?:{_LABEL}\.){{1,5}}[A-Za-z](?:[A-Za-z0-9-]{{0,38}}"
+    r"[A-Za-z0-9])?(?::[0-9]{1,4})?/?)$"
+}
+_REDIRECT_SCHEMA: dict[str, Any] = {
+    "pattern": r"^(?:https://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,4})?(?:[/?][^#\s]*)?)?$"
+}
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -108,6 +121,7 @@ class CreateConnectionRequest(_Input):
         description="'production', 'sandbox', or the org's My Domain URL "
         "(https://yourcompany.my.salesforce.com).",
         examples=["production", "sandbox", "https://acme.my.salesforce.com"],
+        json_schema_extra=_ENVIRONMENT_SCHEMA,
     )
     client_id: str = Field(min_length=1, max_length=255, description="The Connected App's Consumer Key.")
     client_secret: SecretStr = Field(
@@ -118,12 +132,14 @@ class CreateConnectionRequest(_Input):
         max_length=2000,
         description="The callback URL registered on the Connected App (default: this deployment's "
         "/oauth/callback).",
+        json_schema_extra=_REDIRECT_SCHEMA,
     )
     scope: str | None = Field(
         None,
         max_length=500,
         description="OAuth scopes to request, space separated (default: the Connected App's own).",
         examples=["api refresh_token offline_access id"],
+        json_schema_extra=_SCOPE_SCHEMA,
     )
 
     @field_validator("scope")
@@ -135,8 +151,8 @@ class CreateConnectionRequest(_Input):
 class ReauthorizeRequest(_Input):
     """Authorise an existing connection again (after ``needs_reauth``, or to switch user)."""
 
-    redirect_uri: str | None = Field(None, max_length=2000)
-    scope: str | None = Field(None, max_length=500)
+    redirect_uri: str | None = Field(None, max_length=2000, json_schema_extra=_REDIRECT_SCHEMA)
+    scope: str | None = Field(None, max_length=500, json_schema_extra=_SCOPE_SCHEMA)
     client_secret: SecretStr | None = Field(
         None, min_length=1, max_length=255, description="A new Consumer Secret, if it was rotated."
     )
