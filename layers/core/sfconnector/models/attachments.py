@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from sfconnector.models import SalesforceId, _Strict
 
-
 # "Exactly one of content_base64 or url" (the validator below) as JSON Schema: one is a string,
 # the other absent or null.
-_ONE_SOURCE = {
+_ONE_SOURCE: dict[str, Any] = {
     "oneOf": [
         {"required": [a], "properties": {a: {"type": "string"}, b: {"type": "null"}}}
         for a, b in (("content_base64", "url"), ("url", "content_base64"))
