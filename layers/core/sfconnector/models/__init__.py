@@ -139,9 +139,18 @@ class _Strict(BaseModel):
 # --------------------------------------------------------------------------------------- inputs
 
 
-# The JSON Schema of a field map names its keys by ``patternProperties`` only: without a closed
-# ``additionalProperties`` a key that is not a field name (``{"0": {}}``) would be schema-valid.
-_CLOSED = {"additionalProperties": False}
+def _closed(schema: dict[str, Any]) -> None:
+    """A field map's JSON Schema: keys are field names (``propertyNames``), every value a scalar
+    (``additionalProperties``). Pydantic writes ``patternProperties`` with ``additionalProperties``
+    left open, so ``{"0": {}}`` was schema-valid; ``additionalProperties: false`` beside it is as
+    strict, but client generators read it as "no fields at all"."""
+    patterns = schema.pop("patternProperties", None) or {}
+    for pattern, values in patterns.items():
+        schema["propertyNames"] = {"pattern": pattern}
+        schema["additionalProperties"] = values
+
+
+_CLOSED: Any = _closed
 
 
 class RecordFields(
