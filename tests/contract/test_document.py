@@ -12,6 +12,8 @@ from openapi_spec_validator import validate
 from sfconnector import catalog
 from sfconnector.api.meta import openapi_document
 
+from tests.contract.conftest import ROOT, RULES_BEYOND_THE_SCHEMA
+
 ERROR = "#/components/schemas/ErrorResponse"
 
 
@@ -105,3 +107,10 @@ def test_the_security_scheme_is_the_deployed_iam_signature(document: dict[str, A
     callback = document["paths"]["/oauth/callback"]["get"]
     assert callback["security"] == []
     assert "403" not in callback["responses"] or "text/html" in callback["responses"]["403"]["content"]
+
+
+def test_the_docs_list_every_rule_the_document_cannot_express() -> None:
+    docs = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    section = docs.split("### What the document cannot say", 1)[1].split("### ", 1)[0]
+    for code in RULES_BEYOND_THE_SCHEMA:
+        assert f"`{code}`" in section, code

@@ -27,25 +27,11 @@ from schemathesis.specs.openapi.checks import ignored_auth
 from sfconnector.api.endpoints import CONNECTION_ID_PATTERN
 from sfconnector.api.meta import openapi_document
 
-from tests.contract.conftest import API_APP, CONNECTION_ID, ContractEnv
+from tests.contract.conftest import API_APP, CONNECTION_ID, RULES_BEYOND_THE_SCHEMA, ContractEnv
 
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "15"))
 DETERMINISTIC = os.environ.get("HYPOTHESIS_PROFILE") == "ci"
 
-RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
-    "validation_failed": "the org's describe: the field exists, is writable, the value has its type, "
-    "length and picklist value; required fields; an 18-character id's checksum",
-    "rejected_by_salesforce": "Salesforce's own rules (validation rules, references to records that "
-    "must exist, duplicate rules...)",
-    "invalid_input": "a value the service decodes (base64 content, upsert match field value)",
-    "invalid_condition": "the find-all SOQL condition's grammar and its guard",
-    "invalid_query": "the find-all query Salesforce refused",
-    "forbidden_url": "an attachment URL must be a public https URL",
-    "url_fetch_failed": "an attachment URL must answer",
-    "idempotency_key_reused": "an Idempotency-Key is for one request body",
-    "payload_too_large": "an attachment's size once decoded or fetched",
-}
-"""Error codes of schema-valid requests refused by a rule OpenAPI cannot express (docs/api.md)."""
 
 CONFIG = schemathesis.Config.from_dict(
     {
