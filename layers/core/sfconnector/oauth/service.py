@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from sfconnector.actions.errors import ActionError
 from sfconnector.connections import (
@@ -108,6 +109,21 @@ _REDIRECT_SCHEMA: dict[str, Any] = {
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _at_most_max_length(cls, value: Any, info: ValidationInfo) -> Any:
+        """A value's maximum length is of the value as sent (pydantic would strip it first), as
+        the OpenAPI document says: 600 spaces are not a 500-character scope."""
+        field = cls.model_fields.get(info.field_name or "")
+        limits = [getattr(m, "max_length", None) for m in (field.metadata if field else [])]
+        limit = next((n for n in limits if isinstance(n, int)), None)
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if limit is not None and isinstance(raw, str) and len(raw) > limit:
+            raise PydanticCustomError(
+                "string_too_long", "String should have at most {max_length} characters", {"max_length": limit}
+            )
+        return value
 
 
 class CreateConnectionRequest(_Input):
