@@ -33,7 +33,7 @@ typecheck: venv
 pytest: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The longer contract fuzz (`make test` runs the same test with 15 cases per operation and phase):
+# The longer contract fuzz (`make test` runs the same test with 20 cases per operation and phase):
 # schemathesis over the whole OpenAPI document against the real handlers, the emulator and moto.
 FUZZ_EXAMPLES ?= 100
 fuzz: venv
