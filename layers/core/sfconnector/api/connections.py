@@ -8,6 +8,7 @@ mapping of the API (``sfconnector.api.errors``): ``{"error": {...}}``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -77,8 +78,6 @@ def _json(status: int, payload: BaseModel | dict[str, Any]) -> Response[str]:
     if isinstance(payload, BaseModel):
         body = payload.model_dump_json()
     else:
-        import json
-
         body = json.dumps(payload, separators=(",", ":"), default=str)
     return Response(
         status_code=status,
