@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from sfconnector import catalog
 from sfconnector.actions.records import RecordService
+from sfconnector.api.observability import record_action
 from sfconnector.catalog import Action
 from sfconnector.models import (
     FindAllInput,
@@ -197,8 +198,6 @@ def perform(action: Action, connection_id: str, work: Callable[[SalesforceClient
 
 
 def _record_usage(action: Action, connection_id: str, client: SalesforceClient, calls: int) -> None:
-    from sfconnector.api.observability import record_action
-
     record_action(action, connection_id, calls, client.limit_info)
     if calls:
         get_runtime().usage_recorder.record(connection_id, client.limit_info)
