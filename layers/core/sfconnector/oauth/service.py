@@ -20,6 +20,7 @@ from sfconnector.errors import ConnectionNotFoundError, ConnectionPendingError, 
 from sfconnector.oauth.authorization import AuthorizationService, ReauthorizeRequest, StartedAuthorization
 from sfconnector.oauth.flow import SalesforceOAuth
 from sfconnector.salesforce.client import SalesforceClient
+from sfconnector.salesforce.describe import FieldInfo as DescribedField
 from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.stores.connections import (
     ApiUsageRecorder,
@@ -153,36 +154,28 @@ class ObjectFields(BaseModel):
 
 
 def _field_info(raw: dict[str, Any]) -> FieldInfo:
-    nillable = bool(raw.get("nillable"))
-    createable = bool(raw.get("createable"))
-    defaulted = bool(raw.get("defaultedOnCreate"))
-    field_type = str(raw.get("type") or "")
+    """The mapping UI's view of one describe field (parsed by the one describe-field model)."""
+    field = DescribedField.from_describe(raw)
     return FieldInfo(
-        name=str(raw.get("name")),
-        label=str(raw.get("label") or raw.get("name")),
-        type=field_type,
-        required=createable and not nillable and not defaulted and field_type != "boolean",
-        createable=createable,
-        updateable=bool(raw.get("updateable")),
-        nillable=nillable,
-        external_id=bool(raw.get("externalId")),
-        unique=bool(raw.get("unique")),
-        id_lookup=bool(raw.get("idLookup")),
-        custom=bool(raw.get("custom")),
-        length=raw.get("length") or None,
-        precision=raw.get("precision") or None,
-        scale=raw.get("scale") if raw.get("precision") else None,
-        reference_to=[str(r) for r in raw.get("referenceTo") or []],
-        relationship_name=raw.get("relationshipName"),
+        name=field.name,
+        label=field.label,
+        type=field.type,
+        required=field.required_on_create and field.type != "boolean",
+        createable=field.createable,
+        updateable=field.updateable,
+        nillable=field.nillable,
+        external_id=field.external_id,
+        unique=field.unique,
+        id_lookup=field.id_lookup,
+        custom=field.custom,
+        length=field.length or None,
+        precision=field.precision or None,
+        scale=field.scale if field.precision else None,
+        reference_to=list(field.reference_to),
+        relationship_name=field.relationship_name,
         picklist_values=[
-            PicklistValue(
-                value=str(p.get("value")),
-                label=p.get("label"),
-                active=bool(p.get("active", True)),
-                default=bool(p.get("defaultValue", False)),
-            )
-            for p in raw.get("picklistValues") or []
-            if isinstance(p, dict) and p.get("value") is not None
+            PicklistValue(value=p.value, label=p.label, active=p.active, default=p.default)
+            for p in field.picklist
         ],
     )
 
