@@ -37,7 +37,7 @@ class ApiResolver(APIGatewayRestResolver):
 
     def __init__(self) -> None:
         super().__init__(enable_validation=True)
-        self._declared: list[tuple[re.Pattern[str], tuple[str, ...]]] = []
+        self._declared: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = []
 
     def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Any:
         self._remember(rule, _methods(method))
@@ -45,8 +45,12 @@ class ApiResolver(APIGatewayRestResolver):
 
     def _remember(self, rule: str, methods: tuple[str, ...]) -> None:
         pattern = re.compile("^" + _PLACEHOLDER.sub(lambda m: f"(?P<{m.group(1)}>{_PARAM})", rule) + "$")
-        self._declared.append((pattern, methods))
+        self._declared.append((rule, pattern, methods))
+
+    def matching_routes(self, path: str) -> list[tuple[str, tuple[str, ...]]]:
+        """(rule, methods) of every route whose rule matches ``path``, in registration order."""
+        return [(rule, methods) for rule, pattern, methods in self._declared if pattern.match(path)]
 
     def allowed_methods(self, path: str) -> list[str]:
         """The methods of the routes whose rule matches ``path`` (sorted; empty: no route has it)."""
-        return sorted({m for pattern, methods in self._declared if pattern.match(path) for m in methods})
+        return sorted({m for _, methods in self.matching_routes(path) for m in methods})
