@@ -22,6 +22,7 @@ venv: $(VENV)/.installed
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 fmt: venv
 	$(BIN)/ruff format .

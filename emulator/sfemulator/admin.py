@@ -19,6 +19,7 @@ from sfemulator.clock import format_datetime, parse_datetime
 from sfemulator.errors import ApiError
 from sfemulator.faults import FaultSpec
 from sfemulator.ids import normalize_id
+from sfemulator.listviews import LISTVIEW_PREFIX, ListViewSpec, build_list_view
 from sfemulator.oauth import DEFAULT_SCOPES, ConnectedApp, TokenError
 from sfemulator.wire import Request, Response
 
@@ -85,6 +86,12 @@ class DmlBody(_Body):
     seconds_ago: float = Field(default=0, ge=0)
 
 
+class ListViewBody(ListViewSpec):
+    """A list view to create, or to change (same sObject and developerName: same id, new query)."""
+
+    sobject: str
+
+
 def _ok(obj: Any, status: int = 200) -> Response:
     return Response.json(status, obj)
 
@@ -147,6 +154,7 @@ class AdminApi:
                     "api_version": org.version,
                     "admin_user_id": org.admin_user_id,
                     "integration_user_id": org.integration_user_id,
+                    "sales_user_id": org.sales_user_id,
                     "users": [
                         {"id": u["Id"], "username": u["Username"], "name": u["Name"], "active": u["IsActive"]}
                         for u in org.data.iter("User", include_deleted=False)
@@ -266,6 +274,13 @@ class AdminApi:
             if path == "late-commit" and body.seconds_ago <= 0:
                 return _bad("seconds_ago: a late commit needs seconds_ago > 0")
             return self._dml(body)
+        if path == "listviews" and m == "POST":
+            return self._list_view(self._parse(ListViewBody, req))
+        if path.startswith("listviews/") and m == "DELETE":
+            ident = normalize_id(path.split("/", 1)[1]) or ""
+            if not org.list_views.remove(ident):
+                return _bad(f"no list view {path.split('/', 1)[1]}", 404)
+            return _ok({"removed": ident})
         if path == "save" and m == "POST":
             saver = getattr(org, "state_saver", None)
             if saver is None:
@@ -273,6 +288,24 @@ class AdminApi:
             saver()
             return _ok({"saved": True})
         return _bad(f"no admin endpoint {m} {req.path}", 404)
+
+    def _list_view(self, body: ListViewBody) -> Response:
+        org = self.org
+        sobj = org.schema.get(body.sobject)
+        if sobj is None:
+            return _bad(f"sobject: unknown sObject {body.sobject}", 404)
+        existing = org.list_views.named(sobj.name, body.developerName)
+        spec = ListViewSpec.model_validate(body.model_dump(exclude={"sobject"}))
+        view_id = existing.id if existing is not None else org.ids.new(LISTVIEW_PREFIX)
+        try:
+            view = build_list_view(org.schema, sobj, spec, view_id)
+        except ValueError as exc:
+            return _bad(str(exc))
+        org.list_views.put(view)
+        return _ok(
+            {**view.summary(org.version), "query": view.query, "created": existing is None},
+            201 if existing is None else 200,
+        )
 
     def _clock_state(self) -> dict[str, Any]:
         now = self.org.clock.now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -10,8 +11,10 @@ from urllib.parse import unquote
 
 from sfemulator.admin import PREFIX as ADMIN_PREFIX
 from sfemulator.admin import AdminApi
+from sfemulator.calls import CallContext, Result
 from sfemulator.errors import ApiError
-from sfemulator.rest import CallContext, RestApi, Result
+from sfemulator.faults import FaultHit
+from sfemulator.rest import RestApi
 from sfemulator.wire import Request, Response, dumps
 
 if TYPE_CHECKING:
@@ -23,6 +26,8 @@ log = logging.getLogger("sfemulator")
 _DATA = re.compile(r"^/services/data/(v\d{2,3}\.\d)(?:/(.*))?$")
 _IDENTITY = re.compile(r"^/id/([A-Za-z0-9]{15,18})/([A-Za-z0-9]{15,18})/?$")
 _INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+_LIMIT_EXCEEDED = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+_COMPOSITE = re.compile(r"^/services/data/v\d{2,3}\.\d/composite/?$")
 _NOT_FOUND_HTML = (
     "<html><head><title>Page Not Found</title></head><body><h1>URL No Longer Exists</h1>"
     "<p>You have attempted to reach a URL that no longer exists on salesforce.com.</p></body></html>"
@@ -39,11 +44,14 @@ class EmulatorApp:
         path = req.path
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
             return self.admin.handle(req)
-        delay, fault = self.org.faults.decide(req.method, path)
+        faults = self.org.faults
+        rest = _DATA.match(path) is not None
+        subs = _subrequests(req) if rest and faults.wants_subrequests else ()
+        delay, fault = faults.decide(req.method, path, rest=rest, subrequests=subs)
         if delay:
             time.sleep(delay)
         if fault is not None:
-            return fault
+            return self._fault(fault)
         try:
             return self._route(req)
         except Exception:
@@ -58,6 +66,22 @@ class EmulatorApp:
                     }
                 ],
             )
+
+    def _fault(self, fault: FaultHit) -> Response:
+        """The answer to a request a fault caught (never counted, as Salesforce counts no outage)."""
+        org = self.org
+        if fault.kind == "session_expired":
+            with org.lock:
+                org.oauth.expire_all()
+                org.touch()
+            return Response.json(401, _INVALID_SESSION, [("WWW-Authenticate", "Token")])
+        if fault.kind == "limit_exceeded":
+            with org.lock:
+                org.api_calls = max(org.api_calls, org.config.daily_api_limit)
+                limit = org.limit_info()
+            return Response.json(403, _LIMIT_EXCEEDED, [("Sforce-Limit-Info", limit)])
+        assert fault.response is not None
+        return fault.response
 
     def _route(self, req: Request) -> Response:
         path = req.path
@@ -96,25 +120,16 @@ class EmulatorApp:
             if session is None or not org.user_active(session.user_id):
                 return Response.json(401, _INVALID_SESSION, [("WWW-Authenticate", "Token")])
             if not org.try_count_call():
-                return Response.json(
-                    403,
-                    [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
-                    [("Sforce-Limit-Info", org.limit_info())],
-                )
-            if not re.fullmatch(r"v\d{2,3}\.0", version):
-                result = Result(
-                    404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
-                )
-            else:
-                ctx = CallContext(
-                    user_id=session.user_id, version=version, query_options=req.header("sforce-query-options")
-                )
-                # Split before decoding: an external id value may contain an encoded "/".
-                parts = [unquote(p) for p in rest_path.split("/")] if rest_path else []
-                try:
-                    result = self.rest.dispatch(req.method, parts, req.query, req.body, ctx)
-                except ApiError as exc:
-                    result = Result(exc.status, exc.body())
+                return Response.json(403, _LIMIT_EXCEEDED, [("Sforce-Limit-Info", org.limit_info())])
+            ctx = CallContext(
+                user_id=session.user_id, version=version, query_options=req.header("sforce-query-options")
+            )
+            # Split before decoding: an external id value may contain an encoded "/".
+            parts = [unquote(p) for p in rest_path.split("/")] if rest_path else []
+            try:
+                result = self.rest.dispatch(req.method, parts, req.query, req.body, ctx)
+            except ApiError as exc:
+                result = Result(exc.status, exc.body())
             limit = org.limit_info()
         headers = [(k, v) for k, v in result.headers.items()]
         headers.append(("Sforce-Limit-Info", limit))
@@ -125,3 +140,17 @@ class EmulatorApp:
             return Response(result.status, b"", headers)
         headers.append(("Content-Type", "application/json;charset=UTF-8"))
         return Response(result.status, dumps(result.body), headers)
+
+
+def _subrequests(req: Request) -> list[tuple[str, str]]:
+    """The (method, url) of a Composite request's subrequests, for faults that look into them."""
+    if req.method.upper() != "POST" or not _COMPOSITE.match(req.path):
+        return []
+    try:
+        payload = json.loads(req.body or b"{}")
+    except ValueError:
+        return []
+    subs = payload.get("compositeRequest") if isinstance(payload, dict) else None
+    if not isinstance(subs, list):
+        return []
+    return [(str(sub.get("method", "")), str(sub.get("url", ""))) for sub in subs if isinstance(sub, dict)]

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sfemulator.calls import CallContext, Dispatcher, Result, first, parse_json_body
 from sfemulator.errors import ApiError
 from sfemulator.ids import normalize_id
-
-if TYPE_CHECKING:
-    from sfemulator.rest import CallContext, RestApi, Result
 
 __all__ = ["collections", "composite"]
 
@@ -29,6 +27,8 @@ MAX_COLLECTION_RECORDS = 200
 _REF = re.compile(r"@\{([A-Za-z_][A-Za-z0-9_]*)((?:\.|\[)[^}]+)\}")
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _URL = re.compile(r"^/services/data/(v\d{2,3}\.0)(/.*)?$")
+# Salesforce's limit messages use a typographic apostrophe ("can\u2019t").
+_APOSTROPHE = "\u2019"
 ROLLED_BACK = "The transaction was rolled back since another operation in the same transaction failed."
 
 
@@ -80,15 +80,28 @@ def _halted(message: str = ROLLED_BACK) -> list[dict[str, str]]:
     return [{"errorCode": "PROCESSING_HALTED", "message": message}]
 
 
+def _limit_exceeded(message: str) -> Result:
+    """A composite request over a limit: nothing runs; Salesforce answers one result without a reference."""
+    return Result(
+        400,
+        {
+            "compositeResponse": [
+                {
+                    "body": [{"errorCode": "LIMIT_EXCEEDED", "message": message}],
+                    "httpHeaders": {},
+                    "httpStatusCode": 400,
+                    "referenceId": None,
+                }
+            ]
+        },
+    )
+
+
 def _is_query_like(path: str) -> bool:
     return bool(re.match(r"^/(query|queryAll)(/|\?|$)", path) or path.startswith("/composite/sobjects"))
 
 
-def composite(api: RestApi, raw: bytes, ctx: CallContext) -> Result:
-    from sfemulator.rest import CallContext as Ctx
-    from sfemulator.rest import Result as Res
-    from sfemulator.rest import parse_json_body
-
+def composite(api: Dispatcher, raw: bytes, ctx: CallContext) -> Result:
     payload, _ = parse_json_body(raw)
     if not isinstance(payload, dict) or not isinstance(payload.get("compositeRequest"), list):
         raise ApiError(
@@ -101,10 +114,8 @@ def composite(api: RestApi, raw: bytes, ctx: CallContext) -> Result:
             400, "INVALID_BATCH_REQUEST", "A composite request must contain at least one subrequest"
         )
     if len(subs) > MAX_SUBREQUESTS:
-        raise ApiError(
-            400,
-            "INVALID_BATCH_REQUEST",
-            f"Received invalid request: compositeRequest can have at most {MAX_SUBREQUESTS} subrequests",
+        return _limit_exceeded(
+            f"The request can{_APOSTROPHE}t contain more than {MAX_SUBREQUESTS} operations."
         )
     seen: set[str] = set()
     parsed: list[tuple[str, str, str, Any, dict[str, str]]] = []
@@ -134,11 +145,9 @@ def composite(api: RestApi, raw: bytes, ctx: CallContext) -> Result:
         headers = {str(k).lower(): str(v) for k, v in (sub.get("httpHeaders") or {}).items()}
         parsed.append((method, url, ref, sub.get("body"), headers))
     if query_like > MAX_QUERY_SUBREQUESTS:
-        raise ApiError(
-            400,
-            "INVALID_BATCH_REQUEST",
-            f"A composite request may contain at most {MAX_QUERY_SUBREQUESTS} query or collection "
-            "subrequests",
+        return _limit_exceeded(
+            f"The request can{_APOSTROPHE}t contain more than {MAX_QUERY_SUBREQUESTS} query or sObject "
+            "Collections operations."
         )
 
     org = api.org
@@ -172,7 +181,7 @@ def composite(api: RestApi, raw: bytes, ctx: CallContext) -> Result:
             assert m is not None
             parts = [unquote(p) for p in (m.group(2) or "/").strip("/").split("/")] if m.group(2) else []
             query = parse_qs(split.query, keep_blank_values=True)
-            sub_ctx = Ctx(
+            sub_ctx = CallContext(
                 user_id=ctx.user_id,
                 version=m.group(1),
                 in_composite=True,
@@ -186,7 +195,7 @@ def composite(api: RestApi, raw: bytes, ctx: CallContext) -> Result:
                         400, "INVALID_INPUT", "Binary content is not supported in a composite subrequest"
                     )
             except ApiError as exc:
-                result = Res(exc.status, exc.body())
+                result = Result(exc.status, exc.body())
             ok = result.status < 400
             results[ref] = result.body if ok else None
             responses[i] = {
@@ -218,7 +227,7 @@ def composite(api: RestApi, raw: bytes, ctx: CallContext) -> Result:
                         "referenceId": ref,
                     }
     org.touch()
-    return Res(200, {"compositeResponse": responses})
+    return Result(200, {"compositeResponse": responses})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,25 +243,22 @@ def _rolled_back() -> dict[str, Any]:
 
 
 def collections(
-    api: RestApi, method: str, parts: list[str], query: dict[str, list[str]], raw: bytes, ctx: CallContext
+    api: Dispatcher, method: str, parts: list[str], query: dict[str, list[str]], raw: bytes, ctx: CallContext
 ) -> Result:
-    from sfemulator.rest import Result as Res
-    from sfemulator.rest import first, parse_json_body
-
     parts = [p for p in parts if p]
     if len(parts) == 1:
         sobj = api.sobject(parts[0])
         if method == "GET":
             ids = (query.get("ids") or [""])[0]
             fields = first(query, "fields")
-            return Res(200, _retrieve(api, sobj, [i for i in ids.split(",") if i], fields, ctx))
+            return Result(200, _retrieve(api, sobj, [i for i in ids.split(",") if i], fields, ctx))
         if method == "POST":
             payload, _ = parse_json_body(raw)
             if not isinstance(payload, dict):
                 raise ApiError(400, "JSON_PARSER_ERROR", "Expected a JSON object with ids and fields")
             ids_list = payload.get("ids") or []
             field_list = payload.get("fields")
-            return Res(
+            return Result(
                 200, _retrieve(api, sobj, list(ids_list), ",".join(field_list) if field_list else None, ctx)
             )
         raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET,POST")
@@ -264,7 +270,7 @@ def collections(
         sobj = api.sobject(parts[0])
         field = api.org.dml.external_id_field(sobj, parts[1])
         records, all_or_none = _records_payload(raw)
-        return Res(
+        return Result(
             200, _run(api, "upsert", records, all_or_none, ctx, sobj_name=sobj.name, ext_field=field.name)
         )
     if parts:
@@ -278,18 +284,16 @@ def collections(
                 "EXCEEDED_ID_LIMIT",
                 "record limit reached. cannot submit more than 200 records into this call",
             )
-        return Res(200, _run(api, "delete", [{"Id": i} for i in id_list], all_or_none, ctx))
+        return Result(200, _run(api, "delete", [{"Id": i} for i in id_list], all_or_none, ctx))
     if method in ("POST", "PATCH"):
         records, all_or_none = _records_payload(raw)
-        return Res(200, _run(api, "create" if method == "POST" else "update", records, all_or_none, ctx))
+        return Result(200, _run(api, "create" if method == "POST" else "update", records, all_or_none, ctx))
     raise ApiError(
         405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are POST,PATCH,DELETE"
     )
 
 
 def _records_payload(raw: bytes) -> tuple[list[Any], bool]:
-    from sfemulator.rest import parse_json_body
-
     payload, _ = parse_json_body(raw)
     if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
         raise ApiError(400, "JSON_PARSER_ERROR", "Expected a JSON object with a records array")
@@ -303,7 +307,7 @@ def _records_payload(raw: bytes) -> tuple[list[Any], bool]:
     return records, bool(payload.get("allOrNone", False))
 
 
-def _retrieve(api: RestApi, sobj: Any, ids: list[str], fields: str | None, ctx: CallContext) -> list[Any]:
+def _retrieve(api: Dispatcher, sobj: Any, ids: list[str], fields: str | None, ctx: CallContext) -> list[Any]:
     if not fields:
         raise ApiError(400, "MISSING_ARGUMENT", "fields must be specified")
     if len(ids) > 2000:
@@ -323,7 +327,7 @@ def _retrieve(api: RestApi, sobj: Any, ids: list[str], fields: str | None, ctx: 
 
 
 def _run(
-    api: RestApi,
+    api: Dispatcher,
     op: str,
     records: list[Any],
     all_or_none: bool,

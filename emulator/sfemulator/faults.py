@@ -1,18 +1,24 @@
-"""Fault injection for tests: latency, error responses (503 HTML, 500 JSON, ...) and dropped connections."""
+"""Fault injection for tests: latency, error responses (503 HTML, 500 JSON, ...), dropped connections,
+a session that expires mid-run and a daily allowance that runs out mid-run."""
 
 from __future__ import annotations
 
 import random
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sfemulator.wire import Response
 
-__all__ = ["FaultInjector", "FaultSpec"]
+__all__ = ["FaultHit", "FaultInjector", "FaultSpec"]
+
+FaultKind = Literal["latency", "error", "drop", "session_expired", "limit_exceeded"]
+# Kinds whose effect is on the org (its sessions, its allowance): they apply to REST calls only.
+ORG_EFFECTS = frozenset({"session_expired", "limit_exceeded"})
 
 SERVICE_UNAVAILABLE_HTML = (
     '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">\n<html><head>'
@@ -26,14 +32,21 @@ class FaultSpec(BaseModel):
     """One fault rule (admin API body).
 
     ``kind``: ``latency`` (sleep ``latency_ms`` then answer normally), ``error`` (answer ``status``
-    with Salesforce's body for it, or ``body``), ``drop`` (close the connection without answering).
+    with Salesforce's body for it, or ``body``), ``drop`` (close the connection without answering),
+    ``session_expired`` (every access token of the org expires, as a session timeout does, and the
+    request answers 401 ``INVALID_SESSION_ID``; refresh tokens keep working), ``limit_exceeded``
+    (the daily allowance is used up from here on and the request answers 403
+    ``REQUEST_LIMIT_EXCEEDED``). The last two apply to REST calls (``/services/data/...``) only.
     A rule applies to requests whose path matches the ``path`` regex (and ``method`` if given), after
-    letting ``skip`` matching requests through, with probability ``rate``, at most ``count`` times.
+    letting ``skip`` matching requests through, with probability ``rate``, at most ``count`` times;
+    ``nth`` is shorthand for "only the Nth matching request" (``skip = nth - 1``, ``count = 1``).
+    With ``subrequests``, a Composite request also matches through its subrequests' ``method`` and
+    ``url`` (path and query as sent), and the whole Composite request gets the fault, as in an outage.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["latency", "error", "drop"]
+    kind: FaultKind
     status: int = Field(default=503, ge=400, le=599)
     path: str = ".*"
     method: str | None = None
@@ -43,6 +56,8 @@ class FaultSpec(BaseModel):
     skip: int = Field(default=0, ge=0)
     body: str | None = None
     content_type: str | None = None
+    nth: int | None = Field(default=None, ge=1)
+    subrequests: bool = False
 
     @field_validator("path")
     @classmethod
@@ -52,6 +67,22 @@ class FaultSpec(BaseModel):
         except re.error as exc:
             raise ValueError(f"invalid regular expression: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _nth(self) -> FaultSpec:
+        if self.nth is not None:
+            if self.skip or self.count is not None:
+                raise ValueError("nth: give nth, or skip and count, not both")
+            self.skip, self.count = self.nth - 1, 1
+        return self
+
+
+@dataclass(frozen=True)
+class FaultHit:
+    """A fault that fired: ``response`` to send for error/drop; for the org effects the app answers."""
+
+    kind: str
+    response: Response | None = None
 
 
 @dataclass
@@ -124,18 +155,34 @@ class FaultInjector:
         with self._lock:
             return [r.describe() for r in self._rules]
 
-    def decide(self, method: str, path: str) -> tuple[float, Response | None]:
-        """Seconds of latency to add and the fault response (or None to answer normally)."""
+    @property
+    def wants_subrequests(self) -> bool:
+        """True when a rule looks into Composite subrequests (the app then reads their URLs)."""
+        return any(r.spec.subrequests for r in self._rules)
+
+    def decide(
+        self,
+        method: str,
+        path: str,
+        *,
+        rest: bool = True,
+        subrequests: Sequence[tuple[str, str]] = (),
+    ) -> tuple[float, FaultHit | None]:
+        """Seconds of latency to add and the fault that fired (or None to answer normally).
+
+        ``rest`` says the request is a REST call; ``subrequests`` are the (method, url) pairs of a
+        Composite request.
+        """
         if not self._rules:
             return 0.0, None
         delay = 0.0
-        outcome: Response | None = None
+        outcome: FaultHit | None = None
         with self._lock:
             for rule in self._rules:
                 spec = rule.spec
-                if spec.method and spec.method.upper() != method.upper():
+                if spec.kind in ORG_EFFECTS and not rest:
                     continue
-                if not rule.pattern.search(path):
+                if not self._matches(rule, method, path, subrequests):
                     continue
                 rule.seen += 1
                 if rule.seen <= spec.skip:
@@ -149,9 +196,22 @@ class FaultInjector:
                     delay += spec.latency_ms / 1000.0
                 elif outcome is None:
                     rule.fired += 1
-                    outcome = (
-                        Response(0, drop=True)
-                        if spec.kind == "drop"
-                        else error_response(spec.status, spec.body, spec.content_type)
-                    )
+                    if spec.kind == "drop":
+                        outcome = FaultHit("drop", Response(0, drop=True))
+                    elif spec.kind == "error":
+                        outcome = FaultHit("error", error_response(spec.status, spec.body, spec.content_type))
+                    else:
+                        outcome = FaultHit(spec.kind)
         return delay, outcome
+
+    @staticmethod
+    def _matches(rule: _Rule, method: str, path: str, subrequests: Sequence[tuple[str, str]]) -> bool:
+        wanted = rule.spec.method.upper() if rule.spec.method else None
+        if (wanted is None or wanted == method.upper()) and rule.pattern.search(path):
+            return True
+        if not rule.spec.subrequests:
+            return False
+        return any(
+            (wanted is None or wanted == sub_method.upper()) and rule.pattern.search(sub_url)
+            for sub_method, sub_url in subrequests
+        )

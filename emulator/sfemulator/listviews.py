@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sfemulator.ids import IdGenerator
 from sfemulator.schema import FieldDef, Schema, SObjectDef
 
-__all__ = ["ListView", "ListViewCatalog", "load_list_views"]
+__all__ = ["ListView", "ListViewCatalog", "ListViewSpec", "build_list_view", "load_list_views"]
 
 LISTVIEW_PREFIX = "00B"
 _DATE_LITERAL = re.compile(r"^[A-Z_]+(?::\d+)?$")
@@ -221,14 +221,42 @@ def _build(schema: Schema, sobj: SObjectDef, spec: ListViewSpec, view_id: str) -
     )
 
 
+def build_list_view(schema: Schema, sobj: SObjectDef, spec: ListViewSpec, view_id: str) -> ListView:
+    """A list view from its spec (columns and filters resolved against the describe; ValueError if not)."""
+    return _build(schema, sobj, spec, view_id)
+
+
 class ListViewCatalog:
-    """All list views by sObject and by id."""
+    """All list views by sObject and by id (views are immutable; changing one replaces it)."""
 
     def __init__(self, views: list[ListView]) -> None:
         self.by_id = {v.id: v for v in views}
         self.by_sobject: dict[str, list[ListView]] = {}
         for v in views:
             self.by_sobject.setdefault(v.sobject, []).append(v)
+
+    def copy(self) -> ListViewCatalog:
+        return ListViewCatalog([v for views in self.by_sobject.values() for v in views])
+
+    def named(self, sobject: str, developer_name: str) -> ListView | None:
+        return next((v for v in self.for_sobject(sobject) if v.developer_name == developer_name), None)
+
+    def put(self, view: ListView) -> None:
+        """Add a list view, or replace the one with its id (keeping its place in the listing)."""
+        views = self.by_sobject.setdefault(view.sobject, [])
+        index = next((i for i, v in enumerate(views) if v.id == view.id), None)
+        if index is None:
+            views.append(view)
+        else:
+            views[index] = view
+        self.by_id[view.id] = view
+
+    def remove(self, view_id: str) -> bool:
+        view = self.by_id.pop(view_id, None)
+        if view is None:
+            return False
+        self.by_sobject[view.sobject] = [v for v in self.by_sobject[view.sobject] if v.id != view_id]
+        return True
 
     def for_sobject(self, name: str) -> list[ListView]:
         return self.by_sobject.get(name, [])

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sfconnector import API_VERSION
 
 from sfemulator.clock import Clock, format_datetime
 from sfemulator.dml import Dml
@@ -25,7 +24,9 @@ from sfemulator.listviews import ListViewCatalog, load_list_views
 from sfemulator.oauth import AccessToken, ConnectedApp, OAuthService, RefreshToken
 from sfemulator.query import OrgRecordSource, QueryService
 from sfemulator.schema import Schema, load_schema
+from sfemulator.seed import SALES_USERNAME, seed_demo_org, seed_users
 from sfemulator.store import OrgData, Snapshot
+from sfemulator.versions import DEFAULT_API_VERSION, SERVED_VERSIONS
 
 __all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_ORG_ID", "Org", "OrgConfig"]
 
@@ -59,7 +60,7 @@ class OrgConfig(BaseModel):
     refresh_token_rotation: bool = False
     daily_api_limit: int = Field(default=15000, ge=0)
     min_query_batch_size: int = Field(default=200, ge=1, le=2000)
-    api_version: str = API_VERSION
+    api_version: str = DEFAULT_API_VERSION
     custom_config: Path | None = None
     seed: bool = True
     fault_seed: int = 0
@@ -71,6 +72,13 @@ class OrgConfig(BaseModel):
         if normalized is None or not normalized.startswith("00D"):
             raise ValueError("org_id must be a 15- or 18-character id starting with 00D")
         return normalized
+
+    @field_validator("api_version")
+    @classmethod
+    def _served_version(cls, value: str) -> str:
+        if value not in SERVED_VERSIONS:
+            raise ValueError(f"api_version {value} is not a served version (metadata/versions.json)")
+        return value
 
 
 class Org:
@@ -103,15 +111,13 @@ class Org:
         self.admin_user_id = ""
         self.integration_user_id = ""
         if self.config.seed:
-            from sfemulator.seed import seed_demo_org
-
             seed_demo_org(self)
         else:
-            from sfemulator.seed import seed_users
-
             seed_users(self)
+        self.sales_user_id = self.user_id_for(SALES_USERNAME) or self.admin_user_id
         self._register_default_app()
         self._seed: Snapshot = self.data.snapshot(self.ids.counter)
+        self._seed_views = self.list_views.copy()
         self.generation = 0
 
     # -- users ---------------------------------------------------------------------------------
@@ -258,6 +264,7 @@ class Org:
             self.oauth.clear()
             self._register_default_app()
             self.queries.clear()
+            self.list_views = self._seed_views.copy()
             self.faults.clear()
             self.clock.reset()
             self.api_calls = 0

@@ -12,12 +12,17 @@ from typing import Any
 
 from sfemulator.errors import ApiError
 from sfemulator.schema import Schema
-from sfemulator.soql import FieldSpec, SoqlError, execute, parse
+from sfemulator.soql import ChildRelationship, FieldSpec, SoqlError, execute, parse
+from sfemulator.soql.nodes import ChildQuery
 from sfemulator.store import OrgData
+from sfemulator.versions import rebase_urls
 
 __all__ = ["OrgRecordSource", "QueryService"]
 
 CURSOR_IDLE = dt.timedelta(minutes=15)
+# A subquery's children come about 200 per answer; the rest behind the child result's own
+# nextRecordsUrl (a "01g" locator), fetched like any query page.
+CHILD_BATCH = 200
 MAX_CURSORS = 2000
 _LOCATOR_CHARS = string.ascii_letters + string.digits
 
@@ -29,6 +34,7 @@ class OrgRecordSource:
         self._schema = schema
         self._data = data
         self._specs: dict[str, dict[str, FieldSpec]] = {}
+        self._children: dict[str, dict[str, ChildRelationship]] = {}
 
     def sobject_fields(self, sobject: str) -> Mapping[str, FieldSpec] | None:
         sobj = self._schema.get(sobject)
@@ -50,6 +56,27 @@ class OrgRecordSource:
             self._specs[sobj.name] = specs
         return specs
 
+    def sobject_name(self, sobject: str) -> str | None:
+        sobj = self._schema.get(sobject)
+        return sobj.name if sobj is not None else None
+
+    def child_relationships(self, sobject: str) -> Mapping[str, ChildRelationship]:
+        """The describe's named child relationships of ``sobject`` (``Contacts``, ``Histories``, ...)."""
+        sobj = self._schema.get(sobject)
+        if sobj is None:
+            return {}
+        found = self._children.get(sobj.name)
+        if found is None:
+            found = {
+                rel["relationshipName"]: ChildRelationship(
+                    rel["relationshipName"], rel["childSObject"], rel["field"]
+                )
+                for rel in sobj.child_relationships
+                if rel.get("relationshipName")
+            }
+            self._children[sobj.name] = found
+        return found
+
     def records(self, sobject: str, *, include_deleted: bool) -> Iterable[Mapping[str, Any]]:
         sobj = self._schema.get(sobject)
         if sobj is None:
@@ -65,31 +92,18 @@ class _Cursor:
     records: list[dict[str, Any]]
     total_size: int
     last_used: dt.datetime
-
-
-def _rewrite_version(obj: Any, version: str, default: str) -> Any:
-    """Record ``attributes.url`` carries the API version of the request, as on Salesforce."""
-    if version == default:
-        return obj
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            if k == "url" and isinstance(v, str):
-                out[k] = v.replace(f"/services/data/{default}/", f"/services/data/{version}/", 1)
-            else:
-                out[k] = _rewrite_version(v, version, default)
-        return out
-    if isinstance(obj, list):
-        return [_rewrite_version(v, version, default) for v in obj]
-    return obj
+    version: str  # the API version the records' URLs were rendered with
+    batch: int | None = None  # a child cursor's fixed page size (else the request's batch size)
 
 
 class QueryService:
     """Runs SOQL against the org and pages results through server-side cursors."""
 
-    def __init__(self, source: OrgRecordSource, default_version: str) -> None:
+    def __init__(self, source: OrgRecordSource, stored_version: str) -> None:
         self.source = source
-        self.default_version = default_version
+        # Stored values that are URLs (an Attachment's Body) carry the org's version; answers carry
+        # the request's.
+        self.stored_version = stored_version
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
 
     def clear(self) -> None:
@@ -103,21 +117,36 @@ class QueryService:
         if len(text) > 100_000:
             raise ApiError(400, "MALFORMED_QUERY", "Query string is too long (maximum 100000 characters)")
         try:
-            result = execute(parse(text), self.source, now=now, include_deleted=include_deleted)
+            query = parse(text)
+            result = execute(query, self.source, now=now, include_deleted=include_deleted, version=version)
         except SoqlError as exc:
             raise ApiError(400, exc.error_code, exc.message) from None
-        records = result.records
+        records = rebase_urls(result.records, self.stored_version, version)
+        if any(isinstance(item, ChildQuery) for item in query.items):
+            self._page_children(records, now, version)
         if len(records) <= batch_size:
-            return {
-                "totalSize": result.total_size,
-                "done": True,
-                "records": _rewrite_version(records, version, self.default_version),
-            }
-        locator = "0r8" + "".join(secrets.choice(_LOCATOR_CHARS) for _ in range(15))
-        self._cursors[locator] = _Cursor(records, result.total_size, now)
+            return {"totalSize": result.total_size, "done": True, "records": records}
+        locator = self._open("0r8", _Cursor(records, result.total_size, now, version))
+        return self._page(locator, 0, batch_size, version)
+
+    def _open(self, prefix: str, cursor: _Cursor) -> str:
+        locator = prefix + "".join(secrets.choice(_LOCATOR_CHARS) for _ in range(15))
+        self._cursors[locator] = cursor
         while len(self._cursors) > MAX_CURSORS:
             self._cursors.popitem(last=False)
-        return self._page(locator, 0, batch_size, version)
+        return locator
+
+    def _page_children(self, records: list[dict[str, Any]], now: dt.datetime, version: str) -> None:
+        """Cut every subquery result longer than a child batch into its first page and a cursor."""
+        for record in records:
+            for key, value in record.items():
+                if not (isinstance(value, dict) and {"totalSize", "done", "records"} <= value.keys()):
+                    continue
+                children = value["records"]
+                self._page_children(children, now, version)
+                if len(children) > CHILD_BATCH:
+                    cursor = _Cursor(children, value["totalSize"], now, version, CHILD_BATCH)
+                    record[key] = self._page(self._open("01g", cursor), 0, CHILD_BATCH, version)
 
     def more(
         self, locator_and_offset: str, *, batch_size: int, version: str, now: dt.datetime
@@ -132,7 +161,7 @@ class QueryService:
             raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         cursor.last_used = now
         self._cursors.move_to_end(locator)
-        return self._page(locator, offset, batch_size, version)
+        return self._page(locator, offset, cursor.batch or batch_size, version)
 
     def _page(self, locator: str, offset: int, batch_size: int, version: str) -> dict[str, Any]:
         cursor = self._cursors[locator]
@@ -141,5 +170,5 @@ class QueryService:
         body: dict[str, Any] = {"totalSize": cursor.total_size, "done": end >= len(cursor.records)}
         if not body["done"]:
             body["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}-{end}"
-        body["records"] = _rewrite_version(page, version, self.default_version)
+        body["records"] = rebase_urls(page, cursor.version, version)
         return body

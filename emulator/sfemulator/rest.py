@@ -10,16 +10,17 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from sfemulator.calls import CallContext, Result, first, make_locator, parse_json_body
 from sfemulator.clock import format_datetime, parse_datetime
+from sfemulator.composite import collections, composite
 from sfemulator.errors import ApiError, not_found
 from sfemulator.ids import is_id_shaped, normalize_id
 from sfemulator.schema import SObjectDef
-from sfemulator.values import Locator
+from sfemulator.versions import VERSIONS, is_served
 
 if TYPE_CHECKING:
     from sfemulator.org import Org
@@ -35,60 +36,6 @@ _BATCH = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 _FORMAT_SUFFIX = ".json"
 _BLOCKED_SUFFIXES = (".inc",)
 REPLICATION_WINDOW = dt.timedelta(days=30)
-
-
-@dataclass
-class Result:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes | None = None
-    raw_type: str | None = None
-
-
-@dataclass
-class CallContext:
-    user_id: str
-    version: str
-    in_composite: bool = False
-    query_options: str | None = None
-
-
-def _json_error(text: str, exc: json.JSONDecodeError) -> ApiError:
-    ch = text[exc.pos] if exc.pos < len(text) else None
-    detail = "Unexpected end-of-input" if ch is None else f"Unexpected character ('{ch}' (code {ord(ch)}))"
-    return ApiError(400, "JSON_PARSER_ERROR", f"{detail} at [line:{exc.lineno}, column:{exc.colno}]")
-
-
-def parse_json_body(body: bytes) -> tuple[Any, str]:
-    """Parse a request body as Salesforce's Jackson-based parser would, with its error messages."""
-    text = body.decode("utf-8", "replace")
-    if not text.strip():
-        raise ApiError(
-            400, "JSON_PARSER_ERROR", "No content to map due to end-of-input at [line:1, column:0]"
-        )
-    try:
-        return json.loads(text), text
-    except json.JSONDecodeError as exc:
-        raise _json_error(text, exc) from None
-
-
-def first(query: dict[str, list[str]], name: str) -> str | None:
-    values = query.get(name)
-    return values[0] if values else None
-
-
-def make_locator(text: str) -> Locator:
-    def locate(field_name: str) -> str:
-        m = re.search(r'"' + re.escape(field_name) + r'"\s*:\s*', text, re.IGNORECASE)
-        if not m:
-            return ""
-        pos = m.end()
-        line = text.count("\n", 0, pos) + 1
-        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-        return f" at [line:{line}, column:{col}]"
-
-    return locate
 
 
 def _object_body(value: Any, sobject: str) -> dict[str, Any]:
@@ -126,17 +73,18 @@ class RestApi:
 
     def __init__(self, org: Org) -> None:
         self.org = org
-        self._versions: list[dict[str, str]] = json.loads((_METADATA / "versions.json").read_text("utf-8"))
         self._limits: dict[str, Any] = json.loads((_METADATA / "limits.json").read_text("utf-8"))
         self._global: dict[str, Any] = json.loads((_METADATA / "global.json").read_text("utf-8"))
 
     # ----------------------------------------------------------------------------------------
     def versions(self, base_url: str) -> list[dict[str, str]]:
-        return self._versions
+        return VERSIONS
 
     def dispatch(
         self, method: str, parts: list[str], query: dict[str, list[str]], body: bytes, ctx: CallContext
     ) -> Result:
+        if not is_served(ctx.version):
+            raise not_found()  # a retired or unknown API version, as on Salesforce
         method = method.upper()
         override = query.get("_HttpMethod")
         if method == "POST" and override:
@@ -162,8 +110,6 @@ class RestApi:
                 raise _methods_not_allowed(method, "GET,HEAD")
             return self._limits_result()
         if head == "composite":
-            from sfemulator.composite import collections, composite
-
             if len(parts) == 1:
                 if method != "POST":
                     raise _methods_not_allowed(method, "POST")

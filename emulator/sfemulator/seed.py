@@ -10,14 +10,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from sfemulator.clock import format_datetime
+from sfemulator.clock import Clock, format_datetime
+from sfemulator.dml import Dml
+from sfemulator.ids import IdGenerator
+from sfemulator.schema import Schema
+from sfemulator.store import OrgData
 
-if TYPE_CHECKING:
-    from sfemulator.org import Org
-
-__all__ = ["seed_demo_org", "seed_users"]
+__all__ = ["SALES_USERNAME", "SeedTarget", "seed_demo_org", "seed_users"]
 
 DOMAIN = "acme-emulator.example"
 USERS = [
@@ -28,6 +29,23 @@ USERS = [
     ("Riley", "Rep", "rrep", "Sales Development Rep", "Sales"),
     ("Casey", "Support", "csupp", "Support Agent", "Support"),
 ]
+# A person working in Salesforce (not the connection's user): tests write as this user to tell
+# "someone changed it in Salesforce" from the connector's own writes.
+SALES_USERNAME = f"sam.seller@{DOMAIN}"
+
+
+class SeedTarget(Protocol):
+    """What seeding needs of an org (the org satisfies it; seeding never imports the org)."""
+
+    clock: Clock
+    schema: Schema
+    ids: IdGenerator
+    data: OrgData
+    dml: Dml
+    admin_user_id: str
+    integration_user_id: str
+
+
 COMPANIES = [
     ("Acme Corporation", "Manufacturing", "San Francisco", "CA", "USA"),
     ("Globex Industries", "Energy", "Springfield", "OR", "USA"),
@@ -185,7 +203,7 @@ TINY_PNG = base64.b64decode(
 )
 
 
-def seed_users(org: Org) -> None:
+def seed_users(org: SeedTarget) -> None:
     """The org's users; the first is the admin (the default running user), the second runs integrations."""
     created = org.clock.now() - dt.timedelta(days=400)
     stamp = format_datetime(created)
@@ -241,7 +259,7 @@ def seed_users(org: Org) -> None:
 
 
 class _Seeder:
-    def __init__(self, org: Org) -> None:
+    def __init__(self, org: SeedTarget) -> None:
         self.org = org
         self.rng = random.Random(20240520)
         self.now = org.clock.now().replace(microsecond=0)
@@ -617,6 +635,6 @@ class _Seeder:
             )
 
 
-def seed_demo_org(org: Org) -> None:
+def seed_demo_org(org: SeedTarget) -> None:
     seed_users(org)
     _Seeder(org).run()

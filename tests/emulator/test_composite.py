@@ -149,14 +149,44 @@ def test_limits_on_subrequests(api: httpx.Client) -> None:
     too_many = [{"method": "GET", "url": f"{V}/limits", "referenceId": f"r{i}"} for i in range(26)]
     response = composite(api, too_many)
     assert response.status_code == 400
-    assert "25" in response.json()[0]["message"]
+    assert response.json() == {
+        "compositeResponse": [
+            {
+                "body": [
+                    {
+                        "errorCode": "LIMIT_EXCEEDED",
+                        "message": "The request can\u2019t contain more than 25 operations.",
+                    }
+                ],
+                "httpHeaders": {},
+                "httpStatusCode": 400,
+                "referenceId": None,
+            }
+        ]
+    }
+    assert composite(api, too_many[:25]).status_code == 200
     queries = [
         {"method": "GET", "url": f"{V}/query?q=SELECT+Id+FROM+Lead", "referenceId": f"q{i}"} for i in range(6)
     ]
     response = composite(api, queries)
     assert response.status_code == 400
-    assert "5" in response.json()[0]["message"]
+    (refused,) = response.json()["compositeResponse"]
+    assert refused["body"][0]["errorCode"] == "LIMIT_EXCEEDED"
+    assert "more than 5 query" in refused["body"][0]["message"]
     assert composite(api, queries[:5]).status_code == 200
+    # queryAll and query-more pages count as queries too.
+    mixed = [
+        *queries[:3],
+        {"method": "GET", "url": f"{V}/queryAll?q=SELECT+Id+FROM+Lead", "referenceId": "all"},
+        {"method": "GET", "url": f"{V}/query/0r8xxBOGUS00000000-2000", "referenceId": "more"},
+        {
+            "method": "GET",
+            "url": f"{V}/composite/sobjects/Lead?ids=00Q000000000001&fields=Id",
+            "referenceId": "c",
+        },
+    ]
+    assert composite(api, mixed).status_code == 400
+    assert composite(api, mixed[:5]).status_code == 200
     duplicate = [{"method": "GET", "url": f"{V}/limits", "referenceId": "same"}] * 2
     assert composite(api, duplicate).status_code == 400
     nested = [

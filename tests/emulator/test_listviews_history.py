@@ -145,3 +145,51 @@ def test_get_updated_and_get_deleted(api: httpx.Client, sf_emulator: EmulatorHan
             "/sobjects/Contact/updated/", params={"start": "2023-01-01T00:00:00Z", "end": window["end"]}
         )
         assert too_old.json()[0]["errorCode"] == "INVALID_REPLICATION_DATE"
+
+
+def test_a_list_view_changed_in_salesforce_serves_its_new_query(
+    api: httpx.Client, sf_emulator: EmulatorHandle
+) -> None:
+    columns = ["Name", "Rating"]
+    created = sf_emulator.put_list_view(
+        "Account", "Warm_Ones", columns=columns, orderBy="Name",
+        filters=[{"field": "Rating", "operator": "equals", "values": ["Warm"]}],
+    )  # fmt: skip
+    assert created["created"] is True
+    view_id = created["id"]
+    assert view_id.startswith("00B")
+    listed = api.get("/sobjects/Account/listviews").json()["listviews"]
+    assert view_id in [v["id"] for v in listed]
+    described = api.get(f"/sobjects/Account/listviews/{view_id}/describe").json()
+    assert "WHERE Rating = 'Warm'" in described["query"]
+    warm = api.get("/query", params={"q": described["query"]}).json()["records"]
+    assert warm
+    assert {r["Rating"] for r in warm} == {"Warm"}
+    changed = sf_emulator.put_list_view(
+        "Account", "Warm_Ones", columns=columns, orderBy="Name",
+        filters=[{"field": "Rating", "operator": "equals", "values": ["Cold"]}],
+    )  # fmt: skip
+    assert (changed["id"], changed["created"]) == (view_id, False)
+    now = api.get(f"/sobjects/Account/listviews/{view_id}/describe").json()["query"]
+    assert now != described["query"]
+    assert {r["Rating"] for r in api.get("/query", params={"q": now}).json()["records"]} == {"Cold"}
+    sf_emulator.delete_list_view(view_id)
+    assert api.get(f"/sobjects/Account/listviews/{view_id}/describe").status_code == 404
+    bad = sf_emulator.http.post(
+        "/__emulator__/listviews",
+        json={
+            "sobject": "Account",
+            "developerName": "Bad",
+            "label": "Bad",
+            "columns": ["Nope"],
+            "orderBy": "Name",
+        },
+    )
+    assert bad.status_code == 400
+    assert "Nope" in bad.json()["error"]
+    sf_emulator.put_list_view("Account", "Gone_On_Reset", columns=columns, orderBy="Name")
+    sf_emulator.reset()  # tokens too: a new client
+    with sf_emulator.rest_client() as fresh:
+        names = [v["developerName"] for v in fresh.get("/sobjects/Account/listviews").json()["listviews"]]
+    assert "Gone_On_Reset" not in names
+    assert "Hot_Accounts" in names

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sfconnector import API_VERSION
 from sfemulator.soql import QueryResult, SoqlError, execute, parse
+from sfemulator.versions import DEFAULT_API_VERSION as API_VERSION
 
 from tests.emulator_soql.conftest import A1, A2, A3, A4, C1, CASE1, CASE2, G1, NOW, U1, U2, FakeSource
 from tests.emulator_soql.test_parser import soql_escape
@@ -63,6 +63,15 @@ def test_records_are_shaped_like_salesforce_with_nested_parents(source: FakeSour
         }
     ]
     assert list(result.records[0]) == ["attributes", "Id", "Name", "Owner", "Parent"]
+
+
+def test_every_url_carries_the_version_it_was_asked_for(source: FakeSource) -> None:
+    query = parse("SELECT Id, Owner.Name, Parent.Name FROM Account WHERE Name = 'Acme'")
+    (record,) = execute(query, source, now=NOW, version="v59.0").records
+    assert record["attributes"]["url"] == f"/services/data/v59.0/sobjects/Account/{A1}"
+    assert record["Owner"]["attributes"]["url"] == f"/services/data/v59.0/sobjects/User/{U2}"
+    (default,) = execute(query, source, now=NOW).records
+    assert default["attributes"]["url"] == url("Account", A1)
 
 
 def test_names_come_back_canonical_whatever_case_was_written(source: FakeSource) -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sfemulator.soql import SelectQuery, SoqlError, parse
 from sfemulator.soql.nodes import (
     And,
+    ChildQuery,
     Comparison,
     CountAll,
     CountField,
@@ -281,9 +282,21 @@ def test_unicode_escapes_parse_back(value: str) -> None:
         ("SELECT Id FROM Account WHERE CloseDate = 2024-02-30", 42, "Invalid date: 2024-02-30"),
         ("SELECT Id FROM Account GROUP BY Name", 24, "GROUP BY is not supported by the Salesforce emulator"),
         (
-            "SELECT Id, (SELECT Id FROM Contacts) FROM Account",
+            "SELECT Id, (SELECT COUNT() FROM Contacts) FROM Account",
             12,
-            "A relationship subquery in the SELECT list is not supported by the Salesforce emulator",
+            "Aggregate functions are not supported in a subquery",
+        ),
+        (
+            "SELECT Id, (SELECT Id FROM Contacts OFFSET 2) FROM Account",
+            44,
+            "OFFSET is not allowed in a subquery",
+        ),
+        ("SELECT Id, (Name) FROM Account", 13, "unexpected token: 'Name'"),
+        (
+            "SELECT Id, (SELECT Id, (SELECT Id, (SELECT Id, (SELECT Id, (SELECT Id, (SELECT Id FROM G) "
+            "FROM F) FROM E) FROM D) FROM C) FROM B) FROM A",
+            72,
+            "SOQL statements cannot query more than 5 levels of child relationships",
         ),
         ("SELECT SUM(Amount) FROM Opportunity", 8, "SUM() is not supported by the Salesforce emulator"),
         ("SELECT FIELDS(SOME) FROM Account", 15, "unexpected token: 'SOME'"),
@@ -353,3 +366,18 @@ def test_error_body_is_salesforce_shape() -> None:
         parse("SELECT Id FRM Account")
     assert caught.value.to_body() == [{"message": caught.value.message, "errorCode": "MALFORMED_QUERY"}]
     assert "MALFORMED_QUERY" in repr(caught.value)
+
+
+def test_a_parent_child_subquery_is_a_select_item_with_its_own_clauses() -> None:
+    query = parse(
+        "SELECT Id, (SELECT Field, NewValue FROM Histories WHERE CreatedDate >= 2024-05-01T00:00:00Z "
+        "ORDER BY CreatedDate DESC LIMIT 3), Name FROM Account"
+    )
+    assert [type(item).__name__ for item in query.items] == ["FieldPath", "ChildQuery", "FieldPath"]
+    child = query.items[1]
+    assert isinstance(child, ChildQuery)
+    assert child.query.sobject == "Histories"
+    assert [p.text for p in child.query.items if isinstance(p, FieldPath)] == ["Field", "NewValue"]
+    assert child.query.limit == 3
+    assert child.query.order_by[0].descending is True
+    assert child.query.where is not None

@@ -3,7 +3,8 @@
 The property that matters: whatever the user types, the query sent to Salesforce reads
 OpportunityContactRole and nothing else (one SELECT, one FROM, no subquery, no second statement).
 Two independent oracles check it: a structural check over the statement with its string literals
-blanked out, and the emulator's own SOQL parser.
+blanked out, and the emulator's own SOQL parser. ``build_guarded_query`` is the function the
+find-all service builds its statement with; the last properties drive the service itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from sfconnector.actions.records import RecordService
+from sfconnector.salesforce import ids
+from sfconnector.salesforce.client import QueryPage
 from sfconnector.salesforce.condition import (
     OPPORTUNITY_CONTACT_ROLE_POLICY,
     ConditionError,
@@ -469,3 +473,71 @@ def test_a_fragment_spliced_into_a_valid_condition_never_reaches_another_object(
     except ConditionError:
         return
     assert_only_contact_roles(statement)
+
+
+# ------------------------------------------------------------------ the find-all service itself
+
+
+class _RecordingClient:
+    """Answers the describe with the real one and records each query (an empty page)."""
+
+    def __init__(self, describe: dict[str, Any]) -> None:
+        self._describe = describe
+        self.statements: list[str] = []
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        assert sobject == "OpportunityContactRole"
+        return self._describe
+
+    def query_page(self, statement: str) -> QueryPage:
+        self.statements.append(statement)
+        return QueryPage(total_size=0, done=True, records=[])
+
+
+_SERVICE_DESCRIBE: dict[str, Any] = json.loads(DESCRIBE.read_text())
+_PAGE_TOKENS = st.one_of(
+    st.none(),
+    st.builds(
+        lambda n, seconds: f"{ids.to_18(f'00K{n:012d}')}-{seconds}",
+        st.integers(min_value=1, max_value=10**9),
+        st.integers(min_value=0, max_value=4_000_000_000),
+    ),
+)
+
+
+def _find_all(condition: str, next_page: str | None) -> str | None:
+    client = _RecordingClient(_SERVICE_DESCRIBE)
+    service = RecordService(client, "OpportunityContactRole")  # type: ignore[arg-type]
+    try:
+        service.find_all(condition, None, 10, next_page)
+    except ConditionError:
+        return None
+    (statement,) = client.statements
+    return statement
+
+
+def test_the_service_sends_the_guarded_query() -> None:
+    statement = _find_all("IsPrimary = true AND Role LIKE 'Dec%'", None)
+    assert statement is not None
+    assert statement.endswith(
+        " WHERE (IsPrimary = true AND Role LIKE 'Dec%') ORDER BY CreatedDate ASC, Id ASC LIMIT 11"
+    )
+    token = f"{ids.to_18('00K000000000001')}-1704067200"
+    paged = _find_all("IsPrimary = true", token)
+    assert paged is not None
+    assert " WHERE (IsPrimary = true AND (CreatedDate > 2024-01-01T00:00:00Z OR (CreatedDate = " in paged
+    assert_only_contact_roles(paged)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_CONDITION, st.sampled_from(["", *_FRAGMENTS]), st.floats(min_value=0, max_value=1), _PAGE_TOKENS)
+def test_whatever_the_service_sends_reads_contact_roles_only(
+    condition: str, fragment: str, where: float, next_page: str | None
+) -> None:
+    at = int(where * len(condition))
+    mutated = condition[:at] + " " + fragment + " " + condition[at:] if fragment else condition
+    statement = _find_all(mutated, next_page)
+    if statement is not None:
+        assert_only_contact_roles(statement)
+    if not fragment:
+        assert statement is not None  # a condition the grammar builds is always accepted

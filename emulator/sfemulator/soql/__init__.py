@@ -10,6 +10,15 @@ from sfemulator.soql.engine import execute
 from sfemulator.soql.errors import SoqlError
 from sfemulator.soql.nodes import QueryResult, SelectQuery
 from sfemulator.soql.parser import parse
-from sfemulator.soql.source import FieldSpec, RecordSource
+from sfemulator.soql.source import ChildRelationship, FieldSpec, RecordSource
 
-__all__ = ["FieldSpec", "QueryResult", "RecordSource", "SelectQuery", "SoqlError", "execute", "parse"]
+__all__ = [
+    "ChildRelationship",
+    "FieldSpec",
+    "QueryResult",
+    "RecordSource",
+    "SelectQuery",
+    "SoqlError",
+    "execute",
+    "parse",
+]

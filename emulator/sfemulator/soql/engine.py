@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sfconnector import API_VERSION
-
 from sfemulator.soql import dates
 from sfemulator.soql.errors import SoqlError, positioned
 from sfemulator.soql.lexer import like_regex
 from sfemulator.soql.nodes import (
     And,
+    ChildQuery,
     Comparison,
     Condition,
     CountAll,
@@ -50,7 +49,8 @@ from sfemulator.soql.nodes import (
     SelectQuery,
     SemiJoin,
 )
-from sfemulator.soql.source import FieldSpec, RecordSource
+from sfemulator.soql.source import ChildRelationship, FieldSpec, RecordSource
+from sfemulator.versions import DEFAULT_API_VERSION
 
 __all__ = ["execute"]
 
@@ -67,6 +67,11 @@ _INVALID_FIELD = (
     "No such column '{name}' on entity '{entity}'. If you are attempting to use a custom field, be sure "
     "to append the '__c' after the custom field name. Please reference your WSDL or the describe call "
     "for the appropriate names."
+)
+_INVALID_CHILD_RELATIONSHIP = (
+    "Didn't understand relationship '{name}' in FROM part of query call. If you are attempting to use a "
+    "custom relationship, be sure to append the '__r' after the custom relationship name. Please "
+    "reference your WSDL or the describe call for the appropriate names."
 )
 _INVALID_RELATIONSHIP = (
     "Didn't understand relationship '{name}' in field path. If you are attempting to use a custom "
@@ -118,16 +123,22 @@ MAX_FIELDS_LIMIT = 200
 
 
 def execute(
-    query: SelectQuery, source: RecordSource, *, now: dt.datetime, include_deleted: bool = False
+    query: SelectQuery,
+    source: RecordSource,
+    *,
+    now: dt.datetime,
+    include_deleted: bool = False,
+    version: str = DEFAULT_API_VERSION,
 ) -> QueryResult:
     """Run ``query`` against ``source`` and shape the rows as Salesforce's REST ``query`` returns them.
 
     ``now`` anchors the relative date literals (a naive value is taken as UTC); ``include_deleted``
-    makes it a ``queryAll``. Raises :class:`SoqlError` (INVALID_TYPE, INVALID_FIELD, MALFORMED_QUERY)
+    makes it a ``queryAll``; ``version`` is the API version of the request, which every record's
+    ``attributes.url`` carries. Raises :class:`SoqlError` (INVALID_TYPE, INVALID_FIELD, MALFORMED_QUERY)
     for names or literals Salesforce would reject.
     """
     moment = now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
-    context = _Context(source, moment.date(), include_deleted)
+    context = _Context(source, moment.date(), include_deleted, version)
     plan = _plan(query, context, nested=False)
     return plan.run()
 
@@ -141,6 +152,7 @@ class _SObject:
     fields: dict[str, FieldSpec]  # lower-case name -> spec
     relationships: dict[str, FieldSpec]  # lower-case relationship name -> reference field
     canonical: bool = True  # False while ``name`` is only the spelling the query used
+    children: dict[str, ChildRelationship] = field(default_factory=dict)  # lower-case name -> relationship
 
 
 @dataclass(slots=True)
@@ -150,6 +162,7 @@ class _Context:
     source: RecordSource
     today: dt.date
     include_deleted: bool
+    version: str
     sobjects: dict[str, _SObject | None] = field(default_factory=dict)
     parents: dict[str, tuple[str, Row] | None] = field(default_factory=dict)
 
@@ -172,7 +185,11 @@ class _Context:
                 for spec in specs.values()
                 if spec.relationship_name and spec.reference_to
             }
-            found = _SObject(canonical, fields, relationships, callable(resolve_name))
+            list_children = getattr(self.source, "child_relationships", None)
+            children: dict[str, ChildRelationship] = {}
+            if callable(list_children):
+                children = {rel.name.lower(): rel for rel in list_children(canonical).values()}
+            found = _SObject(canonical, fields, relationships, callable(resolve_name), children)
         self.sobjects[key] = found
         return found
 
@@ -644,11 +661,43 @@ class _CountItem:
 
 @dataclass(slots=True)
 class _Shape:
-    """The nested output of one object in a row: its fields and its parents', in SELECT order."""
+    """The nested output of one object in a row: its fields, its parents' and its children's, in SELECT
+    order."""
 
     fields: dict[str, tuple[str, bool]] = field(default_factory=dict)  # key -> (field name, is parent type)
     parents: dict[str, tuple[_Hop, _Shape]] = field(default_factory=dict)
+    children: dict[str, _ChildPlan] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _ChildPlan:
+    """A parent-child subquery: its plan over the child sObject, its rows grouped by parent once."""
+
+    relationship: ChildRelationship
+    plan: _Plan
+    groups: dict[str, list[Row]] | None = None
+
+    def rows_for(self, parent_id: Any) -> list[Row]:
+        if self.groups is None:
+            groups: dict[str, list[Row]] = {}
+            key_field = self.relationship.field
+            for row in self.plan.rows(window=False):  # filtered and ordered once for all parents
+                key = row.get(key_field)
+                if isinstance(key, str):
+                    groups.setdefault(key, []).append(row)
+            self.groups = groups
+        return self.plan.window(self.groups.get(parent_id, [])) if isinstance(parent_id, str) else []
+
+    def result(self, parent_id: Any) -> dict[str, Any] | None:
+        """Salesforce's nested shape: null without children, else a one-page query result."""
+        rows = self.rows_for(parent_id)
+        if not rows:
+            return None
+        plan = self.plan
+        name = plan.root.name
+        records = [plan.render(row, name, name, plan.shape) for row in rows]
+        return {"totalSize": len(records), "done": True, "records": records}
 
 
 @dataclass(slots=True)
@@ -711,9 +760,12 @@ class _Plan:
         record_id = row.get("Id")
         attributes = {"type": kind}
         if record_id:
-            attributes["url"] = f"/services/data/{API_VERSION}/sobjects/{url_kind}/{record_id}"
+            attributes["url"] = f"/services/data/{self.context.version}/sobjects/{url_kind}/{record_id}"
         out: dict[str, Any] = {"attributes": attributes}
         for key in shape.order:
+            if key in shape.children:
+                out[key] = shape.children[key].result(record_id)
+                continue
             if key in shape.fields:
                 name, is_parent_type = shape.fields[key]
                 out[key] = url_kind if is_parent_type else row.get(name)
@@ -750,8 +802,10 @@ def _sort_norm(resolved: _Resolved) -> Callable[[Any], Any]:
     return _NORMALIZERS[domain]
 
 
-def _plan(query: SelectQuery, context: _Context, *, nested: bool) -> _Plan:
-    root = context.sobject(query.sobject)
+def _plan(query: SelectQuery, context: _Context, *, nested: bool, root: _SObject | None = None) -> _Plan:
+    """Resolve and compile ``query``; ``root`` is given for a subquery, whose FROM is a relationship."""
+    if root is None:
+        root = context.sobject(query.sobject)
     if root is None:
         raise SoqlError(
             "INVALID_TYPE",
@@ -766,6 +820,15 @@ def _plan(query: SelectQuery, context: _Context, *, nested: bool) -> _Plan:
     for item in query.items:
         if isinstance(item, CountAll):
             count_all = True
+            continue
+        if isinstance(item, ChildQuery):
+            child = _child_plan(item, root, context)
+            rel_name = child.relationship.name
+            if rel_name.lower() in seen:
+                raise SoqlError("INVALID_FIELD", f"duplicate field selected: {rel_name}")
+            seen.add(rel_name.lower())
+            shape.children[rel_name] = child
+            shape.order.append(rel_name)
             continue
         if isinstance(item, CountField):
             resolved = _resolve(item.field, root, query, context)
@@ -824,6 +887,18 @@ def _plan(query: SelectQuery, context: _Context, *, nested: bool) -> _Plan:
             (_getter(resolved, context), _sort_norm(resolved), order.descending, order.nulls_last)
         )
     return _Plan(query, context, root, items, counts, count_all, predicate, sort_keys, shape)
+
+
+def _child_plan(item: ChildQuery, parent: _SObject, context: _Context) -> _ChildPlan:
+    sub = item.query
+    relationship = parent.children.get(sub.sobject.lower())
+    child = context.sobject(relationship.sobject) if relationship is not None else None
+    if relationship is None or child is None:
+        raise SoqlError(
+            "INVALID_TYPE",
+            positioned(sub.text, sub.sobject_pos, _INVALID_CHILD_RELATIONSHIP.format(name=sub.sobject)),
+        )
+    return _ChildPlan(relationship, _plan(sub, context, nested=True, root=child))
 
 
 def _select_fields(

@@ -14,6 +14,7 @@ from typing import Literal as TypingLiteral
 
 __all__ = [
     "And",
+    "ChildQuery",
     "Comparison",
     "Condition",
     "CountAll",
@@ -96,7 +97,18 @@ class FieldsMacro:
     pos: int
 
 
-SelectItem = FieldPath | CountAll | CountField | FieldsMacro
+@dataclass(frozen=True, slots=True)
+class ChildQuery:
+    """``(SELECT ... FROM Relationship ...)`` in the SELECT list: a parent-child relationship query.
+
+    ``query.sobject`` is the child relationship name (``Contacts``, ``Histories``), not an sObject.
+    """
+
+    query: SelectQuery
+    pos: int
+
+
+SelectItem = FieldPath | CountAll | CountField | FieldsMacro | ChildQuery
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ Grammar (keywords case-insensitive)::
     query      := SELECT items FROM name [alias] [WHERE cond] [ORDER BY order {, order}]
                   [LIMIT int] [OFFSET int] [FOR VIEW | FOR REFERENCE]
     items      := COUNT() | item {, item}
-    item       := path | COUNT(path) [alias]
+    item       := path | COUNT(path) [alias] | ( query )      -- the last: a parent-child subquery
     path       := name {. name}
     cond       := unary {AND unary} | unary {OR unary}        -- mixing needs parentheses
     unary      := NOT unary | ( cond ) | path op value | path [NOT] IN ( values | query )
@@ -28,6 +28,7 @@ from sfemulator.soql.errors import SoqlError, positioned
 from sfemulator.soql.lexer import Token, decode_string, tokenize
 from sfemulator.soql.nodes import (
     And,
+    ChildQuery,
     Comparison,
     Condition,
     CountAll,
@@ -51,6 +52,8 @@ __all__ = ["MAX_OFFSET", "MAX_QUERY_LENGTH", "parse"]
 MAX_OFFSET = 2000
 MAX_QUERY_LENGTH = 100_000
 MAX_RELATIONSHIP_DEPTH = 5
+# Parent-child subqueries nest up to five levels (API 58.0 and later).
+MAX_CHILD_DEPTH = 5
 
 _COMPARISON_OPS = frozenset({"=", "!=", "<>", "<", "<=", ">", ">="})
 # Words that end the FROM clause, so they cannot be an alias.
@@ -121,12 +124,13 @@ def parse(text: str) -> SelectQuery:
 
 
 class _Parser:
-    __slots__ = ("index", "text", "tokens")
+    __slots__ = ("child_depth", "index", "text", "tokens")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = tokenize(text)
         self.index = 0
+        self.child_depth = 0
 
     # ------------------------------------------------------------------------------ token helpers
 
@@ -267,7 +271,7 @@ class _Parser:
                 self.expect_op(")")
                 items.append(FieldsMacro(kind.upper, token.pos))
             elif token.kind == "op" and token.text == "(":
-                raise self.unsupported(token, "A relationship subquery in the SELECT list")
+                items.append(self.child_query(token))
             elif token.kind == "ident" and token.upper in _UNSUPPORTED_FUNCTIONS and self.peek().text == "(":
                 raise self.unsupported(token, f"{token.upper}()")
             elif token.kind == "ident" and token.upper == "TYPEOF":
@@ -280,6 +284,30 @@ class _Parser:
             if self.token.is_word("FROM"):
                 raise self.error(self.token)
         return tuple(items)
+
+    def child_query(self, open_paren: Token) -> ChildQuery:
+        self.advance()
+        if not self.token.is_word("SELECT"):
+            raise self.error(self.token)
+        self.child_depth += 1
+        if self.child_depth > MAX_CHILD_DEPTH:
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                positioned(
+                    self.text,
+                    open_paren.pos,
+                    f"SOQL statements cannot query more than {MAX_CHILD_DEPTH} levels of child relationships",
+                ),
+            )
+        sub = self.query(nested=True)
+        self.child_depth -= 1
+        self.expect_op(")")
+        if any(isinstance(item, CountAll | CountField) for item in sub.items):
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                positioned(self.text, open_paren.pos, "Aggregate functions are not supported in a subquery"),
+            )
+        return ChildQuery(sub, open_paren.pos)
 
     def path(self) -> FieldPath:
         first = self.name()

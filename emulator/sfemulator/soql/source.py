@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["FieldSpec", "RecordSource"]
+__all__ = ["ChildRelationship", "FieldSpec", "RecordSource"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,19 @@ class FieldSpec:
     sortable: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class ChildRelationship:
+    """A parent's child relationship (the describe's ``childRelationships`` entry with a name).
+
+    ``name`` is what a subquery names in FROM (``Contacts``, ``Histories``), ``sobject`` the child
+    sObject (``AccountHistory``), ``field`` the child's reference to the parent (``AccountId``).
+    """
+
+    name: str
+    sobject: str
+    field: str
+
+
 class RecordSource(Protocol):
     """Read access to an org: its sObjects' fields and records (wire-JSON values).
 
@@ -35,6 +48,9 @@ class RecordSource(Protocol):
     does. A source may also offer ``sobject_name(self, sobject: str) -> str | None`` (optional, not
     part of the protocol) returning the canonical spelling; without it the engine learns the
     canonical name from ``record_by_id`` of the first row, so ``attributes.type`` is right either way.
+    A source that offers ``child_relationships(self, sobject: str) -> Mapping[str, ChildRelationship]``
+    (optional too; keyed by relationship name) makes parent-child subqueries possible; without it
+    every subquery is an unknown relationship.
     """
 
     def sobject_fields(self, sobject: str) -> Mapping[str, FieldSpec] | None:

@@ -18,7 +18,7 @@ docs, so never rename one.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from sfconnector.errors import Fault
 from sfconnector.models import (
     DeleteResult,
     FindAllInput,
@@ -73,7 +74,7 @@ def _model(ref: ModelRef) -> type[BaseModel]:
 
 class OperationKind(StrEnum):
     """What an action does. Each kind has one generic implementation, chosen through
-    :data:`sfconnector.actions.registry.OPERATIONS` (add a kind there to add a new behaviour)."""
+    :data:`sfconnector.api.registry.OPERATIONS` (add a kind there to add a new behaviour)."""
 
     CREATE = "create"
     GET = "get"
@@ -116,6 +117,8 @@ class Family:
     example: dict[str, Any] = field(default_factory=dict)
     """A typical create body, used in the OpenAPI document, docs and ``events/``. The examples are
     accepted by the demo org (the emulator's seed): the contract tests send each one."""
+    upsert_match: str = "External_Id__c"
+    """The match field of the upsert example (a unique field the family's records usually have)."""
 
     @property
     def segment(self) -> str:
@@ -161,6 +164,13 @@ class Action:
     """CREATE_CHILD: the child's field that points at the parent (``ParentId``)."""
     required_fields: tuple[str, ...] = ()
     """Fields required on create beyond what the describe marks required (CaseComment.CommentBody)."""
+    example: Mapping[str, Any] | None = None
+    """The request body's example in the OpenAPI document, when it is not derived from the
+    family's ``example`` (comments, find all, attachments)."""
+    note: str = ""
+    """What the OpenAPI description adds to ``description`` (semantics a caller must know)."""
+    faults: tuple[Fault, ...] = ()
+    """Failures this action can answer beyond the ones every action can (documented per action)."""
 
     @property
     def name(self) -> str:
@@ -214,6 +224,7 @@ FAMILIES: tuple[Family, ...] = (
         "Contact",
         "Contact",
         {"FirstName": "Ada", "LastName": "Lovelace", "Email": "ada@example.com"},
+        upsert_match="Email",
     ),
     Family(
         "leads",
@@ -221,6 +232,7 @@ FAMILIES: tuple[Family, ...] = (
         "Lead",
         "Lead",
         {"FirstName": "Grace", "LastName": "Hopper", "Company": "Navy Labs", "Email": "grace@example.com"},
+        upsert_match="Email",
     ),
     Family(
         "opportunities",
@@ -315,15 +327,59 @@ class _Shape:
     body_model: type[BaseModel] | None
     output_model: type[BaseModel]
     status_code: int = 200
+    note: str = ""
+    faults: tuple[Fault, ...] = ()
 
+
+_IDEMPOTENCY_NOTE = "Send an `Idempotency-Key` header to make retries safe."
 
 _STANDARD: dict[str, _Shape] = {
-    "create": _Shape(OperationKind.CREATE, "POST", "", RecordFields, RecordResult, status_code=201),
-    "update": _Shape(OperationKind.UPDATE, "PATCH", "/{record_id}", RecordFields, RecordResult),
-    "delete": _Shape(OperationKind.DELETE, "DELETE", "/{record_id}", None, DeleteResult),
+    "create": _Shape(
+        OperationKind.CREATE,
+        "POST",
+        "",
+        RecordFields,
+        RecordResult,
+        status_code=201,
+        note=_IDEMPOTENCY_NOTE,
+        faults=(Fault.CONFLICT,),
+    ),
+    "update": _Shape(
+        OperationKind.UPDATE,
+        "PATCH",
+        "/{record_id}",
+        RecordFields,
+        RecordResult,
+        faults=(Fault.CONFLICT,),  # duplicate rules, a locked record
+    ),
+    "delete": _Shape(
+        OperationKind.DELETE,
+        "DELETE",
+        "/{record_id}",
+        None,
+        DeleteResult,
+        note="Idempotent: deleting a record already in the recycle bin returns `already_deleted: true`.",
+        faults=(Fault.CONFLICT,),  # a locked record
+    ),
     "get": _Shape(OperationKind.GET, "GET", "/{record_id}", None, RecordResult),
-    "find": _Shape(OperationKind.FIND, "POST", "/find", FindInput, FindResult),
-    "upsert": _Shape(OperationKind.UPSERT, "PUT", "/upsert", UpsertInput, UpsertResult),
+    "find": _Shape(
+        OperationKind.FIND,
+        "POST",
+        "/find",
+        FindInput,
+        FindResult,
+        note="Returns `found: false` (200) when nothing matches, with `match_count`.",
+    ),
+    "upsert": _Shape(
+        OperationKind.UPSERT,
+        "PUT",
+        "/upsert",
+        UpsertInput,
+        UpsertResult,
+        note="By an External ID field: one Salesforce call. By another field (Email): a lookup, "
+        "then the write; several matches are a 409 listing `candidate_ids`.",
+        faults=(Fault.CONFLICT,),
+    ),
 }
 
 
@@ -362,11 +418,19 @@ def _standard_action(fam: Family, name: str, title: str, description: str, *, in
         status_code=shape.status_code,
         idempotent_create=shape.kind is OperationKind.CREATE,
         in_spec=in_spec,
+        note=shape.note,
+        faults=shape.faults,
     )
 
 
 def _comment_action(
-    fam: Family, name: str, title: str, description: str, sobjects: tuple[str, str, str], suffix: str
+    fam: Family,
+    name: str,
+    title: str,
+    description: str,
+    sobjects: tuple[str, str, str],
+    suffix: str,
+    example: Mapping[str, Any],
 ) -> Action:
     """A comment created under the parent record in the path; ``sobjects`` = (comment sObject,
     parent sObject, the comment's field pointing at the parent)."""
@@ -387,6 +451,9 @@ def _comment_action(
         parent_sobject=parent_sobject,
         parent_field=parent_field,
         required_fields=("CommentBody",),
+        example=example,
+        note=_IDEMPOTENCY_NOTE,
+        faults=(Fault.CONFLICT,),
     )
 
 
@@ -428,6 +495,7 @@ def _build_actions() -> tuple[Action, ...]:
             "Creates a new CaseComment record associated with a specific Case.",
             ("CaseComment", "Case", "ParentId"),
             "/{record_id}/comments",
+            {"CommentBody": "Customer called back; issue resolved.", "IsPublished": True},
         )
     )
 
@@ -466,6 +534,11 @@ def _build_actions() -> tuple[Action, ...]:
             route=f"{assoc.base_route}/find_all",
             body=FindAllInput,
             output=QueryResult,
+            example={"condition": "OpportunityId = '006000000000001AAA' AND IsPrimary = true", "limit": 50},
+            faults=(Fault.MALFORMED,),  # the query Salesforce refused
+            note="The condition is parsed and re-emitted by a guard: it can only ever query "
+            "OpportunityContactRole. Pages: while `has_more`, send the same body with the answer's "
+            "`next_page` for the next records.",
         )
     )
 
@@ -483,6 +556,7 @@ def _build_actions() -> tuple[Action, ...]:
             route=f"{att.base_route}/{{record_id}}/content",
             body=None,
             output="AttachmentContentResult",
+            faults=(Fault.TOO_LARGE,),
         ),
         Action(
             key="attachments.list_ids",
@@ -496,6 +570,7 @@ def _build_actions() -> tuple[Action, ...]:
             route=f"{att.base_route}/parents/{{parent_id}}",
             body=None,
             output="AttachmentIdsResult",
+            faults=(Fault.TOO_LARGE,),
         ),
         Action(
             key="attachments.add",
@@ -510,6 +585,14 @@ def _build_actions() -> tuple[Action, ...]:
             output=RecordResult,
             status_code=201,
             idempotent_create=True,
+            example={
+                "parent_id": DEMO_IDS["Account"],
+                "name": "notes.txt",
+                "content_base64": "TWVldGluZyBub3RlczogcmVuZXdhbCBhZ3JlZWQu",
+                "content_type": "text/plain",
+                "description": "Meeting notes",
+            },
+            faults=(Fault.CONFLICT, Fault.TOO_LARGE),
         ),
         _comment_action(
             att,
@@ -518,6 +601,7 @@ def _build_actions() -> tuple[Action, ...]:
             "Creates a new FeedComment record associated with a specific FeedItem.",
             ("FeedComment", "FeedItem", "FeedItemId"),
             "/feed_items/{record_id}/comments",
+            {"CommentBody": "Looks good to me."},
         ),
     ]
 

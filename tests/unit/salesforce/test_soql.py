@@ -12,13 +12,16 @@ from sfconnector.salesforce.soql import (
     And,
     DateLiteral,
     Eq,
+    Excludes,
     Ge,
     Gt,
     In,
+    Includes,
     InvalidIdentifierError,
     IsNull,
     Le,
     Like,
+    LikePattern,
     Lt,
     Ne,
     Not,
@@ -26,6 +29,11 @@ from sfconnector.salesforce.soql import (
     NotNull,
     Or,
     OrderBy,
+    QueryTooLongError,
+    Subquery,
+    Timestamp,
+    comparison,
+    field_list,
     identifier,
     like_literal,
     literal,
@@ -33,6 +41,7 @@ from sfconnector.salesforce.soql import (
     select_count,
     sobject_name,
 )
+from sfemulator.soql import parse as emulator_parse
 
 # ----------------------------------------------------------------------- a reference tokenizer
 
@@ -331,3 +340,149 @@ def test_order_by_parsing() -> None:
         OrderBy.parse("Name; DELETE")
     with pytest.raises(InvalidIdentifierError):
         OrderBy.parse("Na'me DESC")
+
+
+# ------------------------------------------------------------------- what the trigger engine polls
+
+
+def test_the_trigger_poll_with_a_history_subquery() -> None:
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    until = since + timedelta(minutes=5)
+    histories = Subquery(
+        "Histories",
+        ["Field", "OldValue", "NewValue", "CreatedDate", "CreatedById"],
+        where=Ge("CreatedDate", since),
+        order_by="CreatedDate",
+    )
+    query = select(
+        "Account",
+        ["Id", "Name", "SystemModstamp", histories],
+        where=Ge("SystemModstamp", since) & Lt("SystemModstamp", until),
+        order_by=["SystemModstamp", "Id"],
+        limit=2000,
+    )
+    assert query == (
+        "SELECT Id, Name, SystemModstamp, (SELECT Field, OldValue, NewValue, CreatedDate, CreatedById"
+        " FROM Histories WHERE CreatedDate >= 2026-01-01T00:00:00Z ORDER BY CreatedDate ASC)"
+        " FROM Account WHERE (SystemModstamp >= 2026-01-01T00:00:00Z"
+        " AND SystemModstamp < 2026-01-01T00:05:00Z)"
+        " ORDER BY SystemModstamp ASC, Id ASC LIMIT 2000"
+    )
+
+
+def test_subqueries_keep_their_place_and_their_own_clauses() -> None:
+    contacts = Subquery(
+        "Contacts",
+        ["Id", "Email", "email"],
+        where=Or([Eq("Email", None), Like("Email", "@example.com", "suffix")]),
+        order_by=[OrderBy("LastName", descending=True)],
+        limit=5,
+    )
+    query = select("Account", ["Id", contacts, "Owner.Name", "id"], where=Not(Eq("Type", "x")))
+    assert query == (
+        "SELECT Id, (SELECT Id, Email FROM Contacts WHERE (Email = null OR Email LIKE '%@example.com')"
+        " ORDER BY LastName DESC LIMIT 5), Owner.Name FROM Account WHERE (NOT Type = 'x')"
+    )
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: select("Account", ["Id", Subquery("Contacts.Owner", ["Id"])]),
+        lambda: select("Account", ["Id", Subquery("Contacts) FROM User", ["Id"])]),
+        lambda: select("Account", ["Id", Subquery("Contacts", [])]),
+        lambda: select("Account", ["Id", Subquery("Contacts", "Id")]),
+        lambda: select("Account", ["Id", Subquery("Contacts", [Subquery("Cases", ["Id"])])]),  # type: ignore[list-item]
+        lambda: select("Account", ["Id", Subquery("Contacts", ["Id"], limit=0)]),
+        lambda: select("Account", ["Id", Subquery("Contacts", ["Id"], where="Id != null")]),  # type: ignore[arg-type]
+        lambda: field_list(["Id", Subquery("Contacts", ["Id"])]),  # type: ignore[list-item]
+        lambda: field_list("Id, Name"),
+    ],
+)
+def test_subquery_misuse_is_refused(build: object) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        build()  # type: ignore[operator]
+
+
+@given(st.text(), st.text())
+def test_no_value_in_a_subquery_can_inject_a_clause(child: str, parent: str) -> None:
+    query = select(
+        "Account", ["Id", Subquery("Contacts", ["Id"], where=Eq("Email", child))], where=Eq("Name", parent)
+    )
+    prefix = "SELECT Id, (SELECT Id FROM Contacts WHERE Email = "
+    assert query.startswith(prefix)
+    first, end = read_literal(query, len(prefix))
+    assert first == child
+    middle = ") FROM Account WHERE Name = "
+    assert query[end : end + len(middle)] == middle
+    second, end = read_literal(query, end + len(middle))
+    assert (second, end) == (parent, len(query))
+
+
+def test_field_lists_are_validated_and_de_duplicated() -> None:
+    assert field_list(["Id", "Name", "ID", "Account.Name", "account.name"]) == ["Id", "Name", "Account.Name"]
+    with pytest.raises(InvalidIdentifierError):
+        field_list(["Id", "Name FROM User"])
+
+
+# ------------------------------------------------------------------------ the rest of the tree
+
+
+def test_timestamps_keep_milliseconds_plain_datetimes_do_not() -> None:
+    moment = datetime(2024, 1, 1, 10, 0, 0, 250000, tzinfo=timezone(timedelta(hours=2)))
+    assert literal(Timestamp(moment)) == "2024-01-01T08:00:00.250Z"
+    assert literal(moment) == "2024-01-01T08:00:00Z"
+    assert literal(Timestamp(datetime(2024, 1, 1, tzinfo=UTC))) == "2024-01-01T00:00:00Z"
+
+
+def test_comparison_operators_by_symbol() -> None:
+    rendered = [comparison("Amount", op, 5).render() for op in ("=", "!=", "<>", "<", "<=", ">", ">=")]
+    assert rendered == [
+        "Amount = 5", "Amount != 5", "Amount != 5", "Amount < 5", "Amount <= 5", "Amount > 5", "Amount >= 5",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="not a SOQL comparison operator"):
+        comparison("Amount", "==", 5)
+
+
+def test_multi_select_picklists_and_like_patterns() -> None:
+    assert Includes("Tags__c", ["a;b", "c"]).render() == "Tags__c INCLUDES ('a;b', 'c')"
+    assert Excludes("Tags__c", ["x"]).render() == "Tags__c EXCLUDES ('x')"
+    pattern = LikePattern(
+        (("lit", "5"), ("lit", "0"), ("lit", "%"), ("one", "_"), ("any", "%"), ("lit", "'"))
+    )
+    assert Like("Name", pattern).render() == "Name LIKE '50\\%_%\\''"
+
+
+def test_n_date_literals() -> None:
+    assert DateLiteral("N_DAYS_AGO", 3).render() == "N_DAYS_AGO:3"
+    assert DateLiteral("LAST_N_FISCAL_YEARS", 2).render() == "LAST_N_FISCAL_YEARS:2"
+    with pytest.raises(ValueError, match="needs N"):
+        DateLiteral("N_WEEKS_AGO")
+
+
+def test_over_long_statements_are_their_own_error() -> None:
+    with pytest.raises(QueryTooLongError, match="100000"):
+        select("Account", ["Id"], where=Eq("Name", "x" * 100_000))
+
+
+# Statements the emulator's own SOQL parser reads back: the structure is the one that was built.
+_TEXT = st.lists(st.sampled_from([*"ab' \\%_()\n\"", "FROM", "é", "\x00"]), max_size=12).map("".join)
+
+
+@given(st.lists(_TEXT, min_size=1, max_size=4), _TEXT, st.sampled_from(["exact", "prefix", "contains"]))
+def test_the_emulator_reads_back_what_was_built(emails: list[str], name: str, match: str) -> None:
+    where = And(
+        [
+            In("Email", emails),
+            Not(Like("LastName", name, match)),  # type: ignore[arg-type]
+            Ge("CreatedDate", DateLiteral("N_DAYS_AGO", 2)),
+        ]
+    )
+    parsed = emulator_parse(
+        select("Contact", ["Id", "Account.Name"], where=where, order_by="Id DESC", limit=3)
+    )
+    assert parsed.sobject == "Contact"
+    assert (parsed.limit, len(parsed.order_by), parsed.order_by[0].descending) == (3, 1, True)
+    in_list, negated_like, _ = parsed.where.items  # type: ignore[union-attr]
+    assert [v.value for v in in_list.values] == emails
+    assert negated_like.item.op == "LIKE"

@@ -276,27 +276,31 @@ class RecordService:
 
         The condition never reaches Salesforce as typed: the guard of
         :mod:`sfconnector.salesforce.condition` parses it against this sObject's describe and
-        re-emits it, and the statement around it is built here, so it can only ever read this one
-        sObject (its FROM is fixed by the catalog). One row more than asked tells ``has_more``.
+        re-emits it, and its ``build_guarded_query`` (the function the property tests fuzz) builds
+        the statement around it, so it can only ever read this one sObject (its FROM is fixed by
+        the catalog). One row more than asked tells ``has_more``.
 
         Pages follow the order (CreatedDate, Id): ``next_page`` is the last record's id and
         creation time, and the next page is the records after it (keyset paging). Unlike a query
         locator it never expires, works for any page size, and cannot point at another query.
         """
-        from sfconnector.salesforce.condition import FieldPolicy, guarded_where
+        from sfconnector.salesforce.condition import FieldPolicy, build_guarded_query, parse_condition
 
-        describe = self._describe()
-        schema = schema_of(describe)
-        where = guarded_where(condition, FieldPolicy.from_describe(describe))
+        schema = schema_of(self._describe())
+        policy = FieldPolicy.of_described(schema.name, schema.fields.values())
+        # Checked in this order (condition, next_page, fields): the first problem is the one reported.
+        where = parse_condition(condition, policy)
         keys = [name for name in ("CreatedDate", "Id") if schema.has_field(name)]
-        if next_page is not None:
-            where = f"({where}) AND {self._after(next_page, keys)}"
+        after = self._after(next_page, keys) if next_page is not None else None
         selected = select_fields(schema, fields)
         extra = [key for key in keys if not any(f.lower() == key.lower() for f in selected)]
-        statement = (
-            f"SELECT {', '.join(soql.identifier(f) for f in [*selected, *extra])} "  # noqa: S608 - names checked, WHERE guarded
-            f"FROM {soql.sobject_name(self.sobject)} WHERE {where} "
-            f"ORDER BY {', '.join(f'{key} ASC' for key in keys)} LIMIT {limit + 1}"
+        statement = build_guarded_query(
+            where,
+            policy,
+            fields=[*selected, *extra],
+            order_by=keys,
+            limit=limit + 1,
+            after=after,
         )
         page = self.client.query_page(statement)
         records = page.records[:limit]
@@ -307,14 +311,14 @@ class RecordService:
             records = [{k: v for k, v in r.items() if k not in extra} for r in records]
         return QueryResult(records=records, count=len(records), has_more=has_more, next_page=token)
 
-    def _after(self, token: str, keys: Sequence[str]) -> str:
+    def _after(self, token: str, keys: Sequence[str]) -> soql.Condition:
         """The keyset condition "after the record ``token`` names" (refused unless it names one
         of this sObject's records)."""
         record_id, _, seconds = token.rpartition("-")
         checked = self._check_id(record_id, param="next_page")
         after_id = soql.Gt("Id", checked)
         if "CreatedDate" not in keys:
-            return after_id.render()
+            return after_id
         try:
             created = datetime.fromtimestamp(int(seconds), tz=UTC)
         except (ValueError, OverflowError, OSError):
@@ -324,7 +328,7 @@ class RecordService:
             ) from None
         later = soql.Gt("CreatedDate", created)
         same_time = soql.And([soql.Eq("CreatedDate", created), after_id])
-        return soql.Or([later, same_time]).render()
+        return soql.Or([later, same_time])
 
     # ---- upsert ---------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""A typed view of an sObject describe: what the action services need to know about fields.
+"""A typed view of an sObject describe: what the action services need to know about fields
+(each field one :class:`sfconnector.salesforce.describe.FieldInfo`).
 
 Parsing a describe (hundreds of fields) is not free, so the parsed view is memoised per describe
 *object*: the client's describe cache returns the same dict for as long as it is cached, so a warm
@@ -10,102 +11,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FieldInfo", "SObjectSchema", "schema_of"]
+from sfconnector.salesforce.describe import FieldInfo
 
-# Field types whose values are strings in JSON.
-TEXT_TYPES = frozenset(
-    {
-        "string",
-        "textarea",
-        "picklist",
-        "multipicklist",
-        "combobox",
-        "email",
-        "phone",
-        "url",
-        "encryptedstring",
-    }
-)
-ID_TYPES = frozenset({"id", "reference"})
-# Read-only aggregates of other fields; queried through their components.
-COMPOUND_TYPES = frozenset({"address", "location"})
-
-
-@dataclass(frozen=True)
-class FieldInfo:
-    name: str
-    type: str
-    label: str
-    length: int
-    nillable: bool
-    createable: bool
-    updateable: bool
-    defaulted_on_create: bool
-    filterable: bool
-    sortable: bool
-    external_id: bool
-    id_lookup: bool
-    unique: bool
-    calculated: bool
-    restricted_picklist: bool
-    picklist_values: tuple[str, ...]
-    """Active values, in the org's order."""
-    reference_to: tuple[str, ...]
-    relationship_name: str | None
-    precision: int
-    scale: int
-    digits: int
-
-    @classmethod
-    def from_describe(cls, raw: Mapping[str, Any]) -> FieldInfo:
-        def flag(key: str) -> bool:
-            return bool(raw.get(key) or False)
-
-        def number(key: str) -> int:
-            value = raw.get(key)
-            return int(value) if isinstance(value, int | float) else 0
-
-        values = tuple(
-            str(v["value"])
-            for v in (raw.get("picklistValues") or [])
-            if isinstance(v, Mapping) and v.get("active", True) and v.get("value") is not None
-        )
-        return cls(
-            name=str(raw["name"]),
-            type=str(raw.get("type") or "anyType"),
-            label=str(raw.get("label") or raw["name"]),
-            length=number("length"),
-            nillable=flag("nillable"),
-            createable=flag("createable"),
-            updateable=flag("updateable"),
-            defaulted_on_create=flag("defaultedOnCreate"),
-            filterable=flag("filterable"),
-            sortable=flag("sortable"),
-            external_id=flag("externalId"),
-            id_lookup=flag("idLookup"),
-            unique=flag("unique"),
-            calculated=flag("calculated"),
-            restricted_picklist=flag("restrictedPicklist"),
-            picklist_values=values,
-            reference_to=tuple(str(r) for r in (raw.get("referenceTo") or [])),
-            relationship_name=raw.get("relationshipName") or None,
-            precision=number("precision"),
-            scale=number("scale"),
-            digits=number("digits"),
-        )
-
-    @property
-    def required_on_create(self) -> bool:
-        """Salesforce's rule: createable, not nillable and not defaulted on create."""
-        return self.createable and not self.nillable and not self.defaulted_on_create
-
-    @property
-    def selectable(self) -> bool:
-        """Returned by "every field" queries (compound and binary fields are left out)."""
-        return self.type not in COMPOUND_TYPES and self.type != "base64"
+__all__ = ["SObjectSchema", "schema_of"]
 
 
 class SObjectSchema:

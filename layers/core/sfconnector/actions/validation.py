@@ -21,8 +21,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from sfconnector.actions.errors import FieldProblem, FieldValidationError
-from sfconnector.actions.schema import ID_TYPES, TEXT_TYPES, FieldInfo, SObjectSchema
+from sfconnector.actions.schema import SObjectSchema
 from sfconnector.salesforce import ids, soql
+from sfconnector.salesforce.describe import ID_TYPES, TEXT_TYPES, FieldInfo
 
 __all__ = [
     "WriteMode",

@@ -5,9 +5,9 @@ An endpoint builder takes an :class:`~sfconnector.catalog.Action` and returns a 
 the family's example, headers); :func:`endpoint` attaches that signature. The functions stay
 thin: open the connection's client (:func:`perform`), call one service, wrap the result.
 
-Builders are found through :data:`sfconnector.actions.registry.OPERATIONS`; other modules (the
-attachments family) use the same helpers: :func:`endpoint`, the ``*_param`` factories,
-:func:`perform` and :func:`respond`.
+Builders are found through :data:`sfconnector.api.registry.OPERATIONS`; other modules (the
+attachments family's, :mod:`sfconnector.api.attachments`) use the same helpers: :func:`endpoint`,
+the ``*_param`` factories, :func:`perform` and :func:`respond`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from sfconnector import catalog
 from sfconnector.actions.records import RecordService, prefix_of
+from sfconnector.api.observability import record_action
 from sfconnector.catalog import Action
 from sfconnector.models import (
     CUSTOM_SOBJECT_PATTERN,
@@ -207,7 +208,7 @@ def perform(action: Action, connection_id: str, work: Callable[[SalesforceClient
 
     Once the work is done (answer or error), its usage is logged, counted as a metric and, when
     Salesforce was called, the org's API usage is remembered on the connection (throttled; see
-    :class:`~sfconnector.connections.ApiUsageRecorder`).
+    :class:`~sfconnector.stores.connections.ApiUsageRecorder`).
     """
     runtime = get_runtime()
     client = runtime.salesforce(connection_id)
@@ -219,8 +220,6 @@ def perform(action: Action, connection_id: str, work: Callable[[SalesforceClient
 
 
 def _record_usage(action: Action, connection_id: str, client: SalesforceClient, calls: int) -> None:
-    from sfconnector.api.observability import record_action
-
     record_action(action, connection_id, calls, client.limit_info)
     if calls:
         get_runtime().usage_recorder.record(connection_id, client.limit_info)
@@ -349,10 +348,7 @@ def build_create_child(action: Action) -> Endpoint:
             ),
         )
 
-    example = {"CommentBody": "Customer called back; issue resolved.", "IsPublished": True}
-    if action.sobject == "FeedComment":
-        example = {"CommentBody": "Looks good to me."}
-    params = [*_route_params(action), body_param(RecordFields, example), idempotency_key_param()]
+    params = [*_route_params(action), body_param(RecordFields, action.example), idempotency_key_param()]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -414,9 +410,6 @@ def build_find(action: Action) -> Endpoint:
     return endpoint(action, params, returns(action), impl)
 
 
-_UPSERT_MATCH = {"contacts": "Email", "leads": "Email"}
-
-
 def build_upsert(action: Action) -> Endpoint:
     def impl(connection_id: str, body: UpsertInput, sobject: str | None = None) -> Response[Any]:
         result, calls = perform(
@@ -427,8 +420,8 @@ def build_upsert(action: Action) -> Endpoint:
         return respond(201 if result.created else 200, result, api_calls=calls)
 
     record = _example(action)
-    match = _UPSERT_MATCH.get(action.family, "External_Id__c")
-    record.setdefault(match, "ada@example.com" if match == "Email" else "EXT-0001")
+    match = catalog.family(action.family).upsert_match
+    record.setdefault(match, "EXT-0001")  # the family's example has its match field when it can
     params = [*_route_params(action), body_param(UpsertInput, {"match_field": match, "record": record})]
     return endpoint(action, params, returns(action), impl)
 
@@ -444,6 +437,5 @@ def build_find_all(action: Action) -> Endpoint:
         )
         return respond(200, result, api_calls=calls)
 
-    example = {"condition": "OpportunityId = '006000000000001AAA' AND IsPrimary = true", "limit": 50}
-    params = [connection_param(), body_param(FindAllInput, example)]
+    params = [connection_param(), body_param(FindAllInput, action.example)]
     return endpoint(action, params, returns(action), impl)

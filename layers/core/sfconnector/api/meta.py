@@ -18,14 +18,15 @@ import threading
 from pathlib import Path as FilePath
 from typing import Annotated, Any, get_args, get_origin
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Param, ParamTypes
 from pydantic import TypeAdapter
 
 from sfconnector import API_VERSION, catalog
-from sfconnector.actions.registry import builder_for
 from sfconnector.api.app import PUBLIC_ROUTE, build_family_router, new_resolver
+from sfconnector.api.registry import builder_for
+from sfconnector.api.routing import ApiResolver
 
 __all__ = ["API_TITLE", "build_meta_app", "catalog_document", "openapi_document", "swagger_html"]
 
@@ -161,7 +162,7 @@ def openapi_document() -> dict[str, Any]:
     def build() -> dict[str, Any]:
         from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Tag
 
-        from sfconnector.oauth.routes import build_connections_router
+        from sfconnector.api.connections import build_connections_router
 
         whole = new_resolver()
         for family in catalog.FAMILIES:
@@ -316,7 +317,7 @@ def _documents_router() -> Router:
     return router
 
 
-def build_meta_app() -> APIGatewayRestResolver:
+def build_meta_app() -> ApiResolver:
     """The resolver of the documents function (``/catalog``, ``/openapi.json``, ``/docs``)."""
     app = new_resolver()
     app.include_router(_documents_router())

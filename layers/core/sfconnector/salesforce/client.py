@@ -45,7 +45,7 @@ from sfconnector.salesforce.errors import (
     error_from_response,
 )
 from sfconnector.salesforce.ids import InvalidIdError
-from sfconnector.salesforce.soql import identifier, sobject_name
+from sfconnector.salesforce.soql import field_list, identifier, sobject_name
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -488,7 +488,8 @@ class SalesforceClient:
     # ---- records ---------------------------------------------------------------------------------
 
     def get_record(self, sobject: str, record_id: str, fields: list[str] | None = None) -> dict[str, Any]:
-        params = {"fields": ",".join(identifier(f) for f in fields)} if fields else None
+        # The same validated, de-duplicated field list a SELECT of these fields would have.
+        params = {"fields": ",".join(field_list(fields))} if fields else None
         path = f"sobjects/{sobject_name(sobject)}/{_record_path_id(record_id)}"
         body = self.get_json(path, params=params)
         return dict(body)

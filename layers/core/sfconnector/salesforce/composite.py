@@ -24,7 +24,7 @@ from sfconnector.salesforce.errors import (
     SalesforceErrorItem,
     error_from_body,
 )
-from sfconnector.salesforce.soql import identifier, sobject_name
+from sfconnector.salesforce.soql import field_list, identifier, sobject_name
 
 __all__ = [
     "MAX_QUERIES",
@@ -236,7 +236,7 @@ class CompositeRequest:
     def get(self, sobject: str, id_or_reference: str, ref: str, fields: list[str] | None = None) -> str:
         path = f"sobjects/{sobject_name(sobject)}/{_id_or_reference(id_or_reference)}"
         if fields:
-            path += "?" + urlencode({"fields": ",".join(identifier(f) for f in fields)})
+            path += "?" + urlencode({"fields": ",".join(field_list(fields))})
         return self.add("GET", path, ref)
 
     def query(self, soql: str, ref: str, *, include_deleted: bool = False) -> str:

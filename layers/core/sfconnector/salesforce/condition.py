@@ -4,10 +4,11 @@
 user. Pasting it into a query would let ``x = 'a') OR Id IN (SELECT ...`` or ``...; DELETE`` reach
 Salesforce. Instead the text is tokenised and parsed by a recursive-descent parser over a
 restricted grammar, every field is checked against the object's fields (a :class:`FieldPolicy`,
-from its describe or an allow-list), and the condition is rendered again from the syntax tree:
-names from the policy, strings re-escaped, numbers and dates re-formatted. The final statement is
-built around it, so it can only ever read the one sObject (and, through parent paths such as
-``Contact.Email``, the parents of its rows).
+from its describe or an allow-list), and the parse is a tree of the connector's one condition
+tree (:mod:`sfconnector.salesforce.soql`), rendered again by it: names from the policy, strings
+re-escaped, numbers and dates re-formatted. :func:`build_guarded_query` builds the final statement
+around it with the one SELECT builder (it is what the find-all service sends), so it can only ever
+read the one sObject (and, through parent paths such as ``Contact.Email``, the parents of its rows).
 
 Grammar (keywords are case-insensitive)::
 
@@ -34,9 +35,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal
 
-from sfconnector.salesforce.soql import MAX_SOQL_LENGTH, escape_string, identifier, sobject_name
+from sfconnector.errors import ConnectorError
+from sfconnector.salesforce import soql
+from sfconnector.salesforce.describe import ID_TYPES, FieldInfo
+from sfconnector.salesforce.soql import Condition, PatternPart, identifier, sobject_name
 
 __all__ = [
     "OPPORTUNITY_CONTACT_ROLE_POLICY",
@@ -44,7 +48,6 @@ __all__ = [
     "FieldInfo",
     "FieldPolicy",
     "build_guarded_query",
-    "guarded_where",
     "parse_condition",
     "render_condition",
 ]
@@ -55,16 +58,14 @@ MAX_IN_VALUES = 1_000
 MAX_TERMS = 200
 
 
-class ConditionError(ValueError):
-    """The condition is not acceptable; maps to a 422 naming the ``condition`` field."""
+class ConditionError(ConnectorError, ValueError):
+    """The condition is not acceptable (fault ``INVALID``: a 422 naming the ``condition`` field)."""
 
-    status: ClassVar[int] = 422
     code: ClassVar[str] = "invalid_condition"
 
     def __init__(self, problem: str, position: int | None = None, *, field: str = "condition") -> None:
         where = f" (at character {position + 1})" if position is not None else ""
-        super().__init__(f"{problem}{where}")
-        self.message = f"{problem}{where}"
+        super().__init__(f"{problem}{where}", fields=[field])
         self.problem = problem
         self.position = position
         self.field = field
@@ -256,9 +257,6 @@ def _string_end(text: str, start: int) -> int:
 
 _ESCAPES = {"'": "'", '"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 
-# One character of a decoded LIKE pattern: a literal character, or a % / _ wildcard.
-PatternPart: TypeAlias = tuple[Literal["lit", "any", "one"], str]
-
 
 def _decode(body: str, pos: int, *, like: bool) -> list[PatternPart]:
     out: list[PatternPart] = []
@@ -290,125 +288,23 @@ def _decode(body: str, pos: int, *, like: bool) -> list[PatternPart]:
     return out
 
 
-# ------------------------------------------------------------------------------------------ syntax
-
-
-@dataclass(frozen=True, slots=True)
-class DateLiteralValue:
-    name: str
-    n: int | None = None
-
-    def render(self) -> str:
-        return self.name if self.n is None else f"{self.name}:{self.n}"
-
+# ------------------------------------------------------------------------------------------ values
 
 ValueKind = Literal["string", "number", "boolean", "null", "date", "datetime", "date_literal"]
 
 
 @dataclass(frozen=True, slots=True)
-class Value:
+class _Value:
+    """A parsed value: its kind (for the field-type checks), the tree's scalar, and where it was."""
+
     kind: ValueKind
-    value: Any
+    value: soql.Scalar
     pos: int
-
-    def render(self) -> str:
-        if self.kind == "string":
-            return f"'{escape_string(self.value)}'"
-        if self.kind == "number":
-            text = format(self.value, "f")
-            return "0" if text in ("-0", "-0.0") else text
-        if self.kind == "boolean":
-            return "true" if self.value else "false"
-        if self.kind == "null":
-            return "null"
-        if self.kind == "date":
-            return str(self.value.isoformat())
-        if self.kind == "datetime":
-            moment = self.value.astimezone(dt.UTC)
-            millis = f".{moment.microsecond // 1000:03d}" if moment.microsecond else ""
-            return str(moment.strftime("%Y-%m-%dT%H:%M:%S")) + millis + "Z"
-        return str(self.value.render())
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    field: str
-    op: str
-    value: Value
-
-    def render(self) -> str:
-        return f"{self.field} {self.op} {self.value.render()}"
-
-
-@dataclass(frozen=True, slots=True)
-class LikeComparison:
-    field: str
-    pattern: tuple[PatternPart, ...]
-    negated: bool = False
-
-    def render(self) -> str:
-        body = []
-        for kind, ch in self.pattern:
-            if kind == "any":
-                body.append("%")
-            elif kind == "one":
-                body.append("_")
-            elif ch in "%_":
-                body.append("\\" + ch)
-            else:
-                body.append(escape_string(ch))
-        text = f"{self.field} LIKE '{''.join(body)}'"
-        return f"(NOT {text})" if self.negated else text
-
-
-@dataclass(frozen=True, slots=True)
-class InComparison:
-    field: str
-    op: Literal["IN", "NOT IN", "INCLUDES", "EXCLUDES"]
-    values: tuple[Value, ...]
-
-    def render(self) -> str:
-        return f"{self.field} {self.op} ({', '.join(v.render() for v in self.values)})"
-
-
-@dataclass(frozen=True, slots=True)
-class Junction:
-    op: Literal["AND", "OR"]
-    items: tuple[Node, ...]
-
-    def render(self) -> str:
-        return "(" + f" {self.op} ".join(item.render() for item in self.items) + ")"
-
-
-@dataclass(frozen=True, slots=True)
-class Negation:
-    item: Node
-
-    def render(self) -> str:
-        return f"(NOT {self.item.render()})"
-
-
-Node: TypeAlias = Comparison | LikeComparison | InComparison | Junction | Negation
 
 
 # ------------------------------------------------------------------------------------------ fields
 
 
-_STRINGY = frozenset(
-    {
-        "string",
-        "textarea",
-        "picklist",
-        "multipicklist",
-        "combobox",
-        "id",
-        "reference",
-        "email",
-        "phone",
-        "url",
-        "encryptedstring",
-    }
-)
 _NUMERIC = frozenset({"int", "double", "currency", "percent", "long"})
 _ACCEPTS: dict[str, frozenset[str]] = {
     "boolean": frozenset({"boolean"}),
@@ -416,16 +312,6 @@ _ACCEPTS: dict[str, frozenset[str]] = {
     "datetime": frozenset({"datetime", "date_literal", "date"}),
     "time": frozenset({"string"}),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class FieldInfo:
-    """What the guard needs to know about one field."""
-
-    name: str
-    type: str | None = None
-    """The describe type (``string``, ``boolean``, ``date``, ...); None when unknown."""
-    filterable: bool = True
 
 
 @dataclass(frozen=True)
@@ -462,17 +348,19 @@ class FieldPolicy:
     @classmethod
     def from_describe(cls, describe: Mapping[str, Any]) -> FieldPolicy:
         """From an sObject describe: every field, and every relationship name of its lookups."""
-        infos: list[FieldInfo] = []
-        relationships: list[str] = []
-        for f in describe.get("fields", []):
-            name = f.get("name")
-            if not isinstance(name, str):
-                continue
-            infos.append(FieldInfo(name, f.get("type"), bool(f.get("filterable", True))))
-            rel = f.get("relationshipName")
-            if isinstance(rel, str) and rel:
-                relationships.append(rel)
-        return cls.from_fields(str(describe["name"]), infos, relationships)
+        infos = [
+            FieldInfo.from_describe(f)
+            for f in describe.get("fields", [])
+            if isinstance(f, Mapping) and isinstance(f.get("name"), str)
+        ]
+        return cls.of_described(str(describe["name"]), infos)
+
+    @classmethod
+    def of_described(cls, sobject: str, fields: Iterable[FieldInfo]) -> FieldPolicy:
+        """From a describe's parsed fields (an SObjectSchema's): the relationships are theirs."""
+        infos = list(fields)
+        relationships = [f.relationship_name for f in infos if f.relationship_name]
+        return cls.from_fields(sobject, infos, relationships)
 
     @property
     def field_names(self) -> list[str]:
@@ -570,7 +458,7 @@ class _Parser:
 
     # -- grammar
 
-    def parse(self) -> Node:
+    def parse(self) -> Condition:
         if self.peek().kind == "end":
             raise ConditionError("the condition is empty", 0)
         node = self.condition(0)
@@ -581,7 +469,7 @@ class _Parser:
             raise self.unexpected(tok, "expected AND, OR or the end of the condition")
         return node
 
-    def condition(self, depth: int) -> Node:
+    def condition(self, depth: int) -> Condition:
         if depth > MAX_DEPTH:
             raise ConditionError(f"the condition nests deeper than {MAX_DEPTH} levels", self.peek().pos)
         first = self.conjunct(depth)
@@ -596,13 +484,13 @@ class _Parser:
                     "AND and OR cannot be mixed without parentheses, e.g. (a AND b) OR c", tok.pos
                 )
             items.append(self.conjunct(depth))
-        return Junction(joiner, tuple(items))  # type: ignore[arg-type]
+        return soql.And(items) if joiner == "AND" else soql.Or(items)
 
-    def conjunct(self, depth: int) -> Node:
+    def conjunct(self, depth: int) -> Condition:
         tok = self.peek()
         if self.word(tok) == "NOT":
             self.advance()
-            return Negation(self.conjunct(depth + 1))
+            return soql.Not(self.conjunct(depth + 1))
         if tok.kind == "lparen":
             self.advance()
             if self.word() == "SELECT":
@@ -616,7 +504,7 @@ class _Parser:
             return inner
         return self.comparison()
 
-    def comparison(self) -> Node:
+    def comparison(self) -> Condition:
         tok = self.advance()
         if tok.kind != "name" or tok.text.upper() in _KEYWORDS:
             raise self.unexpected(tok, "expected a field name")
@@ -643,41 +531,39 @@ class _Parser:
             value = self.value(name, info)
             if value.kind == "null" and nxt.text not in ("=", "!=", "<>"):
                 raise ConditionError("null can only be compared with = or !=", value.pos)
-            return Comparison(name, "!=" if nxt.text == "<>" else nxt.text, value)
+            return soql.comparison(name, nxt.text, value.value)
         if word == "LIKE":
             self.advance()
-            if info is not None and info.type is not None and info.type not in _STRINGY:
+            if info is not None and not info.textual:
                 raise ConditionError(f"LIKE needs a text field; {name} is a {info.type}", nxt.pos)
             pat = self.advance()
             if pat.kind != "string":
                 raise self.unexpected(pat, "expected a quoted pattern after LIKE")
-            return LikeComparison(name, tuple(_decode(pat.text, pat.pos, like=True)), negated)
+            like = soql.Like(name, soql.LikePattern(tuple(_decode(pat.text, pat.pos, like=True))))
+            return soql.Not(like) if negated else like
         if word in ("IN", "INCLUDES", "EXCLUDES"):
             self.advance()
             if word != "IN" and negated:
                 raise self.unexpected(nxt, "NOT goes with IN or LIKE only")
-            if word != "IN" and info is not None and info.type not in (None, "multipicklist"):
+            if word != "IN" and info is not None and info.type != "multipicklist":
                 raise ConditionError(
                     f"{word} needs a multi-select picklist; {name} is a {info.type}", nxt.pos
                 )
-            values = self.value_list(name, info, strings_only=word != "IN")
-            list_op: Literal["IN", "NOT IN", "INCLUDES", "EXCLUDES"]
+            values = [v.value for v in self.value_list(name, info, strings_only=word != "IN")]
             if negated:
-                list_op = "NOT IN"
-            elif word == "IN":
-                list_op = "IN"
-            else:
-                list_op = "INCLUDES" if word == "INCLUDES" else "EXCLUDES"
-            return InComparison(name, list_op, values)
+                return soql.NotIn(name, values)
+            if word == "IN":
+                return soql.In(name, values)
+            return soql.Includes(name, values) if word == "INCLUDES" else soql.Excludes(name, values)
         raise self.unexpected(nxt, f"expected an operator after {name}")
 
-    def value_list(self, name: str, info: FieldInfo | None, *, strings_only: bool) -> tuple[Value, ...]:
+    def value_list(self, name: str, info: FieldInfo | None, *, strings_only: bool) -> tuple[_Value, ...]:
         open_tok = self.advance()
         if open_tok.kind != "lparen":
             raise self.unexpected(open_tok, "expected '(' and a list of values")
         if self.word() == "SELECT":
             raise ConditionError(_CLAUSE_WORDS["SELECT"], self.peek().pos)
-        values: list[Value] = []
+        values: list[_Value] = []
         while True:
             value = self.value(name, info)
             if strings_only and value.kind != "string":
@@ -693,10 +579,10 @@ class _Parser:
                     raise ConditionError("unbalanced parentheses: '(' is not closed", open_tok.pos)
                 raise self.unexpected(sep, "expected ',' or ')' in the value list")
 
-    def value(self, name: str, info: FieldInfo | None) -> Value:
+    def value(self, name: str, info: FieldInfo | None) -> _Value:
         tok = self.advance()
         value = self._literal(tok)
-        if info is not None and info.type is not None:
+        if info is not None:
             accepted = _ACCEPTS.get(info.type)
             if accepted is None:
                 accepted = frozenset({"number"}) if info.type in _NUMERIC else frozenset({"string"})
@@ -705,42 +591,43 @@ class _Parser:
                     f"{name} is a {info.type} field; {value.kind.replace('_', ' ')} values do not apply",
                     tok.pos,
                 )
-            if info.type in ("id", "reference") and value.kind == "string" and not _ID.fullmatch(value.value):
+            if info.type in ID_TYPES and isinstance(value.value, str) and not _ID.fullmatch(value.value):
                 raise ConditionError(f"{name} takes a 15 or 18 character record id", tok.pos)
         return value
 
-    def _literal(self, tok: Token) -> Value:
+    def _literal(self, tok: Token) -> _Value:
         if tok.kind == "string":
             text = "".join(ch for _k, ch in _decode(tok.text, tok.pos, like=False))
-            return Value("string", text, tok.pos)
+            return _Value("string", text, tok.pos)
         if tok.kind == "number":
             try:
                 number = Decimal(tok.text)
             except InvalidOperation:
                 raise ConditionError(f"{tok.text!r} is not a number", tok.pos) from None
-            return Value("number", number, tok.pos)
+            return _Value("number", number, tok.pos)
         if tok.kind == "date":
             try:
-                return Value("date", dt.date.fromisoformat(tok.text), tok.pos)
+                return _Value("date", dt.date.fromisoformat(tok.text), tok.pos)
             except ValueError:
                 raise ConditionError(f"{tok.text!r} is not a valid date", tok.pos) from None
         if tok.kind == "datetime":
             try:
                 text = tok.text[:-1] + "+00:00" if tok.text.endswith("Z") else tok.text
-                return Value("datetime", dt.datetime.fromisoformat(text), tok.pos)
+                # Kept to the millisecond as typed (a plain datetime would render to the second).
+                return _Value("datetime", soql.Timestamp(dt.datetime.fromisoformat(text)), tok.pos)
             except ValueError:
                 raise ConditionError(f"{tok.text!r} is not a valid datetime", tok.pos) from None
         if tok.kind == "name":
             upper = tok.text.upper()
             if upper in ("TRUE", "FALSE"):
-                return Value("boolean", upper == "TRUE", tok.pos)
+                return _Value("boolean", upper == "TRUE", tok.pos)
             if upper == "NULL":
-                return Value("null", None, tok.pos)
+                return _Value("null", None, tok.pos)
             if upper in _DATE_LITERALS:
-                return Value("date_literal", DateLiteralValue(upper), tok.pos)
+                return _Value("date_literal", soql.DateLiteral(upper), tok.pos)
             base, _, n = upper.partition(":")
             if base in _DATE_LITERALS_N and n:
-                return Value("date_literal", DateLiteralValue(base, int(n)), tok.pos)
+                return _Value("date_literal", soql.DateLiteral(base, int(n)), tok.pos)
             if upper in _CLAUSE_WORDS:
                 raise ConditionError(_CLAUSE_WORDS[upper], tok.pos)
             raise ConditionError(
@@ -758,8 +645,9 @@ class _Parser:
 # ------------------------------------------------------------------------------------------ public
 
 
-def parse_condition(text: str, policy: FieldPolicy) -> Node:
-    """Parse and check a WHERE condition; raises ConditionError naming the problem."""
+def parse_condition(text: str, policy: FieldPolicy) -> Condition:
+    """Parse and check a WHERE condition into the one condition tree (:mod:`sfconnector.salesforce.soql`);
+    raises ConditionError naming the problem."""
     if not isinstance(text, str):
         raise ConditionError("the condition must be text")
     if len(text) > MAX_CONDITION_CHARS:
@@ -767,48 +655,44 @@ def parse_condition(text: str, policy: FieldPolicy) -> Node:
     return _Parser(tokenize(text), policy).parse()
 
 
-def render_condition(node: Node) -> str:
+def render_condition(node: Condition) -> str:
     """The condition as SOQL, rebuilt from the syntax tree (never from the user's text)."""
     return node.render()
 
 
-def guarded_where(condition: str, policy: FieldPolicy) -> str:
-    """The user's condition checked against ``policy`` and re-emitted: safe to put after WHERE in a
-    query ``FROM policy.sobject`` (raises ConditionError naming the problem otherwise)."""
-    return parse_condition(condition, policy).render()
-
-
 def build_guarded_query(
-    condition: str,
+    condition: str | Condition,
     policy: FieldPolicy,
     *,
     fields: Sequence[str] | None = None,
     limit: int | None = None,
     order_by: Sequence[str] = ("CreatedDate", "Id"),
+    after: Condition | None = None,
 ) -> str:
-    """``SELECT <fields> FROM <policy.sobject> WHERE <re-emitted condition> ORDER BY ... LIMIT n``.
+    """``SELECT <fields> FROM <policy.sobject> WHERE <re-emitted condition> ORDER BY ... LIMIT n``:
+    the statement "find all by a SOQL condition" sends (``RecordService.find_all``), built by
+    :func:`sfconnector.salesforce.soql.select`.
 
-    ``fields`` (default: every field the policy knows) and ``order_by`` are checked against the
-    policy like the condition's fields; unknown ones are a ConditionError naming the ``fields``.
+    ``fields`` (default: every field the policy knows) and ``order_by`` (ascending; names the
+    policy does not know are left out) are checked against the policy like the condition's fields;
+    unknown ones are a ConditionError naming the ``fields``. ``after`` (the service's keyset
+    condition of a next page) is AND-ed to the user's condition. ``condition`` is the user's text,
+    or the tree :func:`parse_condition` already made of it against this ``policy``.
     """
-    node = parse_condition(condition, policy)
-    chosen: dict[str, str] = {}
+    node = condition if isinstance(condition, Condition) else parse_condition(condition, policy)
+    chosen: list[str] = []
     for name in fields if fields is not None else policy.field_names:
         try:
-            resolved, _ = policy.resolve(name)
+            chosen.append(policy.resolve(name)[0])
         except ConditionError as exc:
             raise ConditionError(exc.problem, field="fields") from None
-        chosen.setdefault(resolved.lower(), resolved)
     if not chosen:
         raise ConditionError("at least one field must be selected", field="fields")
-    order = [policy.resolve(name)[0] for name in order_by if name.lower() in policy.fields]
-    statement = f"SELECT {', '.join(chosen.values())} FROM {policy.sobject} WHERE {node.render()}"  # noqa: S608
-    if order:
-        statement += " ORDER BY " + ", ".join(f"{name} ASC" for name in order)
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ConditionError("limit must be a positive integer", field="limit")
-        statement += f" LIMIT {limit}"
-    if len(statement) > MAX_SOQL_LENGTH:
-        raise ConditionError(f"the query would be longer than {MAX_SOQL_LENGTH} characters")
-    return statement
+    order = [soql.OrderBy(policy.resolve(name)[0]) for name in order_by if name.lower() in policy.fields]
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConditionError("limit must be a positive integer", field="limit")
+    where = node if after is None else soql.And([node, after])
+    try:
+        return soql.select(policy.sobject, chosen, where, order_by=order, limit=limit)
+    except soql.QueryTooLongError:
+        raise ConditionError(f"the query would be longer than {soql.MAX_SOQL_LENGTH} characters") from None

@@ -1,8 +1,14 @@
-"""A small SOQL builder: identifiers validated, literals escaped.
+"""The SOQL builder: ONE condition tree and ONE SELECT builder for every query the connector sends.
 
-Every value that reaches a query goes through :func:`literal` (or :func:`like_literal`), and every
-sObject / field name through :func:`identifier`, so no user value can change a query's structure:
-a string literal can never be terminated early, and a name can never carry anything but a name.
+Every statement (find, find all, the upsert lookup, attachments, the trigger engine's polls) is
+rendered by :func:`select` / :func:`select_count` from a tree of :class:`Condition` nodes; the
+user's own find-all condition is parsed into the same nodes by
+:mod:`sfconnector.salesforce.condition`.
+
+Every value that reaches a query goes through :func:`literal` (or a :class:`LikePattern`), and
+every sObject / field name through :func:`identifier`, so no user value can change a query's
+structure: a string literal can never be terminated early, and a name can never carry anything
+but a name.
 
 Example::
 
@@ -10,6 +16,11 @@ Example::
            where=Eq("Email", "o'hara@example.com") & Gt("CreatedDate", since), limit=1)
     # SELECT Id, Account.Name FROM Contact
     #   WHERE (Email = 'o\\'hara@example.com' AND CreatedDate > 2024-01-01T00:00:00Z) LIMIT 1
+
+    select("Account", ["Id", Subquery("Histories", ["Field", "NewValue"], order_by="CreatedDate")],
+           where=Ge("SystemModstamp", since), order_by=["SystemModstamp", "Id"], limit=2000)
+    # SELECT Id, (SELECT Field, NewValue FROM Histories ORDER BY CreatedDate ASC) FROM Account
+    #   WHERE SystemModstamp >= 2024-01-01T00:00:00Z ORDER BY SystemModstamp ASC, Id ASC LIMIT 2000
 """
 
 from __future__ import annotations
@@ -28,13 +39,16 @@ __all__ = [
     "Condition",
     "DateLiteral",
     "Eq",
+    "Excludes",
     "Ge",
     "Gt",
     "In",
+    "Includes",
     "InvalidIdentifierError",
     "IsNull",
     "Le",
     "Like",
+    "LikePattern",
     "Lt",
     "Ne",
     "Not",
@@ -42,9 +56,14 @@ __all__ = [
     "NotNull",
     "Or",
     "OrderBy",
+    "QueryTooLongError",
     "Scalar",
+    "Subquery",
+    "Timestamp",
     "Value",
+    "comparison",
     "escape_string",
+    "field_list",
     "identifier",
     "like_literal",
     "literal",
@@ -153,14 +172,38 @@ class DateLiteral:
             raise ValueError(f"{self.name!r} is not a SOQL date literal")
         if self.n is not None and (isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 0):
             raise ValueError(f"{self.n!r} is not a valid N for {self.name}")
-        if ("_N_" in self.name) != (self.n is not None):
-            raise ValueError(f"{self.name} {'needs' if '_N_' in self.name else 'takes no'} N")
+        # LAST_N_DAYS:30 and N_DAYS_AGO:3 take an N; TODAY and THIS_FISCAL_QUARTER do not.
+        takes_n = "_N_" in self.name or self.name.startswith("N_")
+        if takes_n != (self.n is not None):
+            raise ValueError(f"{self.name} {'needs' if takes_n else 'takes no'} N")
 
     def render(self) -> str:
         return self.name if self.n is None else f"{self.name}:{self.n}"
 
 
-Scalar: TypeAlias = str | int | float | Decimal | bool | date | datetime | DateLiteral | None
+def _utc(moment: datetime) -> datetime:
+    # Naive datetimes are taken as UTC (Lambda's clock); aware ones are converted to UTC.
+    return moment if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Timestamp:
+    """A datetime literal kept to the millisecond: ``2024-01-01T08:00:00.250Z``.
+
+    A plain ``datetime`` renders to the second (Salesforce stores datetimes to the second); a
+    condition a user typed with milliseconds keeps them, so ``>= 08:00:00.250`` does not quietly
+    become ``>= 08:00:00``.
+    """
+
+    moment: datetime
+
+    def render(self) -> str:
+        moment = _utc(self.moment)
+        millis = f".{moment.microsecond // 1000:03d}" if moment.microsecond else ""
+        return moment.strftime("%Y-%m-%dT%H:%M:%S") + millis + "Z"
+
+
+Scalar: TypeAlias = str | int | float | Decimal | bool | date | datetime | Timestamp | DateLiteral | None
 Value: TypeAlias = Scalar | Sequence[Scalar] | frozenset[Scalar] | set[Scalar]
 
 
@@ -180,12 +223,10 @@ def _scalar(value: object) -> str:
     if isinstance(value, Decimal):
         return _format_decimal(value)
     if isinstance(value, datetime):
-        # Naive datetimes are taken as UTC (Lambda's clock); aware ones are converted to UTC.
-        moment = value if value.tzinfo is None else value.astimezone(UTC)
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, DateLiteral):
+    if isinstance(value, DateLiteral | Timestamp):
         return value.render()
     raise TypeError(f"a {type(value).__name__} cannot be a SOQL literal")
 
@@ -194,7 +235,8 @@ def literal(value: object) -> str:
     """``value`` as a SOQL literal.
 
     str (quoted, escaped), int/float/Decimal, bool, None (``null``), date (``YYYY-MM-DD``),
-    datetime (UTC, ``YYYY-MM-DDTHH:MM:SSZ``), :class:`DateLiteral`, and list/tuple/set (an IN list
+    datetime (UTC, ``YYYY-MM-DDTHH:MM:SSZ``), :class:`Timestamp` (UTC, with milliseconds),
+    :class:`DateLiteral`, and list/tuple/set (an IN list
     ``(a, b)`` of scalars; an empty list raises ValueError because ``IN ()`` is not SOQL).
     """
     if isinstance(value, list | tuple | set | frozenset):
@@ -210,17 +252,44 @@ def literal(value: object) -> str:
 
 LikeMatch = Literal["exact", "prefix", "suffix", "contains"]
 
+# One character of a LIKE pattern: a literal character, or the wildcard % ("any") or _ ("one").
+PatternPart: TypeAlias = tuple[Literal["lit", "any", "one"], str]
+
+
+@dataclass(frozen=True)
+class LikePattern:
+    """A LIKE pattern as characters and wildcards; rendered quoted, with literal ``%``/``_`` escaped."""
+
+    parts: tuple[PatternPart, ...]
+
+    @classmethod
+    def of_text(cls, value: str, match: LikeMatch = "exact") -> LikePattern:
+        """``value`` matched literally, with wildcards added per ``match``."""
+        if not isinstance(value, str):
+            raise TypeError("a LIKE pattern is built from a string")
+        if match not in ("exact", "prefix", "suffix", "contains"):
+            raise ValueError(f"{match!r} is not a LIKE match (exact, prefix, suffix or contains)")
+        lead: list[PatternPart] = [("any", "%")] if match in ("suffix", "contains") else []
+        trail: list[PatternPart] = [("any", "%")] if match in ("prefix", "contains") else []
+        return cls((*lead, *(("lit", ch) for ch in value), *trail))
+
+    def render(self) -> str:
+        body = []
+        for kind, char in self.parts:
+            if kind == "any":
+                body.append("%")
+            elif kind == "one":
+                body.append("_")
+            elif char in "%_":
+                body.append("\\" + char)
+            else:
+                body.append(escape_string(char))
+        return "'" + "".join(body) + "'"
+
 
 def like_literal(value: str, match: LikeMatch = "exact") -> str:
     """A quoted LIKE pattern: ``value`` escaped (``%`` and ``_`` too), wildcards added per ``match``."""
-    if not isinstance(value, str):
-        raise TypeError("a LIKE pattern is built from a string")
-    body = escape_string(value).replace("%", "\\%").replace("_", "\\_")
-    if match in ("suffix", "contains"):
-        body = "%" + body
-    if match in ("prefix", "contains"):
-        body = body + "%"
-    return f"'{body}'"
+    return LikePattern.of_text(value, match).render()
 
 
 # -------------------------------------------------------------------------------------- conditions
@@ -340,15 +409,48 @@ class NotIn(In):
     operator = "NOT IN"
 
 
-class Like(Condition):
-    """``field LIKE pattern`` with ``value`` escaped; ``match`` adds the wildcards."""
+class Includes(In):
+    """``multipicklist INCLUDES ('a;b', 'c')``: has a and b, or has c."""
 
-    def __init__(self, field: str, value: str, match: LikeMatch = "exact") -> None:
+    operator = "INCLUDES"
+
+
+class Excludes(In):
+    """``multipicklist EXCLUDES ('a;b', 'c')``."""
+
+    operator = "EXCLUDES"
+
+
+class Like(Condition):
+    """``field LIKE pattern``: a string ``value`` is matched literally (``%``/``_`` escaped) with the
+    wildcards ``match`` adds; a :class:`LikePattern` keeps its own wildcards."""
+
+    def __init__(self, field: str, value: str | LikePattern, match: LikeMatch = "exact") -> None:
         self.field = identifier(field)
-        self._literal = like_literal(value, match)
+        self.pattern = value if isinstance(value, LikePattern) else LikePattern.of_text(value, match)
+        self._literal = self.pattern.render()
 
     def render(self) -> str:
         return f"{self.field} LIKE {self._literal}"
+
+
+_COMPARISONS: dict[str, type[_Comparison]] = {
+    "=": Eq,
+    "!=": Ne,
+    "<>": Ne,
+    ">": Gt,
+    ">=": Ge,
+    "<": Lt,
+    "<=": Le,
+}
+
+
+def comparison(field: str, operator: str, value: Scalar) -> Condition:
+    """``field <operator> value`` for one of ``= != <> < <= > >=`` (``<>`` is written ``!=``)."""
+    node = _COMPARISONS.get(operator)
+    if node is None:
+        raise ValueError(f"{operator!r} is not a SOQL comparison operator")
+    return node(field, value)
 
 
 class _Junction(Condition):
@@ -430,9 +532,12 @@ class OrderBy:
         return text
 
 
+OrderSpec: TypeAlias = Sequence[str | OrderBy] | str | OrderBy | None
+
+
 def _tail(
     where: Condition | None,
-    order_by: Sequence[str | OrderBy] | str | OrderBy | None,
+    order_by: OrderSpec,
     limit: int | None,
     offset: int | None,
 ) -> str:
@@ -456,35 +561,98 @@ def _tail(
     return "".join(parts)
 
 
+class QueryTooLongError(ValueError):
+    """The statement is longer than Salesforce accepts."""
+
+
 def _checked(statement: str) -> str:
     if len(statement) > MAX_SOQL_LENGTH:
-        raise ValueError(f"the SOQL statement is {len(statement)} characters (limit {MAX_SOQL_LENGTH})")
+        raise QueryTooLongError(
+            f"the SOQL statement is {len(statement)} characters (limit {MAX_SOQL_LENGTH})"
+        )
     return statement
+
+
+def _select_list(fields: Iterable[str | Subquery]) -> list[str]:
+    if isinstance(fields, str):
+        raise TypeError("fields is a list of field names, not a string")
+    chosen: dict[str, str] = {}
+    for item in fields:
+        if isinstance(item, Subquery):
+            chosen[f"({len(chosen)}"] = item.render()  # a key no field name can have: kept in place
+        else:
+            chosen.setdefault(identifier(item).lower(), item)
+    return list(chosen.values())
+
+
+def field_list(fields: Iterable[str]) -> list[str]:
+    """Field names validated (relationship paths allowed) and de-duplicated case-insensitively,
+    keeping the first spelling and order: the field list of a SELECT, and of a record GET."""
+    if isinstance(fields, str):
+        raise TypeError("fields is a list of field names, not a string")
+    names = list(fields)
+    if any(isinstance(name, Subquery) for name in names):
+        raise TypeError("a field list holds field names only")
+    return _select_list(names)
+
+
+@dataclass(frozen=True)
+class Subquery:
+    """A parent-child relationship subquery in a SELECT list:
+    ``(SELECT fields FROM relationship [WHERE ...] [ORDER BY ...] [LIMIT n])``.
+
+    ``relationship`` is the child relationship name (``Contacts``, ``Histories``, ``Items__r``);
+    its fields are the child object's. Salesforce allows one level of them, so a subquery holds
+    field names only.
+    """
+
+    relationship: str
+    fields: Sequence[str]
+    where: Condition | None = None
+    order_by: OrderSpec = None
+    limit: int | None = None
+
+    def render(self) -> str:
+        try:
+            relationship = sobject_name(self.relationship)
+        except InvalidIdentifierError:
+            raise InvalidIdentifierError(self.relationship, "child relationship name") from None
+        if any(not isinstance(name, str) for name in self.fields):
+            raise TypeError("a subquery selects field names only (Salesforce allows one level)")
+        return f"({_statement(relationship, self.fields, self.where, self.order_by, self.limit, None)})"
+
+
+def _statement(
+    source: str,
+    fields: Iterable[str | Subquery],
+    where: Condition | None,
+    order_by: OrderSpec,
+    limit: int | None,
+    offset: int | None,
+) -> str:
+    rendered = _select_list(fields)
+    if not rendered:
+        raise ValueError("select needs at least one field")
+    # Every part below is a validated identifier or a rendered, escaped condition.
+    head = f"SELECT {', '.join(rendered)} FROM {source}"  # noqa: S608
+    return head + _tail(where, order_by, limit, offset)
 
 
 def select(
     sobject: str,
-    fields: Iterable[str],
+    fields: Iterable[str | Subquery],
     where: Condition | None = None,
-    order_by: Sequence[str | OrderBy] | str | OrderBy | None = None,
+    order_by: OrderSpec = None,
     limit: int | None = None,
     offset: int | None = None,
 ) -> str:
     """``SELECT fields FROM sobject [WHERE ...] [ORDER BY ...] [LIMIT n] [OFFSET n]``.
 
     Field names are validated (relationship paths allowed) and de-duplicated case-insensitively,
-    keeping the first spelling and order.
+    keeping the first spelling and order (:func:`field_list`); a :class:`Subquery` among them
+    reads a child relationship. Raises :class:`QueryTooLongError` past Salesforce's length limit.
     """
-    if isinstance(fields, str):
-        raise TypeError("fields is a list of field names, not a string")
-    chosen: dict[str, str] = {}
-    for name in fields:
-        chosen.setdefault(identifier(name).lower(), name)
-    if not chosen:
-        raise ValueError("select needs at least one field")
-    # Every part below is a validated identifier or a rendered, escaped condition.
-    head = f"SELECT {', '.join(chosen.values())} FROM {sobject_name(sobject)}"  # noqa: S608
-    return _checked(head + _tail(where, order_by, limit, offset))
+    return _checked(_statement(sobject_name(sobject), fields, where, order_by, limit, offset))
 
 
 def select_count(sobject: str, where: Condition | None = None) -> str:

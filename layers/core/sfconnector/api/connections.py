@@ -1,4 +1,5 @@
-"""HTTP routes of the connections function (Powertools REST resolver with request validation).
+"""HTTP routes of the connections function (Powertools REST resolver with request validation), over
+the authorisation service (connect, callback) and the connection administration service.
 
 ``GET /oauth/callback`` is public (the user's browser lands there from Salesforce) and answers
 HTML; every other route is IAM-authorised and answers JSON. Errors go through the one error
@@ -7,12 +8,13 @@ mapping of the API (``sfconnector.api.errors``): ``{"error": {...}}``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
@@ -20,17 +22,16 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from pydantic import BaseModel
 
 from sfconnector.api.app import PUBLIC_ROUTE, new_resolver
-from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
-from sfconnector.oauth.service import (
+from sfconnector.api.routing import ApiResolver
+from sfconnector.oauth.authorization import (
     CallbackParams,
-    ConnectionView,
     CreateConnectionRequest,
-    DeletedConnection,
-    ObjectFields,
     ReauthorizeRequest,
     StartedAuthorization,
 )
-from sfconnector.oauth.wiring import connection_service, settings
+from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
+from sfconnector.oauth.service import ConnectionView, DeletedConnection, ObjectFields
+from sfconnector.runtime import get_runtime
 
 __all__ = ["CALLBACK_PATH", "build_connections_app", "build_connections_router", "callback_url_for"]
 
@@ -53,7 +54,7 @@ def callback_url_for(event: BaseProxyEvent) -> str | None:
     the custom domain when one is used) and the part of ``requestContext.path`` in front of the
     route (the stage, or a custom domain's base path) give the base URL.
     """
-    configured = settings().callback_url
+    configured = get_runtime().connections_settings.callback_url
     if configured:
         return configured
     if not isinstance(event, APIGatewayProxyEvent):
@@ -78,8 +79,6 @@ def _json(status: int, payload: BaseModel | dict[str, Any]) -> Response[str]:
     if isinstance(payload, BaseModel):
         body = payload.model_dump_json()
     else:
-        import json
-
         body = json.dumps(payload, separators=(",", ":"), default=str)
     return Response(
         status_code=status,
@@ -138,7 +137,7 @@ def _pages() -> dict[int, Any]:
     return {status: {"description": text, "content": html} for status, text in _PAGES.items()}
 
 
-def build_connections_app() -> APIGatewayRestResolver:
+def build_connections_app() -> ApiResolver:
     """The function's resolver (routes only; the service behind it is built on the first request)."""
     app = new_resolver()
     app.include_router(build_connections_router(documented=False))
@@ -163,7 +162,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         responses=docs(201, "The connection (pending) and the URL to send the user to", StartedAuthorization),
     )
     def create_connection(request: CreateConnectionRequest) -> Response[str]:
-        started = connection_service().create(
+        started = get_runtime().authorization.create(
             request, default_redirect_uri=callback_url_for(app.current_event)
         )
         return _json(HTTPStatus.CREATED, started)
@@ -174,7 +173,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         responses=docs(200, "Every connection", ConnectionList),
     )
     def list_connections() -> Response[str]:
-        return _json(HTTPStatus.OK, ConnectionList(connections=connection_service().list()))
+        return _json(HTTPStatus.OK, ConnectionList(connections=get_runtime().connection_admin.list()))
 
     @app.get(
         "/connections/<connection_id>",
@@ -182,7 +181,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         responses=docs(200, "The connection (never a token)", ConnectionView),
     )
     def get_connection(connection_id: str) -> Response[str]:
-        return _json(HTTPStatus.OK, connection_service().get(connection_id))
+        return _json(HTTPStatus.OK, get_runtime().connection_admin.get(connection_id))
 
     @app.delete(
         "/connections/<connection_id>",
@@ -190,7 +189,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         responses=docs(200, "Deleted; whether Salesforce confirmed the revocation", DeletedConnection),
     )
     def delete_connection(connection_id: str) -> Response[str]:
-        return _json(HTTPStatus.OK, connection_service().delete(connection_id))
+        return _json(HTTPStatus.OK, get_runtime().connection_admin.delete(connection_id))
 
     @app.post(
         "/connections/<connection_id>/reauthorize",
@@ -198,7 +197,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         responses=docs(200, "A new authorize_url", StartedAuthorization),
     )
     def reauthorize_connection(connection_id: str, request: ReauthorizeRequest) -> Response[str]:
-        started = connection_service().reauthorize(
+        started = get_runtime().connection_admin.reauthorize(
             connection_id, request, default_redirect_uri=callback_url_for(app.current_event)
         )
         return _json(HTTPStatus.OK, started)
@@ -209,7 +208,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         responses=docs(200, "The object's fields", ObjectFields),
     )
     def object_fields(connection_id: str, sobject: _SObjectName) -> Response[str]:
-        return _json(HTTPStatus.OK, connection_service().fields(connection_id, sobject))
+        return _json(HTTPStatus.OK, get_runtime().connection_admin.fields(connection_id, sobject))
 
     @app.get(
         CALLBACK_PATH,
@@ -227,7 +226,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
             error_description=query.get("error_description") or None,
         )
         try:
-            page = connection_service().complete(params, callback_url=callback_url_for(event))
+            page = get_runtime().authorization.complete(params, callback_url=callback_url_for(event))
         except Exception as exc:  # the browser gets a page, never a JSON error or a stack trace
             logger.error("OAuth callback failed: %s", type(exc).__name__, exc_info=exc)
             page = CallbackPage(

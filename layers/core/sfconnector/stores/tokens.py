@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from sfconnector.errors import ConnectionNotFoundError
 from sfconnector.salesforce.client import AccessToken
 
 if TYPE_CHECKING:
@@ -118,12 +119,8 @@ class ConnectionSecret(BaseModel):
         return cls.model_validate_json(text)
 
 
-class ConnectionSecretNotFoundError(LookupError):
-    """No secret for this connection (never created, or deleted)."""
-
-    def __init__(self, connection_id: str) -> None:
-        self.connection_id = connection_id
-        super().__init__(f"no stored credentials for connection {connection_id!r}")
+class ConnectionSecretNotFoundError(ConnectionNotFoundError):
+    """No secret for this connection (never created, or deleted): the connection does not exist."""
 
 
 class _DropWirePayloads(logging.Filter):
