@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: test venv lint typecheck pytest sam-validate sam-build run demo emulator bench fmt clean
+.PHONY: test venv lint typecheck pytest fuzz sam-validate sam-build run demo emulator bench fmt clean
 
 test: venv lint typecheck pytest sam-validate sam-build
 
@@ -22,6 +22,7 @@ venv: $(VENV)/.installed
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 fmt: venv
 	$(BIN)/ruff format .
@@ -32,6 +33,12 @@ typecheck: venv
 
 pytest: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The longer contract fuzz (`make test` runs the same test with 20 cases per operation and phase):
+# schemathesis over the whole OpenAPI document against the real handlers, the emulator and moto.
+FUZZ_EXAMPLES ?= 100
+fuzz: venv
+	API_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/contract/test_fuzz.py -q -p no:randomly $(PYTEST_ARGS)
 
 sam-validate: venv
 	$(BIN)/sam validate --lint --region us-east-1

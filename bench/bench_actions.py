@@ -203,9 +203,9 @@ def environment() -> Iterator[Any]:
     import boto3
     from moto import mock_aws
     from pydantic import SecretStr
-    from sfconnector.connections import ConnectionRecord
     from sfconnector.runtime import Runtime, reset_runtime, set_runtime
-    from sfconnector.tokens import ConnectionSecret
+    from sfconnector.stores.connections import ConnectionRecord
+    from sfconnector.stores.tokens import ConnectionSecret
     from sfemulator.org import Org, OrgConfig
     from sfemulator.server import EmulatorServer
 

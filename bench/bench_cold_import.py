@@ -287,9 +287,9 @@ def local_stack() -> Iterator[Stack]:
 
 def _seed_connection(env: dict[str, str], server: Any, admin: Any) -> None:
     from pydantic import SecretStr
-    from sfconnector.connections import ConnectionRecord
     from sfconnector.runtime import Runtime
-    from sfconnector.tokens import ConnectionSecret
+    from sfconnector.stores.connections import ConnectionRecord
+    from sfconnector.stores.tokens import ConnectionSecret
 
     saved = dict(os.environ)
     os.environ.update(env)

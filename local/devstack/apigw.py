@@ -11,7 +11,8 @@ Pure functions over plain data, so each rule is unit-tested on its own:
   the stage prefix, and a body is base64-encoded only when its Content-Type matches the API's
   ``BinaryMediaTypes``.
 * :func:`convert_response` turns the function's result into the HTTP response, rejecting a
-  malformed result with API Gateway's own 502 ``{"message": "Internal server error"}``.
+  malformed result with API Gateway's own 502 ``Internal server error`` (:func:`gateway_error`: in the
+  API's error shape, as template.yaml's ``GatewayResponses`` make API Gateway answer).
 """
 
 from __future__ import annotations
@@ -324,9 +325,25 @@ class MalformedResponseError(ValueError):
 _ALLOWED_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
 
 
+GATEWAY_RESPONSE_TYPES: dict[str, str] = {
+    "MissingAuthenticationTokenException": "MISSING_AUTHENTICATION_TOKEN",
+    "RequestTooLongException": "REQUEST_TOO_LARGE",
+    "RequestUriTooLongException": "REQUEST_URI_TOO_LONG",
+    "BadRequestException": "BAD_REQUEST",
+    "IntegrationTimeoutException": "INTEGRATION_TIMEOUT",
+    "InternalServerErrorException": "INTEGRATION_FAILURE",
+    "InternalFailure": "DEFAULT_5XX",
+}
+"""``x-amzn-ErrorType`` -> the gateway response type (``$context.error.responseType``)."""
+
+
 def gateway_error(status: int, message: str, error_type: str, request_id: str) -> HttpResponse:
-    """A response API Gateway itself generates (no function involved)."""
-    body = json.dumps({"message": message}).encode()
+    """A response API Gateway itself generates (no function involved), in the API's error shape:
+    template.yaml's ``GatewayResponses`` give API Gateway's own answers the ``{"error": {...}}`` body
+    of the functions' errors, with the gateway response type as the code."""
+    code = GATEWAY_RESPONSE_TYPES.get(error_type, "DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX")
+    error = {"code": code, "message": message, "fields": [], "salesforce": []}
+    body = json.dumps({"error": error}).encode()
     return HttpResponse(
         status=status,
         headers=[

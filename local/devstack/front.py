@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote
 
 from devstack.apigw import (
     ApiContext,
@@ -33,6 +35,15 @@ from devstack.lambdas import MAX_SYNC_PAYLOAD, FunctionRuntime
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 """API Gateway's REST payload limit."""
+
+MAX_URL_CHARS = 10_240
+"""API Gateway's limit on the URL of a regional REST API."""
+
+MAX_METHOD_ARN_BYTES = 1600
+"""API Gateway's limit on the method ARN of an IAM-authorised route (the path parameters count)."""
+
+GATEWAY_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""The methods a REST API can declare (``ANY`` is these); any other never reaches a function."""
 
 INTEGRATION_TIMEOUT_S = 29.0
 """API Gateway's default integration timeout for REST APIs."""
@@ -97,10 +108,12 @@ class Gateway:
         return json_response(200, handler(request), request_id)
 
     def _route(self, request: HttpRequest, request_id: str) -> tuple[HttpResponse, str]:
+        if len(request.target) > MAX_URL_CHARS:
+            return self._uri_too_long(request_id), "gateway"
         if len(request.body) > MAX_REQUEST_BYTES:
             return gateway_error(413, "Request Too Long", "RequestTooLongException", request_id), "gateway"
         path = request.raw_path
-        match = self.routes.match(request.method, path)
+        match = self.routes.match(request.method, path) if request.method in GATEWAY_METHODS else None
         if match is None:
             # The deployed URL carries the stage (/v1/connections): accept that form as well.
             for api_id, api_context in self.apis.items():
@@ -121,6 +134,11 @@ class Gateway:
         route = match.route
         spec = self.runtime.functions[route.function_id]
         api = self.apis[route.api_id]
+        if (
+            not route.public
+            and len(self._method_arn(api, request.method, path).encode()) > MAX_METHOD_ARN_BYTES
+        ):
+            return self._uri_too_long(request_id), spec.logical_id
         event = build_event(request, match, api, request_id=request_id, path=path)
         if len(json.dumps(event).encode()) > MAX_SYNC_PAYLOAD:
             return gateway_error(
@@ -147,6 +165,17 @@ class Gateway:
             )
         return response, spec.logical_id
 
+    @staticmethod
+    def _uri_too_long(request_id: str) -> HttpResponse:
+        return gateway_error(414, "Request-URI Too Long", "RequestUriTooLongException", request_id)
+
+    @staticmethod
+    def _method_arn(api: ApiContext, method: str, path: str) -> str:
+        region = "us-east-1"
+        return (
+            f"arn:aws:execute-api:{region}:{api.account_id}:{api.api_id}/{api.api.stage_name}/{method}{path}"
+        )
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -154,6 +183,31 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the gateway prints one line per request itself
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method without a do_<METHOD> with an HTML 501; every method goes
+        # to the gateway instead, which answers the ones API Gateway does not route (TRACE...).
+        if name.startswith("do_") and name[3:].isupper():
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a request line over 64 KiB is a 414, bad framing a 400) in
+        the API's JSON error shape, never its HTML page."""
+        phrase = message or _phrase(code)
+        error_type = {414: "RequestUriTooLongException", 400: "BadRequestException"}.get(
+            code, "InternalFailure"
+        )
+        response = gateway_error(code, phrase, error_type, new_request_id())
+        self.close_connection = True
+        self.send_response(code)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(response.body)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -243,3 +297,40 @@ class FrontServer(ThreadingHTTPServer):
         self.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], list[bytes]]
+
+
+def wsgi_app(gateway: Gateway) -> WsgiApp:
+    """The gateway as a WSGI application, for in-process HTTP clients (test clients, fuzzers):
+    the same routing, events, functions and API Gateway answers as over the front's socket."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        query = environ.get("QUERY_STRING") or ""
+        target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+        if not target:
+            target = quote(str(environ.get("PATH_INFO") or "/"), safe="/%:@!$&'()*+,;=-._~")
+            target += f"?{query}" if query else ""
+        headers: list[tuple[str, str]] = []
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                headers.append((key[5:].replace("_", "-").title(), str(value)))
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+                headers.append((key.replace("_", "-").title(), str(value)))
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        method = str(environ.get("REQUEST_METHOD") or "GET").upper()
+        request = HttpRequest(method=method, target=target, headers=headers, body=body)
+        response = gateway.handle(request)
+        out = [(k, v) for k, v in response.headers if k.lower() not in {"content-length", "connection"}]
+        payload = b"" if method == "HEAD" else response.body
+        out.append(("Content-Length", str(len(payload))))
+        start_response(f"{response.status} {_phrase(response.status)}", out)
+        return [payload]
+
+    return app
+
+
+def _phrase(status: int) -> str:
+    return HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"

@@ -156,9 +156,10 @@ def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> N
     assert callback_lines
     assert all("code=***" in line for line in callback_lines)
 
-    # Unknown routes answer like API Gateway.
+    # Unknown routes answer like API Gateway (with the template's GatewayResponses: the API's shape).
     missing = httpx.get(f"{api}/no/such/route")
-    assert (missing.status_code, missing.json()) == (403, {"message": "Missing Authentication Token"})
+    assert missing.status_code == 403
+    assert missing.json()["error"]["code"] == "MISSING_AUTHENTICATION_TOKEN"
 
     # An action through the stage-prefixed URL, as the deployed API is called.
     staged = httpx.get(f"{api}/v1/connections/{connection_id}/objects/Lead/fields")

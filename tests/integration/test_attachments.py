@@ -24,18 +24,13 @@ import httpx
 import pytest
 import requests
 from pydantic import SecretStr
-from sfconnector.actions.attachments import (
-    ATTACHMENT_FIELDS,
-    AttachmentSettings,
-    decode_base64,
-    install_attachment_ports,
-)
+from sfconnector.actions.attachments import ATTACHMENT_FIELDS, AttachmentSettings, decode_base64
 from sfconnector.actions.errors import InvalidInputError
-from sfconnector.connections import ConnectionRecord
 from sfconnector.runtime import get_runtime, reset_runtime
 from sfconnector.salesforce.ids import to_18
 from sfconnector.staging import LAMBDA_RESPONSE_LIMIT, MAX_INLINE_BYTES
-from sfconnector.tokens import ConnectionSecret
+from sfconnector.stores.connections import ConnectionRecord
+from sfconnector.stores.tokens import ConnectionSecret
 from sfconnector.urlfetch import PayloadTooLargeError, UrlFetcher, UrlFetchSettings
 
 from tests.fixtures.actions import api_gateway_event, load_function
@@ -155,7 +150,7 @@ def api(
 def allow_loopback_downloads(**overrides: Any) -> None:
     """The test-only fetcher: http and 127.0.0.1 allowed (never in production)."""
     settings = UrlFetchSettings(allow_http=True, allow_loopback_for_tests=True, total_timeout=10, **overrides)
-    install_attachment_ports(get_runtime(), fetcher=UrlFetcher(settings))
+    get_runtime().install(url_fetcher=UrlFetcher(settings))
 
 
 class _Files(BaseHTTPRequestHandler):
@@ -365,7 +360,7 @@ def test_idempotency_key_makes_add_safe_to_retry(api: AttachmentsApi) -> None:
 
 
 def test_big_content_is_staged_in_s3_with_a_presigned_url(api: AttachmentsApi) -> None:
-    install_attachment_ports(get_runtime(), inline_limit=1024)
+    get_runtime().install(attachment_inline_limit=1024)
     account = api.account()
     content = bytes(range(256)) * 20  # 5,120 bytes: over the (lowered) inline limit
     attachment = api.insert(
@@ -472,8 +467,8 @@ def test_bad_base64_is_a_422_before_salesforce(api: AttachmentsApi, content: str
 
 
 def test_oversized_base64_is_a_413_before_salesforce(api: AttachmentsApi) -> None:
-    install_attachment_ports(
-        get_runtime(), settings=AttachmentSettings.model_validate({"ATTACHMENT_MAX_BYTES": 1000})
+    get_runtime().install(
+        attachment_settings=AttachmentSettings.model_validate({"ATTACHMENT_MAX_BYTES": 1000})
     )
     account = api.account()
     before = api.emulator.api_calls()
@@ -549,9 +544,7 @@ def test_forbidden_urls_are_refused_without_sending_anything(
         return answers[host]
 
     # Production settings (https only, no loopback), with the network replaced by recorders.
-    install_attachment_ports(
-        get_runtime(), fetcher=UrlFetcher(UrlFetchSettings(), resolver=resolver, transport=transport)
-    )
+    get_runtime().install(url_fetcher=UrlFetcher(UrlFetchSettings(), resolver=resolver, transport=transport))
     account = api.account()
     before = api.emulator.api_calls()
 
@@ -570,7 +563,7 @@ def test_loopback_is_refused_by_the_production_fetcher(
     api: AttachmentsApi, file_server: tuple[str, list[str]]
 ) -> None:
     base, seen = file_server
-    install_attachment_ports(get_runtime(), fetcher=UrlFetcher(UrlFetchSettings(allow_http=True)))
+    get_runtime().install(url_fetcher=UrlFetcher(UrlFetchSettings(allow_http=True)))
     answer = api.call(
         "POST", "", {"parent_id": api.account(), "name": "r.pdf", "url": f"{base}/files/report.pdf"}
     )

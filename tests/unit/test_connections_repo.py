@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 from pydantic import ValidationError
-from sfconnector.connections import (
+from sfconnector.salesforce.client import LimitInfo
+from sfconnector.stores.connections import (
     ConnectionExistsError,
     ConnectionNotFoundError,
     ConnectionRecord,
     ConnectionRepository,
 )
-from sfconnector.salesforce.client import LimitInfo
 
 from tests.fixtures.aws import AwsEnv
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
-from sfconnector.connections import ConnectionRecord, ConnectionRepository
 from sfconnector.models.subscriptions import Subscription
+from sfconnector.stores.connections import ConnectionRecord, ConnectionRepository
 from sfconnector.stores.polling import PollingRepository
 from sfconnector.stores.schedules import PollSchedules, ScheduleSettings, schedule_name
 from sfconnector.stores.subscriptions import SubscriptionRepository

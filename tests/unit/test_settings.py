@@ -63,7 +63,8 @@ def test_nothing_is_read_or_opened_at_import() -> None:
     # A clean interpreter with none of the variables and no AWS credentials imports every module.
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(sys.path)}
     code = (
-        "import sfconnector.settings, sfconnector.tokens, sfconnector.connections, sfconnector.salesforce; "
+        "import sfconnector.settings, sfconnector.stores.tokens, sfconnector.stores.connections; "
+        "import sfconnector.salesforce; "
         "from sfconnector.salesforce import client; assert client._shared_http is None; "
         "from sfconnector.settings import CoreSettings, SettingsError\n"
         "try:\n    CoreSettings.from_env()\nexcept SettingsError as e:\n    print(e)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sfconnector.actions.errors import FieldValidationError
-from sfconnector.actions.schema import SObjectSchema
+from sfconnector.salesforce.schema import SObjectSchema
 from sfconnector.triggers.subscriptions import _check_field_matched
 
 

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 from sfconnector.models.subscriptions import Subscription, SubscriptionCreate, SubscriptionPatch
 from sfconnector.stores.subscriptions import SubscriptionNotFoundError, SubscriptionRepository
+from sfconnector.triggers.subscriptions import StartOutOfWindowError, check_start
 
 from tests.fixtures.aws import AwsEnv
 
@@ -180,8 +181,6 @@ def test_create_defaults() -> None:
 @pytest.mark.parametrize(
     ("start", "message"),
     [
-        (_iso(timedelta(days=31)), "future"),
-        (_iso(-timedelta(days=30, minutes=1)), "30 days"),
         ("2026-11-30T10:00:00", "timezone"),
         ("yesterday", "datetime"),
     ],
@@ -194,6 +193,24 @@ def test_create_refuses_bad_start(start: str, message: str) -> None:
     assert any(message in e["msg"] for e in errors)
 
 
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        (_iso(timedelta(days=31)), "future"),
+        (_iso(timedelta(minutes=6)), "future"),
+        (_iso(-timedelta(days=30, minutes=1)), "30 days"),
+    ],
+)
+def test_create_refuses_a_start_outside_the_window(start: str, message: str) -> None:
+    # The window is a rule of the clock (not in the document): the service checks it.
+    body = SubscriptionCreate.model_validate({"trigger": "leads.created", "start": start})
+    with pytest.raises(StartOutOfWindowError) as info:
+        check_start(body, datetime.now(UTC))
+    assert info.value.fields == ["start"]
+    assert info.value.code == "start_out_of_window"
+    assert message in info.value.message
+
+
 def test_create_backfill_within_window() -> None:
     start = datetime.now(UTC) - timedelta(days=29, hours=23)
     body = SubscriptionCreate.model_validate({"trigger": "leads.created", "start": start.isoformat()})
@@ -202,8 +219,9 @@ def test_create_backfill_within_window() -> None:
     ahead = SubscriptionCreate.model_validate(
         {"trigger": "leads.created", "start": _iso(timedelta(minutes=2))}
     )
-    assert isinstance(ahead.start, datetime)
-    assert ahead.start <= datetime.now(UTC)
+    now = datetime.now(UTC)
+    check_start(ahead, now)
+    assert ahead.start_at(now) == now.replace(microsecond=0)
 
 
 def test_create_refuses_unknown_keys_and_bad_fields() -> None:

@@ -14,7 +14,7 @@ import pytest
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from pydantic import SecretStr, ValidationError
-from sfconnector.tokens import (
+from sfconnector.stores.tokens import (
     ConnectionSecret,
     ConnectionSecretNotFoundError,
     SecretsTokenStore,

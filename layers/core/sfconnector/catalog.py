@@ -18,7 +18,7 @@ docs, so never rename one.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from sfconnector.errors import Fault
 from sfconnector.models import (
     DeleteResult,
     FindAllInput,
@@ -40,6 +41,7 @@ from sfconnector.models import (
 
 __all__ = [
     "ACTIONS",
+    "DEMO_IDS",
     "FAMILIES",
     "STREAMS",
     "TRIGGERS",
@@ -76,7 +78,7 @@ def _model(ref: ModelRef) -> type[BaseModel]:
 
 class OperationKind(StrEnum):
     """What an action does. Each kind has one generic implementation, chosen through
-    :data:`sfconnector.actions.registry.OPERATIONS` (add a kind there to add a new behaviour)."""
+    :data:`sfconnector.api.registry.OPERATIONS` (add a kind there to add a new behaviour)."""
 
     CREATE = "create"
     GET = "get"
@@ -186,7 +188,10 @@ class Family:
     label: str
     """Singular label used in messages ("Opportunity Line Item")."""
     example: dict[str, Any] = field(default_factory=dict)
-    """A typical create body, used in the OpenAPI document, docs and ``events/``."""
+    """A typical create body, used in the OpenAPI document, docs and ``events/``. The examples are
+    accepted by the demo org (the emulator's seed): the contract tests send each one."""
+    upsert_match: str = "External_Id__c"
+    """The match field of the upsert example (a unique field the family's records usually have)."""
 
     @property
     def segment(self) -> str:
@@ -232,6 +237,13 @@ class Action:
     """CREATE_CHILD: the child's field that points at the parent (``ParentId``)."""
     required_fields: tuple[str, ...] = ()
     """Fields required on create beyond what the describe marks required (CaseComment.CommentBody)."""
+    example: Mapping[str, Any] | None = None
+    """The request body's example in the OpenAPI document, when it is not derived from the
+    family's ``example`` (comments, find all, attachments)."""
+    note: str = ""
+    """What the OpenAPI description adds to ``description`` (semantics a caller must know)."""
+    faults: tuple[Fault, ...] = ()
+    """Failures this action can answer beyond the ones every action can (documented per action)."""
 
     @property
     def name(self) -> str:
@@ -291,6 +303,7 @@ FAMILIES: tuple[Family, ...] = (
         "Contact",
         "Contact",
         {"FirstName": "Ada", "LastName": "Lovelace", "Email": "ada@example.com"},
+        upsert_match="Email",
     ),
     Family(
         "leads",
@@ -298,6 +311,7 @@ FAMILIES: tuple[Family, ...] = (
         "Lead",
         "Lead",
         {"FirstName": "Grace", "LastName": "Hopper", "Company": "Navy Labs", "Email": "grace@example.com"},
+        upsert_match="Email",
     ),
     Family(
         "opportunities",
@@ -334,8 +348,8 @@ FAMILIES: tuple[Family, ...] = (
         "OpportunityLineItem",
         "Opportunity Line Item",
         {
-            "OpportunityId": "006000000000001AAA",
-            "PricebookEntryId": "01u000000000001AAA",
+            "OpportunityId": "006Hs08To00004vIEA",
+            "PricebookEntryId": "01uHs08To00004dIEA",
             "Quantity": 2,
             "UnitPrice": 250,
         },
@@ -345,7 +359,7 @@ FAMILIES: tuple[Family, ...] = (
         "Associations",
         "OpportunityContactRole",
         "Opportunity Contact Role",
-        {"OpportunityId": "006000000000001AAA", "ContactId": "003000000000001AAA", "Role": "Decision Maker"},
+        {"OpportunityId": "006Hs08To00004vIEA", "ContactId": "003Hs08To00001fIEA", "Role": "Decision Maker"},
     ),
     Family("attachments", "Attachments", "Attachment", "Attachment"),
     Family(
@@ -353,11 +367,30 @@ FAMILIES: tuple[Family, ...] = (
         "Custom Objects",
         None,
         "Custom Record",
-        {"Name": "INV-0001", "Amount__c": 120.5},
+        {"Name": "INV-0001", "Invoice_Number__c": "INV-2026-0001", "Amount__c": 120.5},
     ),
 )
 
 _FAMILY_BY_KEY = {f.key: f for f in FAMILIES}
+
+DEMO_IDS: dict[str, str] = {
+    "Account": "001Hs08To00000VIEQ",
+    "Contact": "003Hs08To00001hIEA",
+    "Lead": "00QHs08To00003lMEA",
+    "Opportunity": "006Hs08To00004vIEA",
+    "Case": "500Hs08To000088IEA",
+    "Product2": "01tHs08To00004ZIEQ",
+    "Task": "00THs08To00009uMEA",
+    "Event": "00UHs08To0000AYMEY",
+    "OpportunityLineItem": "00kHs08To000065IEA",
+    "OpportunityContactRole": "00KHs08To00007eMEA",
+    "Attachment": "00PHs08To0000B2MEI",
+    "FeedItem": "0D5Hs08To0000BEKEY",
+    "Invoice__c": "a0IHs08To0000C2MEI",
+}
+"""Records of the demo org (the emulator's seed) by sObject: the examples of the record ids in the
+OpenAPI document, so that every example there works against the demo org (records nothing else
+depends on, so that the delete examples succeed too)."""
 
 
 # ------------------------------------------------------------------------------------------- actions
@@ -373,15 +406,59 @@ class _Shape:
     body_model: type[BaseModel] | None
     output_model: type[BaseModel]
     status_code: int = 200
+    note: str = ""
+    faults: tuple[Fault, ...] = ()
 
+
+_IDEMPOTENCY_NOTE = "Send an `Idempotency-Key` header to make retries safe."
 
 _STANDARD: dict[str, _Shape] = {
-    "create": _Shape(OperationKind.CREATE, "POST", "", RecordFields, RecordResult, status_code=201),
-    "update": _Shape(OperationKind.UPDATE, "PATCH", "/{record_id}", RecordFields, RecordResult),
-    "delete": _Shape(OperationKind.DELETE, "DELETE", "/{record_id}", None, DeleteResult),
+    "create": _Shape(
+        OperationKind.CREATE,
+        "POST",
+        "",
+        RecordFields,
+        RecordResult,
+        status_code=201,
+        note=_IDEMPOTENCY_NOTE,
+        faults=(Fault.CONFLICT,),
+    ),
+    "update": _Shape(
+        OperationKind.UPDATE,
+        "PATCH",
+        "/{record_id}",
+        RecordFields,
+        RecordResult,
+        faults=(Fault.CONFLICT,),  # duplicate rules, a locked record
+    ),
+    "delete": _Shape(
+        OperationKind.DELETE,
+        "DELETE",
+        "/{record_id}",
+        None,
+        DeleteResult,
+        note="Idempotent: deleting a record already in the recycle bin returns `already_deleted: true`.",
+        faults=(Fault.CONFLICT,),  # a locked record
+    ),
     "get": _Shape(OperationKind.GET, "GET", "/{record_id}", None, RecordResult),
-    "find": _Shape(OperationKind.FIND, "POST", "/find", FindInput, FindResult),
-    "upsert": _Shape(OperationKind.UPSERT, "PUT", "/upsert", UpsertInput, UpsertResult),
+    "find": _Shape(
+        OperationKind.FIND,
+        "POST",
+        "/find",
+        FindInput,
+        FindResult,
+        note="Returns `found: false` (200) when nothing matches, with `match_count`.",
+    ),
+    "upsert": _Shape(
+        OperationKind.UPSERT,
+        "PUT",
+        "/upsert",
+        UpsertInput,
+        UpsertResult,
+        note="By an External ID field: one Salesforce call. By another field (Email): a lookup, "
+        "then the write; several matches are a 409 listing `candidate_ids`.",
+        faults=(Fault.CONFLICT,),
+    ),
 }
 
 
@@ -420,11 +497,19 @@ def _standard_action(fam: Family, name: str, title: str, description: str, *, in
         status_code=shape.status_code,
         idempotent_create=shape.kind is OperationKind.CREATE,
         in_spec=in_spec,
+        note=shape.note,
+        faults=shape.faults,
     )
 
 
 def _comment_action(
-    fam: Family, name: str, title: str, description: str, sobjects: tuple[str, str, str], suffix: str
+    fam: Family,
+    name: str,
+    title: str,
+    description: str,
+    sobjects: tuple[str, str, str],
+    suffix: str,
+    example: Mapping[str, Any],
 ) -> Action:
     """A comment created under the parent record in the path; ``sobjects`` = (comment sObject,
     parent sObject, the comment's field pointing at the parent)."""
@@ -445,6 +530,9 @@ def _comment_action(
         parent_sobject=parent_sobject,
         parent_field=parent_field,
         required_fields=("CommentBody",),
+        example=example,
+        note=_IDEMPOTENCY_NOTE,
+        faults=(Fault.CONFLICT,),
     )
 
 
@@ -486,6 +574,7 @@ def _build_actions() -> tuple[Action, ...]:
             "Creates a new CaseComment record associated with a specific Case.",
             ("CaseComment", "Case", "ParentId"),
             "/{record_id}/comments",
+            {"CommentBody": "Customer called back; issue resolved.", "IsPublished": True},
         )
     )
 
@@ -524,6 +613,11 @@ def _build_actions() -> tuple[Action, ...]:
             route=f"{assoc.base_route}/find_all",
             body=FindAllInput,
             output=QueryResult,
+            example={"condition": "OpportunityId = '006000000000001AAA' AND IsPrimary = true", "limit": 50},
+            faults=(Fault.MALFORMED,),  # the query Salesforce refused
+            note="The condition is parsed and re-emitted by a guard: it can only ever query "
+            "OpportunityContactRole. Pages: while `has_more`, send the same body with the answer's "
+            "`next_page` for the next records.",
         )
     )
 
@@ -541,6 +635,7 @@ def _build_actions() -> tuple[Action, ...]:
             route=f"{att.base_route}/{{record_id}}/content",
             body=None,
             output="AttachmentContentResult",
+            faults=(Fault.TOO_LARGE,),
         ),
         Action(
             key="attachments.list_ids",
@@ -554,6 +649,7 @@ def _build_actions() -> tuple[Action, ...]:
             route=f"{att.base_route}/parents/{{parent_id}}",
             body=None,
             output="AttachmentIdsResult",
+            faults=(Fault.TOO_LARGE,),
         ),
         Action(
             key="attachments.add",
@@ -568,6 +664,14 @@ def _build_actions() -> tuple[Action, ...]:
             output=RecordResult,
             status_code=201,
             idempotent_create=True,
+            example={
+                "parent_id": DEMO_IDS["Account"],
+                "name": "notes.txt",
+                "content_base64": "TWVldGluZyBub3RlczogcmVuZXdhbCBhZ3JlZWQu",
+                "content_type": "text/plain",
+                "description": "Meeting notes",
+            },
+            faults=(Fault.CONFLICT, Fault.TOO_LARGE),
         ),
         _comment_action(
             att,
@@ -576,6 +680,7 @@ def _build_actions() -> tuple[Action, ...]:
             "Creates a new FeedComment record associated with a specific FeedItem.",
             ("FeedComment", "FeedItem", "FeedItemId"),
             "/feed_items/{record_id}/comments",
+            {"CommentBody": "Looks good to me."},
         ),
     ]
 

@@ -1,14 +1,25 @@
-"""The ports of one Lambda container, built lazily on first use and cached for warm invocations.
+"""THE composition root: the ports and services of one Lambda container, built lazily on first
+use and cached for warm invocations.
 
 Nothing here runs at import: a handler module imports this, and the first request builds the
-settings (validated, naming any missing variable), the boto3 clients, the token store and the
-Salesforce clients it needs. Later (warm) invocations reuse them, including the pooled
+settings (validated, naming any missing variable), the boto3 clients, the stores, the Salesforce
+clients and the services it needs. Later (warm) invocations reuse them, including the pooled
 keep-alive httpx client and the describe cache.
 
-Tests use the real thing against local parts: moto for AWS (``mock_aws`` patches botocore, so the
-clients built here talk to moto) and the Salesforce emulator (the connection's secret holds the
-emulator's instance URL). :func:`reset_runtime` between tests drops every cached port;
-:func:`set_runtime` installs a :class:`Runtime` built with explicit parts.
+Only the HTTP layer (:mod:`sfconnector.api`) and the function handlers reach the runtime
+(:func:`get_runtime`); the services (actions, oauth, triggers) receive their ports as arguments
+and never import this module.
+
+Every part is a ``cached_property`` (or a method for per-connection parts). Tests and the local
+stack replace parts with :meth:`Runtime.install` (``runtime.install(url_fetcher=...)``) or by
+passing them to the constructor; :func:`reset_runtime` between tests drops every cached part and
+:func:`set_runtime` installs a :class:`Runtime` built with explicit parts. Tests use the real thing
+against local parts: moto for AWS (``mock_aws`` patches botocore, so the clients built here talk
+to moto) and the Salesforce emulator (the connection's secret holds the emulator's instance URL).
+
+Adding a port (e.g. the trigger engine's cursor store): one ``cached_property`` below that builds
+it from ``self.settings`` and the shared clients, importing its module inside the property (the
+module then loads only in the functions that use it); ``install`` accepts it by its name.
 
 Usage::
 
@@ -22,7 +33,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from sfconnector.settings import CoreSettings
 
@@ -34,16 +45,23 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
 
-    from sfconnector.api.idempotency import StateTablePersistence
-    from sfconnector.connections import ApiUsageRecorder, ConnectionRepository
+    from sfconnector.actions.attachments import AttachmentSettings
     from sfconnector.events import Event, EventPublisher
+    from sfconnector.oauth.authorization import AuthorizationService
+    from sfconnector.oauth.service import ConnectionService
+    from sfconnector.oauth.settings import ConnectionsSettings
     from sfconnector.salesforce.client import DescribeCache, RetryPolicy, SalesforceClient, TokenProvider
+    from sfconnector.staging import PayloadStager
+    from sfconnector.stores.connections import ApiUsageRecorder, ConnectionRepository
+    from sfconnector.stores.idempotency import StateTablePersistence
+    from sfconnector.stores.oauth_state import OAuthStateStore
     from sfconnector.stores.schedules import ScheduleSettings
     from sfconnector.stores.subscriptions import SubscriptionRepository
-    from sfconnector.tokens import SecretsTokenStore
+    from sfconnector.stores.tokens import SecretsTokenStore
     from sfconnector.triggers.poller import PollerPorts, PollerSettings
     from sfconnector.triggers.scheduling import PollingControl
     from sfconnector.triggers.subscriptions import SubscriptionService
+    from sfconnector.urlfetch import UrlFetcher
 
 __all__ = ["Runtime", "get_runtime", "reset_runtime", "set_runtime"]
 
@@ -80,6 +98,15 @@ class Runtime:
 
     def __repr__(self) -> str:
         return f"Runtime(clients={len(self._clients)})"
+
+    def install(self, **parts: Any) -> Self:
+        """Replace cached parts by name (tests, the local stack), e.g.
+        ``install(url_fetcher=UrlFetcher(UrlFetchSettings(allow_http=True)))``; returns self."""
+        for name, value in parts.items():
+            if not isinstance(getattr(type(self), name, None), cached_property):
+                raise TypeError(f"Runtime has no installable part {name!r}")
+            self.__dict__[name] = value
+        return self
 
     # ---- configuration ---------------------------------------------------------------------------
 
@@ -139,20 +166,20 @@ class Runtime:
 
     @cached_property
     def connections(self) -> ConnectionRepository:
-        from sfconnector.connections import ConnectionRepository
+        from sfconnector.stores.connections import ConnectionRepository
 
         return ConnectionRepository(lambda: self.dynamodb, self.settings.table_name)
 
     @cached_property
     def usage_recorder(self) -> ApiUsageRecorder:
         """Writes connections' last seen API usage, at most once per connection per interval."""
-        from sfconnector.connections import ApiUsageRecorder
+        from sfconnector.stores.connections import ApiUsageRecorder
 
         return ApiUsageRecorder(self.connections, float(self.settings.api_usage_interval_seconds))
 
     @cached_property
     def token_store(self) -> SecretsTokenStore:
-        from sfconnector.tokens import SecretsTokenStore
+        from sfconnector.stores.tokens import SecretsTokenStore
 
         return SecretsTokenStore(lambda: self.secretsmanager, self.settings.secret_prefix)
 
@@ -165,12 +192,180 @@ class Runtime:
     @cached_property
     def idempotency_store(self) -> StateTablePersistence:
         """Powertools idempotency records in the state table (``Idempotency-Key`` of creates)."""
-        from sfconnector.api.idempotency import StateTablePersistence
+        from sfconnector.stores.idempotency import StateTablePersistence
 
         return StateTablePersistence(self.settings.table_name, boto3_client=self.dynamodb)
 
-    # ---- triggers: subscriptions and their poll schedules ---------------------------------------
-    # (one block, so it moves to the composition root as a whole)
+    # ---- Salesforce ------------------------------------------------------------------------------
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            from sfconnector.salesforce.client import shared_http_client
+
+            self._http = shared_http_client()
+        return self._http
+
+    @cached_property
+    def describe_cache(self) -> DescribeCache:
+        if self._describe_cache is not None:
+            return self._describe_cache
+        from sfconnector.salesforce.client import DescribeCache
+
+        return DescribeCache(ttl=float(self.settings.describe_ttl_seconds))
+
+    def token_provider(self, connection_id: str) -> TokenProvider:
+        """The connection's token provider: reads its secret, refreshes under the refresh lock,
+        marks it ``needs_reauth`` when Salesforce rejects the refresh token."""
+        if self._token_provider_factory is not None:
+            return self._token_provider_factory(connection_id)
+        from sfconnector.oauth.provider import ConnectionTokenProvider
+        from sfconnector.stores.refresh_lock import RefreshLock
+
+        return ConnectionTokenProvider(
+            connection_id,
+            store=self.token_store,
+            connections=self.connections,
+            http=self.http,
+            lock=RefreshLock(self.dynamodb, self.settings.table_name),
+            # Events are rare (a refresh token revoked): sfconnector.events loads with the first.
+            publisher=_DeferredPublisher(lambda: self.publisher),
+            # The connection's poll schedule is paused with it (where schedules are managed).
+            on_needs_reauth=self.polling.sync_quietly if self.manages_schedules else None,
+        )
+
+    def salesforce(self, connection_id: str) -> SalesforceClient:
+        """The Salesforce client of a connection (cached per connection for warm invocations).
+
+        No AWS or Salesforce call happens here: the secret is read on the first request. An
+        unknown connection surfaces as ConnectionSecretNotFoundError (404), a connection that must
+        be re-authorised as ConnectionNeedsReauthError (401), both without calling Salesforce.
+        """
+        from sfconnector.stores.tokens import validate_connection_id
+
+        validate_connection_id(connection_id)
+        with self._lock:
+            client = self._clients.get(connection_id)
+            if client is not None:
+                self._clients.move_to_end(connection_id)
+                return client
+        from sfconnector.salesforce.client import SalesforceClient
+
+        client = SalesforceClient(
+            self.token_provider(connection_id),
+            http=self.http,
+            # Describes are per connection: field-level security differs between users of one org.
+            org_key=connection_id,
+            retry=self._retry,
+            describe_cache=self.describe_cache,
+        )
+        with self._lock:
+            self._clients[connection_id] = client
+            while len(self._clients) > MAX_CACHED_CLIENTS:
+                self._clients.popitem(last=False)
+        return client
+
+    # ---- attachments (the attachments family's function) -----------------------------------------
+    # The fetcher and the stager are built (and their modules imported) by the first request that
+    # needs them, and build their own clients lazily too: an upload from base64 or listing ids never
+    # loads the downloader or the stager, never creates an S3 client.
+
+    @cached_property
+    def attachment_settings(self) -> AttachmentSettings:
+        from sfconnector.actions.attachments import AttachmentSettings
+
+        return AttachmentSettings.from_env(self._env)
+
+    @cached_property
+    def attachment_inline_limit(self) -> int | None:
+        """Largest content returned inline; None: what fits a Lambda response."""
+        return None
+
+    @cached_property
+    def url_fetcher(self) -> UrlFetcher:
+        """The SSRF-guarded downloader of attachment URLs."""
+        from sfconnector.urlfetch import UrlFetcher, UrlFetchSettings
+
+        settings = self.attachment_settings
+        return UrlFetcher(
+            UrlFetchSettings(max_bytes=settings.max_bytes, total_timeout=settings.fetch_timeout_seconds)
+        )
+
+    @cached_property
+    def payload_stager(self) -> PayloadStager:
+        """Content too big for a Lambda response -> the payload bucket + a presigned URL."""
+        from sfconnector.staging import PayloadStager, sigv4_s3_client
+
+        settings = self.attachment_settings
+        region = self.settings.aws_region
+
+        def s3_client() -> Any:
+            # Not the runtime's shared client: presigned URLs must be SigV4 (KMS-encrypted objects
+            # need it, and us-east-1 otherwise signs the legacy way).
+            return sigv4_s3_client(region=region)
+
+        return PayloadStager(
+            self.settings.payload_bucket,
+            s3_factory=s3_client,
+            url_ttl_seconds=settings.url_ttl_seconds,
+            kms_key_id=settings.payload_kms_key_id,
+        )
+
+    # ---- connections (the connections function) --------------------------------------------------
+
+    @cached_property
+    def connections_settings(self) -> ConnectionsSettings:
+        """The core settings plus the OAuth ones, validated on first use."""
+        from sfconnector.oauth.settings import ConnectionsSettings
+
+        return ConnectionsSettings.from_env(self._env)
+
+    @cached_property
+    def oauth_states(self) -> OAuthStateStore:
+        from sfconnector.stores.oauth_state import OAuthStateStore
+
+        config = self.connections_settings
+        return OAuthStateStore(self.dynamodb, config.table_name, ttl_seconds=config.state_ttl_seconds)
+
+    @cached_property
+    def authorization(self) -> AuthorizationService:
+        """Connect, callback (the OAuth web-server flow with PKCE)."""
+        from sfconnector.oauth.authorization import AuthorizationService
+        from sfconnector.stores.tokens import guard_botocore_payload_logs
+
+        # DynamoDB items written here hold the PKCE verifier: botocore must never log their bodies.
+        guard_botocore_payload_logs()
+        return AuthorizationService(
+            hosts=self.connections_settings.login_hosts(),
+            store=self.token_store,
+            connections=self.connections,
+            states=self.oauth_states,
+            http=self.http,
+            # A re-authorised connection's polling resumes.
+            on_connected=self.polling.sync_quietly if self.manages_schedules else None,
+        )
+
+    @cached_property
+    def connection_admin(self) -> ConnectionService:
+        """List, inspect, re-authorise, delete connections; describes for mapping UIs."""
+        from sfconnector.oauth.service import ConnectionService
+
+        return ConnectionService(
+            authorization=self.authorization,
+            store=self.token_store,
+            connections=self.connections,
+            http=self.http,
+            client_factory=self.salesforce,
+            usage=self.usage_recorder,
+            # Its poll schedule is deleted with the connection.
+            on_deleting=self.polling.forget if self.manages_schedules else None,
+        )
+
+    # ---- triggers (sfconnector.triggers) ---------------------------------------------------------
+    # The trigger engine's ports: the subscription repository and the cursor store (state table,
+    # under CONNECTION#<cid>), the poll schedules (EventBridge Scheduler) and the batch publisher.
+    # The connections' hooks into them (on_connected, on_deleting, on_needs_reauth) are wired above
+    # only where ``manages_schedules``.
 
     @cached_property
     def subscriptions(self) -> SubscriptionRepository:
@@ -252,74 +447,6 @@ class Runtime:
 
     poller_clock: Callable[[], float] | None = None
     """Tests set it (e.g. to the emulator's org clock) before the first poll."""
-
-    # ---- Salesforce ------------------------------------------------------------------------------
-
-    @property
-    def http(self) -> httpx.Client:
-        if self._http is None:
-            from sfconnector.salesforce.client import shared_http_client
-
-            self._http = shared_http_client()
-        return self._http
-
-    @cached_property
-    def describe_cache(self) -> DescribeCache:
-        if self._describe_cache is not None:
-            return self._describe_cache
-        from sfconnector.salesforce.client import DescribeCache
-
-        return DescribeCache(ttl=float(self.settings.describe_ttl_seconds))
-
-    def token_provider(self, connection_id: str) -> TokenProvider:
-        """The connection's token provider: reads its secret, refreshes under the refresh lock,
-        marks it ``needs_reauth`` when Salesforce rejects the refresh token."""
-        if self._token_provider_factory is not None:
-            return self._token_provider_factory(connection_id)
-        from sfconnector.oauth.lock import RefreshLock
-        from sfconnector.oauth.provider import ConnectionTokenProvider
-
-        return ConnectionTokenProvider(
-            connection_id,
-            store=self.token_store,
-            connections=self.connections,
-            http=self.http,
-            lock=RefreshLock(self.dynamodb, self.settings.table_name),
-            # Events are rare (a refresh token revoked): sfconnector.events loads with the first.
-            publisher=_DeferredPublisher(lambda: self.publisher),
-            on_needs_reauth=self.polling.sync_quietly if self.manages_schedules else None,
-        )
-
-    def salesforce(self, connection_id: str) -> SalesforceClient:
-        """The Salesforce client of a connection (cached per connection for warm invocations).
-
-        No AWS or Salesforce call happens here: the secret is read on the first request. An
-        unknown connection surfaces as ConnectionSecretNotFoundError (404), a connection that must
-        be re-authorised as ConnectionNeedsReauthError (401), both without calling Salesforce.
-        """
-        from sfconnector.tokens import validate_connection_id
-
-        validate_connection_id(connection_id)
-        with self._lock:
-            client = self._clients.get(connection_id)
-            if client is not None:
-                self._clients.move_to_end(connection_id)
-                return client
-        from sfconnector.salesforce.client import SalesforceClient
-
-        client = SalesforceClient(
-            self.token_provider(connection_id),
-            http=self.http,
-            # Describes are per connection: field-level security differs between users of one org.
-            org_key=connection_id,
-            retry=self._retry,
-            describe_cache=self.describe_cache,
-        )
-        with self._lock:
-            self._clients[connection_id] = client
-            while len(self._clients) > MAX_CACHED_CLIENTS:
-                self._clients.popitem(last=False)
-        return client
 
 
 class _DeferredPublisher:

@@ -18,11 +18,17 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sfconnector.errors import ConnectorError, Fault
+
 __all__ = ["CoreSettings", "EnvSettings", "SettingsError"]
 
 
-class SettingsError(Exception):
-    """The environment lacks required variables or holds invalid values (all named in the message)."""
+class SettingsError(ConnectorError):
+    """The environment lacks required variables or holds invalid values (all named in the message,
+    which goes to the logs: the caller is told only that the connector is misconfigured)."""
+
+    code = "configuration_error"
+    fault = Fault.INTERNAL
 
     def __init__(self, missing: list[str], invalid: dict[str, str]) -> None:
         self.missing = missing

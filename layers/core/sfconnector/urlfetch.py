@@ -30,6 +30,9 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sfconnector.errors import ConnectorError, Fault
+from sfconnector.salesforce.errors import redact
+
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -99,19 +102,18 @@ _METADATA_ADDRESSES = frozenset(
 )
 
 
-class UrlFetchError(Exception):
-    """Base of the typed errors of this module; ``status``/``code`` say how the API answers.
+class UrlFetchError(ConnectorError):
+    """Base of the typed errors of this module; ``fault`` and ``code`` say how the API answers.
 
     ``field`` names the input the error is about; ``message`` never contains a URL's query
-    string or credentials (see :func:`redact_url`).
+    string or credentials (see :func:`redact_url`), nor anything that looks like a token.
     """
 
     code: ClassVar[str] = "url_fetch_failed"
 
     def __init__(self, message: str, *, status: int = 422, field: str = "url") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(redact(message), fields=[field])
+        self.fault = Fault(status)
         self.field = field
 
 

@@ -18,7 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import httpx
 import pytest
-from sfconnector.oauth.wiring import reset_connection_service
 from sfconnector.runtime import reset_runtime
 
 from tests.fixtures.actions import load_function
@@ -39,11 +38,9 @@ def connections_environment(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorH
     monkeypatch.setenv("SF_LOGIN_URL_PRODUCTION", emulator.base_url)
     monkeypatch.setenv("ALLOW_INSECURE_LOOPBACK_LOGIN", "true")
     reset_runtime()
-    reset_connection_service()
     try:
         yield
     finally:
-        reset_connection_service()
         reset_runtime()
 
 
@@ -242,12 +239,12 @@ class Container:
 def connection_client(aws: AwsEnv, connection_id: str, **provider_options: Any) -> Container:
     """A Salesforce client for a stored connection, wired as an action function's runtime wires it
     (its own secret cache, i.e. its own Lambda container)."""
-    from sfconnector.connections import ConnectionRepository
     from sfconnector.events import SnsEventPublisher
-    from sfconnector.oauth.lock import RefreshLock
     from sfconnector.oauth.provider import ConnectionTokenProvider
     from sfconnector.salesforce.client import SalesforceClient
-    from sfconnector.tokens import SecretsTokenStore
+    from sfconnector.stores.connections import ConnectionRepository
+    from sfconnector.stores.refresh_lock import RefreshLock
+    from sfconnector.stores.tokens import SecretsTokenStore
 
     ddb = boto3.client("dynamodb", region_name=aws.region)
     provider = ConnectionTokenProvider(

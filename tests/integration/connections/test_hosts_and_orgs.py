@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sfconnector.oauth.wiring import reset_connection_service
+from sfconnector.runtime import reset_runtime
 
 from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.connections.conftest import register_app
@@ -25,7 +25,7 @@ def sandbox(
     """A second emulator playing test.salesforce.com (a sandbox org)."""
     org = sf_emulator_factory(org_id=SANDBOX_ORG, org_name="Acme UAT")
     monkeypatch.setenv("SF_LOGIN_URL_SANDBOX", org.base_url)
-    reset_connection_service()
+    reset_runtime()
     return org
 
 
@@ -69,7 +69,7 @@ def test_my_domain_connections_use_the_org_s_own_host(
 
     # Without the local-stack opt-in, only https My Domains with a real host name are accepted.
     monkeypatch.setenv("ALLOW_INSECURE_LOOPBACK_LOGIN", "false")
-    reset_connection_service()
+    reset_runtime()
     for environment in (
         my_domain.base_url,
         "https://10.1.2.3",

@@ -8,12 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from sfconnector.api.connections import callback_url_for
 from sfconnector.oauth.flow import Identity, authorize_url
 from sfconnector.oauth.hosts import InvalidEnvironmentError, LoginHosts
 from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
 from sfconnector.oauth.pkce import PkcePair, new_state, s256_challenge
-from sfconnector.oauth.routes import callback_url_for
-from sfconnector.oauth.wiring import reset_connection_service
+from sfconnector.runtime import reset_runtime
 
 from tests.integration.connections.apigw import api_event
 
@@ -140,9 +140,9 @@ def test_result_page_escapes_everything() -> None:
 
 @pytest.fixture
 def callback_env(aws: object) -> object:
-    reset_connection_service()
+    reset_runtime()
     yield aws
-    reset_connection_service()
+    reset_runtime()
 
 
 def test_callback_url_follows_the_request_host_and_stage(callback_env: object) -> None:
@@ -165,6 +165,6 @@ def test_callback_url_follows_the_request_host_and_stage(callback_env: object) -
 
 def test_configured_callback_url_wins(callback_env: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OAUTH_CALLBACK_URL", "https://connect.example.com/oauth/callback/")
-    reset_connection_service()
+    reset_runtime()
     event = APIGatewayProxyEvent(api_event("POST", "/connections", body={}))
     assert callback_url_for(event) == "https://connect.example.com/oauth/callback"

@@ -8,7 +8,7 @@ import time
 import boto3
 import pytest
 from sfconnector.api.errors import map_exception
-from sfconnector.oauth.errors import ConnectionNeedsReauthError, ConnectionPendingError
+from sfconnector.errors import ConnectionNeedsReauthError, ConnectionPendingError
 from sfconnector.salesforce.errors import SalesforceUnavailableError
 
 from tests.integration.connections.harness import ConnectionsApi, connection_client, subscribe_queue

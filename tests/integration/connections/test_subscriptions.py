@@ -15,9 +15,9 @@ from typing import Any
 
 import boto3
 import pytest
-from sfconnector.connections import ConnectionRepository
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.runtime import reset_runtime
+from sfconnector.stores.connections import ConnectionRepository
 from sfconnector.stores.subscriptions import SubscriptionRepository
 
 from tests.fixtures.actions import load_function, seed_connection

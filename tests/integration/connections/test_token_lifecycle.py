@@ -6,7 +6,7 @@ import json
 import threading
 
 import pytest
-from sfconnector.oauth.errors import ConnectionNeedsReauthError
+from sfconnector.errors import ConnectionNeedsReauthError
 
 from tests.integration.connections.conftest import register_app
 from tests.integration.connections.harness import (

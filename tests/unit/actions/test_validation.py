@@ -7,8 +7,13 @@ from typing import Any
 import pytest
 from sfconnector import API_VERSION
 from sfconnector.actions.errors import FieldValidationError
-from sfconnector.actions.schema import SObjectSchema, schema_of
-from sfconnector.actions.validation import check_record_id, criteria_condition, select_fields, validate_record
+from sfconnector.salesforce.schema import SObjectSchema, schema_of
+from sfconnector.salesforce.validation import (
+    check_record_id,
+    criteria_condition,
+    select_fields,
+    validate_record,
+)
 from sfemulator.schema import load_schema
 
 SCHEMA = load_schema()

@@ -138,17 +138,58 @@ def test_gateway_answers_like_api_gateway(front: tuple[str, list[str]]) -> None:
     url, _ = front
     missing = httpx.get(f"{url}/nowhere")
     assert missing.status_code == 403
-    assert missing.json() == {"message": "Missing Authentication Token"}
+    # In the API's error shape, as template.yaml's GatewayResponses make API Gateway answer.
+    assert missing.json() == _gateway_error("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
     assert missing.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
     crashed = httpx.get(f"{url}/broken")
-    assert (crashed.status_code, crashed.json()) == (502, {"message": "Internal server error"})
+    assert (crashed.status_code, crashed.json()) == (
+        502,
+        _gateway_error("INTEGRATION_FAILURE", "Internal server error"),
+    )
     malformed = httpx.delete(f"{url}/broken")
     assert malformed.status_code == 502
     # Function Timeout below the integration timeout: Lambda fails, API Gateway says 502.
     assert httpx.get(f"{url}/slow").status_code == 502
     # Function Timeout above it: API Gateway gives up first with 504.
     late = httpx.get(f"{url}/slow-long")
-    assert (late.status_code, late.json()["message"]) == (504, "Endpoint request timed out")
+    assert (late.status_code, late.json()["error"]["message"]) == (504, "Endpoint request timed out")
+
+
+def _gateway_error(code: str, message: str) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, "fields": [], "salesforce": []}}
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "BREW"])
+def test_methods_api_gateway_does_not_route_get_the_json_error_never_html(
+    front: tuple[str, list[str]], method: str
+) -> None:
+    url, _ = front
+    # /echo/{proxy+} is an ANY route: ANY is API Gateway's seven methods, never TRACE & co.
+    response = httpx.request(method, f"{url}/echo/a")
+    assert response.status_code == 403
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == _gateway_error("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+
+
+def test_over_long_urls_are_a_json_414(front: tuple[str, list[str]]) -> None:
+    url, _ = front
+    assert httpx.get(f"{url}/echo/a?q={'x' * 9_000}").status_code == 200  # within API Gateway's limit
+    # The signed method ARN of an IAM route (the path, not the query) is limited to 1,600 bytes.
+    assert httpx.get(f"{url}/echo/{'a' * 1_500}").status_code == 200
+    assert httpx.get(f"{url}/echo/{'a' * 1_600}").status_code == 414
+    long_query = httpx.get(f"{url}/echo/a?q={'x' * 10_300}")
+    assert long_query.status_code == 414
+    assert long_query.json() == _gateway_error("REQUEST_URI_TOO_LONG", "Request-URI Too Long")
+    # Beyond what http.server reads (64 KiB request line): still JSON, not its HTML page.
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.request("GET", f"/echo/a?q={'x' * 70_000}")
+        huge = connection.getresponse()
+        assert (huge.status, huge.getheader("Content-Type")) == (414, "application/json")
+        assert json.loads(huge.read())["error"]["code"] == "REQUEST_URI_TOO_LONG"
+    finally:
+        connection.close()
 
 
 def test_oversized_request_is_refused(front: tuple[str, list[str]]) -> None:

@@ -21,32 +21,24 @@ from __future__ import annotations
 
 import base64
 import binascii
-import inspect
 import re
-import threading
-import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from sfconnector.actions.errors import InvalidInputError, RecordNotFoundError
-from sfconnector.actions.validation import check_record_id
 from sfconnector.models import AddAttachmentInput, AttachmentContentResult, AttachmentIdsResult, RecordResult
 from sfconnector.salesforce import ids, soql
 from sfconnector.salesforce.client import SalesforceClient
 from sfconnector.salesforce.composite import CompositeRequest, reference
 from sfconnector.salesforce.errors import EntityDeletedError, NotFoundError, SalesforceError
+from sfconnector.salesforce.validation import check_record_id
 from sfconnector.settings import EnvSettings
 
 # urlfetch and staging are imported when a request needs them: every function's cold start pays
 # for what this module imports, and listing ids needs neither.
 if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler import Response
-
-    from sfconnector.catalog import Action
-    from sfconnector.runtime import Runtime
     from sfconnector.staging import PayloadStager
     from sfconnector.urlfetch import UrlFetcher
 
@@ -55,15 +47,9 @@ MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 
 __all__ = [
     "ATTACHMENT_FIELDS",
-    "AttachmentPorts",
     "AttachmentService",
     "AttachmentSettings",
-    "attachment_ports",
-    "build_add",
-    "build_get_content",
-    "build_list_ids",
     "decode_base64",
-    "install_attachment_ports",
 ]
 
 ATTACHMENT_PREFIX = "00P"
@@ -195,9 +181,9 @@ def _guess_type(name: str) -> str:
 class AttachmentService:
     """The attachment actions of one connection.
 
-    ``stager`` and ``fetcher`` are ports built lazily by the runtime (factories are accepted so a
-    function that never stages or fetches never builds them); without a stager, content too big to
-    return inline is a 413.
+    ``stager`` and ``fetcher`` are ports built lazily by the composition root (factories are
+    accepted so a function that never stages or fetches never builds them); without a stager,
+    content too big to return inline is a 413.
     """
 
     def __init__(
@@ -366,189 +352,3 @@ class AttachmentService:
             raise SalesforceError(502, message="Salesforce returned no record in the read-back")
         record = {k: v for k, v in record.items() if k != "Body"}
         return RecordResult(id=str(record.get("Id")), record=record)
-
-
-# ----------------------------------------------------------------------------------------- ports
-
-
-@dataclass
-class AttachmentPorts:
-    """The attachment family's ports of one runtime (container): built on first use, then cached.
-
-    The fetcher and the stager are built (and their modules imported) by the first request that
-    needs them, and build their own clients lazily too: an upload from base64 or listing ids never
-    loads the downloader or the stager, never creates an S3 client and never touches the network
-    outside Salesforce. Either is an instance or a function returning the (one) instance.
-    """
-
-    settings: AttachmentSettings
-    fetcher: UrlFetcher | Callable[[], UrlFetcher]
-    stager: PayloadStager | Callable[[], PayloadStager]
-    inline_limit: int | None = None
-    """None: what fits a Lambda response (:data:`sfconnector.staging.MAX_INLINE_BYTES`)."""
-
-
-_ports: weakref.WeakKeyDictionary[Runtime, AttachmentPorts] = weakref.WeakKeyDictionary()
-_ports_lock = threading.Lock()
-
-
-T = TypeVar("T")
-
-
-def _once(build: Callable[[], T]) -> Callable[[], T]:
-    """``build()`` on the first call, the same object on every later one."""
-    built: list[T] = []
-    lock = threading.Lock()
-
-    def get() -> T:
-        with lock:
-            if not built:
-                built.append(build())
-            return built[0]
-
-    return get
-
-
-def _build_ports(runtime: Runtime) -> AttachmentPorts:
-    settings = AttachmentSettings.from_env()
-    core = runtime.settings
-
-    def fetcher() -> UrlFetcher:
-        from sfconnector.urlfetch import UrlFetcher, UrlFetchSettings
-
-        return UrlFetcher(
-            UrlFetchSettings(max_bytes=settings.max_bytes, total_timeout=settings.fetch_timeout_seconds)
-        )
-
-    def stager() -> PayloadStager:
-        from sfconnector.staging import PayloadStager, sigv4_s3_client
-
-        def s3_client() -> Any:
-            # Not the runtime's shared client: presigned URLs must be SigV4 (KMS-encrypted objects
-            # need it, and us-east-1 otherwise signs the legacy way).
-            return sigv4_s3_client(region=core.aws_region)
-
-        return PayloadStager(
-            core.payload_bucket,
-            s3_factory=s3_client,
-            url_ttl_seconds=settings.url_ttl_seconds,
-            kms_key_id=settings.payload_kms_key_id,
-        )
-
-    return AttachmentPorts(settings=settings, fetcher=_once(fetcher), stager=_once(stager))
-
-
-def attachment_ports(runtime: Runtime) -> AttachmentPorts:
-    """The runtime's attachment ports (built on first use)."""
-    with _ports_lock:
-        ports = _ports.get(runtime)
-        if ports is None:
-            ports = _build_ports(runtime)
-            _ports[runtime] = ports
-        return ports
-
-
-def install_attachment_ports(
-    runtime: Runtime,
-    *,
-    fetcher: UrlFetcher | None = None,
-    stager: PayloadStager | None = None,
-    settings: AttachmentSettings | None = None,
-    inline_limit: int | None = None,
-) -> AttachmentPorts:
-    """Replace some of a runtime's attachment ports (tests, the local stack): e.g. a fetcher that
-    may reach a loopback test server. Parts not given are the defaults."""
-    with _ports_lock:
-        current = _ports.pop(runtime, None)
-    base = current or attachment_ports(runtime)
-    ports = AttachmentPorts(
-        settings=settings or base.settings,
-        fetcher=fetcher or base.fetcher,
-        stager=stager or base.stager,
-        inline_limit=inline_limit if inline_limit is not None else base.inline_limit,
-    )
-    with _ports_lock:
-        _ports[runtime] = ports
-    return ports
-
-
-def _service(client: SalesforceClient, connection_id: str) -> AttachmentService:
-    from sfconnector.runtime import get_runtime
-
-    ports = attachment_ports(get_runtime())
-    return AttachmentService(
-        client,
-        connection_id=connection_id,
-        stager=ports.stager,
-        fetcher=ports.fetcher,
-        max_bytes=ports.settings.max_bytes,
-        inline_limit=ports.inline_limit,
-    )
-
-
-# ------------------------------------------------------------------------------------- endpoints
-
-
-def build_list_ids(action: Action) -> Callable[..., Any]:
-    from sfconnector.api.endpoints import connection_param, endpoint, path_param, perform, respond, returns
-
-    def impl(connection_id: str, parent_id: str) -> Response[Any]:
-        result, calls = perform(
-            action, connection_id, lambda client: _service(client, connection_id).list_ids(parent_id)
-        )
-        return respond(200, result, api_calls=calls)
-
-    params: list[inspect.Parameter] = [
-        connection_param(),
-        path_param(
-            "parent_id", "Salesforce id of the record the files are attached to (15 or 18 characters)."
-        ),
-    ]
-    return endpoint(action, params, returns(action), impl)
-
-
-def build_get_content(action: Action) -> Callable[..., Any]:
-    from sfconnector.api.endpoints import connection_param, endpoint, path_param, perform, respond, returns
-
-    def impl(connection_id: str, record_id: str) -> Response[Any]:
-        result, calls = perform(
-            action, connection_id, lambda client: _service(client, connection_id).get_content(record_id)
-        )
-        return respond(200, result, api_calls=calls)
-
-    params: list[inspect.Parameter] = [
-        connection_param(),
-        path_param("record_id", "Salesforce id of the Attachment (starts with 00P)."),
-    ]
-    return endpoint(action, params, returns(action), impl)
-
-
-def build_add(action: Action) -> Callable[..., Any]:
-    from sfconnector.api.endpoints import (
-        body_param,
-        connection_param,
-        endpoint,
-        idempotency_key_param,
-        returns,
-        run_create,
-    )
-
-    def impl(
-        connection_id: str, body: AddAttachmentInput, idempotency_key: str | None = None
-    ) -> Response[Any]:
-        return run_create(
-            action,
-            connection_id,
-            idempotency_key,
-            body.model_dump(mode="json"),
-            lambda client: _service(client, connection_id).add(body),
-        )
-
-    example = {
-        "parent_id": "001000000000001AAA",
-        "name": "invoice.pdf",
-        "url": "https://files.example.com/invoices/INV-0001.pdf",
-        "description": "Invoice for order 1001",
-    }
-    params = [connection_param(), body_param(AddAttachmentInput, example), idempotency_key_param()]
-    return endpoint(action, params, returns(action), impl)

@@ -28,13 +28,6 @@ from sfconnector.actions.errors import (
     RecordNotFoundError,
     UnknownSObjectError,
 )
-from sfconnector.actions.schema import SObjectSchema, schema_of
-from sfconnector.actions.validation import (
-    check_record_id,
-    criteria_condition,
-    select_fields,
-    validate_record,
-)
 from sfconnector.models import DeleteResult, FindResult, QueryResult, RecordResult, UpsertResult
 from sfconnector.salesforce import ids, soql
 from sfconnector.salesforce.client import SalesforceClient
@@ -50,6 +43,13 @@ from sfconnector.salesforce.errors import (
     MultipleMatchesError,
     NotFoundError,
     SalesforceError,
+)
+from sfconnector.salesforce.schema import SObjectSchema, describe_sobject, schema_of, sobject_schema
+from sfconnector.salesforce.validation import (
+    check_record_id,
+    criteria_condition,
+    select_fields,
+    validate_record,
 )
 
 __all__ = ["MAX_UPSERT_CANDIDATES", "RecordService", "prefix_of"]
@@ -107,27 +107,10 @@ class RecordService:
 
     def schema(self) -> SObjectSchema:
         """The sObject's schema (from the client's describe cache)."""
-        schema = schema_of(self._describe())
-        if self.custom_only and not schema.custom:
-            raise UnknownSObjectError(f"{self.sobject} is not a custom object", fields=["sobject"])
-        return schema
+        return sobject_schema(self.client, self.sobject, custom_only=self.custom_only)
 
     def _describe(self) -> dict[str, Any]:
-        try:
-            soql.sobject_name(self.sobject)
-            return self.client.describe(self.sobject)
-        except ValueError:
-            raise UnknownSObjectError(
-                f"{self.sobject!r} is not a valid sObject name", fields=["sobject"]
-            ) from None
-        except SalesforceError as exc:
-            if isinstance(exc, NotFoundError) or exc.error_code in ("INVALID_TYPE", "NOT_FOUND"):
-                raise UnknownSObjectError(
-                    f"There is no sObject {self.sobject} in this Salesforce org (or the connected user "
-                    "cannot access it).",
-                    fields=["sobject"],
-                ) from None
-            raise
+        return describe_sobject(self.client, self.sobject)
 
     def _key_prefix(self) -> str | None:
         prefix = prefix_of(self.sobject)

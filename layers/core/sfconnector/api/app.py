@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from sfconnector import catalog
-from sfconnector.actions.registry import builder_for
 from sfconnector.api.errors import register_error_handlers
 from sfconnector.api.observability import wrap_handler
+from sfconnector.api.registry import builder_for
+from sfconnector.api.routing import ApiResolver, powertools_rule
 from sfconnector.catalog import Action
+from sfconnector.errors import Fault
 from sfconnector.runtime import get_runtime
 
 __all__ = [
@@ -41,56 +42,55 @@ PUBLIC_ROUTE: dict[str, Any] = {"x-amazon-apigateway-auth": {"type": "NONE"}}
 Authorizer: NONE``, e.g. the OAuth callback a browser follows): the whole-API OpenAPI document
 gives such operations ``security: []``, every other one the SigV4 scheme."""
 
-_ERRORS: dict[int, str] = {
-    401: "The connection must be re-authorised in Salesforce.",
-    403: "Salesforce refused access (object or field permissions of the connected user).",
-    404: "Unknown connection, record or sObject.",
-    409: "Conflict: ambiguous match, duplicate, or a request with the same Idempotency-Key is running.",
-    422: "Invalid input: the fields and problems are listed.",
-    429: "The Salesforce org's API allowance is used up.",
-    502: "Salesforce answered something unexpected.",
-    503: "Salesforce (or AWS) is temporarily unavailable; retry.",
+_ERRORS: dict[Fault, str] = {
+    Fault.MALFORMED: "Salesforce refused the query (the condition is valid SOQL the org cannot run).",
+    Fault.NEEDS_REAUTH: "The connection must be re-authorised in Salesforce.",
+    Fault.FORBIDDEN: "Salesforce refused access (object or field permissions of the connected user), or "
+    "API Gateway refused the request's signature.",
+    Fault.NOT_FOUND: "Unknown connection, record or sObject.",
+    Fault.CONFLICT: "Conflict: ambiguous match, duplicate, a locked record, or a request with the same "
+    "Idempotency-Key is running.",
+    Fault.TOO_LARGE: "Payload too large.",
+    Fault.INVALID: "Invalid input: the fields and problems are listed.",
+    Fault.RATE_LIMITED: "The Salesforce org's API allowance is used up.",
+    Fault.UPSTREAM: "Salesforce answered something unexpected.",
+    Fault.UNAVAILABLE: "Salesforce (or AWS) is temporarily unavailable; retry.",
 }
+_COMMON_FAULTS = (
+    Fault.NEEDS_REAUTH,
+    Fault.FORBIDDEN,
+    Fault.NOT_FOUND,
+    Fault.INVALID,
+    Fault.RATE_LIMITED,
+    Fault.UPSTREAM,
+    Fault.UNAVAILABLE,
+)
+"""What every action can answer (documented on each); an action adds its own (``Action.faults``)."""
 
 
-def powertools_rule(route: str) -> str:
-    """``/connections/{connection_id}/accounts`` -> ``/connections/<connection_id>/accounts``."""
-    return route.replace("{", "<").replace("}", ">")
+_SUCCESS: dict[int, str] = {200: "The result.", 201: "Created."}
 
 
 def _responses(action: Action) -> dict[int, Any]:
-    codes = [401, 404, 422, 429, 502, 503]
-    if action.kind.value in ("upsert", "create", "create_child", "attachment_add"):
-        codes.append(409)
-    if action.kind.value.startswith("attachment"):
-        codes.append(413)
+    """Every status the action answers itself, with its body's model (the answers of API Gateway
+    in front of every route are added to the whole document: see ``sfconnector.api.meta``)."""
     from sfconnector.models import ErrorResponse  # documents only (see build_family_router)
 
-    model: dict[str, Any] = {"application/json": {"model": ErrorResponse}}
-    return {
-        code: {"description": _ERRORS.get(code, "Payload too large."), "content": model}
-        for code in sorted(codes)
-    }
+    error: dict[str, Any] = {"application/json": {"model": ErrorResponse}}
+    faults = sorted({*_COMMON_FAULTS, *action.faults})
+    answers: dict[int, Any] = {int(f): {"description": _ERRORS[f], "content": error} for f in faults}
+    success = [200, 201] if action.kind.value == "upsert" else [action.status_code]
+    for status in success:
+        content = {"application/json": {"model": action.output_model}}
+        answers[status] = {"description": _SUCCESS.get(status, "The result."), "content": content}
+    return dict(sorted(answers.items()))
 
 
 def _description(action: Action) -> str:
-    family = catalog.family(action.family)
-    notes = {
-        "find": "Returns `found: false` (200) when nothing matches, with `match_count`.",
-        "upsert": "By an External ID field: one Salesforce call. By another field (Email): a lookup, "
-        "then the write; several matches are a 409 listing `candidate_ids`.",
-        "delete": "Idempotent: deleting a record already in the recycle bin returns `already_deleted: true`.",
-        "create": "Send an `Idempotency-Key` header to make retries safe.",
-        "create_child": "Send an `Idempotency-Key` header to make retries safe.",
-        "find_all": "The condition is parsed and re-emitted by a guard: it can only ever query "
-        "OpportunityContactRole. Pages: while `has_more`, send the same body with the answer's "
-        "`next_page` for the next records.",
-    }
     text = action.description
-    extra = notes.get(action.kind.value)
-    if extra:
-        text += "\n\n" + extra
-    if family.sobject is None:
+    if action.note:
+        text += "\n\n" + action.note
+    if catalog.family(action.family).sobject is None:
         text += "\n\nThe custom object (any `*__c` sObject of the org) is named in the path."
     text += f"\n\nCatalog key: `{action.key}`."
     return text
@@ -126,20 +126,21 @@ def build_family_router(family_key: str, *, documented: bool = True) -> Router:
     return router
 
 
-def new_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+def new_resolver() -> ApiResolver:
+    """A function's resolver: request validation, the one error mapping, routes remembered (405)."""
+    app = ApiResolver()
     register_error_handlers(app)
     return app
 
 
-def build_family_app(family_key: str) -> APIGatewayRestResolver:
+def build_family_app(family_key: str) -> ApiResolver:
     """The resolver of one family's function."""
     app = new_resolver()
     app.include_router(build_family_router(family_key, documented=False))
     return app
 
 
-def build_lambda_handler(app: APIGatewayRestResolver) -> Any:
+def build_lambda_handler(app: ApiResolver) -> Any:
     """The Lambda entry point of a resolver: Logger/Tracer/Metrics wrap it once (first call)."""
 
     def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:

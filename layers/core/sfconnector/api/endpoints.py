@@ -5,9 +5,9 @@ An endpoint builder takes an :class:`~sfconnector.catalog.Action` and returns a 
 the family's example, headers); :func:`endpoint` attaches that signature. The functions stay
 thin: open the connection's client (:func:`perform`), call one service, wrap the result.
 
-Builders are found through :data:`sfconnector.actions.registry.OPERATIONS`; other modules (the
-attachments family) use the same helpers: :func:`endpoint`, the ``*_param`` factories,
-:func:`perform` and :func:`respond`.
+Builders are found through :data:`sfconnector.api.registry.OPERATIONS`; other modules (the
+attachments family's, :mod:`sfconnector.api.attachments`) use the same helpers: :func:`endpoint`,
+the ``*_param`` factories, :func:`perform` and :func:`respond`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,17 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from pydantic import BaseModel
 
 from sfconnector import catalog
-from sfconnector.actions.records import RecordService
+from sfconnector.actions.records import RecordService, prefix_of
+from sfconnector.api.observability import record_action
 from sfconnector.catalog import Action
 from sfconnector.models import (
+    CONNECTION_ID_PATTERN,
+    CUSTOM_SOBJECT_PATTERN,
     FindAllInput,
     FindInput,
     RecordFields,
     UpsertInput,
+    record_id_pattern,
 )
 from sfconnector.runtime import get_runtime
 from sfconnector.salesforce.client import SalesforceClient
@@ -48,6 +52,7 @@ __all__ = [
     "connection_param",
     "endpoint",
     "fields_query_param",
+    "id_param",
     "idempotency_key_param",
     "path_param",
     "perform",
@@ -64,7 +69,6 @@ Endpoint = Callable[..., Any]
 T = TypeVar("T")
 KW = inspect.Parameter.KEYWORD_ONLY
 
-CONNECTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 JSON = "application/json"
 
@@ -114,18 +118,35 @@ def connection_param() -> inspect.Parameter:
 
 
 def record_id_param(action: Action, name: str = "record_id") -> inspect.Parameter:
-    what = action.parent_sobject or action.sobject or "record"
-    return path_param(name, f"Salesforce id of the {what} (15 or 18 characters).")
+    return id_param(name, action.parent_sobject or action.sobject)
+
+
+def id_param(name: str, sobject: str | None, what: str | None = None) -> inspect.Parameter:
+    """A record id in the path. The document gives its pattern (with the object's key prefix when
+    a standard object's ids all start with one) and a record of the demo org as the example; the
+    request is not validated against that pattern: the service checks the id (well-formed AND of
+    the right object) with a clearer message than a pattern mismatch."""
+    prefix = prefix_of(sobject) if sobject else None
+    starts = f", starting with {prefix}" if prefix else ""
+    example = catalog.DEMO_IDS.get(sobject or "Invoice__c")
+    documented: dict[str, Any] = {"pattern": record_id_pattern(prefix)}
+    if example:
+        documented["examples"] = [example]
+    what = what or f"the {sobject or 'record'}"
+    description = f"Salesforce id of {what} (15 or 18 characters{starts})."
+    location = Path(description=description, json_schema_extra=documented)
+    return inspect.Parameter(name, KW, annotation=Annotated[str, location])
 
 
 def sobject_param() -> inspect.Parameter:
-    # No pattern here: a name that is not a custom object is a 404 with a clear message, not a 422.
-    return path_param(
-        "sobject",
-        "API name of the custom object (ends in __c), e.g. Invoice__c.",
+    # The pattern is documented, not validated: a name that is not a custom object is a 404 with a
+    # clear message, not a 422.
+    location = Path(
+        description="API name of the custom object (ends in __c), e.g. Invoice__c.",
         max_length=120,
-        examples=["Invoice__c"],
+        json_schema_extra={"pattern": CUSTOM_SOBJECT_PATTERN, "examples": ["Invoice__c"]},
     )
+    return inspect.Parameter("sobject", KW, annotation=Annotated[str, location])
 
 
 def body_param(
@@ -163,7 +184,9 @@ def fields_query_param() -> inspect.Parameter:
         default=None,
         annotation=Annotated[
             str | None,
-            Query(max_length=10_000, description="Comma-separated fields to return (default: every field)."),
+            # No maxLength: Powertools does not apply one to an optional query value, and the URL's
+            # own limit (414) is documented on every operation.
+            Query(description="Comma-separated fields to return (default: every field)."),
         ],
     )
 
@@ -185,7 +208,7 @@ def perform(action: Action, connection_id: str, work: Callable[[SalesforceClient
 
     Once the work is done (answer or error), its usage is logged, counted as a metric and, when
     Salesforce was called, the org's API usage is remembered on the connection (throttled; see
-    :class:`~sfconnector.connections.ApiUsageRecorder`).
+    :class:`~sfconnector.stores.connections.ApiUsageRecorder`).
     """
     runtime = get_runtime()
     client = runtime.salesforce(connection_id)
@@ -197,8 +220,6 @@ def perform(action: Action, connection_id: str, work: Callable[[SalesforceClient
 
 
 def _record_usage(action: Action, connection_id: str, client: SalesforceClient, calls: int) -> None:
-    from sfconnector.api.observability import record_action
-
     record_action(action, connection_id, calls, client.limit_info)
     if calls:
         get_runtime().usage_recorder.record(connection_id, client.limit_info)
@@ -327,10 +348,7 @@ def build_create_child(action: Action) -> Endpoint:
             ),
         )
 
-    example = {"CommentBody": "Customer called back; issue resolved.", "IsPublished": True}
-    if action.sobject == "FeedComment":
-        example = {"CommentBody": "Looks good to me."}
-    params = [*_route_params(action), body_param(RecordFields, example), idempotency_key_param()]
+    params = [*_route_params(action), body_param(RecordFields, action.example), idempotency_key_param()]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -392,9 +410,6 @@ def build_find(action: Action) -> Endpoint:
     return endpoint(action, params, returns(action), impl)
 
 
-_UPSERT_MATCH = {"contacts": "Email", "leads": "Email"}
-
-
 def build_upsert(action: Action) -> Endpoint:
     def impl(connection_id: str, body: UpsertInput, sobject: str | None = None) -> Response[Any]:
         result, calls = perform(
@@ -405,8 +420,8 @@ def build_upsert(action: Action) -> Endpoint:
         return respond(201 if result.created else 200, result, api_calls=calls)
 
     record = _example(action)
-    match = _UPSERT_MATCH.get(action.family, "External_Id__c")
-    record.setdefault(match, "ada@example.com" if match == "Email" else "EXT-0001")
+    match = catalog.family(action.family).upsert_match
+    record.setdefault(match, "EXT-0001")  # the family's example has its match field when it can
     params = [*_route_params(action), body_param(UpsertInput, {"match_field": match, "record": record})]
     return endpoint(action, params, returns(action), impl)
 
@@ -422,6 +437,5 @@ def build_find_all(action: Action) -> Endpoint:
         )
         return respond(200, result, api_calls=calls)
 
-    example = {"condition": "OpportunityId = '006000000000001AAA' AND IsPrimary = true", "limit": 50}
-    params = [connection_param(), body_param(FindAllInput, example)]
+    params = [connection_param(), body_param(FindAllInput, action.example)]
     return endpoint(action, params, returns(action), impl)

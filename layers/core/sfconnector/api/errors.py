@@ -2,6 +2,12 @@
 
 ``{"error": {"code", "message", "fields", "salesforce": [...], "details"?}}``
 
+The status is decided one way: every failure is classified into a :class:`~sfconnector.errors.Fault`
+and answered with ``int(fault)``. The connector's own errors (:class:`~sfconnector.errors.ConnectorError`)
+carry their fault and code; Salesforce's are classified by :data:`SALESFORCE_CODES` (its
+``errorCode``) or by their type and HTTP status; Powertools' request validation and routing errors
+are classified here too.
+
 * ``code``: stable, machine-readable (``validation_failed``, ``not_found``, ``ambiguous_match``...);
 * ``message``: for the person building the workflow (names the field, says what is allowed);
 * ``fields``: the fields (or parameters) the error is about;
@@ -26,9 +32,12 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
-from sfconnector.actions.errors import ActionError, AmbiguousMatchError
+from sfconnector.errors import ConnectorError, Fault
 from sfconnector.salesforce.errors import (
     AuthorizationRevokedError,
     MultipleMatchesError,
@@ -40,10 +49,9 @@ from sfconnector.salesforce.errors import (
 )
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+    from sfconnector.api.routing import ApiResolver
 
 __all__ = [
-    "ERROR_STATUS",
     "SALESFORCE_CODES",
     "ApiErrorSpec",
     "error_body",
@@ -71,6 +79,20 @@ class ApiErrorSpec:
     headers: Mapping[str, str] | None = None
 
 
+def _spec(
+    fault: Fault,
+    code: str,
+    message: str,
+    fields: Sequence[str] = (),
+    salesforce: Sequence[dict[str, Any]] = (),
+    details: Mapping[str, Any] | None = None,
+    retry_after: int | None = None,
+) -> ApiErrorSpec:
+    """THE place a status is chosen: the fault's."""
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return ApiErrorSpec(int(fault), code, message, tuple(fields), tuple(salesforce), details, headers)
+
+
 def error_body(spec: ApiErrorSpec) -> dict[str, Any]:
     error: dict[str, Any] = {
         "code": spec.code,
@@ -95,30 +117,27 @@ def error_response(spec: ApiErrorSpec) -> Response[str]:
 
 # ------------------------------------------------------------------------------ our own errors
 
-ERROR_STATUS: dict[str, int] = {
-    "validation_failed": 422,
-    "invalid_input": 422,
-    "not_found": 404,
-    "sobject_not_found": 404,
-    "connection_not_found": 404,
-    "connection_needs_reauth": 401,
-    "ambiguous_match": 409,
+_INTERNAL_MESSAGES: dict[str, str] = {
+    "configuration_error": "The connector is not configured correctly; see its logs.",
 }
-"""HTTP status of each :class:`~sfconnector.actions.errors.ActionError` code."""
 
 
-def _action_error(exc: ActionError) -> ApiErrorSpec:
-    status = getattr(exc, "status", None) or ERROR_STATUS.get(exc.code, 422)
-    return ApiErrorSpec(int(status), exc.code, exc.message, tuple(exc.fields), details=exc.details)
+def _connector_error(exc: ConnectorError) -> ApiErrorSpec:
+    message = exc.message
+    if exc.fault is Fault.INTERNAL:
+        # The connector's own fault (e.g. a missing variable): the logs say which, the caller not.
+        logger.error("%s: %s", exc.code, exc)
+        message = _INTERNAL_MESSAGES.get(exc.code, "Internal error. It has been logged.")
+    return _spec(exc.fault, exc.code, message, exc.fields, details=exc.details, retry_after=exc.retry_after)
 
 
 # -------------------------------------------------------------------------- Salesforce's errors
 
 _REJECTED = "rejected_by_salesforce"
-SALESFORCE_CODES: dict[str, tuple[int, str]] = {
+SALESFORCE_CODES: dict[str, tuple[Fault, str]] = {
     # The record's data: Salesforce refused it (validation rules, types, references...).
     **{
-        code: (422, _REJECTED)
+        code: (Fault.INVALID, _REJECTED)
         for code in (
             "REQUIRED_FIELD_MISSING",
             "INVALID_FIELD",
@@ -148,32 +167,32 @@ SALESFORCE_CODES: dict[str, tuple[int, str]] = {
             "STORAGE_LIMIT_EXCEEDED",
         )
     },
-    "MALFORMED_QUERY": (400, "invalid_query"),
-    "INVALID_QUERY_FILTER_OPERATOR": (400, "invalid_query"),
-    "INVALID_QUERY_LOCATOR": (400, "invalid_query"),
-    "NOT_FOUND": (404, "not_found"),
-    "ENTITY_IS_DELETED": (404, "not_found"),
-    "INVALID_TYPE": (404, "sobject_not_found"),
-    "DUPLICATE_VALUE": (409, "duplicate"),
-    "DUPLICATES_DETECTED": (409, "duplicate"),
-    "DUPLICATE_EXTERNAL_ID": (409, "ambiguous_match"),
-    "MULTIPLE_CHOICES": (409, "ambiguous_match"),
-    "ENTITY_IS_LOCKED": (409, "record_locked"),
-    "MAXIMUM_SIZE_OF_ATTACHMENT": (413, "payload_too_large"),
-    "EXCEEDED_MAX_SIZE_REQUEST": (413, "payload_too_large"),
-    "REQUEST_LIMIT_EXCEEDED": (429, "salesforce_rate_limited"),
-    "INSUFFICIENT_ACCESS_OR_READONLY": (403, "salesforce_forbidden"),
-    "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY": (403, "salesforce_forbidden"),
-    "INSUFFICIENT_ACCESS": (403, "salesforce_forbidden"),
-    "API_DISABLED_FOR_ORG": (403, "salesforce_forbidden"),
-    "API_CURRENTLY_DISABLED": (403, "salesforce_forbidden"),
-    "FUNCTIONALITY_NOT_ENABLED": (403, "salesforce_forbidden"),
-    "INVALID_SESSION_ID": (401, "connection_needs_reauth"),
-    "UNABLE_TO_LOCK_ROW": (503, "salesforce_busy"),
-    "SERVER_UNAVAILABLE": (503, "salesforce_unavailable"),
-    "UNEXPECTED_RESPONSE": (502, "salesforce_bad_response"),
+    "MALFORMED_QUERY": (Fault.MALFORMED, "invalid_query"),
+    "INVALID_QUERY_FILTER_OPERATOR": (Fault.MALFORMED, "invalid_query"),
+    "INVALID_QUERY_LOCATOR": (Fault.MALFORMED, "invalid_query"),
+    "NOT_FOUND": (Fault.NOT_FOUND, "not_found"),
+    "ENTITY_IS_DELETED": (Fault.NOT_FOUND, "not_found"),
+    "INVALID_TYPE": (Fault.NOT_FOUND, "sobject_not_found"),
+    "DUPLICATE_VALUE": (Fault.CONFLICT, "duplicate"),
+    "DUPLICATES_DETECTED": (Fault.CONFLICT, "duplicate"),
+    "DUPLICATE_EXTERNAL_ID": (Fault.CONFLICT, "ambiguous_match"),
+    "MULTIPLE_CHOICES": (Fault.CONFLICT, "ambiguous_match"),
+    "ENTITY_IS_LOCKED": (Fault.CONFLICT, "record_locked"),
+    "MAXIMUM_SIZE_OF_ATTACHMENT": (Fault.TOO_LARGE, "payload_too_large"),
+    "EXCEEDED_MAX_SIZE_REQUEST": (Fault.TOO_LARGE, "payload_too_large"),
+    "REQUEST_LIMIT_EXCEEDED": (Fault.RATE_LIMITED, "salesforce_rate_limited"),
+    "INSUFFICIENT_ACCESS_OR_READONLY": (Fault.FORBIDDEN, "salesforce_forbidden"),
+    "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY": (Fault.FORBIDDEN, "salesforce_forbidden"),
+    "INSUFFICIENT_ACCESS": (Fault.FORBIDDEN, "salesforce_forbidden"),
+    "API_DISABLED_FOR_ORG": (Fault.FORBIDDEN, "salesforce_forbidden"),
+    "API_CURRENTLY_DISABLED": (Fault.FORBIDDEN, "salesforce_forbidden"),
+    "FUNCTIONALITY_NOT_ENABLED": (Fault.FORBIDDEN, "salesforce_forbidden"),
+    "INVALID_SESSION_ID": (Fault.NEEDS_REAUTH, "connection_needs_reauth"),
+    "UNABLE_TO_LOCK_ROW": (Fault.UNAVAILABLE, "salesforce_busy"),
+    "SERVER_UNAVAILABLE": (Fault.UNAVAILABLE, "salesforce_unavailable"),
+    "UNEXPECTED_RESPONSE": (Fault.UPSTREAM, "salesforce_bad_response"),
 }
-"""Salesforce ``errorCode`` -> (HTTP status, our code)."""
+"""Salesforce ``errorCode`` -> (the kind of failure, our code)."""
 
 _MESSAGES: dict[str, str] = {
     "salesforce_rate_limited": "The Salesforce org has used up its API request allowance; retry later "
@@ -187,39 +206,39 @@ _MESSAGES: dict[str, str] = {
 
 def _salesforce_error(exc: SalesforceError) -> ApiErrorSpec:
     items = tuple(item.to_dict() for item in exc.errors)
-    if isinstance(exc, AuthorizationRevokedError):
-        status, code = 401, "connection_needs_reauth"
-    elif isinstance(exc, OAuthError):
-        status, code = 502, "salesforce_auth_failed"
-    elif isinstance(exc, SessionExpiredError):
-        status, code = 401, "connection_needs_reauth"
-    elif isinstance(exc, SalesforceTransportError):
-        status, code = 503, "salesforce_unreachable"
-    elif isinstance(exc, MultipleMatchesError):
-        status, code = 409, "ambiguous_match"
-    elif exc.error_code in SALESFORCE_CODES:
-        status, code = SALESFORCE_CODES[exc.error_code]
-    elif exc.status == 404:
-        status, code = 404, "not_found"
-    elif exc.status in (401, 403):
-        status, code = (
-            exc.status,
-            ("connection_needs_reauth" if exc.status == 401 else "salesforce_forbidden"),
-        )
-    elif exc.status == 503 or exc.status == 0:
-        status, code = 503, "salesforce_unavailable"
-    elif exc.status >= 500:
-        status, code = 502, "salesforce_error"
-    else:
-        status, code = 422, _REJECTED
+    fault, code = _classify_salesforce(exc)
     message = _MESSAGES.get(code) or exc.message
     if code == _REJECTED or code in ("not_found", "duplicate", "invalid_query", "salesforce_forbidden"):
         message = f"Salesforce: {exc.message}"
     details: dict[str, Any] | None = None
     if isinstance(exc, MultipleMatchesError):
         details = {"candidate_ids": exc.candidate_ids}
-    headers = {"Retry-After": "5"} if status == 503 else None
-    return ApiErrorSpec(status, code, message, tuple(exc.fields), items, details, headers)
+    retry_after = 5 if fault is Fault.UNAVAILABLE else None
+    return _spec(fault, code, message, exc.fields, items, details, retry_after)
+
+
+def _classify_salesforce(exc: SalesforceError) -> tuple[Fault, str]:
+    if isinstance(exc, AuthorizationRevokedError | SessionExpiredError):
+        return Fault.NEEDS_REAUTH, "connection_needs_reauth"
+    if isinstance(exc, OAuthError):
+        return Fault.UPSTREAM, "salesforce_auth_failed"
+    if isinstance(exc, SalesforceTransportError):
+        return Fault.UNAVAILABLE, "salesforce_unreachable"
+    if isinstance(exc, MultipleMatchesError):
+        return Fault.CONFLICT, "ambiguous_match"
+    if exc.error_code in SALESFORCE_CODES:
+        return SALESFORCE_CODES[exc.error_code]
+    if exc.status == 404:
+        return Fault.NOT_FOUND, "not_found"
+    if exc.status == 401:
+        return Fault.NEEDS_REAUTH, "connection_needs_reauth"
+    if exc.status == 403:
+        return Fault.FORBIDDEN, "salesforce_forbidden"
+    if exc.status in (0, 503):
+        return Fault.UNAVAILABLE, "salesforce_unavailable"
+    if exc.status >= 500:
+        return Fault.UPSTREAM, "salesforce_error"
+    return Fault.INVALID, _REJECTED
 
 
 # ------------------------------------------------------------------------ request validation
@@ -281,103 +300,64 @@ def _request_validation(exc: RequestValidationError) -> ApiErrorSpec:
     problems = _validation_problems(exc.errors())
     fields = tuple(dict.fromkeys(p["field"] for p in problems))
     summary = "; ".join(p["message"] for p in problems[:10])
-    return ApiErrorSpec(
-        422, "invalid_request", f"Invalid request: {summary}", fields, details={"problems": problems}
+    return _spec(
+        Fault.INVALID,
+        "invalid_request",
+        f"Invalid request: {summary}",
+        fields,
+        details={"problems": problems},
     )
 
 
 # ------------------------------------------------------------------------- everything together
 
 
-def _optional_mappers(exc: Exception) -> ApiErrorSpec | None:
-    """Errors of modules that may not be loaded in every function (imported only when present)."""
-    import sys
+def _aws_error(exc: Exception) -> ApiErrorSpec | None:
+    """An AWS call that failed (botocore's errors). botocore is imported here, on an error path
+    only: a function that fails before it built an AWS client has no botocore error to classify,
+    and the import then costs nothing that matters."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    urlfetch = sys.modules.get("sfconnector.urlfetch")
-    if urlfetch is not None and isinstance(exc, urlfetch.UrlFetchError):
-        status = int(getattr(exc, "status", 422))
-        code = str(getattr(exc, "code", "url_fetch_failed")).lower()
-        field = getattr(exc, "field", None)
-        return ApiErrorSpec(
-            status, code, redact(str(getattr(exc, "message", exc))), (field,) if field else ()
-        )
-    condition = sys.modules.get("sfconnector.salesforce.condition")
-    if condition is not None and isinstance(exc, condition.ConditionError):
-        # The find-all guard refused the user's SOQL condition (422 naming the problem).
-        return ApiErrorSpec(int(exc.status), str(exc.code), str(exc.message), (str(exc.field),))
-    idempotency = sys.modules.get("aws_lambda_powertools.utilities.idempotency.exceptions")
-    if idempotency is not None:
-        if isinstance(exc, idempotency.IdempotencyAlreadyInProgressError):
-            return ApiErrorSpec(
-                409,
-                "idempotency_in_progress",
-                "A request with this Idempotency-Key is still running; retry after it finishes.",
-                ("Idempotency-Key",),
-                headers={"Retry-After": "2"},
-            )
-        if isinstance(exc, idempotency.IdempotencyValidationError):
-            return ApiErrorSpec(
-                422,
-                "idempotency_key_reused",
-                "This Idempotency-Key was already used with a different request body; use a new key.",
-                ("Idempotency-Key",),
-            )
-        if isinstance(exc, idempotency.IdempotencyPersistenceLayerError):
-            return ApiErrorSpec(
-                503,
-                "idempotency_store_unavailable",
-                "The idempotency store is unavailable; retry shortly.",
-                headers={"Retry-After": "2"},
-            )
-    connections = sys.modules.get("sfconnector.connections")
-    if connections is not None and isinstance(exc, connections.ConnectionNotFoundError):
-        return _action_error(_connection_not_found(exc))
-    tokens = sys.modules.get("sfconnector.tokens")
-    if tokens is not None and isinstance(exc, tokens.ConnectionSecretNotFoundError):
-        return _action_error(_connection_not_found(exc))
-    settings = sys.modules.get("sfconnector.settings")
-    if settings is not None and isinstance(exc, settings.SettingsError):
-        logger.error("Configuration error: %s", exc)
-        return ApiErrorSpec(
-            500, "configuration_error", "The connector is not configured correctly; see its logs."
-        )
-    botocore = sys.modules.get("botocore.exceptions")
-    if botocore is not None and isinstance(exc, botocore.BotoCoreError | botocore.ClientError):
-        logger.error("AWS call failed: %s", redact(str(exc)))
-        return ApiErrorSpec(
-            503, "aws_unavailable", "An AWS service the connector needs failed; retry shortly.",
-            headers={"Retry-After": "2"},
-        )  # fmt: skip
-    return None
-
-
-def _connection_not_found(exc: Exception) -> ActionError:
-    from sfconnector.actions.errors import ConnectionNotFoundError
-
-    return ConnectionNotFoundError(str(getattr(exc, "connection_id", "?")))
+    if not isinstance(exc, BotoCoreError | ClientError):
+        return None
+    logger.error("AWS call failed: %s", redact(str(exc)))
+    return _spec(
+        Fault.UNAVAILABLE,
+        "aws_unavailable",
+        "An AWS service the connector needs failed; retry shortly.",
+        retry_after=2,
+    )
 
 
 def map_exception(exc: Exception, *, request_id: str | None = None) -> ApiErrorSpec:
     """The caller's view of any exception (the catch-all logs what it cannot classify)."""
-    if isinstance(exc, AmbiguousMatchError | ActionError):
-        return _action_error(exc)
+    if isinstance(exc, ConnectorError):
+        return _connector_error(exc)
     if isinstance(exc, SalesforceError):
         return _salesforce_error(exc)
+    if isinstance(exc, RequestUnsupportedContentType):
+        return _spec(
+            Fault.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "The body must be JSON (Content-Type: application/json).",
+            ("Content-Type",),
+        )
     if isinstance(exc, RequestValidationError):
         return _request_validation(exc)
     if isinstance(exc, RouteNotFoundError):
-        return ApiErrorSpec(404, "route_not_found", "No such route; see GET /openapi.json for the API.")
+        return _spec(Fault.NOT_FOUND, "route_not_found", "No such route; see GET /openapi.json for the API.")
     if isinstance(exc, ServiceError):
+        # Powertools' own HTTP errors carry the status they mean.
         status = int(exc.status_code)
         message = exc.msg if isinstance(exc.msg, str) else HTTPStatus(status).phrase
         return ApiErrorSpec(status, HTTPStatus(status).phrase.lower().replace(" ", "_"), message)
-    optional = _optional_mappers(exc)
-    if optional is not None:
-        return optional
+    aws = _aws_error(exc)
+    if aws is not None:
+        return aws
     reference = f" (reference {request_id})" if request_id else ""
     # The exception (with its traceback) goes to the logs only; the caller learns nothing internal.
     logger.error("Unhandled error%s: %s", reference, type(exc).__name__, exc_info=exc)
-    return ApiErrorSpec(500, "internal_error", f"Internal error{reference}. It has been logged.")
+    return _spec(Fault.INTERNAL, "internal_error", f"Internal error{reference}. It has been logged.")
 
 
 def method_not_allowed(method: str, allowed: Sequence[str]) -> ApiErrorSpec:
@@ -391,23 +371,43 @@ def method_not_allowed(method: str, allowed: Sequence[str]) -> ApiErrorSpec:
     )
 
 
-def _not_allowed(app: ApiGatewayResolver) -> ApiErrorSpec | None:
+def _not_allowed(app: ApiResolver) -> ApiErrorSpec | None:
     """The 405 for the current request when its path is a route's but its method is not (None:
-    no route has this path). Powertools answers an unmatched method like an unknown path, so the
-    routes it matched against are asked again, with its own path handling (prefixes stripped)."""
+    no route has this path). Powertools answers an unmatched method like an unknown path."""
     try:
         method = app.current_event.http_method.upper()
-        path = app._remove_prefix(app.current_event.path)
-        routes = [*app._static_routes, *app._dynamic_routes]
+        path = app.current_event.path
     except Exception:  # an event without a method or path: nothing to offer
         return None
-    allowed = sorted({route.method for route in routes if route.rule.match(path)})
+    allowed = _methods_of(app, path)
     if not allowed or method in allowed:
         return None
     return method_not_allowed(method, allowed)
 
 
-def register_error_handlers(app: ApiGatewayResolver) -> None:
+def _methods_of(app: ApiResolver, path: str, *, fixed_only: bool = False) -> list[str]:
+    """The methods of the routes matching ``path``; a path that is another operation's fixed path
+    (``.../accounts/find``) has only that operation's methods, not those of ``{record_id}``."""
+    matching = app.matching_routes(path)
+    fixed = [(rule, methods) for rule, methods in matching if not rule.rsplit("/", 1)[-1].startswith("<")]
+    return sorted({m for _, methods in (fixed if fixed or fixed_only else matching) for m in methods})
+
+
+def _shadowed(app: ApiResolver) -> ApiErrorSpec | None:
+    """The 405 for a method on another operation's fixed path (``GET .../accounts/find``): the
+    ``{record_id}`` route matched it and failed, but no record id is ever ``find``."""
+    try:
+        method = app.current_event.http_method.upper()
+        path = app.current_event.path
+    except Exception:  # an event without a method or path: nothing to offer
+        return None
+    allowed = _methods_of(app, path, fixed_only=True)
+    if not allowed or method in allowed:
+        return None
+    return method_not_allowed(method, allowed)
+
+
+def register_error_handlers(app: ApiResolver) -> None:
     """Install the mapping on a resolver: one handler for everything, most specific first."""
 
     def _request_id() -> str | None:
@@ -422,6 +422,8 @@ def register_error_handlers(app: ApiGatewayResolver) -> None:
         spec = map_exception(exc, request_id=_request_id())
         if isinstance(exc, RouteNotFoundError):
             spec = _not_allowed(app) or spec
+        elif 400 <= spec.status < 500:
+            spec = _shadowed(app) or spec
         if spec.status >= 500:
             logger.warning("Answered %d %s", spec.status, spec.code)
         return error_response(spec)
@@ -429,6 +431,6 @@ def register_error_handlers(app: ApiGatewayResolver) -> None:
     app.exception_handler(RequestValidationError)(handle)
     app.exception_handler(RouteNotFoundError)(handle)
     app.exception_handler(ServiceError)(handle)
-    app.exception_handler(ActionError)(handle)
+    app.exception_handler(ConnectorError)(handle)
     app.exception_handler(SalesforceError)(handle)
     app.exception_handler(Exception)(handle)

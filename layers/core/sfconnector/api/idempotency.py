@@ -15,44 +15,63 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
 )
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+from sfconnector.errors import ConnectorError, Fault
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
-    from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["IDEMPOTENCY_TTL_SECONDS", "MAX_KEY_LENGTH", "StateTablePersistence", "run_idempotent"]
+    from sfconnector.stores.idempotency import StateTablePersistence
+
+__all__ = [
+    "IDEMPOTENCY_TTL_SECONDS",
+    "MAX_KEY_LENGTH",
+    "IdempotencyInProgressError",
+    "IdempotencyKeyReusedError",
+    "IdempotencyStoreUnavailableError",
+    "run_idempotent",
+]
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 MAX_KEY_LENGTH = 255
-_PK_PREFIX = "IDEMPOTENCY#"
-_SK = "IDEMPOTENCY"
 
 
-class StateTablePersistence(DynamoDBPersistenceLayer):
-    """Powertools' DynamoDB layer with the state table's key layout (see the module doc)."""
+class IdempotencyInProgressError(ConnectorError):
+    code = "idempotency_in_progress"
+    fault = Fault.CONFLICT
+    retry_after = 2
 
-    def __init__(self, table_name: str, *, boto3_client: DynamoDBClient | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__(
-            table_name=table_name,
-            key_attr="pk",
-            expiry_attr="expires_at",
-            boto3_client=boto3_client,
+            "A request with this Idempotency-Key is still running; retry after it finishes.",
+            fields=["Idempotency-Key"],
         )
 
-    def _get_key(self, idempotency_key: str) -> dict[str, Any]:
-        return {"pk": {"S": f"{_PK_PREFIX}{idempotency_key}"}, "sk": {"S": _SK}}
 
-    def _item_to_data_record(self, item: dict[str, Any]) -> DataRecord:
-        record = super()._item_to_data_record(item)
-        if record.idempotency_key.startswith(_PK_PREFIX):
-            record.idempotency_key = record.idempotency_key[len(_PK_PREFIX) :]
-        return record
+class IdempotencyKeyReusedError(ConnectorError):
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was already used with a different request body; use a new key.",
+            fields=["Idempotency-Key"],
+        )
+
+
+class IdempotencyStoreUnavailableError(ConnectorError):
+    code = "idempotency_store_unavailable"
+    fault = Fault.UNAVAILABLE
+    retry_after = 2
+
+    def __init__(self) -> None:
+        super().__init__("The idempotency store is unavailable; retry shortly.")
 
 
 def run_idempotent(
@@ -97,5 +116,15 @@ def run_idempotent(
         config=config,
         key_prefix=action_key,
     )
-    result = guarded(request={"connection_id": connection_id, "action": action_key, "key": key, "body": body})
+    # Powertools' own exceptions become the connector's, answered by the one error mapping.
+    try:
+        result = guarded(
+            request={"connection_id": connection_id, "action": action_key, "key": key, "body": body}
+        )
+    except IdempotencyAlreadyInProgressError:
+        raise IdempotencyInProgressError() from None
+    except IdempotencyValidationError:
+        raise IdempotencyKeyReusedError() from None
+    except IdempotencyPersistenceLayerError:
+        raise IdempotencyStoreUnavailableError() from None
     return dict(result), replayed

@@ -18,14 +18,15 @@ import threading
 from pathlib import Path as FilePath
 from typing import Annotated, Any, get_args, get_origin
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Param, ParamTypes
 from pydantic import TypeAdapter
 
 from sfconnector import API_VERSION, catalog
-from sfconnector.actions.registry import builder_for
 from sfconnector.api.app import PUBLIC_ROUTE, build_family_router, new_resolver
+from sfconnector.api.registry import builder_for
+from sfconnector.api.routing import ApiResolver
 
 __all__ = ["API_TITLE", "build_meta_app", "catalog_document", "openapi_document", "swagger_html"]
 
@@ -163,8 +164,8 @@ def openapi_document() -> dict[str, Any]:
     def build() -> dict[str, Any]:
         from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Tag
 
+        from sfconnector.api.connections import build_connections_router
         from sfconnector.api.subscriptions import build_subscriptions_router
-        from sfconnector.oauth.routes import build_connections_router
 
         whole = new_resolver()
         for family in catalog.FAMILIES:
@@ -196,6 +197,7 @@ def openapi_document() -> dict[str, Any]:
             )
         )
         _mark_public_operations(document)
+        _add_gateway_answers(document)
         return document
 
     document: dict[str, Any] = _memo("openapi", build)
@@ -210,6 +212,47 @@ def _mark_public_operations(document: dict[str, Any]) -> None:
         for operation in operations.values():
             if isinstance(operation, dict) and operation.get(auth_key) == PUBLIC_ROUTE[auth_key]:
                 operation["security"] = []
+
+
+_GATEWAY_ANSWERS: dict[str, str] = {
+    "403": "API Gateway refused the request: it has no valid AWS Signature Version 4.",
+    "413": "The request is larger than API Gateway (10 MB) or Lambda (6 MB event) accepts.",
+    "414": "The URL is longer than API Gateway accepts (10,240 characters, or 1,600 bytes for the "
+    "signed method ARN of an IAM-authorised route).",
+    "429": "Throttled by API Gateway (the stage's rate limit).",
+    "500": "An unexpected error; it is logged with the request id, and nothing internal is returned.",
+    "502": "The function failed without an answer.",
+    "504": "The function did not answer within API Gateway's 29 seconds.",
+}
+"""What API Gateway (or the catch-all of the error mapping) can answer on every route, in the
+API's error shape (template.yaml's ``GatewayResponses``; the local front answers the same)."""
+
+
+def _add_gateway_answers(document: dict[str, Any]) -> None:
+    """Every operation documents the answers of the gateway in front of it, and its 422 is the
+    API's error shape (Powertools documents its own validation model, which the API never sends)."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            invalid = responses.get("422")
+            if not operation.get("parameters") and "requestBody" not in operation:
+                responses.pop("422", None)  # nothing to validate
+            elif invalid is None or "HTTPValidationError" in json.dumps(invalid):
+                responses["422"] = {
+                    "description": "Invalid request: the fields and problems are listed.",
+                    "content": error,
+                }
+            if "requestBody" in operation:
+                responses.setdefault("415", {"description": "The body is not JSON.", "content": error})
+            for status, description in _GATEWAY_ANSWERS.items():
+                if status == "403" and operation.get("security") == []:
+                    continue  # a public route: no signature to refuse
+                responses.setdefault(status, {"description": description, "content": error})
+            operation["responses"] = dict(sorted(responses.items()))
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        schemas.pop(unused, None)
 
 
 def swagger_html(spec_url: str = "openapi.json") -> str:
@@ -240,25 +283,45 @@ def _json(body: Any) -> Response[str]:
     )
 
 
+def _answers(content_type: str, body: Any) -> dict[int, Any]:
+    """The OpenAPI responses of a document route (``body``: a model or a JSON Schema)."""
+    key = "model" if isinstance(body, type) else "schema"
+    return {200: {"description": "The document.", "content": {content_type: {key: body}}}}
+
+
 def _documents_router() -> Router:
+    from sfconnector.models import CatalogDocument  # documents only: the meta function reads it
+
     router = Router()  # type: ignore[no-untyped-call]
 
-    @router.get("/catalog", summary="Every action and trigger, with input JSON Schemas", tags=["Catalog"])
+    @router.get(
+        "/catalog",
+        summary="Every action and trigger, with input JSON Schemas",
+        tags=["Catalog"],
+        responses=_answers("application/json", CatalogDocument),
+    )
     def get_catalog() -> Response[str]:
         return _json(catalog_document())
 
-    @router.get("/openapi.json", summary="This OpenAPI document", tags=["Catalog"])
+    @router.get(
+        "/openapi.json",
+        summary="This OpenAPI document",
+        tags=["Catalog"],
+        responses=_answers("application/json", {"type": "object", "required": ["openapi", "paths"]}),
+    )
     def get_openapi() -> Response[str]:
         return _json(openapi_document())
 
-    @router.get("/docs", summary="Swagger UI", tags=["Catalog"])
+    @router.get(
+        "/docs", summary="Swagger UI", tags=["Catalog"], responses=_answers("text/html", {"type": "string"})
+    )
     def get_docs() -> Response[str]:
         return Response(status_code=200, content_type="text/html", body=swagger_html())
 
     return router
 
 
-def build_meta_app() -> APIGatewayRestResolver:
+def build_meta_app() -> ApiResolver:
     """The resolver of the documents function (``/catalog``, ``/openapi.json``, ``/docs``)."""
     app = new_resolver()
     app.include_router(_documents_router())

@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel
 
+from sfconnector.models import CONNECTION_ID_PATTERN
 from sfconnector.models.subscriptions import (
+    DEMO_SUBSCRIPTION_ID,
     MAX_SAMPLE,
+    SUBSCRIPTION_ID_PATTERN,
     DeletedSubscription,
     PollingSettingsInput,
     PollingView,
@@ -36,6 +39,23 @@ __all__ = ["build_subscriptions_router"]
 
 BASE = "/connections/<connection_id>"
 TAGS = ["Subscriptions"]
+
+# The ids' formats are documented, not enforced by the request validation: the service answers an
+# id that could never exist as not found (404), like a well-formed id that does not exist.
+ConnectionId = Annotated[
+    str,
+    Path(
+        description="The connection (Salesforce org and user).",
+        json_schema_extra={"pattern": CONNECTION_ID_PATTERN},
+    ),
+]
+SubscriptionId = Annotated[
+    str,
+    Path(
+        description="The subscription (32 lowercase hex digits).",
+        json_schema_extra={"pattern": SUBSCRIPTION_ID_PATTERN, "examples": [DEMO_SUBSCRIPTION_ID]},
+    ),
+]
 
 
 def _service() -> SubscriptionService:
@@ -71,6 +91,8 @@ def _documented(status: int, description: str, model: type[BaseModel] | None) ->
         404: {"description": "Unknown connection or subscription", "content": error},
         409: {"description": "The connection is not authorised yet", "content": error},
         422: {"description": "Invalid request: the fields and problems are listed", "content": error},
+        502: {"description": "Salesforce answered something unexpected", "content": error},
+        503: {"description": "Salesforce or AWS is temporarily unavailable; retry", "content": error},
     }
 
 
@@ -88,7 +110,7 @@ def build_subscriptions_router(*, documented: bool = True) -> Router:
         f"{BASE}/subscriptions",
         **docs(201, "Subscribe to a trigger", "The subscription (its poll schedule exists)", Subscription),
     )
-    def create_subscription(connection_id: str, body: SubscriptionCreate) -> Response[str]:
+    def create_subscription(connection_id: ConnectionId, body: SubscriptionCreate) -> Response[str]:
         return _json(HTTPStatus.CREATED, _service().create(connection_id, body))
 
     @app.get(
@@ -97,14 +119,14 @@ def build_subscriptions_router(*, documented: bool = True) -> Router:
             200, "List a connection's subscriptions", "Every subscription, oldest first", SubscriptionList
         ),
     )
-    def list_subscriptions(connection_id: str) -> Response[str]:
+    def list_subscriptions(connection_id: ConnectionId) -> Response[str]:
         return _json(HTTPStatus.OK, _service().list(connection_id))
 
     @app.get(
         f"{BASE}/subscriptions/<subscription_id>",
         **docs(200, "A subscription", "The subscription (with the poller's last error)", Subscription),
     )
-    def get_subscription(connection_id: str, subscription_id: str) -> Response[str]:
+    def get_subscription(connection_id: ConnectionId, subscription_id: SubscriptionId) -> Response[str]:
         return _json(HTTPStatus.OK, _service().get(connection_id, subscription_id))
 
     @app.patch(
@@ -112,7 +134,7 @@ def build_subscriptions_router(*, documented: bool = True) -> Router:
         **docs(200, "Pause, resume or change a subscription", "The changed subscription", Subscription),
     )
     def update_subscription(
-        connection_id: str, subscription_id: str, body: SubscriptionPatch
+        connection_id: ConnectionId, subscription_id: SubscriptionId, body: SubscriptionPatch
     ) -> Response[str]:
         return _json(HTTPStatus.OK, _service().update(connection_id, subscription_id, body))
 
@@ -125,7 +147,7 @@ def build_subscriptions_router(*, documented: bool = True) -> Router:
             DeletedSubscription,
         ),
     )
-    def delete_subscription(connection_id: str, subscription_id: str) -> Response[str]:
+    def delete_subscription(connection_id: ConnectionId, subscription_id: SubscriptionId) -> Response[str]:
         return _json(HTTPStatus.OK, _service().delete(connection_id, subscription_id))
 
     @app.post(
@@ -138,8 +160,8 @@ def build_subscriptions_router(*, documented: bool = True) -> Router:
         ),
     )
     def sample_subscription(
-        connection_id: str,
-        subscription_id: str,
+        connection_id: ConnectionId,
+        subscription_id: SubscriptionId,
         limit: Annotated[int, Query(ge=1, le=MAX_SAMPLE, description="How many events at most.")] = 5,
     ) -> Response[str]:
         return _json(HTTPStatus.OK, _service().sample(connection_id, subscription_id, limit))
@@ -148,7 +170,7 @@ def build_subscriptions_router(*, documented: bool = True) -> Router:
         f"{BASE}/polling",
         **docs(200, "A connection's polling interval and schedule", "Interval and schedule", PollingView),
     )
-    def get_polling(connection_id: str) -> Response[str]:
+    def get_polling(connection_id: ConnectionId) -> Response[str]:
         return _json(HTTPStatus.OK, _service().polling(connection_id))
 
     @app.put(
@@ -157,7 +179,7 @@ def build_subscriptions_router(*, documented: bool = True) -> Router:
             200, "Set a connection's polling interval (1-60 minutes)", "Interval and schedule", PollingView
         ),
     )
-    def set_polling(connection_id: str, body: PollingSettingsInput) -> Response[str]:
+    def set_polling(connection_id: ConnectionId, body: PollingSettingsInput) -> Response[str]:
         return _json(HTTPStatus.OK, _service().set_polling(connection_id, body))
 
     return app

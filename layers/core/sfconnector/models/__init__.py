@@ -3,7 +3,7 @@
 Record fields are open: the models only check the *shape* (field names look like Salesforce API
 names, values are JSON scalars). Whether a field exists on the org, is writable, has the right
 type or an allowed picklist value is checked against the org's describe by
-:mod:`sfconnector.actions.validation` before anything is sent to Salesforce.
+:mod:`sfconnector.salesforce.validation` before anything is sent to Salesforce.
 
 The catalog (:mod:`sfconnector.catalog`) names these models per action and trigger; the API layer
 turns them into request validation and the OpenAPI document, so they are the one description of
@@ -18,9 +18,23 @@ start, and most functions never use those.
 from __future__ import annotations
 
 import importlib
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+
+CONNECTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$"
+"""Connection ids (they end up in secret names and table keys)."""
+_CONNECTION_ID = re.compile(CONNECTION_ID_PATTERN)
+
+
+def validate_connection_id(connection_id: str) -> str:
+    """Connection ids end up in secret names and table keys: letters, digits, ``-`` and ``_`` only.
+    (Here, below the stores, because the models of the state table's items check them too.)"""
+    if not isinstance(connection_id, str) or not _CONNECTION_ID.fullmatch(connection_id):
+        raise ValueError(f"{str(connection_id)[:40]!r} is not a valid connection id")
+    return connection_id
+
 
 if TYPE_CHECKING:
     from sfconnector.models.attachments import (
@@ -28,6 +42,7 @@ if TYPE_CHECKING:
         AttachmentContentResult,
         AttachmentIdsResult,
     )
+    from sfconnector.models.documents import CatalogDocument
     from sfconnector.models.errors import ErrorBody, ErrorResponse
     from sfconnector.models.triggers import (
         CustomObjectParams,
@@ -40,6 +55,7 @@ _LAZY: dict[str, str] = {
     "AddAttachmentInput": "attachments",
     "AttachmentContentResult": "attachments",
     "AttachmentIdsResult": "attachments",
+    "CatalogDocument": "documents",
     "ErrorBody": "errors",
     "ErrorResponse": "errors",
     "CustomObjectParams": "triggers",
@@ -49,6 +65,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "CONNECTION_ID_PATTERN",
     "CUSTOM_SOBJECT_PATTERN",
     "FIELD_NAME_PATTERN",
     "FIELD_PATH_PATTERN",
@@ -60,6 +77,7 @@ __all__ = [
     "AddAttachmentInput",
     "AttachmentContentResult",
     "AttachmentIdsResult",
+    "CatalogDocument",
     "CustomObjectParams",
     "CustomSObjectName",
     "DeleteResult",
@@ -81,6 +99,8 @@ __all__ = [
     "SalesforceRecord",
     "UpsertInput",
     "UpsertResult",
+    "record_id_pattern",
+    "validate_connection_id",
 ]
 
 
@@ -99,6 +119,14 @@ def __getattr__(name: str) -> Any:
 FIELD_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}$"
 CUSTOM_SOBJECT_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}__c$"
 SALESFORCE_ID_PATTERN = r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$"
+
+
+def record_id_pattern(key_prefix: str | None = None) -> str:
+    """The documented form of a record id: 15 characters, or 18 with the case-safe suffix (each of
+    its characters is A-Z or 0-5, in any case), starting with ``key_prefix`` when the object's ids
+    all do. Which suffix belongs to which id is a checksum no pattern expresses (docs/api.md)."""
+    return rf"^{key_prefix or ''}[A-Za-z0-9]{{{15 - len(key_prefix or '')}}}(?:[A-Za-z0-5]{{3}})?$"
+
 
 FieldName = Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)]
 FIELD_PATH_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}(?:\.[A-Za-z][A-Za-z0-9_]{0,119}){0,5}$"
@@ -127,7 +155,23 @@ class _Strict(BaseModel):
 # --------------------------------------------------------------------------------------- inputs
 
 
-class RecordFields(RootModel[Annotated[dict[FieldName, FieldValue], Field(min_length=1)]]):
+def _closed(schema: dict[str, Any]) -> None:
+    """A field map's JSON Schema: keys are field names (``propertyNames``), every value a scalar
+    (``additionalProperties``). Pydantic writes ``patternProperties`` with ``additionalProperties``
+    left open, so ``{"0": {}}`` was schema-valid; ``additionalProperties: false`` beside it is as
+    strict, but client generators read it as "no fields at all"."""
+    patterns = schema.pop("patternProperties", None) or {}
+    for pattern, values in patterns.items():
+        schema["propertyNames"] = {"pattern": pattern}
+        schema["additionalProperties"] = values
+
+
+_CLOSED: Any = _closed
+
+
+class RecordFields(
+    RootModel[Annotated[dict[FieldName, FieldValue], Field(min_length=1, json_schema_extra=_CLOSED)]]
+):
     """The record's fields as in Salesforce's REST API, e.g. ``{"Name": "Acme", "Industry": "Energy"}``.
 
     Any field of the org's describe is accepted (custom ``__c`` fields included).
@@ -137,9 +181,10 @@ class RecordFields(RootModel[Annotated[dict[FieldName, FieldValue], Field(min_le
 class FindInput(_Strict):
     """Find one record whose fields equal all the given values."""
 
-    criteria: Annotated[dict[FieldName, FieldValue], Field(min_length=1, max_length=MAX_CRITERIA)] = Field(
+    criteria: Annotated[
+        dict[FieldName, FieldValue], Field(min_length=1, max_length=MAX_CRITERIA, json_schema_extra=_CLOSED)
+    ] = Field(
         description="Field/value pairs, AND-ed; null matches an empty field.",
-        examples=[{"Email": "ada@example.com"}],
     )
     fields: Annotated[list[FieldPath], Field(min_length=1, max_length=MAX_SELECT_FIELDS)] | None = Field(
         default=None,
@@ -157,7 +202,6 @@ class UpsertInput(_Strict):
     match_field: FieldName = Field(
         description="An External ID field (one Salesforce call) or another field such as Email "
         "(looked up first; several matches are a 409).",
-        examples=["Email"],
     )
     record: RecordFields
 

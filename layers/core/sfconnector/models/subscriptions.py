@@ -28,9 +28,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
-from sfconnector.models import MAX_SELECT_FIELDS, FieldName
-from sfconnector.tokens import validate_connection_id
+from sfconnector.models import MAX_SELECT_FIELDS, FieldName, validate_connection_id
 
 __all__ = [
     "MAX_BACKFILL",
@@ -57,6 +57,8 @@ SubscriptionStatus = Literal["active", "paused"]
 
 SUBSCRIPTION_PREFIX = "SUBSCRIPTION#"
 SUBSCRIPTION_ID_PATTERN = r"^[0-9a-f]{32}$"
+DEMO_SUBSCRIPTION_ID = "0194f3a2b1c0d9e8f7a6b5c4d3e2f1a0"
+"""The example of the document's subscription ids (the contract tests' demo connection has it)."""
 _SUBSCRIPTION_ID = re.compile(SUBSCRIPTION_ID_PATTERN)
 
 MIN_INTERVAL_MINUTES = 1
@@ -122,7 +124,8 @@ class SubscriptionCreate(_Input):
         default="now",
         description="`now` (default: only changes from now on) or an ISO datetime with a timezone to "
         "backfill from, at most 30 days back.",
-        examples=["now", "2026-11-20T00:00:00Z"],
+        # Only "now": a fixed datetime would leave the 30-day window and the example would fail.
+        examples=["now"],
     )
     ignore_own_changes: bool = Field(
         default=False,
@@ -145,14 +148,9 @@ class SubscriptionCreate(_Input):
             raise ValueError(
                 "must be 'now' or an ISO datetime with a timezone, e.g. 2026-11-20T00:00:00Z"
             ) from None
-        if not isinstance(start, datetime):
-            return start
-        now = _now()
-        if start > now + START_CLOCK_SKEW:
-            raise ValueError("must not be in the future (use 'now' for changes from now on)")
-        if start < now - MAX_BACKFILL:
-            raise ValueError(f"a backfill reaches at most {MAX_BACKFILL.days} days back")
-        return min(_utc_seconds(start), now)
+        # The window (at most MAX_BACKFILL back, not in the future) depends on the clock, which the
+        # document cannot say: the service checks it (``start_out_of_window``, docs/api.md).
+        return start if not isinstance(start, datetime) else _utc_seconds(start)
 
     @field_validator("fields")
     @classmethod
@@ -161,23 +159,31 @@ class SubscriptionCreate(_Input):
 
     def start_at(self, now: datetime) -> datetime:
         """The instant the subscription's events start (``now`` for ``"now"``)."""
-        return (
-            _utc_seconds(now) if self.start == "now" or not isinstance(self.start, datetime) else self.start
-        )
+        if self.start == "now" or not isinstance(self.start, datetime):
+            return _utc_seconds(now)
+        return min(self.start, _utc_seconds(now))  # within the clock skew: now
 
 
 class SubscriptionPatch(_Input):
     """Pause or resume a subscription, or change what it watches. Absent fields stay as they are;
     ``"fields": null`` goes back to every field."""
 
-    status: SubscriptionStatus | None = Field(
+    # Only ``fields`` takes null; the others may be absent but not null (SkipJsonSchema keeps the
+    # None default out of the document, which then says what the validator below refuses).
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"minProperties": 1, "examples": [{"status": "paused"}]},
+    )
+
+    status: SubscriptionStatus | SkipJsonSchema[None] = Field(
         default=None, description="`paused` stops its events; `active` resumes."
     )
-    params: dict[str, Any] | None = Field(
+    params: dict[str, Any] | SkipJsonSchema[None] = Field(
         default=None, description="New trigger parameters (validated again)."
     )
     fields: Fields | None = Field(default=None, description="New event fields; null = every field.")
-    ignore_own_changes: bool | None = None
+    ignore_own_changes: bool | SkipJsonSchema[None] = None
 
     @field_validator("fields")
     @classmethod

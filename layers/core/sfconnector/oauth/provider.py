@@ -27,22 +27,22 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from sfconnector.connections import ConnectionNotFoundError, ConnectionRepository
-from sfconnector.oauth.errors import ConnectionNeedsReauthError, ConnectionPendingError
+from sfconnector.errors import ConnectionNeedsReauthError, ConnectionNotFoundError, ConnectionPendingError
 from sfconnector.salesforce.client import AccessToken
 from sfconnector.salesforce.errors import (
     AuthorizationRevokedError,
     SalesforceErrorItem,
     SalesforceUnavailableError,
 )
-from sfconnector.tokens import ConnectionSecret, SecretsTokenStore, validate_connection_id
+from sfconnector.stores.connections import ConnectionRepository
+from sfconnector.stores.tokens import ConnectionSecret, SecretsTokenStore, validate_connection_id
 
 if TYPE_CHECKING:
     # The refresh grant and the events are needed only when a token expires: imported then, not
     # on a cold start's first request.
     from sfconnector.events import EventPublisher
     from sfconnector.oauth.flow import SalesforceOAuth, TokenResponse
-    from sfconnector.oauth.lock import RefreshLock
+    from sfconnector.stores.refresh_lock import RefreshLock
 
 __all__ = ["NEEDS_REAUTH_EVENT", "ConnectionTokenProvider", "issued_at_from"]
 

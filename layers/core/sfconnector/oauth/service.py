@@ -1,161 +1,54 @@
-"""Connection management: start the OAuth flow, finish it in the callback, list, inspect, delete,
-and describe an org's objects for mapping UIs.
+"""Connection administration: list, inspect, re-authorise and delete connections, and describe an
+org's objects for mapping UIs. Authorising (connect, callback) is
+:mod:`sfconnector.oauth.authorization`.
 
-The handler (``sfconnector.oauth.routes``) only parses HTTP and calls one method here; this module
-holds the rules. Secrets go to Secrets Manager only (client secret from the start, tokens after the
-callback); DynamoDB holds metadata, the one-time state and the PKCE verifier (until the callback).
+The handler (:mod:`sfconnector.api.connections`) only parses HTTP and calls one method here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from datetime import datetime
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field
 
-from sfconnector.actions.errors import ActionError
-from sfconnector.connections import (
-    ConnectionNotFoundError,
+from sfconnector.errors import ConnectionNotFoundError, ConnectionPendingError, InvalidRequestFieldError
+from sfconnector.oauth.authorization import AuthorizationService, ReauthorizeRequest, StartedAuthorization
+from sfconnector.oauth.flow import SalesforceOAuth
+from sfconnector.salesforce.client import SalesforceClient
+from sfconnector.salesforce.describe import FieldInfo as DescribedField
+from sfconnector.salesforce.errors import SalesforceError
+from sfconnector.stores.connections import (
+    ApiUsageRecorder,
     ConnectionRecord,
     ConnectionRepository,
     ConnectionStatus,
     Environment,
 )
-from sfconnector.oauth.errors import ConnectionPendingError
-from sfconnector.oauth.flow import Identity, SalesforceOAuth, TokenResponse, authorize_url
-from sfconnector.oauth.hosts import InvalidEnvironmentError, LoginHosts
-from sfconnector.oauth.pages import CallbackPage
-from sfconnector.oauth.pkce import PkcePair, new_state
-from sfconnector.oauth.provider import issued_at_from
-from sfconnector.oauth.state import (
-    OAuthStateStore,
-    PendingAuthorization,
-    StateExpiredError,
-    StateNotFoundError,
-)
-from sfconnector.salesforce.client import SalesforceClient
-from sfconnector.salesforce.describe import FieldInfo as DescribedField
-from sfconnector.salesforce.errors import OAuthError, SalesforceError, SalesforceTransportError
-from sfconnector.tokens import (
+from sfconnector.stores.tokens import (
     ConnectionSecret,
     ConnectionSecretNotFoundError,
     SecretsTokenStore,
     validate_connection_id,
 )
 
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-
 __all__ = [
     "ConnectionService",
     "ConnectionView",
-    "CreateConnectionRequest",
     "DeletedConnection",
-    "InvalidFieldError",
     "ObjectFields",
-    "ReauthorizeRequest",
-    "StartedAuthorization",
 ]
 
 logger = logging.getLogger(__name__)
 
 _SOBJECT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,119}$")
-_SCOPE_RE = re.compile(r"^[a-z_]+( [a-z_]+)*$")
-
-
-class InvalidFieldError(ActionError):
-    """A request field failed a check that needs configuration (e.g. the login host policy)."""
-
-    code = "invalid_request"
-    status = 422
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(f"{field}: {message}", fields=[field])
 
 
 # ------------------------------------------------------------------------------------------ models
-
-
-def _normalise_scope(value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    normalised = " ".join(value.split())
-    if not _SCOPE_RE.match(normalised):
-        raise ValueError("scopes are lowercase names separated by spaces, e.g. 'api refresh_token'")
-    return normalised
-
-
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class CreateConnectionRequest(_Input):
-    """Start connecting a Salesforce org: returns the URL to send the user to."""
-
-    name: str = Field(min_length=1, max_length=200, description="A label for this connection.")
-    environment: str = Field(
-        "production",
-        min_length=1,
-        max_length=300,
-        description="'production', 'sandbox', or the org's My Domain URL "
-        "(https://yourcompany.my.salesforce.com).",
-        examples=["production", "sandbox", "https://acme.my.salesforce.com"],
-    )
-    client_id: str = Field(min_length=1, max_length=255, description="The Connected App's Consumer Key.")
-    client_secret: SecretStr = Field(
-        min_length=1, max_length=255, description="The Connected App's Consumer Secret (never returned)."
-    )
-    redirect_uri: str | None = Field(
-        None,
-        max_length=2000,
-        description="The callback URL registered on the Connected App (default: this deployment's "
-        "/oauth/callback).",
-    )
-    scope: str | None = Field(
-        None,
-        max_length=500,
-        description="OAuth scopes to request, space separated (default: the Connected App's own).",
-        examples=["api refresh_token offline_access id"],
-    )
-
-    @field_validator("scope")
-    @classmethod
-    def _scope(cls, value: str | None) -> str | None:
-        return _normalise_scope(value)
-
-
-class ReauthorizeRequest(_Input):
-    """Authorise an existing connection again (after ``needs_reauth``, or to switch user)."""
-
-    redirect_uri: str | None = Field(None, max_length=2000)
-    scope: str | None = Field(None, max_length=500)
-    client_secret: SecretStr | None = Field(
-        None, min_length=1, max_length=255, description="A new Consumer Secret, if it was rotated."
-    )
-
-    @field_validator("scope")
-    @classmethod
-    def _scope(cls, value: str | None) -> str | None:
-        return _normalise_scope(value)
-
-
-class StartedAuthorization(BaseModel):
-    connection_id: str
-    status: ConnectionStatus
-    authorize_url: str
-    redirect_uri: str
-    environment: Environment
-    login_url: str
-    state_expires_at: datetime
 
 
 class ApiUsage(BaseModel):
@@ -260,35 +153,6 @@ class ObjectFields(BaseModel):
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def normalise_url(url: str) -> str:
-    """Scheme and host lowercased, default port and trailing slash dropped: for comparing URLs."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if port is not None and not ((scheme == "https" and port == 443) or (scheme == "http" and port == 80)):
-        host = f"{host}:{port}"
-    path = parts.path.rstrip("/")
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{scheme}://{host}{path}{query}"
-
-
-def _validate_redirect_uri(value: str, *, allow_loopback_http: bool) -> str:
-    parts = urlsplit(value)
-    host = (parts.hostname or "").lower()
-    if parts.fragment or not host or parts.username or parts.password:
-        raise InvalidFieldError("redirect_uri", "must be an absolute URL without fragment or user info")
-    if parts.scheme == "https":
-        return value
-    loopback = host in {"127.0.0.1", "localhost", "::1"}
-    if parts.scheme == "http" and loopback and allow_loopback_http:
-        return value
-    raise InvalidFieldError("redirect_uri", "must be an https URL")
-
-
 def _field_info(raw: dict[str, Any]) -> FieldInfo:
     """The mapping UI's view of one describe field (parsed by the one describe-field model)."""
     field = DescribedField.from_describe(raw)
@@ -316,368 +180,35 @@ def _field_info(raw: dict[str, Any]) -> FieldInfo:
     )
 
 
-@dataclass(frozen=True)
-class CallbackParams:
-    state: str | None
-    code: str | None
-    error: str | None
-    error_description: str | None
-
-
 # ------------------------------------------------------------------------------------------ service
 
 
 class ConnectionService:
-    """Connection lifecycle over the stores, the OAuth endpoints and the Salesforce client."""
+    """Connection administration over the stores, the OAuth endpoints (revocation) and the
+    Salesforce client (describes)."""
 
     def __init__(
         self,
         *,
-        hosts: LoginHosts,
+        authorization: AuthorizationService,
         store: SecretsTokenStore,
         connections: ConnectionRepository,
-        states: OAuthStateStore,
-        dynamodb: DynamoDBClient,
-        table_name: str,
         http: httpx.Client,
         client_factory: Callable[[str], SalesforceClient],
-        id_factory: Callable[[], str] = lambda: uuid.uuid4().hex,
-        on_connected: Callable[[str], None] | None = None,
+        usage: ApiUsageRecorder,
         on_deleting: Callable[[str], object] | None = None,
     ) -> None:
-        self._hosts = hosts
+        self._authorization = authorization
         self._store = store
         self._connections = connections
-        self._states = states
-        self._ddb = dynamodb
-        self._table = table_name
         self._oauth = SalesforceOAuth(http)
         self._client_for = client_factory
         """The Salesforce client of a connection (its token provider refreshes under the lock)."""
-        self._new_id = id_factory
-        self._on_connected = on_connected
-        """Called after an authorisation completed (resumes the polling of a re-authorised
-        connection); must not raise: the user's connection is made either way."""
+        self._usage = usage
+        """The throttled API usage recorder the actions use."""
         self._on_deleting = on_deleting
         """Called before a connection's data is deleted (deletes its poll schedule); raising stops
         the deletion, so a retry finds everything still there."""
-
-    # ---- start -----------------------------------------------------------------------------------
-
-    def create(
-        self, request: CreateConnectionRequest, *, default_redirect_uri: str | None
-    ) -> StartedAuthorization:
-        try:
-            kind, login_url = self._hosts.resolve(request.environment)
-        except InvalidEnvironmentError as exc:
-            raise InvalidFieldError("environment", str(exc)) from None
-        redirect_uri = self._redirect_uri(request.redirect_uri, default_redirect_uri)
-        connection_id = self._new_id()
-        # The client secret is stored before anything else: the metadata never holds it.
-        self._store.put(
-            connection_id,
-            ConnectionSecret(
-                client_id=request.client_id, client_secret=request.client_secret, login_url=login_url
-            ),
-        )
-        record = self._connections.create(
-            ConnectionRecord(
-                connection_id=connection_id,
-                name=request.name,
-                status="pending",
-                environment=kind,
-                login_url=login_url,
-                redirect_uri=redirect_uri,
-                client_id=request.client_id,
-            )
-        )
-        logger.info("Connection %s created (%s, %s); awaiting authorisation", connection_id, kind, login_url)
-        return self._authorize(record, redirect_uri=redirect_uri, scope=request.scope)
-
-    def reauthorize(
-        self, connection_id: str, request: ReauthorizeRequest, *, default_redirect_uri: str | None
-    ) -> StartedAuthorization:
-        record = self._require(connection_id)
-        redirect_uri = self._redirect_uri(request.redirect_uri, record.redirect_uri or default_redirect_uri)
-        if request.client_secret is not None:
-            secret = self._store.get(connection_id, force_fetch=True)
-            self._store.put(connection_id, secret.model_copy(update={"client_secret": request.client_secret}))
-        if redirect_uri != record.redirect_uri:
-            record = self._connections.update(connection_id, redirect_uri=redirect_uri)
-        logger.info("Connection %s: re-authorisation started (status %s)", connection_id, record.status)
-        return self._authorize(record, redirect_uri=redirect_uri, scope=request.scope)
-
-    def _redirect_uri(self, given: str | None, default: str | None) -> str:
-        value = given or default
-        if not value:
-            raise InvalidFieldError("redirect_uri", "required: this deployment's callback URL is not known")
-        return _validate_redirect_uri(
-            value, allow_loopback_http=self._hosts.allow_insecure_loopback or not given
-        )
-
-    def _authorize(
-        self, record: ConnectionRecord, *, redirect_uri: str, scope: str | None
-    ) -> StartedAuthorization:
-        pkce = PkcePair.generate()
-        state = new_state()
-        pending = self._states.put(
-            state=state,
-            connection_id=record.connection_id,
-            code_verifier=pkce.verifier,
-            redirect_uri=redirect_uri,
-        )
-        client_id = record.client_id or self._store.get(record.connection_id).client_id
-        url = authorize_url(
-            record.login_url,
-            client_id=client_id,
-            redirect_uri=redirect_uri,
-            state=state,
-            code_challenge=pkce.challenge,
-            scope=scope,
-            # Re-authorising must show the login again, so the user can pick the right account.
-            prompt="login consent" if record.status != "pending" else None,
-        )
-        return StartedAuthorization(
-            connection_id=record.connection_id,
-            status=record.status,
-            authorize_url=url,
-            redirect_uri=redirect_uri,
-            environment=record.environment,
-            login_url=record.login_url,
-            state_expires_at=datetime.fromtimestamp(pending.expires_at, tz=UTC),
-        )
-
-    # ---- callback --------------------------------------------------------------------------------
-
-    def complete(self, params: CallbackParams, *, callback_url: str | None) -> CallbackPage:
-        if not params.state:
-            return _fail(
-                400,
-                "missing_state",
-                "This page was opened without an authorisation state.",
-                "Start the connection again from your workflow platform.",
-            )
-        try:
-            pending = self._states.consume(params.state)
-        except StateNotFoundError:
-            logger.warning("OAuth callback with an unknown or already used state")
-            return _fail(
-                400,
-                "state_invalid",
-                "This authorisation link was already used or is unknown.",
-                "Each authorisation link works once. Start the connection again to get a new one.",
-            )
-        except StateExpiredError as exc:
-            logger.warning("OAuth callback for connection %s with an expired state", exc.connection_id)
-            self._note(exc.connection_id, "authorisation link expired")
-            return _fail(
-                400,
-                "state_expired",
-                "This authorisation link has expired.",
-                "Start the connection again and finish the Salesforce login within a few minutes.",
-                connection_id=exc.connection_id,
-            )
-        cid = pending.connection_id
-        record = self._connections.get(cid)
-        if record is None:
-            logger.warning("OAuth callback for connection %s, which no longer exists", cid)
-            return _fail(
-                404,
-                "connection_deleted",
-                "This connection no longer exists.",
-                "It was deleted while the authorisation was in progress.",
-            )
-        if callback_url is not None and normalise_url(callback_url) != normalise_url(pending.redirect_uri):
-            logger.warning("Connection %s: callback reached at a URL other than its redirect URI", cid)
-            self._note(cid, "callback reached at a URL other than the connection's redirect URI")
-            return _fail(
-                400,
-                "redirect_mismatch",
-                "This callback address does not match the redirect URI registered for the connection.",
-                "Use the redirect URI shown when the connection was created, and register exactly "
-                "that URL as the Connected App's callback URL.",
-                connection_id=cid,
-            )
-        if params.error:
-            return self._consent_error(record, params)
-        if not params.code:
-            self._note(cid, "callback without an authorization code")
-            return _fail(
-                400,
-                "missing_code",
-                "Salesforce did not send an authorization code.",
-                "Start the connection again.",
-                connection_id=cid,
-            )
-        return self._finish(record, pending, params.code)
-
-    def _consent_error(self, record: ConnectionRecord, params: CallbackParams) -> CallbackPage:
-        error = (params.error or "")[:100]
-        description = (params.error_description or "")[:300]
-        self._note(record.connection_id, f"{error}: {description}" if description else error)
-        logger.warning("Connection %s: authorisation refused by Salesforce (%s)", record.connection_id, error)
-        if error == "access_denied":
-            return _fail(
-                403,
-                "access_denied",
-                "Access was denied, so the connection was not made.",
-                "If this was a mistake, start the connection again and choose Allow.",
-                connection_id=record.connection_id,
-            )
-        detail = f"Salesforce reported {error}" + (f": {description}" if description else "") + "."
-        return _fail(
-            400,
-            "authorization_error",
-            detail,
-            "Check the Connected App (callback URL, OAuth scopes, permitted users) and try again.",
-            connection_id=record.connection_id,
-        )
-
-    def _finish(self, record: ConnectionRecord, pending: PendingAuthorization, code: str) -> CallbackPage:
-        cid = record.connection_id
-        try:
-            secret = self._store.get(cid, force_fetch=True)
-        except ConnectionSecretNotFoundError:
-            return _fail(
-                404,
-                "connection_deleted",
-                "This connection no longer exists.",
-                "It was deleted while the authorisation was in progress.",
-            )
-        try:
-            tokens = self._oauth.exchange_code(
-                record.login_url,
-                code=code,
-                client_id=secret.client_id,
-                client_secret=secret.client_secret.get_secret_value(),
-                redirect_uri=pending.redirect_uri,
-                code_verifier=pending.code_verifier.get_secret_value(),
-            )
-        except SalesforceTransportError:
-            logger.warning("Connection %s: login host unreachable during the code exchange", cid)
-            return _fail(
-                502,
-                "token_error",
-                "Salesforce could not be reached to finish the connection.",
-                "Try again in a moment.",
-                connection_id=cid,
-            )
-        except OAuthError as exc:
-            logger.warning("Connection %s: code exchange refused (%s)", cid, exc.error_code)
-            self._note(cid, f"token exchange failed: {exc.error_code}")
-            return _fail(
-                400,
-                "token_error",
-                f"Salesforce refused the token request ({exc.error_code}: {exc.message}).",
-                "Check the Connected App's consumer key, secret and callback URL, "
-                "then start the connection again.",
-                connection_id=cid,
-            )
-        if tokens.refresh_token is None:
-            self._revoke_quietly(record.login_url, tokens.access_token.get_secret_value())
-            self._note(cid, "Salesforce issued no refresh token")
-            return _fail(
-                400,
-                "no_refresh_token",
-                "Salesforce issued no refresh token, so the connection "
-                "would stop working when the session expires.",
-                "Add the scope 'Perform requests at any time (refresh_token, offline_access)' "
-                "to the Connected App and connect again.",
-                connection_id=cid,
-            )
-        identity = self._identity(tokens)
-        if identity is None:
-            self._revoke_quietly(record.login_url, tokens.refresh_token.get_secret_value())
-            self._note(cid, "identity of the authorised user could not be read")
-            return _fail(
-                502,
-                "identity_error",
-                "The authorised user's identity could not be read.",
-                "Try again; if it persists, add the 'id' scope to the Connected App.",
-                connection_id=cid,
-            )
-        if record.org_id and identity.organization_id != record.org_id:
-            self._revoke_quietly(record.login_url, tokens.refresh_token.get_secret_value())
-            logger.warning("Connection %s: re-authorised against another org; rejected", cid)
-            self._note(cid, "re-authorised against a different org")
-            return _fail(
-                409,
-                "org_mismatch",
-                "You signed in to a different Salesforce org than this connection's.",
-                f"Sign in to org {record.org_id}, or create a new connection for the other org.",
-                connection_id=cid,
-            )
-        previous_refresh = secret.refresh_token
-        self._store.put(
-            cid,
-            secret.with_tokens(
-                access_token=tokens.access_token.get_secret_value(),
-                instance_url=tokens.instance_url,
-                refresh_token=tokens.refresh_token.get_secret_value(),
-                issued_at=issued_at_from(tokens),
-            ),
-        )
-        if previous_refresh is not None and previous_refresh != tokens.refresh_token:
-            # Re-authorised: the old grant is replaced, so it should not stay valid at Salesforce.
-            self._revoke_quietly(record.login_url, previous_refresh.get_secret_value())
-        try:
-            updated = self._connections.update(
-                cid,
-                status="connected",
-                status_reason=None,
-                org_id=identity.organization_id,
-                user_id=identity.user_id,
-                username=identity.username,
-                instance_url=tokens.instance_url.rstrip("/"),
-            )
-        except ConnectionNotFoundError:
-            # Deleted while the user was consenting: leave no secret or live grant behind.
-            self._store.delete(cid)
-            self._revoke_quietly(record.login_url, tokens.refresh_token.get_secret_value())
-            return _fail(
-                404,
-                "connection_deleted",
-                "This connection no longer exists.",
-                "It was deleted while the authorisation was in progress.",
-            )
-        logger.info(
-            "Connection %s connected (org %s, user %s)", cid, identity.organization_id, identity.user_id
-        )
-        if self._on_connected is not None:
-            self._on_connected(cid)
-        details = [("Connection", updated.name), ("Org ID", identity.organization_id)]
-        if identity.username:
-            details.append(("User", identity.username))
-        details.append(("Instance", tokens.instance_url))
-        return CallbackPage(
-            ok=True,
-            status_code=200,
-            title="Salesforce connected",
-            message="The connection is ready. You can close this window.",
-            reason="connected",
-            details=details,
-            connection_id=cid,
-        )
-
-    def _identity(self, tokens: TokenResponse) -> Identity | None:
-        if tokens.id:
-            try:
-                return self._oauth.identity(tokens.id, tokens.access_token.get_secret_value())
-            except SalesforceError as exc:
-                logger.warning("Identity URL unavailable (%s); using the ids from it", exc.error_code)
-            return Identity.from_id_url(tokens.id)
-        return None
-
-    def _revoke_quietly(self, login_url: str, token: str) -> None:
-        try:
-            self._oauth.revoke(login_url, token)
-        except SalesforceError as exc:
-            logger.warning("Token revocation failed (%s)", exc.error_code)
-
-    def _note(self, connection_id: str, reason: str) -> None:
-        """Remember why the last authorisation attempt failed (shown by GET /connections/{id})."""
-        with contextlib.suppress(ConnectionNotFoundError):
-            self._connections.update(connection_id, status_reason=reason[:300])
 
     def _require(self, connection_id: str) -> ConnectionRecord:
         """The connection's metadata; an id that could never exist is simply not found."""
@@ -716,36 +247,36 @@ class ConnectionService:
                     "Connection %s: refresh token revocation failed (%s)", connection_id, exc.error_code
                 )
         self._store.delete(connection_id)
-        count = self._delete_items(connection_id)
+        count = self._connections.delete_all(connection_id)
         logger.info("Connection %s deleted (revoked=%s, %d items)", connection_id, revoked, count)
         return DeletedConnection(
             connection_id=connection_id, revoked=revoked, revoke_error=revoke_error, items_deleted=count
         )
 
-    def _delete_items(self, connection_id: str) -> int:
-        """Every item under ``CONNECTION#<id>`` (metadata, lock, subscriptions, cursors, ...)."""
-        keys: list[dict[str, Any]] = []
-        paginator = self._ddb.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"CONNECTION#{connection_id}"}},
-            ProjectionExpression="pk, sk",
-            ConsistentRead=True,
-        ):
-            keys.extend({"pk": item["pk"], "sk": item["sk"]} for item in page.get("Items", []))
-        for start in range(0, len(keys), 25):
-            requests: Any = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
-            while requests:
-                result = self._ddb.batch_write_item(RequestItems={self._table: requests})
-                requests = (result.get("UnprocessedItems") or {}).get(self._table) or []
-        return len(keys)
+    # ---- re-authorise ----------------------------------------------------------------------------
+
+    def reauthorize(
+        self, connection_id: str, request: ReauthorizeRequest, *, default_redirect_uri: str | None
+    ) -> StartedAuthorization:
+        record = self._require(connection_id)
+        redirect_uri = self._authorization.redirect_uri(
+            request.redirect_uri, record.redirect_uri or default_redirect_uri
+        )
+        if request.client_secret is not None:
+            secret = self._store.get(connection_id, force_fetch=True)
+            self._store.put(connection_id, secret.model_copy(update={"client_secret": request.client_secret}))
+        if redirect_uri != record.redirect_uri:
+            record = self._connections.update(connection_id, redirect_uri=redirect_uri)
+        logger.info("Connection %s: re-authorisation started (status %s)", connection_id, record.status)
+        return self._authorization.begin(record, redirect_uri=redirect_uri, scope=request.scope)
 
     # ---- describe --------------------------------------------------------------------------------
 
     def fields(self, connection_id: str, sobject: str) -> ObjectFields:
         if not _SOBJECT_RE.match(sobject):
-            raise InvalidFieldError("sobject", "must be an sObject API name such as Account or Invoice__c")
+            raise InvalidRequestFieldError(
+                "sobject", "must be an sObject API name such as Account or Invoice__c"
+            )
         record = self._require(connection_id)
         if record.status == "pending":
             raise ConnectionPendingError(connection_id)
@@ -753,8 +284,8 @@ class ConnectionService:
         client = self._client_for(connection_id)
         calls_before = client.api_calls
         describe = client.describe(sobject)
-        if client.api_calls > calls_before and client.limit_info is not None:
-            self._connections.record_api_usage(connection_id, client.limit_info)
+        if client.api_calls > calls_before:
+            self._usage.record(connection_id, client.limit_info)
         fields = [_field_info(f) for f in describe.get("fields") or [] if isinstance(f, dict)]
         return ObjectFields(
             connection_id=connection_id,
@@ -762,17 +293,3 @@ class ConnectionService:
             label=str(describe.get("label") or sobject),
             fields=fields,
         )
-
-
-def _fail(
-    status: int, reason: str, message: str, hint: str, *, connection_id: str | None = None
-) -> CallbackPage:
-    return CallbackPage(
-        ok=False,
-        status_code=status,
-        title="Salesforce connection failed",
-        message=message,
-        reason=reason,
-        hint=hint,
-        connection_id=connection_id,
-    )

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal
 
+from sfconnector.errors import ConnectorError
 from sfconnector.salesforce import soql
 from sfconnector.salesforce.describe import ID_TYPES, FieldInfo
 from sfconnector.salesforce.soql import Condition, PatternPart, identifier, sobject_name
@@ -57,16 +58,14 @@ MAX_IN_VALUES = 1_000
 MAX_TERMS = 200
 
 
-class ConditionError(ValueError):
-    """The condition is not acceptable; maps to a 422 naming the ``condition`` field."""
+class ConditionError(ConnectorError, ValueError):
+    """The condition is not acceptable (fault ``INVALID``: a 422 naming the ``condition`` field)."""
 
-    status: ClassVar[int] = 422
     code: ClassVar[str] = "invalid_condition"
 
     def __init__(self, problem: str, position: int | None = None, *, field: str = "condition") -> None:
         where = f" (at character {position + 1})" if position is not None else ""
-        super().__init__(f"{problem}{where}")
-        self.message = f"{problem}{where}"
+        super().__init__(f"{problem}{where}", fields=[field])
         self.problem = problem
         self.position = position
         self.field = field

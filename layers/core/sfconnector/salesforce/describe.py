@@ -1,6 +1,6 @@
 """The one model of an sObject describe's fields: what every part of the connector reads from them.
 
-Write validation (:mod:`sfconnector.actions.validation`), the find-all condition guard
+Write validation (:mod:`sfconnector.salesforce.validation`), the find-all condition guard
 (:mod:`sfconnector.salesforce.condition`) and the field listing for mapping UIs
 (:mod:`sfconnector.oauth.service`) all parse a describe's ``fields`` entries through
 :meth:`FieldInfo.from_describe`, so a describe attribute means the same thing everywhere.

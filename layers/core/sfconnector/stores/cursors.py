@@ -20,9 +20,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from sfconnector.connections import _is_conditional_failure, _unwire, _wire
+from sfconnector.models import validate_connection_id
+from sfconnector.stores.connections import _is_conditional_failure, _unwire, _wire
 from sfconnector.stores.dynamo import DynamoStore
-from sfconnector.tokens import validate_connection_id
 
 __all__ = [
     "CURSOR_PREFIX",

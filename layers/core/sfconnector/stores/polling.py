@@ -6,9 +6,9 @@ creates the schedule, and survives the last one deleting it. Deleted with the co
 
 from __future__ import annotations
 
+from sfconnector.models import validate_connection_id
 from sfconnector.models.subscriptions import MAX_INTERVAL_MINUTES, MIN_INTERVAL_MINUTES
 from sfconnector.stores.dynamo import DynamoStore
-from sfconnector.tokens import validate_connection_id
 
 __all__ = ["DEFAULT_INTERVAL_MINUTES", "POLLING", "PollingRepository"]
 

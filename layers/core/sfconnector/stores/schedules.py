@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field, field_validator
 
+from sfconnector.models import validate_connection_id
 from sfconnector.models.subscriptions import MAX_INTERVAL_MINUTES, MIN_INTERVAL_MINUTES
 from sfconnector.settings import EnvSettings
-from sfconnector.tokens import validate_connection_id
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient

@@ -12,15 +12,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-# The DynamoDB wire codec of the state table's items, shared with the connection repository.
-from sfconnector.connections import _is_conditional_failure, _unwire, _wire
+from sfconnector.models import validate_connection_id
 from sfconnector.models.subscriptions import (
     SUBSCRIPTION_PREFIX,
     Subscription,
     subscription_key,
 )
+
+# The DynamoDB wire codec of the state table's items, shared with the connection repository.
+from sfconnector.stores.connections import _is_conditional_failure, _unwire, _wire
 from sfconnector.stores.dynamo import DynamoStore
-from sfconnector.tokens import validate_connection_id
 
 __all__ = ["SubscriptionNotFoundError", "SubscriptionRepository"]
 

@@ -26,8 +26,8 @@ from urllib.parse import quote, urlencode
 
 from pydantic import BaseModel, Field
 
-from sfconnector.actions.errors import ActionError
 from sfconnector.catalog import REPLICATION_KEY, Stream
+from sfconnector.errors import ConnectorError
 from sfconnector.events import BatchEventPublisher, OutboundMessage
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.models.trigger_events import TriggerEvent
@@ -36,12 +36,12 @@ from sfconnector.salesforce.composite import MAX_QUERIES, MAX_SUBREQUESTS, Compo
 from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.settings import EnvSettings
 from sfconnector.stores.cursors import StreamState, stream_sk
-from sfconnector.tokens import ConnectionSecretNotFoundError
+from sfconnector.stores.tokens import ConnectionSecretNotFoundError
 from sfconnector.triggers import streams
 
 if TYPE_CHECKING:
-    from sfconnector.connections import ConnectionRecord, ConnectionRepository
     from sfconnector.salesforce.client import SalesforceClient
+    from sfconnector.stores.connections import ConnectionRecord, ConnectionRepository
     from sfconnector.stores.cursors import CursorStore
     from sfconnector.stores.subscriptions import SubscriptionRepository
 
@@ -49,7 +49,7 @@ __all__ = ["PollReport", "PollerPorts", "PollerSettings", "StreamReport", "poll_
 
 logger = logging.getLogger(__name__)
 
-_FAILURES = (SalesforceError, ActionError, ConnectionSecretNotFoundError)
+_FAILURES = (SalesforceError, ConnectorError, ConnectionSecretNotFoundError)
 """What stops a cycle's fetching part-way: what was fetched is still published and recorded."""
 
 

@@ -16,8 +16,8 @@ from sfconnector.salesforce import soql
 from sfconnector.triggers import streams
 
 if TYPE_CHECKING:
-    from sfconnector.connections import ConnectionRecord
     from sfconnector.salesforce.client import SalesforceClient
+    from sfconnector.stores.connections import ConnectionRecord
 
 __all__ = ["sample_events"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sfconnector.connections import ConnectionRepository
+from sfconnector.stores.connections import ConnectionRepository
 from sfconnector.stores.polling import PollingRepository
 from sfconnector.stores.schedules import PollSchedule, PollSchedules, ScheduleState
 from sfconnector.stores.subscriptions import SubscriptionRepository

@@ -26,13 +26,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from sfconnector import catalog
-from sfconnector.actions.errors import ActionError, FieldProblem, FieldValidationError, UnknownSObjectError
-from sfconnector.actions.records import RecordService
-from sfconnector.actions.schema import SObjectSchema
-from sfconnector.actions.validation import field_value, unknown_field
 from sfconnector.catalog import Trigger, TriggerKind
-from sfconnector.connections import ConnectionNotFoundError, ConnectionRecord, ConnectionRepository
+from sfconnector.errors import (
+    ConnectionNeedsReauthError,
+    ConnectionPendingError,
+    ConnectorError,
+    Fault,
+    FieldProblem,
+    FieldValidationError,
+    UnknownSObjectError,
+)
+from sfconnector.models import validate_connection_id
 from sfconnector.models.subscriptions import (
+    MAX_BACKFILL,
+    START_CLOCK_SKEW,
     DeletedSubscription,
     PollingSettingsInput,
     PollingView,
@@ -43,18 +50,21 @@ from sfconnector.models.subscriptions import (
     SubscriptionList,
     SubscriptionPatch,
 )
-from sfconnector.oauth.errors import ConnectionNeedsReauthError, ConnectionPendingError
 from sfconnector.salesforce.client import LimitInfo, SalesforceClient
 from sfconnector.salesforce.describe import COMPOUND_TYPES
 from sfconnector.salesforce.errors import NotFoundError, SalesforceError
+from sfconnector.salesforce.schema import SObjectSchema, sobject_schema
+from sfconnector.salesforce.validation import field_value, unknown_field
+from sfconnector.stores.connections import ConnectionNotFoundError, ConnectionRecord, ConnectionRepository
 from sfconnector.stores.subscriptions import SubscriptionNotFoundError, SubscriptionRepository
-from sfconnector.tokens import validate_connection_id
 from sfconnector.triggers.scheduling import PollingControl, PollingState
 
 __all__ = [
     "SampleUnavailableError",
+    "StartOutOfWindowError",
     "SubscriptionNotFound",
     "SubscriptionService",
+    "check_start",
     "new_subscription_id",
     "polling_view",
 ]
@@ -62,17 +72,38 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class SampleUnavailableError(ActionError):
+class SampleUnavailableError(ConnectorError):
     code = "sample_unavailable"
-    status = 422
+    fault = Fault.INVALID
 
     def __init__(self, trigger: str) -> None:
         super().__init__(f"Trigger {trigger!r} has no sample events yet.", fields=["trigger"])
 
 
-class SubscriptionNotFound(ActionError):
+class StartOutOfWindowError(ConnectorError):
+    """A backfill ``start`` in the future or more than MAX_BACKFILL back (a rule of the clock, which
+    the document cannot express)."""
+
+    code = "start_out_of_window"
+    fault = Fault.INVALID
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"start: {why}", fields=["start"])
+
+
+def check_start(body: SubscriptionCreate, now: datetime) -> None:
+    """Refuse a backfill ``start`` outside the window (before anything is asked or stored)."""
+    if not isinstance(body.start, datetime):
+        return
+    if body.start > now + START_CLOCK_SKEW:
+        raise StartOutOfWindowError("must not be in the future (use 'now' for changes from now on)")
+    if body.start < now - MAX_BACKFILL:
+        raise StartOutOfWindowError(f"a backfill reaches at most {MAX_BACKFILL.days} days back")
+
+
+class SubscriptionNotFound(ConnectorError):
     code = "subscription_not_found"
-    status = 404
+    fault = Fault.NOT_FOUND
 
     def __init__(self, connection_id: str, subscription_id: str) -> None:
         super().__init__(
@@ -279,9 +310,8 @@ class SubscriptionService:
 
     def _describe(self, client: SalesforceClient, trigger: Trigger, sobject: str) -> SObjectSchema:
         """The sObject's schema (cached describe); a custom trigger's object must exist and be custom."""
-        service = RecordService(client, sobject, custom_only=trigger.sobject is None)
         try:
-            return service.schema()
+            return sobject_schema(client, sobject, custom_only=trigger.sobject is None)
         except UnknownSObjectError as exc:
             if trigger.sobject is None:
                 raise _problem("params.sobject", "unknown_sobject", exc.message) from None
@@ -323,9 +353,10 @@ class SubscriptionService:
 
     def create(self, connection_id: str, body: SubscriptionCreate) -> Subscription:
         trigger = _trigger(body.trigger)
+        now = self._clock()
+        check_start(body, now)
         _, client = self._usable(connection_id)
         sobject, params, fields = self._resolve(connection_id, client, trigger, body.params, body.fields)
-        now = self._clock()
         subscription = Subscription(
             subscription_id=self._new_id(),
             connection_id=connection_id,

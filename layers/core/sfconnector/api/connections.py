@@ -1,4 +1,5 @@
-"""HTTP routes of the connections function (Powertools REST resolver with request validation).
+"""HTTP routes of the connections function (Powertools REST resolver with request validation), over
+the authorisation service (connect, callback) and the connection administration service.
 
 ``GET /oauth/callback`` is public (the user's browser lands there from Salesforce) and answers
 HTML; every other route is IAM-authorised and answers JSON. Errors go through the one error
@@ -7,29 +8,30 @@ mapping of the API (``sfconnector.api.errors``): ``{"error": {...}}``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from pydantic import BaseModel
 
 from sfconnector.api.app import PUBLIC_ROUTE, new_resolver
-from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
-from sfconnector.oauth.service import (
+from sfconnector.api.routing import ApiResolver
+from sfconnector.oauth.authorization import (
     CallbackParams,
-    ConnectionView,
     CreateConnectionRequest,
-    DeletedConnection,
-    ObjectFields,
     ReauthorizeRequest,
     StartedAuthorization,
 )
-from sfconnector.oauth.wiring import connection_service, settings
+from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
+from sfconnector.oauth.service import ConnectionView, DeletedConnection, ObjectFields
+from sfconnector.runtime import get_runtime
 
 __all__ = ["CALLBACK_PATH", "build_connections_app", "build_connections_router", "callback_url_for"]
 
@@ -52,7 +54,7 @@ def callback_url_for(event: BaseProxyEvent) -> str | None:
     the custom domain when one is used) and the part of ``requestContext.path`` in front of the
     route (the stage, or a custom domain's base path) give the base URL.
     """
-    configured = settings().callback_url
+    configured = get_runtime().connections_settings.callback_url
     if configured:
         return configured
     if not isinstance(event, APIGatewayProxyEvent):
@@ -77,8 +79,6 @@ def _json(status: int, payload: BaseModel | dict[str, Any]) -> Response[str]:
     if isinstance(payload, BaseModel):
         body = payload.model_dump_json()
     else:
-        import json
-
         body = json.dumps(payload, separators=(",", ":"), default=str)
     return Response(
         status_code=status,
@@ -110,11 +110,34 @@ def _documented(status: int, description: str, model: type[BaseModel]) -> dict[i
         status: {"description": description, "content": {"application/json": {"model": model}}},
         401: {"description": "The connection must be re-authorised in Salesforce", "content": error},
         404: {"description": "Unknown connection", "content": error},
+        409: {"description": "The connection is still pending (not authorised yet)", "content": error},
         422: {"description": "Invalid request: the fields and problems are listed", "content": error},
+        502: {"description": "Salesforce answered something unexpected", "content": error},
+        503: {"description": "Salesforce or AWS is temporarily unavailable; retry", "content": error},
     }
 
 
-def build_connections_app() -> APIGatewayRestResolver:
+# Documented only (the service checks the name with its own message).
+_SObjectName = Annotated[str, Path(json_schema_extra={"pattern": r"^[A-Za-z][A-Za-z0-9_]{0,119}$"})]
+
+_PAGES: dict[int, str] = {
+    200: "Connected: the page says which org and user.",
+    400: "The callback's parameters are missing, malformed, expired or already used.",
+    403: "The user denied access in Salesforce.",
+    404: "The connection was deleted meanwhile.",
+    409: "The connection is being completed by another callback.",
+    500: "Something failed while finishing the connection (logged).",
+    502: "Salesforce's token endpoint refused or failed.",
+}
+
+
+def _pages() -> dict[int, Any]:
+    """The callback's answers: an HTML page whatever happened (the browser shows it)."""
+    html = {"text/html": {"schema": {"type": "string"}}}
+    return {status: {"description": text, "content": html} for status, text in _PAGES.items()}
+
+
+def build_connections_app() -> ApiResolver:
     """The function's resolver (routes only; the service behind it is built on the first request)."""
     from sfconnector.api.subscriptions import build_subscriptions_router
 
@@ -142,7 +165,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         responses=docs(201, "The connection (pending) and the URL to send the user to", StartedAuthorization),
     )
     def create_connection(request: CreateConnectionRequest) -> Response[str]:
-        started = connection_service().create(
+        started = get_runtime().authorization.create(
             request, default_redirect_uri=callback_url_for(app.current_event)
         )
         return _json(HTTPStatus.CREATED, started)
@@ -153,7 +176,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         responses=docs(200, "Every connection", ConnectionList),
     )
     def list_connections() -> Response[str]:
-        return _json(HTTPStatus.OK, ConnectionList(connections=connection_service().list()))
+        return _json(HTTPStatus.OK, ConnectionList(connections=get_runtime().connection_admin.list()))
 
     @app.get(
         "/connections/<connection_id>",
@@ -161,7 +184,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         responses=docs(200, "The connection (never a token)", ConnectionView),
     )
     def get_connection(connection_id: str) -> Response[str]:
-        return _json(HTTPStatus.OK, connection_service().get(connection_id))
+        return _json(HTTPStatus.OK, get_runtime().connection_admin.get(connection_id))
 
     @app.delete(
         "/connections/<connection_id>",
@@ -169,7 +192,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         responses=docs(200, "Deleted; whether Salesforce confirmed the revocation", DeletedConnection),
     )
     def delete_connection(connection_id: str) -> Response[str]:
-        return _json(HTTPStatus.OK, connection_service().delete(connection_id))
+        return _json(HTTPStatus.OK, get_runtime().connection_admin.delete(connection_id))
 
     @app.post(
         "/connections/<connection_id>/reauthorize",
@@ -177,7 +200,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
         responses=docs(200, "A new authorize_url", StartedAuthorization),
     )
     def reauthorize_connection(connection_id: str, request: ReauthorizeRequest) -> Response[str]:
-        started = connection_service().reauthorize(
+        started = get_runtime().connection_admin.reauthorize(
             connection_id, request, default_redirect_uri=callback_url_for(app.current_event)
         )
         return _json(HTTPStatus.OK, started)
@@ -187,13 +210,14 @@ def build_connections_router(*, documented: bool = True) -> Router:
         summary="The fields of an sObject for mapping UIs (cached describe)",
         responses=docs(200, "The object's fields", ObjectFields),
     )
-    def object_fields(connection_id: str, sobject: str) -> Response[str]:
-        return _json(HTTPStatus.OK, connection_service().fields(connection_id, sobject))
+    def object_fields(connection_id: str, sobject: _SObjectName) -> Response[str]:
+        return _json(HTTPStatus.OK, get_runtime().connection_admin.fields(connection_id, sobject))
 
     @app.get(
         CALLBACK_PATH,
         summary="OAuth callback (public; answers an HTML page)",
         openapi_extensions=PUBLIC_ROUTE,
+        responses=_pages() if documented else None,
     )
     def oauth_callback() -> Response[str]:
         event = app.current_event
@@ -205,7 +229,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
             error_description=query.get("error_description") or None,
         )
         try:
-            page = connection_service().complete(params, callback_url=callback_url_for(event))
+            page = get_runtime().authorization.complete(params, callback_url=callback_url_for(event))
         except Exception as exc:  # the browser gets a page, never a JSON error or a stack trace
             logger.error("OAuth callback failed: %s", type(exc).__name__, exc_info=exc)
             page = CallbackPage(

@@ -11,11 +11,17 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sfconnector.errors import UnknownSObjectError
+from sfconnector.salesforce import soql
 from sfconnector.salesforce.describe import FieldInfo
+from sfconnector.salesforce.errors import NotFoundError, SalesforceError
 
-__all__ = ["SObjectSchema", "schema_of"]
+if TYPE_CHECKING:
+    from sfconnector.salesforce.client import SalesforceClient
+
+__all__ = ["SObjectSchema", "describe_sobject", "schema_of", "sobject_schema"]
 
 
 class SObjectSchema:
@@ -79,4 +85,35 @@ def schema_of(describe: Mapping[str, Any]) -> SObjectSchema:
         _MEMO[key] = (describe, schema)
         while len(_MEMO) > _MEMO_SIZE:
             _MEMO.popitem(last=False)
+    return schema
+
+
+def describe_sobject(client: SalesforceClient, sobject: str) -> dict[str, Any]:
+    """The sObject's describe (the client's describe cache); a name that is not one, or an object
+    the org lacks or hides from the connected user, is :class:`UnknownSObjectError` (404)."""
+    try:
+        soql.sobject_name(sobject)
+        return client.describe(sobject)
+    except ValueError:
+        raise UnknownSObjectError(f"{sobject!r} is not a valid sObject name", fields=["sobject"]) from None
+    except SalesforceError as exc:
+        if isinstance(exc, NotFoundError) or exc.error_code in ("INVALID_TYPE", "NOT_FOUND"):
+            raise UnknownSObjectError(
+                f"There is no sObject {sobject} in this Salesforce org (or the connected user "
+                "cannot access it).",
+                fields=["sobject"],
+            ) from None
+        raise
+
+
+def sobject_schema(client: SalesforceClient, sobject: str, *, custom_only: bool = False) -> SObjectSchema:
+    """The sObject's schema; ``custom_only``: it must be a custom object the describe confirms
+    (used by the action and the trigger services alike)."""
+    if custom_only and not sobject.endswith("__c"):
+        raise UnknownSObjectError(
+            f"{sobject!r} is not a custom object (API names end in __c)", fields=["sobject"]
+        )
+    schema = schema_of(describe_sobject(client, sobject))
+    if custom_only and not schema.custom:
+        raise UnknownSObjectError(f"{sobject} is not a custom object", fields=["sobject"])
     return schema

@@ -1,7 +1,8 @@
 """Connection metadata in the state table (``pk = CONNECTION#<id>``, ``sk = META``).
 
-Nothing secret lives here (tokens and the client secret are in Secrets Manager, see tokens.py):
-this is what ``GET /connections`` shows and what the poller and actions look up.
+Nothing secret lives here (tokens and the client secret are in Secrets Manager, see
+:mod:`sfconnector.stores.tokens`): this is what ``GET /connections`` shows and what the poller and
+actions look up.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from sfconnector.errors import ConnectionNotFoundError
 from sfconnector.salesforce.client import LimitInfo
-from sfconnector.tokens import validate_connection_id
+from sfconnector.stores.tokens import validate_connection_id
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -111,12 +113,6 @@ class ConnectionRecord(BaseModel):
         if isinstance(polling, dict) and polling.get("at") is not None:
             data["polling"] = {**polling, "at": int(polling["at"])}
         return cls.model_validate(data)
-
-
-class ConnectionNotFoundError(LookupError):
-    def __init__(self, connection_id: str) -> None:
-        self.connection_id = connection_id
-        super().__init__(f"connection {connection_id!r} does not exist")
 
 
 class ConnectionExistsError(ValueError):
@@ -271,6 +267,27 @@ class ConnectionRepository:
             TableName=self.table_name, Key=_wire(connection_key(connection_id)), ReturnValues="ALL_OLD"
         )
         return "Attributes" in result
+
+    def delete_all(self, connection_id: str) -> int:
+        """Delete every item under the connection's partition key (metadata, refresh lock,
+        subscriptions, cursors, ...); returns how many there were."""
+        pk = connection_key(connection_id)["pk"]
+        keys: list[dict[str, Any]] = []
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ProjectionExpression="pk, sk",
+            ConsistentRead=True,
+        ):
+            keys.extend({"pk": item["pk"], "sk": item["sk"]} for item in page.get("Items", []))
+        for start in range(0, len(keys), 25):
+            requests: Any = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
+            while requests:
+                result = self.client.batch_write_item(RequestItems={self.table_name: requests})
+                requests = (result.get("UnprocessedItems") or {}).get(self.table_name) or []
+        return len(keys)
 
     def iter_all(self) -> Iterator[ConnectionRecord]:
         """Every connection (a filtered scan: the table holds few connection items)."""

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from sfconnector.errors import ConnectionNotFoundError
+from sfconnector.models import validate_connection_id
 from sfconnector.salesforce.client import AccessToken
 
 if TYPE_CHECKING:
@@ -41,15 +43,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_CONNECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,127}")
-
-
-def validate_connection_id(connection_id: str) -> str:
-    """Connection ids end up in secret names and table keys: letters, digits, ``-`` and ``_`` only."""
-    if not isinstance(connection_id, str) or not _CONNECTION_ID.fullmatch(connection_id):
-        raise ValueError(f"{str(connection_id)[:40]!r} is not a valid connection id")
-    return connection_id
 
 
 class ConnectionSecret(BaseModel):
@@ -118,12 +111,8 @@ class ConnectionSecret(BaseModel):
         return cls.model_validate_json(text)
 
 
-class ConnectionSecretNotFoundError(LookupError):
-    """No secret for this connection (never created, or deleted)."""
-
-    def __init__(self, connection_id: str) -> None:
-        self.connection_id = connection_id
-        super().__init__(f"no stored credentials for connection {connection_id!r}")
+class ConnectionSecretNotFoundError(ConnectionNotFoundError):
+    """No secret for this connection (never created, or deleted): the connection does not exist."""
 
 
 class _DropWirePayloads(logging.Filter):

@@ -20,10 +20,10 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from sfconnector.actions.errors import FieldProblem, FieldValidationError
-from sfconnector.actions.schema import SObjectSchema
+from sfconnector.errors import FieldProblem, FieldValidationError
 from sfconnector.salesforce import ids, soql
 from sfconnector.salesforce.describe import ID_TYPES, TEXT_TYPES, FieldInfo
+from sfconnector.salesforce.schema import SObjectSchema
 
 __all__ = [
     "WriteMode",
@@ -439,8 +439,7 @@ def check_record_id(
                 FieldProblem(
                     param,
                     "wrong_object",
-                    f"{value} is {what}, not {_a(target)} {target} id "
-                    f"({target} ids start with {key_prefix})",
+                    f"{value} is {what}, not {_a(target)} {target} id ({target} ids start with {key_prefix})",
                 )
             ]
         )

@@ -1,0 +1,116 @@
+"""What the OpenAPI document says, read as a client author would: every operation's answers with
+their models, ids as patterns, record bodies closed to what the API takes, the catalog's model,
+API Gateway's own answers and the security scheme as deployed."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+from sfconnector import catalog
+from sfconnector.api.meta import openapi_document
+
+from tests.contract.conftest import ROOT, RULES_BEYOND_THE_SCHEMA
+
+ERROR = "#/components/schemas/ErrorResponse"
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    doc = openapi_document()
+    validate(doc)
+    return doc
+
+
+def _operations(document: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    return {
+        op["operationId"]: (method, path, op)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+    }
+
+
+def _ref(response: dict[str, Any], media: str = "application/json") -> str:
+    return str(response["content"][media]["schema"].get("$ref", ""))
+
+
+def test_every_action_documents_its_success_with_the_output_model(document: dict[str, Any]) -> None:
+    operations = _operations(document)
+    for action in catalog.ACTIONS:
+        _, _, op = operations[action.key]
+        statuses = {"200", "201"} if action.kind.value == "upsert" else {str(action.status_code)}
+        for status in statuses:
+            assert _ref(op["responses"][status]).endswith(f"/{action.output_model.__name__}"), action.key
+        errors = set(op["responses"]) - statuses
+        assert {"401", "403", "404", "413", "414", "422", "429", "500", "502", "503", "504"} <= errors
+        assert all(_ref(op["responses"][s]) == ERROR for s in errors), action.key
+
+
+def test_the_documents_and_connections_have_their_models(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    assert _ref(paths["/catalog"]["get"]["responses"]["200"]).endswith("/CatalogDocument")
+    assert paths["/docs"]["get"]["responses"]["200"]["content"]["text/html"]["schema"] == {"type": "string"}
+    assert _ref(paths["/connections"]["post"]["responses"]["201"]).endswith("/StartedAuthorization")
+    assert _ref(paths["/connections/{connection_id}"]["get"]["responses"]["200"]).endswith("/ConnectionView")
+    assert "422" not in paths["/catalog"]["get"]["responses"]  # nothing to validate
+    assert "HTTPValidationError" not in str(document)  # Powertools' model: the API never sends it
+
+
+@pytest.mark.parametrize(
+    ("operation", "parameter", "good", "bad"),
+    [
+        ("accounts.get", "record_id", "001Hs08To00000VIEQ", "003Hs08To00001hIEA"),
+        ("cases.add_comment", "record_id", "500Hs08To000088IEA", "0"),
+        ("attachments.get_content", "record_id", "00PHs08To0000B2MEI", "001Hs08To00000VIEQ"),
+        ("attachments.list_ids", "parent_id", "001Hs08To00000VIEQ", "001Hs08To00000VIE9"),
+        ("custom_objects.get", "record_id", "a0IHs08To0000C2", "a0IHs08To0000C2ME"),
+    ],
+)
+def test_ids_are_patterns_with_the_key_prefix(
+    document: dict[str, Any], operation: str, parameter: str, good: str, bad: str
+) -> None:
+    _, _, op = _operations(document)[operation]
+    schema = next(p["schema"] for p in op["parameters"] if p["name"] == parameter)
+    assert re.match(schema["pattern"], good)
+    assert not re.match(schema["pattern"], bad)
+    assert schema["examples"]  # a record of the demo org
+
+
+def test_record_bodies_take_field_names_and_scalars_only(document: dict[str, Any]) -> None:
+    fields = document["components"]["schemas"]["RecordFields"]
+    assert "patternProperties" not in fields
+    assert re.match(fields["propertyNames"]["pattern"], "Amount__c")
+    assert not re.match(fields["propertyNames"]["pattern"], "0")
+    assert {v["type"] for v in fields["additionalProperties"]["anyOf"]} == {
+        "string", "boolean", "integer", "number", "null",
+    }  # fmt: skip
+    criteria = document["components"]["schemas"]["FindInput"]["properties"]["criteria"]
+    assert criteria["additionalProperties"] == fields["additionalProperties"]
+
+
+def test_find_examples_use_each_familys_own_fields(document: dict[str, Any]) -> None:
+    for action in catalog.ACTIONS:
+        if action.kind.value != "find":
+            continue
+        _, _, op = _operations(document)[action.key]
+        example = op["requestBody"]["content"]["application/json"]["examples"]["example"]["value"]
+        assert set(example["criteria"]) <= set(catalog.family(action.family).example), action.key
+
+
+def test_the_security_scheme_is_the_deployed_iam_signature(document: dict[str, Any]) -> None:
+    scheme = document["components"]["securitySchemes"]["sigv4"]
+    assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
+    assert document["security"] == [{"sigv4": []}]
+    callback = document["paths"]["/oauth/callback"]["get"]
+    assert callback["security"] == []
+    assert "403" not in callback["responses"] or "text/html" in callback["responses"]["403"]["content"]
+
+
+def test_the_docs_list_every_rule_the_document_cannot_express() -> None:
+    docs = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    section = docs.split("### What the document cannot say", 1)[1].split("### ", 1)[0]
+    for code in RULES_BEYOND_THE_SCHEMA:
+        assert f"`{code}`" in section, code
