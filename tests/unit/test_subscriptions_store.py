@@ -197,7 +197,7 @@ def test_create_refuses_bad_start(start: str, message: str) -> None:
     ("start", "message"),
     [
         (_iso(timedelta(days=31)), "future"),
-        (_iso(timedelta(minutes=6)), "future"),
+        (_iso(timedelta(hours=1)), "future"),
         (_iso(-timedelta(days=30, minutes=1)), "30 days"),
     ],
 )
