@@ -88,6 +88,7 @@ class Demo:
     sns: Any
     topic_arn: str
     timeout: float
+    poll_period: float = 60.0
     out: Callable[[str], None] = print
     connection_id: str = ""
     own_user_id: str = ""
@@ -198,14 +199,19 @@ class Demo:
         except (httpx.HTTPError, ValueError, KeyError):
             return None
 
-    def poll_cycles(self) -> int:
-        """How often the connection's poll schedule fired so far (the local stack's runner)."""
+    def poll_schedule(self) -> tuple[int, bool]:
+        """How often the connection's poll schedule fired so far, and whether a cycle is running
+        (the local stack's schedule runner)."""
         try:
             schedules = self.client.get(f"{self.api_url}/__devstack__/schedules").json()
         except (httpx.HTTPError, ValueError):
-            return 0
+            return 0, False
         name = f"poll-{self.connection_id}"
-        return sum(int(s.get("fired", 0)) for s in schedules if str(s.get("schedule", "")).endswith(name))
+        mine = [s for s in schedules if str(s.get("schedule", "")).endswith(name)]
+        return sum(int(s.get("fired", 0)) for s in mine), any(s.get("running") for s in mine)
+
+    def poll_cycles(self) -> int:
+        return self.poll_schedule()[0]
 
     # -- SQS subscribers -------------------------------------------------------------------------
 
@@ -471,7 +477,12 @@ class Demo:
                 self.out(f"   ✗ {exc}")
         period = self.timeout
         self.out("")
-        self.out(f"Waiting for the trigger events on the SQS queues (at most {period:.0f} s)")
+        self.out(
+            f"Waiting for the trigger events on the SQS queues (the connection is polled every"
+            f" {self.poll_period:g} s; at most {period:.0f} s)"
+        )
+        if self.poll_period >= 10:
+            self.out("   (`SCHEDULE_SPEEDUP=60 make run` polls every second: the demo then takes seconds)")
 
         def events_in() -> bool:
             for automation in automations:
@@ -549,12 +560,16 @@ class Demo:
             f" (by {self.own_username}): "
             + ", ".join(sorted({f"{e['type']} {e['subject']}" for e in own_events}))
         )
-        # Whatever the write-backs would fire was published by the cycle that published the
-        # witness events; one more full cycle makes sure that cycle's batches are all delivered.
-        cycles = self.poll_cycles()
+        # Whatever the write-backs would fire is published by the cycle that published the
+        # witness events (one query per sObject serves every subscription on it): once that
+        # cycle has finished, every batch it published is on the queues.
+        cycles, _ = self.poll_schedule()
         deadline = time.monotonic() + self.timeout
-        while self.poll_cycles() < cycles + 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        while time.monotonic() < deadline:
+            fired, running = self.poll_schedule()
+            if fired > cycles or not running:
+                break
+            time.sleep(0.1)
         held = True
         for automation in done:
             assert automation.queue is not None
@@ -654,18 +669,22 @@ def _aws(moto_url: str) -> tuple[Any, Any]:
     return session.client("sqs", endpoint_url=moto_url), session.client("sns", endpoint_url=moto_url)
 
 
-def _timeout(client: httpx.Client, api_url: str, connection_id: str, speedup: float) -> float:
-    """Long enough for two poll cycles and the safety margin, from the connection's interval."""
+def _poll_period(client: httpx.Client, api_url: str, connection_id: str, speedup: float) -> float:
+    """Real seconds between two polls of the connection: its interval at the stack's speed-up."""
+    try:
+        answer = client.get(f"{api_url}/connections/{connection_id}/polling").json()
+        interval = int(answer["interval_minutes"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        interval = 1
+    return interval * 60 / max(speedup, 0.001)
+
+
+def _timeout(period: float) -> float:
+    """Long enough for two polls and the safety margin (``DEMO_TIMEOUT_SECONDS`` overrides it)."""
     explicit = os.environ.get("DEMO_TIMEOUT_SECONDS")
     if explicit:
         return float(explicit)
-    try:
-        interval = int(
-            client.get(f"{api_url}/connections/{connection_id}/polling").json()["interval_minutes"]
-        )
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        interval = 1
-    return max(20.0, 2 * interval * 60 / max(speedup, 0.001) + 15)
+    return max(20.0, 2 * period + 15)
 
 
 def _setup(client: httpx.Client, api_url: str) -> Demo | str:
@@ -701,6 +720,8 @@ def _setup(client: httpx.Client, api_url: str) -> Demo | str:
     topic = next((t for t in topics if t.endswith("trigger-events")), None)
     if topic is None:
         return "The stack has no trigger-events SNS topic (template.yaml)."
+    speedup = float(health.get("schedule_speedup") or 1)
+    period = _poll_period(client, api_url, str(connection_id), speedup)
     demo = Demo(
         api_url=api_url,
         client=client,
@@ -708,7 +729,8 @@ def _setup(client: httpx.Client, api_url: str) -> Demo | str:
         sqs=sqs,
         sns=sns,
         topic_arn=topic,
-        timeout=_timeout(client, api_url, str(connection_id), float(health.get("schedule_speedup") or 1)),
+        timeout=_timeout(period),
+        poll_period=period,
         connection_id=str(connection_id),
         own_user_id=str(connection.get("user_id") or ""),
         own_username=str(connection.get("username") or ""),

@@ -305,6 +305,7 @@ class ScheduleRunner:
                 "function": e.function.logical_id,
                 "next_fire": e.next_fire.isoformat() if e.next_fire else None,
                 "fired": e.fired,
+                "running": e.running,
             }
             for e in entries
         ]
