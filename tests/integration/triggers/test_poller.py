@@ -14,7 +14,7 @@ import pytest
 from sfconnector import catalog
 
 from tests.fixtures.actions import SeededConnection
-from tests.fixtures.aws import AwsEnv
+from tests.fixtures.aws import AwsEnv, SchedulerEnv
 from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.triggers.harness import SELLER, Poller, by_subscription
 
@@ -401,3 +401,16 @@ def test_every_trigger_start_backfill_late_commit_own_changes_and_fields(poller:
         assert all(set(e["data"]) == {"Id"} for e in got.get(guarded[key].subscription_id, []))
     poller.poll()
     assert poller.drain() == []
+
+
+def test_a_skipped_poll_brings_the_schedule_in_line(poller: Poller, scheduler: SchedulerEnv) -> None:
+    from sfconnector.runtime import get_runtime
+
+    cid = poller.connection.connection_id
+    poller.subscribe("leads.created")
+    get_runtime().polling.sync(cid)
+    assert scheduler.schedules()[f"poll-{cid}"]["State"] == "ENABLED"
+    # An action function flagged the connection (it manages no schedules): the next poll disables it.
+    get_runtime().connections.update(cid, status="needs_reauth")
+    assert poller.poll()["reason"] == "connection_needs_reauth"
+    assert scheduler.schedules()[f"poll-{cid}"]["State"] == "DISABLED"

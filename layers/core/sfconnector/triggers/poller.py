@@ -115,6 +115,10 @@ class PollerPorts:
     salesforce: Callable[[str], SalesforceClient]
     clock: Callable[[], float] = time.time
     """The poller's "now" (Salesforce stamps are compared with it; Lambda's clock is NTP-synced)."""
+    on_idle: Callable[[str], None] | None = None
+    """Called with the connection id when a cycle finds nothing to poll (unknown connection, not
+    ``connected``, no active subscription): the schedule is brought in line with that state (a
+    connection flagged by an action function, a stray schedule of a deleted connection)."""
 
 
 @dataclass
@@ -184,16 +188,18 @@ def poll_connection(
 ) -> PollReport:
     """Run one poll cycle of a connection (see the module doc)."""
     connection = ports.connections.get(connection_id)
-    if connection is None:
-        return PollReport(connection_id=connection_id, outcome="skipped", reason="unknown_connection")
-    if connection.status != "connected":
-        return PollReport(
-            connection_id=connection_id, outcome="skipped", reason=f"connection_{connection.status}"
-        )
-    subscriptions = ports.subscriptions.list(connection_id)
+    subscriptions = [] if connection is None else ports.subscriptions.list(connection_id)
     active = [s for s in subscriptions if s.status == "active" and streams.stream_of(s) is not None]
-    if not active:
-        return PollReport(connection_id=connection_id, outcome="skipped", reason="no_active_subscriptions")
+    if connection is None:
+        idle: str | None = "unknown_connection"
+    elif connection.status != "connected":
+        idle = f"connection_{connection.status}"
+    else:
+        idle = None if active else "no_active_subscriptions"
+    if idle is not None or connection is None:
+        if ports.on_idle is not None:
+            ports.on_idle(connection_id)
+        return PollReport(connection_id=connection_id, outcome="skipped", reason=idle)
     owner = uuid.uuid4().hex
     if not ports.cursors.acquire_lease(
         connection_id, owner, now=ports.clock(), seconds=settings.lease_seconds
