@@ -150,7 +150,7 @@ def print_banner(stack: LocalStack) -> None:
     for example in _curl_examples(stack):
         say(f"  {example}")
     if stack.demo_connection_id:
-        say("  make demo      (in another terminal: a scripted tour of popular automations)")
+        say("  make demo      (in another terminal: the popular automations, fired by trigger events)")
     say()
 
 

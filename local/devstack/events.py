@@ -65,13 +65,76 @@ def parse_notification(body: str) -> ReceivedEvent:
 
 
 def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    # A string with edge spaces is quoted, so "  acme " reads as what Salesforce holds.
+    plain = isinstance(value, str) and value == value.strip()
+    text = value if plain else json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= _VALUE_WIDTH else text[: _VALUE_WIDTH - 1] + "…"
+
+
+# Fields every record carries: the trigger line already says who changed what and when.
+_RECORD_SYSTEM_FIELDS = frozenset(
+    {
+        "attributes", "Id", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
+        "SystemModstamp", "IsDeleted", "LastViewedDate", "LastReferencedDate", "LastActivityDate",
+    }
+)  # fmt: skip
+
+
+def _is_trigger_event(message: Any) -> bool:
+    """A connector trigger event: the CloudEvents envelope the poller publishes (docs/triggers.md)."""
+    return (
+        isinstance(message, dict)
+        and message.get("specversion") == "1.0"
+        and isinstance(message.get("type"), str)
+        and "subscription_id" in message
+    )
+
+
+def _record_fields(data: dict[str, Any]) -> str:
+    fields = [
+        f"{k}={_short(v)}"
+        for k, v in data.items()
+        if k not in _RECORD_SYSTEM_FIELDS and not isinstance(v, dict | list) and v not in (None, "", False)
+    ]
+    more = len(fields) - _SUMMARY_FIELDS
+    return "  ".join(fields[:_SUMMARY_FIELDS]) + (f"  (+{more} more)" if more > 0 else "")
+
+
+def format_trigger_event(event: ReceivedEvent) -> str:
+    """A trigger event on three lines: which trigger fired for which record and subscription;
+    who changed it and when; the record's own fields (system fields and empty values left out)."""
+    message: dict[str, Any] = event.message
+    data = message.get("data") if isinstance(message.get("data"), dict) else {}
+    assert isinstance(data, dict)
+    when = event.received_at[11:19]
+    head = (
+        f"[trigger {when}] {message['type']}  {message.get('sobject') or '?'} {message.get('subject') or '?'}"
+        f"  subscription {message.get('subscription_id')}"
+    )
+    kind = message.get("event_type")
+    actor = message.get("changed_by") or (
+        data.get("CreatedById") if kind == "created" else data.get("LastModifiedById")
+    )
+    change = [f"{kind or 'change'} {message.get('time') or '?'}" + (f" by {actor}" if actor else "")]
+    if "new_value" in message:
+        change.append(f"{_short(message.get('old_value'))} -> {_short(message.get('new_value'))}")
+    change.append(f"connection {message.get('connection_id')}")
+    change.append(f"id {message.get('id')}")
+    lines = [head, "    " + "  ".join(change)]
+    if message.get("dataref"):
+        lines.append(f"    data (over SNS's 256 KiB) at {message['dataref']}")
+    elif data:
+        fields = _record_fields(data)
+        if fields:
+            lines.append("    " + fields)
+    return "\n".join(lines)
 
 
 def format_event(event: ReceivedEvent) -> str:
     """A few lines a person can read at a glance: what happened, to what, and the main fields."""
     message = event.message
+    if _is_trigger_event(message):
+        return format_trigger_event(event)
     topic = event.topic_arn.rsplit(":", 1)[-1]
     when = event.received_at[11:19]
     if isinstance(message, dict):
@@ -102,6 +165,23 @@ def format_event(event: ReceivedEvent) -> str:
     return f"[event {when}] {event.subject or 'message'} (topic {topic}): {_short(message)}"
 
 
+def sns_delivery_policy(queue_arn: str, topic_arns: list[str]) -> str:
+    """The queue policy that lets the topics deliver to the queue (what a subscriber sets up)."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arns}},
+            }
+        ],
+    }
+    return json.dumps(policy)
+
+
 @dataclass
 class EventPrinter:
     """Subscribes a local SQS queue to the topics and prints what arrives until stopped."""
@@ -124,19 +204,9 @@ class EventPrinter:
         """Create the queue and subscribe it to every topic; returns the queue URL."""
         url: str = self.sqs.create_queue(QueueName=self.queue_name)["QueueUrl"]
         queue_arn = f"arn:aws:sqs:{self.region}:{self.account_id}:{self.queue_name}"
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sns.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": self.topic_arns}},
-                }
-            ],
-        }
-        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+        self.sqs.set_queue_attributes(
+            QueueUrl=url, Attributes={"Policy": sns_delivery_policy(queue_arn, self.topic_arns)}
+        )
         for topic in self.topic_arns:
             self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         self._queue_url = url

@@ -94,6 +94,26 @@ def scheduler_input(raw: str | None, *, schedule_arn: str, when: datetime) -> An
         return text  # non-JSON input reaches the target as a string
 
 
+def poll_summary(value: Any) -> str | None:
+    """One line of a trigger poll's report (the poller function's answer, docs/triggers.md), so a
+    poll's firing says what it did; None for any other function's answer."""
+    if not isinstance(value, dict) or value.get("outcome") not in ("polled", "skipped"):
+        return None
+    if value["outcome"] == "skipped":
+        return f"skipped ({value.get('reason') or 'no reason given'})"
+    calls = int(value.get("salesforce_calls") or 0)
+    parts = [
+        f"{calls} Salesforce call{'s' if calls != 1 else ''}",
+        f"{value.get('records_seen', 0)} records",
+        f"{value.get('events_published', 0)} events published",
+    ]
+    if value.get("events_failed"):
+        parts.append(f"{value['events_failed']} failed")
+    if value.get("error"):
+        parts.append(f"error: {value['error']}")
+    return ", ".join(parts)
+
+
 @dataclass
 class ScheduleRunner:
     """Fires due schedules on a background thread until stopped."""
@@ -281,6 +301,9 @@ class ScheduleRunner:
             event = entry.make_event(when)
             result = self.runtime.invoke(entry.function, event)
             status = "ok" if result.ok else f"{result.error_type}: {result.error_message}"
+            summary = poll_summary(result.value) if result.ok else None
+            if summary:
+                status = f"{status}: {summary}"
             self.log(
                 f"[schedule] {entry.label} fired -> {entry.function.logical_id} "
                 f"({result.duration_ms:.0f} ms, {status})"
@@ -305,6 +328,7 @@ class ScheduleRunner:
                 "function": e.function.logical_id,
                 "next_fire": e.next_fire.isoformat() if e.next_fire else None,
                 "fired": e.fired,
+                "running": e.running,
             }
             for e in entries
         ]

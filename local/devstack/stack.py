@@ -33,6 +33,7 @@ from devstack.template import FunctionSpec, StackTemplate, read_template
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Never let a developer's real AWS configuration leak into the local stack.
 _UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE")
+LOCAL_POLL_SAFETY_MARGIN_SECONDS = 2
 
 
 class StackError(RuntimeError):
@@ -346,6 +347,10 @@ class LocalStack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_DEV": "false",
+            # The poller's window ends 15 s before now because a real org may still be committing
+            # rows stamped in the last seconds; the emulator commits each write before it answers
+            # (late commits only when injected), so locally a change arrives with the next poll.
+            "POLL_SAFETY_MARGIN_SECONDS": str(LOCAL_POLL_SAFETY_MARGIN_SECONDS),
         }
         if self.emulator is not None:
             overrides.update(
@@ -385,6 +390,7 @@ class LocalStack:
             "routes": len(template.routes) if template else 0,
             "import_errors": self.import_errors,
             "demo_connection_id": self.demo_connection_id,
+            "schedule_speedup": self.config.schedule_speedup,
             "iam_enforced": False,
         }
 

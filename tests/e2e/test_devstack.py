@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -180,20 +181,6 @@ def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> N
         assert fetched.status_code == 200, fetched.text
         assert fetched.json()["record"]["Company"] == "E2E Energy"
 
-        # `make demo` against this stack: every scenario of the tour succeeds.
-        demo = subprocess.run(
-            [sys.executable, "-m", "devstack.demo"],
-            cwd=REPO,
-            env={**os.environ, "API_PORT": str(ports["API_PORT"])},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert demo.returncode == 0, demo.stdout + demo.stderr
-        assert "all steps succeeded" in demo.stdout
-        assert demo.stdout.count("✓") == 5
-
     # Events: whatever reaches the SNS topic is delivered to the local queue and printed.
     sns = session.client("sns", endpoint_url=moto)
     topic = next(
@@ -272,3 +259,75 @@ def test_busy_port_is_reported_clearly(ports: dict[str, int]) -> None:
             process.stop()
     assert f"port {ports['API_PORT']} on 127.0.0.1 is in use: set API_PORT" in process.output
     _assert_gone(process)
+
+
+TRIGGERS = ("leads.created", "accounts.updated", "cases.updated", "line_items.created")
+
+
+def test_make_demo_runs_the_four_automations_from_trigger_events(ports: dict[str, int]) -> None:
+    # rate(1 minute) every 0.5 s: the demo's events come within a poll or two of each change.
+    stack = StackProcess(ports, {"SCHEDULE_SPEEDUP": "120"})
+    try:
+        stack.wait_for(READY_LINE)
+        api = f"http://127.0.0.1:{ports['API_PORT']}"
+        connection_id = httpx.get(f"{api}/__devstack__/health").json()["demo_connection_id"]
+        demo = subprocess.run(
+            [sys.executable, "-m", "devstack.demo"],
+            cwd=REPO,
+            env={**os.environ, "API_PORT": str(ports["API_PORT"])},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        out = demo.stdout
+        assert demo.returncode == 0, out + demo.stderr
+        assert "4/4 automations succeeded; the loop guard held." in out
+        for trigger in TRIGGERS:
+            # The event came from the poller over SNS to the automation's own queue...
+            assert re.search(rf"⚡ {re.escape(trigger)} \w+ \w{{18}} arrived on demo-", out), out
+            # ... and the automation's write-back did not fire its trigger again.
+            assert f"({trigger}): 0 event(s) after the write-back" in out
+        # The zero counts mean something: the witness subscriptions (no ignore_own_changes) did
+        # receive the demo's own four write-backs from the same polls.
+        assert "received 4 event(s) of the demo's own writes" in out
+        assert out.count("✓") == 8  # four automations, four loop-guard checks
+        # Each step shows what it cost in Salesforce API calls.
+        assert re.search(r"leads/find .*\n.*\[1 Salesforce API call\]", out), out
+
+        # `make run` printed each delivered trigger event (its event printer's queue).
+        for trigger in TRIGGERS:
+            line = stack.wait_for(f"] {trigger}  ", timeout=10)
+            pattern = (
+                rf"\[trigger [\d:]{{8}}\] {re.escape(trigger)}  \w+ \w{{18}}  subscription [0-9a-f]{{32}}"
+            )
+            assert re.fullmatch(pattern, line), line
+
+        # The demo cleaned up: no subscription, no poll schedule, no queue of its own.
+        listing = httpx.get(f"{api}/connections/{connection_id}/subscriptions").json()
+        assert listing["subscriptions"] == []
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+        moto = f"http://127.0.0.1:{ports['MOTO_PORT']}"
+        scheduler = session.client("scheduler", endpoint_url=moto)
+        assert scheduler.list_schedules(GroupName="sfconnector-local-polling")["Schedules"] == []
+        sqs = session.client("sqs", endpoint_url=moto)
+        assert sqs.list_queues(QueueNamePrefix="demo-").get("QueueUrls", []) == []
+    finally:
+        assert stack.stop(signal.SIGINT) == 0
+    _assert_gone(stack)
+
+
+def test_demo_without_a_running_stack_says_so(ports: dict[str, int]) -> None:
+    demo = subprocess.run(
+        [sys.executable, "-m", "devstack.demo"],
+        cwd=REPO,
+        env={**os.environ, "API_PORT": str(ports["API_PORT"])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert demo.returncode == 1
+    assert f"not answering on http://127.0.0.1:{ports['API_PORT']}: start it with `make run`" in demo.stdout

@@ -205,3 +205,58 @@ def test_event_builders() -> None:
     assert scheduler_input('{"n": "<aws.scheduler.attempt-number>"}', schedule_arn="a", when=when) == {
         "n": "1"
     }
+
+
+POLLER = """
+    def lambda_handler(event, context):
+        if event.get("skip"):
+            return {"connection_id": "c-1", "outcome": "skipped", "reason": "connection_needs_reauth"}
+        return {"connection_id": "c-1", "outcome": "polled", "salesforce_calls": 1, "records_seen": 4,
+                "events_published": 5, "events_failed": 0, "error": None}
+"""
+
+
+@pytest.mark.parametrize(
+    ("schedule_input", "said"),
+    [
+        ("{}", "ok: 1 Salesforce call, 4 records, 5 events published)"),
+        ('{"skip": true}', "ok: skipped (connection_needs_reauth))"),
+    ],
+)
+def test_a_poll_firing_says_what_the_poll_did(tmp_path: Path, schedule_input: str, said: str) -> None:
+    poller = write_function(tmp_path, "PollerFunction", POLLER)
+    log: list[str] = []
+    runner = ScheduleRunner(
+        runtime=FunctionRuntime(
+            functions={poller.logical_id: poller},
+            base_environment=lambda spec: {},
+            region="us-east-1",
+            account_id="123456789012",
+        ),
+        clock=ScheduleClock(speedup=600),
+        region="us-east-1",
+        account_id="123456789012",
+        stack_name="stk",
+        log=log.append,
+        tick_seconds=0.02,
+    )
+    runner.add_template_schedules(
+        (
+            ScheduleSpec(
+                function_id="PollerFunction",
+                event_name="Poll",
+                kind="ScheduleV2",
+                expression="rate(1 minute)",
+                input=schedule_input,
+            ),
+        )
+    )
+    runner.start()
+    try:
+        assert _wait_for(lambda: any("fired -> PollerFunction" in line for line in log))
+    finally:
+        runner.stop()
+    fired = next(line for line in log if "fired -> PollerFunction" in line)
+    assert fired.endswith(said), fired
+    # The runner reports the invocation while it runs, and its end (make demo waits on it).
+    assert _wait_for(lambda: runner.describe()[0]["running"] is False)
