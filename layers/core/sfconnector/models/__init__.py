@@ -100,6 +100,14 @@ FIELD_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}$"
 CUSTOM_SOBJECT_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}__c$"
 SALESFORCE_ID_PATTERN = r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$"
 
+
+def record_id_pattern(key_prefix: str | None = None) -> str:
+    """The documented form of a record id: 15 characters, or 18 with the case-safe suffix (each of
+    its characters is A-Z or 0-5, in any case), starting with ``key_prefix`` when the object's ids
+    all do. Which suffix belongs to which id is a checksum no pattern expresses (docs/api.md)."""
+    return rf"^{key_prefix or ''}[A-Za-z0-9]{{{15 - len(key_prefix or '')}}}(?:[A-Za-z0-5]{{3}})?$"
+
+
 FieldName = Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)]
 FIELD_PATH_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}(?:\.[A-Za-z][A-Za-z0-9_]{0,119}){0,5}$"
 FieldPath = Annotated[str, StringConstraints(pattern=FIELD_PATH_PATTERN)]
