@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: test venv lint typecheck pytest fuzz sam-validate sam-build run demo emulator bench fmt clean
+.PHONY: test venv lint typecheck pytest fuzz asyncapi-parser sam-validate sam-build run demo emulator bench fmt clean
 
 test: venv lint typecheck pytest sam-validate sam-build
 
@@ -31,7 +31,7 @@ fmt: venv
 typecheck: venv
 	$(BIN)/mypy $$(for d in layers/core emulator local functions bench; do [ -n "$$(find $$d -name '*.py' 2>/dev/null | head -1)" ] && echo $$d; done)
 
-pytest: venv
+pytest: venv asyncapi-parser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The longer contract fuzz (`make test` runs the same test with 20 cases per operation and phase):
@@ -39,6 +39,18 @@ pytest: venv
 FUZZ_EXAMPLES ?= 100
 fuzz: venv
 	API_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/contract/test_fuzz.py -q -p no:randomly $(PYTEST_ARGS)
+
+# The official AsyncAPI parser (pinned in tests/asyncapi/package-lock.json) validates GET /asyncapi.json
+# in tests/unit/test_asyncapi.py. Without node the test fails under CI and skips locally.
+ASYNCAPI_DIR := tests/asyncapi
+asyncapi-parser: $(ASYNCAPI_DIR)/node_modules/.package-lock.json
+
+$(ASYNCAPI_DIR)/node_modules/.package-lock.json: $(ASYNCAPI_DIR)/package.json $(ASYNCAPI_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(ASYNCAPI_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: the AsyncAPI parser test cannot run (install Node 20)"; \
+	fi
 
 sam-validate: venv
 	$(BIN)/sam validate --lint --region us-east-1

@@ -1,4 +1,5 @@
-"""The API-wide documents: ``GET /catalog``, ``GET /openapi.json`` and Swagger UI (``GET /docs``).
+"""The API-wide documents: ``GET /catalog``, ``GET /openapi.json``, ``GET /asyncapi.json`` (the
+trigger events, :mod:`sfconnector.api.asyncapi`) and Swagger UI (``GET /docs``).
 
 The OpenAPI document covers the WHOLE API although every family runs in its own function: the
 routes of all families (built from the catalog), the connections routes and these documents are
@@ -7,7 +8,8 @@ are built on the first request and cached for the container's lifetime.
 
 ``/catalog`` lists every action and trigger with its key, family, sObject, kind, route and the JSON
 Schema of its input (path, query, header parameters and body, read from the very route signatures
-the API validates with) and output; triggers carry the JSON Schema of their params.
+the API validates with) and output; triggers carry the JSON Schema of their params and of their
+event (``event_schema``: the envelope subscribers receive, the payload of its AsyncAPI message).
 """
 
 from __future__ import annotations
@@ -25,10 +27,18 @@ from pydantic import TypeAdapter
 
 from sfconnector import API_VERSION, catalog
 from sfconnector.api.app import PUBLIC_ROUTE, build_family_router, new_resolver
+from sfconnector.api.asyncapi import asyncapi_document, event_schema
 from sfconnector.api.registry import builder_for
 from sfconnector.api.routing import ApiResolver
 
-__all__ = ["API_TITLE", "build_meta_app", "catalog_document", "openapi_document", "swagger_html"]
+__all__ = [
+    "API_TITLE",
+    "asyncapi_json",
+    "build_meta_app",
+    "catalog_document",
+    "openapi_document",
+    "swagger_html",
+]
 
 API_TITLE = "Salesforce connector"
 API_VERSION_LABEL = "1.0.0"
@@ -123,6 +133,7 @@ def catalog_document() -> dict[str, Any]:
                 "kind": trigger.kind.value,
                 "in_spec": trigger.in_spec,
                 "params_schema": trigger.params_model.model_json_schema(),
+                "event_schema": event_schema(trigger.key),
             }
             for trigger in catalog.TRIGGERS
         ]
@@ -271,6 +282,17 @@ def swagger_html(spec_url: str = "openapi.json") -> str:
     return html
 
 
+# -------------------------------------------------------------------------------- /asyncapi.json
+
+
+def asyncapi_json() -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of the trigger events (cached)."""
+    document: dict[str, Any] = _memo(
+        "asyncapi", lambda: asyncapi_document(title=API_TITLE, version=API_VERSION_LABEL)
+    )
+    return document
+
+
 # --------------------------------------------------------------------------------------- resolver
 
 
@@ -313,6 +335,15 @@ def _documents_router() -> Router:
         return _json(openapi_document())
 
     @router.get(
+        "/asyncapi.json",
+        summary="The AsyncAPI 3.0 document of the trigger events",
+        tags=["Catalog"],
+        responses=_answers("application/json", {"type": "object", "required": ["asyncapi", "channels"]}),
+    )
+    def get_asyncapi() -> Response[str]:
+        return _json(asyncapi_json())
+
+    @router.get(
         "/docs", summary="Swagger UI", tags=["Catalog"], responses=_answers("text/html", {"type": "string"})
     )
     def get_docs() -> Response[str]:
@@ -322,7 +353,8 @@ def _documents_router() -> Router:
 
 
 def build_meta_app() -> ApiResolver:
-    """The resolver of the documents function (``/catalog``, ``/openapi.json``, ``/docs``)."""
+    """The resolver of the documents function (``/catalog``, ``/openapi.json``, ``/asyncapi.json``,
+    ``/docs``)."""
     app = new_resolver()
     app.include_router(_documents_router())
     return app

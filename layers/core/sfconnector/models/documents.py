@@ -46,7 +46,11 @@ class CatalogTrigger(BaseModel):
     family: str
     sobject: str | None
     kind: str
+    in_spec: bool = Field(description="Listed by the product spec (false: an extra, e.g. deleted).")
     params_schema: dict[str, Any] = Field(description="JSON Schema of the subscription's params.")
+    event_schema: dict[str, Any] = Field(
+        description="JSON Schema of the event envelope subscribers receive (its AsyncAPI message payload)."
+    )
 
 
 class CatalogDocument(BaseModel):

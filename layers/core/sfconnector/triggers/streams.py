@@ -39,6 +39,7 @@ _UNSELECTABLE_TYPES = frozenset({"address", "location", "base64"})
 _CODES = {"created": "c", "updated": "u", "deleted": "d", "matched": "m"}
 _HISTORY_CODE = "h"
 _HISTORY_FIELDS = ("Id", "Field", "OldValue", "NewValue", "CreatedDate", "CreatedById")
+_SUBQUERIES = frozenset(s.history for s in catalog.STREAMS.values() if s.history)
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,9 @@ def build_event(
                 "changed_by": change.changed_by,
             }
         extra["changed_at"] = iso(change.version)
-    data = {k: v for k, v in row.items() if k != (stream.history or "")}
+    # Every stream of the sObject shares the row: a field matched subscription's History subquery
+    # rides in it for the created / updated / deleted events too, and belongs to none of them.
+    data = {k: v for k, v in row.items() if k not in _SUBQUERIES}
     return TriggerEvent(
         id=event_id(subscription.subscription_id, record_id, stream, change),
         type=subscription.trigger,
