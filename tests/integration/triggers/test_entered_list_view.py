@@ -134,3 +134,28 @@ def test_a_changed_filter_is_picked_up_and_a_deleted_view_is_reported(poller: Po
     error = poller.repo.get(poller.connection.connection_id, sub.subscription_id).last_error
     assert error is not None
     assert view["id"][:15] in error
+
+
+def test_sample_events_are_the_entries_a_subscriber_would_get(poller: Poller) -> None:
+    from sfconnector.runtime import get_runtime
+    from sfconnector.triggers.sample import sample_events
+
+    view = _hot_accounts(poller)
+    sub = poller.subscribe(
+        "accounts.entered_list_view", params={"list_view_id": view["id"]}, fields=["Name", "Rating"]
+    )
+    poller.poll()
+    cold = _account(poller, "Cold")
+    poller.write("update", "Account", {"Rating": "Hot"}, id=cold)
+    poller.emulator.advance_clock(20)
+    rt = get_runtime()
+    connection = rt.connections.get(poller.connection.connection_id)
+    assert connection is not None
+    calls = poller.emulator.api_calls()
+    sample = sample_events(sub, client=rt.salesforce(sub.connection_id), connection=connection, limit=3)
+    assert poller.emulator.api_calls() - calls <= 2  # the list view's describe, then its query
+    assert sample[0].subject == cold
+    assert all(e.event_type == "entered" and e.data.get("Rating") == "Hot" for e in sample)
+    poller.poll(settle=False)
+    delivered = [m["body"] for m in poller.drain()]
+    assert delivered == [sample[0].to_json_dict()]  # the sample is exactly the event delivered

@@ -26,6 +26,7 @@ __all__ = [
     "event_id",
     "iso",
     "list_view_query",
+    "list_view_sample_query",
     "parse_stamp",
     "queryable_fields",
     "row_changes",
@@ -334,6 +335,21 @@ _LIST_VIEW_SOQL = re.compile(
 )
 
 
+def _list_view_parts(describe_query: str) -> re.Match[str]:
+    found = _LIST_VIEW_SOQL.match(describe_query)
+    if found is None:
+        raise ValueError("the list view's describe query is not a SELECT this poller can restrict")
+    return found
+
+
+def list_view_sample_query(describe_query: str, fields: list[str], limit: int) -> str:
+    """The list view's members most recently changed first, with the fields an event carries."""
+    found = _list_view_parts(describe_query)
+    head = soql.select(found["sobject"], fields) + (found["scope"] or "")
+    where = f" WHERE {found['where']}" if found["where"] else ""
+    return f"{head}{where} ORDER BY {REPLICATION_KEY} DESC, Id DESC LIMIT {int(limit)}"
+
+
 def list_view_query(
     describe_query: str,
     low: int | None,
@@ -344,9 +360,7 @@ def list_view_query(
     and WHERE kept, the select list cut to ``Id, SystemModstamp`` and, unless ``low`` is None (the
     baseline: every current member), restricted to the stream's window in the stream's order, so
     its rows line up with the sObject's query of the same window."""
-    found = _LIST_VIEW_SOQL.match(describe_query)
-    if found is None:
-        raise ValueError("the list view's describe query is not a SELECT this poller can restrict")
+    found = _list_view_parts(describe_query)
     # The filter is Salesforce's own text (the describe), kept as it is; the rest is built.
     head = soql.select(found["sobject"], ["Id", REPLICATION_KEY]) + (found["scope"] or "")
     filters = [f"({found['where']})"] if found["where"] else []
