@@ -1,7 +1,7 @@
 """Sample events: the envelopes a subscription would receive for the most recent matching records,
 built exactly as the poller builds them and published nowhere (the "test the trigger" step).
 
-One Salesforce call: a query ordered by the stream's version field, newest first (``queryAll`` for
+One Salesforce call (entered list view: two, its describe then its query): a query ordered by the stream's version field, newest first (``queryAll`` for
 the deleted trigger). A subscription wanting every field needs the sObject's describe, which
 comes from the client's describe cache (warm: the subscription was validated against it).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sfconnector.catalog import REPLICATION_KEY, Stream
-
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.models.trigger_events import TriggerEvent
 from sfconnector.salesforce import soql
