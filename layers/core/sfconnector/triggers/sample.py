@@ -2,8 +2,9 @@
 built exactly as the poller builds them and published nowhere (the "test the trigger" step).
 
 One Salesforce call: a query ordered by the stream's version field, newest first (``queryAll``
-for the deleted trigger; entered list view: two, the list view's describe then its query). A subscription wanting every field needs the sObject's describe, which
-comes from the client's describe cache (warm: the subscription was validated against it).
+for the deleted trigger; entered list view: two, the list view's describe then its query). A
+subscription wanting every field needs the sObject's describe, which comes from the client's
+describe cache (warm: the subscription was validated against it).
 """
 
 from __future__ import annotations
