@@ -78,7 +78,7 @@ def iso(epoch: int) -> str:
 
 
 def stream_of(subscription: Subscription) -> Stream | None:
-    """The stream a subscription's trigger reads (None for an unknown key or a part-2 kind)."""
+    """The stream a subscription's trigger reads (None for an unknown key)."""
     try:
         return catalog.trigger(subscription.trigger).stream
     except KeyError:
