@@ -90,17 +90,22 @@ WATCHED = {
 }
 """Field matched subscriptions watch history-tracked fields of the demo org."""
 
+LIST_VIEWS = {"Account": "Hot_Accounts", "Contact": "Decision_Makers"}
+"""Entered list view subscriptions watch these seed list views (ids read by ``_seeds``)."""
 
-def _params(trig: Any, sobject: str) -> dict[str, Any]:
+
+def _params(trig: Any, sobject: str, seeds: dict[str, Any]) -> dict[str, Any]:
     if trig.sobject is None:
         return {"sobject": sobject}
     if trig.params == "FieldMatchedParams":
         field, value = WATCHED[sobject]
         return {"field": field, "value": value}
+    if trig.params == "ListViewParams":
+        return {"list_view_id": seeds["list_views"][sobject]}
     return {}
 
 
-def _subscribe(per_trigger: int) -> list[Any]:
+def _subscribe(per_trigger: int, seeds: dict[str, Any]) -> list[Any]:
     from sfconnector import catalog
     from sfconnector.models.subscriptions import Subscription
     from sfconnector.runtime import get_runtime
@@ -120,7 +125,7 @@ def _subscribe(per_trigger: int) -> list[Any]:
                 kind=trig.kind.value,
                 family=trig.family,
                 sobject=sobject,
-                params=_params(trig, sobject),
+                params=_params(trig, sobject, seeds),
                 start_at=now - dt.timedelta(minutes=1),
             )
             rt.subscriptions.put(sub)
@@ -165,6 +170,14 @@ def _seeds() -> dict[str, Any]:
         first = f"SELECT Id FROM {sobject} ORDER BY CreatedDate LIMIT 1"  # noqa: S608 (catalog names)
         seeds[sobject] = next(iter(client.query(first)))["Id"]
     item = next(iter(client.query("SELECT OpportunityId, PricebookEntryId FROM OpportunityLineItem LIMIT 1")))
+    seeds["list_views"] = {
+        sobject: next(
+            v["id"]
+            for v in client.get_json(f"sobjects/{sobject}/listviews")["listviews"]
+            if v["developerName"] == name
+        )
+        for sobject, name in LIST_VIEWS.items()
+    }
     seeds["line_item_refs"] = {
         "OpportunityId": item["OpportunityId"],
         "PricebookEntryId": item["PricebookEntryId"],
@@ -206,7 +219,7 @@ def main() -> None:
 
             get_runtime().poller_clock = lambda: _now(admin).timestamp()
             seeds = _seeds()
-            subs = _subscribe(per_trigger)
+            subs = _subscribe(per_trigger, seeds)
             _advance(admin, 20)
             _ours(admin)  # the first cycle: streams created, describes read once
             for label, busy in (("idle", False), ("busy", True)):

@@ -85,11 +85,10 @@ def test_every_record_family_has_a_supplementary_deleted_trigger() -> None:
     assert {t.kind for t in extras} == {TriggerKind.DELETED}
     record_families = {f.key for f in FAMILIES} - {"attachments"}
     assert {t.family for t in extras} == record_families
-    # Every trigger the poller serves has a stream: the 24 record triggers, field matched (4) and
-    # the extras; entered list view (part 2) has none yet.
+    # Every trigger has a stream: the 24 record triggers, field matched (4), entered list view (2)
+    # and the extras.
     served = {t.key for t in TRIGGERS if t.stream is not None}
-    assert len(served) == 24 + 4 + len(extras)
-    assert {t.kind for t in TRIGGERS if t.stream is None} == {TriggerKind.ENTERED_LIST_VIEW}
+    assert len(served) == 24 + 4 + 2 + len(extras) == len(TRIGGERS)
 
 
 def test_twelve_families_cover_every_spec_heading() -> None:

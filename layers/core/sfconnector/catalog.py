@@ -115,6 +115,7 @@ class ChangeEvent(StrEnum):
     UPDATED = "updated"
     DELETED = "deleted"
     MATCHED = "matched"
+    ENTERED = "entered"
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,9 @@ class Stream:
     history: str | None = None
     """The child relationship of the object's field history (``Histories``): its rows ride in the
     same query as a parent-child subquery and each one is a change (field matched)."""
+    list_view: bool = False
+    """Entered list view: membership is the list view's own SOQL restricted to the window (one more
+    query in the same Composite requests); the object's rows tell exits (changed, no longer in it)."""
 
 
 REPLICATION_KEY = "SystemModstamp"
@@ -170,8 +174,11 @@ STREAMS: dict[TriggerKind, Stream] = {
     TriggerKind.FIELD_MATCHED: Stream(
         ChangeEvent.MATCHED, "LastModifiedDate", "LastModifiedById", "live", history="Histories"
     ),
+    TriggerKind.ENTERED_LIST_VIEW: Stream(
+        ChangeEvent.ENTERED, "SystemModstamp", "LastModifiedById", "live", list_view=True
+    ),
 }
-"""The stream of each record-change kind (entered list view: part 2). Field matched reads the
+"""The stream of each record-change kind. Field matched reads the
 watched field's History rows (history-tracked fields; the snapshot path for untracked ones is part 2)."""
 
 

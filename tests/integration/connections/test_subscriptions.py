@@ -492,18 +492,16 @@ def test_sample_events_are_the_envelopes_a_subscriber_receives(api: ConnectionsA
     assert _error(missing, 404)["code"] == "subscription_not_found"
 
 
-def test_sample_of_a_trigger_without_a_stream_yet(api: ConnectionsApi, cid: str) -> None:
-    from sfconnector import catalog
-
-    if catalog.trigger("accounts.entered_list_view").stream is not None:
-        pytest.skip("entered list view has sample events now (part 2)")
+def test_sample_of_an_entered_list_view(api: ConnectionsApi, cid: str) -> None:
     with api.emulator.rest_client() as rest:
-        view_id = rest.get("/sobjects/Account/listviews").json()["listviews"][0]["id"]
+        views = rest.get("/sobjects/Account/listviews").json()["listviews"]
+    view_id = next(v["id"] for v in views if v["developerName"] == "Hot_Accounts")
     sub = _created(api, cid, {"trigger": "accounts.entered_list_view", "params": {"list_view_id": view_id}})
-    result = api.call("POST", f"/connections/{cid}/subscriptions/{sub['subscription_id']}/sample")
-    error = _error(result, 422)
-    assert error["code"] == "sample_unavailable"
-    assert error["fields"] == ["trigger"]
+    result = api.call("POST", f"/connections/{cid}/subscriptions/{sub['subscription_id']}/sample?limit=3")
+    assert result.status == 200, result.body
+    events = result.json()["events"]
+    assert events
+    assert all(e["event_type"] == "entered" and e["data"]["Rating"] == "Hot" for e in events)
 
 
 # ------------------------------------------------------------------------------------- events/

@@ -81,25 +81,55 @@ def test_equals_fires_on_any_change_while_the_field_equals(poller: Poller) -> No
     assert len(got[other.subscription_id]) == 1  # only the transition
 
 
-def test_field_matched_costs_no_extra_call(poller: Poller) -> None:
+LIST_VIEWS = {
+    "accounts.entered_list_view": ("Account", "Rating", "Hot", "Cold"),
+    "contacts.entered_list_view": ("Contact", "Title", "CEO", "CTO"),
+}
+"""List views made for the test (filter field = value) and the values that enter / leave them."""
+
+
+@pytest.mark.parametrize("per_trigger", [1, 10])
+def test_all_30_triggers_cost_at_most_3_calls_per_cycle(poller: Poller, per_trigger: int) -> None:
+    """Every trigger of the spec (and the deleted extras) subscribed at once, field matched on
+    tracked fields and entered list view included: 12 sObject queries + 2 list view queries, five
+    per Composite request, so 3 calls per cycle, idle or busy, whatever the subscriptions per trigger."""
+    views = {
+        key: poller.emulator.put_list_view(
+            sobject, f"Calls_{sobject}", columns=["Name"], orderBy="Name",
+            filters=[{"field": field, "operator": "equals", "values": [value]}],
+        )["id"]
+        for key, (sobject, field, value, _other) in LIST_VIEWS.items()
+    }  # fmt: skip
+    assert len([t for t in catalog.TRIGGERS if t.in_spec]) == 30
     for t in catalog.TRIGGERS:
-        if t.stream is None:
-            continue
-        if t.kind is catalog.TriggerKind.FIELD_MATCHED:
-            _sobject, field, value, _other = WATCHED[t.key]
-            poller.subscribe(t.key, params={"field": field, "value": value})
-        else:
-            poller.subscribe(t.key, fields=["Id"])
-    for sobject, field, _value, other in WATCHED.values():
+        assert t.stream is not None, t.key  # every trigger is served now
+        for _ in range(per_trigger):
+            if t.kind is catalog.TriggerKind.FIELD_MATCHED:
+                _sobject, field, value, _other = WATCHED[t.key]
+                poller.subscribe(t.key, params={"field": field, "value": value})
+            elif t.kind is catalog.TriggerKind.ENTERED_LIST_VIEW:
+                poller.subscribe(t.key, params={"list_view_id": views[t.key]}, fields=["Id"])
+            else:
+                poller.subscribe(t.key, fields=["Id"])
+    for sobject, field, _value, other in [*WATCHED.values(), *LIST_VIEWS.values()]:
         poller.write("update", sobject, {field: other}, id=_first(poller, sobject))
-    poller.poll()
-    for sobject, field, value, _other in WATCHED.values():
+    poller.poll()  # the first cycle also reads the describes (one more call, once)
+    calls = poller.emulator.api_calls()
+    idle = poller.poll()
+    assert poller.emulator.api_calls() - calls <= 3, idle
+    assert idle["error"] is None, idle
+    for sobject, field, value, _other in [*WATCHED.values(), *LIST_VIEWS.values()]:
         poller.write("update", sobject, {field: value}, id=_first(poller, sobject))
+    poller.drain()
     calls = poller.emulator.api_calls()
     report = poller.poll()
     assert poller.emulator.api_calls() - calls <= 3, report
-    matched = [m for m in poller.drain() if m["body"]["event_type"] == "matched"]
-    assert sorted(m["body"]["type"] for m in matched) == sorted(WATCHED)
+    events = [m["body"] for m in poller.drain()]
+    matched = sorted(e["type"] for e in events if e["event_type"] == "matched")
+    assert matched == sorted(list(WATCHED) * per_trigger)
+    entered = sorted(e["type"] for e in events if e["event_type"] == "entered")
+    assert entered == sorted(list(LIST_VIEWS) * per_trigger)
+    assert len({e["id"] for e in events}) == len(events)
 
 
 def test_a_record_created_already_equal_fires_changed_to_once(poller: Poller) -> None:

@@ -6,6 +6,10 @@
   caught up); ``sk = CURSOR#<sObject>#CATCHUP#<sid>``: a backfilling subscription's own stream
   until it reaches the shared one. One item per stream, written once per cycle at most.
 
+* ``sk = CURSOR#<sObject>#LISTVIEW#<15-char list view id>``: one entered-list-view group (every
+  subscription on that list view): the list view's describe ``query``, when it was read, and the
+  current members as fixed-width text, **15 bytes per member** (15-character record ids).
+
 The seen-set is kept in the cursor item as fixed-width text, 23 bytes per (record, change):
 15-character record id + 1 change code + 7 base-36 digits of the record version (epoch seconds).
 See docs/triggers.md for its bound.
@@ -27,8 +31,10 @@ from sfconnector.stores.dynamo import DynamoStore
 __all__ = [
     "CURSOR_PREFIX",
     "LEASE_SK",
+    "MEMBER_BYTES",
     "SEEN_ENTRY_BYTES",
     "CursorStore",
+    "ListViewState",
     "StreamState",
     "decode_seen",
     "encode_seen",
@@ -41,6 +47,14 @@ _VERSION_DIGITS = 7  # base 36: up to 78 364 164 095 s, i.e. beyond the year 440
 _KEY_CHARS = 16
 SEEN_ENTRY_BYTES = _KEY_CHARS + _VERSION_DIGITS
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+MEMBER_BYTES = 15
+LIST_VIEW_MARK = "#LISTVIEW#"
+
+
+def list_view_sk(sobject: str, list_view_id: str) -> str:
+    return f"{CURSOR_PREFIX}{sobject}{LIST_VIEW_MARK}{list_view_id[:15]}"
 
 
 def stream_sk(sobject: str, catchup_for: str | None = None) -> str:
@@ -145,6 +159,57 @@ class StreamState(BaseModel):
         return cls.model_validate(data)
 
 
+class ListViewState(BaseModel):
+    """An entered-list-view group: who is in the list view now (as far as the poller saw)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sobject: str
+    list_view_id: str
+    query: str | None = None
+    """The list view's describe ``query`` (None: not read yet)."""
+    query_at: int = 0
+    baselined: bool = False
+    """``members`` holds the list view's full membership (False: the next cycle reads it whole,
+    firing only for records created after the subscriptions started)."""
+    members: set[str] = Field(default_factory=set)
+    """15-character ids of the records in the list view."""
+    updated_at: int = 0
+
+    @property
+    def sk(self) -> str:
+        return list_view_sk(self.sobject, self.list_view_id)
+
+    def to_item(self, connection_id: str) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": f"CONNECTION#{validate_connection_id(connection_id)}",
+            "sk": self.sk,
+            "sobject": self.sobject,
+            "list_view_id": self.list_view_id,
+            "query_at": self.query_at,
+            "baselined": self.baselined,
+            "members": "".join(sorted(self.members)),
+            "updated_at": self.updated_at,
+        }
+        if self.query is not None:
+            item["query"] = self.query
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ListViewState:
+        text = str(item.get("members") or "")
+        members = {text[i : i + MEMBER_BYTES] for i in range(0, len(text) - MEMBER_BYTES + 1, MEMBER_BYTES)}
+        return cls(
+            sobject=str(item["sobject"]),
+            list_view_id=str(item["list_view_id"]),
+            query=item.get("query"),
+            query_at=int(item.get("query_at") or 0),
+            baselined=bool(item.get("baselined")),
+            members=members,
+            updated_at=int(item.get("updated_at") or 0),
+        )
+
+
 class CursorStore(DynamoStore):
     """Stream states and the poll lease of connections (one DynamoDB client, obtained lazily)."""
 
@@ -195,6 +260,10 @@ class CursorStore(DynamoStore):
 
     def load(self, connection_id: str) -> dict[str, StreamState]:
         """Every stream of the connection by ``sk`` (one Query)."""
+        return self.load_all(connection_id)[0]
+
+    def load_all(self, connection_id: str) -> tuple[dict[str, StreamState], dict[str, ListViewState]]:
+        """Every stream and list view group of the connection by ``sk`` (one Query)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -202,17 +271,23 @@ class CursorStore(DynamoStore):
             "ConsistentRead": True,
         }
         out: dict[str, StreamState] = {}
+        views: dict[str, ListViewState] = {}
         while True:
             page = self.client.query(**kwargs)
             for raw in page.get("Items", []):
-                state = StreamState.from_item(_unwire(raw))
+                item = _unwire(raw)
+                if LIST_VIEW_MARK in str(item.get("sk")):
+                    view = ListViewState.from_item(item)
+                    views[view.sk] = view
+                    continue
+                state = StreamState.from_item(item)
                 out[state.sk] = state
             last = page.get("LastEvaluatedKey")
             if not last:
-                return out
+                return out, views
             kwargs["ExclusiveStartKey"] = last
 
-    def save(self, connection_id: str, state: StreamState) -> int:
+    def save(self, connection_id: str, state: StreamState | ListViewState) -> int:
         """Write one stream (one PutItem); returns the item's size in bytes (for the metrics)."""
         item = state.to_item(connection_id)
         self.client.put_item(TableName=self.table_name, Item=_wire(item))

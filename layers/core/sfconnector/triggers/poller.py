@@ -35,7 +35,7 @@ from sfconnector.salesforce.client import QueryPage
 from sfconnector.salesforce.composite import MAX_QUERIES, MAX_SUBREQUESTS, CompositeRequest
 from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.settings import EnvSettings
-from sfconnector.stores.cursors import StreamState, stream_sk
+from sfconnector.stores.cursors import MEMBER_BYTES, ListViewState, StreamState, stream_sk
 from sfconnector.stores.tokens import ConnectionSecretNotFoundError
 from sfconnector.triggers import streams
 
@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 __all__ = ["PollReport", "PollerPorts", "PollerSettings", "StreamReport", "poll_connection"]
 
 logger = logging.getLogger(__name__)
+
+_MEMBERS_MAX_BYTES = 380_000
+"""A list view group's members in one item (DynamoDB's 400 KB, less the query and keys)."""
 
 _FAILURES = (SalesforceError, ConnectorError, ConnectionSecretNotFoundError)
 """What stops a cycle's fetching part-way: what was fetched is still published and recorded."""
@@ -69,6 +72,9 @@ class PollerSettings(EnvSettings):
     budget_probe_seconds: int = Field(300, alias="POLL_BUDGET_PROBE_SECONDS", ge=0, le=86_400)
     """While over budget, how often one ``GET /limits`` checks whether the allowance came back."""
     describe_refresh_seconds: int = Field(3600, alias="POLL_DESCRIBE_REFRESH_SECONDS", ge=60)
+    list_view_refresh_seconds: int = Field(300, alias="POLL_LIST_VIEW_REFRESH_SECONDS", ge=60)
+    """How often a list view's describe is re-read (riding in a query Composite: no extra call),
+    so a changed filter is picked up."""
     batch_size: int | None = Field(None, alias="POLL_QUERY_BATCH_SIZE", ge=200, le=2000)
     """Sforce-Query-Options batchSize of the queries (None: Salesforce's default, 2000)."""
     min_remaining_ms: int = Field(10_000, alias="POLL_MIN_REMAINING_MS", ge=0)
@@ -146,6 +152,37 @@ class _Run:
         return self.state.sobject + (
             f" (catch-up {self.state.catchup_for})" if self.state.catchup_for else ""
         )
+
+
+@dataclass
+class _ListRun:
+    """One entered-list-view group (the subscriptions on one list view) in this cycle: its query
+    rides with its sObject's shared stream, over the same window."""
+
+    state: ListViewState
+    subs: list[Subscription]
+    run: _Run
+    baseline: bool = False
+    """This cycle reads the whole membership (first cycle, or the list view's filter changed)."""
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    done: bool = False
+    error: str | None = None
+    started: bool = False
+    original: dict[str, Any] = field(default_factory=dict)
+    entries: list[tuple[str, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]] = field(
+        default_factory=list
+    )
+    """(15-char id, row, events) of the records that entered this window."""
+    exits: set[str] = field(default_factory=set)
+
+    @property
+    def label(self) -> str:
+        return f"{self.state.sobject} list view {self.state.list_view_id}"
+
+
+def _is_list_view(sub: Subscription) -> bool:
+    stream = streams.stream_of(sub)
+    return stream is not None and stream.list_view
 
 
 def _describe_failure(error: SalesforceError | None, status: int) -> str:
@@ -241,6 +278,7 @@ class _Cycle:
         self.shared: dict[str, StreamState] = {}
         self.runs: list[_Run] = []
         self.describes: dict[str, dict[str, Any]] = {}
+        self.views: list[_ListRun] = []
         self.orphans: list[str] = []
         """Catch-up items left by a crash after their merge, or of deleted subscriptions."""
 
@@ -285,8 +323,10 @@ class _Cycle:
             for sub in subs:
                 if sub.subscription_id in shared.members:
                     continue
-                if int(sub.start_at.timestamp()) >= shared.cursor:
-                    shared.members.append(sub.subscription_id)  # nothing it wants was processed yet
+                if int(sub.start_at.timestamp()) >= shared.cursor or _is_list_view(sub):
+                    # Nothing it wants was processed yet (a list view's membership is "now": it
+                    # has nothing to backfill).
+                    shared.members.append(sub.subscription_id)
                 elif sub.status == "active":
                     catching_up.append(sub)
             members = [s for s in active if s.subscription_id in shared.members]
@@ -302,6 +342,39 @@ class _Cycle:
                         members=[sub.subscription_id],
                     )  # fmt: skip
                 self.runs.append(self._run(state, [sub], stored=stored))
+
+    def _plan_views(self, stored: dict[str, ListViewState]) -> None:
+        """One group per (sObject, list view) among the shared streams' subscriptions."""
+        for run in self.runs:
+            if run.state.catchup_for is not None:
+                continue
+            groups: dict[str, list[Subscription]] = {}
+            for sub in run.subs:
+                if _is_list_view(sub):
+                    groups.setdefault(str(sub.params.get("list_view_id") or "")[:15], []).append(sub)
+            for view_id, subs in groups.items():
+                state = ListViewState(sobject=run.state.sobject, list_view_id=view_id)
+                known = stored.get(state.sk)
+                view = _ListRun(state=known or state, subs=subs, run=run)
+                view.original = known.to_item(self.cid) if known is not None else {}
+                if not view_id:
+                    view.error = "params.list_view_id is missing"
+                self.views.append(view)
+
+    def _view_describe(self, view: _ListRun, sub: Any) -> None:
+        """A list view's describe answered: keep its ``query``; a changed filter re-reads the
+        membership whole next cycle (the members known belong to the old filter)."""
+        if not sub.ok:
+            view.error = f"the list view's describe failed: {_describe_failure(sub.error(), sub.status)}"
+            return
+        query = sub.body.get("query") if isinstance(sub.body, dict) else None
+        if not isinstance(query, str) or not query:
+            view.error = "the list view's describe has no query"
+            return
+        state = view.state
+        if state.query is not None and query != state.query:
+            state.baselined, state.members = False, set()
+        state.query, state.query_at = query, int(self.now)
 
     def _run(self, state: StreamState, subs: list[Subscription], *, stored: bool) -> _Run:
         low = max(0, state.cursor - self.settings.lookback_seconds)
@@ -336,18 +409,31 @@ class _Cycle:
     def _fetch_describes(self) -> None:
         """Subscriptions wanting every field of an sObject never described yet: its describe, up to
         25 per Composite call (once per sObject; later refreshes ride with the queries)."""
-        missing = [s for s, st in self.shared.items() if st.fields is None and self._wants_every_field(s)]
+        missing: list[str | _ListRun] = [
+            s for s, st in self.shared.items() if st.fields is None and self._wants_every_field(s)
+        ]
+        # A list view never described yet: its describe (for its query) rides in the same call.
+        missing += [v for v in self.views if v.state.query is None and v.error is None]
         for start in range(0, len(missing), MAX_SUBREQUESTS):
             request = CompositeRequest(all_or_none=False)
-            for i, sobject in enumerate(missing[start : start + MAX_SUBREQUESTS]):
-                request.add("GET", f"sobjects/{sobject}/describe", f"d{i}")
+            chunk = missing[start : start + MAX_SUBREQUESTS]
+            for i, target in enumerate(chunk):
+                request.add("GET", self._describe_url(target), f"d{i}")
             response = self._send(request)
             if response is None:
                 return
-            for i, sobject in enumerate(missing[start : start + MAX_SUBREQUESTS]):
+            for i, target in enumerate(chunk):
                 sub = response.by_ref(f"d{i}")
-                if sub.ok and isinstance(sub.body, dict):
-                    self.describes[sobject] = sub.body
+                if isinstance(target, _ListRun):
+                    self._view_describe(target, sub)
+                elif sub.ok and isinstance(sub.body, dict):
+                    self.describes[target] = sub.body
+
+    @staticmethod
+    def _describe_url(target: str | _ListRun) -> str:
+        if isinstance(target, _ListRun):
+            return f"sobjects/{target.state.sobject}/listviews/{target.state.list_view_id}/describe"
+        return f"sobjects/{target}/describe"
 
     def _history_subquery(self, run: _Run) -> str | None:
         """Field matched subscriptions' History rows, riding in the stream's own query."""
@@ -367,7 +453,7 @@ class _Cycle:
 
     def _fetch(self) -> None:
         self._fetch_describes()
-        pending: list[tuple[str, _Run | str, str]] = []  # (kind, run or sObject, url or SOQL)
+        pending: list[tuple[str, _Run | _ListRun | str, str]] = []  # (kind, target, url or SOQL)
         for run in self.runs:
             every = self._every_field(run.state.sobject)
             if every is None and any(s.fields is None for s in run.subs):
@@ -380,11 +466,32 @@ class _Cycle:
                 run.state.sobject, fields, run.low, run.upper, after, self._history_subquery(run)
             )
             pending.append(("query", run, run.soql))
-        stale = [
+        for view in self.views:
+            if view.error is not None or view.state.query is None:
+                view.error = view.error or "the list view's describe could not be read"
+                continue
+            run = view.run
+            view.baseline = not view.state.baselined
+            resume = run.state.resume_at
+            after = (resume, run.state.cursor_id) if resume is not None and run.state.cursor_id else None
+            try:
+                text = streams.list_view_query(
+                    view.state.query, None if view.baseline else run.low, run.upper, after
+                )
+            except ValueError as exc:
+                view.error = str(exc)
+                continue
+            pending.append(("live", view, text))  # query, not queryAll: the recycle bin is no member
+        stale_views = [
+            v for v in self.views
+            if v.error is None and int(self.now) - v.state.query_at >= self.settings.list_view_refresh_seconds
+        ]  # fmt: skip
+        stale: list[str | _ListRun] = [
             s for s, st in self.shared.items()
             if st.fields is not None and s not in self.describes and self._wants_every_field(s)
             and int(self.now) - (st.fields_at or 0) >= self.settings.describe_refresh_seconds
         ]  # fmt: skip
+        stale += stale_views
         headers = (
             {"Sforce-Query-Options": f"batchSize={self.settings.batch_size}"}
             if self.settings.batch_size
@@ -392,23 +499,24 @@ class _Cycle:
         )
         while pending and self._budget_left():
             request = CompositeRequest(all_or_none=False)
-            taken: dict[str, tuple[str, _Run | str, str]] = {}
-            rest: list[tuple[str, _Run | str, str]] = []
+            taken: dict[str, tuple[str, _Run | _ListRun | str, str]] = {}
+            rest: list[tuple[str, _Run | _ListRun | str, str]] = []
             for item in pending:
                 kind, target, text = item
                 if len(taken) < MAX_QUERIES:
                     ref = f"r{len(taken)}"
                     # queryAll: deleted rows (IsDeleted) come in the same query as the others.
-                    url = f"queryAll?{urlencode({'q': text}, quote_via=quote)}" if kind == "query" else text
+                    resource = {"query": "queryAll", "live": "query"}.get(kind)
+                    url = f"{resource}?{urlencode({'q': text}, quote_via=quote)}" if resource else text
                     request.add("GET", url, ref, headers=headers)
                     taken[ref] = item
                 else:
                     rest.append(item)
             while stale and len(request) < MAX_SUBREQUESTS:
-                sobject = stale.pop()
+                target = stale.pop()
                 ref = f"d{len(taken)}"
-                request.add("GET", f"sobjects/{sobject}/describe", ref)
-                taken[ref] = ("describe", sobject, "")
+                request.add("GET", self._describe_url(target), ref)
+                taken[ref] = ("describe", target, "")
             pending = rest
             response = self._send(request)
             if response is None:
@@ -416,10 +524,12 @@ class _Cycle:
             for ref, (kind, target, _text) in taken.items():
                 sub = response.by_ref(ref)
                 if kind == "describe":
-                    if sub.ok and isinstance(sub.body, dict) and isinstance(target, str):
+                    if isinstance(target, _ListRun):
+                        self._view_describe(target, sub)
+                    elif sub.ok and isinstance(sub.body, dict) and isinstance(target, str):
                         self.describes[target] = sub.body
                     continue
-                assert isinstance(target, _Run)
+                assert isinstance(target, _Run | _ListRun)
                 if not sub.ok:
                     target.error = _describe_failure(sub.error(), sub.status)
                     continue
@@ -469,6 +579,76 @@ class _Cycle:
                     out.append((change.key, change.version, row, events))
         return out
 
+    def _settle_view(self, view: _ListRun) -> None:
+        """Decide entries and exits of a list view group from its query's rows and the sObject's
+        rows of the same window: in the results and not a member: entered; changed in the window
+        (in the sObject's rows) and not in the results: left."""
+        run = view.run
+        if view.error is not None or run.error is not None or not view.started:
+            return
+        if not view.done:
+            if view.baseline:
+                return  # the membership was not read whole: read it again next cycle
+            # Rows after the list view's last answered row are undecided: the stream stops there
+            # this cycle and resumes right after it (a keyset) next cycle.
+            last = view.rows[-1]
+            position = (streams.parse_stamp(last.get(REPLICATION_KEY)) or 0, str(last.get("Id") or ""))
+            run.rows = [
+                r for r in run.rows
+                if (streams.parse_stamp(r.get(REPLICATION_KEY)) or 0, str(r.get("Id") or "")) <= position
+            ]  # fmt: skip
+            run.done = False
+        inside = {str(r.get("Id") or "")[:15] for r in view.rows}
+        stream = streams.stream_of(view.subs[0])
+        assert stream is not None
+        members = inside if view.baseline else view.state.members
+        for row in run.rows:
+            rid = str(row.get("Id") or "")[:15]
+            if not rid:
+                continue
+            if rid not in inside or row.get("IsDeleted"):
+                if rid in members:
+                    view.exits.add(rid)
+                continue
+            version = streams.parse_stamp(row.get(REPLICATION_KEY))
+            if version is None or (rid in members and not view.baseline):
+                continue
+            created = streams.parse_stamp(row.get("CreatedDate")) or 0
+            change = streams.Change("", version, str(version))
+            events = [
+                (sub, streams.build_event(sub, stream, row, change, self.connection.org_id))
+                for sub in view.subs
+                if streams.subscriber_fires(sub, stream, row, change, self.connection.user_id)
+                # The first read of the membership cannot tell who entered since the start:
+                # only records created since then did for sure.
+                and (not view.baseline or created >= int(sub.start_at.timestamp()))
+            ]
+            if events or not view.baseline:
+                view.entries.append((rid, row, events))
+
+    def _apply_view(self, view: _ListRun, accepted: set[str]) -> list[int]:
+        """Record the membership SNS allows: an entry whose event SNS did not accept stays out of
+        the members (it fires again next cycle, same id) and holds the cursor before its row."""
+        run, state = view.run, view.state
+        if view.error is not None or run.error is not None or not view.started:
+            return []
+        if view.baseline and not view.done:
+            return []
+        held: list[int] = []
+        if view.baseline:
+            state.members = {str(r.get("Id") or "")[:15] for r in view.rows}
+            state.baselined = True
+        state.members -= view.exits
+        for rid, row, events in view.entries:
+            if all(event.id in accepted for _sub, event in events):
+                state.members.add(rid)
+            else:
+                state.members.discard(rid)
+                held.append(streams.parse_stamp(row.get(REPLICATION_KEY)) or run.state.cursor)
+        if len(state.members) * MEMBER_BYTES > _MEMBERS_MAX_BYTES:
+            view.error = f"the list view has more than {_MEMBERS_MAX_BYTES // MEMBER_BYTES} members"
+        return held
+
     def _over_budget(self) -> bool:
         """The budget guard. The usage last seen may be stale (a skipped cycle sends no call, and
         the allowance is a rolling 24 hours), so before skipping the guard probes it with one
@@ -502,8 +682,12 @@ class _Cycle:
                 force=probed,
             )  # fmt: skip
             return self.report
-        self._plan(self.ports.cursors.load(self.cid))
+        stored, views = self.ports.cursors.load_all(self.cid)
+        self._plan(stored)
+        self._plan_views(views)
         self._fetch()
+        for view in self.views:
+            self._settle_view(view)
         per_run = [(run, self._candidates(run)) for run in self.runs]
         messages = [
             OutboundMessage(
@@ -518,8 +702,10 @@ class _Cycle:
                 },
                 claim_key=f"trigger-events/{self.cid}/{event.id}.json",
             )
-            for _run, candidates in per_run
-            for _key, _version, _row, events in candidates
+            for events in [
+                *(c[3] for _run, candidates in per_run for c in candidates),
+                *(entry[2] for view in self.views for entry in view.entries),
+            ]
             for sub, event in events
         ]
         accepted: set[str] = set()
@@ -529,8 +715,12 @@ class _Cycle:
             self.report.sns_requests += outcome.calls
             self.report.events_published += len(outcome.accepted)
             self.report.events_failed += len(outcome.failed)
+        held: dict[int, list[int]] = {}
+        for view in self.views:
+            for stamp in self._apply_view(view, accepted):
+                held.setdefault(id(view.run), []).append(stamp)
         for run, candidates in per_run:
-            self._advance(run, candidates, accepted)
+            self._advance(run, candidates, accepted, held.get(id(run), []))
         self._merge_catchups()
         self._finish()
         return self.report
@@ -540,9 +730,10 @@ class _Cycle:
         run: _Run,
         candidates: list[tuple[str, int, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]],
         accepted: set[str],
+        held: list[int],
     ) -> None:
         state = run.state
-        failed_stamps: list[int] = []
+        failed_stamps: list[int] = list(held)
         for key, version, row, events in candidates:
             owed = sorted(sub.subscription_id for sub, event in events if event.id not in accepted)
             state.seen[key] = version
@@ -631,6 +822,22 @@ class _Cycle:
                 continue
             self.ports.cursors.save(self.cid, state)
             self.report.dynamodb_writes += 1
+        for view in self.views:
+            view.state.updated_at = int(self.now)
+            item = view.state.to_item(self.cid)
+            if view.error is not None and len(view.state.members) * MEMBER_BYTES > _MEMBERS_MAX_BYTES:
+                continue  # too big to store: the group reports its error instead
+            if {k: v for k, v in item.items() if k != "updated_at"} != {
+                k: v for k, v in view.original.items() if k != "updated_at"
+            }:
+                self.ports.cursors.save(self.cid, view.state)
+                self.report.dynamodb_writes += 1
+        view_errors = {
+            sub.subscription_id: f"{view.label}: {view.error}"[:500]
+            for view in self.views
+            if view.error is not None
+            for sub in view.subs
+        }
         for run in self.runs:
             if run.merged:
                 self.ports.cursors.delete(self.cid, run.state.sk)
@@ -640,7 +847,11 @@ class _Cycle:
             self.report.dynamodb_writes += 1
         for run in self.runs:
             for sub in run.subs:
-                message = f"{run.label}: {run.error}"[:500] if run.error is not None else None
+                message = (
+                    f"{run.label}: {run.error}"[:500]
+                    if run.error is not None
+                    else view_errors.get(sub.subscription_id)
+                )
                 if message is not None and message != sub.last_error:  # written once, not every cycle
                     self.ports.subscriptions.record_error(self.cid, sub.subscription_id, message)
                     self.report.dynamodb_writes += 1

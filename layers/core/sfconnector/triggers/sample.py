@@ -1,15 +1,17 @@
 """Sample events: the envelopes a subscription would receive for the most recent matching records,
 built exactly as the poller builds them and published nowhere (the "test the trigger" step).
 
-One Salesforce call: a query ordered by the stream's version field, newest first (``queryAll`` for
-the deleted trigger). A subscription wanting every field needs the sObject's describe, which
-comes from the client's describe cache (warm: the subscription was validated against it).
+One Salesforce call: a query ordered by the stream's version field, newest first (``queryAll``
+for the deleted trigger; entered list view: two, the list view's describe then its query). A
+subscription wanting every field needs the sObject's describe, which comes from the client's
+describe cache (warm: the subscription was validated against it).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sfconnector.catalog import REPLICATION_KEY, Stream
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.models.trigger_events import TriggerEvent
 from sfconnector.salesforce import soql
@@ -39,6 +41,8 @@ def sample_events(
     if subscription.fields is None:
         every = streams.queryable_fields(client.describe(subscription.sobject))
     fields = streams.select_fields([subscription], every)
+    if stream.list_view:
+        return _list_view_sample(subscription, stream, fields, client, connection, limit)
     deleted = stream.rows == "deleted"
     where = soql.Eq("IsDeleted", True) if deleted else None
     query = soql.select(
@@ -64,4 +68,25 @@ def sample_events(
                 out.append(streams.build_event(subscription, stream, row, change, connection.org_id))
                 if len(out) >= limit:
                     return out
+    return out
+
+
+def _list_view_sample(
+    subscription: Subscription,
+    stream: Stream,
+    fields: list[str],
+    client: SalesforceClient,
+    connection: ConnectionRecord,
+    limit: int,
+) -> list[TriggerEvent]:
+    """Entered list view: the list view's members most recently changed, each as the entry event
+    it would have fired (two calls: the list view's describe for its query, then the query)."""
+    described = client.list_view_describe(subscription.sobject, str(subscription.params["list_view_id"]))
+    query = streams.list_view_sample_query(str(described.get("query") or ""), fields, limit)
+    out: list[TriggerEvent] = []
+    for row in client.query_page(query).records:
+        version = streams.parse_stamp(row.get(REPLICATION_KEY))
+        if version is not None:
+            change = streams.Change("", version, str(version))
+            out.append(streams.build_event(subscription, stream, row, change, connection.org_id))
     return out

@@ -7,6 +7,7 @@ that identifies a change, the deterministic event id, the envelope, the query it
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ __all__ = [
     "change_query",
     "event_id",
     "iso",
+    "list_view_query",
+    "list_view_sample_query",
     "parse_stamp",
     "queryable_fields",
     "row_changes",
@@ -36,7 +39,7 @@ __all__ = [
 
 # Compound and binary fields cannot be selected in a multi-row query of every field.
 _UNSELECTABLE_TYPES = frozenset({"address", "location", "base64"})
-_CODES = {"created": "c", "updated": "u", "deleted": "d", "matched": "m"}
+_CODES = {"created": "c", "updated": "u", "deleted": "d", "matched": "m", "entered": "e"}
 _HISTORY_CODE = "h"
 _HISTORY_FIELDS = ("Id", "Field", "OldValue", "NewValue", "CreatedDate", "CreatedById")
 _SUBQUERIES = frozenset(s.history for s in catalog.STREAMS.values() if s.history)
@@ -76,7 +79,7 @@ def iso(epoch: int) -> str:
 
 
 def stream_of(subscription: Subscription) -> Stream | None:
-    """The stream a subscription's trigger reads (None for an unknown key or a part-2 kind)."""
+    """The stream a subscription's trigger reads (None for an unknown key)."""
     try:
         return catalog.trigger(subscription.trigger).stream
     except KeyError:
@@ -111,8 +114,8 @@ def row_changes(row: Mapping[str, Any], stream: Stream) -> list[Change]:
     """Every change of ``row`` the stream may fire for (usually one; field matched: the row itself
     for ``equals``, plus one per History row, so several transitions in one window each count)."""
     record_id = str(row.get("Id") or "")
-    if not record_id:
-        return []
+    if not record_id or stream.list_view:
+        return []  # entered list view: the poller decides from the list view's membership
     version = row_version(row, stream)
     out: list[Change] = []
     if version is not None:
@@ -326,3 +329,47 @@ def change_query(
         head, tail = statement.split(" FROM ", 1)
         statement = f"{head}, {subquery} FROM {tail}"
     return statement
+
+
+_LIST_VIEW_SOQL = re.compile(
+    r"^\s*SELECT\s+.+?\s+FROM\s+(?P<sobject>\w+)(?P<scope>\s+USING\s+SCOPE\s+\w+)?"
+    r"(?:\s+WHERE\s+(?P<where>.+?))?(?:\s+ORDER\s+BY\s+.+?)?(?:\s+LIMIT\s+\d+)?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _list_view_parts(describe_query: str) -> re.Match[str]:
+    found = _LIST_VIEW_SOQL.match(describe_query)
+    if found is None:
+        raise ValueError("the list view's describe query is not a SELECT this poller can restrict")
+    return found
+
+
+def list_view_sample_query(describe_query: str, fields: list[str], limit: int) -> str:
+    """The list view's members most recently changed first, with the fields an event carries."""
+    found = _list_view_parts(describe_query)
+    head = soql.select(found["sobject"], fields) + (found["scope"] or "")
+    where = f" WHERE {found['where']}" if found["where"] else ""
+    return f"{head}{where} ORDER BY {REPLICATION_KEY} DESC, Id DESC LIMIT {int(limit)}"
+
+
+def list_view_query(
+    describe_query: str,
+    low: int | None,
+    upper: int,
+    after: tuple[int, str] | None = None,
+) -> str:
+    """The list view's own SOQL (its describe's ``query``) as the poller runs it: its FROM, scope
+    and WHERE kept, the select list cut to ``Id, SystemModstamp`` and, unless ``low`` is None (the
+    baseline: every current member), restricted to the stream's window in the stream's order, so
+    its rows line up with the sObject's query of the same window."""
+    found = _list_view_parts(describe_query)
+    # The filter is Salesforce's own text (the describe), kept as it is; the rest is built.
+    head = soql.select(found["sobject"], ["Id", REPLICATION_KEY]) + (found["scope"] or "")
+    filters = [f"({found['where']})"] if found["where"] else []
+    if low is None:
+        return f"{head}{' WHERE ' + filters[0] if filters else ''} ORDER BY Id"
+    window = change_query(found["sobject"], ["Id"], low, upper, after)
+    bounds = window.split(" WHERE ", 1)[1].split(" ORDER BY ", 1)[0]
+    where = " AND ".join([*filters, f"({bounds})"])
+    return f"{head} WHERE {where} ORDER BY {REPLICATION_KEY}, Id"
