@@ -111,7 +111,8 @@ def stack(orgs: int) -> Iterator[tuple[Any, list[Any]]]:
             EmulatorServer(Org(OrgConfig(daily_api_limit=100_000_000)), port=0).start() for _ in range(orgs)
         ]
         reset_runtime()
-        runtime = set_runtime(Runtime(http=httpx.Client(timeout=30)))
+        timed = _load("bench_actions").TimedTransport(httpx.HTTPTransport())
+        runtime = set_runtime(Runtime(http=httpx.Client(transport=timed, timeout=30)))
         try:
             yield runtime, servers
         finally:
@@ -187,10 +188,11 @@ def _seeds(runtime: Any, cid: str) -> dict[str, Any]:
     return seeds
 
 
-def run_cycle(handler: Any, cids: list[str], *, memory: bool) -> dict[str, Any]:
+def run_cycle(handler: Any, cids: list[str], clock: Any, *, memory: bool) -> dict[str, Any]:
     from tests.fixtures.actions import FakeLambdaContext
 
     OPS.clear()
+    clock.reset()
     durations, peaks = [], []
     totals: Counter[str] = Counter()
     started = time.perf_counter()
@@ -213,6 +215,7 @@ def run_cycle(handler: Any, cids: list[str], *, memory: bool) -> dict[str, Any]:
         "wall": wall, "p50": statistics.median(ordered), "p95": ordered[round(0.95 * (len(ordered) - 1))],
         "max": ordered[-1], "totals": dict(totals), "ops": dict(OPS), "peak": max(peaks) if peaks else None,
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "sf": clock.salesforce, "aws": clock.aws, "n": len(cids),
     }  # fmt: skip
 
 
@@ -222,9 +225,12 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=4)
     parser.add_argument("--changes", type=int, default=40, help="changes per org before the steady cycles")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--memory-sample", type=int, default=200, help="connections polled under tracemalloc")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     calls = _load("bench_poll_calls")
+    actions = calls._ACTIONS
+    actions.time_botocore()
     count_botocore()
     rng = random.Random(args.seed)
     import httpx
@@ -252,28 +258,32 @@ def main() -> None:
                 time.sleep(2.2)  # past the 1 s safety margin of this bench
             if label == "memory":
                 tracemalloc.start()
-            rows.append((label, run_cycle(handler, cids, memory=label == "memory")))
+            sample = cids[: args.memory_sample] if label == "memory" else cids
+            rows.append((label, run_cycle(handler, sample, actions.CLOCK, memory=label == "memory")))
         tracemalloc.stop()
         for admin in admins:
             admin.close()
-    n = args.connections
-    print(f"{n} connections on {args.orgs} emulator orgs, {subs} subscriptions ({subs / n:.1f} per "
+    per = subs / args.connections
+    print(f"{args.connections} connections on {args.orgs} emulator orgs, {subs} subscriptions ({per:.1f} per "
           f"connection), setup {setup:.0f} s; one cycle = every connection polled once")  # fmt: skip
-    heads = ("cycle", "wall s", "p50 ms", "p95 ms", "max ms", "SF calls", "calls/conn", "events", "ddb req",
-             "ddb/conn", "sns req", "s3 req", "errors", "peak KiB", "maxrss MB")  # fmt: skip
-    widths = (6, 7, 7, 7, 7, 8, 10, 7, 8, 8, 7, 6, 6, 8, 9)
+    heads = ("cycle", "polls", "wall s", "SF s", "AWS s", "own s", "p50 ms", "p95 ms", "max ms", "SF calls",
+             "calls/conn", "events", "ddb req", "ddb/conn", "sns req", "sm req", "errors", "peak KiB",
+             "maxrss MB")  # fmt: skip
+    widths = (6, 5, 7, 6, 6, 6, 7, 7, 7, 8, 10, 7, 8, 8, 7, 6, 6, 8, 9)
     print(" ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True)))
     for label, r in rows:
         ops = r["ops"]
         ddb = sum(v for k, v in ops.items() if k.startswith("dynamodb:"))
         sns = sum(v for k, v in ops.items() if k.startswith("sns:"))
-        s3 = sum(v for k, v in ops.items() if k.startswith("s3:"))
-        t = r["totals"]
+        sm = sum(v for k, v in ops.items() if k.startswith("secretsmanager:"))
+        t, n = r["totals"], r["n"]
+        own = r["wall"] - r["sf"] - r["aws"]
         peak = "-" if r["peak"] is None else f"{r['peak'] / 1024:.0f}"
         values = (
-            label, f"{r['wall']:.1f}", f"{1000 * r['p50']:.1f}", f"{1000 * r['p95']:.1f}",
+            label, n, f"{r['wall']:.1f}", f"{r['sf']:.1f}", f"{r['aws']:.1f}", f"{own:.1f}",
+            f"{1000 * r['p50']:.1f}", f"{1000 * r['p95']:.1f}",
             f"{1000 * r['max']:.0f}", t["sf_calls"], f"{t['sf_calls'] / n:.2f}", t["events"], ddb,
-            f"{ddb / n:.2f}", sns, s3, t["errors"], peak, f"{r['maxrss_mb']:.0f}",
+            f"{ddb / n:.2f}", sns, sm, t["errors"], peak, f"{r['maxrss_mb']:.0f}",
         )  # fmt: skip
         print(" ".join(f"{v:>{w}}" for v, w in zip(values, widths, strict=True)))
     for label, r in rows:
