@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib
 import importlib.util
 import os
 import random
@@ -54,6 +55,16 @@ def _load(name: str) -> Any:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _layer(*names: str) -> Any:
+    """The first of ``sfconnector.<name>`` that exists."""
+    for name in names:
+        try:
+            return importlib.import_module(f"sfconnector.{name}")
+        except ModuleNotFoundError:
+            continue
+    raise ModuleNotFoundError(names[0])
 
 
 OPS: Counter[str] = Counter()
@@ -123,8 +134,10 @@ def stack(orgs: int) -> Iterator[tuple[Any, list[Any]]]:
 
 def connect(runtime: Any, server: Any, admin: Any, cid: str) -> None:
     from pydantic import SecretStr
-    from sfconnector.connections import ConnectionRecord
-    from sfconnector.tokens import ConnectionSecret
+
+    # Both layouts of the layer (issue 13 moved these modules to sfconnector.stores).
+    ConnectionRecord = _layer("stores.connections", "connections").ConnectionRecord
+    ConnectionSecret = _layer("stores.tokens", "tokens").ConnectionSecret
 
     minted = admin.post("/__emulator__/tokens", json={}).json()
     org = server.org
