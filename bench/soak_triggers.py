@@ -471,6 +471,9 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
                 writer.create(sobject)
         received: list[tuple[int, dict[str, Any]]] = []
 
+        clean: list[bool] = []
+        """Per invocation of the current cycle: whether it polled to the end without an error."""
+
         def invoke(kill: tuple[int, bool] | None) -> None:
             if kill is not None:
                 arm_kill(kill[0], after_answer=kill[1])
@@ -479,6 +482,7 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
                     {"connection_id": actions.CONNECTION}, FakeLambdaContext(function_name="poller")
                 )
                 with lock:
+                    clean.append(report.get("outcome") == "polled" and not report.get("error"))
                     if report.get("outcome") == "skipped":
                         chaos.skipped[report["reason"]] = chaos.skipped.get(report["reason"], 0) + 1
                     if report.get("error"):
@@ -489,8 +493,10 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
             finally:
                 _KILL.left, _KILL.dead = None, False
 
-        def one_cycle(chaotic: bool) -> None:
+        def one_cycle(chaotic: bool) -> bool:
+            """One scheduled poll (two when overlapping); whether one of them polled cleanly."""
             cycle[0] += 1
+            clean.clear()
             kill = None
             if chaotic and rng.random() < 0.1:
                 kill = (rng.randint(1, 10), rng.random() < 0.5)
@@ -504,6 +510,7 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
             for t in threads:
                 t.join(60)
             received.extend((cycle[0], body) for body in _drain(region, queue))
+            return any(clean)
 
         writer_thread = threading.Thread(target=writer.run, args=(rate,), daemon=True)
         writer_thread.start()
@@ -525,13 +532,15 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
         writer_thread.join(30)
         admin.delete("/__emulator__/faults")
         give_back_allowance(admin, runtime, actions.CONNECTION)
-        # Clean cycles until the last change is past the safety margin and nothing more arrives.
-        quiet, deadline = 0, time.time() + LEASE + LOOKBACK
+        # Clean cycles until the last change is past the safety margin and three polls that ran to
+        # the end (not skipped: a killed invocation's lease lasts LEASE seconds) found nothing more.
+        quiet, deadline = 0, time.time() + 3 * (LEASE + LOOKBACK)
         settle = time.time() + MARGIN + 1.5
         while (quiet < 3 or time.time() < settle) and time.time() < deadline:
             before = len(received)
-            one_cycle(chaotic=False)
-            quiet = quiet + 1 if len(received) == before and time.time() > settle else 0
+            ran = one_cycle(chaotic=False)
+            if ran and time.time() > settle:
+                quiet = quiet + 1 if len(received) == before else 0
             time.sleep(1.0)
         return _compare(writer, received, chaos, seed, time.time() - started, cycle[0])
 
