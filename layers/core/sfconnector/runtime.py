@@ -245,6 +245,8 @@ class Runtime:
             cursors=CursorStore(lambda: self.dynamodb, self.settings.table_name),
             publisher=publisher,
             salesforce=self.salesforce,
+            # Where schedules are managed (the poller's environment names the group).
+            on_idle=self.polling.sync_quietly if self.manages_schedules else None,
         )
         if self.poller_clock is not None:
             ports.clock = self.poller_clock

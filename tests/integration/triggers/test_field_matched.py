@@ -131,6 +131,10 @@ def test_sample_events_show_the_transitions(poller: Poller) -> None:
     assert connection is not None
     sample = sample_events(sub, client=rt.salesforce(sub.connection_id), connection=connection, limit=1)
     assert [(e.subject, e.old_value, e.new_value) for e in sample] == [(rid, "Cold", "Hot")]
+    # Older samples (the seed's history included) are transitions into the value too.
+    more = sample_events(sub, client=rt.salesforce(sub.connection_id), connection=connection, limit=10)
+    assert more
+    assert all(e.new_value == "Hot" and e.old_value != "Hot" for e in more)
     poller.poll()
     delivered = [m["body"] for m in poller.drain()]
     assert sample[0].to_json_dict() in delivered

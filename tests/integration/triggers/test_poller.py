@@ -14,7 +14,7 @@ import pytest
 from sfconnector import catalog
 
 from tests.fixtures.actions import SeededConnection
-from tests.fixtures.aws import AwsEnv
+from tests.fixtures.aws import AwsEnv, SchedulerEnv
 from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.triggers.harness import SELLER, Poller, by_subscription
 
@@ -282,18 +282,26 @@ def test_budget_guard_skips_the_cycle_and_reports_it(poller: Poller) -> None:
     report = poller.poll()
     assert report["outcome"] == "skipped"
     assert report["reason"] == "api_budget"
+    assert report["salesforce_calls"] == 1  # one GET /limits confirmed the usage before skipping
     record = get_runtime().connections.get(poller.connection.connection_id)
     assert record is not None
     assert record.polling is not None
     assert record.polling.state == "skipped_budget"
+    calls = poller.emulator.api_calls()
+    assert poller.poll()["reason"] == "api_budget"  # probed a moment ago: no call now
+    assert poller.emulator.api_calls() == calls
+    # The rolling allowance comes back; the next probe (5 minutes later) sees it, polling resumes
+    # in the same warm container and nothing written meanwhile is lost.
     poller.emulator.set_api_calls(10)
     lead = poller.write("insert", "Lead", {"LastName": "Resumes", "Company": "Acme"})
-    # The client's last seen usage is still high: the guard reads Sforce-Limit-Info of answers,
-    # so a fresh container (or the next answer) resumes. Emulate the cold start.
-    get_runtime()._clients.clear()
-    get_runtime().connections.update(poller.connection.connection_id, api_usage=None)
-    poller.poll()
+    poller.emulator.advance_clock(300)
+    resumed = poller.poll()
+    assert resumed["outcome"] == "polled", resumed
     assert lead in [m["body"]["subject"] for m in poller.drain()]
+    record = get_runtime().connections.get(poller.connection.connection_id)
+    assert record is not None
+    assert record.polling is not None
+    assert record.polling.state == "polling"
 
 
 def test_a_failing_sobject_fails_only_its_group(poller: Poller) -> None:
@@ -401,3 +409,16 @@ def test_every_trigger_start_backfill_late_commit_own_changes_and_fields(poller:
         assert all(set(e["data"]) == {"Id"} for e in got.get(guarded[key].subscription_id, []))
     poller.poll()
     assert poller.drain() == []
+
+
+def test_a_skipped_poll_brings_the_schedule_in_line(poller: Poller, scheduler: SchedulerEnv) -> None:
+    from sfconnector.runtime import get_runtime
+
+    cid = poller.connection.connection_id
+    poller.subscribe("leads.created")
+    get_runtime().polling.sync(cid)
+    assert scheduler.schedules()[f"poll-{cid}"]["State"] == "ENABLED"
+    # An action function flagged the connection (it manages no schedules): the next poll disables it.
+    get_runtime().connections.update(cid, status="needs_reauth")
+    assert poller.poll()["reason"] == "connection_needs_reauth"
+    assert scheduler.schedules()[f"poll-{cid}"]["State"] == "DISABLED"

@@ -66,6 +66,8 @@ class PollerSettings(EnvSettings):
     """Salesforce calls one cycle may spend (the rest of a long backlog waits for the next)."""
     seen_max: int = Field(12_000, alias="POLL_SEEN_MAX", ge=100, le=15_000)
     """Entries a stream's seen-set keeps (23 bytes each: 12 000 is ~276 KB of the 400 KB item)."""
+    budget_probe_seconds: int = Field(300, alias="POLL_BUDGET_PROBE_SECONDS", ge=0, le=86_400)
+    """While over budget, how often one ``GET /limits`` checks whether the allowance came back."""
     describe_refresh_seconds: int = Field(3600, alias="POLL_DESCRIBE_REFRESH_SECONDS", ge=60)
     batch_size: int | None = Field(None, alias="POLL_QUERY_BATCH_SIZE", ge=200, le=2000)
     """Sforce-Query-Options batchSize of the queries (None: Salesforce's default, 2000)."""
@@ -115,6 +117,10 @@ class PollerPorts:
     salesforce: Callable[[str], SalesforceClient]
     clock: Callable[[], float] = time.time
     """The poller's "now" (Salesforce stamps are compared with it; Lambda's clock is NTP-synced)."""
+    on_idle: Callable[[str], None] | None = None
+    """Called with the connection id when a cycle finds nothing to poll (unknown connection, not
+    ``connected``, no active subscription): the schedule is brought in line with that state (a
+    connection flagged by an action function, a stray schedule of a deleted connection)."""
 
 
 @dataclass
@@ -156,10 +162,13 @@ def _share(connection: ConnectionRecord, client: SalesforceClient) -> float | No
     return None if usage is None else usage.share_used
 
 
-def _record_polling(ports: PollerPorts, connection: ConnectionRecord, state: str, reason: str | None) -> int:
-    """Report the polling state on the connection when it changed (one UpdateItem then)."""
+def _record_polling(
+    ports: PollerPorts, connection: ConnectionRecord, state: str, reason: str | None, *, force: bool = False
+) -> int:
+    """Report the polling state on the connection when it changed (one UpdateItem then);
+    ``force``: also when only its time moved (a budget probe, whose time paces the next one)."""
     current = connection.polling
-    if current is not None and current.state == state and current.reason == reason:
+    if not force and current is not None and current.state == state and current.reason == reason:
         return 0
     if current is None and state == "polling":
         return 0
@@ -184,16 +193,18 @@ def poll_connection(
 ) -> PollReport:
     """Run one poll cycle of a connection (see the module doc)."""
     connection = ports.connections.get(connection_id)
-    if connection is None:
-        return PollReport(connection_id=connection_id, outcome="skipped", reason="unknown_connection")
-    if connection.status != "connected":
-        return PollReport(
-            connection_id=connection_id, outcome="skipped", reason=f"connection_{connection.status}"
-        )
-    subscriptions = ports.subscriptions.list(connection_id)
+    subscriptions = [] if connection is None else ports.subscriptions.list(connection_id)
     active = [s for s in subscriptions if s.status == "active" and streams.stream_of(s) is not None]
-    if not active:
-        return PollReport(connection_id=connection_id, outcome="skipped", reason="no_active_subscriptions")
+    if connection is None:
+        idle: str | None = "unknown_connection"
+    elif connection.status != "connected":
+        idle = f"connection_{connection.status}"
+    else:
+        idle = None if active else "no_active_subscriptions"
+    if idle is not None or connection is None:
+        if ports.on_idle is not None:
+            ports.on_idle(connection_id)
+        return PollReport(connection_id=connection_id, outcome="skipped", reason=idle)
     owner = uuid.uuid4().hex
     if not ports.cursors.acquire_lease(
         connection_id, owner, now=ports.clock(), seconds=settings.lease_seconds
@@ -458,13 +469,37 @@ class _Cycle:
                     out.append((change.key, change.version, row, events))
         return out
 
-    def run(self) -> PollReport:
+    def _over_budget(self) -> bool:
+        """The budget guard. The usage last seen may be stale (a skipped cycle sends no call, and
+        the allowance is a rolling 24 hours), so before skipping the guard probes it with one
+        ``GET /limits`` (its Sforce-Limit-Info is fresh), then at most once per
+        ``budget_probe_seconds`` while the usage stays high; the time of the last probe is the
+        connection's ``polling.at``."""
         share = _share(self.connection, self.client)
-        if share is not None and share >= self.settings.budget_share:
+        if share is None or share < self.settings.budget_share:
+            return False
+        polling = self.connection.polling
+        probed_at = polling.at if polling is not None and polling.state == "skipped_budget" else None
+        if probed_at is not None and int(self.now) - probed_at < self.settings.budget_probe_seconds:
+            return True  # probed recently: no call until the next probe is due
+        try:
+            self.client.limits()
+        except _FAILURES as exc:
+            logger.warning("budget probe of %s failed (%s)", self.cid, type(exc).__name__)
+            return True
+        share = _share(self.connection, self.client)
+        return share is not None and share >= self.settings.budget_share
+
+    def run(self) -> PollReport:
+        if self._over_budget():
+            share = _share(self.connection, self.client) or 1.0
             self.report.outcome, self.report.reason = "skipped", "api_budget"
+            probed = self.client.api_calls > self.calls_before
+            self.report.salesforce_calls = self.client.api_calls - self.calls_before
             self.report.dynamodb_writes += _record_polling(
                 self.ports, self.connection, "skipped_budget",
                 f"daily API usage {share:.0%} is above the polling budget {self.settings.budget_share:.0%}",
+                force=probed,
             )  # fmt: skip
             return self.report
         self._plan(self.ports.cursors.load(self.cid))

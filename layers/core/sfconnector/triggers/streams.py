@@ -165,12 +165,15 @@ def matches(subscription: Subscription, stream: Stream, row: Mapping[str, Any], 
     if change.field.lower() == field.lower():
         return _same(change.new_value, value) and not _same(change.old_value, value)
     if change.field == "created":
-        # Created in the window already equal: its value at creation is the first change's old
-        # value, or the current one when the field has not changed since.
-        changes = [h for h in history_rows(row, stream) if str(h.get("Field") or "").lower() == field.lower()]
-        initial = changes[0].get("OldValue") if changes else _value(row, field)
-        return _same(initial, value)
+        return _same(initial_value(row, stream, field), value)  # created in the window already equal
     return False
+
+
+def initial_value(row: Mapping[str, Any], stream: Stream, field: str) -> Any:
+    """The field's value when the record was created: its first History row's old value, or the
+    current value when the field has not changed since."""
+    changes = [h for h in history_rows(row, stream) if str(h.get("Field") or "").lower() == field.lower()]
+    return changes[0].get("OldValue") if changes else _value(row, field)
 
 
 def seen_key(record_id: str, stream: Stream) -> str:
@@ -238,8 +241,10 @@ def build_event(
     extra: dict[str, Any] = {}
     if stream.event is catalog.ChangeEvent.MATCHED:
         field = str(subscription.params.get("field") or "")
-        if change.field is None or change.field == "created":
+        if change.field is None:  # equals: the record changed while the field holds the value
             extra = {"new_value": _value(row, field), "changed_by": row.get(stream.actor_field)}
+        elif change.field == "created":  # created with the value (it may have changed since)
+            extra = {"new_value": initial_value(row, stream, field), "changed_by": change.changed_by}
         else:
             extra = {
                 "old_value": change.old_value,
