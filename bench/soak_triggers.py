@@ -53,7 +53,8 @@ from pathlib import Path
 from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
-LOOKBACK, MARGIN, LEASE = 40, 2, 10
+LOOKBACK, MARGIN, LEASE, PROBE = 40, 2, 10, 5
+"""The poller's settings scaled to a soak in real time (production: 300, 15, 180, 300 s)."""
 SELLER = "sam.seller@acme-emulator.example"
 
 
@@ -407,21 +408,10 @@ FAULTS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def give_back_allowance(admin: Any, runtime: Any, connection: str) -> None:
-    """The org's allowance is back (the rolling 24 h window moved on).
-
-    The poller skips while the last usage it saw (its cached client's Sforce-Limit-Info, else the
-    connection's stored ``api_usage``) is above the budget, and sends no call that could show it
-    fell again: it would skip until the container is recycled (see docs/benchmarks.md, "Soak
-    findings"; tests/integration/triggers/test_budget_recovery.py). Until the engine probes, the
-    soak also forgets those readings, as a fresh container with a fresh reading would.
-    """
-    from sfconnector.salesforce.client import LimitInfo
-
+def give_back_allowance(admin: Any) -> None:
+    """The org's allowance is back (the rolling 24 h window moved on); the poller must notice by
+    itself (its budget probe), from its stale reading of a used-up allowance."""
     admin.post("/__emulator__/usage", json={"api_calls": 0}).raise_for_status()
-    runtime.connections.record_api_usage(connection, LimitInfo(used=0, max=100_000_000))
-    with runtime._lock:
-        runtime._clients.clear()
 
 
 def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
@@ -430,6 +420,7 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
             "POLL_LOOKBACK_SECONDS": str(LOOKBACK),
             "POLL_SAFETY_MARGIN_SECONDS": str(MARGIN),
             "POLL_LEASE_SECONDS": str(LEASE),
+            "POLL_BUDGET_PROBE_SECONDS": str(PROBE),
             "POWERTOOLS_LOG_LEVEL": "CRITICAL",
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
@@ -524,14 +515,14 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
                 if spec["kind"] == "limit_exceeded":
                     limit_at = cycle[0]
             if limit_at is not None and cycle[0] - limit_at >= 2:
-                give_back_allowance(admin, runtime, actions.CONNECTION)
+                give_back_allowance(admin)
                 limit_at = None
             one_cycle(chaotic=True)
             time.sleep(max(0.0, 1.0 - (time.time() - tick)))
         writer.stop.set()
         writer_thread.join(30)
         admin.delete("/__emulator__/faults")
-        give_back_allowance(admin, runtime, actions.CONNECTION)
+        give_back_allowance(admin)
         # Clean cycles until the last change is past the safety margin and three polls that ran to
         # the end (not skipped: a killed invocation's lease lasts LEASE seconds) found nothing more.
         quiet, deadline = 0, time.time() + 3 * (LEASE + LOOKBACK)

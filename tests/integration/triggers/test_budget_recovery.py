@@ -1,14 +1,11 @@
-"""Found by the chaos soak (bench/soak_triggers.py): polling never resumes after a budget skip.
+"""Found by the chaos soak (bench/soak_triggers.py): polling must resume after a budget skip.
 
 The budget guard skips a cycle while the last usage the poller saw (its cached client's
-Sforce-Limit-Info, else the connection's stored ``api_usage``) is above POLL_BUDGET_SHARE, and a
-skipped cycle sends no call, so it never sees the usage fall again: a warm container skips until
-it is recycled, and a cold one reads the same stale ``api_usage`` from the connection item (only an
-action's answer refreshes it). Salesforce's allowance is a rolling 24 hours: it comes back, the
-poller does not. Expected: once the reading is old enough, one cycle probes (its first Composite
-call brings a fresh Sforce-Limit-Info; the guard stops after it if the usage is still high).
-
-Marked xfail(strict) until the engine fixes it: the test then passes and the mark must go.
+Sforce-Limit-Info, else the connection's stored ``api_usage``) is above POLL_BUDGET_SHARE. A
+skipped cycle sends no query, so before the engine probed, it never saw the usage fall again: a
+warm container skipped until it was recycled, and a cold one read the same stale ``api_usage``.
+Salesforce's allowance is a rolling 24 hours: once it is back, the next probe must see it and
+the change made meanwhile must arrive, without a cold start or any cache being cleared.
 """
 
 from __future__ import annotations
@@ -26,7 +23,6 @@ def poller(aws: AwsEnv, sf_emulator: EmulatorHandle, seeded_connection: SeededCo
     return Poller(aws, sf_emulator, seeded_connection)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a budget skip never probes again (reported by the soak)")
 def test_polling_resumes_when_the_allowance_comes_back(poller: Poller) -> None:
     poller.subscribe("leads.created")
     poller.poll()
