@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: test venv lint typecheck pytest fuzz asyncapi-parser sam-validate sam-build run demo emulator bench fmt clean
+.PHONY: test venv lint typecheck pytest fuzz asyncapi-parser sam-validate sam-build run demo emulator bench soak fmt clean
 
 test: venv lint typecheck pytest sam-validate sam-build
 
@@ -73,6 +73,11 @@ demo: venv
 
 bench: venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The trigger chaos soak (bench/soak_triggers.py): `make soak DURATION=600` for the long run.
+DURATION ?= 60
+soak: venv
+	$(BIN)/python bench/soak_triggers.py --duration $(DURATION)
 
 clean:
 	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache

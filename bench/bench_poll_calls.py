@@ -1,43 +1,48 @@
-"""Salesforce API calls per poll cycle: the connector's poller beside a naive per-subscription poller.
+"""Salesforce API calls per poll cycle: the connector's poller beside the reference poller.
 
-Both run against the in-process emulator over HTTP (its usage counter is the org's allowance) with
-moto for AWS. Every served trigger (the 24 record triggers and 4 field matched of the spec, the
-deleted extras) is subscribed 1 and 10 times on one org; a cycle is measured idle (nothing
-changed) and busy (on every sObject: one record created, one updated, one created and deleted).
+Both run against the same in-process emulator org over HTTP (its usage counter is the org's
+allowance) with moto for AWS, for 1, 10, 30 (the spec's 30 triggers) and 300 (ten per trigger)
+subscriptions, idle (nothing changed) and busy (on every polled sObject: one record updated, its
+watched field too where a field matched subscription watches one, one created, one created and
+deleted) cycles:
 
 * ours: the real poller handler (one queryAll per sObject, five per Composite call);
-* naive: what a poller with one query per subscription per cycle spends (``queryAll`` per
-  subscription with its own window, plus ``nextRecordsUrl`` pages), as most peers do.
+* ref: ``bench/reference_poller.py``, one query per subscription per cycle (as n8n's and
+  Pipedream's Salesforce triggers poll), over the same windows.
 
-Also printed: DynamoDB writes and SNS requests of the busy cycle per event delivered.
+Printed: calls per cycle, per day at 1-minute polling and as a share of a Developer Edition org's
+15,000 and an Enterprise org's 100,000 daily calls; the busy cycle's DynamoDB writes and SNS
+requests per event. Only counts: nothing is timed.
 
-Usage: python bench/bench_poll_calls.py
+Usage: python bench/bench_poll_calls.py [--sizes 1,10,30,300]
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import importlib.util
+import os
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 
-def _load_bench_actions() -> Any:
-    """The environment of bench_actions.py (moto, the emulator, a seeded connection), reused."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_actions", Path(__file__).with_name("bench_actions.py")
-    )
+def _load(name: str) -> Any:
+    """A sibling module of bench/ (bench is no package; its dataclasses look their module up)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_actions"] = module  # its dataclasses look their module up
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-_ACTIONS = _load_bench_actions()
+_ACTIONS = _load("bench_actions")  # the environment of bench_actions.py (moto, emulator, connection)
 CONNECTION: str = _ACTIONS.CONNECTION
 environment = _ACTIONS.environment
 insert = _ACTIONS.insert
@@ -90,6 +95,7 @@ WATCHED = {
 }
 """Field matched subscriptions watch history-tracked fields of the demo org."""
 
+
 LIST_VIEWS = {"Account": "Hot_Accounts", "Contact": "Decision_Makers"}
 """Entered list view subscriptions watch these seed list views (ids read by ``_seeds``)."""
 
@@ -105,38 +111,36 @@ def _params(trig: Any, sobject: str, seeds: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _subscribe(per_trigger: int, seeds: dict[str, Any]) -> list[Any]:
-    from sfconnector import catalog
+def _subscribe(triggers: list[Any], seeds: dict[str, Any]) -> list[Any]:
     from sfconnector.models.subscriptions import Subscription
     from sfconnector.runtime import get_runtime
 
     rt = get_runtime()
     now = dt.datetime.now(dt.UTC)
     subs = []
-    for trig in catalog.TRIGGERS:
-        if trig.stream is None:
-            continue
+    for trig in triggers:
         sobject = trig.sobject or "Invoice__c"
-        for _ in range(per_trigger):
-            sub = Subscription(
-                subscription_id=uuid.uuid4().hex,
-                connection_id=CONNECTION,
-                trigger=trig.key,
-                kind=trig.kind.value,
-                family=trig.family,
-                sobject=sobject,
-                params=_params(trig, sobject, seeds),
-                start_at=now - dt.timedelta(minutes=1),
-            )
-            rt.subscriptions.put(sub)
-            subs.append(sub)
+        sub = Subscription(
+            subscription_id=uuid.uuid4().hex,
+            connection_id=CONNECTION,
+            trigger=trig.key,
+            kind=trig.kind.value,
+            family=trig.family,
+            sobject=sobject,
+            params=_params(trig, sobject, seeds),
+            start_at=now - dt.timedelta(minutes=1),
+        )
+        rt.subscriptions.put(sub)
+        subs.append(sub)
     return subs
 
 
 def _busy(admin: Any, seeds: dict[str, Any]) -> None:
-    """On every sObject: an update of a seed record, a creation, a creation then deletion."""
+    """On every sObject: an update of a seed record (of the watched field too, where one is
+    watched), a creation, a creation then deletion."""
     for sobject, fields in UPDATES.items():
-        _dml(admin, "update", sobject, fields, seeds[sobject])
+        watched = dict([WATCHED[sobject]]) if sobject in WATCHED else {}
+        _dml(admin, "update", sobject, {**fields, **watched}, seeds[sobject])
         insert(admin, sobject, _new(sobject, seeds))
         doomed = insert(admin, sobject, _new(sobject, seeds))
         _dml(admin, "delete", sobject, {}, doomed)
@@ -170,6 +174,10 @@ def _seeds() -> dict[str, Any]:
         first = f"SELECT Id FROM {sobject} ORDER BY CreatedDate LIMIT 1"  # noqa: S608 (catalog names)
         seeds[sobject] = next(iter(client.query(first)))["Id"]
     item = next(iter(client.query("SELECT OpportunityId, PricebookEntryId FROM OpportunityLineItem LIMIT 1")))
+    seeds["line_item_refs"] = {
+        "OpportunityId": item["OpportunityId"],
+        "PricebookEntryId": item["PricebookEntryId"],
+    }
     seeds["list_views"] = {
         sobject: next(
             v["id"]
@@ -177,10 +185,6 @@ def _seeds() -> dict[str, Any]:
             if v["developerName"] == name
         )
         for sobject, name in LIST_VIEWS.items()
-    }
-    seeds["line_item_refs"] = {
-        "OpportunityId": item["OpportunityId"],
-        "PricebookEntryId": item["PricebookEntryId"],
     }
     return seeds
 
@@ -194,68 +198,89 @@ def _ours(admin: Any) -> dict[str, Any]:
     return report
 
 
-def _naive(subs: list[Any], since: dt.datetime, until: dt.datetime) -> None:
-    """One query per subscription over the same window (what a per-subscription poller sends)."""
-    from sfconnector.catalog import SYSTEM_FIELDS
-    from sfconnector.runtime import get_runtime
-    from sfconnector.salesforce import soql
+SIZES = (1, 10, 30, 300)
+DEV_DAILY, ENTERPRISE_DAILY = 15_000, 100_000
+PER_DAY = 24 * 60
+"""Cycles a day at 1-minute polling."""
 
-    client = get_runtime().salesforce(CONNECTION)
-    for sub in subs:
-        where = soql.Ge("SystemModstamp", since) & soql.Lt("SystemModstamp", until)
-        statement = soql.select(
-            sub.sobject, list(SYSTEM_FIELDS), where=where, order_by=["SystemModstamp", "Id"]
+
+def _chosen(size: int) -> list[Any]:
+    """The spec's triggers: the first ``size`` of them, or all of them ``size // 30`` times."""
+    from sfconnector import catalog
+
+    spec = list(catalog.spec_triggers())
+    return spec[:size] if size <= len(spec) else spec * (size // len(spec))
+
+
+def measure(size: int) -> list[tuple[Any, ...]]:
+    reference = _load("reference_poller")
+    rows = []
+    with environment() as admin:
+        from sfconnector.runtime import get_runtime
+
+        get_runtime().poller_clock = lambda: _now(admin).timestamp()
+        seeds = _seeds()
+        subs = _subscribe(_chosen(size), seeds)
+        naive = reference.ReferencePoller(
+            get_runtime().salesforce(CONNECTION), subs, _now(admin) - dt.timedelta(minutes=1)
         )
-        deleted = sub.trigger.endswith(".deleted")
-        for _ in client.query_all(statement) if deleted else client.query(statement):
-            pass
+        _advance(admin, 20)
+        _ours(admin)  # the first cycle: streams created, describes read once
+        naive.poll(_now(admin) - dt.timedelta(seconds=15))
+        for label, busy in (("idle", False), ("busy", True)):
+            if busy:
+                _busy(admin, seeds)
+            _advance(admin, 20)
+            before = _usage(admin)
+            report = _ours(admin)
+            ours = _usage(admin) - before
+            before = _usage(admin)
+            naive.poll(_now(admin) - dt.timedelta(seconds=15))
+            theirs = _usage(admin) - before
+            served = len(naive.subscriptions)
+            rows.append(
+                (size, served, label, ours, theirs, report["events_published"],
+                 report["dynamodb_writes"], report["sns_requests"])
+            )  # fmt: skip
+    return rows
+
+
+def _share(calls: int, allowance: int) -> str:
+    return f"{100 * calls * PER_DAY / allowance:.1f}%"
+
+
+def quiet() -> None:
+    """The handler's INFO log lines and metric blobs would bury the table."""
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 
 def main() -> None:
-    rows = []
-    for per_trigger in (1, 10):
-        with environment() as admin:
-            from sfconnector.runtime import get_runtime
-
-            get_runtime().poller_clock = lambda: _now(admin).timestamp()
-            seeds = _seeds()
-            subs = _subscribe(per_trigger, seeds)
-            _advance(admin, 20)
-            _ours(admin)  # the first cycle: streams created, describes read once
-            for label, busy in (("idle", False), ("busy", True)):
-                if busy:
-                    _busy(admin, seeds)
-                start = _now(admin)
-                _advance(admin, 20)
-                before = _usage(admin)
-                report = _ours(admin)
-                ours = _usage(admin) - before
-                before = _usage(admin)
-                _naive(subs, start - dt.timedelta(minutes=5), _now(admin) - dt.timedelta(seconds=15))
-                naive = _usage(admin) - before
-                events = report["events_published"]
-                rows.append(
-                    (
-                        per_trigger,
-                        len(subs),
-                        label,
-                        ours,
-                        naive,
-                        events,
-                        report["dynamodb_writes"],
-                        report["sns_requests"],
-                    )
-                )
-    print("Salesforce API calls per poll cycle (emulator usage counter)")
-    heads = ("subs/trigger", "subs", "cycle", "ours", "naive", "events", "ddb writes", "sns reqs")
-    widths = (12, 5, 5, 5, 6, 7, 10, 8)
+    quiet()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    args = parser.parse_args()
+    rows = [row for size in map(int, args.sizes.split(",")) for row in measure(size)]
+    print("Salesforce API calls per poll cycle (emulator usage counter), ours beside the reference")
+    print("poller (one query per subscription per cycle); per day at 1-minute polling (1,440 cycles)")
+    heads = (
+        "subs", "polled", "cycle", "ours", "ref", "ratio", "ours/day", "ref/day",
+        "ours %15k", "ref %15k", "ours %100k", "ref %100k", "events", "ddb w", "sns",
+    )  # fmt: skip
+    widths = (5, 6, 5, 4, 4, 6, 8, 8, 9, 9, 10, 10, 6, 5, 4)
     print(" ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True)))
-    for row in rows:
-        print(" ".join(f"{v:>{w}}" for v, w in zip(row, widths, strict=True)))
-    for _per, n, label, _ours_calls, _naive_calls, events, writes, sns in rows:
+    for size, served, label, ours, ref, events, writes, sns in rows:
+        values = (
+            size, served, label, ours, ref, f"{ref / ours:.0f}x" if ours else "-",
+            ours * PER_DAY, ref * PER_DAY, _share(ours, DEV_DAILY), _share(ref, DEV_DAILY),
+            _share(ours, ENTERPRISE_DAILY), _share(ref, ENTERPRISE_DAILY), events, writes, sns,
+        )  # fmt: skip
+        print(" ".join(f"{v:>{w}}" for v, w in zip(values, widths, strict=True)))
+    print("polled: subscriptions each side polls (the reference: one query per subscription per cycle)")
+    for size, _served, label, _ours, _ref, events, writes, sns in rows:
         if label == "busy" and events:
             print(
-                f"busy cycle, {n} subscriptions: {writes / events:.3f} DynamoDB writes and "
+                f"busy cycle, {size} subscriptions: {writes / events:.3f} DynamoDB writes and "
                 f"{sns / events:.3f} SNS requests per event ({events} events)"
             )
 
