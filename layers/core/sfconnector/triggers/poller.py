@@ -446,7 +446,16 @@ class _Cycle:
         if not watched:
             return None
         relationship, names = next(iter(watched.items()))  # one History relationship per object
-        return streams.history_subquery(relationship, names, run.low)
+        return streams.history_subquery(relationship, names, self._horizon(run.state))
+
+    def _horizon(self, state: StreamState) -> int:
+        """The oldest change this cycle may still owe: a lookback before the previous cursor, not
+        only before this one. A record modified again inside the safety margin of the cycle whose
+        window covered its change was not in that window (its row is stamped after the window's
+        end); the next window reads the row at its new stamp, and its History rows (or its
+        creation) from as far back as the previous window's low. The seen-set keeps the same
+        span, so what is re-read there is never re-sent."""
+        return max(0, min(state.cursor, state.prev_cursor) - self.settings.lookback_seconds)
 
     def _wants_every_field(self, sobject: str) -> bool:
         return any(s.fields is None for run in self.runs if run.state.sobject == sobject for s in run.subs)
@@ -552,7 +561,7 @@ class _Cycle:
     ) -> list[tuple[str, int, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]]:
         """(seen key, version, row, [(subscription, event)]) of every change not emitted yet."""
         state = run.state
-        floor = min(run.low, state.prev_cursor)
+        floor = self._horizon(state)
         out = []
         kinds: dict[Stream, list[Subscription]] = {}
         for sub in run.subs:
@@ -761,7 +770,7 @@ class _Cycle:
             state.resume_at, state.cursor_id = None, None
         if new > old:
             state.prev_cursor, state.cursor = old, new
-        floor = min(state.cursor - self.settings.lookback_seconds, state.prev_cursor)
+        floor = self._horizon(state)  # what the next cycle may re-read
         state.seen = {k: v for k, v in state.seen.items() if v >= floor or k in state.pending}
         if len(state.seen) > self.settings.seen_max:
             ordered = sorted(state.seen.items(), key=lambda kv: kv[1])
