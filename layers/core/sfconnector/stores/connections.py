@@ -21,11 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from sfconnector.errors import ConnectionNotFoundError
 from sfconnector.salesforce.client import LimitInfo
+from sfconnector.stores.dynamo import DynamoStore
 from sfconnector.stores.tokens import validate_connection_id
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = [
     "ApiUsageRecorder",
@@ -154,29 +154,14 @@ def _is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-class ConnectionRepository:
+class ConnectionRepository(DynamoStore):
     """DynamoDB adapter for :class:`ConnectionRecord` (the client is obtained lazily, once).
 
-    ``dynamodb_factory`` returns the low-level DynamoDB client (the runtime's, shared with the
-    refresh lock and the OAuth state store). Items are (de)serialised here: a boto3 resource would
-    cost a second client and its resource model (~30 ms of a cold start) for the same calls.
+    ``dynamodb`` (a factory, see DynamoStore) returns the low-level DynamoDB client (the
+    runtime's, shared with the refresh lock and the OAuth state store). Items are (de)serialised
+    here: a boto3 resource would cost a second client and its resource model (~30 ms of a cold
+    start) for the same calls.
     """
-
-    def __init__(self, dynamodb_factory: Callable[[], DynamoDBClient], table_name: str) -> None:
-        self._factory = dynamodb_factory
-        self.table_name = table_name
-        self._client: DynamoDBClient | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"ConnectionRepository(table_name={self.table_name!r})"
-
-    @property
-    def client(self) -> DynamoDBClient:
-        with self._lock:
-            if self._client is None:
-                self._client = self._factory()
-            return self._client
 
     def get(self, connection_id: str, *, consistent: bool = True) -> ConnectionRecord | None:
         item = self.client.get_item(
