@@ -8,13 +8,12 @@ mapping of the API (``sfconnector.api.errors``): ``{"error": {...}}``.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
@@ -22,6 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from pydantic import BaseModel
 
 from sfconnector.api.app import PUBLIC_ROUTE, new_resolver
+from sfconnector.api.responses import json_response as _json
 from sfconnector.api.routing import ApiResolver
 from sfconnector.oauth.authorization import (
     CallbackParams,
@@ -73,19 +73,6 @@ def callback_url_for(event: BaseProxyEvent) -> str | None:
     else:
         base = f"/{context.stage}" if context.stage else ""
     return f"{scheme}://{domain}{base.rstrip('/')}{CALLBACK_PATH}"
-
-
-def _json(status: int, payload: BaseModel | dict[str, Any]) -> Response[str]:
-    if isinstance(payload, BaseModel):
-        body = payload.model_dump_json()
-    else:
-        body = json.dumps(payload, separators=(",", ":"), default=str)
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers={"Cache-Control": "no-store"},
-    )
 
 
 def _page(page: CallbackPage) -> Response[str]:

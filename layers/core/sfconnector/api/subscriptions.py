@@ -7,15 +7,15 @@ go through the API's one error mapping (``sfconnector.api.errors``).
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel
 
+from sfconnector.api.responses import json_response as _json
 from sfconnector.models import CONNECTION_ID_PATTERN
 from sfconnector.models.subscriptions import (
     DEMO_SUBSCRIPTION_ID,
@@ -62,20 +62,6 @@ def _service() -> SubscriptionService:
     # The service (and the catalog, describe checks, schedules behind it) loads with the first
     # subscriptions request, not with the connections function.
     return get_runtime().subscription_service
-
-
-def _json(status: int, payload: BaseModel | list[Any] | dict[str, Any]) -> Response[str]:
-    body = (
-        payload.model_dump_json()
-        if isinstance(payload, BaseModel)
-        else json.dumps(payload, separators=(",", ":"), default=str)
-    )
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers={"Cache-Control": "no-store"},
-    )
 
 
 def _documented(status: int, description: str, model: type[BaseModel] | None) -> dict[int, Any]:
