@@ -179,7 +179,8 @@ STREAMS: dict[TriggerKind, Stream] = {
     ),
 }
 """The stream of each record-change kind. Field matched reads the
-watched field's History rows (history-tracked fields; the snapshot path for untracked ones is part 2)."""
+watched field's History rows (history-tracked fields) or, for untracked ones, the poller's
+snapshot of the field."""
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,8 @@ def test_delivered_events_match_their_triggers_messages(poller: Poller, document
         ),
         poller.subscribe("cases.comment_created"),
         poller.subscribe("custom_objects.record_created", sobject="Invoice__c"),
+        # LeadSource is not history-tracked: the snapshot decides (old_value_from).
+        poller.subscribe("contacts.field_matched", params={"field": "LeadSource", "value": "Web"}),
     ]
     assert poller.poll()["outcome"] == "polled"
     account = poller.query("SELECT Id FROM Account ORDER BY CreatedDate LIMIT 1")[0]["Id"]
@@ -192,6 +194,8 @@ def test_delivered_events_match_their_triggers_messages(poller: Poller, document
     case = poller.query("SELECT Id FROM Case ORDER BY CreatedDate LIMIT 1")[0]["Id"]
     poller.write("update", "Account", {"Rating": "Cold"}, id=account)
     poller.write("update", "Opportunity", {"StageName": "Prospecting"}, id=opportunity)
+    contact = poller.query("SELECT Id FROM Contact ORDER BY CreatedDate LIMIT 1")[0]["Id"]
+    poller.write("update", "Contact", {"LeadSource": "Other"}, id=contact)
     poller.poll()
     poller.drain()
 
@@ -202,6 +206,7 @@ def test_delivered_events_match_their_triggers_messages(poller: Poller, document
     poller.write("update", "Opportunity", {"StageName": "Closed Won"}, id=opportunity)
     poller.write("insert", "CaseComment", {"ParentId": case, "CommentBody": "documented"})
     poller.write("insert", "Invoice__c", {"Name": "INV-ASYNC", "Invoice_Number__c": "ASYNC-1"})
+    poller.write("update", "Contact", {"LeadSource": "Web"}, id=contact)
     report = poller.poll()
     assert report["error"] is None, report
     messages = poller.drain()
@@ -217,5 +222,7 @@ def test_delivered_events_match_their_triggers_messages(poller: Poller, document
         assert _errors(message["headers"], attributes) == [], attributes
     matched = next(m["body"] for m in messages if m["body"]["type"] == "accounts.field_matched")
     assert (matched["old_value"], matched["new_value"]) == ("Cold", "Hot")
+    from_snapshot = next(m["body"] for m in messages if m["body"]["type"] == "contacts.field_matched")
+    assert (from_snapshot["old_value_from"], from_snapshot["new_value"]) == ("snapshot", "Web")
     trimmed = next(m["body"] for m in messages if m["body"]["type"] == "accounts.updated")
     assert set(trimmed["data"]) == {"Id", "Name", "Description"}

@@ -54,7 +54,7 @@ MESSAGE_ATTRIBUTES = ("trigger", "connection_id", "subscription_id", "sobject", 
 
 _PREFIX_OF = {sobject: prefix for prefix, sobject in KEY_PREFIXES.items()}
 _USER_ID = record_id_pattern(_PREFIX_OF["User"])
-_MATCHED_ONLY = ("old_value", "new_value", "changed_by", "changed_at")
+_MATCHED_ONLY = ("old_value", "new_value", "changed_by", "changed_at", "old_value_from")
 """Envelope attributes only field matched events carry (the watched field's transition)."""
 _SNS_BINDING, _SQS_BINDING = "0.1.0", "0.2.0"
 """The binding versions the AsyncAPI 3.0.0 schema validates (its ``bindingVersion`` enums)."""
@@ -181,6 +181,9 @@ def _event_schema(key: str) -> dict[str, Any]:
                               "(absent when it became empty)."},
                 "changed_by": _string("The user who made the change.", pattern=_USER_ID),
                 "changed_at": _string("When the field changed, UTC.", format="date-time"),
+                "old_value_from": {"type": "string", "enum": ["snapshot"], "description": "`snapshot`: "
+                                   "the field has no history tracking and the transition was decided "
+                                   "from the connector's snapshot of it (a hash: `old_value` is absent)."},
             }
         )  # fmt: skip
     else:

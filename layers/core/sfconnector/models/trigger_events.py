@@ -50,6 +50,12 @@ class TriggerEvent(BaseModel):
     new_value: Any = None
     changed_by: str | None = None
     changed_at: str | None = None
+    old_value_from: Literal["snapshot"] | None = Field(
+        default=None,
+        description="Field matched on a field without history tracking: `snapshot` when the "
+        "transition was decided from the connector's snapshot of the field (it keeps a hash, so "
+        "`old_value` is absent).",
+    )
 
     def to_json_dict(self) -> dict[str, Any]:
         """The wire form (absent optional attributes left out, as CloudEvents wants)."""

@@ -10,6 +10,11 @@
   subscription on that list view): the list view's describe ``query``, when it was read, and the
   current members as fixed-width text, **15 bytes per member** (15-character record ids).
 
+* ``sk = SNAPSHOT#<stream>#<field>#<bucket>``: field matched on a field without history tracking:
+  the value hash of the watched field per record the stream processed, 256 buckets by record id,
+  **23 bytes per record** (15-character id + 8 base-36 characters of the value's hash). Outside
+  the ``CURSOR#`` prefix: only the buckets of the records a cycle reads are fetched.
+
 The seen-set is kept in the cursor item as fixed-width text, 23 bytes per (record, change):
 15-character record id + 1 change code + 7 base-36 digits of the record version (epoch seconds).
 See docs/triggers.md for its bound.
@@ -17,6 +22,7 @@ See docs/triggers.md for its bound.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -33,11 +39,14 @@ __all__ = [
     "LEASE_SK",
     "MEMBER_BYTES",
     "SEEN_ENTRY_BYTES",
+    "SNAPSHOT_ENTRY_BYTES",
+    "SNAPSHOT_PREFIX",
     "CursorStore",
     "ListViewState",
     "StreamState",
     "decode_seen",
     "encode_seen",
+    "snapshot_bucket",
     "stream_sk",
 ]
 
@@ -50,6 +59,22 @@ _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 MEMBER_BYTES = 15
+SNAPSHOT_PREFIX = "SNAPSHOT#"
+SNAPSHOT_ENTRY_BYTES = 23
+SNAPSHOT_BUCKET_MAX = 16_000
+"""Records one bucket keeps (368 KB of the 400 KB item); past it the oldest-sorted are dropped
+(they count as never seen: first seen again already equal, they do not fire)."""
+
+
+def snapshot_bucket(record_id: str) -> str:
+    """The bucket (two hex digits) of a record: records spread evenly over the 256 buckets."""
+    return hashlib.sha256(record_id[:15].encode()).hexdigest()[:2]
+
+
+def _snapshot_sk(stream: str, field: str, bucket: str) -> str:
+    return f"{SNAPSHOT_PREFIX}{stream.removeprefix(CURSOR_PREFIX)}#{field.lower()}#{bucket}"
+
+
 LIST_VIEW_MARK = "#LISTVIEW#"
 
 
@@ -114,6 +139,8 @@ class StreamState(BaseModel):
     """Every field of the sObject the query can select (from its describe), for subscriptions
     that want every field."""
     fields_at: int | None = None
+    snapshots: list[str] = Field(default_factory=list)
+    """The fields (lower case) whose snapshot the stream keeps (``SNAPSHOT#`` items)."""
     updated_at: int = 0
 
     @property
@@ -143,6 +170,8 @@ class StreamState(BaseModel):
         if self.fields is not None:
             item["fields"] = ",".join(self.fields)
             item["fields_at"] = self.fields_at or 0
+        if self.snapshots:
+            item["snapshots"] = ",".join(sorted(self.snapshots))
         return item
 
     @classmethod
@@ -151,6 +180,7 @@ class StreamState(BaseModel):
         data["seen"] = decode_seen(str(data.get("seen") or ""))
         data["pending"] = json.loads(data["pending"]) if data.get("pending") else {}
         data["members"] = [m for m in str(data.get("members") or "").split(",") if m]
+        data["snapshots"] = [m for m in str(data.get("snapshots") or "").split(",") if m]
         if "fields" in data:
             data["fields"] = [f for f in str(data["fields"]).split(",") if f]
         for name in ("cursor", "prev_cursor", "resume_at", "seen_floor", "fields_at", "updated_at"):
@@ -297,3 +327,80 @@ class CursorStore(DynamoStore):
         self.client.delete_item(
             TableName=self.table_name, Key=_wire({"pk": self._pk(connection_id), "sk": sk})
         )
+
+    # ---- field snapshots -------------------------------------------------------------------------
+
+    def load_snapshot(
+        self, connection_id: str, stream: str, field: str, buckets: set[str]
+    ) -> tuple[dict[str, dict[str, str]], int]:
+        """The named buckets of a stream's snapshot of ``field`` (``{bucket: {15-char id: hash}}``,
+        missing buckets empty) and the number of BatchGetItem requests it took."""
+        out: dict[str, dict[str, str]] = {b: {} for b in buckets}
+        keys = [
+            _wire({"pk": self._pk(connection_id), "sk": _snapshot_sk(stream, field, b)})
+            for b in sorted(buckets)
+        ]
+        requests = 0
+        while keys:
+            chunk, keys = keys[:100], keys[100:]
+            ask: dict[str, Any] = {self.table_name: {"Keys": chunk, "ConsistentRead": True}}
+            while ask:
+                answer = self.client.batch_get_item(RequestItems=ask)
+                requests += 1
+                for raw in answer.get("Responses", {}).get(self.table_name, []):
+                    item = _unwire(raw)
+                    text = str(item.get("entries") or "")
+                    out[str(item["bucket"])] = {
+                        text[i : i + 15]: text[i + 15 : i + SNAPSHOT_ENTRY_BYTES]
+                        for i in range(0, len(text) - SNAPSHOT_ENTRY_BYTES + 1, SNAPSHOT_ENTRY_BYTES)
+                    }
+                ask = answer.get("UnprocessedKeys") or {}
+        return out, requests
+
+    def save_snapshot(
+        self, connection_id: str, stream: str, field: str, buckets: dict[str, dict[str, str]]
+    ) -> int:
+        """Write the named buckets whole (BatchWriteItem, 25 per request); returns the requests."""
+        puts = []
+        for bucket, entries in sorted(buckets.items()):
+            kept = sorted(entries.items())[-SNAPSHOT_BUCKET_MAX:]
+            item = {
+                "pk": self._pk(connection_id),
+                "sk": _snapshot_sk(stream, field, bucket),
+                "bucket": bucket,
+                "entries": "".join(f"{rid}{digest}" for rid, digest in kept),
+            }
+            puts.append({"PutRequest": {"Item": _wire(item)}})
+        requests = 0
+        while puts:
+            chunk, puts = puts[:25], puts[25:]
+            ask: dict[str, Any] = {self.table_name: chunk}
+            while ask:
+                answer = self.client.batch_write_item(RequestItems=ask)
+                requests += 1
+                ask = answer.get("UnprocessedItems") or {}
+        return requests
+
+    def delete_snapshot(self, connection_id: str, stream: str, field: str) -> int:
+        """Forget a stream's snapshot of ``field`` (no subscription watches it any more)."""
+        prefix = _snapshot_sk(stream, field, "")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": _wire({":pk": self._pk(connection_id), ":prefix": prefix}),
+            "ProjectionExpression": "sk",
+        }
+        requests = 0
+        while True:
+            page = self.client.query(**kwargs)
+            requests += 1
+            for raw in page.get("Items", []):
+                self.client.delete_item(
+                    TableName=self.table_name,
+                    Key={"pk": _wire({"pk": self._pk(connection_id)})["pk"], "sk": raw["sk"]},
+                )
+                requests += 1
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return requests
+            kwargs["ExclusiveStartKey"] = last

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -26,7 +27,7 @@ from urllib.parse import quote, urlencode
 
 from pydantic import BaseModel, Field
 
-from sfconnector.catalog import REPLICATION_KEY, Stream
+from sfconnector.catalog import REPLICATION_KEY, STREAMS, ChangeEvent, Stream, TriggerKind
 from sfconnector.errors import ConnectorError
 from sfconnector.events import BatchEventPublisher, OutboundMessage
 from sfconnector.models.subscriptions import Subscription
@@ -35,7 +36,7 @@ from sfconnector.salesforce.client import QueryPage
 from sfconnector.salesforce.composite import MAX_QUERIES, MAX_SUBREQUESTS, CompositeRequest
 from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.settings import EnvSettings
-from sfconnector.stores.cursors import MEMBER_BYTES, ListViewState, StreamState, stream_sk
+from sfconnector.stores.cursors import MEMBER_BYTES, ListViewState, StreamState, snapshot_bucket, stream_sk
 from sfconnector.stores.tokens import ConnectionSecretNotFoundError
 from sfconnector.triggers import streams
 
@@ -51,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 _MEMBERS_MAX_BYTES = 380_000
 """A list view group's members in one item (DynamoDB's 400 KB, less the query and keys)."""
+
+_MATCHED = STREAMS[TriggerKind.FIELD_MATCHED]
 
 _FAILURES = (SalesforceError, ConnectorError, ConnectionSecretNotFoundError)
 """What stops a cycle's fetching part-way: what was fetched is still published and recorded."""
@@ -108,6 +111,8 @@ class PollReport(BaseModel):
     """PutItem / UpdateItem / DeleteItem requests (the lease's two included). Reads: the
     connection, the subscriptions and the stream states, one request each (more pages only past
     1 MB)."""
+    dynamodb_reads: int = 0
+    """Reads beyond the cycle's three: the field snapshot buckets of the records read."""
     lag_seconds: float | None = None
     """Age of the oldest stream cursor after the cycle (how far behind "now" the events are)."""
     error: str | None = None
@@ -146,6 +151,11 @@ class _Run:
     """The stored item as loaded ({} for a stream not stored yet)."""
     merged: bool = False
     """A catch-up stream whose subscription joined the shared stream this cycle."""
+    snapshots: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    """Field matched without History: per watched field (lower case), the snapshot buckets
+    loaded this cycle (``{bucket: {15-char id: value hash}}``)."""
+    dirty: dict[str, set[str]] = field(default_factory=dict)
+    """The buckets of each field whose entries changed (written before the stream's item)."""
 
     @property
     def label(self) -> str:
@@ -568,11 +578,14 @@ class _Cycle:
             stream = streams.stream_of(sub)
             if stream is not None:
                 kinds.setdefault(stream, []).append(sub)
+        self._load_snapshots(run, kinds)
         for row in run.rows:
             for stream, subs in kinds.items():
                 for change in streams.row_changes(row, stream):
                     if change.version < floor or change.version <= state.seen_floor:
                         continue
+                    if change.field is None and run.snapshots and stream.event is ChangeEvent.MATCHED:
+                        change = self._with_snapshot(run, row, change)
                     owed: set[str] | None = None
                     if state.seen.get(change.key) == change.version:
                         if change.key not in state.pending:
@@ -587,6 +600,60 @@ class _Cycle:
                             events.append((sub, event))
                     out.append((change.key, change.version, row, events))
         return out
+
+    @staticmethod
+    def _snapshot_fields(run: _Run) -> set[str]:
+        """The fields (lower case) ``changed_to`` subscriptions watch: their snapshot decides the
+        transitions no History row covers (a field without history tracking)."""
+        return {
+            str(sub.params["field"]).lower()
+            for sub in run.subs
+            if sub.kind == TriggerKind.FIELD_MATCHED.value
+            and sub.params.get("mode", "changed_to") == "changed_to"
+            and sub.params.get("field")
+        }
+
+    def _unseen(self, run: _Run, key: str, version: int) -> bool:
+        return run.state.seen.get(key) != version or key in run.state.pending
+
+    def _load_snapshots(self, run: _Run, kinds: dict[Stream, list[Subscription]]) -> None:
+        """Fetch the snapshot buckets of the records whose row change is not processed yet (rows
+        re-read inside the lookback cost nothing)."""
+        fields = self._snapshot_fields(run)
+        matched = next((s for s in kinds if s.event is ChangeEvent.MATCHED), None)
+        if not fields or matched is None:
+            return
+        buckets = set()
+        for row in run.rows:
+            rid, version = str(row.get("Id") or "")[:15], streams.row_version(row, matched)
+            if rid and version is not None and self._unseen(run, streams.seen_key(rid, matched), version):
+                buckets.add(snapshot_bucket(rid))
+        for name in sorted(fields):
+            loaded, requests = (
+                ({b: {} for b in buckets}, 0)
+                if not buckets
+                else self.ports.cursors.load_snapshot(self.cid, run.state.sk, name, buckets)
+            )
+            run.snapshots[name] = loaded
+            self.report.dynamodb_reads += requests
+
+    @staticmethod
+    def _with_snapshot(run: _Run, row: dict[str, Any], change: streams.Change) -> streams.Change:
+        rid = str(row.get("Id") or "")[:15]
+        bucket = snapshot_bucket(rid)
+        held = {name: buckets.get(bucket, {}).get(rid) for name, buckets in run.snapshots.items()}
+        return dataclasses.replace(change, snapshot=held)
+
+    def _remember(self, run: _Run, row: dict[str, Any]) -> None:
+        """The record's watched values as processed: the snapshot the next change is compared with."""
+        rid = str(row.get("Id") or "")[:15]
+        bucket = snapshot_bucket(rid)
+        for name, buckets in run.snapshots.items():
+            entries = buckets.setdefault(bucket, {})
+            digest = streams.value_hash(streams.field_value(row, name))
+            if entries.get(rid) != digest:
+                entries[rid] = digest
+                run.dirty.setdefault(name, set()).add(bucket)
 
     def _settle_view(self, view: _ListRun) -> None:
         """Decide entries and exits of a list view group from its query's rows and the sObject's
@@ -751,6 +818,9 @@ class _Cycle:
                 failed_stamps.append(streams.parse_stamp(row.get(REPLICATION_KEY)) or state.cursor)
             else:
                 state.pending.pop(key, None)
+                if run.snapshots and key == streams.seen_key(str(row.get("Id") or ""), _MATCHED):
+                    # Only once SNS took its events: a re-send decides from the same old value.
+                    self._remember(run, row)
         old = state.cursor
         if run.done and run.error is None:
             new, state.resume_at, state.cursor_id = run.upper, None, None
@@ -809,7 +879,25 @@ class _Cycle:
                     if rep.catchup_for == state.catchup_for:
                         rep.merged = True
 
+    def _save_snapshots(self) -> None:
+        """Snapshots first, the stream items after: a crash between the two leaves a change
+        unseen whose snapshot already holds its value (re-read, it fires nothing: its event was
+        published before either write), never a seen change with a stale snapshot."""
+        for run in self.runs:
+            state = run.state
+            for name, buckets in sorted(run.dirty.items()):
+                if run.merged:
+                    continue
+                self.report.dynamodb_writes += self.ports.cursors.save_snapshot(
+                    self.cid, state.sk, name, {b: run.snapshots[name][b] for b in buckets}
+                )
+            watched = set() if run.merged else self._snapshot_fields(run)
+            for name in sorted(set(state.snapshots) - watched):
+                self.report.dynamodb_writes += self.ports.cursors.delete_snapshot(self.cid, state.sk, name)
+            state.snapshots = sorted(watched)
+
     def _finish(self) -> None:
+        self._save_snapshots()
         written: set[int] = set()
         for run in self.runs:
             state = run.state

@@ -24,6 +24,8 @@ __all__ = [
     "build_event",
     "change_query",
     "event_id",
+    "field_value",
+    "history_covers",
     "iso",
     "list_view_query",
     "list_view_sample_query",
@@ -35,6 +37,7 @@ __all__ = [
     "select_fields",
     "stream_of",
     "subscriber_fires",
+    "value_hash",
 ]
 
 # Compound and binary fields cannot be selected in a multi-row query of every field.
@@ -59,6 +62,10 @@ class Change:
     old_value: Any = None
     new_value: Any = None
     changed_by: str | None = None
+    snapshot: Mapping[str, str | None] | None = None
+    """The row itself, for ``changed_to`` on fields the History rows do not cover: per watched
+    field (lower case), the value hash the connector's snapshot holds for the record (None: the
+    record is not in the snapshot)."""
 
 
 def parse_stamp(value: Any) -> int | None:
@@ -153,9 +160,13 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _value(row: Mapping[str, Any], field: str) -> Any:
+def field_value(row: Mapping[str, Any], field: str) -> Any:
+    """A row's value of ``field`` (names are case-insensitive in Salesforce)."""
     lowered = field.lower()
     return next((v for k, v in row.items() if k.lower() == lowered), None)
+
+
+_value = field_value
 
 
 def matches(subscription: Subscription, stream: Stream, row: Mapping[str, Any], change: Change) -> bool:
@@ -163,7 +174,9 @@ def matches(subscription: Subscription, stream: Stream, row: Mapping[str, Any], 
     params = subscription.params
     field, value, mode = str(params.get("field") or ""), params.get("value"), params.get("mode", "changed_to")
     if change.field is None:  # the row itself: equals fires on any change while the field equals
-        return mode == "equals" and _same(_value(row, field), value)
+        if mode == "equals":
+            return _same(_value(row, field), value)
+        return _snapshot_transition(subscription, stream, row, change, field, value)
     if mode != "changed_to":
         return False
     if change.field.lower() == field.lower():
@@ -171,6 +184,50 @@ def matches(subscription: Subscription, stream: Stream, row: Mapping[str, Any], 
     if change.field == "created":
         return _same(initial_value(row, stream, field), value)  # created in the window already equal
     return False
+
+
+def history_covers(row: Mapping[str, Any], stream: Stream, field: str) -> bool:
+    """Whether the row's History rows decide the field's transitions (a History row of the field,
+    or of the record's creation, in the window): then the snapshot does not."""
+    names = {field.lower(), "created"}
+    return any(str(h.get("Field") or "").lower() in names for h in history_rows(row, stream))
+
+
+def value_hash(value: Any) -> str:
+    """Eight base-36 characters of a field value (equal for values :func:`_same` deems equal):
+    what the snapshot keeps per record."""
+    if value is None:
+        text = "\x00"
+    elif isinstance(value, bool):
+        text = "b:" + str(value).lower()
+    elif isinstance(value, int | float):
+        text = f"n:{float(value)!r}"
+    else:
+        text = f"s:{value}"
+    number = int.from_bytes(hashlib.sha256(text.encode()).digest()[:6], "big")
+    out = []
+    for _ in range(8):
+        number, digit = divmod(number, 36)
+        out.append("0123456789abcdefghijklmnopqrstuvwxyz"[digit])
+    return "".join(out)
+
+
+def _snapshot_transition(
+    subscription: Subscription, stream: Stream, row: Mapping[str, Any], change: Change, field: str, value: Any
+) -> bool:
+    """``changed_to`` decided by the snapshot (no History row covers the field): the record now
+    equals the value and the snapshot holds another value, or the record is not in the snapshot
+    and was created since the subscription started (a record first seen already equal that
+    existed before does not fire: its earlier value is unknown)."""
+    if change.snapshot is None or field.lower() not in change.snapshot or history_covers(row, stream, field):
+        return False
+    if not _same(_value(row, field), value):
+        return False
+    held = change.snapshot[field.lower()]
+    if held is not None:
+        return held != value_hash(value)
+    created = parse_stamp(row.get("CreatedDate"))
+    return created is not None and created >= int(subscription.start_at.timestamp())
 
 
 def initial_value(row: Mapping[str, Any], stream: Stream, field: str) -> Any:
@@ -245,8 +302,11 @@ def build_event(
     extra: dict[str, Any] = {}
     if stream.event is catalog.ChangeEvent.MATCHED:
         field = str(subscription.params.get("field") or "")
-        if change.field is None:  # equals: the record changed while the field holds the value
+        if change.field is None:  # equals, or changed_to decided by the snapshot
             extra = {"new_value": _value(row, field), "changed_by": row.get(stream.actor_field)}
+            held = (change.snapshot or {}).get(field.lower())
+            if subscription.params.get("mode", "changed_to") == "changed_to" and held is not None:
+                extra["old_value_from"] = "snapshot"  # a hash: the old value itself is not kept
         elif change.field == "created":  # created with the value (it may have changed since)
             extra = {"new_value": initial_value(row, stream, field), "changed_by": change.changed_by}
         else:

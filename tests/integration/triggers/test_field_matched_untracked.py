@@ -1,0 +1,126 @@
+"""Field matched on fields WITHOUT history tracking: no History row exists, so a per-record
+snapshot of the watched field (23 bytes per record, in 256 DynamoDB buckets outside the cursor
+items) decides the transition. The event says so (`old_value_from: "snapshot"`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.fixtures.actions import SeededConnection
+from tests.fixtures.aws import AwsEnv
+from tests.fixtures.emulator import EmulatorHandle
+from tests.integration.triggers.harness import Poller, by_subscription
+
+# The demo org tracks none of these fields (docs/emulator.md lists the tracked ones).
+UNTRACKED = {
+    "accounts.field_matched": ("Account", "AccountSource", "Web", "Phone Inquiry"),
+    "contacts.field_matched": ("Contact", "LeadSource", "Web", "Other"),
+    "opportunities.field_matched": ("Opportunity", "LeadSource", "Web", "Other"),
+    "cases.field_matched": ("Case", "Origin", "Web", "Phone"),
+}
+
+
+@pytest.fixture
+def poller(aws: AwsEnv, sf_emulator: EmulatorHandle, seeded_connection: SeededConnection) -> Poller:
+    return Poller(aws, sf_emulator, seeded_connection)
+
+
+def _first(poller: Poller, sobject: str) -> str:
+    return str(poller.query(f"SELECT Id FROM {sobject} ORDER BY CreatedDate LIMIT 1")[0]["Id"])  # noqa: S608
+
+
+def _snapshot_items(aws: AwsEnv, connection_id: str) -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb", region_name=aws.region)
+    items = client.query(
+        TableName=aws.table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": f"CONNECTION#{connection_id}"}, ":p": {"S": "SNAPSHOT#"}},
+    )["Items"]
+    return list(items)
+
+
+def test_the_transition_into_the_value_fires_once_per_transition(poller: Poller) -> None:
+    subs = {
+        key: poller.subscribe(key, params={"field": field, "value": value, "mode": "changed_to"})
+        for key, (_sobject, field, value, _other) in UNTRACKED.items()
+    }
+    records = {key: _first(poller, sobject) for key, (sobject, *_rest) in UNTRACKED.items()}
+    for key, (sobject, field, _value, other) in UNTRACKED.items():
+        poller.write("update", sobject, {field: other}, id=records[key])
+    poller.poll()  # the snapshot learns the current values
+    assert poller.drain() == []
+    for key, (sobject, field, value, _other) in UNTRACKED.items():
+        poller.write("update", sobject, {field: value}, id=records[key])
+    report = poller.poll()
+    first = by_subscription(poller.drain())
+    for key, (_sobject, field, value, _other) in UNTRACKED.items():
+        events = first.get(subs[key].subscription_id, [])
+        assert [e["subject"] for e in events] == [records[key]], (key, report)
+        event = events[0]
+        assert event["event_type"] == "matched"
+        assert event["new_value"] == value
+        assert event["old_value_from"] == "snapshot"
+        assert "old_value" not in event  # the snapshot keeps a hash, not the value
+        assert event["data"][field] == value
+    # Still equal: another edit of the record is no transition; the lookback re-read is no re-send.
+    for key, (sobject, _field, _value, _other) in UNTRACKED.items():
+        poller.write("update", sobject, {"Description": "still matching"}, id=records[key])
+    poller.poll()
+    assert poller.poll()["events_published"] == 0
+    assert poller.drain() == []
+    # Away and back: a new transition, a new event with a new id.
+    for key, (sobject, field, value, other) in UNTRACKED.items():
+        poller.write("update", sobject, {field: other}, id=records[key])
+        poller.poll()
+        poller.write("update", sobject, {field: value}, id=records[key])
+        poller.poll()
+    again = by_subscription(poller.drain())
+    for key in UNTRACKED:
+        events = again[subs[key].subscription_id]
+        assert len(events) == 1, key
+        assert events[0]["id"] != first[subs[key].subscription_id][0]["id"]
+
+
+def test_a_record_first_seen_already_equal_fires_only_when_created_since_the_start(poller: Poller) -> None:
+    sub = poller.subscribe("cases.field_matched", params={"field": "Origin", "value": "Web"})
+    old = _first(poller, "Case")
+    poller.write("update", "Case", {"Origin": "Web"}, id=old, seconds_ago=0)
+    # Changed before the subscription's snapshot knew the record: its earlier value is unknown.
+    poller.emulator.advance_clock(1)
+    poller.write("update", "Case", {"Subject": "edited while Web"}, id=old)
+    created = poller.write("insert", "Case", {"Subject": "new web case", "Origin": "Web"})
+    poller.poll()
+    events = by_subscription(poller.drain()).get(sub.subscription_id, [])
+    # The old case: first seen already equal, created before the start: no event. The new one
+    # was created with the value since the start: it fires once.
+    assert [e["subject"] for e in events] == [created]
+    assert "old_value_from" not in events[0]
+    poller.write("update", "Case", {"Subject": "still web"}, id=created)
+    poller.poll()
+    assert poller.drain() == []
+
+
+def test_the_snapshot_costs_23_bytes_per_record_and_goes_with_its_subscriptions(
+    poller: Poller, aws: AwsEnv
+) -> None:
+    keep = poller.subscribe("opportunities.created")
+    sub = poller.subscribe("opportunities.field_matched", params={"field": "LeadSource", "value": "Web"})
+    ids = [poller.write("insert", "Opportunity", {"Name": f"Deal {i}", "StageName": "Prospecting",
+                                                  "CloseDate": "2027-01-31", "LeadSource": "Other"})
+           for i in range(30)]  # fmt: skip
+    report = poller.poll()
+    assert report["dynamodb_reads"] >= 1
+    items = _snapshot_items(aws, poller.connection.connection_id)
+    entries = "".join(item["entries"]["S"] for item in items)
+    assert len(entries) == 23 * len(ids)
+    assert {entries[i : i + 15] for i in range(0, len(entries), 23)} == {i[:15] for i in ids}
+    # An idle cycle reads no bucket.
+    poller.emulator.advance_clock(400)
+    assert poller.poll()["dynamodb_reads"] == 0
+    poller.repo.delete(poller.connection.connection_id, sub.subscription_id)
+    poller.poll()
+    assert _snapshot_items(aws, poller.connection.connection_id) == []
+    assert keep.subscription_id  # the created subscription keeps the connection polling
