@@ -17,12 +17,31 @@ subscription (24 subscriptions; only created fires: one event per record), then 
 Targets (issue 11, reported, not asserted): <= 1 s own time for 2,000 events, <= 0.12 AWS
 requests per event.
 
-Usage: python bench/bench_poller.py [--records 2000] [--reps 3]
+``--scenario matched``: the DynamoDB cost of the field matched trigger's two paths. On Account,
+Contact, Opportunity and Case, two ``changed_to`` subscriptions each (and no other): one on a
+history-tracked field (Rating 'Hot', Title 'CEO', StageName 'Closed Won', Status 'Escalated',
+decided from the History subquery) and one on a field without history (AccountSource, LeadSource,
+LeadSource, Origin 'Web', decided from the per-record snapshot the stream keeps in ``SNAPSHOT#``
+items, docs/triggers.md "Field matched on fields without history tracking: the snapshot").
+``--records`` records are created with both fields at another value and one poll learns them
+into the snapshot (created since the start but not equal: nothing fires); then, each past the
+lookback, one measured poll after every record's tracked field moved to the value ("tracked") and
+one after every record's untracked field did ("untracked"): one matched event per record each.
+The updates go through the emulator's admin DML as another Salesforce user (History rows for
+tracked fields are written by the emulator). The stream keeps a snapshot of every ``changed_to``
+field, the tracked one too, so both polls read and write snapshot buckets. Printed: events,
+Salesforce calls, DynamoDB, SNS and S3 requests and AWS requests per event of both polls and of an
+idle poll after them (rows re-read inside the lookback only: no snapshot bucket is read), their
+DynamoDB requests by operation, then the snapshot items' size (the ``entries`` attributes summed)
+in total and per record. One repetition (``--reps`` is ignored).
+
+Usage: python bench/bench_poller.py [--records 2000] [--reps 3] [--scenario {created,matched}]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.util
 import json
@@ -32,6 +51,8 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +73,8 @@ def _load(name: str) -> Any:
 
 
 AWS_CALLS: Counter[str] = Counter()
+DDB_OPS: Counter[str] = Counter()
+"""DynamoDB requests by operation (the matched scenario's breakdown)."""
 
 
 def count_botocore() -> None:
@@ -62,6 +85,8 @@ def count_botocore() -> None:
 
     def counted(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         AWS_CALLS[self.meta.service_model.service_name] += 1
+        if self.meta.service_model.service_name == "dynamodb":
+            DDB_OPS[operation] += 1
         return timed(self, operation, params)
 
     setattr(BaseClient, "_make_api_call", counted)  # noqa: B010
@@ -136,6 +161,7 @@ class Naive:
 def _measure(label: str, run: Any, clock: Any, usage: Any) -> dict[str, Any]:
     clock.reset()
     AWS_CALLS.clear()
+    DDB_OPS.clear()
     before = usage()
     started = time.perf_counter()
     events = run()
@@ -144,39 +170,64 @@ def _measure(label: str, run: Any, clock: Any, usage: Any) -> dict[str, Any]:
         "engine": label, "events": events, "total": total, "sf": clock.salesforce, "aws": clock.aws,
         "own": total - clock.salesforce - clock.aws, "sf_calls": usage() - before,
         "ddb": AWS_CALLS["dynamodb"], "sns": AWS_CALLS["sns"], "s3": AWS_CALLS["s3"],
+        "ddb_ops": dict(DDB_OPS),
     }  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=2000)
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+@dataclass
+class Org:
+    """The bench's org: the emulator's admin API, the runtime on moto, and the real poller handler."""
+
+    calls: Any
+    actions: Any
+    admin: Any
+    runtime: Any
+    seeds: dict[str, Any]
+    since: dt.datetime
+
+    @property
+    def parts(self) -> tuple[Any, Any, Any, Any, dict[str, Any], dt.datetime]:
+        return self.calls, self.actions, self.admin, self.runtime, self.seeds, self.since
+
+    def poll(self) -> dict[str, Any]:
+        from tests.fixtures.actions import FakeLambdaContext, load_function
+
+        handler = load_function("poller").lambda_handler
+        report: dict[str, Any] = handler(
+            {"connection_id": self.actions.CONNECTION}, FakeLambdaContext(function_name="poller")
+        )
+        return report
+
+
+@contextlib.contextmanager
+def org() -> Iterator[Org]:
+    """The emulator over HTTP and moto (bench_actions.environment), timed and counted."""
     calls = _load("bench_poll_calls")
     actions = calls._ACTIONS
     actions.time_botocore()
     count_botocore()
-    results: list[dict[str, Any]] = []
     with actions.environment() as admin:
         from sfconnector.runtime import get_runtime
 
-        from tests.fixtures.actions import FakeLambdaContext, load_function
-
         runtime = get_runtime()
         runtime.poller_clock = lambda: calls._now(admin).timestamp()
-        handler = load_function("poller").lambda_handler
-        seeds = calls._seeds()
         since = calls._now(admin).replace(microsecond=0)
+        yield Org(calls, actions, admin, runtime, calls._seeds(), since)
+
+
+def created(args: argparse.Namespace) -> None:
+    """The default scenario: one poll finding ``--records`` created records, ours beside naive."""
+    results: list[dict[str, Any]] = []
+    with org() as o:
+        calls, actions, admin, runtime, seeds, since = o.parts
         subs = _subscribe(runtime, actions.CONNECTION, since)
         naive = Naive(runtime, subs, since)
         calls._advance(admin, 20)
-        handler({"connection_id": actions.CONNECTION}, FakeLambdaContext(function_name="poller"))  # warm
+        o.poll()  # warm
         naive.poll(calls._now(admin) - dt.timedelta(seconds=15))
 
         def ours() -> int:
-            report = handler({"connection_id": actions.CONNECTION}, FakeLambdaContext(function_name="poller"))
+            report = o.poll()
             return int(report["events_published"])
 
         for _ in range(args.reps):
@@ -216,6 +267,132 @@ def main() -> None:
         "targets (issue 11, not asserted): own time <= 1000 ms for 2,000 events; <= 0.12 AWS requests/event"
     )
     print("every run: " + "; ".join(f"{r['engine']} own {1000 * r['own']:.0f} ms" for r in results))
+
+
+Watch = tuple[str, str, str]
+"""A watched field: (field, the matched value, the value records are created with)."""
+MATCHED: dict[str, tuple[Watch, Watch]] = {
+    "Account": (("Rating", "Hot", "Cold"), ("AccountSource", "Web", "Other")),
+    "Contact": (("Title", "CEO", "Engineer"), ("LeadSource", "Web", "Other")),
+    "Opportunity": (("StageName", "Closed Won", "Prospecting"), ("LeadSource", "Web", "Other")),
+    "Case": (("Status", "Escalated", "New"), ("Origin", "Web", "Phone")),
+}
+"""Per sObject: its history-tracked field, then its field without history tracking."""
+FAMILIES = {"Account": "accounts", "Contact": "contacts", "Opportunity": "opportunities", "Case": "cases"}
+
+
+def _subscribe_matched(runtime: Any, connection: str, since: dt.datetime) -> list[Any]:
+    """Two ``changed_to`` field matched subscriptions per sObject: a tracked and an untracked field."""
+    from sfconnector import catalog
+    from sfconnector.models.subscriptions import Subscription
+
+    subs = []
+    for sobject, watches in MATCHED.items():
+        trig = catalog.trigger(f"{FAMILIES[sobject]}.field_matched")
+        for name, value, _other in watches:
+            sub = Subscription(
+                subscription_id=uuid.uuid4().hex, connection_id=connection, trigger=trig.key,
+                kind=trig.kind.value, family=trig.family, sobject=sobject,
+                params={"field": name, "value": value, "mode": "changed_to"}, start_at=since,
+            )  # fmt: skip
+            runtime.subscriptions.put(sub)
+            subs.append(sub)
+    return subs
+
+
+def _snapshot_bytes(runtime: Any, connection: str) -> tuple[int, int]:
+    """The ``SNAPSHOT#`` items of the connection: their ``entries`` summed (bytes) and their count."""
+    kwargs: dict[str, Any] = {
+        "TableName": runtime.settings.table_name,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": f"CONNECTION#{connection}"},
+            ":prefix": {"S": "SNAPSHOT#"},
+        },
+    }
+    total = items = 0
+    while True:
+        page = runtime.dynamodb.query(**kwargs)
+        for item in page.get("Items", []):
+            entries = item.get("entries", {})
+            total += len(entries.get("B", b"")) + len(entries.get("S", "").encode())
+            items += 1
+        if not page.get("LastEvaluatedKey"):
+            return total, items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def matched(args: argparse.Namespace) -> None:
+    """Field matched: a poll of tracked-field transitions, one of untracked ones, an idle one."""
+    rows: dict[str, dict[str, Any]] = {}
+    with org() as o:
+        calls, actions, admin, runtime, seeds, since = o.parts
+        subs = _subscribe_matched(runtime, actions.CONNECTION, since)
+
+        read: dict[str, int] = {}
+
+        def ours() -> int:
+            report = o.poll()
+            read["rows"] = int(report["records_seen"])
+            return int(report["events_published"])
+
+        sobjects = tuple(MATCHED)
+        records: list[tuple[str, str]] = []
+        for i in range(args.records):
+            sobject = sobjects[i % len(sobjects)]
+            (tracked, _hit, miss), (untracked, _uhit, umiss) = MATCHED[sobject]
+            body = {**calls._new(sobject, seeds), tracked: miss, untracked: umiss}
+            records.append((sobject, calls.insert(admin, sobject, body)))
+        calls._advance(admin, 20)
+        learned = ours()  # created since the start, not equal: nothing fires, the snapshot learns them
+        for label, which in (("tracked", 0), ("untracked", 1)):
+            # Past the lookback: the measured window holds this poll's changes only.
+            calls._advance(admin, 400)
+            ours()
+            for sobject, rid in records:
+                name, value, _other = MATCHED[sobject][which]
+                calls._dml(admin, "update", sobject, {name: value}, rid)
+            calls._advance(admin, 20)
+            rows[label] = {**_measure(label, ours, actions.CLOCK, lambda: calls._usage(admin)), **read}
+        calls._advance(admin, 20)  # inside the lookback: the untracked poll's rows are re-read, seen
+        rows["idle"] = {**_measure("idle", ours, actions.CLOCK, lambda: calls._usage(admin)), **read}
+        snapshot, buckets = _snapshot_bytes(runtime, actions.CONNECTION)
+    print(f"Field matched, {args.records} records over {len(MATCHED)} sObjects, {len(subs)} subscriptions "
+          "(changed_to: a history-tracked and an untracked field per sObject)")  # fmt: skip
+    print(f"setup poll (the snapshot learns the records): {learned} events")
+    heads = ("poll", "events", "SF calls", "ddb", "sns", "s3", "AWS/event")
+    widths = (9, 6, 8, 6, 6, 4, 9)
+    print(" ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True)))
+    for label in ("tracked", "untracked", "idle"):
+        r = rows[label]
+        aws = r["ddb"] + r["sns"] + r["s3"]
+        values = (
+            label, r["events"], r["sf_calls"], r["ddb"], r["sns"], r["s3"],
+            f"{aws / r['events']:.3f}" if r["events"] else "-",
+        )  # fmt: skip
+        print(" ".join(f"{v:>{w}}" for v, w in zip(values, widths, strict=True)))
+    for label in ("tracked", "untracked", "idle"):
+        ops = ", ".join(f"{op} {n}" for op, n in sorted(rows[label]["ddb_ops"].items()))
+        print(f"{label} ddb ({rows[label]['rows']} rows read): {ops}")
+    per = f"{snapshot / args.records:.1f}" if args.records else "-"
+    print(f"snapshot: {snapshot} bytes in {buckets} SNAPSHOT# items, {per} bytes per record")
+    for label in ("tracked", "untracked"):
+        if rows[label]["events"] != args.records:
+            print(f"WARNING: {label} poll published {rows[label]['events']} events, expected {args.records}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--scenario", choices=("created", "matched"), default="created")
+    args = parser.parse_args()
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    if args.scenario == "matched":
+        matched(args)
+    else:
+        created(args)
 
 
 if __name__ == "__main__":

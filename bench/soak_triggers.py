@@ -2,12 +2,19 @@
 
 One process: moto (``mock_aws``: DynamoDB, SNS, a real SQS subscriber queue on the topic), the
 Salesforce emulator over HTTP, one connection with a subscription to every served trigger (the
-spec's record and field matched triggers and the deleted extras, 39). For ``--duration`` seconds:
+spec's record, field matched (twice: a tracked and an untracked field) and entered list view
+triggers and the deleted extras, 43). For ``--duration`` seconds:
 
 * a **writer** thread changes records across all 12 polled sObjects through the emulator's admin
-  API as another Salesforce user: creates, updates, watched-field transitions (field matched),
-  case comments (created, updated), deletes, and late commits stamped 3-25 s in the past (inside
-  the soak's 40 s lookback); every change is logged with the events it must produce;
+  API as another Salesforce user: creates, updates, watched-field transitions (field matched on a
+  history-tracked field, decided from the History subquery; and on a field without history, decided
+  from the poller's snapshot), list-view entries and exits (Accounts and Contacts: a list view of
+  the untracked field's value; records are also created inside it), case comments (created,
+  updated), deletes, and late commits stamped 3-25 s in the past (inside the soak's 40 s lookback);
+  every change is logged with the events it must produce. Polling cannot see a state that lived
+  and ended between two reads, and without History neither the snapshot nor the list view's
+  membership can (docs/triggers.md "Not covered"): the writer changes an untracked field again
+  only once a clean poll has read its previous value;
 * the **scheduler** (main thread) starts a poll about every second through the real poller
   handler; a quarter of the cycles start two invocations that overlap (the lease must make one
   skip); some invocations are killed at a random point: from a random Salesforce or AWS request
@@ -24,11 +31,11 @@ Then the writer stops, the faults are cleared and clean cycles run until nothing
 The writer's log is compared with what reached the SQS queue. A change is covered by a delivered
 event of its subscription and record: created / deleted exactly; updated by an updated event
 stamped at or after the change (several changes between two reads are one event with the latest
-values); field matched by a matched event at or after the transition. An update or transition
-followed by the record's deletion before a poll read it is "superseded" (the row is gone from
-the live query; its deletion is delivered). Printed: changes made, events expected, delivered,
-lost, superseded, duplicated (same id / new id), unexpected (events nobody logged, e.g. roll-ups),
-p50/p95 delivery lag in poll cycles, and the chaos injected.
+values); field matched and entered list view by an event at or after the transition. An update,
+transition or entry followed by the record's deletion before a poll read it is "superseded" (the
+row is gone from the live query; its deletion is delivered). Printed: changes made, events
+expected, delivered, lost, superseded, duplicated (same id / new id), unexpected (events nobody
+logged, e.g. roll-ups), p50/p95 delivery lag in poll cycles, and the chaos injected.
 
 Usage: python bench/soak_triggers.py [--duration 60] [--seed 1] [--json result.json]
 Exit status 1 when an event was lost or a duplicate carries a new id.
@@ -185,16 +192,25 @@ class Writer:
     rng: random.Random
     cycle: Callable[[], int]
     event_of: dict[str, str]
-    """subscription id -> the change event its stream fires (created, updated, deleted, matched)"""
+    """subscription id -> the change event its stream fires (created, updated, deleted, matched,
+    entered)"""
+    read_since: Callable[[float], bool] = lambda _at: True
+    """Whether a poll that ran to the end has read every row changed at or before this time."""
     expects: list[Expect] = field(default_factory=list)
     changes: dict[str, int] = field(default_factory=dict)
     live: dict[str, list[str]] = field(default_factory=dict)
     born: dict[str, float] = field(default_factory=dict)
     touched: dict[str, float] = field(default_factory=dict)
     watched_value: dict[str, Any] = field(default_factory=dict)
+    untracked_value: dict[str, Any] = field(default_factory=dict)
+    untracked_at: dict[str, float] = field(default_factory=dict)
     deleted: dict[str, int] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def by_id(self) -> dict[str, Any]:
+        return {s.subscription_id: s for s in self.subs}
 
     ORDINARY = {
         "Account": "Description", "Contact": "Department", "Lead": "Title", "Opportunity": "Description",
@@ -208,12 +224,31 @@ class Writer:
         "Opportunity": ("StageName", "Closed Won", "Prospecting"),
         "Case": ("Status", "Escalated", "New"),
     }
+    """Field matched on a history-tracked field: (field, the matched value, another value)."""
+    UNTRACKED = {
+        "Account": ("AccountSource", "Web", "Other"),
+        "Contact": ("LeadSource", "Web", "Other"),
+        "Opportunity": ("LeadSource", "Web", "Other"),
+        "Case": ("Origin", "Web", "Phone"),
+    }
+    """Field matched on a field without history (the snapshot decides); for Accounts and Contacts
+    also the filter of the entered list view subscription's list view."""
+    LISTED = ("Account", "Contact")
     ROLES = ("Evaluator", "Decision Maker", "Influencer", "Other")
 
-    def _expect(self, sobject: str, record: str, event: str, at: int) -> None:
+    def _expect(self, sobject: str, record: str, event: str, at: int, watched: str | None = None) -> None:
         for sub in self.subs:
-            if sub.sobject == sobject and self.event_of[sub.subscription_id] == event:
-                self.expects.append(Expect(sub.subscription_id, record, event, at, self.cycle()))
+            if sub.sobject != sobject or self.event_of[sub.subscription_id] != event:
+                continue
+            if event == "matched" and sub.params.get("field") != watched:
+                continue
+            self.expects.append(Expect(sub.subscription_id, record, event, at, self.cycle()))
+
+    def _entered(self, sobject: str, record: str, at: int) -> None:
+        """The untracked field moved into its value: a transition, and an entry where listed."""
+        self._expect(sobject, record, "matched", at, self.UNTRACKED[sobject][0])
+        if sobject in self.LISTED:
+            self._expect(sobject, record, "entered", at)
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         answer = self.admin.post(path, json=body)
@@ -236,6 +271,11 @@ class Writer:
         watched = self.WATCHED.get(sobject)
         if watched:
             body[watched[0]] = watched[2]  # created not equal: the transition is what fires
+        untracked = self.UNTRACKED.get(sobject)
+        born_in = untracked is not None and self.rng.random() < 0.25
+        if untracked:
+            # A record created equal fires changed_to (created since the start) and enters the view.
+            body[untracked[0]] = untracked[1] if born_in else untracked[2]
         at = int(time.time())
         rid = str(self._post("/__emulator__/dml", {"operation": "insert", "sobject": sobject,
                                                     "fields": body, "username": SELLER})["id"])  # fmt: skip
@@ -243,7 +283,12 @@ class Writer:
         self.born[rid] = self.touched[rid] = time.time()
         if watched:
             self.watched_value[rid] = watched[2]
+        if untracked:
+            self.untracked_value[rid] = body[untracked[0]]
+            self.untracked_at[rid] = time.time()
         self._expect(sobject, rid, "created", at)
+        if born_in:
+            self._entered(sobject, rid, at)
 
     def update(self, sobject: str, *, watched: bool = False, late: bool = False) -> None:
         ago = self.rng.randint(3, 25) if late else 0
@@ -258,9 +303,10 @@ class Writer:
         elif name == "Amount__c":
             value = float(n)
         fields = {name: value}
-        event = "updated"
+        event, watched_name = "updated", None
         if watched:
             field_name, hit, miss = self.WATCHED[sobject]
+            watched_name = field_name
             current = self.watched_value.get(rid)
             fields = {field_name: miss if current == hit else hit}
             self.watched_value[rid] = fields[field_name]
@@ -279,7 +325,29 @@ class Writer:
         self.touched[rid] = time.time()
         self._expect(sobject, rid, "updated", at)
         if event == "matched":
-            self._expect(sobject, rid, "matched", at)
+            self._expect(sobject, rid, "matched", at, watched_name)
+
+    def untracked(self, sobject: str) -> None:
+        """Move the untracked field in or out of its value, on a record whose current value a
+        clean poll has read (so that no state lives and ends unseen between two reads)."""
+        name, hit, miss = self.UNTRACKED[sobject]
+        now = time.time()
+        pool = [
+            r for r in self.live.get(sobject, [])
+            if now - self.touched.get(r, 0) > 2.5 and self.read_since(self.untracked_at.get(r, now))
+        ]  # fmt: skip
+        if not pool:
+            return
+        rid = self.rng.choice(pool)
+        value = miss if self.untracked_value.get(rid) == hit else hit
+        at = int(time.time())
+        self._post("/__emulator__/dml", {"operation": "update", "sobject": sobject, "id": rid,
+                                          "fields": {name: value}, "username": SELLER})  # fmt: skip
+        self.touched[rid] = self.untracked_at[rid] = time.time()
+        self.untracked_value[rid] = value
+        self._expect(sobject, rid, "updated", at)
+        if value == hit:
+            self._entered(sobject, rid, at)
 
     def delete(self, sobject: str) -> None:
         rid = self._pick(sobject, min_age=4)
@@ -302,8 +370,10 @@ class Writer:
             op, run = "create", lambda: self.create(sobject)
         elif roll < 0.6:
             op, run = "update", lambda: self.update(sobject)
-        elif roll < 0.75 and sobject in self.WATCHED:
+        elif roll < 0.64 and sobject in self.WATCHED:
             op, run = "watched", lambda: self.update(sobject, watched=True)
+        elif roll < 0.75 and sobject in self.UNTRACKED:
+            op, run = "untracked", lambda: self.untracked(sobject)
         elif roll < 0.87:
             op, run = "late commit", lambda: self.update(sobject, late=True)
         else:
@@ -343,10 +413,26 @@ class Result:
     lag_p95_cycles: float
     chaos: dict[str, Any]
     lost_examples: list[str]
+    unexpected_examples: list[str]
     writer_errors: list[str]
 
 
-def _subscribe(runtime: Any, connection: str) -> list[Any]:
+def _list_views(admin: Any) -> dict[str, str]:
+    """Per listed sObject, a list view of the records whose untracked field has its value."""
+    views = {}
+    for sobject in Writer.LISTED:
+        name, value, _other = Writer.UNTRACKED[sobject]
+        answer = admin.post("/__emulator__/listviews", json={
+            "sobject": sobject, "developerName": f"Soak_{sobject}", "label": f"Soak {sobject}",
+            "columns": ["Id", name], "orderBy": "Id",
+            "filters": [{"field": name, "operator": "equals", "values": [value]}],
+        })  # fmt: skip
+        answer.raise_for_status()
+        views[sobject] = str(answer.json()["id"])
+    return views
+
+
+def _subscribe(runtime: Any, connection: str, views: dict[str, str]) -> list[Any]:
     from sfconnector import catalog
     from sfconnector.models.subscriptions import Subscription
 
@@ -356,17 +442,22 @@ def _subscribe(runtime: Any, connection: str) -> list[Any]:
         if trig.stream is None:
             continue
         sobject = trig.sobject or "Invoice__c"
-        params: dict[str, Any] = {"sobject": sobject} if trig.sobject is None else {}
+        variants: list[dict[str, Any]] = [{"sobject": sobject} if trig.sobject is None else {}]
         if trig.kind is catalog.TriggerKind.FIELD_MATCHED:
-            name, value, _other = Writer.WATCHED[sobject]
-            params = {"field": name, "value": value}
-        sub = Subscription(
-            subscription_id=uuid.uuid4().hex, connection_id=connection, trigger=trig.key,
-            kind=trig.kind.value, family=trig.family, sobject=sobject, params=params,
-            start_at=start.replace(microsecond=0),
-        )  # fmt: skip
-        runtime.subscriptions.put(sub)
-        out.append(sub)
+            variants = [
+                {"field": name, "value": value, "mode": "changed_to"}
+                for name, value, _other in (Writer.WATCHED[sobject], Writer.UNTRACKED[sobject])
+            ]
+        elif trig.kind is catalog.TriggerKind.ENTERED_LIST_VIEW:
+            variants = [{"list_view_id": views[sobject]}]
+        for params in variants:
+            sub = Subscription(
+                subscription_id=uuid.uuid4().hex, connection_id=connection, trigger=trig.key,
+                kind=trig.kind.value, family=trig.family, sobject=sobject, params=params,
+                start_at=start.replace(microsecond=0),
+            )  # fmt: skip
+            runtime.subscriptions.put(sub)
+            out.append(sub)
     return out
 
 
@@ -446,7 +537,7 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
         topic = os.environ["TOPIC_ARN"]
         queue = _subscriber(region, topic)
         seeds = calls._seeds()
-        subs = _subscribe(runtime, actions.CONNECTION)
+        subs = _subscribe(runtime, actions.CONNECTION, _list_views(admin))
         ports = runtime.poller_ports
         ports.publisher = SnsEventPublisher(
             cast("Any", FlakySns(boto3.client("sns", region_name=region), rng, chaos, lock)), topic,
@@ -456,7 +547,12 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
         install_kill_switch()
         cycle = [0]
         event_of = {s.subscription_id: catalog.trigger(s.trigger).stream.event.value for s in subs}  # type: ignore[union-attr]
-        writer = Writer(admin, subs, seeds, calls._new, random.Random(seed + 1), lambda: cycle[0], event_of)
+        read_at = [0.0]
+        """When the latest poll that ran to the end started (its window ends MARGIN before)."""
+        writer = Writer(
+            admin, subs, seeds, calls._new, random.Random(seed + 1), lambda: cycle[0], event_of,
+            read_since=lambda at: read_at[0] - MARGIN - 1.0 > at,
+        )  # fmt: skip
         for sobject in Writer.ORDINARY:  # a pool of older records for updates and late commits
             for _ in range(3):
                 writer.create(sobject)
@@ -488,6 +584,7 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
             """One scheduled poll (two when overlapping); whether one of them polled cleanly."""
             cycle[0] += 1
             clean.clear()
+            begun = time.time()
             kill = None
             if chaotic and rng.random() < 0.1:
                 kill = (rng.randint(1, 10), rng.random() < 0.5)
@@ -501,6 +598,8 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
             for t in threads:
                 t.join(60)
             received.extend((cycle[0], body) for body in _drain(region, queue))
+            if any(clean):
+                read_at[0] = begun
             return any(clean)
 
         writer_thread = threading.Thread(target=writer.run, args=(rate,), daemon=True)
@@ -584,15 +683,24 @@ def _compare(
             lags.append(min(c for _s, c in covering) - e.cycle)
             for stamp, _c in covering:
                 used.add((e.sub, e.record[:15], e.event, stamp))
-        elif e.event in ("updated", "matched") and e.record in writer.deleted:
+        elif e.event in ("updated", "matched", "entered") and e.record in writer.deleted:
             superseded += 1
         else:
             lost += 1
             if len(examples) < 10:
-                examples.append(f"{e.event} {e.record} at {e.at} (cycle {e.cycle}) sub {e.sub[:8]}")
-    unexpected = sum(
-        1 for (s, r, ev), got in by_target.items() for stamp, _c in got if (s, r, ev, stamp) not in used
-    )
+                sub = writer.by_id[e.sub]
+                examples.append(
+                    f"{e.event} {e.record} at {e.at} (cycle {e.cycle}) {sub.trigger} {sub.params}"
+                )
+    unused = [
+        (s, r, ev, stamp) for (s, r, ev), got in by_target.items() for stamp, _c in got
+        if (s, r, ev, stamp) not in used
+    ]  # fmt: skip
+    unexpected = len(unused)
+    surprises = [
+        f"{ev} {r} at {stamp} {writer.by_id[s].trigger} {writer.by_id[s].params}"
+        for s, r, ev, stamp in unused[:10]
+    ]
     ordered = sorted(lags) or [0]
     return Result(
         seed=seed, duration_s=round(took, 1), cycles=cycles, changes=dict(writer.changes),
@@ -600,7 +708,8 @@ def _compare(
         delivered=len(first), lost=lost, superseded=superseded, duplicated_same_id=same,
         duplicated_new_id=new, unexpected=unexpected, lag_p50_cycles=statistics.median(ordered),
         lag_p95_cycles=ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
-        chaos=asdict(chaos), lost_examples=examples, writer_errors=writer.errors,
+        chaos=asdict(chaos), lost_examples=examples,
+        unexpected_examples=surprises, writer_errors=writer.errors,
     )  # fmt: skip
 
 
@@ -619,6 +728,8 @@ def main() -> None:
     print(f"chaos             {result.chaos}")
     for line in result.lost_examples:
         print(f"  lost: {line}")
+    for line in result.unexpected_examples:
+        print(f"  unexpected: {line}")
     for line in result.writer_errors:
         print(f"  writer error: {line}")
     if args.json:

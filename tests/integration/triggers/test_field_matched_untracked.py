@@ -124,3 +124,36 @@ def test_the_snapshot_costs_23_bytes_per_record_and_goes_with_its_subscriptions(
     poller.poll()
     assert _snapshot_items(aws, poller.connection.connection_id) == []
     assert keep.subscription_id  # the created subscription keeps the connection polling
+
+
+@pytest.mark.parametrize("key", ["accounts.field_matched", "contacts.field_matched"])
+def test_a_record_created_in_the_lookback_still_fires_when_its_untracked_field_changes(
+    poller: Poller, key: str
+) -> None:
+    # The record's creation leaves a History row ("created") that stays inside the poll window
+    # for a lookback; the untracked field's later change leaves none. The soak found the created
+    # row hiding the change from the snapshot.
+    sobject, field, value, other = UNTRACKED[key]
+    tracked = {"accounts.field_matched": ("Rating", "Hot"), "contacts.field_matched": ("Title", "CEO")}[key]
+    sub = poller.subscribe(key, params={"field": field, "value": value})
+    on_tracked = poller.subscribe(key, params={"field": tracked[0], "value": tracked[1]})
+    body = {"Name": "Born elsewhere"} if sobject == "Account" else {"LastName": "Born elsewhere"}
+    rid = poller.write("insert", sobject, {**body, field: other})
+    poller.poll()
+    assert poller.drain() == []
+    poller.write("update", sobject, {field: value}, id=rid)
+    poller.poll()
+    events = by_subscription(poller.drain())
+    assert [(e["subject"], e["old_value_from"]) for e in events.get(sub.subscription_id, [])] == [
+        (rid, "snapshot")
+    ]
+    # The tracked field's transition in the same lookback fires once, from its History row only.
+    poller.write("update", sobject, {tracked[0]: tracked[1]}, id=rid)
+    poller.poll()
+    assert poller.poll(settle=False)["events_published"] == 0
+    events = by_subscription(poller.drain())
+    assert sub.subscription_id not in events
+    matched = events[on_tracked.subscription_id]
+    assert [(e["subject"], e["new_value"], "old_value_from" in e) for e in matched] == [
+        (rid, tracked[1], False)
+    ]

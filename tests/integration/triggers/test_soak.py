@@ -31,6 +31,8 @@ def test_chaos_soak_loses_nothing_and_duplicates_only_with_the_first_id(tmp_path
     summary = run.stdout[-3000:]
     assert result["writer_errors"] == [], summary
     assert result["events_expected"] >= 50, summary  # the writer really changed records
+    # ... the field matched snapshot and list view paths among them
+    assert result["changes"].get("untracked", 0) >= 1, summary
     chaos = result["chaos"]
     assert sum(chaos["faults"].values()) >= 1, summary  # the chaos really happened
     assert chaos["sns_entries_failed"] >= 1, summary

@@ -204,6 +204,10 @@ class ListViewState(BaseModel):
     firing only for records created after the subscriptions started)."""
     members: set[str] = Field(default_factory=set)
     """15-character ids of the records in the list view."""
+    newcomers: set[str] = Field(default_factory=set)
+    """Records the membership's first read found in the list view but changed after its window:
+    not members yet. When its row is read, a newcomer is decided as the first read decides
+    (it fires only when created since the subscriptions started) and joins the members."""
     updated_at: int = 0
 
     @property
@@ -221,21 +225,26 @@ class ListViewState(BaseModel):
             "members": "".join(sorted(self.members)),
             "updated_at": self.updated_at,
         }
+        if self.newcomers:
+            item["newcomers"] = "".join(sorted(self.newcomers))
         if self.query is not None:
             item["query"] = self.query
         return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> ListViewState:
-        text = str(item.get("members") or "")
-        members = {text[i : i + MEMBER_BYTES] for i in range(0, len(text) - MEMBER_BYTES + 1, MEMBER_BYTES)}
+        def ids(name: str) -> set[str]:
+            text = str(item.get(name) or "")
+            return {text[i : i + MEMBER_BYTES] for i in range(0, len(text) - MEMBER_BYTES + 1, MEMBER_BYTES)}
+
         return cls(
             sobject=str(item["sobject"]),
             list_view_id=str(item["list_view_id"]),
             query=item.get("query"),
             query_at=int(item.get("query_at") or 0),
             baselined=bool(item.get("baselined")),
-            members=members,
+            members=ids("members"),
+            newcomers=ids("newcomers"),
             updated_at=int(item.get("updated_at") or 0),
         )
 

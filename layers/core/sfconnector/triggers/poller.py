@@ -184,6 +184,10 @@ class _ListRun:
     )
     """(15-char id, row, events) of the records that entered this window."""
     exits: set[str] = field(default_factory=set)
+    newcomers: set[str] = field(default_factory=set)
+    """The first read's members changed after its window (see ``ListViewState.newcomers``)."""
+    decided: set[str] = field(default_factory=set)
+    """Records whose row this cycle decided (newcomers among them stop being newcomers)."""
 
     @property
     def label(self) -> str:
@@ -383,7 +387,7 @@ class _Cycle:
             return
         state = view.state
         if state.query is not None and query != state.query:
-            state.baselined, state.members = False, set()
+            state.baselined, state.members, state.newcomers = False, set(), set()
         state.query, state.query_at = query, int(self.now)
 
     def _run(self, state: StreamState, subs: list[Subscription], *, stored: bool) -> _Run:
@@ -677,18 +681,27 @@ class _Cycle:
         inside = {str(r.get("Id") or "")[:15] for r in view.rows}
         stream = streams.stream_of(view.subs[0])
         assert stream is not None
-        members = inside if view.baseline else view.state.members
+        members, newcomers = view.state.members, view.state.newcomers
+        if view.baseline:
+            # A member changed after the window (stamped past its end) has no row in the sObject's
+            # rows yet: it cannot be told from an entry now, so it is decided when its row is read.
+            view.newcomers = {
+                str(r.get("Id") or "")[:15] for r in view.rows
+                if (streams.parse_stamp(r.get(REPLICATION_KEY)) or 0) > run.upper
+            }  # fmt: skip
+            members, newcomers = inside - view.newcomers, view.newcomers
         for row in run.rows:
             rid = str(row.get("Id") or "")[:15]
             if not rid:
                 continue
             if rid not in inside or row.get("IsDeleted"):
-                if rid in members:
+                if rid in members or rid in newcomers:
                     view.exits.add(rid)
                 continue
             version = streams.parse_stamp(row.get(REPLICATION_KEY))
             if version is None or (rid in members and not view.baseline):
                 continue
+            first_read = view.baseline or rid in newcomers
             created = streams.parse_stamp(row.get("CreatedDate")) or 0
             change = streams.Change("", version, str(version))
             events = [
@@ -697,10 +710,11 @@ class _Cycle:
                 if streams.subscriber_fires(sub, stream, row, change, self.connection.user_id)
                 # The first read of the membership cannot tell who entered since the start:
                 # only records created since then did for sure.
-                and (not view.baseline or created >= int(sub.start_at.timestamp()))
+                and (not first_read or created >= int(sub.start_at.timestamp()))
             ]
-            if events or not view.baseline:
+            if events or not view.baseline or rid in newcomers:
                 view.entries.append((rid, row, events))
+            view.decided.add(rid)
 
     def _apply_view(self, view: _ListRun, accepted: set[str]) -> list[int]:
         """Record the membership SNS allows: an entry whose event SNS did not accept stays out of
@@ -712,15 +726,19 @@ class _Cycle:
             return []
         held: list[int] = []
         if view.baseline:
-            state.members = {str(r.get("Id") or "")[:15] for r in view.rows}
+            state.members = {str(r.get("Id") or "")[:15] for r in view.rows} - view.newcomers
+            state.newcomers = set(view.newcomers)
             state.baselined = True
         state.members -= view.exits
+        state.newcomers -= view.exits
         for rid, row, events in view.entries:
             if all(event.id in accepted for _sub, event in events):
                 state.members.add(rid)
             else:
                 state.members.discard(rid)
                 held.append(streams.parse_stamp(row.get(REPLICATION_KEY)) or run.state.cursor)
+                view.decided.discard(rid)  # a newcomer whose entry SNS refused stays one
+        state.newcomers -= view.decided | view.exits
         if len(state.members) * MEMBER_BYTES > _MEMBERS_MAX_BYTES:
             view.error = f"the list view has more than {_MEMBERS_MAX_BYTES // MEMBER_BYTES} members"
         return held
@@ -898,6 +916,18 @@ class _Cycle:
 
     def _finish(self) -> None:
         self._save_snapshots()
+        # The list views' memberships before the stream items, as the snapshots: a cycle killed
+        # between them re-decides its entries (same ids) instead of moving past them undecided.
+        for view in self.views:
+            view.state.updated_at = int(self.now)
+            item = view.state.to_item(self.cid)
+            if view.error is not None and len(view.state.members) * MEMBER_BYTES > _MEMBERS_MAX_BYTES:
+                continue  # too big to store: the group reports its error instead
+            if {k: v for k, v in item.items() if k != "updated_at"} != {
+                k: v for k, v in view.original.items() if k != "updated_at"
+            }:
+                self.ports.cursors.save(self.cid, view.state)
+                self.report.dynamodb_writes += 1
         written: set[int] = set()
         for run in self.runs:
             state = run.state
@@ -919,16 +949,6 @@ class _Cycle:
                 continue
             self.ports.cursors.save(self.cid, state)
             self.report.dynamodb_writes += 1
-        for view in self.views:
-            view.state.updated_at = int(self.now)
-            item = view.state.to_item(self.cid)
-            if view.error is not None and len(view.state.members) * MEMBER_BYTES > _MEMBERS_MAX_BYTES:
-                continue  # too big to store: the group reports its error instead
-            if {k: v for k, v in item.items() if k != "updated_at"} != {
-                k: v for k, v in view.original.items() if k != "updated_at"
-            }:
-                self.ports.cursors.save(self.cid, view.state)
-                self.report.dynamodb_writes += 1
         view_errors = {
             sub.subscription_id: f"{view.label}: {view.error}"[:500]
             for view in self.views

@@ -186,11 +186,14 @@ def matches(subscription: Subscription, stream: Stream, row: Mapping[str, Any], 
     return False
 
 
-def history_covers(row: Mapping[str, Any], stream: Stream, field: str) -> bool:
-    """Whether the row's History rows decide the field's transitions (a History row of the field,
-    or of the record's creation, in the window): then the snapshot does not."""
-    names = {field.lower(), "created"}
-    return any(str(h.get("Field") or "").lower() in names for h in history_rows(row, stream))
+def history_covers(row: Mapping[str, Any], stream: Stream, field: str, *, first_seen: bool) -> bool:
+    """Whether the row's History rows decide the field's transitions, so the snapshot does not: a
+    History row of the field in the window (the field is tracked); or, for a record the snapshot
+    does not hold yet, the record's creation in the window (the created change decides whether it
+    was born equal). A record the snapshot holds keeps being decided by it when the only History
+    rows are of its creation and other fields: an untracked field leaves no row when it changes."""
+    names = {str(h.get("Field") or "").lower() for h in history_rows(row, stream)}
+    return field.lower() in names or (first_seen and "created" in names)
 
 
 def value_hash(value: Any) -> str:
@@ -219,11 +222,11 @@ def _snapshot_transition(
     equals the value and the snapshot holds another value, or the record is not in the snapshot
     and was created since the subscription started (a record first seen already equal that
     existed before does not fire: its earlier value is unknown)."""
-    if change.snapshot is None or field.lower() not in change.snapshot or history_covers(row, stream, field):
-        return False
-    if not _same(_value(row, field), value):
+    if change.snapshot is None or field.lower() not in change.snapshot:
         return False
     held = change.snapshot[field.lower()]
+    if history_covers(row, stream, field, first_seen=held is None) or not _same(_value(row, field), value):
+        return False
     if held is not None:
         return held != value_hash(value)
     created = parse_stamp(row.get("CreatedDate"))
