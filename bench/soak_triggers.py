@@ -604,18 +604,30 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
 
         writer_thread = threading.Thread(target=writer.run, args=(rate,), daemon=True)
         writer_thread.start()
-        limit_at: int | None = None
+        limits: set[int] = set()
+        """REQUEST_LIMIT_EXCEEDED faults not fired yet (one fires at the next REST call, which may
+        come many cycles later: a killed invocation's lease, skipped cycles)."""
+        give_back_at: int | None = None
         while time.time() - started < duration:
             tick = time.time()
             if rng.random() < 0.2:
                 name, spec = rng.choice(FAULTS)
-                admin.post("/__emulator__/faults", json=spec).raise_for_status()
+                added = admin.post("/__emulator__/faults", json=spec)
+                added.raise_for_status()
                 chaos.faults[name] = chaos.faults.get(name, 0) + 1
                 if spec["kind"] == "limit_exceeded":
-                    limit_at = cycle[0]
-            if limit_at is not None and cycle[0] - limit_at >= 2:
+                    limits.add(int(added.json()["id"]))
+            if limits:
+                fired = {
+                    int(f["id"]) for f in admin.get("/__emulator__/faults").json()["faults"] if f["fired"]
+                }
+                if limits & fired:
+                    # The allowance is used up from the moment the fault fired: back 2 cycles later.
+                    limits -= fired
+                    give_back_at = cycle[0] + 2
+            if give_back_at is not None and cycle[0] >= give_back_at:
                 give_back_allowance(admin)
-                limit_at = None
+                give_back_at = None
             one_cycle(chaotic=True)
             time.sleep(max(0.0, 1.0 - (time.time() - tick)))
         writer.stop.set()

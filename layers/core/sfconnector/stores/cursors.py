@@ -128,6 +128,11 @@ class StreamState(BaseModel):
     prev_cursor: int
     """The cursor before the last advance: a record created before ``cursor`` but modified inside
     the safety margin of the last poll was never seen; its creation is at or after this."""
+    drain_low: int | None = None
+    """While a backlog drains over several cycles (keyset resumes), and for one complete cycle
+    after: the oldest change the first stopped cycle could still owe. A record modified again past
+    the drain position is read only when the drain gets there, with its History rows (and its
+    creation) from as far back as this."""
     seen: dict[str, int] = Field(default_factory=dict)
     seen_floor: int = 0
     """Versions at or below this count as seen (the set overflowed its bound and dropped them)."""
@@ -163,6 +168,8 @@ class StreamState(BaseModel):
         if self.cursor_id and self.resume_at is not None:
             item["cursor_id"] = self.cursor_id
             item["resume_at"] = self.resume_at
+        if self.drain_low is not None:
+            item["drain_low"] = self.drain_low
         if self.pending:
             item["pending"] = json.dumps(self.pending, separators=(",", ":"), sort_keys=True)
         if self.members:
@@ -183,7 +190,15 @@ class StreamState(BaseModel):
         data["snapshots"] = [m for m in str(data.get("snapshots") or "").split(",") if m]
         if "fields" in data:
             data["fields"] = [f for f in str(data["fields"]).split(",") if f]
-        for name in ("cursor", "prev_cursor", "resume_at", "seen_floor", "fields_at", "updated_at"):
+        for name in (
+            "cursor",
+            "prev_cursor",
+            "resume_at",
+            "drain_low",
+            "seen_floor",
+            "fields_at",
+            "updated_at",
+        ):
             if data.get(name) is not None:
                 data[name] = int(data[name])
         return cls.model_validate(data)

@@ -468,8 +468,10 @@ class _Cycle:
         window covered its change was not in that window (its row is stamped after the window's
         end); the next window reads the row at its new stamp, and its History rows (or its
         creation) from as far back as the previous window's low. The seen-set keeps the same
-        span, so what is re-read there is never re-sent."""
-        return max(0, min(state.cursor, state.prev_cursor) - self.settings.lookback_seconds)
+        span, so what is re-read there is never re-sent. Under a backlog drained over several
+        cycles, not after the drain's own start (``StreamState.drain_low``)."""
+        horizon = max(0, min(state.cursor, state.prev_cursor) - self.settings.lookback_seconds)
+        return horizon if state.drain_low is None else min(horizon, state.drain_low)
 
     def _wants_every_field(self, sobject: str) -> bool:
         return any(s.fields is None for run in self.runs if run.state.sobject == sobject for s in run.subs)
@@ -840,11 +842,14 @@ class _Cycle:
                     # Only once SNS took its events: a re-send decides from the same old value.
                     self._remember(run, row)
         old = state.cursor
+        resumed = state.resume_at is not None
         if run.done and run.error is None:
             new, state.resume_at, state.cursor_id = run.upper, None, None
         elif run.rows:
             # Stopped part-way: the next cycle resumes exactly after the last row processed (a
             # keyset), so a backlog larger than one cycle's budget always makes progress.
+            if state.drain_low is None:
+                state.drain_low = self._horizon(state)
             last = run.rows[-1]
             stamp = streams.parse_stamp(last.get(REPLICATION_KEY)) or old
             new = max(old, stamp)
@@ -856,6 +861,9 @@ class _Cycle:
             # keyset resume) and re-sends what is pending.
             new = max(old, min(new, min(failed_stamps)))
             state.resume_at, state.cursor_id = None, None
+        elif run.done and run.error is None and not resumed:
+            # A complete cycle after the drain's last (its safety margin's records read too).
+            state.drain_low = None
         if new > old:
             state.prev_cursor, state.cursor = old, new
         floor = self._horizon(state)  # what the next cycle may re-read
