@@ -413,7 +413,8 @@ class Result:
     lag_p95_cycles: float
     chaos: dict[str, Any]
     lost_examples: list[str]
-    unexpected_examples: list[str]
+    unexpected_by_record: dict[str, int]
+    """Deliveries nobody logged, counted per trigger and record (who causes them)."""
     writer_errors: list[str]
 
 
@@ -709,10 +710,10 @@ def _compare(
         if (s, r, ev, stamp) not in used
     ]  # fmt: skip
     unexpected = len(unused)
-    surprises = [
-        f"{ev} {r} at {stamp} {writer.by_id[s].trigger} {writer.by_id[s].params}"
-        for s, r, ev, stamp in unused[:10]
-    ]
+    surprises: dict[str, int] = {}
+    for s, r, _ev, _at in unused:
+        name = f"{writer.by_id[s].trigger} {r}"
+        surprises[name] = surprises.get(name, 0) + 1
     ordered = sorted(lags) or [0]
     return Result(
         seed=seed, duration_s=round(took, 1), cycles=cycles, changes=dict(writer.changes),
@@ -721,7 +722,7 @@ def _compare(
         duplicated_new_id=new, unexpected=unexpected, lag_p50_cycles=statistics.median(ordered),
         lag_p95_cycles=ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
         chaos=asdict(chaos), lost_examples=examples,
-        unexpected_examples=surprises, writer_errors=writer.errors,
+        unexpected_by_record=surprises, writer_errors=writer.errors,
     )  # fmt: skip
 
 
@@ -740,8 +741,8 @@ def main() -> None:
     print(f"chaos             {result.chaos}")
     for line in result.lost_examples:
         print(f"  lost: {line}")
-    for line in result.unexpected_examples:
-        print(f"  unexpected: {line}")
+    for name, count in sorted(result.unexpected_by_record.items(), key=lambda kv: -kv[1])[:10]:
+        print(f"  unexpected: {count} x {name}")
     for line in result.writer_errors:
         print(f"  writer error: {line}")
     if args.json:
