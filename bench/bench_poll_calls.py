@@ -88,12 +88,20 @@ def _dml(admin: Any, operation: str, sobject: str, fields: dict[str, Any], rid: 
 
 
 WATCHED = {
-    "Account": ("Rating", "Hot"),
-    "Contact": ("Title", "CEO"),
-    "Opportunity": ("StageName", "Closed Won"),
-    "Case": ("Status", "Escalated"),
+    "Account": ("Rating", "Hot", "Cold"),
+    "Contact": ("Title", "CEO", "CTO"),
+    "Opportunity": ("StageName", "Closed Won", "Prospecting"),
+    "Case": ("Status", "Escalated", "New"),
 }
-"""Field matched subscriptions watch history-tracked fields of the demo org."""
+"""Field matched subscriptions watch history-tracked fields of the demo org: (field, the value
+watched for, another value)."""
+UNTRACKED = {
+    "Account": ("AccountSource", "Web", "Other"),
+    "Contact": ("LeadSource", "Web", "Other"),
+    "Opportunity": ("LeadSource", "Web", "Other"),
+    "Case": ("Origin", "Web", "Phone"),
+}
+"""Fields of the same sObjects without history tracking (field matched decided by the snapshot)."""
 
 
 LIST_VIEWS = {"Account": "Hot_Accounts", "Contact": "Decision_Makers"}
@@ -104,42 +112,49 @@ def _params(trig: Any, sobject: str, seeds: dict[str, Any]) -> dict[str, Any]:
     if trig.sobject is None:
         return {"sobject": sobject}
     if trig.params == "FieldMatchedParams":
-        field, value = WATCHED[sobject]
+        field, value, _other = WATCHED[sobject]
         return {"field": field, "value": value}
     if trig.params == "ListViewParams":
         return {"list_view_id": seeds["list_views"][sobject]}
     return {}
 
 
-def _subscribe(triggers: list[Any], seeds: dict[str, Any]) -> list[Any]:
+def put_subscription(
+    runtime: Any, connection: str, trig: Any, params: dict[str, Any], start_at: dt.datetime
+) -> Any:
+    """Store a subscription to ``trig`` (custom objects: on Invoice__c) straight in the table, as
+    the subscriptions API would after its checks (the benches pass valid params)."""
     from sfconnector.models.subscriptions import Subscription
+
+    sub = Subscription(
+        subscription_id=uuid.uuid4().hex,
+        connection_id=connection,
+        trigger=trig.key,
+        kind=trig.kind.value,
+        family=trig.family,
+        sobject=trig.sobject or "Invoice__c",
+        params=params,
+        start_at=start_at,
+    )
+    runtime.subscriptions.put(sub)
+    return sub
+
+
+def _subscribe(triggers: list[Any], seeds: dict[str, Any]) -> list[Any]:
     from sfconnector.runtime import get_runtime
 
-    rt = get_runtime()
-    now = dt.datetime.now(dt.UTC)
-    subs = []
-    for trig in triggers:
-        sobject = trig.sobject or "Invoice__c"
-        sub = Subscription(
-            subscription_id=uuid.uuid4().hex,
-            connection_id=CONNECTION,
-            trigger=trig.key,
-            kind=trig.kind.value,
-            family=trig.family,
-            sobject=sobject,
-            params=_params(trig, sobject, seeds),
-            start_at=now - dt.timedelta(minutes=1),
-        )
-        rt.subscriptions.put(sub)
-        subs.append(sub)
-    return subs
+    rt, start = get_runtime(), dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    return [
+        put_subscription(rt, CONNECTION, trig, _params(trig, trig.sobject or "Invoice__c", seeds), start)
+        for trig in triggers
+    ]
 
 
 def _busy(admin: Any, seeds: dict[str, Any]) -> None:
     """On every sObject: an update of a seed record (of the watched field too, where one is
     watched), a creation, a creation then deletion."""
     for sobject, fields in UPDATES.items():
-        watched = dict([WATCHED[sobject]]) if sobject in WATCHED else {}
+        watched = {WATCHED[sobject][0]: WATCHED[sobject][1]} if sobject in WATCHED else {}
         _dml(admin, "update", sobject, {**fields, **watched}, seeds[sobject])
         insert(admin, sobject, _new(sobject, seeds))
         doomed = insert(admin, sobject, _new(sobject, seeds))

@@ -49,7 +49,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,21 +93,13 @@ def count_botocore() -> None:
 
 def _subscribe(runtime: Any, connection: str, since: dt.datetime) -> list[Any]:
     from sfconnector import catalog
-    from sfconnector.models.subscriptions import Subscription
 
-    subs = []
-    for trig in catalog.TRIGGERS:
-        sobject = trig.sobject or "Invoice__c"
-        if sobject not in SOBJECTS or trig.kind.value not in KINDS:
-            continue
-        sub = Subscription(
-            subscription_id=uuid.uuid4().hex, connection_id=connection, trigger=trig.key,
-            kind=trig.kind.value, family=trig.family, sobject=sobject,
-            params={"sobject": sobject} if trig.sobject is None else {}, start_at=since,
-        )  # fmt: skip
-        runtime.subscriptions.put(sub)
-        subs.append(sub)
-    return subs
+    put = _load("bench_poll_calls").put_subscription
+    return [
+        put(runtime, connection, trig, {"sobject": "Invoice__c"} if trig.sobject is None else {}, since)
+        for trig in catalog.TRIGGERS
+        if (trig.sobject or "Invoice__c") in SOBJECTS and trig.kind.value in KINDS
+    ]
 
 
 def _changes(admin: Any, calls: Any, seeds: dict[str, Any], records: int) -> None:
@@ -269,35 +260,28 @@ def created(args: argparse.Namespace) -> None:
     print("every run: " + "; ".join(f"{r['engine']} own {1000 * r['own']:.0f} ms" for r in results))
 
 
-Watch = tuple[str, str, str]
-"""A watched field: (field, the matched value, the value records are created with)."""
-MATCHED: dict[str, tuple[Watch, Watch]] = {
-    "Account": (("Rating", "Hot", "Cold"), ("AccountSource", "Web", "Other")),
-    "Contact": (("Title", "CEO", "Engineer"), ("LeadSource", "Web", "Other")),
-    "Opportunity": (("StageName", "Closed Won", "Prospecting"), ("LeadSource", "Web", "Other")),
-    "Case": (("Status", "Escalated", "New"), ("Origin", "Web", "Phone")),
-}
-"""Per sObject: its history-tracked field, then its field without history tracking."""
-FAMILIES = {"Account": "accounts", "Contact": "contacts", "Opportunity": "opportunities", "Case": "cases"}
+MATCHED = ("Account", "Contact", "Opportunity", "Case")
+"""The field matched scenario's sObjects: on each, its history-tracked field
+(``bench_poll_calls.WATCHED``) and its field without history tracking (``UNTRACKED``)."""
+
+
+def _watches(sobject: str) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
+    """(tracked, untracked) watched fields of the sObject: (field, the value, another value)."""
+    calls = _load("bench_poll_calls")
+    return calls.WATCHED[sobject], calls.UNTRACKED[sobject]
 
 
 def _subscribe_matched(runtime: Any, connection: str, since: dt.datetime) -> list[Any]:
     """Two ``changed_to`` field matched subscriptions per sObject: a tracked and an untracked field."""
     from sfconnector import catalog
-    from sfconnector.models.subscriptions import Subscription
 
-    subs = []
-    for sobject, watches in MATCHED.items():
-        trig = catalog.trigger(f"{FAMILIES[sobject]}.field_matched")
-        for name, value, _other in watches:
-            sub = Subscription(
-                subscription_id=uuid.uuid4().hex, connection_id=connection, trigger=trig.key,
-                kind=trig.kind.value, family=trig.family, sobject=sobject,
-                params={"field": name, "value": value, "mode": "changed_to"}, start_at=since,
-            )  # fmt: skip
-            runtime.subscriptions.put(sub)
-            subs.append(sub)
-    return subs
+    put = _load("bench_poll_calls").put_subscription
+    return [
+        put(runtime, connection, trig, {"field": name, "value": value, "mode": "changed_to"}, since)
+        for trig in catalog.TRIGGERS
+        if trig.kind is catalog.TriggerKind.FIELD_MATCHED and trig.sobject in MATCHED
+        for name, value, _other in _watches(trig.sobject)
+    ]
 
 
 def _snapshot_bytes(runtime: Any, connection: str) -> tuple[int, int]:
@@ -336,11 +320,11 @@ def matched(args: argparse.Namespace) -> None:
             read["rows"] = int(report["records_seen"])
             return int(report["events_published"])
 
-        sobjects = tuple(MATCHED)
+        sobjects = MATCHED
         records: list[tuple[str, str]] = []
         for i in range(args.records):
             sobject = sobjects[i % len(sobjects)]
-            (tracked, _hit, miss), (untracked, _uhit, umiss) = MATCHED[sobject]
+            (tracked, _hit, miss), (untracked, _uhit, umiss) = _watches(sobject)
             body = {**calls._new(sobject, seeds), tracked: miss, untracked: umiss}
             records.append((sobject, calls.insert(admin, sobject, body)))
         calls._advance(admin, 20)
@@ -350,7 +334,7 @@ def matched(args: argparse.Namespace) -> None:
             calls._advance(admin, 400)
             ours()
             for sobject, rid in records:
-                name, value, _other = MATCHED[sobject][which]
+                name, value, _other = _watches(sobject)[which]
                 calls._dml(admin, "update", sobject, {name: value}, rid)
             calls._advance(admin, 20)
             rows[label] = {**_measure(label, ours, actions.CLOCK, lambda: calls._usage(admin)), **read}

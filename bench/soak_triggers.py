@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import importlib.util
 import json
 import os
@@ -53,11 +54,10 @@ import statistics
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOKBACK, MARGIN, LEASE, PROBE = 40, 2, 10, 5
@@ -76,6 +76,9 @@ def _load(name: str) -> Any:
     spec.loader.exec_module(module)
     return module
 
+
+_CALLS = _load("bench_poll_calls")
+"""The call benchmark's org helpers: subscriptions, seed records, watched fields."""
 
 # ------------------------------------------------------------------------------------ kill switch
 
@@ -208,7 +211,7 @@ class Writer:
     stop: threading.Event = field(default_factory=threading.Event)
     errors: list[str] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def by_id(self) -> dict[str, Any]:
         return {s.subscription_id: s for s in self.subs}
 
@@ -218,19 +221,9 @@ class Writer:
         "OpportunityLineItem": "Description", "OpportunityContactRole": "Role", "CaseComment": "CommentBody",
         "Invoice__c": "Amount__c",
     }  # fmt: skip
-    WATCHED = {
-        "Account": ("Rating", "Hot", "Cold"),
-        "Contact": ("Title", "CEO", "CTO"),
-        "Opportunity": ("StageName", "Closed Won", "Prospecting"),
-        "Case": ("Status", "Escalated", "New"),
-    }
+    WATCHED: ClassVar[dict[str, tuple[str, str, str]]] = _CALLS.WATCHED
     """Field matched on a history-tracked field: (field, the matched value, another value)."""
-    UNTRACKED = {
-        "Account": ("AccountSource", "Web", "Other"),
-        "Contact": ("LeadSource", "Web", "Other"),
-        "Opportunity": ("LeadSource", "Web", "Other"),
-        "Case": ("Origin", "Web", "Phone"),
-    }
+    UNTRACKED: ClassVar[dict[str, tuple[str, str, str]]] = _CALLS.UNTRACKED
     """Field matched on a field without history (the snapshot decides); for Accounts and Contacts
     also the filter of the entered list view subscription's list view."""
     LISTED = ("Account", "Contact")
@@ -256,13 +249,22 @@ class Writer:
         result: dict[str, Any] = answer.json()
         return result
 
-    def _pick(self, sobject: str, *, min_age: float = 0, quiet: float = 2.5) -> str | None:
+    def _pick(
+        self,
+        sobject: str,
+        *,
+        min_age: float = 0,
+        quiet: float = 2.5,
+        ready: Callable[[str], bool] | None = None,
+    ) -> str | None:
         """A live record old enough and not changed for ``quiet`` seconds (so that each change
-        has its own stamp and a late commit is stamped after the record's last change)."""
+        has its own stamp and a late commit is stamped after the record's last change), and
+        ``ready`` when given."""
         now = time.time()
         pool = [
             r for r in self.live.get(sobject, [])
             if now - self.touched.get(r, 0) > quiet and now - self.born.get(r, 0) > min_age
+            and (ready is None or ready(r))
         ]  # fmt: skip
         return self.rng.choice(pool) if pool else None
 
@@ -331,14 +333,11 @@ class Writer:
         """Move the untracked field in or out of its value, on a record whose current value a
         clean poll has read (so that no state lives and ends unseen between two reads)."""
         name, hit, miss = self.UNTRACKED[sobject]
-        now = time.time()
-        pool = [
-            r for r in self.live.get(sobject, [])
-            if now - self.touched.get(r, 0) > 2.5 and self.read_since(self.untracked_at.get(r, now))
-        ]  # fmt: skip
-        if not pool:
+        rid = self._pick(
+            sobject, ready=lambda r: r in self.untracked_at and self.read_since(self.untracked_at[r])
+        )
+        if rid is None:
             return
-        rid = self.rng.choice(pool)
         value = miss if self.untracked_value.get(rid) == hit else hit
         at = int(time.time())
         self._post("/__emulator__/dml", {"operation": "update", "sobject": sobject, "id": rid,
@@ -435,10 +434,9 @@ def _list_views(admin: Any) -> dict[str, str]:
 
 def _subscribe(runtime: Any, connection: str, views: dict[str, str]) -> list[Any]:
     from sfconnector import catalog
-    from sfconnector.models.subscriptions import Subscription
 
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
-    out = []
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)).replace(microsecond=0)
+    out: list[Any] = []
     for trig in catalog.TRIGGERS:
         if trig.stream is None:
             continue
@@ -451,14 +449,7 @@ def _subscribe(runtime: Any, connection: str, views: dict[str, str]) -> list[Any
             ]
         elif trig.kind is catalog.TriggerKind.ENTERED_LIST_VIEW:
             variants = [{"list_view_id": views[sobject]}]
-        for params in variants:
-            sub = Subscription(
-                subscription_id=uuid.uuid4().hex, connection_id=connection, trigger=trig.key,
-                kind=trig.kind.value, family=trig.family, sobject=sobject, params=params,
-                start_at=start.replace(microsecond=0),
-            )  # fmt: skip
-            runtime.subscriptions.put(sub)
-            out.append(sub)
+        out += [_CALLS.put_subscription(runtime, connection, trig, p, start) for p in variants]
     return out
 
 
@@ -520,7 +511,7 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
     import logging
 
     logging.disable(logging.CRITICAL)
-    calls = _load("bench_poll_calls")
+    calls = _CALLS
     actions = calls._ACTIONS
     rng = random.Random(seed)
     chaos, lock = Chaos(), threading.Lock()

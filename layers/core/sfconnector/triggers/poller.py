@@ -186,8 +186,6 @@ class _ListRun:
     exits: set[str] = field(default_factory=set)
     newcomers: set[str] = field(default_factory=set)
     """The first read's members changed after its window (see ``ListViewState.newcomers``)."""
-    decided: set[str] = field(default_factory=set)
-    """Records whose row this cycle decided (newcomers among them stop being newcomers)."""
 
     @property
     def label(self) -> str:
@@ -716,7 +714,6 @@ class _Cycle:
             ]
             if events or not view.baseline or rid in newcomers:
                 view.entries.append((rid, row, events))
-            view.decided.add(rid)
 
     def _apply_view(self, view: _ListRun, accepted: set[str]) -> list[int]:
         """Record the membership SNS allows: an entry whose event SNS did not accept stays out of
@@ -736,11 +733,10 @@ class _Cycle:
         for rid, row, events in view.entries:
             if all(event.id in accepted for _sub, event in events):
                 state.members.add(rid)
-            else:
+                state.newcomers.discard(rid)
+            else:  # not a member yet (a newcomer whose entry SNS refused stays one)
                 state.members.discard(rid)
                 held.append(streams.parse_stamp(row.get(REPLICATION_KEY)) or run.state.cursor)
-                view.decided.discard(rid)  # a newcomer whose entry SNS refused stays one
-        state.newcomers -= view.decided | view.exits
         if len(state.members) * MEMBER_BYTES > _MEMBERS_MAX_BYTES:
             view.error = f"the list view has more than {_MEMBERS_MAX_BYTES // MEMBER_BYTES} members"
         return held
@@ -922,10 +918,10 @@ class _Cycle:
                 self.report.dynamodb_writes += self.ports.cursors.delete_snapshot(self.cid, state.sk, name)
             state.snapshots = sorted(watched)
 
-    def _finish(self) -> None:
-        self._save_snapshots()
-        # The list views' memberships before the stream items, as the snapshots: a cycle killed
-        # between them re-decides its entries (same ids) instead of moving past them undecided.
+    def _save_views(self) -> None:
+        """The list view groups' items whose membership changed. Before the stream items, as the
+        snapshots: a cycle killed between them re-decides its entries (same ids) instead of
+        moving past them undecided."""
         for view in self.views:
             view.state.updated_at = int(self.now)
             item = view.state.to_item(self.cid)
@@ -936,6 +932,10 @@ class _Cycle:
             }:
                 self.ports.cursors.save(self.cid, view.state)
                 self.report.dynamodb_writes += 1
+
+    def _finish(self) -> None:
+        self._save_snapshots()
+        self._save_views()
         written: set[int] = set()
         for run in self.runs:
             state = run.state
