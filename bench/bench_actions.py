@@ -201,6 +201,7 @@ def environment() -> Iterator[Any]:
         }
     )
     import boto3
+    import pytest
     from moto import mock_aws
     from pydantic import SecretStr
     from sfconnector.runtime import Runtime, reset_runtime, set_runtime
@@ -209,7 +210,12 @@ def environment() -> Iterator[Any]:
     from sfemulator.org import Org, OrgConfig
     from sfemulator.server import EmulatorServer
 
-    with mock_aws():
+    if str(ROOT) not in sys.path:  # the tests' fixtures (run as a script, bench/ is the path)
+        sys.path.insert(0, str(ROOT))
+    from tests.fixtures.aws import make_dynamodb_writes_atomic
+
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        make_dynamodb_writes_atomic(patch)  # the soak's overlapping pollers race for the lease
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         dynamodb.create_table(
             TableName=os.environ["TABLE_NAME"],
