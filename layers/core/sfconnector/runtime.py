@@ -32,6 +32,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Self
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
     from sfconnector.actions.attachments import AttachmentSettings
+    from sfconnector.actions.records import MatchLocker
     from sfconnector.events import Event, EventPublisher
     from sfconnector.oauth.authorization import AuthorizationService
     from sfconnector.oauth.service import ConnectionService
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from sfconnector.staging import PayloadStager
     from sfconnector.stores.connections import ApiUsageRecorder, ConnectionRepository
     from sfconnector.stores.idempotency import StateTablePersistence
+    from sfconnector.stores.locks import MatchLock
     from sfconnector.stores.oauth_state import OAuthStateStore
     from sfconnector.stores.schedules import ScheduleSettings
     from sfconnector.stores.subscriptions import SubscriptionRepository
@@ -233,6 +236,24 @@ class Runtime:
             # The connection's poll schedule is paused with it (where schedules are managed).
             on_needs_reauth=self.polling.sync_quietly if self.manages_schedules else None,
         )
+
+    @cached_property
+    def match_lock(self) -> MatchLock:
+        """Serialises the upserts of one match value (by a field that is not an External ID)."""
+        from sfconnector.stores.locks import MatchLock
+
+        return MatchLock(lambda: self.dynamodb, self.settings.table_name)
+
+    def match_locker(self, connection_id: str) -> MatchLocker:
+        """The record services' ``match_lock`` port for one connection."""
+        from sfconnector.stores.locks import match_value_key
+
+        lock = self.match_lock
+
+        def locker(sobject: str, field: str, value: object) -> AbstractContextManager[object]:
+            return lock.held(connection_id, match_value_key(sobject, field, value))
+
+        return locker
 
     def salesforce(self, connection_id: str) -> SalesforceClient:
         """The Salesforce client of a connection (cached per connection for warm invocations).

@@ -12,11 +12,18 @@ get / delete / find / find all     1
 upsert by an External ID field     1
 upsert by another field (Email)    2 (the lookup, then write + read back)
 =================================  =====
+
+An upsert by another field is a lookup then a write, two calls Salesforce cannot make atomic:
+two concurrent upserts of one new value would both find nothing and both create. The service
+takes a ``match_lock`` port (the API passes a DynamoDB lock per connection, object, field and
+value, :class:`~sfconnector.stores.locks.MatchLock`) and holds it from the lookup to the write,
+so the second upsert finds the first one's record. It costs no Salesforce call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,10 +59,13 @@ from sfconnector.salesforce.validation import (
     validate_record,
 )
 
-__all__ = ["MAX_UPSERT_CANDIDATES", "RecordService", "prefix_of"]
+__all__ = ["MAX_UPSERT_CANDIDATES", "MatchLocker", "RecordService", "prefix_of"]
 
 MAX_UPSERT_CANDIDATES = 50
 """How many candidate ids a 409 of an ambiguous upsert lists at most."""
+
+MatchLocker = Callable[[str, str, object], AbstractContextManager[object]]
+"""``locker(sobject, field, value)``: a context that excludes every other upsert of that value."""
 
 _PREFIX_BY_SOBJECT = {name: prefix for prefix, name in ids.KEY_PREFIXES.items()}
 
@@ -86,13 +96,22 @@ class RecordService:
     """Actions on the records of one sObject through one connection's client.
 
     ``custom_only`` (custom objects family): the sObject must be a ``__c`` object the org's describe
-    confirms; anything else is :class:`UnknownSObjectError` (404).
+    confirms; anything else is :class:`UnknownSObjectError` (404). ``match_lock``: see the module
+    doc (without one, an upsert by a non-External ID field is not safe against concurrent ones).
     """
 
-    def __init__(self, client: SalesforceClient, sobject: str, *, custom_only: bool = False) -> None:
+    def __init__(
+        self,
+        client: SalesforceClient,
+        sobject: str,
+        *,
+        custom_only: bool = False,
+        match_lock: MatchLocker | None = None,
+    ) -> None:
         self.client = client
         self.sobject = sobject
         self.custom_only = custom_only
+        self.match_lock = match_lock
         if custom_only and not sobject.endswith("__c"):
             raise UnknownSObjectError(
                 f"{sobject!r} is not a custom object: this route serves custom objects only (API names "
@@ -380,12 +399,25 @@ class RecordService:
             )
         # Everything that can be checked without knowing create vs update is checked before the lookup.
         validate_record(schema, fields, mode="upsert")
-        where = criteria_condition(schema, {info.name: value})
+        lock = self.match_lock(self.sobject, info.name, value) if self.match_lock else nullcontext()
+        with lock:
+            return self._lookup_and_write(schema, info.name, value, fields, rest)
+
+    def _lookup_and_write(
+        self,
+        schema: SObjectSchema,
+        field: str,
+        value: Any,
+        fields: Mapping[str, Any],
+        rest: Mapping[str, Any],
+    ) -> UpsertResult:
+        """The lookup, then the create or the update (under the match lock)."""
+        where = criteria_condition(schema, {field: value})
         order = ["CreatedDate ASC", "Id ASC"] if schema.has_field("CreatedDate") else ["Id ASC"]
         statement = soql.select(self.sobject, ["Id"], where, order_by=order, limit=MAX_UPSERT_CANDIDATES + 1)
         matches = [str(r["Id"]) for r in self.client.query_page(statement).records]
         if len(matches) > 1:
-            raise AmbiguousMatchError(self.sobject, info.name, matches[:MAX_UPSERT_CANDIDATES])
+            raise AmbiguousMatchError(self.sobject, field, matches[:MAX_UPSERT_CANDIDATES])
         request = CompositeRequest(all_or_none=True)
         if not matches:
             payload = validate_record(schema, fields, mode="create")

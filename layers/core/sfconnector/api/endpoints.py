@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from pydantic import BaseModel
 
 from sfconnector import catalog
-from sfconnector.actions.records import RecordService, prefix_of
+from sfconnector.actions.records import MatchLocker, RecordService, prefix_of
 from sfconnector.api.observability import record_action
 from sfconnector.catalog import Action
 from sfconnector.models import (
@@ -32,6 +32,7 @@ from sfconnector.models import (
     FindInput,
     RecordFields,
     UpsertInput,
+    UpsertResult,
     record_id_pattern,
 )
 from sfconnector.runtime import get_runtime
@@ -194,13 +195,19 @@ def fields_query_param() -> inspect.Parameter:
 # ------------------------------------------------------------------------------------ execution
 
 
-def record_service(client: SalesforceClient, action: Action, sobject: str | None = None) -> RecordService:
+def record_service(
+    client: SalesforceClient,
+    action: Action,
+    sobject: str | None = None,
+    *,
+    match_lock: MatchLocker | None = None,
+) -> RecordService:
     """The record service for the action's sObject (or the custom object named in the route)."""
     if action.sobject is None:
         if sobject is None:
             raise ValueError(f"{action.key} needs the sObject from the route")
-        return RecordService(client, sobject, custom_only=True)
-    return RecordService(client, action.sobject)
+        return RecordService(client, sobject, custom_only=True, match_lock=match_lock)
+    return RecordService(client, action.sobject, match_lock=match_lock)
 
 
 def perform(action: Action, connection_id: str, work: Callable[[SalesforceClient], T]) -> tuple[T, int]:
@@ -412,11 +419,13 @@ def build_find(action: Action) -> Endpoint:
 
 def build_upsert(action: Action) -> Endpoint:
     def impl(connection_id: str, body: UpsertInput, sobject: str | None = None) -> Response[Any]:
-        result, calls = perform(
-            action,
-            connection_id,
-            lambda client: record_service(client, action, sobject).upsert(body.match_field, body.record.root),
-        )
+        def work(client: SalesforceClient) -> UpsertResult:
+            # Concurrent upserts of one value by a non-External ID field wait for each other.
+            locker = get_runtime().match_locker(connection_id)
+            service = record_service(client, action, sobject, match_lock=locker)
+            return service.upsert(body.match_field, body.record.root)
+
+        result, calls = perform(action, connection_id, work)
         return respond(201 if result.created else 200, result, api_calls=calls)
 
     record = _example(action)
