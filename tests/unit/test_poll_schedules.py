@@ -12,7 +12,7 @@ from sfconnector.models.subscriptions import Subscription
 from sfconnector.stores.connections import ConnectionRecord, ConnectionRepository
 from sfconnector.stores.polling import PollingRepository
 from sfconnector.stores.schedules import PollSchedules, ScheduleSettings, schedule_name
-from sfconnector.stores.subscriptions import SubscriptionRepository
+from sfconnector.stores.subscriptions import SubscriptionCounts, SubscriptionRepository
 from sfconnector.triggers.scheduling import PollingControl
 
 from tests.fixtures.aws import AwsEnv, SchedulerEnv
@@ -178,17 +178,17 @@ def test_a_subscription_created_while_the_last_is_deleted_keeps_its_schedule(
     _subscribe(control, "a")
     control.sync(CID)
     control.subscriptions.delete(CID, "a" * 32)
-    real_list = control.subscriptions.list
+    real_counts = control.subscriptions.counts
     calls: list[int] = []
 
-    def list_then_b_subscribes(connection_id: str) -> list[Subscription]:
-        seen = real_list(connection_id)
+    def count_then_b_subscribes(connection_id: str) -> SubscriptionCounts:
+        seen = real_counts(connection_id)
         if not calls:
             _subscribe(control, "b")  # B's put; B's sync sees the schedule and changes nothing
         calls.append(1)
         return seen
 
-    monkeypatch.setattr(control.subscriptions, "list", list_then_b_subscribes)
+    monkeypatch.setattr(control.subscriptions, "counts", count_then_b_subscribes)
     state = control.sync(CID)  # A
     assert state.subscriptions == 1
     assert scheduler.schedules()["poll-conn-1"]["State"] == "ENABLED"

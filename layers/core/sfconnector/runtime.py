@@ -426,7 +426,7 @@ class Runtime:
 
     @cached_property
     def subscription_service(self) -> SubscriptionService:
-        from sfconnector.triggers.subscriptions import SubscriptionService
+        from sfconnector.triggers.subscriptions import SubscriptionLimits, SubscriptionService
 
         return SubscriptionService(
             connections=self.connections,
@@ -434,6 +434,7 @@ class Runtime:
             polling=self.polling,
             client_factory=self.salesforce,
             record_usage=self.usage_recorder.record,
+            limits=SubscriptionLimits.from_env(self._env),
         )
 
     # ---- triggers: the poller's ports (engine; one block) ----------------------------------------

@@ -18,7 +18,9 @@ from pydantic import BaseModel
 from sfconnector.api.responses import json_response as _json
 from sfconnector.models import CONNECTION_ID_PATTERN
 from sfconnector.models.subscriptions import (
+    DEFAULT_PAGE_SIZE,
     DEMO_SUBSCRIPTION_ID,
+    MAX_PAGE_SIZE,
     MAX_SAMPLE,
     SUBSCRIPTION_ID_PATTERN,
     DeletedSubscription,
@@ -75,7 +77,11 @@ def _documented(status: int, description: str, model: type[BaseModel] | None) ->
         status: answer,
         401: {"description": "The connection must be re-authorised in Salesforce", "content": error},
         404: {"description": "Unknown connection or subscription", "content": error},
-        409: {"description": "The connection is not authorised yet", "content": error},
+        409: {
+            "description": "The connection is not authorised yet, or has the most subscriptions allowed "
+            "(subscription_limit_reached names the limit)",
+            "content": error,
+        },
         422: {"description": "Invalid request: the fields and problems are listed", "content": error},
         502: {"description": "Salesforce answered something unexpected", "content": error},
         503: {"description": "Salesforce or AWS is temporarily unavailable; retry", "content": error},
@@ -102,11 +108,27 @@ def build_subscriptions_router(*, documented: bool = True) -> Router:
     @app.get(
         f"{BASE}/subscriptions",
         **docs(
-            200, "List a connection's subscriptions", "Every subscription, oldest first", SubscriptionList
+            200,
+            "List a connection's subscriptions",
+            "A page of subscriptions, oldest first, and the next page's token",
+            SubscriptionList,
         ),
     )
-    def list_subscriptions(connection_id: ConnectionId) -> Response[str]:
-        return _json(HTTPStatus.OK, _service().list(connection_id))
+    def list_subscriptions(
+        connection_id: ConnectionId,
+        limit: Annotated[
+            int,
+            Query(ge=1, le=MAX_PAGE_SIZE, description=f"Subscriptions per page (at most {MAX_PAGE_SIZE})."),
+        ] = DEFAULT_PAGE_SIZE,
+        next_token: Annotated[
+            str | None,
+            Query(
+                max_length=200,
+                description="The next_token of the previous page (omit it for the first page).",
+            ),
+        ] = None,
+    ) -> Response[str]:
+        return _json(HTTPStatus.OK, _service().list(connection_id, limit, next_token))
 
     @app.get(
         f"{BASE}/subscriptions/<subscription_id>",

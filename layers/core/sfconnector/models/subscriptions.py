@@ -33,8 +33,10 @@ from pydantic.json_schema import SkipJsonSchema
 from sfconnector.models import MAX_SELECT_FIELDS, FieldName, validate_connection_id
 
 __all__ = [
+    "DEFAULT_PAGE_SIZE",
     "MAX_BACKFILL",
     "MAX_INTERVAL_MINUTES",
+    "MAX_PAGE_SIZE",
     "MAX_SAMPLE",
     "MIN_INTERVAL_MINUTES",
     "START_CLOCK_SKEW",
@@ -267,8 +269,19 @@ class SampleEvents(BaseModel):
     published: Literal[False] = False
 
 
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+"""Subscriptions per page of the list (a connection has at most 200 by default)."""
+
+
 class SubscriptionList(BaseModel):
+    """A page of a connection's subscriptions, oldest first."""
+
     subscriptions: list[Subscription]
+    next_token: str | None = Field(
+        None,
+        description="Send it as next_token to get the next page; null on the last page.",
+    )
 
 
 class DeletedSubscription(BaseModel):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sfconnector.stores.connections import ConnectionRepository
 from sfconnector.stores.polling import PollingRepository
 from sfconnector.stores.schedules import PollSchedule, PollSchedules, ScheduleState
-from sfconnector.stores.subscriptions import SubscriptionRepository
+from sfconnector.stores.subscriptions import SubscriptionCounts, SubscriptionRepository
 
 __all__ = ["PollingControl", "PollingState"]
 
@@ -57,21 +57,22 @@ class PollingControl:
         return f"PollingControl({self.schedules!r})"
 
     def sync(self, connection_id: str, *, _recheck: bool = True) -> PollingState:
-        """Create, update, disable or delete the connection's schedule to match its state."""
+        """Create, update, disable or delete the connection's schedule to match its state.
+
+        Decided from the subscriptions' counts (one GetItem), never by reading the subscriptions."""
         record = self.connections.get(connection_id)
-        subs = self.subscriptions.list(connection_id) if record is not None else []
-        active = sum(1 for s in subs if s.status == "active")
+        counts = self.subscriptions.counts(connection_id) if record is not None else SubscriptionCounts()
         interval = self.polling.interval_minutes(connection_id) if record is not None else 0
         schedule: PollSchedule | None = None
-        if record is None or not subs:
+        if record is None or not counts.total:
             if self.schedules.delete(connection_id):
                 logger.info("Connection %s: poll schedule deleted (no subscriptions left)", connection_id)
-                if record is not None and _recheck and self.subscriptions.list(connection_id):
+                if record is not None and _recheck and self.subscriptions.counts(connection_id).total:
                     # A subscription created while this request deleted the last one: its own
                     # sync may have run before the delete above, so bring the schedule back.
                     return self.sync(connection_id, _recheck=False)
         else:
-            state: ScheduleState = "ENABLED" if record.status == "connected" and active else "DISABLED"
+            state: ScheduleState = "ENABLED" if record.status == "connected" and counts.active else "DISABLED"
             schedule, change = self.schedules.put(connection_id, interval_minutes=interval, state=state)
             if change != "unchanged":
                 logger.info(
@@ -80,19 +81,19 @@ class PollingControl:
                     change,
                     schedule.expression,
                     state,
-                    active,
-                    len(subs),
+                    counts.active,
+                    counts.total,
                 )
-        return PollingState(connection_id, interval, len(subs), active, schedule)
+        return PollingState(connection_id, interval, counts.total, counts.active, schedule)
 
     def state(self, connection_id: str) -> PollingState:
         """The connection's polling as stored and scheduled (reads only)."""
-        subs = self.subscriptions.list(connection_id)
+        counts = self.subscriptions.counts(connection_id)
         return PollingState(
             connection_id,
             self.polling.interval_minutes(connection_id),
-            len(subs),
-            sum(1 for s in subs if s.status == "active"),
+            counts.total,
+            counts.active,
             self.schedules.get(connection_id),
         )
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from sfconnector import catalog
 from sfconnector.catalog import Trigger, TriggerKind
@@ -38,6 +38,7 @@ from sfconnector.errors import (
 )
 from sfconnector.models import validate_connection_id
 from sfconnector.models.subscriptions import (
+    DEFAULT_PAGE_SIZE,
     MAX_BACKFILL,
     START_CLOCK_SKEW,
     DeletedSubscription,
@@ -55,13 +56,19 @@ from sfconnector.salesforce.describe import COMPOUND_TYPES
 from sfconnector.salesforce.errors import NotFoundError, SalesforceError
 from sfconnector.salesforce.schema import SObjectSchema, sobject_schema
 from sfconnector.salesforce.validation import field_value, unknown_field
+from sfconnector.settings import EnvSettings
 from sfconnector.stores.connections import ConnectionNotFoundError, ConnectionRecord, ConnectionRepository
-from sfconnector.stores.subscriptions import SubscriptionNotFoundError, SubscriptionRepository
+from sfconnector.stores.subscriptions import (
+    SubscriptionLimitError,
+    SubscriptionNotFoundError,
+    SubscriptionRepository,
+)
 from sfconnector.triggers.scheduling import PollingControl, PollingState
 
 __all__ = [
     "SampleUnavailableError",
     "StartOutOfWindowError",
+    "SubscriptionLimits",
     "SubscriptionNotFound",
     "SubscriptionService",
     "check_start",
@@ -253,6 +260,18 @@ _KIND_CHECKS: dict[str, Callable[[SObjectSchema, dict[str, Any], SalesforceClien
 # ------------------------------------------------------------------------------------------ service
 
 
+class SubscriptionLimits(EnvSettings):
+    """How many subscriptions a connection may have, in all and per trigger.
+
+    They bound the poller's work per connection: one cycle reads at most ``per_connection``
+    subscriptions, and one changed record fans out to at most one event per subscription
+    watching its object (at most ``per_trigger`` per trigger, ``per_connection`` in all).
+    """
+
+    per_connection: int = Field(200, alias="MAX_SUBSCRIPTIONS_PER_CONNECTION", ge=1, le=10_000)
+    per_trigger: int = Field(50, alias="MAX_SUBSCRIPTIONS_PER_TRIGGER", ge=1, le=10_000)
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -277,7 +296,9 @@ class SubscriptionService:
         record_usage: Callable[[str, LimitInfo | None], object] | None = None,
         clock: Callable[[], datetime] = _now,
         id_factory: Callable[[], str] = new_subscription_id,
+        limits: SubscriptionLimits | None = None,
     ) -> None:
+        self.limits = limits or SubscriptionLimits()
         self._connections = connections
         self._subscriptions = subscriptions
         self._polling = polling
@@ -356,6 +377,7 @@ class SubscriptionService:
         now = self._clock()
         check_start(body, now)
         _, client = self._usable(connection_id)
+        self._check_limits(connection_id, trigger)
         sobject, params, fields = self._resolve(connection_id, client, trigger, body.params, body.fields)
         subscription = Subscription(
             subscription_id=self._new_id(),
@@ -372,7 +394,12 @@ class SubscriptionService:
             created_at=now,
             updated_at=now,
         )
-        self._subscriptions.put(subscription)
+        # The limits again, atomically with the write (a concurrent create may have taken the place).
+        self._subscriptions.add(
+            subscription,
+            max_per_connection=self.limits.per_connection,
+            max_per_trigger=self.limits.per_trigger,
+        )
         try:
             self._polling.sync(connection_id)
         except Exception:
@@ -388,9 +415,28 @@ class SubscriptionService:
         )
         return subscription
 
-    def list(self, connection_id: str) -> SubscriptionList:
+    def _check_limits(self, connection_id: str, trigger: Trigger) -> None:
+        """Refuse a create over a limit before it costs a Salesforce call (one GetItem)."""
+        counts = self._subscriptions.counts(connection_id)
+        if counts.total >= self.limits.per_connection:
+            raise SubscriptionLimitError(
+                "MAX_SUBSCRIPTIONS_PER_CONNECTION", self.limits.per_connection, connection_id=connection_id
+            )
+        if counts.by_trigger.get(trigger.key, 0) >= self.limits.per_trigger:
+            raise SubscriptionLimitError(
+                "MAX_SUBSCRIPTIONS_PER_TRIGGER",
+                self.limits.per_trigger,
+                connection_id=connection_id,
+                trigger=trigger.key,
+            )
+
+    def list(
+        self, connection_id: str, limit: int = DEFAULT_PAGE_SIZE, next_token: str | None = None
+    ) -> SubscriptionList:
+        """A page of the connection's subscriptions, oldest first; ``next_token`` the next page's."""
         self._connection(connection_id)
-        return SubscriptionList(subscriptions=self._subscriptions.list(connection_id))
+        page = self._subscriptions.page(connection_id, limit, next_token)
+        return SubscriptionList(subscriptions=page.subscriptions, next_token=page.next_token)
 
     def get(self, connection_id: str, subscription_id: str) -> Subscription:
         self._connection(connection_id)
