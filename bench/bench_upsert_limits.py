@@ -136,10 +136,18 @@ def subscriptions(n: int) -> list[str]:
     connections = load_function("connections").lambda_handler
     base = f"/connections/{CONNECTION}/subscriptions"
 
-    def create_then_delete() -> float:
+    aws_ms: dict[int, list[float]] = {0: [], 199: []}
+    reads: dict[int, dict[str, int]] = {0: {}, 199: {}}
+
+    def create_then_delete(at: int | None = None) -> float:
+        CLOCK.reset()
+        OPERATIONS.clear()
         started = time.perf_counter()
         answer = connections(api_event("POST", base, {"trigger": "leads.created"}), _Context())
         elapsed = (time.perf_counter() - started) * 1000
+        if at is not None:
+            aws_ms[at].append(CLOCK.aws * 1000)
+            reads[at] = dict(OPERATIONS)
         if answer["statusCode"] != 201:
             raise SystemExit(f"create: HTTP {answer['statusCode']}: {answer.get('body')}")
         sid = json.loads(answer["body"])["subscription_id"]
@@ -147,7 +155,7 @@ def subscriptions(n: int) -> list[str]:
         return elapsed
 
     create_then_delete()  # warm: describe cached, schedule exists
-    at_zero = [create_then_delete() for _ in range(n)]
+    at_zero = [create_then_delete(0) for _ in range(n)]
     repo = get_runtime().subscriptions
     triggers = ["leads.created", "leads.updated", "accounts.created", "accounts.updated", "contacts.created"]
     for i in range(199):
@@ -164,11 +172,11 @@ def subscriptions(n: int) -> list[str]:
                 }
             )
         )
-    at_199 = [create_then_delete() for _ in range(n)]
+    at_199 = [create_then_delete(199) for _ in range(n)]
     page = connections(api_event("GET", base), _Context())
     sizes = [len(page["body"])]
     pages = 1
-    token = json.loads(page["body"])["next_token"]
+    token = json.loads(page["body"]).get("next_token")
     total = len(page["body"])
     while token:
         event = api_event("GET", base)
@@ -177,18 +185,41 @@ def subscriptions(n: int) -> list[str]:
         answer = connections(event, _Context())
         total += len(answer["body"])
         pages += 1
-        token = json.loads(answer["body"])["next_token"]
+        token = json.loads(answer["body"]).get("next_token")
     full = connections(api_event("POST", base, {"trigger": "cases.created"}), _Context())
     refused = json.loads(full["body"]) if full["statusCode"] != 201 else {}
     # 199 + 1: the 201st is refused.
     over = connections(api_event("POST", base, {"trigger": "cases.created"}), _Context())
     return [
-        _timing("subscription create, 0 existing:  ", at_zero),
-        _timing("subscription create, 199 existing:", at_199),
+        _timing("subscription create, 0 existing:  ", at_zero)
+        + f" (AWS {statistics.median(aws_ms[0]):6.2f} ms; DynamoDB requests {_ops(reads[0])})",
+        _timing("subscription create, 199 existing:", at_199)
+        + f" (AWS {statistics.median(aws_ms[199]):6.2f} ms; DynamoDB requests {_ops(reads[199])})",
         f"list of 199: default page {sizes[0]:,} bytes (50 subscriptions); all {pages} pages {total:,} bytes",
         f"the 200th create: HTTP {full['statusCode']} {refused.get('error', {}).get('code', '')}; "
         f"the 201st: HTTP {over['statusCode']} {json.loads(over['body']).get('error', {}).get('code', '')}",
     ]
+
+
+OPERATIONS: dict[str, int] = {}
+
+
+def count_dynamodb_requests() -> None:
+    """Count the DynamoDB requests by operation (into OPERATIONS)."""
+    from botocore.client import BaseClient
+
+    inner = BaseClient._make_api_call
+
+    def counted(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            OPERATIONS[operation_name] = OPERATIONS.get(operation_name, 0) + 1
+        return inner(self, operation_name, api_params)
+
+    BaseClient._make_api_call = counted  # type: ignore[method-assign]
+
+
+def _ops(counted: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in sorted(counted.items()))
 
 
 def _timing(label: str, values: list[float]) -> str:
@@ -202,44 +233,53 @@ def _statuses(label: str, wall: float, statuses: list[int]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=60)
+    parser.add_argument("--only-subscriptions", action="store_true", help="skip the upsert figures")
     args = parser.parse_args()
     out = sys.stdout
     lines: list[str] = []
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         time_botocore()
+        count_dynamodb_requests()
         with environment() as admin:
-            leads = load_function("leads").lambda_handler
-            for enabled in (False, True):
-                with _lock(enabled):
-                    timings = sequential(leads, args.n, f"seq{int(enabled)}-")
-                label = "with lock   " if enabled else "without lock"
-                lines.append(
-                    f"upsert by Email {label}: create median {statistics.median(timings['create']):6.2f} ms "
-                    f"(p95 {p95(timings['create']):6.2f}, "
-                    f"DynamoDB {statistics.median(timings['create_aws']):5.2f}); "
-                    f"update median {statistics.median(timings['update']):6.2f} ms "
-                    f"(p95 {p95(timings['update']):6.2f})"
-                )
-            for enabled in (False, True):
-                for trial in range(3):
-                    email = f"burst{int(enabled)}-{trial}@bench.example"
-                    with _lock(enabled):
-                        wall, statuses = parallel([_upsert(email, f"W{i}") for i in range(20)])
-                    label = "with lock   " if enabled else "without lock"
-                    made = leads_with(admin, email)
-                    lines.append(
-                        f"20 parallel upserts of one new Email {label}, trial {trial}: {made} Lead(s), "
-                        f"statuses {sorted(set(statuses))}, {wall:7.1f} ms"
-                    )
-            with _lock(True):
-                wall, statuses = parallel([_upsert(f"distinct{i}@bench.example", "D") for i in range(8)])
-            lines.append(_statuses("8 parallel upserts of 8 different Emails with lock", wall, statuses))
-            with _lock(True):
-                wall, statuses = parallel([_upsert("one@bench.example", "D") for i in range(8)])
-            lines.append(_statuses("8 parallel upserts of one new Email with lock", wall, statuses))
+            if not args.only_subscriptions:
+                lines.extend(upserts(admin, args.n))
             lines.extend(subscriptions(max(10, args.n // 3)))
     for line in lines:
         print(line, file=out)
+
+
+def upserts(admin: Any, n: int) -> list[str]:
+    lines: list[str] = []
+    leads = load_function("leads").lambda_handler
+    for enabled in (False, True):
+        with _lock(enabled):
+            timings = sequential(leads, n, f"seq{int(enabled)}-")
+        label = "with lock   " if enabled else "without lock"
+        lines.append(
+            f"upsert by Email {label}: create median {statistics.median(timings['create']):6.2f} ms "
+            f"(p95 {p95(timings['create']):6.2f}, "
+            f"DynamoDB {statistics.median(timings['create_aws']):5.2f}); "
+            f"update median {statistics.median(timings['update']):6.2f} ms "
+            f"(p95 {p95(timings['update']):6.2f})"
+        )
+    for enabled in (False, True):
+        for trial in range(3):
+            email = f"burst{int(enabled)}-{trial}@bench.example"
+            with _lock(enabled):
+                wall, statuses = parallel([_upsert(email, f"W{i}") for i in range(20)])
+            label = "with lock   " if enabled else "without lock"
+            made = leads_with(admin, email)
+            lines.append(
+                f"20 parallel upserts of one new Email {label}, trial {trial}: {made} Lead(s), "
+                f"statuses {sorted(set(statuses))}, {wall:7.1f} ms"
+            )
+    with _lock(True):
+        wall, statuses = parallel([_upsert(f"distinct{i}@bench.example", "D") for i in range(8)])
+    lines.append(_statuses("8 parallel upserts of 8 different Emails with lock", wall, statuses))
+    with _lock(True):
+        wall, statuses = parallel([_upsert("one@bench.example", "D") for i in range(8)])
+    lines.append(_statuses("8 parallel upserts of one new Email with lock", wall, statuses))
+    return lines
 
 
 if __name__ == "__main__":
