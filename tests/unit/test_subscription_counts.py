@@ -148,3 +148,31 @@ def test_pages_in_creation_order_with_an_opaque_token(repo: SubscriptionReposito
     for bad in ("nope", "YWZ0ZXI6eHl6", "%%%"):
         with pytest.raises(InvalidPageTokenError):
             repo.page(CID, 3, bad)
+
+
+def test_a_transaction_conflict_on_the_counter_is_retried(aws: AwsEnv) -> None:
+    """DynamoDB cancels a transaction that meets another one on the same item (the counter)
+    instead of waiting; the write tries again."""
+    from botocore.exceptions import ClientError
+
+    real = _ddb(aws)
+    conflicts = [1]
+
+    class Conflicting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def transact_write_items(self, **kwargs: Any) -> Any:
+            if conflicts:
+                conflicts.pop()
+                error = {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                    "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+                }
+                raise ClientError(error, "TransactWriteItems")  # type: ignore[arg-type]
+            return real.transact_write_items(**kwargs)
+
+    repo = SubscriptionRepository(lambda: Conflicting(), aws.table_name)  # type: ignore[arg-type,return-value]
+    repo.add(_sub(1), max_per_connection=5)
+    assert conflicts == []
+    assert repo.counts(CID) == SubscriptionCounts(1, 1, {"leads.created": 1})

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,7 +52,7 @@ __all__ = [
 COUNTS_SK = "COUNTS#SUBSCRIPTIONS"
 _TRIGGER_PREFIX = "t:"
 _RETRIES = 5
-"""Attempts of a write whose subscription changed (status) between its read and its transaction."""
+"""Attempts of a write whose subscription or counter changed under it (then a 503 to retry)."""
 
 _UPDATABLE = frozenset(
     {"sobject", "params", "fields", "ignore_own_changes", "status", "last_error", "last_error_at"}
@@ -389,7 +391,7 @@ class SubscriptionRepository(DynamoStore):
     ) -> bool:
         """Run the transaction (items[0]: the counter's part). False when the subscription's own
         condition failed; the counter started first when missing; a limit reached raises."""
-        for _ in range(3):
+        for attempt in range(_RETRIES):
             try:
                 self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
                 return True
@@ -399,6 +401,11 @@ class SubscriptionRepository(DynamoStore):
                 reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 return False
+            if "TransactionConflict" in reasons:
+                # Another write of this connection's counter in flight (DynamoDB cancels rather
+                # than waits): back off briefly, with jitter, and try again.
+                time.sleep(0.02 * (attempt + 1) * (0.5 + secrets.randbelow(1000) / 1000))
+                continue
             counts_item = self.client.get_item(
                 TableName=self.table_name, Key=self._counts_key(connection_id), ConsistentRead=True
             ).get("Item")
