@@ -1,0 +1,318 @@
+"""The template's IAM roles, built offline and enforced in moto.
+
+* :func:`template_roles` expands the SAM template with the SAM translator (offline: no S3 code URIs,
+  no managed-policy lookups), takes every ``AWS::IAM::Role`` it yields (the functions' generated
+  roles, with SAM policy templates such as ``DynamoDBCrudPolicy`` expanded, and any role the
+  template declares itself), attaches the template's managed and standalone policies, and resolves
+  the intrinsics, so the documents are the ones CloudFormation would deploy.
+* :func:`provision_roles` creates those roles in moto IAM (as :func:`iam_policy.moto_document`
+  narrows them to what moto can enforce), assumes them and returns each function's credentials:
+  with ``INITIAL_NO_AUTH_ACTION_COUNT`` at 0 a function then fails on a missing action exactly as it
+  would deployed.
+* :class:`OperationRecorder` records the boto3 operations each function performs, for
+  :func:`iam_policy.check` (resources and conditions, which moto does not enforce).
+
+Nothing here is specific to this connector: a role added to the template is covered as it is.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack.cfn import NO_VALUE, ResolveContext, TemplateError, load_template, resolve
+from devstack.iam_policy import Operation, moto_document
+from devstack.template import _parameter_values
+
+# The AWS managed policies SAM attaches to function roles (their documents, for the static check).
+AWS_MANAGED_POLICIES: dict[str, dict[str, Any]] = {
+    "service-role/AWSLambdaBasicExecutionRole": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "*",
+            }
+        ],
+    },
+    "AWSXrayWriteOnlyAccess": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                    "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets",
+                    "xray:GetSamplingStatisticSummaries",
+                ],
+                "Resource": "*",
+            }
+        ],
+    },
+}
+
+
+@dataclass(frozen=True)
+class TemplateRoles:
+    """Each role's resolved policy documents, and which role each function runs as."""
+
+    roles: dict[str, list[dict[str, Any]]]
+    functions: dict[str, str]
+
+    def function_policies(self) -> dict[str, list[dict[str, Any]]]:
+        return {function: self.roles[role] for function, role in self.functions.items()}
+
+
+def translate(raw: Mapping[str, Any], region: str) -> dict[str, Any]:
+    """The SAM template as CloudFormation (what ``sam deploy`` sends), offline."""
+    import boto3
+    from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
+    from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
+
+    template = copy.deepcopy(dict(raw))
+    for resource in template.get("Resources", {}).values():
+        props = resource.get("Properties") or {}
+        for uri in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(uri), str):  # sam package would upload these
+                props[uri] = f"s3://local-code/{props[uri]}"
+
+    def no_managed_policy_names() -> dict[str, str]:
+        raise TemplateError("policies must be ARNs or documents (no managed-policy name lookups offline)")
+
+    translated: dict[str, Any] = Translator(
+        None, Parser(), boto_session=boto3.session.Session(region_name=region)
+    ).translate(template, parameter_values={}, get_managed_policy_map=no_managed_policy_names)
+    return translated
+
+
+def template_roles(
+    path: Path,
+    *,
+    stack_name: str,
+    region: str,
+    account_id: str,
+    parameter_overrides: Mapping[str, str] | None = None,
+    ref: Callable[[str], Any],
+    get_att: Callable[[str, str], Any],
+) -> TemplateRoles:
+    """Every role of the template at ``path`` with its resolved policy documents."""
+    cfn = translate(load_template(path), region)
+    resources: dict[str, Any] = cfn["Resources"]
+    ctx = ResolveContext(
+        stack_name=stack_name,
+        region=region,
+        account_id=account_id,
+        parameters=_parameter_values(cfn.get("Parameters") or {}, parameter_overrides or {}),
+        mappings=cfn.get("Mappings") or {},
+        conditions=cfn.get("Conditions") or {},
+        ref_resource=ref,
+        get_att=get_att,
+    )
+
+    def present(logical_id: str) -> bool:
+        condition = resources[logical_id].get("Condition")
+        return condition is None or ctx.condition(str(condition))
+
+    def document(value: Any, where: str) -> dict[str, Any]:
+        resolved = resolve(value, ctx, where)
+        if not isinstance(resolved, dict):
+            raise TemplateError(f"{where} is not a policy document")
+        return resolved
+
+    def managed(arn: Any, where: str) -> dict[str, Any]:
+        if isinstance(arn, dict) and set(arn) == {"Ref"} and arn["Ref"] in resources:
+            policy = resources[arn["Ref"]]
+            if policy["Type"] != "AWS::IAM::ManagedPolicy":
+                raise TemplateError(f"{where}: {arn['Ref']} is not a managed policy")
+            return document(policy["Properties"]["PolicyDocument"], f"{arn['Ref']}.PolicyDocument")
+        name = str(resolve(arn, ctx, where))
+        marker = ":iam::aws:policy/"
+        if marker in name and name.split(marker, 1)[1] in AWS_MANAGED_POLICIES:
+            return AWS_MANAGED_POLICIES[name.split(marker, 1)[1]]
+        raise TemplateError(f"{where}: managed policy {name} is unknown to the least-privilege check")
+
+    roles: dict[str, list[dict[str, Any]]] = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role" or not present(logical_id):
+            continue
+        props = resource.get("Properties") or {}
+        docs = [
+            document(p["PolicyDocument"], f"{logical_id}.Policies[{i}]")
+            for i, p in enumerate(props.get("Policies") or [])
+            if resolve(p, ctx, f"{logical_id}.Policies[{i}]") is not NO_VALUE
+        ]
+        docs += [
+            managed(arn, f"{logical_id}.ManagedPolicyArns[{i}]")
+            for i, arn in enumerate(props.get("ManagedPolicyArns") or [])
+        ]
+        roles[logical_id] = docs
+    # Standalone policies attached to roles by name or reference.
+    for logical_id, resource in resources.items():
+        if resource["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
+            continue
+        if not present(logical_id):
+            continue
+        props = resource.get("Properties") or {}
+        targets = list(props.get("Roles") or []) + ([props["RoleName"]] if "RoleName" in props else [])
+        for target in targets:
+            role = target["Ref"] if isinstance(target, dict) and "Ref" in target else None
+            if role in roles:
+                roles[role].append(document(props["PolicyDocument"], f"{logical_id}.PolicyDocument"))
+
+    functions: dict[str, str] = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Lambda::Function" or not present(logical_id):
+            continue
+        role = (resource.get("Properties") or {}).get("Role")
+        if isinstance(role, dict) and "Fn::GetAtt" in role:
+            functions[logical_id] = str(role["Fn::GetAtt"][0])
+        else:
+            raise TemplateError(f"{logical_id}.Role is not a role of the template")
+    return TemplateRoles(roles=roles, functions=functions)
+
+
+def standard_attributes(
+    types: Mapping[str, str], refs: Mapping[str, str], *, region: str, account_id: str
+) -> tuple[Callable[[str], Any], Callable[[str, str], Any]]:
+    """``Ref`` and ``GetAtt`` for resources known by physical name (``refs``): the attributes
+    CloudFormation derives from a name (ARNs, topic names), for tests that name resources themselves."""
+
+    def ref(logical_id: str) -> Any:
+        if logical_id not in refs:
+            raise TemplateError(f"!Ref {logical_id}: no physical name given")
+        return refs[logical_id]
+
+    def get_att(logical_id: str, attribute: str) -> Any:
+        kind, name = types.get(logical_id, ""), ref(logical_id)
+        arns = {
+            "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{account_id}:table/{name}",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+            "AWS::SNS::Topic": name,
+            "AWS::IAM::Role": f"arn:aws:iam::{account_id}:role/{name}",
+            "AWS::Serverless::Function": f"arn:aws:lambda:{region}:{account_id}:function:{name}",
+            "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{account_id}:function:{name}",
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account_id}:log-group:{name}:*",
+            "AWS::KMS::Key": name,
+        }
+        if attribute == "Arn" and kind in arns:
+            return arns[kind]
+        if kind == "AWS::SNS::Topic" and attribute == "TopicName":
+            return name.rsplit(":", 1)[-1]
+        if kind == "AWS::SNS::Topic" and attribute == "TopicArn":
+            return name
+        raise TemplateError(f"!GetAtt {logical_id}.{attribute}: not derivable from its name")
+
+    return ref, get_att
+
+
+def role_name(stack_name: str, logical_id: str) -> str:
+    return f"{stack_name}-{logical_id}"[:64]
+
+
+def provision_roles(
+    iam: Any, sts: Any, roles: TemplateRoles, *, stack_name: str
+) -> dict[str, dict[str, str]]:
+    """Create the roles in moto IAM and assume each function's: its Lambda credentials (the
+    variables the Lambda service sets) by function logical id. Call while IAM is not enforced."""
+    trust = (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+        '"Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+    )
+    import json
+
+    arns: dict[str, str] = {}
+    for logical_id, documents in roles.roles.items():
+        name = role_name(stack_name, logical_id)
+        arns[logical_id] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        for i, doc in enumerate(documents):
+            iam.put_role_policy(
+                RoleName=name, PolicyName=f"p{i}", PolicyDocument=json.dumps(moto_document(doc))
+            )
+    credentials: dict[str, dict[str, str]] = {}
+    for function, role in roles.functions.items():
+        creds = sts.assume_role(RoleArn=arns[role], RoleSessionName=function[:64])["Credentials"]
+        credentials[function] = {
+            "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": creds["SessionToken"],
+        }
+    return credentials
+
+
+def admin_credentials(iam: Any, name: str) -> dict[str, str]:
+    """A moto IAM user allowed everything: the local stack's and the tests' own calls (creating
+    resources, reading queues) once IAM is enforced. Call while IAM is not enforced."""
+    import json
+
+    iam.create_user(UserName=name)
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="everything",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        ),
+    )
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+@contextmanager
+def iam_enforced() -> Iterator[None]:
+    """moto authorises every request from here on (in this process: moto in-process or a
+    ThreadedMotoServer); restored afterwards."""
+    from moto.core.authorization import enable_iam_authentication
+    from moto.iam.access_control import IAMRequestBase
+
+    # moto recomputes SigV4 from the parsed request and gets EventBridge Scheduler's REST paths
+    # wrong (SignatureDoesNotMatch on valid calls); signatures are not what this proves.
+    check_signature = IAMRequestBase.check_signature
+    IAMRequestBase.check_signature = lambda self: None  # type: ignore[method-assign]
+    try:
+        with enable_iam_authentication():
+            yield
+    finally:
+        IAMRequestBase.check_signature = check_signature  # type: ignore[method-assign]
+
+
+@dataclass
+class OperationRecorder:
+    """Records the boto3 operations made while a function is :meth:`acting`, by function."""
+
+    calls: dict[str, list[Operation]] = field(default_factory=dict)
+    _local: threading.local = field(default_factory=threading.local)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    current: str | None = None
+
+    def attach(self, events: Any) -> None:
+        """Register on a botocore event system (a session's, before its clients are made)."""
+        events.register("before-parameter-build", self._record, unique_id=f"iam-recorder-{id(self)}")
+
+    def _record(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
+        function = self.current
+        if function is None:
+            return
+        operation = Operation(model.service_model.service_name, model.name, copy.deepcopy(dict(params)))
+        with self._lock:
+            self.calls.setdefault(function, []).append(operation)
+
+
+__all__ = [
+    "AWS_MANAGED_POLICIES",
+    "OperationRecorder",
+    "TemplateRoles",
+    "admin_credentials",
+    "iam_enforced",
+    "provision_roles",
+    "role_name",
+    "standard_attributes",
+    "template_roles",
+    "translate",
+]
