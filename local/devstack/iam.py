@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.cfn import NO_VALUE, ResolveContext, TemplateError, load_template, resolve
+from devstack.cfn import NO_VALUE, ResolveContext, TemplateError, load_template_text, resolve
 from devstack.iam_policy import Operation, moto_document
 from devstack.template import _parameter_values
 
@@ -71,6 +71,10 @@ class TemplateRoles:
         return {function: self.roles[role] for function, role in self.functions.items()}
 
 
+_translated: dict[tuple[str, str], dict[str, Any]] = {}
+"""Translations by (template text, region): the translator takes about a second."""
+
+
 def translate(raw: Mapping[str, Any], region: str) -> dict[str, Any]:
     """The SAM template as CloudFormation (what ``sam deploy`` sends), offline."""
     import boto3
@@ -104,7 +108,10 @@ def template_roles(
     get_att: Callable[[str, str], Any],
 ) -> TemplateRoles:
     """Every role of the template at ``path`` with its resolved policy documents."""
-    cfn = translate(load_template(path), region)
+    text = path.read_text(encoding="utf-8")
+    cfn = _translated.get((text, region))
+    if cfn is None:
+        cfn = _translated[(text, region)] = translate(load_template_text(text), region)
     resources: dict[str, Any] = cfn["Resources"]
     ctx = ResolveContext(
         stack_name=stack_name,
@@ -127,7 +134,11 @@ def template_roles(
             raise TemplateError(f"{where} is not a policy document")
         return resolved
 
-    def managed(arn: Any, where: str) -> dict[str, Any]:
+    def managed(arn: Any, where: str) -> dict[str, Any] | None:
+        if isinstance(arn, dict) and "Fn::If" in arn:
+            condition, when_true, when_false = arn["Fn::If"]
+            chosen = when_true if ctx.condition(str(condition)) else when_false
+            return None if chosen == {"Ref": "AWS::NoValue"} else managed(chosen, where)
         if isinstance(arn, dict) and set(arn) == {"Ref"} and arn["Ref"] in resources:
             policy = resources[arn["Ref"]]
             if policy["Type"] != "AWS::IAM::ManagedPolicy":
@@ -149,10 +160,10 @@ def template_roles(
             for i, p in enumerate(props.get("Policies") or [])
             if resolve(p, ctx, f"{logical_id}.Policies[{i}]") is not NO_VALUE
         ]
-        docs += [
-            managed(arn, f"{logical_id}.ManagedPolicyArns[{i}]")
-            for i, arn in enumerate(props.get("ManagedPolicyArns") or [])
-        ]
+        for i, arn in enumerate(props.get("ManagedPolicyArns") or []):
+            attached = managed(arn, f"{logical_id}.ManagedPolicyArns[{i}]")
+            if attached is not None:
+                docs.append(attached)
         roles[logical_id] = docs
     # Standalone policies attached to roles by name or reference.
     for logical_id, resource in resources.items():

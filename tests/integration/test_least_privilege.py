@@ -72,18 +72,32 @@ def test_the_poller_runs_a_field_matched_cycle_on_its_role(
         ("sns", "PublishBatch"),
     } <= performed
     assert [str(f) for f in iam_roles.findings()] == []
+    _assert_allowed_with_a_customer_key(iam_roles, aws, scheduler)
 
 
-def _without(template: Path, action: str, tmp_path: Path) -> Path:
+def _assert_allowed_with_a_customer_key(iam_roles: IamRoles, aws: AwsEnv, scheduler: SchedulerEnv) -> None:
+    """With KmsKeyArn set, the same calls also need the key (kms:Decrypt / GenerateDataKey through
+    the encrypting service): each role must have them, and only then."""
+    with_key = roles_for_test_resources(aws, scheduler, KmsKeyArn=KMS_KEY)
+    findings = check(iam_roles.recorder.calls, with_key.function_policies(), account_of(aws, KMS_KEY))
+    assert [str(f) for f in findings] == []
+    without_key_policy = check(
+        iam_roles.recorder.calls, iam_roles.roles.function_policies(), account_of(aws, KMS_KEY)
+    )
+    assert {f.request.action for f in without_key_policy} >= {"kms:Decrypt", "kms:GenerateDataKey"}
+
+
+def _without(action: str, tmp_path: Path, resource: str = "PollerFunction") -> Path:
+    """template.yaml with ``action`` removed from ``resource``'s policy."""
     text = TEMPLATE.read_text(encoding="utf-8")
+    start = text.index(f"\n  {resource}:\n")
     line = f"                - {action}\n"
-    assert line in text, action
+    at = text.index(line, start)
     out = tmp_path / "template.yaml"
-    out.write_text(text.replace(line, "", 1), encoding="utf-8")
+    out.write_text(text[:at] + text[at + len(line) :], encoding="utf-8")
     return out
 
 
-@pytest.mark.parametrize("action", ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query"])
 def test_an_action_removed_from_the_pollers_policy_is_caught(
     iam_roles: IamRoles,
     aws: AwsEnv,
@@ -91,12 +105,12 @@ def test_an_action_removed_from_the_pollers_policy_is_caught(
     sf_emulator: EmulatorHandle,
     fresh_runtime: None,
     tmp_path: Path,
-    action: str,
 ) -> None:
     _field_matched_cycle(iam_roles, aws, sf_emulator)
-    narrowed = roles_for_test_resources(aws, scheduler, _without(TEMPLATE, action, tmp_path))
-    findings = check(iam_roles.recorder.calls, narrowed.function_policies(), account_of(aws))
-    assert {(f.function, f.request.action) for f in findings} == {("PollerFunction", action)}
+    for action in ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query"):
+        narrowed = roles_for_test_resources(aws, scheduler, _without(action, tmp_path))
+        findings = check(iam_roles.recorder.calls, narrowed.function_policies(), account_of(aws))
+        assert {(f.function, f.request.action) for f in findings} == {("PollerFunction", action)}, action
 
 
 def test_the_connections_function_connects_and_subscribes_on_its_role(
@@ -112,17 +126,20 @@ def test_the_connections_function_connects_and_subscribes_on_its_role(
         with iam_roles.acting_as("ConnectionsFunction"):
             started = api.create()
         location = api.consent(started["authorize_url"])
-        with iam_roles.acting_as("ConnectionsFunction"):
+        with iam_roles.acting_as("OAuthCallbackFunction"):
             page = api.callback(location)
-            assert page.outcome == "connected", page.body
-            cid = str(started["connection_id"])
+        assert page.outcome == "connected", page.body
+        cid = str(started["connection_id"])
+        with iam_roles.acting_as("ConnectionsFunction"):
             created = api.call("POST", f"/connections/{cid}/subscriptions", {"trigger": "leads.created"})
             assert created.status == 201, created.body
             assert api.call("GET", f"/connections/{cid}").status == 200
     assert f"poll-{cid}" in scheduler.schedules()
     performed = operations(iam_roles.recorder, "ConnectionsFunction")
     assert {("secretsmanager", "CreateSecret"), ("scheduler", "CreateSchedule")} <= performed
+    assert ("secretsmanager", "PutSecretValue") in operations(iam_roles.recorder, "OAuthCallbackFunction")
     assert [str(f) for f in iam_roles.findings()] == []
+    _assert_allowed_with_a_customer_key(iam_roles, aws, scheduler)
 
 
 def test_an_action_function_creates_idempotently_on_its_role(
