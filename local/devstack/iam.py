@@ -320,10 +320,72 @@ __all__ = [
     "OperationRecorder",
     "TemplateRoles",
     "admin_credentials",
+    "adopt_admin_key",
     "iam_enforced",
+    "install_invocation_credentials",
     "provision_roles",
     "role_name",
     "standard_attributes",
     "template_roles",
     "translate",
 ]
+
+
+def adopt_admin_key(
+    iam: Any, *, user_name: str, access_key_id: str, secret_key: str, account_id: str
+) -> None:
+    """Make ``access_key_id``/``secret_key`` (the local stack's fixed fake credentials, which the demo,
+    the e2e tests and a developer's AWS CLI use) the key of an IAM user allowed everything, so that
+    everything but the functions keeps working once IAM is enforced. moto (in this process) only
+    generates key ids, so the generated key is renamed in its backend."""
+    from moto.iam.models import iam_backends
+
+    admin_credentials(iam, user_name)
+    (key,) = iam_backends[account_id]["aws"].get_user(user_name).access_keys
+    key.access_key_id = access_key_id
+    key.secret_access_key = secret_key
+
+
+_credentials_installed = threading.Lock()
+_installed = False
+
+
+def install_invocation_credentials() -> None:
+    """Every boto3 client in this process signs each request with the credentials in the *current
+    thread's* environment (devstack.lambdas layers each invocation's environment over os.environ).
+
+    The functions share one process, one boto3 default session and one layer runtime, whose clients
+    would otherwise keep the credentials of whichever function built them: here each request is
+    signed as the function that makes it, with its role's credentials, as in its own container.
+    (A thread a handler starts itself does not inherit the overlay and signs as the stack's admin.)
+    """
+    global _installed
+    from botocore.credentials import Credentials, EnvProvider, ReadOnlyCredentials
+
+    class InvocationCredentials(Credentials):
+        def __init__(self) -> None:  # the values are read at signing time
+            self.method = "env"
+
+        def _get(self, name: str) -> str | None:
+            import os
+
+            return os.environ.get(name) or None
+
+        access_key = property(lambda self: self._get("AWS_ACCESS_KEY_ID"), lambda self, _: None)
+        secret_key = property(lambda self: self._get("AWS_SECRET_ACCESS_KEY"), lambda self, _: None)
+        token = property(lambda self: self._get("AWS_SESSION_TOKEN"), lambda self, _: None)
+
+        def get_frozen_credentials(self) -> ReadOnlyCredentials:
+            return ReadOnlyCredentials(self.access_key, self.secret_key, self.token)
+
+    with _credentials_installed:
+        if _installed:
+            return
+        load = EnvProvider.load
+
+        def load_per_invocation(self: EnvProvider) -> Credentials | None:
+            found = load(self)
+            return InvocationCredentials() if found is not None else None
+
+        EnvProvider.load = load_per_invocation  # type: ignore[method-assign]
+        _installed = True

@@ -146,6 +146,8 @@ class LocalStack:
     demo_connection_id: str | None = None
     demo_connection_note: str | None = None
     warnings: list[str] = field(default_factory=list)
+    role_credentials: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    iam_enforced: bool = False
     import_errors: dict[str, str] = field(default_factory=dict)
     moto_url: str = ""
     api_url: str = ""
@@ -206,6 +208,8 @@ class LocalStack:
         except TemplateError as exc:
             raise StackError(str(exc)) from exc
         self.warnings.extend(factory.warnings)
+        if config.enforce_iam:
+            self._enforce_iam(factory)
 
         try:
             self.front = FrontServer(config.host, config.api_port)
@@ -228,6 +232,8 @@ class LocalStack:
 
         def base_environment(spec: FunctionSpec) -> dict[str, str]:
             env = self._globals_env(spec, context)
+            # What the Lambda service sets: the function's role credentials (docs/security.md).
+            env.update(self.role_credentials.get(spec.logical_id, {}))
             env.update(self.local_overrides())
             env.update(env_overrides.get("Parameters", {}))
             env.update(env_overrides.get(spec.logical_id, {}))
@@ -300,6 +306,47 @@ class LocalStack:
         if config.demo_connection:
             self._ensure_demo_connection()
         self.ready.set()
+
+    def _enforce_iam(self, factory: ResourceFactory) -> None:
+        """The template's roles in moto IAM, each function's assumed, and moto enforcing IAM from
+        now on; the stack's own fake credentials become an IAM user allowed everything."""
+        from devstack.iam import (
+            adopt_admin_key,
+            iam_enforced,
+            install_invocation_credentials,
+            provision_roles,
+            template_roles,
+        )
+
+        config = self.config
+        try:
+            roles = template_roles(
+                config.template,
+                stack_name=config.stack_name,
+                region=config.region,
+                account_id=config.account_id,
+                parameter_overrides=config.parameter_overrides,
+                ref=factory.ref,
+                get_att=factory.get_att,
+            )
+        except TemplateError as exc:
+            raise StackError(f"IAM roles of {config.template}: {exc} (ENFORCE_IAM=0 runs without)") from exc
+        iam = factory.client("iam")
+        self.role_credentials = provision_roles(
+            iam, factory.client("sts"), roles, stack_name=config.stack_name
+        )
+        adopt_admin_key(
+            iam,
+            user_name=f"{config.stack_name}-admin",
+            access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            secret_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            account_id=config.account_id,
+        )
+        install_invocation_credentials()
+        enforcement = contextlib.ExitStack()
+        enforcement.enter_context(iam_enforced())
+        self._stops.append(("iam enforcement", enforcement.close))
+        self.iam_enforced = True
 
     def _isolate_aws_environment(self) -> None:
         """Point every AWS SDK call of this process at moto, with fake credentials."""
@@ -391,7 +438,7 @@ class LocalStack:
             "import_errors": self.import_errors,
             "demo_connection_id": self.demo_connection_id,
             "schedule_speedup": self.config.schedule_speedup,
-            "iam_enforced": False,
+            "iam_enforced": self.iam_enforced,
         }
 
     # -- stop --------------------------------------------------------------------------------------
@@ -405,6 +452,7 @@ class LocalStack:
             except Exception as exc:  # keep stopping the rest
                 print(f"devstack: stopping {name} failed: {exc}", file=sys.stderr)
         self.ready.clear()
+        self.iam_enforced = False
 
 
 def load_config(env: dict[str, str] | None = None) -> StackConfig:

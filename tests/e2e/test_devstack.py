@@ -143,7 +143,7 @@ def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> N
     health = httpx.get(f"{api}/__devstack__/health").json()
     assert health["status"] == "ready"
     assert health["import_errors"] == {}
-    assert health["iam_enforced"] is False
+    assert health["iam_enforced"] is True  # each function on its own template role (docs/security.md)
 
     # The demo connection was made through the real OAuth endpoints and is connected.
     connection_id = health["demo_connection_id"]
