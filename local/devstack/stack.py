@@ -167,13 +167,7 @@ class LocalStack:
     def _start(self) -> None:
         config = self.config
         try:
-            template = read_template(
-                config.template,
-                stack_name=config.stack_name,
-                region=config.region,
-                account_id=config.account_id,
-                parameter_overrides=config.parameter_overrides,
-            )
+            template = read_template(config.template, **self._deployment())
         except TemplateError as exc:
             raise StackError(f"{config.template}: {exc}") from exc
         self.template = template
@@ -307,6 +301,16 @@ class LocalStack:
             self._ensure_demo_connection()
         self.ready.set()
 
+    def _deployment(self) -> dict[str, Any]:
+        """Where the template is deployed to: what its intrinsics resolve against."""
+        config = self.config
+        return {
+            "stack_name": config.stack_name,
+            "region": config.region,
+            "account_id": config.account_id,
+            "parameter_overrides": config.parameter_overrides,
+        }
+
     def _enforce_iam(self, factory: ResourceFactory) -> None:
         """The template's roles in moto IAM, each function's assumed, and moto enforcing IAM from
         now on; the stack's own fake credentials become an IAM user allowed everything."""
@@ -321,13 +325,7 @@ class LocalStack:
         config = self.config
         try:
             roles = template_roles(
-                config.template,
-                stack_name=config.stack_name,
-                region=config.region,
-                account_id=config.account_id,
-                parameter_overrides=config.parameter_overrides,
-                ref=factory.ref,
-                get_att=factory.get_att,
+                config.template, **self._deployment(), ref=factory.ref, get_att=factory.get_att
             )
         except TemplateError as exc:
             raise StackError(f"IAM roles of {config.template}: {exc} (ENFORCE_IAM=0 runs without)") from exc
