@@ -10,6 +10,7 @@ store: BatchGetItem / BatchWriteItem); an action function creates a record with 
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -155,4 +156,24 @@ def test_an_action_function_creates_idempotently_on_its_role(
         assert created.status == 201, created
     assert created.headers.get("Idempotent-Replayed") == "true"
     assert ("secretsmanager", "GetSecretValue") in operations(iam_roles.recorder, "AccountsFunction")
+    assert [str(f) for f in iam_roles.findings()] == []
+
+
+def test_attachments_stage_big_content_in_s3_on_their_role(
+    iam_roles: IamRoles, aws: AwsEnv, sf_emulator: EmulatorHandle, fresh_runtime: None
+) -> None:
+    """S3 is where moto checks resources too: the object key must be under attachments/. The
+    presigned URL is signed with the role's credentials, so the role must be allowed to read it
+    (checked statically: moto cannot authorise query-string signatures)."""
+    connection = seed_connection(aws, sf_emulator, "conn-iam-files")
+    account = sf_emulator.dml("insert", "Account", {"Name": "Files Ltd"})["id"]
+    content = bytes(range(256)) * 20
+    body = {"ParentId": account, "Name": "big.bin", "Body": base64.b64encode(content).decode()}
+    attachment = sf_emulator.dml("insert", "Attachment", body)["id"]
+    with iam_roles.acting_as("AttachmentsFunction"):
+        get_runtime().install(attachment_inline_limit=1024)
+        answer = ActionApi(connection.connection_id).get(f"attachments/{attachment}/content")
+    assert answer.status == 200, answer
+    assert answer.body["size"] == len(content)
+    assert {("s3", "PutObject"), ("s3", "GetObject")} <= operations(iam_roles.recorder, "AttachmentsFunction")
     assert [str(f) for f in iam_roles.findings()] == []
