@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.cfn import NO_VALUE, ResolveContext, TemplateError, load_template_text, resolve
-from devstack.iam_policy import Operation, moto_document
+from devstack.iam_policy import Account, Operation, moto_document, request_marker, requests_for
 from devstack.template import _parameter_values
 
 # The AWS managed policies SAM attaches to function roles (their documents, for the static check).
@@ -295,23 +295,47 @@ def iam_enforced() -> Iterator[None]:
 
 @dataclass
 class OperationRecorder:
-    """Records the boto3 operations made while a function is :meth:`acting`, by function."""
+    """Records the boto3 operations each function performs: the function is ``current`` (set by
+    the tests around an invocation) or, when unset, whatever ``function_of`` says for the calling
+    thread (the local stack's invocation threads)."""
 
     calls: dict[str, list[Operation]] = field(default_factory=dict)
-    _local: threading.local = field(default_factory=threading.local)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
     current: str | None = None
+    function_of: Callable[[], str | None] | None = None
+    distinct_for: Account | None = None
+    """When set, an operation is kept only if it needs an IAM request not seen yet for its
+    function (bounded memory over a long ``make run``)."""
+    _seen: dict[str, set[tuple[str, str, str]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def attach(self, events: Any) -> None:
         """Register on a botocore event system (a session's, before its clients are made)."""
         events.register("before-parameter-build", self._record, unique_id=f"iam-recorder-{id(self)}")
 
+    def attach_process_wide(self) -> None:
+        """Register on every botocore session this process creates from now on (and boto3's
+        default session if it exists)."""
+        import boto3
+        from botocore.handlers import BUILTIN_HANDLERS
+
+        BUILTIN_HANDLERS.append(("before-parameter-build", self._record))
+        if boto3.DEFAULT_SESSION is not None:
+            self.attach(boto3.DEFAULT_SESSION.events)
+
     def _record(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
         function = self.current
+        if function is None and self.function_of is not None:
+            function = self.function_of()
         if function is None:
             return
         operation = Operation(model.service_model.service_name, model.name, copy.deepcopy(dict(params)))
         with self._lock:
+            if self.distinct_for is not None:
+                markers = {request_marker(r) for r in requests_for(operation, self.distinct_for)}
+                seen = self._seen.setdefault(function, set())
+                if markers <= seen:
+                    return
+                seen |= markers
             self.calls.setdefault(function, []).append(operation)
 
 

@@ -323,7 +323,17 @@ def requests_for(op: Operation, account: Account) -> list[Request]:
                 Request("iam:PassRole", str(role), {"iam:PassedToService": ("scheduler.amazonaws.com",)})
             )
         return out
+    if service == "sts" and "RoleArn" in p:
+        out = [Request(f"sts:{name}", str(p["RoleArn"]))]
+        if p.get("Tags") or p.get("TransitiveTagKeys"):
+            out.append(Request("sts:TagSession", str(p["RoleArn"])))
+        return out
     return [Request(f"{service}:{name}", "*")]
+
+
+def request_marker(request: Request) -> tuple[str, str, str]:
+    """A hashable identity of a request (its context is a mapping)."""
+    return (request.action, request.resource, repr(sorted(request.context.items())))
 
 
 @dataclass(frozen=True)
@@ -352,7 +362,7 @@ def check(
         seen: set[tuple[str, str, str]] = set()
         for op in operations:
             for request in requests_for(op, account):
-                marker = (request.action, request.resource, repr(sorted(request.context.items())))
+                marker = request_marker(request)
                 if marker in seen:
                     continue
                 seen.add(marker)
@@ -372,6 +382,7 @@ __all__ = [
     "check",
     "decide",
     "moto_document",
+    "request_marker",
     "requests_for",
     "statements",
 ]

@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -29,6 +29,10 @@ from devstack.lambdas import FunctionLoadError, FunctionRuntime, layered_environ
 from devstack.resources import Resource, ResourceFactory, local_api_id
 from devstack.schedules import ScheduleClock, ScheduleRunner
 from devstack.template import FunctionSpec, StackTemplate, read_template
+
+if TYPE_CHECKING:
+    from devstack.iam import OperationRecorder, TemplateRoles
+    from devstack.iam_policy import Account
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Never let a developer's real AWS configuration leak into the local stack.
@@ -148,6 +152,8 @@ class LocalStack:
     warnings: list[str] = field(default_factory=list)
     role_credentials: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     iam_enforced: bool = False
+    iam_recorder: OperationRecorder | None = None
+    iam_check: tuple[TemplateRoles, Account] | None = None
     import_errors: dict[str, str] = field(default_factory=dict)
     moto_url: str = ""
     api_url: str = ""
@@ -264,6 +270,7 @@ class LocalStack:
                 "routes": lambda _: [r.model_dump() for r in template.routes],
                 "events": lambda _: self.events.recent() if self.events else [],
                 "schedules": lambda _: self.schedules.describe() if self.schedules else [],
+                "iam": self._iam_report,
             }
         )
         self.front.gateway = gateway
@@ -315,12 +322,15 @@ class LocalStack:
         """The template's roles in moto IAM, each function's assumed, and moto enforcing IAM from
         now on; the stack's own fake credentials become an IAM user allowed everything."""
         from devstack.iam import (
+            OperationRecorder,
             adopt_admin_key,
             iam_enforced,
             install_invocation_credentials,
             provision_roles,
             template_roles,
         )
+        from devstack.iam_policy import Account
+        from devstack.lambdas import invoking_function
 
         config = self.config
         try:
@@ -341,6 +351,17 @@ class LocalStack:
             account_id=config.account_id,
         )
         install_invocation_credentials()
+        assert self.template is not None
+        partition_keys = {
+            str(factory.ref(logical_id)): str(key["AttributeName"])
+            for logical_id, spec in self.template.resources.items()
+            if spec.type == "AWS::DynamoDB::Table"
+            for key in spec.properties.get("KeySchema") or []
+            if key.get("KeyType") == "HASH"
+        }
+        self.iam_check = (roles, Account(config.region, config.account_id, partition_keys))
+        self.iam_recorder = OperationRecorder(function_of=invoking_function, distinct_for=self.iam_check[1])
+        self.iam_recorder.attach_process_wide()
         enforcement = contextlib.ExitStack()
         enforcement.enter_context(iam_enforced())
         self._stops.append(("iam enforcement", enforcement.close))
@@ -423,6 +444,23 @@ class LocalStack:
         except DemoConnectionError as exc:
             self.demo_connection_note = str(exc)
             self.warnings.append(f"demo connection: {exc}")
+
+    def _iam_report(self, _: HttpRequest) -> dict[str, Any]:
+        """Every AWS call the functions made so far, checked against their roles' real policies
+        (resources and conditions, which moto does not enforce): docs/security.md."""
+        from devstack.iam_policy import check
+
+        if self.iam_recorder is None or self.iam_check is None:
+            return {"enforced": False, "functions": {}, "findings": []}
+        roles, account = self.iam_check
+        calls = {name: list(ops) for name, ops in self.iam_recorder.calls.items()}
+        return {
+            "enforced": self.iam_enforced,
+            "functions": {
+                name: sorted({f"{op.service}:{op.operation}" for op in ops}) for name, ops in calls.items()
+            },
+            "findings": [str(f) for f in check(calls, roles.function_policies(), account)],
+        }
 
     def _health(self, _: HttpRequest) -> dict[str, Any]:
         template = self.template
