@@ -66,6 +66,10 @@ class TemplateRoles:
 
     roles: dict[str, list[dict[str, Any]]]
     functions: dict[str, str]
+    names: dict[str, str] = field(default_factory=dict)
+    """Each role's name (its RoleName, or what CloudFormation's would be like)."""
+    trust: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each role's trust policy (who may assume it), resolved."""
 
     def function_policies(self) -> dict[str, list[dict[str, Any]]]:
         return {function: self.roles[role] for function, role in self.functions.items()}
@@ -121,8 +125,18 @@ def template_roles(
         mappings=cfn.get("Mappings") or {},
         conditions=cfn.get("Conditions") or {},
         ref_resource=ref,
-        get_att=get_att,
+        get_att=lambda logical_id, attribute: role_arn(logical_id, attribute),
     )
+
+    def role_arn(logical_id: str, attribute: str) -> Any:
+        try:
+            return get_att(logical_id, attribute)
+        except TemplateError:
+            # A role the lookups do not know (SAM's generated roles, in a trust policy): the name
+            # provision_roles gives it.
+            if resources.get(logical_id, {}).get("Type") != "AWS::IAM::Role" or attribute != "Arn":
+                raise
+            return f"arn:aws:iam::{account_id}:role/{role_name(stack_name, logical_id)}"
 
     def present(logical_id: str) -> bool:
         condition = resources[logical_id].get("Condition")
@@ -151,6 +165,8 @@ def template_roles(
         raise TemplateError(f"{where}: managed policy {name} is unknown to the least-privilege check")
 
     roles: dict[str, list[dict[str, Any]]] = {}
+    names: dict[str, str] = {}
+    trust: dict[str, dict[str, Any]] = {}
     for logical_id, resource in resources.items():
         if resource["Type"] != "AWS::IAM::Role" or not present(logical_id):
             continue
@@ -165,6 +181,12 @@ def template_roles(
             if attached is not None:
                 docs.append(attached)
         roles[logical_id] = docs
+        given = resolve(props.get("RoleName"), ctx, f"{logical_id}.RoleName") if "RoleName" in props else None
+        names[logical_id] = str(given) if given else role_name(stack_name, logical_id)
+        if "AssumeRolePolicyDocument" in props:
+            trust[logical_id] = document(
+                props["AssumeRolePolicyDocument"], f"{logical_id}.AssumeRolePolicyDocument"
+            )
     # Standalone policies attached to roles by name or reference.
     for logical_id, resource in resources.items():
         if resource["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
@@ -187,7 +209,7 @@ def template_roles(
             functions[logical_id] = str(role["Fn::GetAtt"][0])
         else:
             raise TemplateError(f"{logical_id}.Role is not a role of the template")
-    return TemplateRoles(roles=roles, functions=functions)
+    return TemplateRoles(roles=roles, functions=functions, names=names, trust=trust)
 
 
 def standard_attributes(
@@ -233,15 +255,18 @@ def provision_roles(
 ) -> dict[str, dict[str, str]]:
     """Create the roles in moto IAM and assume each function's: its Lambda credentials (the
     variables the Lambda service sets) by function logical id. Call while IAM is not enforced."""
-    trust = (
-        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
-        '"Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
-    )
     import json
 
+    lambda_trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
     arns: dict[str, str] = {}
     for logical_id, documents in roles.roles.items():
-        name = role_name(stack_name, logical_id)
+        name = roles.names.get(logical_id) or role_name(stack_name, logical_id)
+        trust = json.dumps(roles.trust.get(logical_id) or lambda_trust)
         arns[logical_id] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
         for i, doc in enumerate(documents):
             iam.put_role_policy(
