@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.aws",
     "tests.fixtures.actions",
+    "tests.fixtures.iam",
 ]

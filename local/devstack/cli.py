@@ -112,9 +112,10 @@ def print_banner(stack: LocalStack) -> None:
         say(f"  client_secret: {stack.emulator.client_secret}")
         say()
     say("Resources (moto):")
+    width = max((len(r.logical_id) for r in stack.resources.values()), default=20) + 2
     for resource in stack.resources.values():
         note = f"  ({resource.note})" if resource.note else ""
-        say(f"  {resource.logical_id:<22}{resource.type:<32}{resource.ref}{note}")
+        say(f"  {resource.logical_id:<{width}}{resource.type:<32}{resource.ref}{note}")
     say()
     if template.routes:
         say(f"Routes ({len(template.routes)}; all of them: GET {stack.api_url}/__devstack__/routes):")
@@ -122,6 +123,10 @@ def print_banner(stack: LocalStack) -> None:
             say(line)
         say("  IAM (SigV4) authorisation is NOT enforced locally, as with `sam local start-api`;")
         say("  deployed, every route not marked (public) needs a signed request.")
+        if stack.iam_enforced:
+            say("  The functions' own AWS calls ARE IAM-enforced: each runs on its template role")
+            report = f"{stack.api_url}/__devstack__/iam"
+            say(f"  (ENFORCE_IAM=0 turns it off; resources and conditions checked: GET {report}).")
         say()
     if template.schedules:
         say("Schedule events:")

@@ -29,6 +29,7 @@ ENV_VARS = {
     "PARAMETER_OVERRIDES": "parameter_overrides",
     "ENV_VARS_FILE": "env_vars_file",
     "DEMO_CONNECTION": "demo_connection",
+    "ENFORCE_IAM": "enforce_iam",
 }
 
 
@@ -53,6 +54,8 @@ class StackConfig(BaseModel):
     parameter_overrides: dict[str, str] = Field(default_factory=dict)
     env_vars_file: Path | None = None
     demo_connection: bool = True
+    enforce_iam: bool = True
+    """Each function runs with its template role's credentials and moto enforces IAM (actions)."""
 
     @field_validator("parameter_overrides", mode="before")
     @classmethod
@@ -64,7 +67,7 @@ class StackConfig(BaseModel):
                 raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("demo_connection", mode="before")
+    @field_validator("demo_connection", "enforce_iam", mode="before")
     @classmethod
     def _flag(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -268,7 +268,7 @@ class FunctionRuntime:
                 return
             outcome["value"] = json.loads(encoded)
 
-        worker = threading.Thread(target=run, name=f"lambda-{spec.logical_id}", daemon=True)
+        worker = threading.Thread(target=run, name=f"{_THREAD_PREFIX}{spec.logical_id}", daemon=True)
         worker.start()
         waited = spec.timeout_s if wait_s is None else min(wait_s, spec.timeout_s)
         worker.join(waited)
@@ -283,6 +283,15 @@ class FunctionRuntime:
             self.on_error(f"{spec.logical_id} {request_id}: {error_type}: {message}\n{trace}".rstrip())
             return InvocationResult(request_id, duration, None, error_type, message)
         return InvocationResult(request_id, duration, outcome.get("value"))
+
+
+_THREAD_PREFIX = "lambda-"
+
+
+def invoking_function() -> str | None:
+    """The logical id of the function whose invocation runs on the calling thread, if any."""
+    name = threading.current_thread().name
+    return name.removeprefix(_THREAD_PREFIX) if name.startswith(_THREAD_PREFIX) else None
 
 
 def _base_copy() -> dict[str, str]:

@@ -188,7 +188,7 @@ class ResourceFactory:
             name,
             {"Arn": arn, "RoleId": "AROA" + hashlib.sha256(name.encode()).hexdigest()[:17].upper()},
             emulated=False,
-            note="IAM is not enforced locally",
+            note="placeholder: local schedules invoke the poller directly",
         )
 
 

@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -29,6 +29,10 @@ from devstack.lambdas import FunctionLoadError, FunctionRuntime, layered_environ
 from devstack.resources import Resource, ResourceFactory, local_api_id
 from devstack.schedules import ScheduleClock, ScheduleRunner
 from devstack.template import FunctionSpec, StackTemplate, read_template
+
+if TYPE_CHECKING:
+    from devstack.iam import OperationRecorder, TemplateRoles
+    from devstack.iam_policy import Account
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Never let a developer's real AWS configuration leak into the local stack.
@@ -146,6 +150,10 @@ class LocalStack:
     demo_connection_id: str | None = None
     demo_connection_note: str | None = None
     warnings: list[str] = field(default_factory=list)
+    role_credentials: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    iam_enforced: bool = False
+    iam_recorder: OperationRecorder | None = None
+    iam_check: tuple[TemplateRoles, Account] | None = None
     import_errors: dict[str, str] = field(default_factory=dict)
     moto_url: str = ""
     api_url: str = ""
@@ -165,13 +173,7 @@ class LocalStack:
     def _start(self) -> None:
         config = self.config
         try:
-            template = read_template(
-                config.template,
-                stack_name=config.stack_name,
-                region=config.region,
-                account_id=config.account_id,
-                parameter_overrides=config.parameter_overrides,
-            )
+            template = read_template(config.template, **self._deployment())
         except TemplateError as exc:
             raise StackError(f"{config.template}: {exc}") from exc
         self.template = template
@@ -206,6 +208,8 @@ class LocalStack:
         except TemplateError as exc:
             raise StackError(str(exc)) from exc
         self.warnings.extend(factory.warnings)
+        if config.enforce_iam:
+            self._enforce_iam(factory)
 
         try:
             self.front = FrontServer(config.host, config.api_port)
@@ -228,6 +232,8 @@ class LocalStack:
 
         def base_environment(spec: FunctionSpec) -> dict[str, str]:
             env = self._globals_env(spec, context)
+            # What the Lambda service sets: the function's role credentials (docs/security.md).
+            env.update(self.role_credentials.get(spec.logical_id, {}))
             env.update(self.local_overrides())
             env.update(env_overrides.get("Parameters", {}))
             env.update(env_overrides.get(spec.logical_id, {}))
@@ -264,6 +270,7 @@ class LocalStack:
                 "routes": lambda _: [r.model_dump() for r in template.routes],
                 "events": lambda _: self.events.recent() if self.events else [],
                 "schedules": lambda _: self.schedules.describe() if self.schedules else [],
+                "iam": self._iam_report,
             }
         )
         self.front.gateway = gateway
@@ -300,6 +307,65 @@ class LocalStack:
         if config.demo_connection:
             self._ensure_demo_connection()
         self.ready.set()
+
+    def _deployment(self) -> dict[str, Any]:
+        """Where the template is deployed to: what its intrinsics resolve against."""
+        config = self.config
+        return {
+            "stack_name": config.stack_name,
+            "region": config.region,
+            "account_id": config.account_id,
+            "parameter_overrides": config.parameter_overrides,
+        }
+
+    def _enforce_iam(self, factory: ResourceFactory) -> None:
+        """The template's roles in moto IAM, each function's assumed, and moto enforcing IAM from
+        now on; the stack's own fake credentials become an IAM user allowed everything."""
+        from devstack.iam import (
+            OperationRecorder,
+            adopt_admin_key,
+            iam_enforced,
+            install_invocation_credentials,
+            provision_roles,
+            template_roles,
+        )
+        from devstack.iam_policy import Account
+        from devstack.lambdas import invoking_function
+
+        config = self.config
+        try:
+            roles = template_roles(
+                config.template, **self._deployment(), ref=factory.ref, get_att=factory.get_att
+            )
+        except TemplateError as exc:
+            raise StackError(f"IAM roles of {config.template}: {exc} (ENFORCE_IAM=0 runs without)") from exc
+        iam = factory.client("iam")
+        self.role_credentials = provision_roles(
+            iam, factory.client("sts"), roles, stack_name=config.stack_name
+        )
+        adopt_admin_key(
+            iam,
+            user_name=f"{config.stack_name}-admin",
+            access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            secret_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            account_id=config.account_id,
+        )
+        install_invocation_credentials()
+        assert self.template is not None
+        partition_keys = {
+            str(factory.ref(logical_id)): str(key["AttributeName"])
+            for logical_id, spec in self.template.resources.items()
+            if spec.type == "AWS::DynamoDB::Table"
+            for key in spec.properties.get("KeySchema") or []
+            if key.get("KeyType") == "HASH"
+        }
+        self.iam_check = (roles, Account(config.region, config.account_id, partition_keys))
+        self.iam_recorder = OperationRecorder(function_of=invoking_function, distinct_for=self.iam_check[1])
+        self.iam_recorder.attach_process_wide()
+        enforcement = contextlib.ExitStack()
+        enforcement.enter_context(iam_enforced())
+        self._stops.append(("iam enforcement", enforcement.close))
+        self.iam_enforced = True
 
     def _isolate_aws_environment(self) -> None:
         """Point every AWS SDK call of this process at moto, with fake credentials."""
@@ -379,6 +445,23 @@ class LocalStack:
             self.demo_connection_note = str(exc)
             self.warnings.append(f"demo connection: {exc}")
 
+    def _iam_report(self, _: HttpRequest) -> dict[str, Any]:
+        """Every AWS call the functions made so far, checked against their roles' real policies
+        (resources and conditions, which moto does not enforce): docs/security.md."""
+        from devstack.iam_policy import check
+
+        if self.iam_recorder is None or self.iam_check is None:
+            return {"enforced": False, "functions": {}, "findings": []}
+        roles, account = self.iam_check
+        calls = {name: list(ops) for name, ops in self.iam_recorder.calls.items()}
+        return {
+            "enforced": self.iam_enforced,
+            "functions": {
+                name: sorted({f"{op.service}:{op.operation}" for op in ops}) for name, ops in calls.items()
+            },
+            "findings": [str(f) for f in check(calls, roles.function_policies(), account)],
+        }
+
     def _health(self, _: HttpRequest) -> dict[str, Any]:
         template = self.template
         return {
@@ -391,7 +474,7 @@ class LocalStack:
             "import_errors": self.import_errors,
             "demo_connection_id": self.demo_connection_id,
             "schedule_speedup": self.config.schedule_speedup,
-            "iam_enforced": False,
+            "iam_enforced": self.iam_enforced,
         }
 
     # -- stop --------------------------------------------------------------------------------------
@@ -405,6 +488,7 @@ class LocalStack:
             except Exception as exc:  # keep stopping the rest
                 print(f"devstack: stopping {name} failed: {exc}", file=sys.stderr)
         self.ready.clear()
+        self.iam_enforced = False
 
 
 def load_config(env: dict[str, str] | None = None) -> StackConfig:

@@ -208,7 +208,9 @@ def _as_int(value: Any, where: str) -> int:
 
 
 def _api_spec(logical_id: str, properties: Mapping[str, Any], ctx: ResolveContext) -> ApiSpec:
-    props = resolve(dict(properties), ctx, logical_id)
+    # Only what the local front serves by: the rest (AccessLogSetting...) names resources.
+    wanted = {k: v for k, v in properties.items() if k in ("StageName", "Auth", "BinaryMediaTypes")}
+    props = resolve(wanted, ctx, logical_id)
     auth = props.get("Auth") or {}
     media = tuple(str(m) for m in props.get("BinaryMediaTypes") or ())
     return ApiSpec(

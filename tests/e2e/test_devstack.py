@@ -139,11 +139,12 @@ def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> N
     assert "client_id: " in output
     assert "client_secret: " in output
     assert "NOT enforced locally" in output
+    assert "The functions' own AWS calls ARE IAM-enforced" in output
 
     health = httpx.get(f"{api}/__devstack__/health").json()
     assert health["status"] == "ready"
     assert health["import_errors"] == {}
-    assert health["iam_enforced"] is False
+    assert health["iam_enforced"] is True  # each function on its own template role (docs/security.md)
 
     # The demo connection was made through the real OAuth endpoints and is connected.
     connection_id = health["demo_connection_id"]
@@ -231,6 +232,14 @@ def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> N
     sid = subscribed.json()["subscription_id"]
     assert httpx.delete(f"{api}/connections/{connection_id}/subscriptions/{sid}").status_code == 200
     assert scheduler.list_schedules(GroupName=group)["Schedules"] == []
+
+    # Every AWS call the functions made on their roles, checked against the template's policies
+    # with their resources and conditions (moto enforced the actions as they ran).
+    iam = httpx.get(f"{api}/__devstack__/iam").json()
+    assert iam["enforced"] is True
+    assert {"ConnectionsFunction", "OAuthCallbackFunction", "PollerFunction"} <= set(iam["functions"])
+    assert "scheduler:CreateSchedule" in iam["functions"]["ConnectionsFunction"]
+    assert iam["findings"] == []
 
     assert stack.stop(signal.SIGINT) == 0
     assert "Stopped." in stack.output

@@ -36,7 +36,11 @@ def test_the_connections_function_gets_exactly_the_routes_it_serves() -> None:
         for method in operations
     }
     assert ("POST", "/connections/{connection_id}/subscriptions/{subscription_id}/sample") in served
-    assert _routes(_resources()["ConnectionsFunction"]) == served
+    resources = _resources()
+    # The public callback is its own function (reserved concurrency, narrower role), same code.
+    assert _routes(resources["OAuthCallbackFunction"]) == {("GET", "/oauth/callback")}
+    assert resources["OAuthCallbackFunction"]["Properties"]["CodeUri"] == "functions/connections/"
+    assert _routes(resources["ConnectionsFunction"]) | _routes(resources["OAuthCallbackFunction"]) == served
 
 
 def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:

@@ -184,7 +184,11 @@ class Runtime:
     def token_store(self) -> SecretsTokenStore:
         from sfconnector.stores.tokens import SecretsTokenStore
 
-        return SecretsTokenStore(lambda: self.secretsmanager, self.settings.secret_prefix)
+        return SecretsTokenStore(
+            lambda: self.secretsmanager,
+            self.settings.secret_prefix,
+            kms_key_id=self.settings.secrets_kms_key_id or None,
+        )
 
     @cached_property
     def publisher(self) -> EventPublisher:

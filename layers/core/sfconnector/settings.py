@@ -95,6 +95,8 @@ class CoreSettings(EnvSettings):
     topic_arn: str = Field(alias="TOPIC_ARN")
     payload_bucket: str = Field(alias="PAYLOAD_BUCKET", min_length=3, max_length=63)
     secret_prefix: str = Field(alias="SECRET_PREFIX", min_length=1, max_length=256)
+    secrets_kms_key_id: str = Field("", alias="SECRETS_KMS_KEY_ID", max_length=2048)
+    """The customer-managed key new connection secrets are encrypted with ("" = AWS-managed)."""
     aws_region: str = Field(alias="AWS_REGION", pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
     describe_ttl_seconds: int = Field(900, alias="DESCRIBE_CACHE_TTL_SECONDS", ge=0, le=86_400)
     """How long describes stay cached in a warm container."""

@@ -1,0 +1,179 @@
+"""Least privilege, proven: each function runs with its own template role's credentials while moto
+enforces IAM (a missing action fails the call, as deployed), and every boto3 operation it performed
+is then checked against that role's real policy, resources and conditions included
+(``dynamodb:LeadingKeys``, ``iam:PassedToService``, the KMS calls a customer-managed key adds).
+
+The paths are the real ones: the connections function connects an org through OAuth and creates a
+subscription with its poll schedule; the poller runs a field-matched ``changed_to`` cycle (snapshot
+store: BatchGetItem / BatchWriteItem); an action function creates a record with an Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from devstack.iam_policy import check
+from sfconnector.runtime import get_runtime
+
+from tests.fixtures.actions import ActionApi, FakeLambdaContext, load_function, seed_connection
+from tests.fixtures.aws import AwsEnv, SchedulerEnv
+from tests.fixtures.emulator import EmulatorHandle
+from tests.fixtures.iam import TEMPLATE, IamRoles, account_of, operations, roles_for_test_resources
+from tests.integration.connections.harness import CALLBACK_URL, ConnectionsApi, connections_environment
+from tests.integration.triggers.harness import MARGIN, Poller, by_subscription
+
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+
+
+def _poll(iam_roles: IamRoles, emulator: EmulatorHandle, connection_id: str) -> dict[str, object]:
+    emulator.advance_clock(MARGIN + 2)
+    with iam_roles.acting_as("PollerFunction"):
+        get_runtime().poller_clock = lambda: emulator.now().timestamp()
+        report: dict[str, object] = load_function("poller").lambda_handler(
+            {"connection_id": connection_id}, FakeLambdaContext(function_name="poller")
+        )
+    return report
+
+
+def _field_matched_cycle(
+    iam_roles: IamRoles, aws: AwsEnv, emulator: EmulatorHandle
+) -> list[dict[str, object]]:
+    """An untracked field's changed_to subscription (the snapshot store) fires through the poller."""
+    connection = seed_connection(aws, emulator, "conn-iam")
+    poller = Poller(aws, emulator, connection)
+    sub = poller.subscribe(
+        "accounts.field_matched", params={"field": "AccountSource", "value": "Web", "mode": "changed_to"}
+    )
+    record = poller.query("SELECT Id FROM Account ORDER BY CreatedDate LIMIT 1")[0]["Id"]
+    poller.write("update", "Account", {"AccountSource": "Phone Inquiry"}, id=record)
+    first = _poll(iam_roles, emulator, connection.connection_id)
+    assert (first["outcome"], first["events_failed"]) == ("polled", 0), first
+    poller.write("update", "Account", {"AccountSource": "Web"}, id=record)
+    second = _poll(iam_roles, emulator, connection.connection_id)
+    assert (second["outcome"], second["events_failed"]) == ("polled", 0), second
+    events = by_subscription(poller.drain()).get(sub.subscription_id, [])
+    return events
+
+
+def test_the_poller_runs_a_field_matched_cycle_on_its_role(
+    iam_roles: IamRoles,
+    aws: AwsEnv,
+    scheduler: SchedulerEnv,
+    sf_emulator: EmulatorHandle,
+    fresh_runtime: None,
+) -> None:
+    events = _field_matched_cycle(iam_roles, aws, sf_emulator)
+    assert [e["new_value"] for e in events] == ["Web"]
+    performed = operations(iam_roles.recorder, "PollerFunction")
+    assert {
+        ("dynamodb", "BatchGetItem"),
+        ("dynamodb", "BatchWriteItem"),
+        ("sns", "PublishBatch"),
+    } <= performed
+    assert [str(f) for f in iam_roles.findings()] == []
+    _assert_allowed_with_a_customer_key(iam_roles, aws, scheduler)
+
+
+def _assert_allowed_with_a_customer_key(iam_roles: IamRoles, aws: AwsEnv, scheduler: SchedulerEnv) -> None:
+    """With KmsKeyArn set, the same calls also need the key (kms:Decrypt / GenerateDataKey through
+    the encrypting service): each role must have them, and only then."""
+    with_key = roles_for_test_resources(aws, scheduler, KmsKeyArn=KMS_KEY)
+    findings = check(iam_roles.recorder.calls, with_key.function_policies(), account_of(aws, KMS_KEY))
+    assert [str(f) for f in findings] == []
+    without_key_policy = check(
+        iam_roles.recorder.calls, iam_roles.roles.function_policies(), account_of(aws, KMS_KEY)
+    )
+    assert {f.request.action for f in without_key_policy} >= {"kms:Decrypt", "kms:GenerateDataKey"}
+
+
+def _without(action: str, tmp_path: Path, resource: str = "PollerFunction") -> Path:
+    """template.yaml with ``action`` removed from ``resource``'s policy."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    start = text.index(f"\n  {resource}:\n")
+    line = f"                - {action}\n"
+    at = text.index(line, start)
+    out = tmp_path / "template.yaml"
+    out.write_text(text[:at] + text[at + len(line) :], encoding="utf-8")
+    return out
+
+
+def test_an_action_removed_from_the_pollers_policy_is_caught(
+    iam_roles: IamRoles,
+    aws: AwsEnv,
+    scheduler: SchedulerEnv,
+    sf_emulator: EmulatorHandle,
+    fresh_runtime: None,
+    tmp_path: Path,
+) -> None:
+    _field_matched_cycle(iam_roles, aws, sf_emulator)
+    for action in ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query"):
+        narrowed = roles_for_test_resources(aws, scheduler, _without(action, tmp_path))
+        findings = check(iam_roles.recorder.calls, narrowed.function_policies(), account_of(aws))
+        assert {(f.function, f.request.action) for f in findings} == {("PollerFunction", action)}, action
+
+
+def test_the_connections_function_connects_and_subscribes_on_its_role(
+    iam_roles: IamRoles,
+    aws: AwsEnv,
+    scheduler: SchedulerEnv,
+    sf_emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with connections_environment(monkeypatch, sf_emulator):
+        app = sf_emulator.register_app("Workflow connector", [CALLBACK_URL])
+        api = ConnectionsApi(sf_emulator, aws, str(app["client_id"]), str(app["client_secret"]))
+        with iam_roles.acting_as("ConnectionsFunction"):
+            started = api.create()
+        location = api.consent(started["authorize_url"])
+        with iam_roles.acting_as("OAuthCallbackFunction"):
+            page = api.callback(location)
+        assert page.outcome == "connected", page.body
+        cid = str(started["connection_id"])
+        with iam_roles.acting_as("ConnectionsFunction"):
+            created = api.call("POST", f"/connections/{cid}/subscriptions", {"trigger": "leads.created"})
+            assert created.status == 201, created.body
+            assert api.call("GET", f"/connections/{cid}").status == 200
+    assert f"poll-{cid}" in scheduler.schedules()
+    performed = operations(iam_roles.recorder, "ConnectionsFunction")
+    assert {("secretsmanager", "CreateSecret"), ("scheduler", "CreateSchedule")} <= performed
+    assert ("secretsmanager", "PutSecretValue") in operations(iam_roles.recorder, "OAuthCallbackFunction")
+    assert [str(f) for f in iam_roles.findings()] == []
+    _assert_allowed_with_a_customer_key(iam_roles, aws, scheduler)
+
+
+def test_an_action_function_creates_idempotently_on_its_role(
+    iam_roles: IamRoles, aws: AwsEnv, sf_emulator: EmulatorHandle, fresh_runtime: None
+) -> None:
+    connection = seed_connection(aws, sf_emulator, "conn-iam-actions")
+    api = ActionApi(connection.connection_id)
+    for _ in range(2):
+        with iam_roles.acting_as("AccountsFunction"):
+            created = api.post(
+                "accounts", {"Name": "Least Privilege Ltd"}, headers={"Idempotency-Key": "lp-1"}
+            )
+        assert created.status == 201, created
+    assert created.headers.get("Idempotent-Replayed") == "true"
+    assert ("secretsmanager", "GetSecretValue") in operations(iam_roles.recorder, "AccountsFunction")
+    assert [str(f) for f in iam_roles.findings()] == []
+
+
+def test_attachments_stage_big_content_in_s3_on_their_role(
+    iam_roles: IamRoles, aws: AwsEnv, sf_emulator: EmulatorHandle, fresh_runtime: None
+) -> None:
+    """S3 is where moto checks resources too: the object key must be under attachments/. The
+    presigned URL is signed with the role's credentials, so the role must be allowed to read it
+    (checked statically: moto cannot authorise query-string signatures)."""
+    connection = seed_connection(aws, sf_emulator, "conn-iam-files")
+    account = sf_emulator.dml("insert", "Account", {"Name": "Files Ltd"})["id"]
+    content = bytes(range(256)) * 20
+    body = {"ParentId": account, "Name": "big.bin", "Body": base64.b64encode(content).decode()}
+    attachment = sf_emulator.dml("insert", "Attachment", body)["id"]
+    with iam_roles.acting_as("AttachmentsFunction"):
+        get_runtime().install(attachment_inline_limit=1024)
+        answer = ActionApi(connection.connection_id).get(f"attachments/{attachment}/content")
+    assert answer.status == 200, answer
+    assert answer.body["size"] == len(content)
+    assert {("s3", "PutObject"), ("s3", "GetObject")} <= operations(iam_roles.recorder, "AttachmentsFunction")
+    assert [str(f) for f in iam_roles.findings()] == []
