@@ -27,6 +27,7 @@ from devstack.events import EventPrinter
 from devstack.front import FrontServer, Gateway
 from devstack.lambdas import FunctionLoadError, FunctionRuntime, layered_environ
 from devstack.resources import Resource, ResourceFactory, local_api_id
+from devstack.sandbox import Sandboxes
 from devstack.schedules import ScheduleClock, ScheduleRunner
 from devstack.template import FunctionSpec, StackTemplate, read_template
 
@@ -269,8 +270,13 @@ class LocalStack:
         self.front.gateway = gateway
         self.front.start()
 
+        # Schedule firings are Lambda's asynchronous invocations: each in a worker process that is
+        # killed at the function's Timeout, as Lambda ends a timed-out poll cycle.
+        sandboxes = Sandboxes(self.runtime)
+        self._stops.append(("sandboxes", sandboxes.close))
         self.schedules = ScheduleRunner(
             runtime=self.runtime,
+            invoke=sandboxes.invoke,
             clock=ScheduleClock(speedup=config.schedule_speedup),
             region=config.region,
             account_id=config.account_id,
