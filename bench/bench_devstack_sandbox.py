@@ -20,6 +20,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,16 @@ def _spec(name: str, code_dir: Path, timeout: float) -> FunctionSpec:
         timeout_s=timeout,
         memory_mb=512,
     )
+
+
+def _median_seconds(call: Callable[[], object], reps: int) -> float:
+    call()  # warm
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -82,21 +93,11 @@ def main() -> None:
                 f"best {min(colds) * 1000:.0f} ms, median {statistics.median(colds) * 1000:.0f} ms"
             )
 
-            boxes.invoke(quick, {})
-            warm = []
-            for _ in range(args.reps):
-                started = time.perf_counter()
-                boxes.invoke(quick, {})
-                warm.append(time.perf_counter() - started)
-            runtime.invoke(quick, {})
-            inproc = []
-            for _ in range(args.reps):
-                started = time.perf_counter()
-                runtime.invoke(quick, {})
-                inproc.append(time.perf_counter() - started)
+            warm = _median_seconds(lambda: boxes.invoke(quick, {}), args.reps)
+            inproc = _median_seconds(lambda: runtime.invoke(quick, {}), args.reps)
             print(
-                f"warm invocation through a worker: median {statistics.median(warm) * 1e6:.0f} us "
-                f"(in-process thread: {statistics.median(inproc) * 1e6:.0f} us), {args.reps} reps"
+                f"warm invocation through a worker: median {warm * 1e6:.0f} us "
+                f"(in-process thread: {inproc * 1e6:.0f} us), {args.reps} reps"
             )
 
             started = time.perf_counter()
