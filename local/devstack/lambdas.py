@@ -271,6 +271,29 @@ class FunctionRuntime:
         return invocation_result(spec, request_id, duration, outcome, self.on_error)
 
 
+def failure_record(
+    spec: FunctionSpec, event: Any, result: InvocationResult, *, region: str, account_id: str
+) -> dict[str, Any]:
+    """What Lambda sends to an on-failure destination for a failed asynchronous invocation (the
+    invocation record: request, condition, the error as the function's response)."""
+    error: dict[str, Any] = {"errorMessage": result.error_message or ""}
+    if result.error_type:
+        error["errorType"] = result.error_type
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": result.request_id,
+            "functionArn": function_arn(spec.function_name, region, account_id) + ":$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 1,  # MaximumRetryAttempts 0: the local stack never retries
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": error,
+    }
+
+
 def trace_id() -> str:
     """An X-Ray trace header value, as Lambda sets ``_X_AMZN_TRACE_ID`` per invocation."""
     return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"

@@ -131,6 +131,8 @@ class ScheduleRunner:
     poll_seconds: float = 1.0
     invoke: Callable[[FunctionSpec, Any], InvocationResult] | None = None
     """How a firing invokes its function (default: the runtime's in-process invoke)."""
+    on_failure: Callable[[FunctionSpec, Any, InvocationResult], None] | None = None
+    """Called with a failed firing (the function's on-failure destination)."""
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _warned: set[str] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -312,6 +314,8 @@ class ScheduleRunner:
                 f"[schedule] {entry.label} fired -> {entry.function.logical_id} "
                 f"({result.duration_ms:.0f} ms, {status})"
             )
+            if not result.ok and self.on_failure is not None:
+                self.on_failure(entry.function, event, result)
         except Exception as exc:  # a broken event must not stop the schedule thread
             self.log(f"[schedule] {entry.label} could not fire: {exc}")
         finally:
