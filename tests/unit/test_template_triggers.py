@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from devstack.cfn import load_template
 from sfconnector import catalog
 from sfconnector.api.meta import openapi_document
@@ -53,7 +54,10 @@ def test_the_scheduler_role_only_invokes_the_poller() -> None:
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     (policy,) = role["Policies"]
-    (statement,) = _statements(policy)
+    statement, dead_letter = _statements(policy)
+    # ... and dead-letters a firing it could not deliver, to the poller's failure queue only.
+    assert dead_letter["Action"] == "sqs:SendMessage"
+    assert dead_letter["Resource"] == {"Fn::GetAtt": ["PollerFailureQueue", "Arn"]}
     assert statement["Action"] == "lambda:InvokeFunction"
     poller_name = resources["PollerFunction"]["Properties"]["FunctionName"]
     assert statement["Resource"]["Fn::Sub"].endswith(":function:" + poller_name["Fn::Sub"])
@@ -123,13 +127,23 @@ def test_a_failed_poll_cycle_is_not_retried_and_lands_in_an_alarmed_queue() -> N
     assert alarms[0]["Threshold"] == 1
 
 
-def test_the_schedules_do_not_retry_either(scheduler: SchedulerEnv) -> None:
+def test_the_schedules_do_not_retry_either_and_dead_letter_to_the_failure_queue(
+    scheduler: SchedulerEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """EventBridge Scheduler's own retries (185 by default) would re-invoke a poll it could not
-    deliver; the next firing is the retry (a schedule as the connections function creates it,
-    read back from moto)."""
+    deliver; the next firing is the retry, and the undelivered one is recorded in the failure
+    queue (a schedule as the connections function creates it, read back from moto)."""
+    for function in ("ConnectionsFunction", "PollerFunction"):  # both manage schedules
+        variables = _resources()[function]["Properties"]["Environment"]["Variables"]
+        assert variables["POLL_FAILURE_QUEUE_ARN"] == {"Fn::GetAtt": ["PollerFailureQueue", "Arn"]}
+    client = scheduler.client()
+    existing = PollSchedules(scheduler.client, ScheduleSettings.from_env())
+    existing.put("conn-1", interval_minutes=1, state="ENABLED")  # made before the queue existed
+    queue = "arn:aws:sqs:us-east-1:123456789012:stk-PollerFailureQueue"
+    monkeypatch.setenv("POLL_FAILURE_QUEUE_ARN", queue)
     schedules = PollSchedules(scheduler.client, ScheduleSettings.from_env())
-    schedules.put("conn-1", interval_minutes=1, state="ENABLED")
-    target = scheduler.client().get_schedule(Name=schedule_name("conn-1"), GroupName=scheduler.group_name)[
-        "Target"
-    ]
+    assert schedules.put("conn-1", interval_minutes=1, state="ENABLED")[1] == "updated"
+    target = client.get_schedule(Name=schedule_name("conn-1"), GroupName=scheduler.group_name)["Target"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    assert target["DeadLetterConfig"] == {"Arn": queue}
+    assert schedules.put("conn-1", interval_minutes=1, state="ENABLED")[1] == "unchanged"
