@@ -8,7 +8,8 @@
   ``os.environ``: concurrent invocations of different functions do not see each other's values.
 * The handler gets a JSON round-tripped event (what it would get over the wire) and a context with
   the Lambda attributes; the result must be JSON-serialisable, as Lambda requires. The function's
-  ``Timeout`` is enforced: the caller gets a timeout, though Python cannot stop the thread itself.
+  ``Timeout`` is enforced: the caller gets a timeout, though Python cannot stop the thread itself
+  (:mod:`devstack.sandbox` runs asynchronous invocations in worker processes it can stop).
 """
 
 from __future__ import annotations
@@ -114,7 +115,15 @@ def layered_environ() -> _LayeredEnviron:
 class LambdaContext:
     """The context object a Python Lambda handler receives (same attribute names)."""
 
-    def __init__(self, spec: FunctionSpec, *, request_id: str, region: str, account_id: str) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        *,
+        request_id: str,
+        region: str,
+        account_id: str,
+        deadline: float | None = None,
+    ) -> None:
         self.function_name = spec.function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = function_arn(spec.function_name, region, account_id)
@@ -126,7 +135,8 @@ class LambdaContext:
         self.identity: Any = None
         self.client_context: Any = None
         self.tenant_id: str | None = None
-        self._deadline = time.monotonic() + spec.timeout_s
+        # ``deadline`` (time.monotonic(), system-wide on Linux) when the invocation started elsewhere.
+        self._deadline = time.monotonic() + spec.timeout_s if deadline is None else deadline
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
@@ -219,7 +229,7 @@ class FunctionRuntime:
             if cached is not None:
                 return cached
             with layered_environ().using(self.environment(spec)):
-                handler = _import_handler(spec)
+                handler = import_handler(spec)
             self._handlers[spec.logical_id] = handler
             return handler
 
@@ -247,26 +257,9 @@ class FunctionRuntime:
             context = LambdaContext(
                 spec, request_id=request_id, region=self.region, account_id=self.account_id
             )
-            env["_X_AMZN_TRACE_ID"] = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
-            try:
-                with layered_environ().using(env):
-                    value = handler(payload, context)
-            except Exception as exc:  # a handler's unhandled error is Lambda's error result
-                outcome["error"] = (type(exc).__name__, str(exc))
-                outcome["trace"] = traceback.format_exc()
-                return
-            try:
-                encoded = json.dumps(value)
-            except (TypeError, ValueError) as exc:
-                outcome["error"] = ("Runtime.MarshalError", f"Unable to marshal response: {exc}")
-                return
-            if len(encoded.encode()) > MAX_SYNC_PAYLOAD:
-                outcome["error"] = (
-                    "Function.ResponseSizeTooLarge",
-                    "the response exceeds Lambda's 6 MB limit",
-                )
-                return
-            outcome["value"] = json.loads(encoded)
+            env["_X_AMZN_TRACE_ID"] = trace_id()
+            with layered_environ().using(env):
+                outcome.update(run_handler(handler, payload, context))
 
         worker = threading.Thread(target=run, name=f"{_THREAD_PREFIX}{spec.logical_id}", daemon=True)
         worker.start()
@@ -274,15 +267,76 @@ class FunctionRuntime:
         worker.join(waited)
         duration = (time.monotonic() - started) * 1000
         if worker.is_alive():
-            message = f"Task timed out after {waited:.2f} seconds"
-            self.on_error(f"{spec.logical_id} {request_id}: {message}")
-            return InvocationResult(request_id, duration, None, "Sandbox.Timedout", message, timed_out=True)
-        if "error" in outcome:
-            error_type, message = outcome["error"]
-            trace = outcome.get("trace", "")
-            self.on_error(f"{spec.logical_id} {request_id}: {error_type}: {message}\n{trace}".rstrip())
-            return InvocationResult(request_id, duration, None, error_type, message)
-        return InvocationResult(request_id, duration, outcome.get("value"))
+            return timed_out(spec, request_id, duration, waited, self.on_error)
+        return invocation_result(spec, request_id, duration, outcome, self.on_error)
+
+
+def failure_record(
+    spec: FunctionSpec, event: Any, result: InvocationResult, *, region: str, account_id: str
+) -> dict[str, Any]:
+    """What Lambda sends to an on-failure destination for a failed asynchronous invocation (the
+    invocation record: request, condition, the error as the function's response)."""
+    error: dict[str, Any] = {"errorMessage": result.error_message or ""}
+    if result.error_type:
+        error["errorType"] = result.error_type
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": result.request_id,
+            "functionArn": function_arn(spec.function_name, region, account_id) + ":$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 1,  # MaximumRetryAttempts 0: the local stack never retries
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": error,
+    }
+
+
+def trace_id() -> str:
+    """An X-Ray trace header value, as Lambda sets ``_X_AMZN_TRACE_ID`` per invocation."""
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+
+
+def run_handler(handler: Handler, payload: Any, context: Any) -> dict[str, Any]:
+    """Call the handler as the Lambda runtime does: ``{"value": ...}`` (JSON-serialisable, at most
+    6 MB), or ``{"error": (type, message), "trace": ...}`` for Lambda's error result."""
+    try:
+        value = handler(payload, context)
+    except Exception as exc:  # a handler's unhandled error is Lambda's error result
+        return {"error": (type(exc).__name__, str(exc)), "trace": traceback.format_exc()}
+    try:
+        encoded = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        return {"error": ("Runtime.MarshalError", f"Unable to marshal response: {exc}")}
+    if len(encoded.encode()) > MAX_SYNC_PAYLOAD:
+        return {"error": ("Function.ResponseSizeTooLarge", "the response exceeds Lambda's 6 MB limit")}
+    return {"value": json.loads(encoded)}
+
+
+def timed_out(
+    spec: FunctionSpec, request_id: str, duration_ms: float, waited: float, on_error: Callable[[str], None]
+) -> InvocationResult:
+    message = f"Task timed out after {waited:.2f} seconds"
+    on_error(f"{spec.logical_id} {request_id}: {message}")
+    return InvocationResult(request_id, duration_ms, None, "Sandbox.Timedout", message, timed_out=True)
+
+
+def invocation_result(
+    spec: FunctionSpec,
+    request_id: str,
+    duration_ms: float,
+    outcome: Mapping[str, Any],
+    on_error: Callable[[str], None],
+) -> InvocationResult:
+    """The result of a finished invocation (:func:`run_handler`'s outcome); errors are reported."""
+    if "error" in outcome:
+        error_type, message = outcome["error"]
+        trace = outcome.get("trace", "")
+        on_error(f"{spec.logical_id} {request_id}: {error_type}: {message}\n{trace}".rstrip())
+        return InvocationResult(request_id, duration_ms, None, error_type, message)
+    return InvocationResult(request_id, duration_ms, outcome.get("value"))
 
 
 _THREAD_PREFIX = "lambda-"
@@ -309,7 +363,7 @@ def package_name(spec: FunctionSpec) -> str:
     return f"devstack_fn_{spec.logical_id}_{digest}"
 
 
-def _import_handler(spec: FunctionSpec) -> Handler:
+def import_handler(spec: FunctionSpec) -> Handler:
     code_dir = spec.code_dir
     if not code_dir.is_dir():
         raise FunctionLoadError(f"CodeUri {code_dir} of {spec.logical_id} is not a directory")

@@ -9,8 +9,10 @@ Two sources, one clock:
 
 The clock can run faster than real time (``SCHEDULE_SPEEDUP``): at 60, ``rate(5 minutes)`` fires
 every 5 seconds and a ``cron`` for 09:00 fires when the sped-up clock passes 09:00. Targets are
-invoked asynchronously like Scheduler does (one invocation at a time per schedule); Scheduler's
-context attributes (``<aws.scheduler.schedule-arn>`` ...) are substituted in the input.
+invoked asynchronously like Scheduler does (one invocation at a time per schedule), through
+``invoke`` when given (the stack's :class:`devstack.sandbox.Sandboxes`: worker processes stopped at
+the function's Timeout); Scheduler's context attributes (``<aws.scheduler.schedule-arn>`` ...) are
+substituted in the input.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devstack.cron import Schedule, ScheduleExpressionError, parse_schedule
-from devstack.lambdas import FunctionRuntime, function_name_from_arn
+from devstack.lambdas import FunctionRuntime, InvocationResult, function_name_from_arn
 from devstack.template import FunctionSpec, ScheduleSpec
 
 
@@ -127,6 +129,10 @@ class ScheduleRunner:
     log: Callable[[str], None] = print
     tick_seconds: float = 0.25
     poll_seconds: float = 1.0
+    invoke: Callable[[FunctionSpec, Any], InvocationResult] | None = None
+    """How a firing invokes its function (default: the runtime's in-process invoke)."""
+    on_failure: Callable[[FunctionSpec, Any, InvocationResult], None] | None = None
+    """Called with a failed firing (the function's on-failure destination)."""
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _warned: set[str] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -299,7 +305,7 @@ class ScheduleRunner:
     def _fire(self, entry: _Entry, when: datetime) -> None:
         try:
             event = entry.make_event(when)
-            result = self.runtime.invoke(entry.function, event)
+            result = (self.invoke or self.runtime.invoke)(entry.function, event)
             status = "ok" if result.ok else f"{result.error_type}: {result.error_message}"
             summary = poll_summary(result.value) if result.ok else None
             if summary:
@@ -308,6 +314,8 @@ class ScheduleRunner:
                 f"[schedule] {entry.label} fired -> {entry.function.logical_id} "
                 f"({result.duration_ms:.0f} ms, {status})"
             )
+            if not result.ok and self.on_failure is not None:
+                self.on_failure(entry.function, event, result)
         except Exception as exc:  # a broken event must not stop the schedule thread
             self.log(f"[schedule] {entry.label} could not fire: {exc}")
         finally:

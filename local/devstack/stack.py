@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import socket
 import sys
@@ -25,8 +26,15 @@ from devstack.cfn import TemplateError, resolve
 from devstack.config import ConfigError, StackConfig
 from devstack.events import EventPrinter
 from devstack.front import FrontServer, Gateway
-from devstack.lambdas import FunctionLoadError, FunctionRuntime, layered_environ
+from devstack.lambdas import (
+    FunctionLoadError,
+    FunctionRuntime,
+    InvocationResult,
+    failure_record,
+    layered_environ,
+)
 from devstack.resources import Resource, ResourceFactory, local_api_id
+from devstack.sandbox import Sandboxes
 from devstack.schedules import ScheduleClock, ScheduleRunner
 from devstack.template import FunctionSpec, StackTemplate, read_template
 
@@ -276,8 +284,14 @@ class LocalStack:
         self.front.gateway = gateway
         self.front.start()
 
+        # Schedule firings are Lambda's asynchronous invocations: each in a worker process that is
+        # killed at the function's Timeout, as Lambda ends a timed-out poll cycle.
+        sandboxes = Sandboxes(self.runtime)
+        self._stops.append(("sandboxes", sandboxes.close))
         self.schedules = ScheduleRunner(
             runtime=self.runtime,
+            invoke=sandboxes.invoke,
+            on_failure=self._failure_destination(factory.client("sqs"), context),
             clock=ScheduleClock(speedup=config.schedule_speedup),
             region=config.region,
             account_id=config.account_id,
@@ -379,6 +393,24 @@ class LocalStack:
         environ["AWS_EC2_METADATA_DISABLED"] = "true"
         environ["AWS_CONFIG_FILE"] = os.devnull
         environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+    def _failure_destination(
+        self, sqs: Any, context: Any
+    ) -> Callable[[FunctionSpec, Any, InvocationResult], None]:
+        """Delivers a failed asynchronous invocation's record to the function's OnFailure queue
+        (``EventInvokeConfig``), as Lambda does once its retries (none here) are exhausted."""
+        config = self.config
+
+        def deliver(spec: FunctionSpec, event: Any, result: InvocationResult) -> None:
+            if spec.on_failure is None:
+                return
+            arn = str(resolve(spec.on_failure, context, f"{spec.logical_id}.EventInvokeConfig"))
+            url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+            record = failure_record(spec, event, result, region=config.region, account_id=config.account_id)
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+            self.log(f"[lambda] {spec.logical_id} {result.request_id}: failure record sent to {arn}")
+
+        return deliver
 
     def _globals_env(self, spec: FunctionSpec, context: Any) -> dict[str, str]:
         resolved = resolve(spec.environment, context, f"{spec.logical_id}.Environment.Variables")

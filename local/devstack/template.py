@@ -85,6 +85,9 @@ class FunctionSpec(_Frozen):
     architectures: tuple[str, ...] = ("x86_64",)
     # Kept unresolved: it refers to resources that exist only once moto is up.
     environment: dict[str, Any] = {}
+    on_failure: Any = None
+    """``EventInvokeConfig.DestinationConfig.OnFailure.Destination`` of an SQS destination
+    (unresolved): where a failed asynchronous invocation's record goes."""
 
     @property
     def handler_module(self) -> str:
@@ -378,6 +381,9 @@ def _function_spec(
     if not isinstance(environment, dict):
         raise TemplateError(f"{where}: Environment.Variables must be a mapping")
     architectures = resolve(props.get("Architectures") or ["x86_64"], ctx, where)
+    on_failure = ((props.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure")
+    if on_failure and on_failure.get("Type") != "SQS":
+        raise TemplateError(f"{where}: the local stack delivers OnFailure destinations of Type SQS only")
     return FunctionSpec(
         logical_id=logical_id,
         function_name=function_name,
@@ -388,4 +394,5 @@ def _function_spec(
         timeout_s=float(resolve(props.get("Timeout", 3), ctx, where)),
         architectures=tuple(str(a) for a in architectures),
         environment=dict(environment),
+        on_failure=on_failure.get("Destination") if on_failure else None,
     )

@@ -354,3 +354,70 @@ def test_collections_upsert_read_back_through_an_array_reference(
     # The write failed, so the read-back's reference has no value.
     assert twins[1]["httpStatusCode"] == 400
     assert "No value for write[0].id" in twins[1]["body"][0]["message"]
+
+
+def test_a_full_collection_answers_per_record_in_input_order_for_one_call(
+    api: httpx.Client, sf_emulator: EmulatorHandle
+) -> None:
+    """200 records (the cap) with failures scattered through them: one result per record, in the
+    request's order, ids for the successes only, Salesforce's per-record error shape, and the whole
+    request one API call (what a bulk writer of 5,000 records pays: 25 calls)."""
+    bad = {i for i in range(200) if i % 7 == 3}
+    records = [
+        {"attributes": {"type": "Lead"}, "LastName": f"Order {i}", **({} if i in bad else {"Company": "Co"})}
+        for i in range(200)
+    ]
+    before = sf_emulator.api_calls()
+    response = api.post("/composite/sobjects", json={"allOrNone": False, "records": records})
+    assert response.status_code == 200
+    assert sf_emulator.api_calls() == before + 1
+    results = response.json()
+    assert len(results) == 200
+    assert [r["success"] for r in results] == [i not in bad for i in range(200)]
+    assert all(
+        r["errors"]
+        == [
+            {
+                "statusCode": "REQUIRED_FIELD_MISSING",
+                "message": "Required fields are missing: [Company]",
+                "fields": ["Company"],
+            }
+        ]
+        and "id" not in r
+        for i, r in enumerate(results)
+        if i in bad
+    )
+    ids = [r["id"] for r in results if r["success"]]
+    stored = api.get("/composite/sobjects/Lead", params={"ids": ",".join(ids), "fields": "LastName"}).json()
+    assert [s["LastName"] for s in stored] == [f"Order {i}" for i in range(200) if i not in bad]
+
+    updated = api.patch(
+        "/composite/sobjects",
+        json={
+            "records": [{"attributes": {"type": "Lead"}, "Id": rid, "Title": "T"} for rid in reversed(ids)]
+        },
+    ).json()
+    assert [r["id"] for r in updated] == list(reversed(ids))  # input order, not storage order
+    deleted = api.delete(
+        "/composite/sobjects", params={"ids": ",".join([*ids[:5], "00Q000000000000AAA"])}
+    ).json()
+    assert [r["success"] for r in deleted] == [True] * 5 + [False]
+    assert sf_emulator.api_calls() == before + 4
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH", "DELETE"])
+def test_more_than_200_records_are_refused_whole(api: httpx.Client, method: str) -> None:
+    if method == "DELETE":
+        response = api.delete("/composite/sobjects", params={"ids": ",".join(["00Q000000000001AAA"] * 201)})
+    else:
+        lead = {"attributes": {"type": "Lead"}, "LastName": "Cap", "Company": "Cap Co"}
+        response = api.request(method, "/composite/sobjects", json={"records": [lead] * 201})
+    assert response.status_code == 400
+    assert response.json() == [
+        {
+            "message": "record limit reached. cannot submit more than 200 records into this call",
+            "errorCode": "EXCEEDED_ID_LIMIT",
+        }
+    ]
+    count = api.get("/query", params={"q": "SELECT COUNT() FROM Lead WHERE LastName = 'Cap'"}).json()
+    assert count["totalSize"] == 0

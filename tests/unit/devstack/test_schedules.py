@@ -11,7 +11,8 @@ from typing import Any
 
 import boto3
 import pytest
-from devstack.lambdas import FunctionRuntime, function_arn
+from devstack.lambdas import FunctionRuntime, failure_record, function_arn
+from devstack.sandbox import Sandboxes
 from devstack.schedules import ScheduleClock, ScheduleRunner, scheduled_event, scheduler_input
 from devstack.template import FunctionSpec, ScheduleSpec
 
@@ -216,29 +217,29 @@ POLLER = """
 """
 
 
-@pytest.mark.parametrize(
-    ("schedule_input", "said"),
-    [
-        ("{}", "ok: 1 Salesforce call, 4 records, 5 events published)"),
-        ('{"skip": true}', "ok: skipped (connection_needs_reauth))"),
-    ],
-)
-def test_a_poll_firing_says_what_the_poll_did(tmp_path: Path, schedule_input: str, said: str) -> None:
-    poller = write_function(tmp_path, "PollerFunction", POLLER)
-    log: list[str] = []
+def _runtime_of(function: FunctionSpec) -> FunctionRuntime:
+    return FunctionRuntime(
+        functions={function.logical_id: function},
+        base_environment=lambda spec: {},
+        region="us-east-1",
+        account_id="123456789012",
+        on_error=lambda _: None,
+    )
+
+
+def _poll_runner(
+    runtime: FunctionRuntime, log: list[str], schedule_input: str, **options: Any
+) -> ScheduleRunner:
+    """PollerFunction fired every 0.1 s (rate(1 minute) at 600x) with ``schedule_input``."""
     runner = ScheduleRunner(
-        runtime=FunctionRuntime(
-            functions={poller.logical_id: poller},
-            base_environment=lambda spec: {},
-            region="us-east-1",
-            account_id="123456789012",
-        ),
+        runtime=runtime,
         clock=ScheduleClock(speedup=600),
         region="us-east-1",
         account_id="123456789012",
         stack_name="stk",
         log=log.append,
         tick_seconds=0.02,
+        **options,
     )
     runner.add_template_schedules(
         (
@@ -251,6 +252,20 @@ def test_a_poll_firing_says_what_the_poll_did(tmp_path: Path, schedule_input: st
             ),
         )
     )
+    return runner
+
+
+@pytest.mark.parametrize(
+    ("schedule_input", "said"),
+    [
+        ("{}", "ok: 1 Salesforce call, 4 records, 5 events published)"),
+        ('{"skip": true}', "ok: skipped (connection_needs_reauth))"),
+    ],
+)
+def test_a_poll_firing_says_what_the_poll_did(tmp_path: Path, schedule_input: str, said: str) -> None:
+    poller = write_function(tmp_path, "PollerFunction", POLLER)
+    log: list[str] = []
+    runner = _poll_runner(_runtime_of(poller), log, schedule_input)
     runner.start()
     try:
         assert _wait_for(lambda: any("fired -> PollerFunction" in line for line in log))
@@ -260,3 +275,49 @@ def test_a_poll_firing_says_what_the_poll_did(tmp_path: Path, schedule_input: st
     assert fired.endswith(said), fired
     # The runner reports the invocation while it runs, and its end (make demo waits on it).
     assert _wait_for(lambda: runner.describe()[0]["running"] is False)
+
+
+def test_a_firing_that_times_out_is_stopped_and_reported_to_the_on_failure_destination(
+    tmp_path: Path,
+) -> None:
+    """The stack's schedule firings run in worker processes (devstack.sandbox): a poll that outruns
+    its Timeout is stopped there, and its invocation record goes where EventInvokeConfig's
+    OnFailure says, once (no retries)."""
+    slow = write_function(
+        tmp_path,
+        "PollerFunction",
+        "import time\ndef lambda_handler(event, context):\n    time.sleep(event.get('sleep', 0))\n"
+        "    return {'outcome': 'polled'}\n",
+        timeout=0.5,
+    )
+    runtime = _runtime_of(slow)
+    sandboxes = Sandboxes(runtime)
+    failures: list[dict[str, Any]] = []
+    log: list[str] = []
+    runner = _poll_runner(
+        runtime,
+        log,
+        '{"connection_id": "c-1", "sleep": 5}',  # the next firing waits for this one
+        invoke=sandboxes.invoke,
+        on_failure=lambda spec, event, result: failures.append(
+            failure_record(spec, event, result, region="us-east-1", account_id="123456789012")
+        ),
+    )
+    runner.start()
+    try:
+        assert _wait_for(lambda: len(failures) >= 1, timeout=10)
+    finally:
+        runner.stop()
+        sandboxes.close()
+    fired = next(line for line in log if "fired -> PollerFunction" in line)
+    assert "Sandbox.Timedout: Task timed out after 0.50 seconds" in fired
+    record = failures[0]
+    assert record["requestPayload"] == {"connection_id": "c-1", "sleep": 5}
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert (
+        record["requestContext"]["functionArn"]
+        == function_arn("test-PollerFunction", "us-east-1", "123456789012") + ":$LATEST"
+    )
+    assert record["responsePayload"]["errorType"] == "Sandbox.Timedout"
+    assert sandboxes.killed >= 1

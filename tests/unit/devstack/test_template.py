@@ -182,3 +182,8 @@ def test_the_repository_template_is_readable() -> None:
     # The OAuth callback is the one public route (Salesforce redirects a browser there).
     public = [r.path for r in template.routes if r.public]
     assert public == ["/oauth/callback"]
+    # A failed poll cycle's record goes to the failure queue (the local stack delivers it too).
+    assert template.functions["PollerFunction"].on_failure == {"Fn::GetAtt": ["PollerFailureQueue", "Arn"]}
+    assert [f for f in template.functions.values() if f.on_failure is not None] == [
+        template.functions["PollerFunction"]
+    ]

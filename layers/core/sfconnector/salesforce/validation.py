@@ -16,7 +16,7 @@ import binascii
 import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -27,19 +27,26 @@ from sfconnector.salesforce.schema import SObjectSchema
 
 __all__ = [
     "WriteMode",
+    "canonical_value",
+    "canonical_wire",
     "check_record_id",
     "criteria_condition",
     "field_value",
     "select_fields",
     "unknown_field",
     "validate_record",
+    "wire_datetime",
 ]
 
 WriteMode = Literal["create", "update", "upsert"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,3})?)?Z?$")
+_TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?Z?$")
+_WIRE_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})$"
+)
+_ID15 = re.compile(r"^[A-Za-z0-9]{15}$")
 _TZ_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
 MAX_PICKLIST_IN_MESSAGE = 15
 
@@ -460,3 +467,69 @@ def unknown_field(schema: SObjectSchema, name: str, *, param: str | None = None)
     """The problem "``name`` is not a field of the object (did you mean ...?)", about ``param``."""
     problem = _unknown(schema, name)
     return problem if param is None else FieldProblem(param, problem.code, problem.message)
+
+
+def wire_datetime(moment: datetime) -> str:
+    """``moment`` as Salesforce writes a datetime: UTC, milliseconds, ``+0000``
+    (``2026-12-06T10:00:00.000+0000``). A naive moment is UTC, as Salesforce reads one."""
+    utc = moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+def _canonical(field: FieldInfo, value: object) -> Any:
+    kind = field.type
+    if kind in ("double", "currency", "percent"):
+        _number(field, value)  # the range checks
+        return float(_to_decimal(field, value))
+    if kind == "date":
+        return _date(field, value).isoformat()
+    if kind == "datetime":
+        return wire_datetime(_datetime(field, value))
+    if kind == "time":
+        match = _TIME.fullmatch(_time(field, value))
+        if match is None:  # pragma: no cover (_time accepted it)
+            raise _Bad("wrong_type", f"{field.name} must be {_kind(field)}")
+        hours, minutes, seconds, millis = match.groups()
+        return f"{hours}:{minutes}:{seconds or '00'}.{(millis or '').ljust(3, '0')}Z"
+    if kind in ID_TYPES:
+        return ids.normalize_id(_record_id(field, value))
+    return _value(field, value)
+
+
+def canonical_value(field: FieldInfo, value: object, *, param: str | None = None) -> Any:
+    """``value`` in the one form Salesforce returns for ``field`` in a record, so that a value
+    compared with what Salesforce sends (a trigger's watched value) matches it with ``==``: ids in
+    their 18-character form, datetimes in UTC as ``2026-12-06T10:00:00.000+0000``, dates
+    ``YYYY-MM-DD``, times ``10:00:00.000Z``, booleans ``True``/``False`` (from ``"true"`` too),
+    whole-number fields as ``int`` and the other numbers as ``float`` (``"1"``, ``1`` and ``1.0``
+    alike); text as given. None stays None. The value is checked as :func:`field_value` checks it;
+    a wrong one raises :class:`FieldValidationError` naming ``param`` (default: the field)."""
+    if value is None:
+        return None
+    try:
+        return _canonical(field, value)
+    except _Bad as bad:
+        raise FieldValidationError([FieldProblem(param or field.name, bad.code, bad.message)]) from None
+
+
+def canonical_wire(value: object) -> object:
+    """A value read from Salesforce (a record's field, a History row's old or new value) in the form
+    :func:`canonical_value` gives, without its describe: an ISO datetime string in Salesforce's UTC
+    form, a 15-character id-like string as the 18-character id, any number as ``float``. Applied
+    to both sides of a comparison (or a hash), it makes equal values compare equal whatever form
+    each came in; a text that merely looks like an id is extended on both sides alike."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    if not isinstance(value, str):
+        return value
+    if _ID15.fullmatch(value):
+        return ids.to_18(value)
+    if len(value) <= 40 and _WIRE_DATETIME.fullmatch(value):
+        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else _TZ_NO_COLON.sub(r"\1:\2", value)
+        try:
+            return wire_datetime(datetime.fromisoformat(text))
+        except ValueError:
+            return value
+    return value

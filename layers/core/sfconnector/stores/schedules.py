@@ -47,11 +47,14 @@ class ScheduleSettings(EnvSettings):
     group_name: str = Field(alias="SCHEDULE_GROUP_NAME", min_length=1, max_length=64)
     poller_function_arn: str = Field(alias="POLLER_FUNCTION_ARN")
     scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN")
+    failure_queue_arn: str = Field("", alias="POLL_FAILURE_QUEUE_ARN")
+    """Where Scheduler puts a firing it could not deliver to the poller (its dead-letter queue);
+    empty: none."""
 
-    @field_validator("poller_function_arn", "scheduler_role_arn")
+    @field_validator("poller_function_arn", "scheduler_role_arn", "failure_queue_arn")
     @classmethod
     def _arn(cls, value: str) -> str:
-        if not value.startswith("arn:") or value.count(":") < 5:
+        if value and (not value.startswith("arn:") or value.count(":") < 5):
             raise ValueError("must be an ARN")
         return value
 
@@ -83,6 +86,7 @@ class PollSchedule:
     target_arn: str
     role_arn: str
     input: str
+    dead_letter_arn: str = ""
 
 
 def _interval_of(expression: str) -> int | None:
@@ -144,6 +148,7 @@ class PollSchedules:
             target_arn=str(target.get("Arn") or ""),
             role_arn=str(target.get("RoleArn") or ""),
             input=str(target.get("Input") or ""),
+            dead_letter_arn=str((target.get("DeadLetterConfig") or {}).get("Arn") or ""),
         )
 
     def _definition(self, connection_id: str, interval_minutes: int, state: ScheduleState) -> dict[str, Any]:
@@ -163,6 +168,12 @@ class PollSchedules:
                 # A missed poll is not worth retrying: the next one comes within the interval and
                 # reads everything since the cursor anyway.
                 "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
+                # A firing Scheduler could not deliver (throttled, not permitted) is recorded there.
+                **(
+                    {"DeadLetterConfig": {"Arn": self.settings.failure_queue_arn}}
+                    if self.settings.failure_queue_arn
+                    else {}
+                ),
             },
         }
 
@@ -209,4 +220,5 @@ class PollSchedules:
             target_arn=target["Arn"],
             role_arn=target["RoleArn"],
             input=target["Input"],
+            dead_letter_arn=str((target.get("DeadLetterConfig") or {}).get("Arn") or ""),
         )

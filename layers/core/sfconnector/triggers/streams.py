@@ -18,6 +18,7 @@ from sfconnector.catalog import REPLICATION_KEY, SYSTEM_FIELDS, Stream
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.models.trigger_events import TriggerEvent
 from sfconnector.salesforce import soql
+from sfconnector.salesforce.validation import canonical_wire
 
 __all__ = [
     "Change",
@@ -149,7 +150,8 @@ def row_changes(row: Mapping[str, Any], stream: Stream) -> list[Change]:
 
 def _same(a: Any, b: Any) -> bool:
     """A History or record value against a subscription's ``value`` (numbers by value: History
-    returns 30000.0 for the 30000 a subscriber wrote)."""
+    returns 30000.0 for the 30000 a subscriber wrote; ids and datetimes in one form)."""
+    a, b = canonical_wire(a), canonical_wire(b)
     if isinstance(a, bool) or isinstance(b, bool):
         return str(a).lower() == str(b).lower()
     if isinstance(a, int | float) or isinstance(b, int | float):
@@ -199,6 +201,7 @@ def history_covers(row: Mapping[str, Any], stream: Stream, field: str, *, first_
 def value_hash(value: Any) -> str:
     """Eight base-36 characters of a field value (equal for values :func:`_same` deems equal):
     what the snapshot keeps per record."""
+    value = canonical_wire(value)
     if value is None:
         text = "\x00"
     elif isinstance(value, bool):

@@ -55,7 +55,7 @@ from sfconnector.salesforce.client import LimitInfo, SalesforceClient
 from sfconnector.salesforce.describe import COMPOUND_TYPES
 from sfconnector.salesforce.errors import NotFoundError, SalesforceError
 from sfconnector.salesforce.schema import SObjectSchema, sobject_schema
-from sfconnector.salesforce.validation import field_value, unknown_field
+from sfconnector.salesforce.validation import canonical_value, unknown_field
 from sfconnector.settings import EnvSettings
 from sfconnector.stores.connections import ConnectionNotFoundError, ConnectionRecord, ConnectionRepository
 from sfconnector.stores.subscriptions import (
@@ -224,7 +224,9 @@ def _check_field_matched(
         if not info.nillable:
             raise _problem("params.value", "required", f"{info.name} is never empty, so null never matches")
     else:
-        value = field_value(info, value, param="params.value")
+        # Stored as Salesforce returns it (18-character id, UTC ``.000+0000`` datetime, typed
+        # number), so the poller's ``==`` and snapshot hash meet the record's value.
+        value = canonical_value(info, value, param="params.value")
     return {**params, "field": info.name, "value": value}
 
 
