@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from sfconnector.errors import ConnectionNotFoundError, ConnectionPendingError, InvalidRequestFieldError
 from sfconnector.oauth.authorization import AuthorizationService, ReauthorizeRequest, StartedAuthorization
 from sfconnector.oauth.flow import SalesforceOAuth
+from sfconnector.oauth.hosts import UntrustedHostError
 from sfconnector.salesforce.client import SalesforceClient
 from sfconnector.salesforce.describe import FieldInfo as DescribedField
 from sfconnector.salesforce.errors import SalesforceError
@@ -201,7 +202,7 @@ class ConnectionService:
         self._authorization = authorization
         self._store = store
         self._connections = connections
-        self._oauth = SalesforceOAuth(http)
+        self._oauth = SalesforceOAuth(http, hosts=authorization.hosts.policy)
         self._client_for = client_factory
         """The Salesforce client of a connection (its token provider refreshes under the lock)."""
         self._usage = usage
@@ -241,6 +242,8 @@ class ConnectionService:
             try:
                 # Revoking the refresh token also kills every access token issued from it.
                 revoked = self._oauth.revoke(record.login_url, secret.refresh_token.get_secret_value())
+            except UntrustedHostError as exc:
+                revoke_error = f"not revoked: {exc}"[:300]
             except SalesforceError as exc:
                 revoke_error = f"{exc.error_code}: {exc.message}"[:300]
                 logger.warning(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Self
 
-from sfconnector.oauth.hosts import PRODUCTION_LOGIN_URL, SANDBOX_LOGIN_URL, LoginHosts
+from pydantic import Field, field_validator, model_validator
+
+from sfconnector.oauth.hosts import PRODUCTION_LOGIN_URL, SANDBOX_LOGIN_URL, LoginHosts, SalesforceHosts
 from sfconnector.settings import CoreSettings
 
 __all__ = ["ConnectionsSettings"]
@@ -14,8 +16,10 @@ class ConnectionsSettings(CoreSettings):
     """Core settings plus the OAuth ones.
 
     The login URL overrides exist for the local stack and tests (they point at the emulator);
-    a deployment leaves them unset. ``ALLOW_INSECURE_LOOPBACK_LOGIN`` lets ``http://127.0.0.1``
-    My Domain URLs through and is never on by default.
+    a deployment leaves them unset, and they must pass the Salesforce hosts policy too (the
+    emulator's origin is one of ``SALESFORCE_LOCAL_ORIGINS``). ``ALLOW_INSECURE_LOOPBACK_LOGIN``
+    lets ``http://127.0.0.1`` redirect URIs through (the local stack's callback) and is never on
+    by default.
     """
 
     login_url_production: str = Field(PRODUCTION_LOGIN_URL, alias="SF_LOGIN_URL_PRODUCTION")
@@ -35,9 +39,19 @@ class ConnectionsSettings(CoreSettings):
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _login_urls_are_salesforce(self) -> Self:
+        policy = SalesforceHosts.from_settings(self)
+        for name in ("login_url_production", "login_url_sandbox"):
+            problem = policy.problem(getattr(self, name))
+            if problem is not None:
+                raise ValueError(f"{self.env_var(name)} {problem}")
+        return self
+
     def login_hosts(self) -> LoginHosts:
         return LoginHosts(
             production=self.login_url_production,
             sandbox=self.login_url_sandbox,
             allow_insecure_loopback=self.allow_insecure_loopback_login,
+            policy=SalesforceHosts.from_settings(self),
         )
