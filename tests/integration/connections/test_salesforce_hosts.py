@@ -135,7 +135,8 @@ def test_a_token_response_naming_another_host_makes_no_connection(
     assert view["instance_url"] is None
     assert "instance_url" in view["status_reason"]
     stored = connections.secret(cid)
-    assert stored["access_token"] is None and stored["refresh_token"] is None
+    assert stored["access_token"] is None
+    assert stored["refresh_token"] is None
 
 
 def test_an_identity_url_on_another_host_is_refused_too(

@@ -420,7 +420,7 @@ class AuthorizationService:
                 record.login_url,
                 code=code,
                 client_id=secret.client_id,
-                client_secret=secret.client_secret.get_secret_value(),
+                client_secret=(secret.pending_client_secret or secret.client_secret).get_secret_value(),
                 redirect_uri=pending.redirect_uri,
                 code_verifier=pending.code_verifier.get_secret_value(),
             )
@@ -492,6 +492,11 @@ class AuthorizationService:
                 connection_id=cid,
             )
         previous_refresh = secret.refresh_token
+        if secret.pending_client_secret is not None:
+            # The staged secret just worked: it becomes the connection's secret.
+            secret = secret.model_copy(
+                update={"client_secret": secret.pending_client_secret, "pending_client_secret": None}
+            )
         self._store.put(
             cid,
             secret.with_tokens(

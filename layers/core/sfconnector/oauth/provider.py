@@ -293,6 +293,7 @@ class ConnectionTokenProvider:
             {
                 "client_id": secret.client_id,
                 "client_secret": secret.client_secret,
+                "pending_client_secret": secret.pending_client_secret,
                 "login_url": secret.login_url,
                 "instance_url": secret.instance_url,
                 "token_version": secret.token_version + 1,

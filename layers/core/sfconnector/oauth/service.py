@@ -265,9 +265,13 @@ class ConnectionService:
         redirect_uri = self._authorization.redirect_uri(
             request.redirect_uri, record.redirect_uri or default_redirect_uri
         )
-        if request.client_secret is not None:
-            secret = self._store.get(connection_id, force_fetch=True)
-            self._store.put(connection_id, secret.model_copy(update={"client_secret": request.client_secret}))
+        secret = self._store.get(connection_id, force_fetch=True)
+        if request.client_secret is not None or secret.pending_client_secret is not None:
+            # Staged, not applied: the working secret stays until this authorisation completes.
+            # Each re-authorisation decides anew (none given: an earlier staged one is dropped).
+            self._store.put(
+                connection_id, secret.model_copy(update={"pending_client_secret": request.client_secret})
+            )
         if redirect_uri != record.redirect_uri:
             record = self._connections.update(connection_id, redirect_uri=redirect_uri)
         logger.info("Connection %s: re-authorisation started (status %s)", connection_id, record.status)
