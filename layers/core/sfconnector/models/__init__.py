@@ -134,7 +134,10 @@ FieldPath = Annotated[str, StringConstraints(pattern=FIELD_PATH_PATTERN)]
 """A field, or a parent's field through a relationship (``Account.Name``)."""
 CustomSObjectName = Annotated[str, StringConstraints(pattern=CUSTOM_SOBJECT_PATTERN)]
 SalesforceId = Annotated[str, StringConstraints(pattern=SALESFORCE_ID_PATTERN)]
-FieldValue = str | bool | int | float | None
+MAX_TEXT_CHARS = 131_072
+"""Salesforce's longest text field (Long Text Area, Rich Text Area): no field value is longer."""
+FieldText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+FieldValue = FieldText | bool | int | float | None
 """A field value as Salesforce's REST API takes it: a JSON scalar (dates are ISO strings)."""
 
 SalesforceRecord = dict[str, Any]
