@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from sfconnector.errors import ConnectorError, Fault
+from sfconnector.models import MAX_INTEGER_DIGITS
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -31,8 +32,6 @@ __all__ = [
 MAX_BODY_BYTES = 6 * 1024 * 1024
 """A Lambda function's synchronous request limit: nothing larger reaches a deployed function."""
 MAX_DEPTH = 32
-MAX_INTEGER_DIGITS = 30
-"""Salesforce's numbers have at most 18 digits; a few more leave room for a clear Salesforce error."""
 MAX_OBJECT_FIELDS = 2_000
 """Fields of one JSON object (an sObject has at most ~1,000)."""
 MAX_MEMBERS = 20_000

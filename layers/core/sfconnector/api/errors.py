@@ -251,7 +251,20 @@ def _classify_salesforce(exc: SalesforceError) -> tuple[Fault, str]:
 # ------------------------------------------------------------------------ request validation
 
 # Pydantic reports a failed union member by member ("str", "int"...): collapse those.
-_UNION_TAGS = frozenset({"str", "bool", "int", "float", "none", "[key]", "function-after", "constrained-str"})
+_UNION_TAGS = frozenset(
+    {
+        "str",
+        "bool",
+        "int",
+        "float",
+        "none",
+        "[key]",
+        "function-after",
+        "constrained-str",
+        "constrained-int",
+        "constrained-float",
+    }
+)
 
 
 def _field_path(loc: Sequence[Any]) -> tuple[str, str]:

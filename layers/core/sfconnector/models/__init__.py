@@ -70,8 +70,10 @@ __all__ = [
     "FIELD_NAME_PATTERN",
     "FIELD_PATH_PATTERN",
     "MAX_CRITERIA",
+    "MAX_INTEGER_DIGITS",
     "MAX_QUERY_LIMIT",
     "MAX_SELECT_FIELDS",
+    "MAX_TEXT_CHARS",
     "NEXT_PAGE_PATTERN",
     "SALESFORCE_ID_PATTERN",
     "AddAttachmentInput",
@@ -137,7 +139,12 @@ SalesforceId = Annotated[str, StringConstraints(pattern=SALESFORCE_ID_PATTERN)]
 MAX_TEXT_CHARS = 131_072
 """Salesforce's longest text field (Long Text Area, Rich Text Area): no field value is longer."""
 FieldText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
-FieldValue = FieldText | bool | int | float | None
+MAX_INTEGER_DIGITS = 30
+"""Digits of an integer in a body (Salesforce's numbers have at most 18; a few more leave room for
+Salesforce's own clear error). Longer ones are refused where bodies are parsed (sfconnector.api)."""
+FieldInt = Annotated[int, Field(gt=-(10**MAX_INTEGER_DIGITS), lt=10**MAX_INTEGER_DIGITS)]
+FieldNumber = Annotated[float, Field(gt=-(10**MAX_INTEGER_DIGITS), lt=10**MAX_INTEGER_DIGITS)]
+FieldValue = FieldText | bool | FieldInt | FieldNumber | None
 """A field value as Salesforce's REST API takes it: a JSON scalar (dates are ISO strings)."""
 
 SalesforceRecord = dict[str, Any]

@@ -25,7 +25,12 @@ from pydantic_core import PydanticCustomError
 
 from sfconnector.errors import ConnectionNotFoundError, InvalidRequestFieldError, UntrustedConnectionHostError
 from sfconnector.oauth.flow import Identity, SalesforceOAuth, TokenResponse, authorize_url
-from sfconnector.oauth.hosts import InvalidEnvironmentError, LoginHosts, UntrustedHostError
+from sfconnector.oauth.hosts import (
+    DEFAULT_SALESFORCE_DOMAINS,
+    InvalidEnvironmentError,
+    LoginHosts,
+    UntrustedHostError,
+)
 from sfconnector.oauth.pages import CallbackPage
 from sfconnector.oauth.pkce import PkcePair, new_state
 from sfconnector.oauth.provider import issued_at_from
@@ -74,9 +79,10 @@ def _normalise_scope(value: str | None) -> str | None:
 # messages). The loopback http redirect of local development is left out: it depends on settings.
 _SCOPE_SCHEMA: dict[str, Any] = {"pattern": r"^ *(?:[a-z_]+(?: +[a-z_]+)*)? *$"}
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?"
+# My Domains on Salesforce's own domains (a deployment's SALESFORCE_EXTRA_DOMAINS add more).
+_SALESFORCE_DOMAIN = "(?:" + "|".join(d.replace(".", r"\.") for d in DEFAULT_SALESFORCE_DOMAINS) + ")"
 _ENVIRONMENT_SCHEMA: dict[str, Any] = {
-    "pattern": rf"^(?:production|sandbox|https://(?:{_LABEL}\.){{1,5}}[A-Za-z](?:[A-Za-z0-9-]{{0,38}}"
-    r"[A-Za-z0-9])?(?::[0-9]{1,4})?/?)$"
+    "pattern": rf"^(?:production|sandbox|https://(?:{_LABEL}\.){{0,5}}{_SALESFORCE_DOMAIN}(?::443)?/?)$"
 }
 _REDIRECT_SCHEMA: dict[str, Any] = {
     "pattern": r"^(?:https://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,4})?(?:[/?][^#\s]*)?)?$"
