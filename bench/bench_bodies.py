@@ -58,13 +58,14 @@ def main() -> None:
     from sfconnector.api.app import build_family_app
 
     app = build_family_app("accounts")
+    context: Any = None  # the resolver only keeps it; no Lambda context is needed in-process
     print(f"{'body':32} {'status':>6} {'code':24} {'best ms':>9} {'error bytes':>12}")
     for name, body in BODIES.items():
         best = float("inf")
         answer: dict[str, Any] = {}
         for _ in range(args.repeat):
             started = time.perf_counter()
-            answer = app.resolve(_event(body), None)
+            answer = app.resolve(_event(body), context)
             best = min(best, time.perf_counter() - started)
         error = json.loads(answer.get("body") or "{}").get("error", {})
         print(

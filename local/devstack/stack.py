@@ -358,7 +358,7 @@ class LocalStack:
                     "SF_LOGIN_URL_PRODUCTION": self.emulator.base_url,
                     "SF_LOGIN_URL_SANDBOX": self.emulator.base_url,
                     # The emulator's exact origins are the only non-Salesforce hosts allowed.
-                    "SALESFORCE_LOCAL_ORIGINS": f"{self.emulator.base_url},{self.emulator.https_url}",
+                    "SALESFORCE_LOCAL_ORIGINS": self.emulator.base_url,
                     "ALLOW_INSECURE_LOOPBACK_LOGIN": "true",
                 }
             )
