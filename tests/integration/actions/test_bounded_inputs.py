@@ -107,3 +107,21 @@ def test_a_body_over_the_lambda_limit_is_a_413(action_api: ActionApi, calls: Any
     response, used = calls(lambda: action_api.post("accounts", raw_body=raw))
     assert (response.status, used) == (413, 0), response
     assert response.error["fields"] == ["body"]
+
+
+def test_criteria_too_long_for_one_soql_statement_are_a_422(action_api: ActionApi, calls: Any) -> None:
+    """Each criterion fits Salesforce's 4,000-character WHERE string, but together (quotes are
+    escaped, so they double) they make a statement over Salesforce's 100,000 characters."""
+    names = ["Name", "AccountNumber", "Site", "Phone", "Fax", "Website", "BillingStreet", "BillingCity"]
+    names += ["BillingState", "BillingPostalCode", "BillingCountry", "ShippingStreet", "ShippingCity"]
+    names += ["ShippingState"]
+    action_api.post("accounts/find", {"criteria": {"Name": "warm-up"}})
+    response, used = calls(
+        lambda: action_api.post("accounts/find", {"criteria": dict.fromkeys(names, "'" * 4000)})
+    )
+    assert (response.status, used) == (422, 0), response
+    assert response.error["fields"] == ["criteria"]
+    assert problems(response) == {"criteria": "query_too_long"}
+    too_long = action_api.post("accounts/find", {"criteria": {"Name": "x" * 4001}})
+    assert too_long.status == 422
+    assert too_long.error["fields"] == ["criteria.Name"]

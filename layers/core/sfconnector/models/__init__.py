@@ -146,6 +146,12 @@ FieldInt = Annotated[int, Field(gt=-(10**MAX_INTEGER_DIGITS), lt=10**MAX_INTEGER
 FieldNumber = Annotated[float, Field(gt=-(10**MAX_INTEGER_DIGITS), lt=10**MAX_INTEGER_DIGITS)]
 FieldValue = FieldText | bool | FieldInt | FieldNumber | None
 """A field value as Salesforce's REST API takes it: a JSON scalar (dates are ISO strings)."""
+MAX_CRITERION_CHARS = 4_000
+"""Salesforce refuses longer strings in a SOQL WHERE clause."""
+CriterionValue = (
+    Annotated[str, StringConstraints(max_length=MAX_CRITERION_CHARS)] | bool | FieldInt | FieldNumber | None
+)
+"""A find criterion's value: a field value that fits a SOQL WHERE clause."""
 
 SalesforceRecord = dict[str, Any]
 """A record exactly as Salesforce returns it (with its ``attributes``)."""
@@ -192,7 +198,8 @@ class FindInput(_Strict):
     """Find one record whose fields equal all the given values."""
 
     criteria: Annotated[
-        dict[FieldName, FieldValue], Field(min_length=1, max_length=MAX_CRITERIA, json_schema_extra=_CLOSED)
+        dict[FieldName, CriterionValue],
+        Field(min_length=1, max_length=MAX_CRITERIA, json_schema_extra=_CLOSED),
     ] = Field(
         description="Field/value pairs, AND-ed; null matches an empty field.",
     )
