@@ -303,3 +303,30 @@ def test_connect_refuses_a_non_salesforce_login_host(connections: ConnectionsApi
     )
     assert refused.status == 422, refused.body
     assert refused.json()["error"]["fields"] == ["environment"]
+
+
+def test_a_refresh_answer_naming_another_host_is_not_used(
+    connections: ConnectionsApi, hostile: _Server, internal: _Server
+) -> None:
+    """The login host (allowed) answers a refresh with an internal instance_url: the connection
+    turns needs_reauth and the new token goes nowhere."""
+    seeded = seed_connection(connections.aws, connections.emulator, "conn-bad-refresh")
+    sm = boto3.client("secretsmanager", region_name=connections.aws.region)
+    secret_id = f"{connections.aws.secret_prefix}{seeded.connection_id}"
+    stored = json.loads(sm.get_secret_value(SecretId=secret_id)["SecretString"])
+    sm.put_secret_value(SecretId=secret_id, SecretString=json.dumps({**stored, "login_url": hostile.origin}))
+    hostile.token_response = {
+        "access_token": "00Dhostile!token",
+        "instance_url": internal.origin,
+        "id": f"{internal.origin}/id/{ORG}/{USER}",
+    }
+    connections.emulator.expire_sessions()
+
+    result = connections.call("GET", f"/connections/{seeded.connection_id}/objects/Account/fields")
+    assert result.status == 401, result.body
+    assert [path for _, path, _ in hostile.seen] == ["/services/oauth2/token"]
+    assert internal.seen == []
+    view = connections.get(seeded.connection_id)
+    assert view["status"] == "needs_reauth"
+    assert "instance_url" in view["status_reason"]
+    assert connections.secret(seeded.connection_id)["access_token"] is None
