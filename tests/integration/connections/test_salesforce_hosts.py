@@ -281,8 +281,17 @@ def test_the_allow_list_adds_other_clouds_and_exact_local_origins() -> None:
         assert "SALESFORCE_LOCAL_ORIGINS" in str(caught.value)
     with pytest.raises(SettingsError):
         ConnectionsSettings.from_env({**base, "SALESFORCE_EXTRA_DOMAINS": "mil"})
-    with pytest.raises(SettingsError):  # the login URL overrides obey the same policy
+    with pytest.raises(SettingsError) as refused:  # the login URL overrides obey the same policy
         ConnectionsSettings.from_env({**base, "SF_LOGIN_URL_PRODUCTION": "http://127.0.0.1:9999"})
+    assert "SF_LOGIN_URL_PRODUCTION" in str(refused.value)
+    local = ConnectionsSettings.from_env(
+        {
+            **base,
+            "SF_LOGIN_URL_PRODUCTION": "http://127.0.0.1:9999",
+            "SALESFORCE_LOCAL_ORIGINS": "http://127.0.0.1:9999",
+        }
+    )
+    assert local.login_hosts().resolve("production") == ("production", "http://127.0.0.1:9999")
     assert LoginHosts().policy == SalesforceHosts()
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
-
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from sfconnector.oauth.hosts import PRODUCTION_LOGIN_URL, SANDBOX_LOGIN_URL, LoginHosts, SalesforceHosts
 from sfconnector.settings import CoreSettings
@@ -39,14 +37,18 @@ class ConnectionsSettings(CoreSettings):
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
 
-    @model_validator(mode="after")
-    def _login_urls_are_salesforce(self) -> Self:
-        policy = SalesforceHosts.from_settings(self)
-        for name in ("login_url_production", "login_url_sandbox"):
-            problem = policy.problem(getattr(self, name))
-            if problem is not None:
-                raise ValueError(f"{self.env_var(name)} {problem}")
-        return self
+    @field_validator("login_url_production", "login_url_sandbox")
+    @classmethod
+    def _salesforce_login_url(cls, value: str, info: ValidationInfo) -> str:
+        # The core settings (the hosts policy's) are validated first: they are declared first.
+        policy = SalesforceHosts(
+            extra_domains=info.data.get("salesforce_extra_domains", ()),
+            local_origins=info.data.get("salesforce_local_origins", frozenset()),
+        )
+        problem = policy.problem(value)
+        if problem is not None:
+            raise ValueError(f"the login URL {problem}")
+        return value
 
     def login_hosts(self) -> LoginHosts:
         return LoginHosts(
