@@ -339,3 +339,22 @@ def test_a_refresh_answer_naming_another_host_is_not_used(
     assert view["status"] == "needs_reauth"
     assert "instance_url" in view["status_reason"]
     assert connections.secret(seeded.connection_id)["access_token"] is None
+
+
+def test_reauthorizing_a_connection_stored_with_a_bad_login_url_is_refused(
+    connections: ConnectionsApi,
+) -> None:
+    from sfconnector.stores.connections import ConnectionRepository
+
+    seeded = seed_connection(connections.aws, connections.emulator, "conn-old-login")
+    repo = ConnectionRepository(
+        lambda: boto3.client("dynamodb", region_name=connections.aws.region), connections.aws.table_name
+    )
+    record = repo.get(seeded.connection_id)
+    assert record is not None
+    repo.put(record.model_copy(update={"login_url": "http://10.0.0.5:8500"}))
+
+    refused = connections.call("POST", f"/connections/{seeded.connection_id}/reauthorize", {})
+    assert refused.status == 409, refused.body
+    assert refused.json()["error"]["code"] == "untrusted_salesforce_host"
+    assert "login URL must use https" in refused.json()["error"]["message"]
