@@ -234,6 +234,8 @@ def environment() -> Iterator[Any]:
             "TopicArn"
         ]
         server = EmulatorServer(Org(OrgConfig(daily_api_limit=100_000_000)), port=0).start()
+        # The emulator's exact origin is the only non-Salesforce host the connector may call.
+        os.environ["SALESFORCE_LOCAL_ORIGINS"] = server.base_url
         admin = httpx.Client(base_url=server.base_url, timeout=30)
         try:
             minted = admin.post("/__emulator__/tokens", json={}).json()

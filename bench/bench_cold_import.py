@@ -270,6 +270,7 @@ def local_stack() -> Iterator[Stack]:
                 # The connections function's logins go to the emulator (never used by GET).
                 "SF_LOGIN_URL_PRODUCTION": server.base_url,
                 "SF_LOGIN_URL_SANDBOX": server.base_url,
+                "SALESFORCE_LOCAL_ORIGINS": server.base_url,
                 "ALLOW_INSECURE_LOOPBACK_LOGIN": "true",
                 # Every module's bytecode, the layer's included, comes from one cache written by
                 # the warm-up run: see warm_env().

@@ -121,6 +121,8 @@ def stack(orgs: int) -> Iterator[tuple[Any, list[Any]]]:
         servers = [
             EmulatorServer(Org(OrgConfig(daily_api_limit=100_000_000)), port=0).start() for _ in range(orgs)
         ]
+        # The emulators' exact origins are the only non-Salesforce hosts the connector may call.
+        os.environ["SALESFORCE_LOCAL_ORIGINS"] = ",".join(s.base_url for s in servers)
         reset_runtime()
         timed = _load("bench_actions").TimedTransport(httpx.HTTPTransport())
         runtime = set_runtime(Runtime(http=httpx.Client(transport=timed, timeout=30)))

@@ -455,6 +455,8 @@ class LocalStack:
                 {
                     "SF_LOGIN_URL_PRODUCTION": self.emulator.base_url,
                     "SF_LOGIN_URL_SANDBOX": self.emulator.base_url,
+                    # The emulator's exact origins are the only non-Salesforce hosts allowed.
+                    "SALESFORCE_LOCAL_ORIGINS": self.emulator.base_url,
                     "ALLOW_INSECURE_LOOPBACK_LOGIN": "true",
                 }
             )

@@ -32,7 +32,7 @@ from sfconnector.stores.subscriptions import SubscriptionRepository
 
 from tests.fixtures.actions import seed_connection
 from tests.fixtures.aws import AwsEnv, aws_environment, scheduler_environment
-from tests.fixtures.emulator import EmulatorHandle
+from tests.fixtures.emulator import EmulatorHandle, allow_emulator_origins
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_ID = "123456789012"
@@ -117,6 +117,7 @@ def contract_env(sf_emulator_server: EmulatorHandle) -> Iterator[ContractEnv]:
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         # The connections function manages poll schedules (the subscriptions routes need them).
         scheduler_environment(aws, monkeypatch)
+        allow_emulator_origins(monkeypatch, sf_emulator_server)
         env = ContractEnv(aws, sf_emulator_server)
         env.fresh()
         try:

@@ -87,7 +87,20 @@ def test_record_bodies_take_field_names_and_scalars_only(document: dict[str, Any
         "string", "boolean", "integer", "number", "null",
     }  # fmt: skip
     criteria = document["components"]["schemas"]["FindInput"]["properties"]["criteria"]
-    assert criteria["additionalProperties"] == fields["additionalProperties"]
+    assert {v["type"] for v in criteria["additionalProperties"]["anyOf"]} == {
+        "string", "boolean", "integer", "number", "null",
+    }  # fmt: skip
+    # The limits are documented: Salesforce's longest text field, its longest WHERE string, and
+    # numbers the body parser takes.
+    by_type = {v["type"]: v for v in fields["additionalProperties"]["anyOf"]}
+    assert by_type["string"]["maxLength"] == 131_072
+    assert by_type["integer"]["exclusiveMaximum"] == 1e30
+    criterion = {v["type"]: v for v in criteria["additionalProperties"]["anyOf"]}
+    assert criterion["string"]["maxLength"] == 4_000
+    content_type = document["components"]["schemas"]["AddAttachmentInput"]["properties"]["content_type"]
+    assert not re.match(
+        next(v for v in content_type["anyOf"] if "pattern" in v)["pattern"], "text/plain\r\nX: 1"
+    )
 
 
 def test_find_examples_use_each_familys_own_fields(document: dict[str, Any]) -> None:

@@ -719,3 +719,30 @@ def test_decode_base64_checks_the_size_before_decoding() -> None:
         decode_base64("A" * 4_000_000, max_bytes=1000)
     with pytest.raises(InvalidInputError, match="mixes"):
         decode_base64("ab+-", max_bytes=100)
+
+
+def test_a_stored_content_type_unfit_for_a_header_does_not_break_a_staged_download(
+    api: AttachmentsApi,
+) -> None:
+    """An Attachment stored in Salesforce (by anyone) with CR/LF in its ContentType: the staged
+    download's Content-Type is guessed from the name instead of failing as a 503."""
+    get_runtime().install(attachment_inline_limit=1024)
+    content = b"%PDF" + bytes(5000)
+    attachment = api.insert(
+        "Attachment",
+        {
+            "ParentId": api.account(),
+            "Name": "invoice.pdf",
+            "ContentType": "text/html\r\nX-Injected: 1",
+            "Body": base64.b64encode(content).decode(),
+        },
+    )
+
+    answer = api.call("GET", f"/{attachment}/content")
+
+    assert answer.status == 200, answer.raw
+    got = answer.json()
+    assert got["content_type"] == "application/pdf"
+    download = requests.get(got["download_url"], timeout=10)
+    assert download.content == content
+    assert download.headers["Content-Type"] == "application/pdf"

@@ -131,6 +131,20 @@ class ConnectionNeedsReauthError(ConnectorError):
         )
 
 
+class UntrustedConnectionHostError(ConnectorError):
+    """A connection's stored login URL is not a Salesforce host (stored before hosts were
+    checked): it is never called; the connection must be deleted and made again."""
+
+    code = "untrusted_salesforce_host"
+    fault = Fault.CONFLICT
+
+    def __init__(self, connection_id: str, reason: str) -> None:
+        super().__init__(
+            f"Connection {connection_id}: {reason}; delete it and connect again", fields=["environment"]
+        )
+        self.connection_id = connection_id
+
+
 class ConnectionPendingError(ConnectorError):
     """The connection was created but its OAuth authorisation was never completed."""
 

@@ -226,6 +226,7 @@ class Runtime:
         marks it ``needs_reauth`` when Salesforce rejects the refresh token."""
         if self._token_provider_factory is not None:
             return self._token_provider_factory(connection_id)
+        from sfconnector.oauth.hosts import SalesforceHosts
         from sfconnector.oauth.provider import ConnectionTokenProvider
         from sfconnector.stores.refresh_lock import RefreshLock
 
@@ -235,6 +236,8 @@ class Runtime:
             connections=self.connections,
             http=self.http,
             lock=RefreshLock(self.dynamodb, self.settings.table_name),
+            # Tokens go to Salesforce's hosts only, whatever a stored URL says.
+            hosts=SalesforceHosts.from_settings(self.settings),
             # Events are rare (a refresh token revoked): sfconnector.events loads with the first.
             publisher=_DeferredPublisher(lambda: self.publisher),
             # The connection's poll schedule is paused with it (where schedules are managed).

@@ -13,14 +13,53 @@ The variables of :class:`CoreSettings` are the ones template.yaml's Globals give
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sfconnector.errors import ConnectorError, Fault
 
-__all__ = ["CoreSettings", "EnvSettings", "SettingsError"]
+__all__ = ["CoreSettings", "EnvSettings", "SettingsError", "parse_domains", "parse_local_origins"]
+
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOCAL_ORIGIN_RE = re.compile(r"^https?://(?:127\.0\.0\.1|localhost|\[::1\]):[0-9]{1,5}$")
+
+
+def parse_domains(value: str | Iterable[str]) -> tuple[str, ...]:
+    """A comma separated list of DNS domains (``salesforce.mil, force.mil``), lowercased; a
+    leading ``*.`` is allowed and means the same (the domain and every host below it)."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    domains: list[str] = []
+    for raw in items:
+        domain = raw.strip().lower().removeprefix("*.").removeprefix(".")
+        if not domain:
+            continue
+        labels = domain.split(".")
+        if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels) or labels[-1].isdigit():
+            raise ValueError(f"{raw.strip()!r} is not a DNS domain such as salesforce.mil")
+        domains.append(domain)
+    return tuple(domains)
+
+
+def parse_local_origins(value: str | Iterable[str]) -> frozenset[str]:
+    """A comma separated list of exact loopback origins (``http://127.0.0.1:8123``): the local
+    stack's and the tests' emulators. Anything but a loopback host with a port is refused, so the
+    setting can never open the connector to another host."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    origins: set[str] = set()
+    for raw in items:
+        origin = raw.strip().rstrip("/").lower()
+        if not origin:
+            continue
+        if not _LOCAL_ORIGIN_RE.match(origin):
+            raise ValueError(
+                f"{raw.strip()!r} is not a loopback origin such as http://127.0.0.1:8123 "
+                "(scheme, loopback host and port; nothing else)"
+            )
+        origins.add(origin)
+    return frozenset(origins)
 
 
 class SettingsError(ConnectorError):
@@ -102,6 +141,21 @@ class CoreSettings(EnvSettings):
     """How long describes stay cached in a warm container."""
     api_usage_interval_seconds: int = Field(60, alias="API_USAGE_RECORD_INTERVAL_SECONDS", ge=0, le=86_400)
     """How often, at most, a container writes a connection's last seen API usage (0: after every action)."""
+    salesforce_extra_domains: tuple[str, ...] = Field((), alias="SALESFORCE_EXTRA_DOMAINS")
+    """Domains besides Salesforce's own whose hosts may be login hosts, instance and identity URLs
+    (government and other clouds, e.g. ``salesforce.mil,force.mil``): comma separated."""
+    salesforce_local_origins: frozenset[str] = Field(frozenset(), alias="SALESFORCE_LOCAL_ORIGINS")
+    """Exact loopback origins allowed as Salesforce hosts (the local stack's and tests' emulators)."""
+
+    @field_validator("salesforce_extra_domains", mode="before")
+    @classmethod
+    def _domains(cls, value: object) -> object:
+        return parse_domains(value) if isinstance(value, str) else value
+
+    @field_validator("salesforce_local_origins", mode="before")
+    @classmethod
+    def _local_origins(cls, value: object) -> object:
+        return parse_local_origins(value) if isinstance(value, str) else value
 
     @field_validator("topic_arn")
     @classmethod

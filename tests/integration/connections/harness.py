@@ -240,8 +240,10 @@ def connection_client(aws: AwsEnv, connection_id: str, **provider_options: Any) 
     """A Salesforce client for a stored connection, wired as an action function's runtime wires it
     (its own secret cache, i.e. its own Lambda container)."""
     from sfconnector.events import SnsEventPublisher
+    from sfconnector.oauth.hosts import SalesforceHosts
     from sfconnector.oauth.provider import ConnectionTokenProvider
     from sfconnector.salesforce.client import SalesforceClient
+    from sfconnector.settings import CoreSettings
     from sfconnector.stores.connections import ConnectionRepository
     from sfconnector.stores.refresh_lock import RefreshLock
     from sfconnector.stores.tokens import SecretsTokenStore
@@ -257,6 +259,7 @@ def connection_client(aws: AwsEnv, connection_id: str, **provider_options: Any) 
         ),
         http=httpx.Client(timeout=30),
         lock=RefreshLock(ddb, aws.table_name),
+        hosts=SalesforceHosts.from_settings(CoreSettings.from_env()),
         publisher=SnsEventPublisher(boto3.client("sns", region_name=aws.region), aws.topic_arn),
         **provider_options,
     )

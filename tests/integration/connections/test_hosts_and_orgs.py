@@ -67,8 +67,9 @@ def test_my_domain_connections_use_the_org_s_own_host(
     assert view["login_url"] == my_domain.base_url
     assert view["org_id"][:15] == OTHER_ORG
 
-    # Without the local-stack opt-in, only https My Domains with a real host name are accepted.
-    monkeypatch.setenv("ALLOW_INSECURE_LOOPBACK_LOGIN", "false")
+    # A loopback origin the deployment does not list exactly is not a Salesforce host.
+    production = connections.emulator
+    monkeypatch.setenv("SALESFORCE_LOCAL_ORIGINS", f"{production.base_url},{production.https_url}")
     reset_runtime()
     for environment in (
         my_domain.base_url,

@@ -10,7 +10,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from sfconnector.api.connections import callback_url_for
 from sfconnector.oauth.flow import Identity, authorize_url
-from sfconnector.oauth.hosts import InvalidEnvironmentError, LoginHosts
+from sfconnector.oauth.hosts import InvalidEnvironmentError, LoginHosts, SalesforceHosts
 from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
 from sfconnector.oauth.pkce import PkcePair, new_state, s256_challenge
 from sfconnector.runtime import reset_runtime
@@ -59,12 +59,14 @@ def test_login_hosts_reject_unsafe_my_domains(environment: str) -> None:
         LoginHosts().resolve(environment)
 
 
-def test_loopback_my_domain_only_with_the_opt_in() -> None:
-    hosts = LoginHosts(production="http://127.0.0.1:1111", allow_insecure_loopback=True)
+def test_loopback_my_domain_only_when_listed_exactly() -> None:
+    local = SalesforceHosts(local_origins=frozenset({"http://127.0.0.1:5555"}))
+    hosts = LoginHosts(production="http://127.0.0.1:1111", allow_insecure_loopback=True, policy=local)
     assert hosts.resolve("http://127.0.0.1:5555") == ("my_domain", "http://127.0.0.1:5555")
     assert hosts.resolve("production") == ("production", "http://127.0.0.1:1111")
-    with pytest.raises(InvalidEnvironmentError):
-        hosts.resolve("http://192.168.1.10:5555")
+    for other in ("http://127.0.0.1:5556", "http://192.168.1.10:5555", "https://127.0.0.1:5555"):
+        with pytest.raises(InvalidEnvironmentError):
+            hosts.resolve(other)
 
 
 def test_pkce_pair_is_s256_of_a_fresh_verifier() -> None:

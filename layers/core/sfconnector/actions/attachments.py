@@ -29,6 +29,7 @@ from pydantic import Field
 
 from sfconnector.actions.errors import InvalidInputError, RecordNotFoundError
 from sfconnector.models import AddAttachmentInput, AttachmentContentResult, AttachmentIdsResult, RecordResult
+from sfconnector.models.attachments import header_safe_content_type
 from sfconnector.salesforce import ids, soql
 from sfconnector.salesforce.client import SalesforceClient
 from sfconnector.salesforce.composite import CompositeRequest, reference
@@ -280,7 +281,8 @@ class AttachmentService:
                 fields=["record_id"],
             ) from None
         name = str(meta.get("Name") or checked)
-        content_type = meta.get("ContentType") or _guess_type(name)
+        # Stored by anyone (not only through this connector): it becomes a download header.
+        content_type = header_safe_content_type(meta.get("ContentType")) or _guess_type(name)
         if len(body) <= self.inline_limit:
             return AttachmentContentResult(
                 id=checked,

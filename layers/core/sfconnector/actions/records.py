@@ -257,8 +257,13 @@ class RecordService:
         if schema.has_field("CreatedDate"):
             order.insert(0, soql.OrderBy("CreatedDate", descending=descending))
         request = CompositeRequest(all_or_none=False)
-        request.query(soql.select_count(self.sobject, where), "matches")
-        request.query(soql.select(self.sobject, selected, where, order_by=order, limit=1), "first")
+        try:
+            request.query(soql.select_count(self.sobject, where), "matches")
+            request.query(soql.select(self.sobject, selected, where, order_by=order, limit=1), "first")
+        except soql.QueryTooLongError:
+            # Long criteria and many fields together: Salesforce would refuse the statement.
+            message = f"the criteria and fields make a query longer than {soql.MAX_SOQL_LENGTH} characters"
+            raise FieldValidationError([FieldProblem("criteria", "query_too_long", message)]) from None
         response = self.client.composite(request)
         count = int(response.raise_for_ref("matches").body.get("totalSize", 0))
         records = response.raise_for_ref("first").body.get("records") or []

@@ -37,6 +37,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from sfconnector.api.bodies import MAX_PROBLEMS
 from sfconnector.errors import ConnectorError, Fault
 from sfconnector.salesforce.errors import (
     AuthorizationRevokedError,
@@ -88,8 +89,14 @@ def _spec(
     details: Mapping[str, Any] | None = None,
     retry_after: int | None = None,
 ) -> ApiErrorSpec:
-    """THE place a status is chosen: the fault's."""
+    """THE place a status is chosen: the fault's. Problem lists are capped here too, so an error
+    stays small whatever the request (the total is given beside the first ones)."""
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    problems = (details or {}).get("problems")
+    if isinstance(problems, list) and len(problems) > MAX_PROBLEMS:
+        details = {**(details or {}), "problems": problems[:MAX_PROBLEMS], "problems_total": len(problems)}
+    if len(fields) > MAX_PROBLEMS:
+        fields = fields[:MAX_PROBLEMS]
     return ApiErrorSpec(int(fault), code, message, tuple(fields), tuple(salesforce), details, headers)
 
 
@@ -244,7 +251,20 @@ def _classify_salesforce(exc: SalesforceError) -> tuple[Fault, str]:
 # ------------------------------------------------------------------------ request validation
 
 # Pydantic reports a failed union member by member ("str", "int"...): collapse those.
-_UNION_TAGS = frozenset({"str", "bool", "int", "float", "none", "[key]", "function-after", "constrained-str"})
+_UNION_TAGS = frozenset(
+    {
+        "str",
+        "bool",
+        "int",
+        "float",
+        "none",
+        "[key]",
+        "function-after",
+        "constrained-str",
+        "constrained-int",
+        "constrained-float",
+    }
+)
 
 
 def _field_path(loc: Sequence[Any]) -> tuple[str, str]:

@@ -41,6 +41,22 @@ def _request_validation() -> Any:
     from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType
 
     class RequestValidation(OpenAPIRequestValidationMiddleware):
+        def _parse_json_data(self, app: Any) -> Any:
+            """Every JSON body is parsed here, within the limits of :mod:`sfconnector.api.bodies`."""
+            import json
+
+            from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+            from sfconnector.api.bodies import parse_json_body
+
+            try:
+                value, problems = parse_json_body(app.current_event.decoded_body)
+            except json.JSONDecodeError:
+                return super()._parse_json_data(app)  # Powertools' own json_invalid error
+            if problems:
+                raise RequestValidationError(problems)
+            return value
+
         def _parse_multipart_data(self, app: Any, content_type: str) -> dict[str, Any]:
             try:
                 return super()._parse_multipart_data(app, content_type)

@@ -70,8 +70,10 @@ __all__ = [
     "FIELD_NAME_PATTERN",
     "FIELD_PATH_PATTERN",
     "MAX_CRITERIA",
+    "MAX_INTEGER_DIGITS",
     "MAX_QUERY_LIMIT",
     "MAX_SELECT_FIELDS",
+    "MAX_TEXT_CHARS",
     "NEXT_PAGE_PATTERN",
     "SALESFORCE_ID_PATTERN",
     "AddAttachmentInput",
@@ -134,8 +136,22 @@ FieldPath = Annotated[str, StringConstraints(pattern=FIELD_PATH_PATTERN)]
 """A field, or a parent's field through a relationship (``Account.Name``)."""
 CustomSObjectName = Annotated[str, StringConstraints(pattern=CUSTOM_SOBJECT_PATTERN)]
 SalesforceId = Annotated[str, StringConstraints(pattern=SALESFORCE_ID_PATTERN)]
-FieldValue = str | bool | int | float | None
+MAX_TEXT_CHARS = 131_072
+"""Salesforce's longest text field (Long Text Area, Rich Text Area): no field value is longer."""
+FieldText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+MAX_INTEGER_DIGITS = 30
+"""Digits of an integer in a body (Salesforce's numbers have at most 18; a few more leave room for
+Salesforce's own clear error). Longer ones are refused where bodies are parsed (sfconnector.api)."""
+FieldInt = Annotated[int, Field(gt=-(10**MAX_INTEGER_DIGITS), lt=10**MAX_INTEGER_DIGITS)]
+FieldNumber = Annotated[float, Field(gt=-(10**MAX_INTEGER_DIGITS), lt=10**MAX_INTEGER_DIGITS)]
+FieldValue = FieldText | bool | FieldInt | FieldNumber | None
 """A field value as Salesforce's REST API takes it: a JSON scalar (dates are ISO strings)."""
+MAX_CRITERION_CHARS = 4_000
+"""Salesforce refuses longer strings in a SOQL WHERE clause."""
+CriterionValue = (
+    Annotated[str, StringConstraints(max_length=MAX_CRITERION_CHARS)] | bool | FieldInt | FieldNumber | None
+)
+"""A find criterion's value: a field value that fits a SOQL WHERE clause."""
 
 SalesforceRecord = dict[str, Any]
 """A record exactly as Salesforce returns it (with its ``attributes``)."""
@@ -182,7 +198,8 @@ class FindInput(_Strict):
     """Find one record whose fields equal all the given values."""
 
     criteria: Annotated[
-        dict[FieldName, FieldValue], Field(min_length=1, max_length=MAX_CRITERIA, json_schema_extra=_CLOSED)
+        dict[FieldName, CriterionValue],
+        Field(min_length=1, max_length=MAX_CRITERIA, json_schema_extra=_CLOSED),
     ] = Field(
         description="Field/value pairs, AND-ed; null matches an empty field.",
     )

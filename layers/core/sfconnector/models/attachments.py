@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from sfconnector.models import SalesforceId, _Strict
+
+# A media type as RFC 6838 names them (type/subtype, restricted characters, optional parameters):
+# it becomes a Content-Type header of the download, so no CR/LF, space or quote can get into it.
+_MEDIA_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+CONTENT_TYPE_PATTERN = rf"^{_MEDIA_NAME}/{_MEDIA_NAME}(?:; ?{_MEDIA_NAME}={_MEDIA_NAME})*$"
+
+
+def header_safe_content_type(value: object) -> str | None:
+    """``value`` if it is a media type fit for a header (a stored ContentType may not be)."""
+    safe = isinstance(value, str) and len(value) <= 120 and re.fullmatch(CONTENT_TYPE_PATTERN, value)
+    return value if safe and isinstance(value, str) else None
+
 
 # "Exactly one of content_base64 or url" (the validator below) as JSON Schema: one is a string,
 # the other absent or null.
@@ -31,8 +44,12 @@ class AddAttachmentInput(_Strict):
     url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
         default=None, description="A public https URL to fetch the file from."
     )
-    content_type: Annotated[str, StringConstraints(max_length=120)] | None = Field(
-        default=None, description="MIME type (default: from the URL's response, else guessed from the name)."
+    content_type: Annotated[str, StringConstraints(max_length=120, pattern=CONTENT_TYPE_PATTERN)] | None = (
+        Field(
+            default=None,
+            description="MIME type, type/subtype such as application/pdf (default: from the URL's response, "
+            "else guessed from the name).",
+        )
     )
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
     is_private: bool = False

@@ -23,9 +23,14 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from sfconnector.errors import ConnectionNotFoundError, InvalidRequestFieldError
+from sfconnector.errors import ConnectionNotFoundError, InvalidRequestFieldError, UntrustedConnectionHostError
 from sfconnector.oauth.flow import Identity, SalesforceOAuth, TokenResponse, authorize_url
-from sfconnector.oauth.hosts import InvalidEnvironmentError, LoginHosts
+from sfconnector.oauth.hosts import (
+    DEFAULT_SALESFORCE_DOMAINS,
+    InvalidEnvironmentError,
+    LoginHosts,
+    UntrustedHostError,
+)
 from sfconnector.oauth.pages import CallbackPage
 from sfconnector.oauth.pkce import PkcePair, new_state
 from sfconnector.oauth.provider import issued_at_from
@@ -74,9 +79,10 @@ def _normalise_scope(value: str | None) -> str | None:
 # messages). The loopback http redirect of local development is left out: it depends on settings.
 _SCOPE_SCHEMA: dict[str, Any] = {"pattern": r"^ *(?:[a-z_]+(?: +[a-z_]+)*)? *$"}
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?"
+# My Domains on Salesforce's own domains (a deployment's SALESFORCE_EXTRA_DOMAINS add more).
+_SALESFORCE_DOMAIN = "(?:" + "|".join(d.replace(".", r"\.") for d in DEFAULT_SALESFORCE_DOMAINS) + ")"
 _ENVIRONMENT_SCHEMA: dict[str, Any] = {
-    "pattern": rf"^(?:production|sandbox|https://(?:{_LABEL}\.){{1,5}}[A-Za-z](?:[A-Za-z0-9-]{{0,38}}"
-    r"[A-Za-z0-9])?(?::[0-9]{1,4})?/?)$"
+    "pattern": rf"^(?:production|sandbox|https://(?:{_LABEL}\.){{0,5}}{_SALESFORCE_DOMAIN}(?::443)?/?)$"
 }
 _REDIRECT_SCHEMA: dict[str, Any] = {
     "pattern": r"^(?:https://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,4})?(?:[/?][^#\s]*)?)?$"
@@ -228,11 +234,15 @@ class AuthorizationService:
         self._store = store
         self._connections = connections
         self._states = states
-        self._oauth = SalesforceOAuth(http)
+        self._oauth = SalesforceOAuth(http, hosts=hosts.policy)
         self._new_id = id_factory
         self._on_connected = on_connected
         """Called after an authorisation completed (resumes the polling of a re-authorised
         connection); must not raise: the user's connection is made either way."""
+
+    @property
+    def hosts(self) -> LoginHosts:
+        return self._hosts
 
     # ---- start -----------------------------------------------------------------------------------
 
@@ -279,6 +289,12 @@ class AuthorizationService:
     def begin(
         self, record: ConnectionRecord, *, redirect_uri: str, scope: str | None
     ) -> StartedAuthorization:
+        try:
+            # A login URL stored before hosts were checked is refused here too: the user's
+            # browser would carry the consent (and the code) to it.
+            self._hosts.policy.check(record.login_url, what="the connection's login URL")
+        except UntrustedHostError as exc:
+            raise UntrustedConnectionHostError(record.connection_id, str(exc)) from None
         pkce = PkcePair.generate()
         state = new_state()
         pending = self._states.put(
@@ -410,9 +426,22 @@ class AuthorizationService:
                 record.login_url,
                 code=code,
                 client_id=secret.client_id,
-                client_secret=secret.client_secret.get_secret_value(),
+                client_secret=(secret.pending_client_secret or secret.client_secret).get_secret_value(),
                 redirect_uri=pending.redirect_uri,
                 code_verifier=pending.code_verifier.get_secret_value(),
+            )
+        except UntrustedHostError as exc:
+            # Nothing is stored and nothing more is sent: the answer named a host that is not
+            # Salesforce's (or the stored login URL is not one).
+            logger.warning("Connection %s: refused a host that is not Salesforce's (%s)", cid, exc)
+            self._note(cid, f"refused: {exc}")
+            return _fail(
+                502,
+                "untrusted_host",
+                f"The connection was refused: {exc}.",
+                "Connect with your org's Salesforce login host (production, sandbox or its "
+                "https://<name>.my.salesforce.com My Domain).",
+                connection_id=cid,
             )
         except SalesforceTransportError:
             logger.warning("Connection %s: login host unreachable during the code exchange", cid)
@@ -469,6 +498,11 @@ class AuthorizationService:
                 connection_id=cid,
             )
         previous_refresh = secret.refresh_token
+        if secret.pending_client_secret is not None:
+            # The staged secret just worked: it becomes the connection's secret.
+            secret = secret.model_copy(
+                update={"client_secret": secret.pending_client_secret, "pending_client_secret": None}
+            )
         self._store.put(
             cid,
             secret.with_tokens(
@@ -524,8 +558,8 @@ class AuthorizationService:
         if tokens.id:
             try:
                 return self._oauth.identity(tokens.id, tokens.access_token.get_secret_value())
-            except SalesforceError as exc:
-                logger.warning("Identity URL unavailable (%s); using the ids from it", exc.error_code)
+            except (SalesforceError, UntrustedHostError) as exc:
+                logger.warning("Identity URL unavailable (%s); using the ids from it", type(exc).__name__)
             return Identity.from_id_url(tokens.id)
         return None
 
@@ -534,6 +568,8 @@ class AuthorizationService:
             self._oauth.revoke(login_url, token)
         except SalesforceError as exc:
             logger.warning("Token revocation failed (%s)", exc.error_code)
+        except UntrustedHostError:
+            logger.warning("Token revocation skipped: the login URL is not a Salesforce host")
 
     def _note(self, connection_id: str, reason: str) -> None:
         """Remember why the last authorisation attempt failed (shown by GET /connections/{id})."""

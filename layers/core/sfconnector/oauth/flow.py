@@ -1,6 +1,9 @@
 """Salesforce's OAuth 2.0 endpoints: authorize URL, code and refresh grants, revoke, identity.
 
-One small adapter over an injected ``httpx.Client``. Nothing here logs, and no exception message
+One small adapter over an injected ``httpx.Client``. Every URL it sends a credential to, and every
+host a token response names (``instance_url``, ``id``), must pass the deployment's
+:class:`~sfconnector.oauth.hosts.SalesforceHosts` first, else :class:`UntrustedHostError` is raised
+and nothing is sent. Nothing here logs, and no exception message
 carries a token, secret or authorization code: error texts are Salesforce's ``error`` code and a
 bounded ``error_description`` only.
 """
@@ -12,6 +15,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from sfconnector.oauth.hosts import SalesforceHosts
 from sfconnector.salesforce.errors import (
     OAuthError,
     SalesforceErrorItem,
@@ -88,8 +92,11 @@ def authorize_url(
 class SalesforceOAuth:
     """The token, revoke and identity endpoints of one login host family, over ``http``."""
 
-    def __init__(self, http: httpx.Client, *, timeout: float = 15.0) -> None:
+    def __init__(
+        self, http: httpx.Client, *, hosts: SalesforceHosts | None = None, timeout: float = 15.0
+    ) -> None:
         self._http = http
+        self.hosts = hosts or SalesforceHosts()
         self._timeout = timeout
 
     def exchange_code(
@@ -124,7 +131,7 @@ class SalesforceOAuth:
 
     def revoke(self, login_url: str, token: str) -> bool:
         """Revoke a token; True when Salesforce revoked it, False when it was already invalid."""
-        response = self._post(f"{login_url.rstrip('/')}{REVOKE_PATH}", {"token": token})
+        response = self._post(f"{self._login(login_url)}{REVOKE_PATH}", {"token": token})
         if response.status_code == 200:
             return True
         error = _parse_error(response)
@@ -133,6 +140,7 @@ class SalesforceOAuth:
         raise error
 
     def identity(self, id_url: str, access_token: str) -> Identity:
+        self.hosts.check(id_url, what="the identity URL", origin_only=False)
         try:
             response = self._http.get(
                 id_url,
@@ -159,13 +167,23 @@ class SalesforceOAuth:
             raise _malformed("identity URL", response.status_code) from None
 
     def _token(self, login_url: str, form: dict[str, str]) -> TokenResponse:
-        response = self._post(f"{login_url.rstrip('/')}{TOKEN_PATH}", form)
+        response = self._post(f"{self._login(login_url)}{TOKEN_PATH}", form)
         if response.status_code != 200:
             raise _parse_error(response)
         try:
-            return TokenResponse.model_validate_json(response.content)
+            tokens = TokenResponse.model_validate_json(response.content)
         except ValidationError:
             raise _malformed("token endpoint", response.status_code) from None
+        # The login host decides where the bearer token goes next: only to Salesforce.
+        self.hosts.check(tokens.instance_url, what="the token response's instance_url")
+        if tokens.id:
+            self.hosts.check(tokens.id, what="the token response's identity URL (id)", origin_only=False)
+        return tokens
+
+    def _login(self, login_url: str) -> str:
+        origin = login_url.rstrip("/")
+        self.hosts.check(origin, what="the login URL")
+        return origin
 
     def _post(self, url: str, form: dict[str, str]) -> httpx.Response:
         try:

@@ -11,9 +11,16 @@ what the Salesforce client calls once on ``INVALID_SESSION_ID``:
 3. the winner runs the refresh grant at the connection's login URL and stores the result, including
    a rotated refresh token, as the next ``token_version`` - but only if the stored version is still
    the one it refreshed from (else a newer authorisation landed meanwhile and wins);
-4. ``invalid_grant`` marks the connection ``needs_reauth`` (dropping the dead tokens, so every
-   container then fails fast without calling Salesforce), publishes ``connection.needs_reauth`` and
-   raises :class:`ConnectionNeedsReauthError`.
+4. ``invalid_grant`` (revoked or expired refresh token) and ``invalid_client`` (the Connected
+   App's secret or key no longer valid) mark the connection ``needs_reauth`` (dropping the dead
+   tokens, so every container then fails fast without calling Salesforce), publish
+   ``connection.needs_reauth`` once (only the invocation that flips the status) and raise
+   :class:`ConnectionNeedsReauthError`.
+
+Every token it hands out has an ``instance_url`` on a Salesforce host
+(:class:`~sfconnector.oauth.hosts.SalesforceHosts`), and the refresh grant goes only to a
+Salesforce login host: a URL stored before hosts were checked marks the connection
+``needs_reauth`` instead of being called.
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ from typing import TYPE_CHECKING
 import httpx
 
 from sfconnector.errors import ConnectionNeedsReauthError, ConnectionNotFoundError, ConnectionPendingError
+from sfconnector.oauth.hosts import SalesforceHosts, UntrustedHostError
 from sfconnector.salesforce.client import AccessToken
 from sfconnector.salesforce.errors import (
     AuthorizationRevokedError,
+    OAuthError,
     SalesforceErrorItem,
     SalesforceUnavailableError,
 )
@@ -49,6 +58,9 @@ __all__ = ["NEEDS_REAUTH_EVENT", "ConnectionTokenProvider", "issued_at_from"]
 logger = logging.getLogger(__name__)
 
 NEEDS_REAUTH_EVENT = "connection.needs_reauth"
+
+# The refresh grant's errors that no retry can fix: the user must authorise again.
+_REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_client", "invalid_client_id", "unauthorized_client"})
 
 
 def issued_at_from(response: TokenResponse) -> datetime | None:
@@ -70,6 +82,7 @@ class ConnectionTokenProvider:
         connections: ConnectionRepository,
         http: httpx.Client,
         lock: RefreshLock | None = None,
+        hosts: SalesforceHosts | None = None,
         publisher: EventPublisher | None = None,
         on_needs_reauth: Callable[[str], None] | None = None,
         wait_seconds: float = 10.0,
@@ -81,6 +94,7 @@ class ConnectionTokenProvider:
         self._connections = connections
         self._http = http
         self._lock = lock
+        self._hosts = hosts or SalesforceHosts()
         self._publisher = publisher
         self._on_needs_reauth = on_needs_reauth
         """Called with the connection id when it is (or is found) ``needs_reauth``: pauses its
@@ -98,7 +112,7 @@ class ConnectionTokenProvider:
     def _oauth(self) -> SalesforceOAuth:
         from sfconnector.oauth.flow import SalesforceOAuth
 
-        return SalesforceOAuth(self._http)
+        return SalesforceOAuth(self._http, hosts=self._hosts)
 
     # ---- TokenProvider ---------------------------------------------------------------------------
 
@@ -106,13 +120,24 @@ class ConnectionTokenProvider:
         secret = self._store.get(self.connection_id)
         token = secret.access()
         if token is not None:
-            return token
+            return self._trusted(token)
         # No access token: never authorised, or dropped after invalid_grant. Check what is stored
         # now (not the cached copy) before deciding.
-        return self._renew(secret=None, stale=None)
+        return self._trusted(self._renew(secret=None, stale=None))
 
     def refresh(self, stale: AccessToken) -> AccessToken:
-        return self._renew(secret=None, stale=stale)
+        return self._trusted(self._renew(secret=None, stale=stale))
+
+    def _trusted(self, token: AccessToken) -> AccessToken:
+        """The token, if its instance URL is a Salesforce host; else the connection is unusable."""
+        problem = self._hosts.problem(token.instance_url)
+        if problem is None:
+            return token
+        reason = f"untrusted_host: the stored instance_url {problem}"
+        logger.warning("Connection %s: %s; marking needs_reauth", self.connection_id, reason)
+        self._drop_tokens(self._store.get(self.connection_id, force_fetch=True))
+        self._flag_needs_reauth(reason)
+        raise ConnectionNeedsReauthError(self.connection_id, reason)
 
     # ---- internals -------------------------------------------------------------------------------
 
@@ -207,6 +232,18 @@ class ConnectionTokenProvider:
         except AuthorizationRevokedError as exc:
             self._mark_needs_reauth(secret, exc)
             raise ConnectionNeedsReauthError(self.connection_id, exc.message) from None
+        except OAuthError as exc:
+            if exc.error_code not in _REAUTH_ERRORS:
+                raise
+            self._mark_needs_reauth(secret, exc)
+            raise ConnectionNeedsReauthError(self.connection_id, exc.message) from None
+        except UntrustedHostError as exc:
+            # A login URL stored before hosts were checked, or a refresh answer naming another host.
+            reason = f"untrusted_host: {exc}"[:300]
+            logger.warning("Connection %s: %s; marking needs_reauth", self.connection_id, reason)
+            self._drop_tokens(secret)
+            self._flag_needs_reauth(reason)
+            raise ConnectionNeedsReauthError(self.connection_id, reason) from None
 
         rotated = response.refresh_token.get_secret_value() if response.refresh_token else None
         renewed = secret.with_tokens(
@@ -239,25 +276,30 @@ class ConnectionTokenProvider:
         assert token is not None
         return token
 
-    def _mark_needs_reauth(self, secret: ConnectionSecret, exc: AuthorizationRevokedError) -> None:
+    def _mark_needs_reauth(self, secret: ConnectionSecret, exc: OAuthError) -> None:
         reason = f"{exc.error_code}: {exc.message}"[:300]
         logger.warning(
             "Connection %s: refresh token rejected (%s); marking needs_reauth",
             self.connection_id,
             exc.error_code,
         )
-        # The tokens are dead: dropping them makes every container fail fast from now on.
+        self._drop_tokens(secret)
+        self._flag_needs_reauth(reason)
+
+    def _drop_tokens(self, secret: ConnectionSecret) -> None:
+        """The tokens are dead (or point elsewhere): dropping them makes every container fail fast
+        from now on. A staged client secret stays (a re-authorisation may be under way)."""
         cleared = ConnectionSecret.model_validate(
             {
                 "client_id": secret.client_id,
                 "client_secret": secret.client_secret,
+                "pending_client_secret": secret.pending_client_secret,
                 "login_url": secret.login_url,
                 "instance_url": secret.instance_url,
                 "token_version": secret.token_version + 1,
             }
         )
         self._store.put(self.connection_id, cleared)
-        self._flag_needs_reauth(reason)
 
     def _flag_needs_reauth(self, reason: str) -> None:
         """connected -> needs_reauth, and the event; only the invocation that flips it publishes."""

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from sfconnector.errors import ConnectionNotFoundError, ConnectionPendingError, InvalidRequestFieldError
 from sfconnector.oauth.authorization import AuthorizationService, ReauthorizeRequest, StartedAuthorization
 from sfconnector.oauth.flow import SalesforceOAuth
+from sfconnector.oauth.hosts import UntrustedHostError
 from sfconnector.salesforce.client import SalesforceClient
 from sfconnector.salesforce.describe import FieldInfo as DescribedField
 from sfconnector.salesforce.errors import SalesforceError
@@ -201,7 +202,7 @@ class ConnectionService:
         self._authorization = authorization
         self._store = store
         self._connections = connections
-        self._oauth = SalesforceOAuth(http)
+        self._oauth = SalesforceOAuth(http, hosts=authorization.hosts.policy)
         self._client_for = client_factory
         """The Salesforce client of a connection (its token provider refreshes under the lock)."""
         self._usage = usage
@@ -241,6 +242,8 @@ class ConnectionService:
             try:
                 # Revoking the refresh token also kills every access token issued from it.
                 revoked = self._oauth.revoke(record.login_url, secret.refresh_token.get_secret_value())
+            except UntrustedHostError as exc:
+                revoke_error = f"not revoked: {exc}"[:300]
             except SalesforceError as exc:
                 revoke_error = f"{exc.error_code}: {exc.message}"[:300]
                 logger.warning(
@@ -262,9 +265,13 @@ class ConnectionService:
         redirect_uri = self._authorization.redirect_uri(
             request.redirect_uri, record.redirect_uri or default_redirect_uri
         )
-        if request.client_secret is not None:
-            secret = self._store.get(connection_id, force_fetch=True)
-            self._store.put(connection_id, secret.model_copy(update={"client_secret": request.client_secret}))
+        secret = self._store.get(connection_id, force_fetch=True)
+        if request.client_secret is not None or secret.pending_client_secret is not None:
+            # Staged, not applied: the working secret stays until this authorisation completes.
+            # Each re-authorisation decides anew (none given: an earlier staged one is dropped).
+            self._store.put(
+                connection_id, secret.model_copy(update={"pending_client_secret": request.client_secret})
+            )
         if redirect_uri != record.redirect_uri:
             record = self._connections.update(connection_id, redirect_uri=redirect_uri)
         logger.info("Connection %s: re-authorisation started (status %s)", connection_id, record.status)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from sfconnector.oauth.hosts import PRODUCTION_LOGIN_URL, SANDBOX_LOGIN_URL, LoginHosts
+from sfconnector.oauth.hosts import PRODUCTION_LOGIN_URL, SANDBOX_LOGIN_URL, LoginHosts, SalesforceHosts
 from sfconnector.settings import CoreSettings
 
 __all__ = ["ConnectionsSettings"]
@@ -14,8 +14,10 @@ class ConnectionsSettings(CoreSettings):
     """Core settings plus the OAuth ones.
 
     The login URL overrides exist for the local stack and tests (they point at the emulator);
-    a deployment leaves them unset. ``ALLOW_INSECURE_LOOPBACK_LOGIN`` lets ``http://127.0.0.1``
-    My Domain URLs through and is never on by default.
+    a deployment leaves them unset, and they must pass the Salesforce hosts policy too (the
+    emulator's origin is one of ``SALESFORCE_LOCAL_ORIGINS``). ``ALLOW_INSECURE_LOOPBACK_LOGIN``
+    lets ``http://127.0.0.1`` redirect URIs through (the local stack's callback) and is never on
+    by default.
     """
 
     login_url_production: str = Field(PRODUCTION_LOGIN_URL, alias="SF_LOGIN_URL_PRODUCTION")
@@ -35,9 +37,23 @@ class ConnectionsSettings(CoreSettings):
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("login_url_production", "login_url_sandbox")
+    @classmethod
+    def _salesforce_login_url(cls, value: str, info: ValidationInfo) -> str:
+        # The core settings (the hosts policy's) are validated first: they are declared first.
+        policy = SalesforceHosts(
+            extra_domains=info.data.get("salesforce_extra_domains", ()),
+            local_origins=info.data.get("salesforce_local_origins", frozenset()),
+        )
+        problem = policy.problem(value)
+        if problem is not None:
+            raise ValueError(f"the login URL {problem}")
+        return value
+
     def login_hosts(self) -> LoginHosts:
         return LoginHosts(
             production=self.login_url_production,
             sandbox=self.login_url_sandbox,
             allow_insecure_loopback=self.allow_insecure_loopback_login,
+            policy=SalesforceHosts.from_settings(self),
         )

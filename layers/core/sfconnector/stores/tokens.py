@@ -52,6 +52,10 @@ class ConnectionSecret(BaseModel):
 
     client_id: str = Field(min_length=1)
     client_secret: SecretStr
+    pending_client_secret: SecretStr | None = None
+    """A new client secret given to a re-authorisation: used for its code exchange only, and it
+    replaces ``client_secret`` when that authorisation completes (a typo or an abandoned rotation
+    never breaks the working connection)."""
     refresh_token: SecretStr | None = None
     access_token: SecretStr | None = None
     instance_url: str | None = None
@@ -94,7 +98,7 @@ class ConnectionSecret(BaseModel):
 
     def _revealed(self) -> dict[str, Any]:
         data = self.model_dump()
-        for key in ("client_secret", "refresh_token", "access_token"):
+        for key in ("client_secret", "pending_client_secret", "refresh_token", "access_token"):
             value = getattr(self, key)
             data[key] = value.get_secret_value() if value is not None else None
         return data
