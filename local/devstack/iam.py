@@ -234,6 +234,7 @@ def standard_attributes(
             "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{account_id}:function:{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account_id}:log-group:{name}:*",
             "AWS::KMS::Key": name,
+            "AWS::SQS::Queue": f"arn:aws:sqs:{region}:{account_id}:{name}",
         }
         if attribute == "Arn" and kind in arns:
             return arns[kind]
@@ -353,7 +354,12 @@ class OperationRecorder:
             function = self.function_of()
         if function is None:
             return
-        operation = Operation(model.service_model.service_name, model.name, copy.deepcopy(dict(params)))
+        self.add(
+            function, Operation(model.service_model.service_name, model.name, copy.deepcopy(dict(params)))
+        )
+
+    def add(self, function: str, operation: Operation) -> None:
+        """Record ``operation`` as made by ``function`` (also for calls made in another process)."""
         with self._lock:
             if self.distinct_for is not None:
                 markers = {request_marker(r) for r in requests_for(operation, self.distinct_for)}

@@ -150,6 +150,16 @@ IAM_ACTION_OF = {
 _MOTO_ALIASES: dict[str, list[str]] = {}
 for (_service, _operation), _action in IAM_ACTION_OF.items():
     _MOTO_ALIASES.setdefault(_action.lower(), []).append(f"{_service}:{_operation}")
+# DynamoDB authorises a transaction item by item (PutItem, UpdateItem, ... on each item's table and
+# keys: :func:`_dynamodb` checks that); moto asks for the operation's name instead.
+for _item_action, _transaction in (
+    ("dynamodb:putitem", "dynamodb:TransactWriteItems"),
+    ("dynamodb:updateitem", "dynamodb:TransactWriteItems"),
+    ("dynamodb:deleteitem", "dynamodb:TransactWriteItems"),
+    ("dynamodb:conditioncheckitem", "dynamodb:TransactWriteItems"),
+    ("dynamodb:getitem", "dynamodb:TransactGetItems"),
+):
+    _MOTO_ALIASES.setdefault(_item_action, []).append(_transaction)
 
 
 def moto_document(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ A worker's output goes to the stack's stdout and stderr, as the in-process funct
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import multiprocessing
 import os
@@ -27,6 +28,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -50,11 +52,38 @@ INIT_TIMEOUT_S = 30.0
 running tests beside the stack imports boto3 and the connector slower than a Lambda does."""
 
 
-def _serve(conn: Connection, spec: FunctionSpec, env: dict[str, str], region: str, account_id: str) -> None:
+AwsCall = tuple[str, str, dict[str, Any]]
+"""One AWS SDK call a worker's invocation made: service, operation, parameters (bodies left out)."""
+
+
+def _record_aws_calls() -> list[AwsCall]:
+    """Collect this process's botocore calls (the stack checks them against the function's role,
+    as it does for the functions it runs in-process)."""
+    from botocore.handlers import BUILTIN_HANDLERS
+
+    calls: list[AwsCall] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        kept = {k: v for k, v in params.items() if k not in ("Body", "Message", "PublishBatchRequestEntries")}
+        calls.append((model.service_model.service_name, model.name, copy.deepcopy(kept)))
+
+    BUILTIN_HANDLERS.append(("before-parameter-build", record))
+    return calls
+
+
+def _serve(
+    conn: Connection,
+    spec: FunctionSpec,
+    env: dict[str, str],
+    region: str,
+    account_id: str,
+    record_calls: bool = False,
+) -> None:
     """A worker process: the function's environment, its code imported once, then invocations
     until the stack closes the pipe."""
     os.environ.clear()
     os.environ.update(env)
+    calls = _record_aws_calls() if record_calls else None
     init_error: dict[str, Any] | None = None
     try:
         handler = import_handler(spec)
@@ -70,13 +99,17 @@ def _serve(conn: Connection, spec: FunctionSpec, env: dict[str, str], region: st
             return
         payload, request_id, deadline, trace = message
         if init_error is not None:
-            conn.send(init_error)
+            conn.send((init_error, []))
             continue
         context = LambdaContext(
             spec, request_id=request_id, region=region, account_id=account_id, deadline=deadline
         )
         os.environ["_X_AMZN_TRACE_ID"] = trace
-        conn.send(run_handler(handler, payload, context))
+        outcome = run_handler(handler, payload, context)
+        made: list[AwsCall] = []
+        if calls is not None:
+            made, calls[:] = list(calls), []
+        conn.send((outcome, made))
 
 
 @dataclass(eq=False)  # one worker is one process: identity, hashable
@@ -94,8 +127,16 @@ class _Worker:
 class Sandboxes:
     """Worker processes of the stack's functions: :meth:`invoke` runs one invocation in one."""
 
-    def __init__(self, runtime: FunctionRuntime, *, init_timeout_s: float = INIT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        runtime: FunctionRuntime,
+        *,
+        init_timeout_s: float = INIT_TIMEOUT_S,
+        on_aws_calls: Callable[[FunctionSpec, list[AwsCall]], None] | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.on_aws_calls = on_aws_calls
+        """Given the AWS calls of each finished invocation (recorded in the worker only when set)."""
         self.init_timeout_s = init_timeout_s
         self.cold_starts = 0
         self.killed = 0
@@ -118,6 +159,7 @@ class Sandboxes:
                 dict(self.runtime.environment(spec)),
                 self.runtime.region,
                 self.runtime.account_id,
+                self.on_aws_calls is not None,
             ),
             name=f"lambda-{spec.logical_id}",
             daemon=True,
@@ -179,7 +221,7 @@ class Sandboxes:
         try:
             worker.conn.send((payload, request_id, started + spec.timeout_s, trace_id()))
             answered = worker.conn.poll(spec.timeout_s)
-            outcome = worker.conn.recv() if answered else None
+            outcome, made = worker.conn.recv() if answered else (None, [])
         except (EOFError, OSError):
             # The worker died mid-invocation (os._exit, a crash, killed by the stack's stop).
             self._discard(worker)
@@ -195,6 +237,8 @@ class Sandboxes:
             self._discard(worker)
             return timed_out(spec, request_id, duration, spec.timeout_s, on_error)
         self._give_back(spec, worker)
+        if made and self.on_aws_calls is not None:
+            self.on_aws_calls(spec, made)
         return invocation_result(spec, request_id, duration, outcome, on_error)
 
     def close(self) -> None:

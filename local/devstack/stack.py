@@ -286,7 +286,9 @@ class LocalStack:
 
         # Schedule firings are Lambda's asynchronous invocations: each in a worker process that is
         # killed at the function's Timeout, as Lambda ends a timed-out poll cycle.
-        sandboxes = Sandboxes(self.runtime)
+        sandboxes = Sandboxes(
+            self.runtime, on_aws_calls=self._record_worker_calls if self.iam_recorder else None
+        )
         self._stops.append(("sandboxes", sandboxes.close))
         self.schedules = ScheduleRunner(
             runtime=self.runtime,
@@ -478,6 +480,14 @@ class LocalStack:
         except DemoConnectionError as exc:
             self.demo_connection_note = str(exc)
             self.warnings.append(f"demo connection: {exc}")
+
+    def _record_worker_calls(self, spec: FunctionSpec, calls: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """The AWS calls a worker process made (a schedule firing), for the IAM report."""
+        from devstack.iam_policy import Operation
+
+        if self.iam_recorder is not None:
+            for service, operation, params in calls:
+                self.iam_recorder.add(spec.logical_id, Operation(service, operation, params))
 
     def _iam_report(self, _: HttpRequest) -> dict[str, Any]:
         """Every AWS call the functions made so far, checked against their roles' real policies
