@@ -18,12 +18,14 @@ from pydantic import BaseModel, Field
 
 from sfconnector.errors import ConnectionNotFoundError, ConnectionPendingError, InvalidRequestFieldError
 from sfconnector.oauth.authorization import AuthorizationService, ReauthorizeRequest, StartedAuthorization
+from sfconnector.models.tenancy import Caller
 from sfconnector.oauth.flow import SalesforceOAuth
 from sfconnector.salesforce.client import SalesforceClient
 from sfconnector.salesforce.describe import FieldInfo as DescribedField
 from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.stores.connections import (
     ApiUsageRecorder,
+    ConnectionOwners,
     ConnectionRecord,
     ConnectionRepository,
     ConnectionStatus,
@@ -74,6 +76,8 @@ class ConnectionView(BaseModel):
     client_id: str | None = None
     redirect_uri: str | None = None
     api_usage: ApiUsage | None = None
+    tenant_id: str | None = None
+    """The owner tenant (None: created before tenancy)."""
     created_at: datetime
     updated_at: datetime
 
@@ -101,6 +105,7 @@ class ConnectionView(BaseModel):
             client_id=record.client_id,
             redirect_uri=record.redirect_uri,
             api_usage=usage,
+            tenant_id=record.tenant_id,
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
@@ -196,6 +201,7 @@ class ConnectionService:
         http: httpx.Client,
         client_factory: Callable[[str], SalesforceClient],
         usage: ApiUsageRecorder,
+        owners: ConnectionOwners,
         on_deleting: Callable[[str], object] | None = None,
     ) -> None:
         self._authorization = authorization
@@ -205,6 +211,7 @@ class ConnectionService:
         self._client_for = client_factory
         """The Salesforce client of a connection (its token provider refreshes under the lock)."""
         self._usage = usage
+        self._owners = owners
         """The throttled API usage recorder the actions use."""
         self._on_deleting = on_deleting
         """Called before a connection's data is deleted (deletes its poll schedule); raising stops
@@ -220,8 +227,9 @@ class ConnectionService:
 
     # ---- read ------------------------------------------------------------------------------------
 
-    def list(self) -> list[ConnectionView]:
-        return [ConnectionView.of(r) for r in self._connections.list()]
+    def list(self, caller: Caller) -> list[ConnectionView]:
+        """The caller's connections (every tenant's for the admin principal)."""
+        return [ConnectionView.of(r) for r in self._owners.visible(self._connections.list(), caller)]
 
     def get(self, connection_id: str) -> ConnectionView:
         return ConnectionView.of(self._require(connection_id))
