@@ -20,11 +20,11 @@ from enum import IntEnum
 from typing import Any, ClassVar
 
 __all__ = [
+    "CallerUnknownError",
     "ConnectionNeedsReauthError",
     "ConnectionNotFoundError",
     "ConnectionPendingError",
     "ConnectorError",
-    "CallerUnknownError",
     "Fault",
     "FieldProblem",
     "FieldValidationError",

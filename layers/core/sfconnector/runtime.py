@@ -53,11 +53,11 @@ if TYPE_CHECKING:
     from sfconnector.salesforce.client import DescribeCache, RetryPolicy, SalesforceClient, TokenProvider
     from sfconnector.staging import PayloadStager
     from sfconnector.stores.connections import ApiUsageRecorder, ConnectionOwners, ConnectionRepository
-    from sfconnector.stores.tenant_credentials import TenantCredentials
     from sfconnector.stores.idempotency import StateTablePersistence
     from sfconnector.stores.oauth_state import OAuthStateStore
     from sfconnector.stores.schedules import ScheduleSettings
     from sfconnector.stores.subscriptions import SubscriptionRepository
+    from sfconnector.stores.tenant_credentials import TenantCredentials
     from sfconnector.stores.tokens import SecretsTokenStore
     from sfconnector.triggers.poller import PollerPorts, PollerSettings
     from sfconnector.triggers.scheduling import PollingControl

@@ -101,7 +101,9 @@ class CoreSettings(EnvSettings):
     api_usage_interval_seconds: int = Field(60, alias="API_USAGE_RECORD_INTERVAL_SECONDS", ge=0, le=86_400)
     """How often, at most, a container writes a connection's last seen API usage (0: after every action)."""
     tenant_source: str = Field(
-        "iam", alias="TENANT_SOURCE", pattern=r"^(iam|claim:[A-Za-z0-9_:.\-]{1,128}|authorizer:[A-Za-z0-9_.\-]{1,128})$"
+        "iam",
+        alias="TENANT_SOURCE",
+        pattern=r"^(iam|claim:[A-Za-z0-9_:.\-]{1,128}|authorizer:[A-Za-z0-9_.\-]{1,128})$",
     )
     """Where a request's tenant comes from (docs/security.md, "Tenants"): ``iam`` (the IAM principal
     of the SigV4 signature), ``claim:<name>`` (a JWT / Cognito authorizer's claim) or

@@ -163,7 +163,7 @@ def build_connections_router(*, documented: bool = True) -> Router:
     @app.get(
         "/connections",
         summary="List connections",
-        responses=docs(200, "The caller's connections (every tenant's for the admin principal)", ConnectionList),
+        responses=docs(200, "The caller's connections (the admin principal: every one)", ConnectionList),
     )
     def list_connections() -> Response[str]:
         connections = get_runtime().connection_admin.list(current_caller())

@@ -62,7 +62,8 @@ def resolve_caller(event: Mapping[str, Any], settings: CoreSettings) -> Caller:
         raise CallerUnknownError(
             "it has characters a tenant id cannot hold (letters, digits, spaces and _.:/=+-@, 256 at most)"
         )
-    return Caller(tenant_id=tenant, admin=bool(settings.admin_principal) and tenant == settings.admin_principal)
+    admin = bool(settings.admin_principal) and tenant == settings.admin_principal
+    return Caller(tenant_id=tenant, admin=admin)
 
 
 def current_caller() -> Caller:

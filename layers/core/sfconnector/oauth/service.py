@@ -17,8 +17,8 @@ import httpx
 from pydantic import BaseModel, Field
 
 from sfconnector.errors import ConnectionNotFoundError, ConnectionPendingError, InvalidRequestFieldError
-from sfconnector.oauth.authorization import AuthorizationService, ReauthorizeRequest, StartedAuthorization
 from sfconnector.models.tenancy import Caller
+from sfconnector.oauth.authorization import AuthorizationService, ReauthorizeRequest, StartedAuthorization
 from sfconnector.oauth.flow import SalesforceOAuth
 from sfconnector.salesforce.client import SalesforceClient
 from sfconnector.salesforce.describe import FieldInfo as DescribedField

@@ -32,9 +32,9 @@ __all__ = [
     "ApiUsageRecorder",
     "ConnectionExistsError",
     "ConnectionNotFoundError",
+    "ConnectionOwners",
     "ConnectionRecord",
     "ConnectionRepository",
-    "ConnectionOwners",
     "ConnectionStatus",
     "Environment",
     "PollingState",
@@ -130,7 +130,8 @@ class ConnectionExistsError(ValueError):
         super().__init__(f"connection {connection_id!r} already exists")
 
 
-_UPDATABLE = frozenset(ConnectionRecord.model_fields) - {"connection_id", "created_at", "updated_at", "tenant_id"}
+# The owner is set once, on create (and by the adoption of a connection from before tenancy).
+_UPDATABLE = frozenset(ConnectionRecord.model_fields) - {"connection_id", "created_at", "updated_at"}
 
 
 @cache
