@@ -43,7 +43,8 @@ def test_each_tenant_lists_and_reaches_only_its_own_connections(
     assert _listed(connections, ADMIN) == {alice, bob}
 
     own = connections.call("GET", f"/connections/{bob}", user_arn=BOB_SESSION_2)
-    assert own.status == 200 and own.json()["tenant_id"] == BOB_ROLE
+    assert own.status == 200
+    assert own.json()["tenant_id"] == BOB_ROLE
     foreign = connections.call("GET", f"/connections/{bob}", user_arn=ALICE)
     missing = connections.call("GET", "/connections/0123456789abcdef0123456789abcdef", user_arn=ALICE)
     assert foreign.status == missing.status == 404
