@@ -14,7 +14,7 @@ import pytest
 from sfconnector import catalog
 
 from tests.fixtures.actions import SeededConnection
-from tests.fixtures.aws import AwsEnv, SchedulerEnv
+from tests.fixtures.aws import TEST_TENANT, AwsEnv, SchedulerEnv
 from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.triggers.harness import SELLER, Poller, by_subscription
 
@@ -236,7 +236,9 @@ def test_fields_trim_the_event_and_attributes_allow_filtering(poller: Poller) ->
         "subscription_id": trimmed.subscription_id,
         "sobject": "Lead",
         "event_type": "created",
+        "tenant_id": TEST_TENANT,
     }
+    assert got[trimmed.subscription_id]["body"]["tenant_id"] == TEST_TENANT
 
 
 def test_updated_fires_per_modification_not_for_creation(poller: Poller) -> None:
