@@ -118,3 +118,75 @@ def test_operations_without_examples_are_isolated_too(contract_env: ContractEnv)
         missing = client.request(method, path.replace("{connection_id}", "no-such-connection"), json=body)
         assert foreign.status_code == 404, (method, path, foreign.text[:300])
         assert _error(foreign) == _error(missing), (method, path)
+
+
+def _signed(tenant: Any, method: str, url: str, body: Any = None, *, secret: str | None = None) -> Any:
+    """A request signed for ``execute-api`` with the tenant's key (as a SigV4 client sends it)."""
+    import json
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    request = AWSRequest(method=method, url=url, data=data, headers=headers)
+    credentials = Credentials(tenant.access_key_id, secret or tenant.secret_access_key)
+    SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(request)
+    return request.prepare()
+
+
+def test_the_local_front_verifies_signatures_against_moto_iam_users(contract_env: ContractEnv) -> None:
+    import boto3
+    import httpx  # the gateway as a WSGI app, as a client sees it
+    from devstack.sigv4 import KeyRing, SigV4Verifier, create_demo_tenants
+
+    from tests.contract.conftest import contract_gateway
+
+    contract_env.fresh()
+    iam = boto3.client("iam", region_name=contract_env.aws.region)
+    keys = KeyRing()
+    alice, bob = create_demo_tenants(iam, keys)
+    gateway = contract_gateway()
+    gateway.verifier = SigV4Verifier(iam=iam, keys=keys, account_id="123456789012")
+    client = httpx.Client(transport=httpx.WSGITransport(app=API_APP))
+    base = "http://127.0.0.1:3000"
+
+    def send(prepared: Any) -> httpx.Response:
+        return client.request(
+            prepared.method, prepared.url, headers=dict(prepared.headers), content=prepared.body
+        )
+
+    try:
+        body = {
+            "name": "Alice's org",
+            "client_id": contract_env.emulator.client_id,
+            "client_secret": "s3cr3t",
+        }
+        body["redirect_uri"] = "https://workflows.example.com/oauth/callback"
+        created = send(_signed(alice, "POST", f"{base}/connections", body))
+        assert created.status_code == 201, created.text
+        cid = created.json()["connection_id"]
+
+        def listed(tenant: Any) -> set[str]:
+            answer = send(_signed(tenant, "GET", f"{base}/connections"))
+            assert answer.status_code == 200, answer.text
+            return {c["connection_id"] for c in answer.json()["connections"]}
+
+        assert cid in listed(alice)
+        assert cid not in listed(bob)
+        assert CONNECTION_ID not in listed(alice)  # the unsigned (local developer) tenant's
+        assert send(_signed(bob, "GET", f"{base}/connections/{cid}")).status_code == 404
+        own = send(_signed(alice, "GET", f"{base}/connections/{cid}"))
+        assert own.json()["tenant_id"] == alice.user_arn
+
+        # A wrong secret: API Gateway's 403, in the API's error shape.
+        forged = send(_signed(alice, "GET", f"{base}/connections", secret="not-the-secret"))
+        assert forged.status_code == 403
+        assert forged.json()["error"]["code"] == "INVALID_SIGNATURE"
+        # Unsigned: the local developer, the default tenant.
+        unsigned = client.get(f"{base}/connections")
+        assert unsigned.status_code == 200
+        assert cid not in {c["connection_id"] for c in unsigned.json()["connections"]}
+    finally:
+        gateway.verifier = None
