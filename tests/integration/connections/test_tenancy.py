@@ -83,3 +83,23 @@ def test_connections_from_before_tenancy_belong_to_the_configured_tenant(
     reset_runtime()
     assert _listed(connections, ALICE) == {"legacy-conn"}
     assert connections.call("GET", "/connections/legacy-conn", user_arn=ALICE).status == 200
+
+
+def test_adopting_connections_from_before_tenancy_tags_their_secrets_and_records(
+    connections: ConnectionsApi, aws: AwsEnv
+) -> None:
+    from sfconnector.api.adopt_unowned import main
+
+    from tests.fixtures.actions import seed_connection
+
+    seed_connection(connections.aws, connections.emulator, "legacy-conn", tenant_id=None)
+    owned = _create(connections, BOB_SESSION_1, "Bob's org")
+
+    assert main(["--tenant", ALICE]) == 0
+    assert main(["--tenant", ALICE]) == 0  # idempotent: nothing left to adopt
+
+    assert _listed(connections, ALICE) == {"legacy-conn"}
+    assert _listed(connections, BOB_ROLE) == {owned}  # an owned connection keeps its owner
+    secrets = boto3.client("secretsmanager", region_name=aws.region)
+    described = secrets.describe_secret(SecretId=f"{aws.secret_prefix}legacy-conn")
+    assert {t["Key"]: t["Value"] for t in described["Tags"]}["tenant"] == ALICE

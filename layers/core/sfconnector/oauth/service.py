@@ -7,6 +7,7 @@ The handler (:mod:`sfconnector.api.connections`) only parses HTTP and calls one 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from sfconnector.errors import ConnectionNotFoundError, ConnectionPendingError, InvalidRequestFieldError
-from sfconnector.models.tenancy import Caller
+from sfconnector.models.tenancy import Caller, valid_tenant_id
 from sfconnector.oauth.authorization import AuthorizationService, ReauthorizeRequest, StartedAuthorization
 from sfconnector.oauth.flow import SalesforceOAuth
 from sfconnector.salesforce.client import SalesforceClient
@@ -233,6 +234,22 @@ class ConnectionService:
 
     def get(self, connection_id: str) -> ConnectionView:
         return ConnectionView.of(self._require(connection_id))
+
+    # ---- tenancy migration -----------------------------------------------------------------------
+
+    def adopt_unowned(self, tenant_id: str) -> tuple[str, ...]:
+        """Give every connection from before tenancy the owner ``tenant_id``: its secret's tenant tag
+        first (what the tenant-access role checks), then its record. Idempotent; returns the ids."""
+        if not valid_tenant_id(tenant_id):
+            raise InvalidRequestFieldError("tenant_id", "letters, digits, spaces and _.:/=+-@ (256 at most)")
+        unowned = [r for r in self._connections.list() if r.tenant_id is None]
+        for record in unowned:
+            # A connection whose secret is gone still gets an owner (and answers 404 later).
+            with contextlib.suppress(ConnectionSecretNotFoundError):
+                self._store.tag_tenant(record.connection_id, tenant_id)
+            self._connections.update(record.connection_id, tenant_id=tenant_id)
+            logger.info("Connection %s adopted by tenant %s", record.connection_id, tenant_id)
+        return tuple(r.connection_id for r in unowned)
 
     # ---- delete ----------------------------------------------------------------------------------
 

@@ -248,9 +248,14 @@ class SecretsTokenStore:
 
     def tag_tenant(self, connection_id: str, tenant_id: str) -> None:
         """Tag an existing secret with its owner (adopting a connection from before tenancy)."""
-        self.client.tag_resource(
-            SecretId=self.secret_name(connection_id), Tags=[{"Key": TENANT_TAG, "Value": tenant_id}]
-        )
+        try:
+            self.client.tag_resource(
+                SecretId=self.secret_name(connection_id), Tags=[{"Key": TENANT_TAG, "Value": tenant_id}]
+            )
+        except ClientError as exc:
+            if _client_error_code(exc) == "ResourceNotFoundException":
+                raise ConnectionSecretNotFoundError(connection_id) from None
+            raise
 
     def delete(self, connection_id: str) -> None:
         """Delete the secret at once, without a recovery window. Idempotent: with forced deletion
