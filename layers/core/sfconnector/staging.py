@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sfconnector.models.tenancy import tenant_key
+from sfconnector.models.tenancy import tenant_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -121,8 +121,7 @@ class PayloadStager:
         prefix (the tenant percent-encoded, so one tenant's prefix never contains another's)."""
         if not _SAFE_SEGMENT.fullmatch(connection_id) or connection_id in {".", ".."}:
             raise ValueError("connection id is not a safe S3 key segment")
-        tenant = f"tenants/{tenant_key(tenant_id)}/" if tenant_id else ""
-        return f"{tenant}{self.prefix}/{connection_id}/{uuid.uuid4()}"
+        return f"{tenant_prefix(tenant_id)}{self.prefix}/{connection_id}/{uuid.uuid4()}"
 
     def stage(
         self,

@@ -17,6 +17,7 @@ __all__ = [
     "Caller",
     "assumed_role_to_role",
     "tenant_key",
+    "tenant_prefix",
     "valid_tenant_id",
 ]
 
@@ -45,6 +46,12 @@ def tenant_key(tenant_id: str) -> str:
     tenant's prefix (``user/a`` is not a prefix of ``user/a/b`` once encoded) and the mapping is
     one-to-one."""
     return quote(tenant_id, safe="")
+
+
+def tenant_prefix(tenant_id: str | None) -> str:
+    """Where a tenant's objects go in the payload bucket: ``tenants/<tenant_key>/`` (nothing for a
+    connection from before tenancy)."""
+    return f"tenants/{tenant_key(tenant_id)}/" if tenant_id else ""
 
 
 @dataclass(frozen=True)

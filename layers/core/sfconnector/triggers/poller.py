@@ -31,7 +31,7 @@ from sfconnector.catalog import REPLICATION_KEY, STREAMS, ChangeEvent, Stream, T
 from sfconnector.errors import ConnectorError
 from sfconnector.events import BatchEventPublisher, OutboundMessage
 from sfconnector.models.subscriptions import Subscription
-from sfconnector.models.tenancy import tenant_key
+from sfconnector.models.tenancy import tenant_prefix
 from sfconnector.models.trigger_events import TriggerEvent
 from sfconnector.salesforce.client import QueryPage
 from sfconnector.salesforce.composite import MAX_QUERIES, MAX_SUBREQUESTS, CompositeRequest
@@ -783,8 +783,7 @@ class _Cycle:
             self._settle_view(view)
         per_run = [(run, self._candidates(run)) for run in self.runs]
         tenant = self.connection.tenant_id
-        # Claim checks under the tenant's prefix (one-to-one encoded: no tenant reaches another's).
-        claims = f"tenants/{tenant_key(tenant)}/" if tenant else ""
+        claims = tenant_prefix(tenant)  # large events' claim checks under the tenant's prefix
         messages = [
             OutboundMessage(
                 id=event.id,
