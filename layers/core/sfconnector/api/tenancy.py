@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["connection_owner", "current_caller", "resolve_caller", "tenant_guard"]
 
-_caller: contextvars.ContextVar[Caller | CallerUnknownError | None] = contextvars.ContextVar(
-    "sfconnector_caller", default=None
+_event: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "sfconnector_event", default=None
 )
+_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("sfconnector_caller", default=None)
 _owner: contextvars.ContextVar[str | None] = contextvars.ContextVar("sfconnector_owner", default=None)
 
 
@@ -67,12 +68,15 @@ def resolve_caller(event: Mapping[str, Any], settings: CoreSettings) -> Caller:
 
 
 def current_caller() -> Caller:
-    """The caller of the request being served (resolved by :func:`tenant_guard`)."""
+    """The caller of the request being served, resolved on first use (routes that never ask, such
+    as the documents and the public OAuth callback, need no identity and no settings)."""
     caller = _caller.get()
-    if isinstance(caller, CallerUnknownError):
-        raise caller
     if caller is None:
-        raise CallerUnknownError("the request was not resolved")
+        event = _event.get()
+        if event is None:
+            raise CallerUnknownError("no request is being served")
+        caller = resolve_caller(event, get_runtime().settings)
+        _caller.set(caller)
     return caller
 
 
@@ -83,20 +87,16 @@ def connection_owner() -> str | None:
 
 
 def tenant_guard(app: ApiGatewayResolver, next_middleware: Any) -> Any:
-    """Resolve the caller; a connection in the path must be the caller's (else 404, like a missing one)."""
-    runtime = get_runtime()
-    try:
-        caller: Caller | CallerUnknownError = resolve_caller(app.current_event.raw_event, runtime.settings)
-    except CallerUnknownError as exc:
-        # Public routes (the OAuth callback) have no caller; a route that needs one raises it.
-        caller = exc
-    token = _caller.set(caller)
-    owner_token = _owner.set(None)
+    """Remember the request for :func:`current_caller`; a connection in the path must be the
+    caller's (else 404, exactly like a missing one)."""
+    tokens = (_event.set(app.current_event.raw_event), _caller.set(None), _owner.set(None))
     try:
         connection_id = _dict(app.context.get("_route_args")).get("connection_id")
         if isinstance(connection_id, str):
-            _owner.set(runtime.connection_owners.require_access(connection_id, current_caller()))
+            owners = get_runtime().connection_owners
+            _owner.set(owners.require_access(connection_id, current_caller()))
         return next_middleware(app)
     finally:
-        _owner.reset(owner_token)
-        _caller.reset(token)
+        _owner.reset(tokens[2])
+        _caller.reset(tokens[1])
+        _event.reset(tokens[0])
