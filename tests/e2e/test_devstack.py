@@ -139,7 +139,7 @@ def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> N
     assert "client_id: " in output
     assert "client_secret: " in output
     assert "verified against moto's IAM users" in output
-    tenant_keys = re.findall(r"AWS_ACCESS_KEY_ID=(\S+)\n\s+AWS_SECRET_ACCESS_KEY=(\S+)", output)
+    tenant_keys = re.findall(r"AWS_ACCESS_KEY_ID=(\S+)\s+AWS_SECRET_ACCESS_KEY=(\S+)", output)
     assert len(tenant_keys) == 2, output
 
     health = httpx.get(f"{api}/__devstack__/health").json()
