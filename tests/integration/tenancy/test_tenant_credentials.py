@@ -66,3 +66,16 @@ def test_secrets_are_read_with_the_tenants_assumed_credentials(
     assert signed_by  # the secret was read ...
     assert all(key != "testing" for key in signed_by)  # ... never with the function's own keys
     assert TEST_TENANT in repr(credentials._clients)
+
+
+def test_credentials_are_renewed_before_they_expire(tenant_role: str, aws: AwsEnv) -> None:
+    secrets = boto3.client("secretsmanager", region_name=aws.region)
+    secrets.create_secret(Name="s", SecretString="{}", Tags=[{"Key": "tenant", "Value": "t"}])
+    sts = boto3.client("sts", region_name=aws.region)
+    # 15-minute sessions are always inside botocore's refresh window: each request renews them.
+    credentials = TenantCredentials(lambda: sts, tenant_role, region=aws.region, session_seconds=900)
+    client = credentials.client("t", "secretsmanager")
+    client.get_secret_value(SecretId="s")
+    client.get_secret_value(SecretId="s")
+    assert credentials.client("t", "secretsmanager") is client
+    assert credentials.assumed >= 2  # the first AssumeRole, then at least one renewal
