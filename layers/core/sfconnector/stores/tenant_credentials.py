@@ -7,8 +7,8 @@ tenant`` = ``${aws:PrincipalTag/tenant}``). A bug that asks for another tenant's
 meets AccessDenied from Secrets Manager, not that tenant's tokens.
 
 Credentials are cached per tenant and refreshed by botocore shortly before they expire
-(``RefreshableCredentials`` on the client's signer: 15 minutes ahead, at the latest 10), so a warm function calls STS once
-per tenant per session lifetime, not per request.
+(``RefreshableCredentials`` on the client's signer: 15 minutes ahead, at the latest 10), so a
+warm function calls STS once per tenant per session lifetime, not per request.
 """
 
 from __future__ import annotations
