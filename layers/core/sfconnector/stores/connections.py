@@ -179,6 +179,19 @@ class ConnectionRepository(DynamoStore):
         ).get("Item")
         return None if item is None else ConnectionRecord.from_item(_unwire(item))
 
+    def owner(self, connection_id: str) -> tuple[bool, str | None]:
+        """(the connection exists, its stored owner tenant): only those two attributes are read."""
+        item = self.client.get_item(
+            TableName=self.table_name,
+            Key=_wire(connection_key(connection_id)),
+            ConsistentRead=True,
+            ProjectionExpression="pk, tenant_id",
+        ).get("Item")
+        if item is None:
+            return False, None
+        tenant = _unwire(item).get("tenant_id")
+        return True, tenant if isinstance(tenant, str) else None
+
     def require(self, connection_id: str) -> ConnectionRecord:
         """Like :meth:`get`, raising :class:`ConnectionNotFoundError` when absent."""
         record = self.get(connection_id)
@@ -326,17 +339,16 @@ class ConnectionOwners:
         if owner is not None:
             return True, owner
         try:
-            record = self._connections.get(connection_id)
+            validate_connection_id(connection_id)
         except ValueError:
             return False, None  # an id that could never exist
-        if record is None:
-            return False, None
-        if record.tenant_id is not None:
+        exists, owner = self._connections.owner(connection_id)
+        if owner is not None:
             with self._lock:
-                self._owners[connection_id] = record.tenant_id
+                self._owners[connection_id] = owner
                 while len(self._owners) > self.MAX_CACHED:
                     self._owners.popitem(last=False)
-        return True, record.tenant_id
+        return exists, owner
 
     def require_access(self, connection_id: str, caller: Caller) -> str | None:
         """The connection's stored owner (None: from before tenancy, see ``unowned_tenant``);
