@@ -195,6 +195,8 @@ def environment() -> Iterator[Any]:
             "TABLE_NAME": "bench-StateTable",
             "PAYLOAD_BUCKET": "bench-payloads",
             "SECRET_PREFIX": "bench/connections/",
+            # One tenant: the bench's unsigned events and its connection ("bench").
+            "DEFAULT_TENANT": "bench",
             "POWERTOOLS_SERVICE_NAME": "salesforce-connector",
             "POWERTOOLS_METRICS_NAMESPACE": "SalesforceConnector",
             "AWS_LAMBDA_FUNCTION_NAME": "BenchFunction",
@@ -262,6 +264,7 @@ def environment() -> Iterator[Any]:
                     login_url=server.base_url,
                     instance_url=minted["instance_url"],
                     org_id=org.org_id,
+                    tenant_id="bench",
                 )
             )
             yield admin

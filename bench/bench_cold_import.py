@@ -267,6 +267,8 @@ def local_stack() -> Iterator[Stack]:
                 "TOPIC_ARN": topic,
                 "PAYLOAD_BUCKET": "bench-payloads",
                 "SECRET_PREFIX": "bench/connections/",
+                # One tenant: the bench's unsigned events and its connection ("bench").
+                "DEFAULT_TENANT": "bench",
                 # The connections function's logins go to the emulator (never used by GET).
                 "SF_LOGIN_URL_PRODUCTION": server.base_url,
                 "SF_LOGIN_URL_SANDBOX": server.base_url,
@@ -317,6 +319,7 @@ def _seed_connection(env: dict[str, str], server: Any, admin: Any) -> None:
                 login_url=server.base_url,
                 instance_url=minted["instance_url"],
                 org_id=org.org_id,
+                tenant_id="bench",
             )
         )
     finally:

@@ -198,6 +198,7 @@ def build_event(
     request_id: str,
     path: str | None = None,
     now: datetime | None = None,
+    identity: LocalIdentity | None = None,
 ) -> dict[str, Any]:
     """The Lambda proxy event API Gateway (REST, payload 1.0) sends for ``request``.
 
@@ -243,7 +244,8 @@ def build_event(
         body = request.body.decode("utf-8", errors="replace")
 
     host = request.header("Host") or f"127.0.0.1:{request.port}"
-    identity: dict[str, Any] = {
+    caller = identity or api.identity
+    identity_context: dict[str, Any] = {
         "cognitoIdentityPoolId": None,
         "accountId": None,
         "cognitoIdentityId": None,
@@ -258,12 +260,12 @@ def build_event(
         "user": None,
     }
     if route.auth == "AWS_IAM":
-        identity.update(
-            accountId=api.identity.account_id,
-            caller=api.identity.user,
-            accessKey=api.identity.access_key,
-            userArn=api.identity.user_arn,
-            user=api.identity.user,
+        identity_context.update(
+            accountId=caller.account_id,
+            caller=caller.user,
+            accessKey=caller.access_key,
+            userArn=caller.user_arn,
+            user=caller.user,
         )
     stage = api.api.stage_name
     request_context: dict[str, Any] = {
@@ -279,7 +281,7 @@ def build_event(
         "domainPrefix": host.split(".", 1)[0].split(":", 1)[0],
         "requestTimeEpoch": int(now.timestamp() * 1000),
         "requestId": request_id,
-        "identity": identity,
+        "identity": identity_context,
         "domainName": host,
         "deploymentId": "local",
         "apiId": api.api_id,
@@ -333,6 +335,9 @@ GATEWAY_RESPONSE_TYPES: dict[str, str] = {
     "IntegrationTimeoutException": "INTEGRATION_TIMEOUT",
     "InternalServerErrorException": "INTEGRATION_FAILURE",
     "InternalFailure": "DEFAULT_5XX",
+    "InvalidSignatureException": "INVALID_SIGNATURE",
+    "UnrecognizedClientException": "UNAUTHORIZED",
+    "IncompleteSignatureException": "MISSING_AUTHENTICATION_TOKEN",
 }
 """``x-amzn-ErrorType`` -> the gateway response type (``$context.error.responseType``)."""
 

@@ -121,12 +121,23 @@ def print_banner(stack: LocalStack) -> None:
         say(f"Routes ({len(template.routes)}; all of them: GET {stack.api_url}/__devstack__/routes):")
         for line in _route_lines(template):
             say(line)
-        say("  IAM (SigV4) authorisation is NOT enforced locally, as with `sam local start-api`;")
-        say("  deployed, every route not marked (public) needs a signed request.")
+        say("  SigV4: a signed request (service execute-api) is verified against moto's IAM users and")
+        say("  acts as that user's tenant; a bad signature is a 403. An unsigned request acts as the")
+        say("  local developer (the default tenant), so curl works; deployed, every route not marked")
+        say("  (public) needs a signed request.")
         if stack.iam_enforced:
             say("  The functions' own AWS calls ARE IAM-enforced: each runs on its template role")
             report = f"{stack.api_url}/__devstack__/iam"
             say(f"  (ENFORCE_IAM=0 turns it off; resources and conditions checked: GET {report}).")
+        say()
+    if stack.tenants:
+        say("Demo tenants (moto IAM users; sign with these keys to act as them):")
+        for tenant in stack.tenants:
+            say(f"  {tenant.name}: {tenant.user_arn}")
+            keys = (
+                f"AWS_ACCESS_KEY_ID={tenant.access_key_id} AWS_SECRET_ACCESS_KEY={tenant.secret_access_key}"
+            )
+            say(f"    {keys}")
         say()
     if template.schedules:
         say("Schedule events:")

@@ -32,6 +32,7 @@ from devstack.apigw import (
     new_request_id,
 )
 from devstack.lambdas import MAX_SYNC_PAYLOAD, FunctionRuntime
+from devstack.sigv4 import SignatureError, SigV4Verifier
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 """API Gateway's REST payload limit."""
@@ -86,6 +87,8 @@ class Gateway:
     log: Callable[[str], None] = print
     admin: dict[str, AdminHandler] = field(default_factory=dict)
     integration_timeout_s: float = INTEGRATION_TIMEOUT_S
+    verifier: SigV4Verifier | None = None
+    """Verifies SigV4-signed requests of IAM-authorised routes (None: every caller is the local one)."""
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         started = time.monotonic()
@@ -139,7 +142,13 @@ class Gateway:
             and len(self._method_arn(api, request.method, path).encode()) > MAX_METHOD_ARN_BYTES
         ):
             return self._uri_too_long(request_id), spec.logical_id
-        event = build_event(request, match, api, request_id=request_id, path=path)
+        identity = None
+        if self.verifier is not None and not route.public and route.auth == "AWS_IAM":
+            try:
+                identity = self.verifier.identity(request)
+            except SignatureError as exc:
+                return gateway_error(403, exc.message, exc.error_type, request_id), "gateway"
+        event = build_event(request, match, api, request_id=request_id, path=path, identity=identity)
         if len(json.dumps(event).encode()) > MAX_SYNC_PAYLOAD:
             return gateway_error(
                 413, "Request Too Long", "RequestTooLongException", request_id

@@ -36,6 +36,7 @@ from devstack.lambdas import (
 from devstack.resources import Resource, ResourceFactory, local_api_id
 from devstack.sandbox import Sandboxes
 from devstack.schedules import ScheduleClock, ScheduleRunner
+from devstack.sigv4 import DemoTenant, KeyRing, SigV4Verifier, create_demo_tenants
 from devstack.template import FunctionSpec, StackTemplate, read_template
 
 if TYPE_CHECKING:
@@ -163,6 +164,8 @@ class LocalStack:
     iam_recorder: OperationRecorder | None = None
     iam_check: tuple[TemplateRoles, Account] | None = None
     import_errors: dict[str, str] = field(default_factory=dict)
+    tenants: list[DemoTenant] = field(default_factory=list)
+    """The demo tenants: moto IAM users whose SigV4-signed requests the front verifies."""
     moto_url: str = ""
     api_url: str = ""
     ready: threading.Event = field(default_factory=threading.Event)
@@ -271,7 +274,12 @@ class LocalStack:
             api_id: ApiContext(api=api, api_id=local_api_id(api_id), account_id=config.account_id)
             for api_id, api in template.apis.items()
         }
-        gateway = Gateway(routes=routes, runtime=self.runtime, apis=apis, log=self.log)
+        # Signed requests are verified against moto's IAM users (two demo tenants); an unsigned
+        # one is the local developer, the stack's default tenant.
+        keys = KeyRing()
+        self.tenants = create_demo_tenants(factory.client("iam"), keys)
+        verifier = SigV4Verifier(iam=factory.client("iam"), keys=keys, account_id=config.account_id)
+        gateway = Gateway(routes=routes, runtime=self.runtime, apis=apis, log=self.log, verifier=verifier)
         gateway.admin.update(
             {
                 "health": self._health,

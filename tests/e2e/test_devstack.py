@@ -134,12 +134,14 @@ def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> N
     api = f"http://127.0.0.1:{ports['API_PORT']}"
     moto = f"http://127.0.0.1:{ports['MOTO_PORT']}"
     output = stack.output
-    # The start-up banner: ports, the demo Connected App, the IAM note.
+    # The start-up banner: ports, the demo Connected App, the signature note, the demo tenants' keys.
     assert f"http://127.0.0.1:{ports['SF_EMULATOR_PORT']}" in output
     assert "client_id: " in output
     assert "client_secret: " in output
-    assert "NOT enforced locally" in output
     assert "The functions' own AWS calls ARE IAM-enforced" in output
+    assert "verified against moto's IAM users" in output
+    tenant_keys = re.findall(r"AWS_ACCESS_KEY_ID=(\S+)\s+AWS_SECRET_ACCESS_KEY=(\S+)", output)
+    assert len(tenant_keys) == 2, output
 
     health = httpx.get(f"{api}/__devstack__/health").json()
     assert health["status"] == "ready"
@@ -157,6 +159,26 @@ def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> N
     callback_lines = [line for line in stack.lines if "/oauth/callback?" in line]
     assert callback_lines
     assert all("code=***" in line for line in callback_lines)
+
+    # A request signed by a demo tenant (verified against moto's IAM users) is that tenant: the
+    # demo connection (the unsigned local developer's) is invisible to it; a bad signature is a 403.
+    def signed(method: str, url: str, key: str, secret: str) -> httpx.Response:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        request = AWSRequest(method=method, url=url)
+        SigV4Auth(Credentials(key, secret), "execute-api", "us-east-1").add_auth(request)
+        return httpx.request(method, url, headers=dict(request.headers))
+
+    (key, secret), _ = tenant_keys
+    mine = signed("GET", f"{api}/connections", key, secret)
+    assert mine.status_code == 200, mine.text
+    assert connection_id not in {c["connection_id"] for c in mine.json()["connections"]}
+    assert signed("GET", f"{api}/connections/{connection_id}", key, secret).status_code == 404
+    forged = signed("GET", f"{api}/connections", key, "not-" + secret)
+    assert forged.status_code == 403
+    assert forged.json()["error"]["code"] == "INVALID_SIGNATURE"
 
     # Unknown routes answer like API Gateway (with the template's GatewayResponses: the API's shape).
     missing = httpx.get(f"{api}/no/such/route")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import httpx
@@ -26,6 +27,7 @@ import requests
 from pydantic import SecretStr
 from sfconnector.actions.attachments import ATTACHMENT_FIELDS, AttachmentSettings, decode_base64
 from sfconnector.actions.errors import InvalidInputError
+from sfconnector.models.tenancy import tenant_key
 from sfconnector.runtime import get_runtime, reset_runtime
 from sfconnector.salesforce.ids import to_18
 from sfconnector.staging import LAMBDA_RESPONSE_LIMIT, MAX_INLINE_BYTES
@@ -34,7 +36,7 @@ from sfconnector.stores.tokens import ConnectionSecret
 from sfconnector.urlfetch import PayloadTooLargeError, UrlFetcher, UrlFetchSettings
 
 from tests.fixtures.actions import api_gateway_event, load_function
-from tests.fixtures.aws import AwsEnv
+from tests.fixtures.aws import TEST_TENANT, AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,6 +131,7 @@ def api(
             instance_url=minted["instance_url"],
             login_url=sf_emulator.login_url,
         ),
+        tenant_id=TEST_TENANT,
     )
     runtime.connections.create(
         ConnectionRecord(
@@ -138,6 +141,7 @@ def api(
             login_url=sf_emulator.login_url,
             instance_url=minted["instance_url"],
             org_id=sf_emulator.org_id,
+            tenant_id=TEST_TENANT,
         )
     )
     handler = load_function("attachments").lambda_handler
@@ -383,7 +387,10 @@ def test_big_content_is_staged_in_s3_with_a_presigned_url(api: AttachmentsApi) -
     assert got["content_type"] == "application/zip"
     assert got["download_url_expires_at"].endswith("Z")
     assert "X-Amz-Expires=900" in got["download_url"]
-    assert f"attachments/{CONNECTION}/" in got["download_url"]
+    # Under the connection's tenant's prefix (percent-encoded; the URL encodes the % again).
+    assert (
+        f"/tenants/{quote(tenant_key(TEST_TENANT), safe='')}/attachments/{CONNECTION}/" in got["download_url"]
+    )
     # The URL downloads the bytes (moto answers presigned URLs inside mock_aws).
     download = requests.get(got["download_url"], timeout=10)
     assert download.status_code == 200

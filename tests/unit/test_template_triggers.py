@@ -97,7 +97,8 @@ def test_the_poller_reaches_connection_items_only() -> None:
     }
     assert "dynamodb:Scan" not in by_sid["ConnectionItemsOnly"]["Action"]
     assert by_sid["ClaimChecksForLargeEvents"]["Action"] == "s3:PutObject"
-    assert by_sid["ClaimChecksForLargeEvents"]["Resource"]["Fn::Sub"].endswith("/trigger-events/*")
+    resources = [r["Fn::Sub"] for r in by_sid["ClaimChecksForLargeEvents"]["Resource"]]
+    assert [r.split("}", 1)[1] for r in resources] == ["/tenants/*/trigger-events/*", "/trigger-events/*"]
 
 
 def test_a_failed_poll_cycle_is_not_retried_and_lands_in_an_alarmed_queue() -> None:

@@ -20,6 +20,7 @@ from enum import IntEnum
 from typing import Any, ClassVar
 
 __all__ = [
+    "CallerUnknownError",
     "ConnectionNeedsReauthError",
     "ConnectionNotFoundError",
     "ConnectionPendingError",
@@ -157,6 +158,17 @@ class ConnectionPendingError(ConnectorError):
             f"Connection {connection_id!r} is not authorised yet: open its authorize_url and allow access.",
             fields=["connection_id"],
         )
+
+
+class CallerUnknownError(ConnectorError):
+    """The request carries no identity that names a tenant (never the case behind API Gateway's
+    IAM authorisation; an unsigned request to a stack without a default tenant)."""
+
+    code = "caller_unknown"
+    fault = Fault.FORBIDDEN
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"The caller's identity names no tenant: {why}.")
 
 
 # ---- describe checks (shared by the action and trigger services; raised by salesforce.validation)

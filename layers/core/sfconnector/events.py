@@ -43,6 +43,8 @@ class Event(BaseModel):
     subject: str | None = None
     time: str
     connection_id: str
+    tenant_id: str | None = None
+    """The connection's owner tenant (also the ``tenant_id`` message attribute, for filter policies)."""
     data: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -134,6 +136,8 @@ class SnsEventPublisher:
             "event_type": {"DataType": "String", "StringValue": event.type},
             "connection_id": {"DataType": "String", "StringValue": event.connection_id},
         }
+        if event.tenant_id:
+            attrs["tenant_id"] = {"DataType": "String", "StringValue": event.tenant_id}
         for name, value in (attributes or {}).items():
             if value:
                 attrs[name] = {"DataType": "String", "StringValue": value}

@@ -54,12 +54,13 @@ if TYPE_CHECKING:
     from sfconnector.oauth.settings import ConnectionsSettings
     from sfconnector.salesforce.client import DescribeCache, RetryPolicy, SalesforceClient, TokenProvider
     from sfconnector.staging import PayloadStager
-    from sfconnector.stores.connections import ApiUsageRecorder, ConnectionRepository
+    from sfconnector.stores.connections import ApiUsageRecorder, ConnectionOwners, ConnectionRepository
     from sfconnector.stores.idempotency import StateTablePersistence
     from sfconnector.stores.locks import MatchLock
     from sfconnector.stores.oauth_state import OAuthStateStore
     from sfconnector.stores.schedules import ScheduleSettings
     from sfconnector.stores.subscriptions import SubscriptionRepository
+    from sfconnector.stores.tenant_credentials import TenantCredentials
     from sfconnector.stores.tokens import SecretsTokenStore
     from sfconnector.triggers.poller import PollerPorts, PollerSettings
     from sfconnector.triggers.scheduling import PollingControl
@@ -94,7 +95,8 @@ class Runtime:
         self._retry = retry
         self._boto_config = boto_config
         self._lock = threading.RLock()
-        self._clients: OrderedDict[str, SalesforceClient] = OrderedDict()
+        self._clients: OrderedDict[tuple[str | None, str], SalesforceClient] = OrderedDict()
+        self._tenant_stores: dict[str, SecretsTokenStore] = {}
         self._aws: dict[str, Any] = {}
         self.lambda_context: LambdaContext | None = None
         """The current invocation's context (set by the handler; idempotency uses its deadline)."""
@@ -174,6 +176,42 @@ class Runtime:
         return ConnectionRepository(lambda: self.dynamodb, self.settings.table_name)
 
     @cached_property
+    def connection_owners(self) -> ConnectionOwners:
+        """Who owns each connection (the one ownership check of every route)."""
+        from sfconnector.stores.connections import ConnectionOwners
+
+        return ConnectionOwners(self.connections, self.settings.unowned_tenant)
+
+    @cached_property
+    def tenant_credentials(self) -> TenantCredentials | None:
+        """Clients acting as one tenant (TENANT_ACCESS_ROLE_ARN); None: the function's role acts."""
+        role = self.settings.tenant_role_arn
+        if not role:
+            return None
+        from sfconnector.stores.tenant_credentials import TenantCredentials
+
+        return TenantCredentials(
+            lambda: self.aws_client("sts"), role, region=self.settings.aws_region, config=self._config()
+        )
+
+    def token_store_for(self, tenant_id: str | None) -> SecretsTokenStore:
+        """The secrets of ``tenant_id``'s connections, read and written with that tenant's
+        credentials (the function's own role when tenancy has no access role or no tenant)."""
+        credentials = self.tenant_credentials
+        if tenant_id is None or credentials is None:
+            return self.token_store
+        with self._lock:
+            store = self._tenant_stores.get(tenant_id)
+            if store is None:
+                from sfconnector.stores.tokens import SecretsTokenStore
+
+                store = SecretsTokenStore(
+                    lambda: credentials.client(tenant_id, "secretsmanager"), self.settings.secret_prefix
+                )
+                self._tenant_stores[tenant_id] = store
+            return store
+
+    @cached_property
     def usage_recorder(self) -> ApiUsageRecorder:
         """Writes connections' last seen API usage, at most once per connection per interval."""
         from sfconnector.stores.connections import ApiUsageRecorder
@@ -221,9 +259,10 @@ class Runtime:
 
         return DescribeCache(ttl=float(self.settings.describe_ttl_seconds))
 
-    def token_provider(self, connection_id: str) -> TokenProvider:
-        """The connection's token provider: reads its secret, refreshes under the refresh lock,
-        marks it ``needs_reauth`` when Salesforce rejects the refresh token."""
+    def token_provider(self, connection_id: str, tenant_id: str | None = None) -> TokenProvider:
+        """The connection's token provider: reads its secret (as ``tenant_id``, the connection's
+        owner, when given), refreshes under the refresh lock, marks it ``needs_reauth`` when
+        Salesforce rejects the refresh token."""
         if self._token_provider_factory is not None:
             return self._token_provider_factory(connection_id)
         from sfconnector.oauth.hosts import SalesforceHosts
@@ -232,7 +271,7 @@ class Runtime:
 
         return ConnectionTokenProvider(
             connection_id,
-            store=self.token_store,
+            store=self.token_store_for(tenant_id),
             connections=self.connections,
             http=self.http,
             lock=RefreshLock(self.dynamodb, self.settings.table_name),
@@ -262,8 +301,9 @@ class Runtime:
 
         return locker
 
-    def salesforce(self, connection_id: str) -> SalesforceClient:
+    def salesforce(self, connection_id: str, tenant_id: str | None = None) -> SalesforceClient:
         """The Salesforce client of a connection (cached per connection for warm invocations).
+        ``tenant_id`` (the connection's owner, checked by the caller) scopes its secret reads.
 
         No AWS or Salesforce call happens here: the secret is read on the first request. An
         unknown connection surfaces as ConnectionSecretNotFoundError (404), a connection that must
@@ -272,15 +312,16 @@ class Runtime:
         from sfconnector.stores.tokens import validate_connection_id
 
         validate_connection_id(connection_id)
+        key = (tenant_id if self.tenant_credentials is not None else None, connection_id)
         with self._lock:
-            client = self._clients.get(connection_id)
+            client = self._clients.get(key)
             if client is not None:
-                self._clients.move_to_end(connection_id)
+                self._clients.move_to_end(key)
                 return client
         from sfconnector.salesforce.client import SalesforceClient
 
         client = SalesforceClient(
-            self.token_provider(connection_id),
+            self.token_provider(connection_id, key[0]),
             http=self.http,
             # Describes are per connection: field-level security differs between users of one org.
             org_key=connection_id,
@@ -288,7 +329,7 @@ class Runtime:
             describe_cache=self.describe_cache,
         )
         with self._lock:
-            self._clients[connection_id] = client
+            self._clients[key] = client
             while len(self._clients) > MAX_CACHED_CLIENTS:
                 self._clients.popitem(last=False)
         return client
@@ -385,6 +426,7 @@ class Runtime:
             http=self.http,
             client_factory=self.salesforce,
             usage=self.usage_recorder,
+            owners=self.connection_owners,
             # Its poll schedule is deleted with the connection.
             on_deleting=self.polling.forget if self.manages_schedules else None,
         )

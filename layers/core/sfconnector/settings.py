@@ -156,6 +156,25 @@ class CoreSettings(EnvSettings):
     @classmethod
     def _local_origins(cls, value: object) -> object:
         return parse_local_origins(value) if isinstance(value, str) else value
+    tenant_source: str = Field(
+        "iam",
+        alias="TENANT_SOURCE",
+        pattern=r"^(iam|claim:[A-Za-z0-9_:.\-]{1,128}|authorizer:[A-Za-z0-9_.\-]{1,128})$",
+    )
+    """Where a request's tenant comes from (docs/security.md, "Tenants"): ``iam`` (the IAM principal
+    of the SigV4 signature), ``claim:<name>`` (a JWT / Cognito authorizer's claim) or
+    ``authorizer:<key>`` (a Lambda authorizer's context value, e.g. the principal's tenant tag)."""
+    admin_principal: str | None = Field(None, alias="ADMIN_PRINCIPAL", max_length=2048)
+    """The tenant id (e.g. an IAM role ARN) that sees every tenant's connections."""
+    default_tenant: str | None = Field(None, alias="DEFAULT_TENANT", max_length=256)
+    """The tenant of a request without an identity (the local stack's unsigned requests); unset in
+    AWS, where such a request is refused (403)."""
+    unowned_tenant: str | None = Field(None, alias="UNOWNED_CONNECTIONS_TENANT", max_length=256)
+    """The tenant that owns connections created before tenancy (no owner stored); unset: only the
+    admin principal sees them until they are adopted."""
+    tenant_role_arn: str | None = Field(None, alias="TENANT_ACCESS_ROLE_ARN", max_length=2048)
+    """The role assumed (with the session tag ``tenant``) to read a tenant's secrets; unset: the
+    function's own role reads them."""
 
     @field_validator("topic_arn")
     @classmethod

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from sfconnector.models.tenancy import tenant_prefix
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -114,10 +116,12 @@ class PayloadStager:
                 self._s3 = self._s3_factory()
             return self._s3
 
-    def key_for(self, connection_id: str) -> str:
+    def key_for(self, connection_id: str, tenant_id: str | None = None) -> str:
+        """``[tenants/<tenant>/]<prefix>/<connection>/<uuid>``: a tenant's objects under its own
+        prefix (the tenant percent-encoded, so one tenant's prefix never contains another's)."""
         if not _SAFE_SEGMENT.fullmatch(connection_id) or connection_id in {".", ".."}:
             raise ValueError("connection id is not a safe S3 key segment")
-        return f"{self.prefix}/{connection_id}/{uuid.uuid4()}"
+        return f"{tenant_prefix(tenant_id)}{self.prefix}/{connection_id}/{uuid.uuid4()}"
 
     def stage(
         self,
@@ -126,10 +130,11 @@ class PayloadStager:
         *,
         filename: str,
         content_type: str = "application/octet-stream",
+        tenant_id: str | None = None,
     ) -> StagedPayload:
         """Store ``content`` encrypted and return a presigned URL that downloads it as ``filename``."""
         s3 = self._client()
-        key = self.key_for(connection_id)
+        key = self.key_for(connection_id, tenant_id)
         disposition = _content_disposition(filename)
         put_args: dict[str, Any] = {
             "Bucket": self.bucket,

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fixtures.actions import FakeLambdaContext
+from tests.fixtures.aws import TEST_TENANT
 
 DOMAIN = "abc123defg.execute-api.us-east-1.amazonaws.com"
 STAGE = "v1"
@@ -68,6 +69,7 @@ def api_event(
     stage: str = STAGE,
     scheme: str = "https",
     iam: bool = True,
+    user_arn: str = TEST_TENANT,
 ) -> dict[str, Any]:
     """The proxy event for ``method path?query`` (``path`` relative to the stage)."""
     split = urlsplit(path_and_query)
@@ -87,7 +89,7 @@ def api_event(
         identity.update(
             accountId="123456789012",
             caller="AIDAEXAMPLE",
-            userArn="arn:aws:iam::123456789012:user/workflow-engine",
+            userArn=user_arn,
             accessKey="AKIAEXAMPLE",
         )
     return {

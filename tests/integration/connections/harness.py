@@ -21,7 +21,7 @@ import pytest
 from sfconnector.runtime import reset_runtime
 
 from tests.fixtures.actions import load_function
-from tests.fixtures.aws import AwsEnv
+from tests.fixtures.aws import TEST_TENANT, AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.connections.apigw import DOMAIN, STAGE, api_event, lambda_context
 
@@ -140,9 +140,11 @@ class ConnectionsApi:
     client_secret: str = field(repr=False)
     browser: Browser = field(default_factory=Browser, repr=False)
 
-    def call(self, method: str, path: str, body: Any = None, *, iam: bool = True) -> Result:
+    def call(
+        self, method: str, path: str, body: Any = None, *, iam: bool = True, user_arn: str = TEST_TENANT
+    ) -> Result:
         handler = load_function("connections").lambda_handler
-        result = handler(api_event(method, path, body=body, iam=iam), lambda_context())
+        result = handler(api_event(method, path, body=body, iam=iam, user_arn=user_arn), lambda_context())
         headers = {k: v for k, v in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers[name] = values[-1]

@@ -521,7 +521,9 @@ def test_sample_events_of_the_subscriptions_routes_work(api: ConnectionsApi) -> 
     assert len(events) == 8
     cid = events["connections-subscriptions-get"]["pathParameters"]["connection_id"]
     sid = events["connections-subscriptions-get"]["pathParameters"]["subscription_id"]
-    seed_connection(api.aws, api.emulator, cid)
+    # Owned by the events' caller (their IAM identity is the tenant).
+    owner = events["connections-subscriptions-get"]["requestContext"]["identity"]["userArn"]
+    seed_connection(api.aws, api.emulator, cid, tenant_id=owner)
 
     def run(name: str) -> tuple[int, Any]:
         answer = handler(events[name], lambda_context())

@@ -14,7 +14,7 @@ import pytest
 from sfconnector import catalog
 
 from tests.fixtures.actions import SeededConnection
-from tests.fixtures.aws import AwsEnv, SchedulerEnv
+from tests.fixtures.aws import TEST_TENANT, AwsEnv, SchedulerEnv
 from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.triggers.harness import SELLER, Poller, by_subscription
 
@@ -236,7 +236,30 @@ def test_fields_trim_the_event_and_attributes_allow_filtering(poller: Poller) ->
         "subscription_id": trimmed.subscription_id,
         "sobject": "Lead",
         "event_type": "created",
+        "tenant_id": TEST_TENANT,
     }
+    assert got[trimmed.subscription_id]["body"]["tenant_id"] == TEST_TENANT
+
+
+def test_claim_checked_events_live_under_their_tenants_prefix(
+    poller: Poller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import boto3
+    from sfconnector import events
+    from sfconnector.models.tenancy import tenant_key
+
+    monkeypatch.setattr(events, "MAX_MESSAGE_BYTES", 600)  # every envelope takes the claim-check path
+    poller.subscribe("leads.created")
+    poller.write("insert", "Lead", {"LastName": "Claim", "Company": "Checked"})
+    poller.poll()
+    [message] = poller.drain()
+    prefix = f"s3://{poller.aws.bucket}/tenants/{tenant_key(TEST_TENANT)}/trigger-events/"
+    assert message["body"]["dataref"].startswith(prefix + poller.connection.connection_id + "/")
+    key = message["body"]["dataref"].split("/", 3)[3]
+    stored = boto3.client("s3", region_name=poller.aws.region).get_object(Bucket=poller.aws.bucket, Key=key)
+    assert json.loads(stored["Body"].read())["tenant_id"] == TEST_TENANT
 
 
 def test_updated_fires_per_modification_not_for_creation(poller: Poller) -> None:

@@ -196,9 +196,12 @@ class AttachmentService:
         fetcher: UrlFetcher | Callable[[], UrlFetcher] | None = None,
         max_bytes: int = MAX_ATTACHMENT_BYTES,
         inline_limit: int | None = None,
+        tenant_id: str | None = None,
     ) -> None:
         self.client = client
         self.connection_id = connection_id
+        self.tenant_id = tenant_id
+        """The connection's owner: staged content goes under its prefix."""
         self._stager = stager
         self._fetcher = fetcher
         self.max_bytes = max_bytes
@@ -296,7 +299,9 @@ class AttachmentService:
             from sfconnector.urlfetch import PayloadTooLargeError
 
             raise PayloadTooLargeError(self.inline_limit, field="record_id", what="the attachment")
-        staged = stager.stage(self.connection_id, body, filename=name, content_type=content_type)
+        staged = stager.stage(
+            self.connection_id, body, filename=name, content_type=content_type, tenant_id=self.tenant_id
+        )
         return AttachmentContentResult(
             id=checked,
             name=name,

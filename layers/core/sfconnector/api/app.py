@@ -24,6 +24,7 @@ from sfconnector.api.errors import register_error_handlers
 from sfconnector.api.observability import wrap_handler
 from sfconnector.api.registry import builder_for
 from sfconnector.api.routing import ApiResolver, powertools_rule
+from sfconnector.api.tenancy import tenant_guard
 from sfconnector.catalog import Action
 from sfconnector.errors import Fault
 from sfconnector.runtime import get_runtime
@@ -127,9 +128,12 @@ def build_family_router(family_key: str, *, documented: bool = True) -> Router:
 
 
 def new_resolver() -> ApiResolver:
-    """A function's resolver: request validation, the one error mapping, routes remembered (405)."""
+    """A function's resolver: request validation, the one error mapping, routes remembered (405),
+    the caller's tenant resolved and every connection in a path checked against it."""
     app = ApiResolver()
     register_error_handlers(app)
+    # After the request validation: every route with a connection in its path is the caller's.
+    app.use(middlewares=[tenant_guard])
     return app
 
 

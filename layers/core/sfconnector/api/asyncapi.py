@@ -7,7 +7,7 @@ the trigger key, ``event_type`` the change its stream reports, ``sobject`` and t
 object's, ``data`` the record (Salesforce field names with the scalar values of
 :data:`~sfconnector.models.FieldValue`) and, for field matched, the watched field's old and new
 values. The SNS message attributes subscribers filter on (``trigger``, ``connection_id``,
-``subscription_id``, ``sobject``, ``event_type``) are the message's headers; the SNS and SQS
+``subscription_id``, ``sobject``, ``event_type``, ``tenant_id``) are the message's headers; the SNS and SQS
 bindings say how to subscribe (a raw-delivery SQS queue with a filter policy on those attributes).
 
 Nothing here is written per trigger: adding a trigger to the catalog adds its message. The same
@@ -33,6 +33,7 @@ from sfconnector.models import (
     record_id_pattern,
 )
 from sfconnector.models.subscriptions import SUBSCRIPTION_ID_PATTERN
+from sfconnector.models.tenancy import TENANT_ID_PATTERN
 from sfconnector.models.trigger_events import TriggerEvent
 from sfconnector.salesforce.ids import KEY_PREFIXES
 
@@ -51,6 +52,12 @@ CHANNEL = "triggerEvents"
 OPERATION = "publishTriggerEvents"
 MESSAGE_ATTRIBUTES = ("trigger", "connection_id", "subscription_id", "sobject", "event_type")
 """The SNS message attributes of every trigger event (all ``String``), in the order documented."""
+TENANT_ATTRIBUTE = "tenant_id"
+"""The attribute of every event of an owned connection (absent for one from before tenancy)."""
+_TENANT = (
+    "The connection's owner tenant (the caller that created it, e.g. its IAM role ARN); absent for a "
+    "connection from before tenancy. Filter on it to receive one tenant's events."
+)
 
 _PREFIX_OF = {sobject: prefix for prefix, sobject in KEY_PREFIXES.items()}
 _USER_ID = record_id_pattern(_PREFIX_OF["User"])
@@ -65,7 +72,8 @@ _DESCRIPTION = (
     "stack's SNS topic (output `TriggerEventsTopicArn`): one message per subscription and record "
     "change, `id` stable across re-sends (deduplicate on it), `type` the trigger key. Subscribe an "
     "SQS queue (or another SNS protocol) with `RawMessageDelivery: true` and a filter policy on the "
-    "message attributes (`trigger`, `connection_id`, `subscription_id`, `sobject`, `event_type`). "
+    "message attributes (`trigger`, `connection_id`, `subscription_id`, `sobject`, `event_type`, "
+    "`tenant_id`). "
     "An envelope larger than SNS's 256 KiB has no `data` but a `dataref` (`s3://bucket/key` of the "
     "whole envelope). The connection lifecycle events (`connection.needs_reauth`) share the topic "
     "and carry no `trigger` attribute, so a filter policy on `trigger` leaves them out."
@@ -164,6 +172,7 @@ def _event_schema(key: str) -> dict[str, Any]:
             "datacontenttype": {"type": "string", "const": "application/json"},
             "connection_id": _string("The connection.", pattern=CONNECTION_ID_PATTERN),
             "subscription_id": _string("The subscription.", pattern=SUBSCRIPTION_ID_PATTERN),
+            "tenant_id": _string(_TENANT, pattern=TENANT_ID_PATTERN),
             "sobject": _sobject_schema(trigger),
             "event_type": _event_type(trigger, envelope),
             "data": _record_schema(trigger),
@@ -220,13 +229,14 @@ def event_headers_schema(trigger_key: str) -> dict[str, Any]:
         "subscription_id": _string("The subscription.", pattern=SUBSCRIPTION_ID_PATTERN),
         "sobject": _sobject_schema(trigger),
         "event_type": event_type,
+        TENANT_ATTRIBUTE: _string(_TENANT, pattern=TENANT_ID_PATTERN),
     }
     return {
         "type": "object",
         "description": "SNS message attributes (DataType String), usable in a subscription's filter "
         "policy (FilterPolicyScope MessageAttributes).",
         "required": list(MESSAGE_ATTRIBUTES),
-        "properties": {name: properties[name] for name in MESSAGE_ATTRIBUTES},
+        "properties": {name: properties[name] for name in (*MESSAGE_ATTRIBUTES, TENANT_ATTRIBUTE)},
         "additionalProperties": False,
     }
 
@@ -242,6 +252,7 @@ def _example(trigger: catalog.Trigger) -> dict[str, Any]:
         "datacontenttype": "application/json",
         "connection_id": "acme-prod",
         "subscription_id": "0123456789abcdef0123456789abcdef",
+        "tenant_id": "arn:aws:iam::123456789012:role/acme-workflows",
         "sobject": trigger.sobject or "Invoice__c",
         "event_type": trigger.stream.event.value if trigger.stream else "entered",
         "data": _record_schema(trigger)["examples"][0],

@@ -27,6 +27,7 @@ from sfconnector.api.endpoints import (
     returns,
     run_create,
 )
+from sfconnector.api.tenancy import connection_owner
 from sfconnector.catalog import Action
 from sfconnector.models import AddAttachmentInput
 from sfconnector.runtime import get_runtime
@@ -45,6 +46,7 @@ def _service(client: SalesforceClient, connection_id: str) -> AttachmentService:
         fetcher=lambda: runtime.url_fetcher,
         max_bytes=runtime.attachment_settings.max_bytes,
         inline_limit=runtime.attachment_inline_limit,
+        tenant_id=connection_owner(),
     )
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from sfconnector.api.app import PUBLIC_ROUTE, new_resolver
 from sfconnector.api.responses import json_response as _json
 from sfconnector.api.routing import ApiResolver
+from sfconnector.api.tenancy import current_caller
 from sfconnector.oauth.authorization import (
     CallbackParams,
     CreateConnectionRequest,
@@ -153,17 +154,20 @@ def build_connections_router(*, documented: bool = True) -> Router:
     )
     def create_connection(request: CreateConnectionRequest) -> Response[str]:
         started = get_runtime().authorization.create(
-            request, default_redirect_uri=callback_url_for(app.current_event)
+            request,
+            tenant_id=current_caller().tenant_id,
+            default_redirect_uri=callback_url_for(app.current_event),
         )
         return _json(HTTPStatus.CREATED, started)
 
     @app.get(
         "/connections",
         summary="List connections",
-        responses=docs(200, "Every connection", ConnectionList),
+        responses=docs(200, "The caller's connections (the admin principal: every one)", ConnectionList),
     )
     def list_connections() -> Response[str]:
-        return _json(HTTPStatus.OK, ConnectionList(connections=get_runtime().connection_admin.list()))
+        connections = get_runtime().connection_admin.list(current_caller())
+        return _json(HTTPStatus.OK, ConnectionList(connections=connections))
 
     @app.get(
         "/connections/<connection_id>",

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from sfconnector import catalog
 from sfconnector.actions.records import MatchLocker, RecordService, prefix_of
 from sfconnector.api.observability import record_action
+from sfconnector.api.tenancy import connection_owner
 from sfconnector.catalog import Action
 from sfconnector.models import (
     CONNECTION_ID_PATTERN,
@@ -218,7 +219,7 @@ def perform(action: Action, connection_id: str, work: Callable[[SalesforceClient
     :class:`~sfconnector.stores.connections.ApiUsageRecorder`).
     """
     runtime = get_runtime()
-    client = runtime.salesforce(connection_id)
+    client = runtime.salesforce(connection_id, connection_owner())
     before = client.api_calls
     try:
         return work(client), client.api_calls - before

@@ -34,6 +34,11 @@ class TriggerEvent(BaseModel):
     time: str = Field(description="When the change happened (its record version), UTC.")
     datacontenttype: Literal["application/json"] = "application/json"
     connection_id: str
+    tenant_id: str | None = Field(
+        default=None,
+        description="The connection's owner tenant (also the `tenant_id` message attribute, for filter "
+        "policies); absent for a connection from before tenancy.",
+    )
     subscription_id: str
     sobject: str
     event_type: Literal["created", "updated", "deleted", "matched", "entered"] = Field(

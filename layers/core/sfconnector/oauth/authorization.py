@@ -247,8 +247,9 @@ class AuthorizationService:
     # ---- start -----------------------------------------------------------------------------------
 
     def create(
-        self, request: CreateConnectionRequest, *, default_redirect_uri: str | None
+        self, request: CreateConnectionRequest, *, tenant_id: str, default_redirect_uri: str | None
     ) -> StartedAuthorization:
+        """A new pending connection owned by ``tenant_id`` (the authenticated caller's tenant)."""
         try:
             kind, login_url = self._hosts.resolve(request.environment)
         except InvalidEnvironmentError as exc:
@@ -261,6 +262,7 @@ class AuthorizationService:
             ConnectionSecret(
                 client_id=request.client_id, client_secret=request.client_secret, login_url=login_url
             ),
+            tenant_id=tenant_id,
         )
         record = self._connections.create(
             ConnectionRecord(
@@ -271,6 +273,7 @@ class AuthorizationService:
                 login_url=login_url,
                 redirect_uri=redirect_uri,
                 client_id=request.client_id,
+                tenant_id=tenant_id,
             )
         )
         logger.info("Connection %s created (%s, %s); awaiting authorisation", connection_id, kind, login_url)

@@ -322,6 +322,7 @@ class ConnectionTokenProvider:
             subject=self.connection_id,
             time=utc_now_iso(),
             connection_id=self.connection_id,
+            tenant_id=record.tenant_id,
             data={
                 "connection_id": self.connection_id,
                 "name": record.name,

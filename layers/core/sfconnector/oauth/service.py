@@ -7,6 +7,7 @@ The handler (:mod:`sfconnector.api.connections`) only parses HTTP and calls one 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from sfconnector.errors import ConnectionNotFoundError, ConnectionPendingError, InvalidRequestFieldError
+from sfconnector.models.tenancy import Caller, valid_tenant_id
 from sfconnector.oauth.authorization import AuthorizationService, ReauthorizeRequest, StartedAuthorization
 from sfconnector.oauth.flow import SalesforceOAuth
 from sfconnector.oauth.hosts import UntrustedHostError
@@ -25,6 +27,7 @@ from sfconnector.salesforce.describe import FieldInfo as DescribedField
 from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.stores.connections import (
     ApiUsageRecorder,
+    ConnectionOwners,
     ConnectionRecord,
     ConnectionRepository,
     ConnectionStatus,
@@ -75,6 +78,8 @@ class ConnectionView(BaseModel):
     client_id: str | None = None
     redirect_uri: str | None = None
     api_usage: ApiUsage | None = None
+    tenant_id: str | None = None
+    """The owner tenant (None: created before tenancy)."""
     created_at: datetime
     updated_at: datetime
 
@@ -102,6 +107,7 @@ class ConnectionView(BaseModel):
             client_id=record.client_id,
             redirect_uri=record.redirect_uri,
             api_usage=usage,
+            tenant_id=record.tenant_id,
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
@@ -197,6 +203,7 @@ class ConnectionService:
         http: httpx.Client,
         client_factory: Callable[[str], SalesforceClient],
         usage: ApiUsageRecorder,
+        owners: ConnectionOwners,
         on_deleting: Callable[[str], object] | None = None,
     ) -> None:
         self._authorization = authorization
@@ -206,6 +213,7 @@ class ConnectionService:
         self._client_for = client_factory
         """The Salesforce client of a connection (its token provider refreshes under the lock)."""
         self._usage = usage
+        self._owners = owners
         """The throttled API usage recorder the actions use."""
         self._on_deleting = on_deleting
         """Called before a connection's data is deleted (deletes its poll schedule); raising stops
@@ -221,11 +229,28 @@ class ConnectionService:
 
     # ---- read ------------------------------------------------------------------------------------
 
-    def list(self) -> list[ConnectionView]:
-        return [ConnectionView.of(r) for r in self._connections.list()]
+    def list(self, caller: Caller) -> list[ConnectionView]:
+        """The caller's connections (every tenant's for the admin principal)."""
+        return [ConnectionView.of(r) for r in self._owners.visible(self._connections.list(), caller)]
 
     def get(self, connection_id: str) -> ConnectionView:
         return ConnectionView.of(self._require(connection_id))
+
+    # ---- tenancy migration -----------------------------------------------------------------------
+
+    def adopt_unowned(self, tenant_id: str) -> tuple[str, ...]:
+        """Give every connection from before tenancy the owner ``tenant_id``: its secret's tenant tag
+        first (what the tenant-access role checks), then its record. Idempotent; returns the ids."""
+        if not valid_tenant_id(tenant_id):
+            raise InvalidRequestFieldError("tenant_id", "letters, digits, spaces and _.:/=+-@ (256 at most)")
+        unowned = [r for r in self._connections.list() if r.tenant_id is None]
+        for record in unowned:
+            # A connection whose secret is gone still gets an owner (and answers 404 later).
+            with contextlib.suppress(ConnectionSecretNotFoundError):
+                self._store.tag_tenant(record.connection_id, tenant_id)
+            self._connections.update(record.connection_id, tenant_id=tenant_id)
+            logger.info("Connection %s adopted by tenant %s", record.connection_id, tenant_id)
+        return tuple(r.connection_id for r in unowned)
 
     # ---- delete ----------------------------------------------------------------------------------
 

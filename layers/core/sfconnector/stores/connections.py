@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from sfconnector.errors import ConnectionNotFoundError
+from sfconnector.models.tenancy import Caller
 from sfconnector.salesforce.client import LimitInfo
 from sfconnector.stores.dynamo import DynamoStore
 from sfconnector.stores.tokens import validate_connection_id
@@ -31,6 +32,7 @@ __all__ = [
     "ApiUsageRecorder",
     "ConnectionExistsError",
     "ConnectionNotFoundError",
+    "ConnectionOwners",
     "ConnectionRecord",
     "ConnectionRepository",
     "ConnectionStatus",
@@ -93,6 +95,13 @@ class ConnectionRecord(BaseModel):
     """Why the status is what it is (e.g. the OAuth error that made it ``needs_reauth``)."""
     polling: PollingState | None = None
     """The trigger poller's last reported state (None: never reported anything unusual)."""
+    tenant_id: str | None = None
+    """The owner tenant: the authenticated caller that created it (None: created before tenancy,
+    see docs/security.md, "Tenants")."""
+
+    def owner(self, unowned_tenant: str | None) -> str | None:
+        """The tenant that owns it (a connection from before tenancy: the configured adopter)."""
+        return self.tenant_id or unowned_tenant
 
     @field_validator("connection_id")
     @classmethod
@@ -121,6 +130,7 @@ class ConnectionExistsError(ValueError):
         super().__init__(f"connection {connection_id!r} already exists")
 
 
+# The owner is set once, on create (and by the adoption of a connection from before tenancy).
 _UPDATABLE = frozenset(ConnectionRecord.model_fields) - {"connection_id", "created_at", "updated_at"}
 
 
@@ -168,6 +178,19 @@ class ConnectionRepository(DynamoStore):
             TableName=self.table_name, Key=_wire(connection_key(connection_id)), ConsistentRead=consistent
         ).get("Item")
         return None if item is None else ConnectionRecord.from_item(_unwire(item))
+
+    def owner(self, connection_id: str) -> tuple[bool, str | None]:
+        """(the connection exists, its stored owner tenant): only those two attributes are read."""
+        item = self.client.get_item(
+            TableName=self.table_name,
+            Key=_wire(connection_key(connection_id)),
+            ConsistentRead=True,
+            ProjectionExpression="pk, tenant_id",
+        ).get("Item")
+        if item is None:
+            return False, None
+        tenant = _unwire(item).get("tenant_id")
+        return True, tenant if isinstance(tenant, str) else None
 
     def require(self, connection_id: str) -> ConnectionRecord:
         """Like :meth:`get`, raising :class:`ConnectionNotFoundError` when absent."""
@@ -294,6 +317,50 @@ class ConnectionRepository(DynamoStore):
     def list(self) -> list[ConnectionRecord]:
         """Every connection, oldest first."""
         return sorted(self.iter_all(), key=lambda r: (r.created_at, r.connection_id))
+
+
+class ConnectionOwners:
+    """Who owns each connection, for the one ownership check of every route (cached per
+    container: an owner never changes once set, so only stored owners are cached; an unknown
+    connection or one without an owner is read again next time)."""
+
+    MAX_CACHED = 4096
+
+    def __init__(self, connections: ConnectionRepository, unowned_tenant: str | None) -> None:
+        self._connections = connections
+        self._unowned = unowned_tenant
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def stored_owner(self, connection_id: str) -> tuple[bool, str | None]:
+        """(the connection exists, its stored owner: None when created before tenancy)."""
+        with self._lock:
+            owner = self._owners.get(connection_id)
+        if owner is not None:
+            return True, owner
+        try:
+            validate_connection_id(connection_id)
+        except ValueError:
+            return False, None  # an id that could never exist
+        exists, owner = self._connections.owner(connection_id)
+        if owner is not None:
+            with self._lock:
+                self._owners[connection_id] = owner
+                while len(self._owners) > self.MAX_CACHED:
+                    self._owners.popitem(last=False)
+        return exists, owner
+
+    def require_access(self, connection_id: str, caller: Caller) -> str | None:
+        """The connection's stored owner (None: from before tenancy, see ``unowned_tenant``);
+        another tenant's connection is not found, exactly like a missing one."""
+        exists, stored = self.stored_owner(connection_id)
+        if not exists or not caller.may_access(stored or self._unowned):
+            raise ConnectionNotFoundError(connection_id[:64])
+        return stored
+
+    def visible(self, records: list[ConnectionRecord], caller: Caller) -> list[ConnectionRecord]:
+        """The records the caller may see (every one for the admin)."""
+        return [r for r in records if caller.may_access(r.owner(self._unowned))]
 
 
 class ApiUsageRecorder:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from sfconnector.errors import ConnectionNotFoundError
 from sfconnector.models import validate_connection_id
 from sfconnector.salesforce.client import AccessToken
+from sfconnector.stores.tenant_credentials import TENANT_TAG
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -209,8 +210,8 @@ class SecretsTokenStore:
             raise TypeError(f"secret {name!r} does not hold a JSON string")
         return ConnectionSecret.from_storage_json(value)
 
-    def put(self, connection_id: str, secret: ConnectionSecret) -> None:
-        """Create the secret, or store a new version of it."""
+    def put(self, connection_id: str, secret: ConnectionSecret, *, tenant_id: str | None = None) -> None:
+        """Create the secret (tagged with its owner ``tenant_id``), or store a new version of it."""
         name = self.secret_name(connection_id)
         payload = secret.to_storage_json()
         try:
@@ -218,7 +219,7 @@ class SecretsTokenStore:
         except ClientError as exc:
             code = _client_error_code(exc)
             if code == "ResourceNotFoundException":
-                self._create(name, connection_id, payload)
+                self._create(name, connection_id, payload, tenant_id)
             elif code == "InvalidRequestException":
                 # Scheduled for deletion (deleted with a recovery window): bring it back, then write.
                 self.client.restore_secret(SecretId=name)
@@ -228,12 +229,16 @@ class SecretsTokenStore:
         self._forget_cached()
         logger.info("Stored credentials of connection %s (version %d)", connection_id, secret.token_version)
 
-    def _create(self, name: str, connection_id: str, payload: str) -> None:
+    def _create(self, name: str, connection_id: str, payload: str, tenant_id: str | None) -> None:
+        tags = [{"Key": "sfconnector:connection_id", "Value": connection_id}]
+        if tenant_id is not None:
+            # What the tenant-access role's policy compares with the session's tenant tag.
+            tags.append({"Key": TENANT_TAG, "Value": tenant_id})
         options: dict[str, Any] = {
             "Name": name,
             "SecretString": payload,
             "Description": f"Salesforce connection {connection_id}: OAuth tokens and Connected App secret",
-            "Tags": [{"Key": "sfconnector:connection_id", "Value": connection_id}],
+            "Tags": tags,
         }
         if self._kms_key_id:
             options["KmsKeyId"] = self._kms_key_id
@@ -244,6 +249,17 @@ class SecretsTokenStore:
                 raise
             # Created concurrently between our put and create: write our version on top.
             self.client.put_secret_value(SecretId=name, SecretString=payload)
+
+    def tag_tenant(self, connection_id: str, tenant_id: str) -> None:
+        """Tag an existing secret with its owner (adopting a connection from before tenancy)."""
+        try:
+            self.client.tag_resource(
+                SecretId=self.secret_name(connection_id), Tags=[{"Key": TENANT_TAG, "Value": tenant_id}]
+            )
+        except ClientError as exc:
+            if _client_error_code(exc) == "ResourceNotFoundException":
+                raise ConnectionSecretNotFoundError(connection_id) from None
+            raise
 
     def delete(self, connection_id: str) -> None:
         """Delete the secret at once, without a recovery window. Idempotent: with forced deletion

@@ -31,6 +31,7 @@ from sfconnector.catalog import REPLICATION_KEY, STREAMS, ChangeEvent, Stream, T
 from sfconnector.errors import ConnectorError
 from sfconnector.events import BatchEventPublisher, OutboundMessage
 from sfconnector.models.subscriptions import Subscription
+from sfconnector.models.tenancy import tenant_prefix
 from sfconnector.models.trigger_events import TriggerEvent
 from sfconnector.salesforce.client import QueryPage
 from sfconnector.salesforce.composite import MAX_QUERIES, MAX_SUBREQUESTS, CompositeRequest
@@ -781,18 +782,21 @@ class _Cycle:
         for view in self.views:
             self._settle_view(view)
         per_run = [(run, self._candidates(run)) for run in self.runs]
+        tenant = self.connection.tenant_id
+        claims = tenant_prefix(tenant)  # large events' claim checks under the tenant's prefix
         messages = [
             OutboundMessage(
                 id=event.id,
-                body=event.to_json_dict(),
+                body=event.model_copy(update={"tenant_id": tenant}).to_json_dict(),
                 attributes={
                     "trigger": sub.trigger,
                     "connection_id": self.cid,
+                    "tenant_id": tenant or "",
                     "subscription_id": sub.subscription_id,
                     "sobject": sub.sobject,
                     "event_type": event.event_type,
                 },
-                claim_key=f"trigger-events/{self.cid}/{event.id}.json",
+                claim_key=f"{claims}trigger-events/{self.cid}/{event.id}.json",
             )
             for events in [
                 *(c[3] for _run, candidates in per_run for c in candidates),

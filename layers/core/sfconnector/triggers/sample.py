@@ -31,8 +31,16 @@ a change by the connection's own user)."""
 def sample_events(
     subscription: Subscription, *, client: SalesforceClient, connection: ConnectionRecord, limit: int = 5
 ) -> list[TriggerEvent]:
-    """Up to ``limit`` envelopes, newest change first. ``start_at`` is ignored: a sample shows
-    what the trigger fires for, not what it will deliver next."""
+    """Up to ``limit`` envelopes, newest change first, as the poller publishes them (with the
+    connection's owner tenant). ``start_at`` is ignored: a sample shows what the trigger fires
+    for, not what it will deliver next."""
+    events = _sample(subscription, client, connection, limit)
+    return [event.model_copy(update={"tenant_id": connection.tenant_id}) for event in events]
+
+
+def _sample(
+    subscription: Subscription, client: SalesforceClient, connection: ConnectionRecord, limit: int
+) -> list[TriggerEvent]:
     stream = streams.stream_of(subscription)
     if stream is None:
         raise ValueError(f"trigger {subscription.trigger!r} has no sample events yet")
