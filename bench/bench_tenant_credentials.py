@@ -23,9 +23,21 @@ import platform
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from bench_actions import CLOCK, _Context, api_event, environment, insert, load_function, p95, time_botocore
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is the path
+
+from bench.bench_actions import (
+    CLOCK,
+    _Context,
+    api_event,
+    environment,
+    insert,
+    load_function,
+    p95,
+    time_botocore,
+)
 
 
 def _measure(handler: Any, path: str, reps: int, warm: int, role: str | None) -> dict[str, Any]:
