@@ -155,7 +155,12 @@ def test_an_action_function_creates_idempotently_on_its_role(
             )
         assert created.status == 201, created
     assert created.headers.get("Idempotent-Replayed") == "true"
-    assert ("secretsmanager", "GetSecretValue") in operations(iam_roles.recorder, "AccountsFunction")
+    # The connection's tokens are read with the tenant-access role's session (tenant-scoped
+    # credentials, docs/security.md), which the function's own role may only assume.
+    assert ("secretsmanager", "GetSecretValue") not in operations(iam_roles.recorder, "AccountsFunction")
+    assumed = {(op.service, op.operation) for op in iam_roles.recorder.assumed.get("AccountsFunction", [])}
+    assert ("secretsmanager", "GetSecretValue") in assumed
+    assert ("sts", "AssumeRole") in operations(iam_roles.recorder, "AccountsFunction")
     assert [str(f) for f in iam_roles.findings()] == []
 
 
