@@ -441,6 +441,31 @@ class TriggerModel(RuleBasedStateMachine):
         self._poll(crash_at=at, after_answer=after_answer)
         self._tick(LEASE + 1)
 
+    @gap("backlog_timeout")
+    @rule(count=st.integers(401, 450), share=st.floats(0.2, 0.9))
+    def timeout_mid_backlog(self, count: int, share: float) -> None:
+        """Two pages of new Leads whose cycle reaches Lambda's timeout in its publish loop (killed
+        at a PublishBatch inside the second page's events). A cycle that commits per page re-sends
+        at most the page in flight (200 rows) after it; one that commits at the end re-sends
+        everything it published, and a cycle that always times out never progresses."""
+        self.bulk(count)
+        per_row = sum(
+            1 for s in self.subs.values() if s.sid and s.trigger == "leads.created" and s.paused_since is None
+        )
+        page = 200 * per_row // 10  # PublishBatch requests of one page's events
+        killed = self.polls + 1
+        self._poll(crash_at_publish=page + max(1, int(page * share)))
+        self._tick(LEASE + 1)
+        first = {d.body["id"]: d.body["subject"] for d in self.deliveries if d.poll == killed}
+        self._poll()
+        resent = {
+            first[d.body["id"]] for d in self.deliveries if d.poll == self.polls and d.body["id"] in first
+        }
+        assert len(resent) <= 200, (
+            f"the cycle after a timeout re-sent the events of {len(resent)} records (one page: 200)"
+            "\nsteps:\n  " + "\n  ".join(self.log)
+        )
+
     @gap("lease_loss")
     @rule(at=st.integers(2, 12))
     def lease_lost(self, at: int) -> None:
@@ -611,7 +636,8 @@ def test_trigger_engine_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("POLL_QUERY_BATCH_SIZE", "200")
-    monkeypatch.setenv("POLL_MAX_CALLS_PER_CYCLE", "1")
+    # Two calls: a cycle reads the Composite of every stream's first page plus one more page.
+    monkeypatch.setenv("POLL_MAX_CALLS_PER_CYCLE", "2")
     gate = install(monkeypatch)
     runtime = get_runtime()
     runtime.poller_clock = lambda: sf_emulator.now().timestamp()
