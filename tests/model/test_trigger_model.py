@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 import time
 import uuid
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +62,7 @@ from tests.model.harness import Gate, Killed, install
 KNOWN_ENGINE_GAPS: frozenset[str] = frozenset(
     {
         "pause_alone",
+        "lease_loss",
         "backlog_timeout",
         "field_isolation",
         "canonical_values",
@@ -89,7 +92,7 @@ def gap_on(name: str) -> bool:
     return name not in KNOWN_ENGINE_GAPS or name in ENABLED_GAPS
 
 
-def gap(name: str) -> Any:
+def gap(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """A rule today's engine fails: off unless enabled (KNOWN_ENGINE_GAPS, MODEL_GAPS)."""
     return precondition(lambda _self: gap_on(name))
 
@@ -698,14 +701,15 @@ def _what(d: Delivery) -> str:
     return f"{d.body['type']} {d.body['subject']} {d.body['time']}"
 
 
-@pytest.mark.timeout(600)  # a busy 2-core machine; alone it takes ~30 s
-def test_trigger_engine_model(
+@pytest.fixture
+def model(
     aws: AwsEnv,
     scheduler: SchedulerEnv,
     sf_emulator: EmulatorHandle,
     fresh_runtime: None,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> type[TriggerModel]:
+    """The machine wired to this test's moto, emulator and runtime."""
     monkeypatch.setenv("POLL_QUERY_BATCH_SIZE", "200")
     # Two calls: a cycle reads the Composite of every stream's first page plus one more page.
     monkeypatch.setenv("POLL_MAX_CALLS_PER_CYCLE", "2")
@@ -721,11 +725,16 @@ def test_trigger_engine_model(
         clock=lambda: sf_emulator.now().replace(microsecond=0),
     )
     TriggerModel.aws, TriggerModel.emulator, TriggerModel.gate = aws, sf_emulator, gate
-    publisher: Any = get_runtime().poller_ports.publisher
+    publisher: Any = runtime.poller_ports.publisher
     if hasattr(publisher, "_sleep"):
         publisher._sleep = lambda _s: None  # SNS retry backoff: the model's clock is the emulator's
+    return TriggerModel
+
+
+@pytest.mark.timeout(600)  # a busy 2-core machine; alone it takes ~30 s
+def test_trigger_engine_model(model: type[TriggerModel]) -> None:
     run_state_machine_as_test(
-        TriggerModel,
+        model,
         settings=settings(
             max_examples=int(os.environ.get("MODEL_EXAMPLES", "8")),
             stateful_step_count=int(os.environ.get("MODEL_STEPS", "25")),
@@ -736,3 +745,28 @@ def test_trigger_engine_model(
             phases=[p for p in Phase if p is not Phase.shrink or os.environ.get("MODEL_SHRINK", "1") != "0"],
         ),
     )
+
+
+GAP_EXAMPLES: dict[str, Callable[[TriggerModel], object]] = {
+    "field_isolation": lambda m: (m.field_deleted(), m.create("Lead", False), m.poll()),
+    "canonical_values": lambda m: (m.create("Account", False), m.poll()),
+    "backlog_timeout": lambda m: m.timeout_mid_backlog(401, 0.5),
+    "pause_alone": lambda m: (m.pause_window("contact_created_pausable", 1), m.poll()),
+}
+"""Hand-minimised failing examples of the known gaps (tests/model/README.md), replayed by
+``MODEL_REPLAY=1``: each must fail while its gap is in KNOWN_ENGINE_GAPS (strict xfail), so an
+engine that fixes one shows XPASS until the gap leaves the set."""
+
+
+@pytest.mark.skipif(not os.environ.get("MODEL_REPLAY"), reason="MODEL_REPLAY=1 replays the known gaps")
+@pytest.mark.parametrize("gap_name", sorted(GAP_EXAMPLES))
+def test_known_gap_example(
+    gap_name: str, model: type[TriggerModel], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    if gap_name in KNOWN_ENGINE_GAPS:
+        request.applymarker(pytest.mark.xfail(raises=AssertionError, strict=True, reason="known engine gap"))
+    monkeypatch.setattr(sys.modules[__name__], "ENABLED_GAPS", frozenset({gap_name}))
+    machine = model()
+    machine.start()
+    GAP_EXAMPLES[gap_name](machine)
+    machine.teardown()
