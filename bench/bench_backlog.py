@@ -24,7 +24,6 @@ Usage: python bench/bench_backlog.py [--records 100000] [--others 2000] [--max-c
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -35,23 +34,13 @@ from typing import Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is the path
+
 OTHERS = ("Account", "Contact", "Case", "Task")
 TRIGGERS = {"Lead": "leads.created", "Account": "accounts.created", "Contact": "contacts.created",
             "Case": "cases.created", "Task": "tasks.created"}  # fmt: skip
 INTERVAL = 60
 TIMEOUT_MS = 120_000
-
-
-def _load(name: str) -> Any:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 ACCEPTED: Counter[str] = Counter()
@@ -122,7 +111,8 @@ def main() -> None:
     parser.add_argument("--read-timeout", type=float, default=600, help="the Salesforce client's (s)")
     args = parser.parse_args()
 
-    poller_bench = _load("bench_poller")
+    from bench import bench_poller as poller_bench  # its siblings load as bench_poller loads them
+
     with poller_bench.org() as o:
         calls, actions, admin, runtime, seeds, since = o.parts
         count_accepted()

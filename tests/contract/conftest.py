@@ -21,11 +21,13 @@ from pathlib import Path
 
 import boto3
 import pytest
+import schemathesis
 from devstack.apigw import ApiContext, RouteTable
 from devstack.front import Gateway, WsgiApp, wsgi_app
 from devstack.lambdas import FunctionRuntime
 from devstack.resources import local_api_id
 from devstack.template import read_template
+from sfconnector.api.meta import openapi_document
 from sfconnector.models.subscriptions import DEMO_SUBSCRIPTION_ID, Subscription
 from sfconnector.runtime import reset_runtime
 from sfconnector.stores.subscriptions import SubscriptionRepository
@@ -92,6 +94,25 @@ class ContractEnv:
         reset_runtime()
         seed_connection(self.aws, self.emulator, CONNECTION_ID)
         seed_demo_subscription(self.aws)
+
+
+def examples_schema() -> schemathesis.schemas.BaseSchema:
+    """The API's OpenAPI document as schemathesis runs it on its documented examples only
+    (positive), against the contract gateway."""
+    config = schemathesis.Config.from_dict(
+        {
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": False},
+                "fuzzing": {"enabled": False},
+                "stateful": {"enabled": False},
+            },
+            "generation": {"mode": "positive"},
+        }
+    )
+    schema = schemathesis.openapi.from_dict(openapi_document(), config=config)
+    schema.app = API_APP
+    return schema
 
 
 def seed_demo_subscription(aws: AwsEnv) -> None:

@@ -6,25 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import schemathesis
 from schemathesis.specs.openapi.checks import ignored_auth
-from sfconnector.api.meta import openapi_document
 
-from tests.contract.conftest import API_APP, CONNECTION_ID, ContractEnv
+from tests.contract.conftest import CONNECTION_ID, ContractEnv, examples_schema
 
-CONFIG = schemathesis.Config.from_dict(
-    {
-        "phases": {
-            "examples": {"enabled": True},
-            "coverage": {"enabled": False},
-            "fuzzing": {"enabled": False},
-            "stateful": {"enabled": False},
-        },
-        "generation": {"mode": "positive"},
-    }
-)
-schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG)
-schema.app = API_APP
+schema = examples_schema()
 # The browser's landing page of the OAuth flow needs a live authorisation (state and code), which
 # tests/integration/connections cover end to end.
 schema = schema.exclude(path="/oauth/callback")

@@ -8,28 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import schemathesis
 from sfconnector.api.meta import openapi_document
 from sfconnector.runtime import reset_runtime
 
-from tests.contract.conftest import API_APP, CONNECTION_ID, ContractEnv
+from tests.contract.conftest import API_APP, CONNECTION_ID, ContractEnv, examples_schema
 from tests.fixtures.actions import seed_connection
 
 OTHER_TENANT = "arn:aws:iam::210987654321:role/another-workflow-tenant"
 
-CONFIG = schemathesis.Config.from_dict(
-    {
-        "phases": {
-            "examples": {"enabled": True},
-            "coverage": {"enabled": False},
-            "fuzzing": {"enabled": False},
-            "stateful": {"enabled": False},
-        },
-        "generation": {"mode": "positive"},
-    }
-)
-schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG)
-schema.app = API_APP
+schema = examples_schema()
 schema = schema.include(path_regex=r"\{connection_id\}")
 
 
