@@ -20,7 +20,7 @@ from sfemulator.errors import ApiError
 from sfemulator.faults import FaultSpec
 from sfemulator.ids import normalize_id
 from sfemulator.listviews import LISTVIEW_PREFIX, ListViewSpec, build_list_view
-from sfemulator.oauth import DEFAULT_SCOPES, ConnectedApp, TokenError
+from sfemulator.oauth import DEFAULT_SCOPES, ConnectedApp, TokenError, public_key_problem
 from sfemulator.wire import Request, Response
 
 if TYPE_CHECKING:
@@ -75,6 +75,17 @@ class AppBody(_Body):
     rotate_refresh_tokens: bool = False
     client_credentials_username: str | None = None
     require_secret: bool = True
+    certificate: str | None = Field(default=None, max_length=20000)
+    jwt_usernames: list[str] = Field(default_factory=list)
+
+
+class AppPatchBody(_Body):
+    """Server-to-server settings of a registered app (the local stack sets them on the demo app)."""
+
+    certificate: str | None = Field(default=None, max_length=20000)
+    jwt_usernames: list[str] | None = None
+    client_credentials_username: str | None = None
+    disable_client_credentials: bool = False
 
 
 class DmlBody(_Body):
@@ -252,6 +263,8 @@ class AdminApi:
                     if body.client_credentials_username
                     else None
                 )
+                if body.certificate is not None and (problem := public_key_problem(body.certificate)):
+                    return _bad(problem)
                 app = ConnectedApp(
                     name=body.name,
                     client_id=body.client_id
@@ -262,6 +275,8 @@ class AdminApi:
                     rotate_refresh_tokens=body.rotate_refresh_tokens,
                     client_credentials_user_id=run_as,
                     require_secret=body.require_secret,
+                    certificate=body.certificate,
+                    jwt_user_ids=[self._user(name, None) for name in body.jwt_usernames],
                 )
                 if app.client_id in org.oauth.apps:
                     return _bad(f"client_id {app.client_id} is already registered", 409)
@@ -269,6 +284,25 @@ class AdminApi:
                 org.touch()
                 # The secret is shown once, on registration, as Salesforce's setup page does.
                 return _ok({**app.public(), "client_secret": app.client_secret}, 201)
+        if path.startswith("apps/") and m == "PATCH":
+            app = org.oauth.apps.get(path.removeprefix("apps/"))
+            if app is None:
+                return _bad("no such app", 404)
+            patch = self._parse(AppPatchBody, req)
+            if patch.certificate is not None:
+                if problem := public_key_problem(patch.certificate):
+                    return _bad(problem)
+                app.certificate = patch.certificate
+            if patch.jwt_usernames is not None:
+                app.jwt_user_ids = [self._user(name, None) for name in patch.jwt_usernames]
+            if patch.client_credentials_username is not None:
+                app.client_credentials_user_id = self._user(patch.client_credentials_username, None)
+            if patch.disable_client_credentials:
+                app.client_credentials_user_id = None
+            org.touch()
+            return _ok(app.public())
+        if path == "oauth/grants" and m == "GET":
+            return _ok({"grants": dict(org.oauth.grants)})
         if path in ("dml", "late-commit") and m == "POST":
             body = self._parse(DmlBody, req)
             if path == "late-commit" and body.seconds_ago <= 0:

@@ -1,9 +1,12 @@
 """OAuth 2.0 as Salesforce speaks it: authorize (consent page), token, revoke, identity.
 
-Grants: ``authorization_code`` (with PKCE S256), ``refresh_token`` (rotation configurable per app) and
-``client_credentials``. Token responses carry ``access_token, refresh_token, signature, scope,
-instance_url, id, token_type, issued_at`` and no ``expires_in``: as on Salesforce, a client learns of
-expiry from a 401 ``INVALID_SESSION_ID``. Errors use Salesforce's bodies (``invalid_grant``, ...).
+Grants: ``authorization_code`` (with PKCE S256), ``refresh_token`` (rotation configurable per app),
+``client_credentials`` (the app's run-as user) and the JWT bearer grant
+(``urn:ietf:params:oauth:grant-type:jwt-bearer``: an RS256 assertion checked against the certificate
+uploaded to the app, ``aud`` the login host, ``exp`` within 3 minutes, ``sub`` a pre-authorised user).
+Token responses carry ``access_token, refresh_token, signature, scope, instance_url, id, token_type,
+issued_at`` and no ``expires_in``: as on Salesforce, a client learns of expiry from a 401
+``INVALID_SESSION_ID``. Errors use Salesforce's bodies (``invalid_grant``, ...).
 """
 
 from __future__ import annotations
@@ -13,18 +16,26 @@ import datetime as dt
 import hashlib
 import hmac
 import html
+import json
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 from sfemulator.wire import Request, Response
 
-__all__ = ["AccessToken", "ConnectedApp", "OAuthService", "TokenError"]
+__all__ = ["JWT_BEARER", "AccessToken", "ConnectedApp", "OAuthService", "TokenError", "public_key_problem"]
 
 AUTH_CODE_LIFETIME = dt.timedelta(minutes=15)
 DEFAULT_SCOPES = ("api", "refresh_token", "offline_access", "id", "web", "openid", "full")
 NO_STORE = [("Cache-Control", "no-cache,no-store"), ("Pragma", "no-cache")]
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+JWT_MAX_LIFETIME = dt.timedelta(minutes=3)
+"""Salesforce: the assertion's ``exp`` lies within 3 minutes."""
+JWT_SKEW = dt.timedelta(seconds=5)
+# Scopes a grant without a refresh token cannot carry (Salesforce drops them from the token).
+_OFFLINE_SCOPES = ("refresh_token", "offline_access")
 
 
 @dataclass
@@ -39,6 +50,12 @@ class ConnectedApp:
     rotate_refresh_tokens: bool = False
     client_credentials_user_id: str | None = None
     require_secret: bool = True
+    certificate: str | None = None
+    """The PEM certificate (or public key) uploaded under *Use digital signatures*: what JWT bearer
+    assertions are verified with (None: the app cannot use the JWT bearer flow)."""
+    jwt_user_ids: list[str] = field(default_factory=list)
+    """Users pre-authorised for the app (*Admin approved users are pre-authorized* and their
+    profile or permission set): the JWT bearer flow may run as them without a consent."""
 
     def public(self) -> dict[str, Any]:
         return {
@@ -49,6 +66,8 @@ class ConnectedApp:
             "rotate_refresh_tokens": self.rotate_refresh_tokens,
             "client_credentials_user_id": self.client_credentials_user_id,
             "require_secret": self.require_secret,
+            "certificate": self.certificate,
+            "jwt_user_ids": list(self.jwt_user_ids),
         }
 
 
@@ -111,6 +130,8 @@ class OAuthService:
         self.codes: dict[str, AuthCode] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.access_tokens: dict[str, AccessToken] = {}
+        self.grants: Counter[str] = Counter()
+        """Token requests by grant type (answered either way): tests count them."""
 
     # -- state ---------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -118,6 +139,7 @@ class OAuthService:
         self.codes.clear()
         self.refresh_tokens.clear()
         self.access_tokens.clear()
+        self.grants.clear()
 
     def register(self, app: ConnectedApp) -> ConnectedApp:
         self.apps[app.client_id] = app
@@ -354,6 +376,9 @@ button{{margin-right:1rem;padding:.5rem 1.5rem}}</style>
         form = {k: v[0] for k, v in req.query.items() if v}
         form.update({k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items() if v})
         grant = form.get("grant_type")
+        self.grants[grant or ""] += 1
+        if grant == JWT_BEARER:
+            return self._jwt_bearer(form.get("assertion") or "")
         if grant == "authorization_code":
             code = self.codes.get(form.get("code", ""))
             app = self._client(
@@ -391,9 +416,49 @@ button{{margin-right:1rem;padding:.5rem 1.5rem}}</style>
             app = self._client(form, req, secret_required=True)
             if app.client_credentials_user_id is None:
                 raise TokenError("invalid_grant", "no client credentials user enabled")
-            scopes = [s for s in app.scopes if s not in ("refresh_token", "offline_access")]
+            scopes = [s for s in app.scopes if s not in _OFFLINE_SCOPES]
             return self.issue(app, app.client_credentials_user_id, scopes, refresh=None, with_refresh=False)
         raise TokenError("unsupported_grant_type", "grant type not supported")
+
+    def _jwt_bearer(self, assertion: str) -> dict[str, Any]:
+        """The JWT bearer grant, checked in Salesforce's order: client, signature, expiry, audience,
+        user. Every refusal is Salesforce's ``invalid_grant`` body except an unknown consumer key."""
+        header, claims, signed, signature = _split_jwt(assertion)
+        app = self.apps.get(str(claims.get("iss") or ""))
+        if app is None:
+            raise TokenError("invalid_client_id", "client identifier invalid")
+        if header.get("alg") != "RS256" or app.certificate is None:
+            raise TokenError("invalid_grant", "invalid assertion")
+        if not _verify_rs256(app.certificate, signed, signature):
+            raise TokenError("invalid_grant", "invalid assertion")
+        now = self.org.clock.now()
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
+            raise TokenError("invalid_grant", "invalid assertion")
+        expires = dt.datetime.fromtimestamp(exp, tz=dt.UTC)
+        if expires <= now:
+            raise TokenError("invalid_grant", "expired authorization code")
+        if expires > now + JWT_MAX_LIFETIME + JWT_SKEW:
+            raise TokenError("invalid_grant", "invalid assertion")
+        audiences = claims.get("aud")
+        audiences = audiences if isinstance(audiences, list) else [audiences]
+        if self.org.base_url.rstrip("/") not in [str(a).rstrip("/") for a in audiences]:
+            raise TokenError("invalid_grant", "audience is invalid")
+        user_id = self.org.user_id_for(str(claims.get("sub") or "")) if claims.get("sub") else None
+        if user_id is None or not self._approved(app, user_id):
+            raise TokenError("invalid_grant", "user hasn't approved this consumer")
+        if not self.org.user_active(user_id):
+            raise TokenError("invalid_grant", "inactive user")
+        scopes = [s for s in app.scopes if s not in _OFFLINE_SCOPES]
+        return self.issue(app, user_id, scopes, refresh=None, with_refresh=False)
+
+    def _approved(self, app: ConnectedApp, user_id: str) -> bool:
+        """Pre-authorised by an admin, or approved by the user in a flow that issued a refresh token
+        (Salesforce looks for such an approval when no admin pre-authorisation applies)."""
+        if user_id in app.jwt_user_ids:
+            return True
+        approvals = self.refresh_tokens.values()
+        return any(r.client_id == app.client_id and r.user_id == user_id for r in approvals)
 
     def _require_secret(self, form: dict[str, str]) -> bool:
         app = self.apps.get(form.get("client_id", ""))
@@ -458,3 +523,63 @@ button{{margin-right:1rem;padding:.5rem 1.5rem}}</style>
                 "updated_at": doc["last_modified_date"],
             },
         )
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _split_jwt(assertion: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    """(header, claims, signed part, signature) of a compact JWS; ``invalid assertion`` if malformed."""
+    parts = assertion.strip().split(".")
+    try:
+        if len(parts) != 3:
+            raise ValueError("not three parts")
+        header = json.loads(_b64url(parts[0]))
+        claims = json.loads(_b64url(parts[1]))
+        signature = _b64url(parts[2])
+    except (ValueError, UnicodeDecodeError):
+        raise TokenError("invalid_grant", "invalid assertion") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise TokenError("invalid_grant", "invalid assertion")
+    return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), signature
+
+
+def public_key_problem(pem: str) -> str | None:
+    """Why ``pem`` (a certificate or public key) cannot verify RS256 assertions, or None."""
+    try:
+        _rsa_public_key(pem)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _rsa_public_key(pem: str) -> Any:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    data = pem.encode("utf-8")
+    try:
+        key = (
+            x509.load_pem_x509_certificate(data).public_key()
+            if b"CERTIFICATE" in data
+            else load_pem_public_key(data)
+        )
+    except ValueError:
+        raise ValueError("certificate must be a PEM certificate or public key") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("certificate must hold an RSA key")
+    return key
+
+
+def _verify_rs256(pem: str, signed: bytes, signature: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    try:
+        _rsa_public_key(pem).verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError):
+        return False
+    return True

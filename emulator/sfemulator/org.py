@@ -340,6 +340,8 @@ class Org:
                         rotate_refresh_tokens=a["rotate_refresh_tokens"],
                         client_credentials_user_id=a.get("client_credentials_user_id"),
                         require_secret=a.get("require_secret", True),
+                        certificate=a.get("certificate"),
+                        jwt_user_ids=list(a.get("jwt_user_ids") or []),
                     )
                 )
             if self.config.client_id not in self.oauth.apps:

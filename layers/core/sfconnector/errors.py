@@ -100,6 +100,23 @@ class InvalidRequestFieldError(ConnectorError):
         super().__init__(f"{field}: {message}", fields=[field])
 
 
+class GrantRefusedError(ConnectorError):
+    """Salesforce refused a server-to-server grant (JWT bearer, client credentials) while a
+    connection was being made: the field the refusal points at, Salesforce's ``error`` and
+    ``error_description``, and what to change. Nothing was stored."""
+
+    code = "salesforce_grant_refused"
+    fault = Fault.INVALID
+
+    def __init__(self, field: str, message: str, *, error: str, description: str) -> None:
+        self.field = field
+        super().__init__(
+            f"{field}: {message}",
+            fields=[field],
+            details={"salesforce_error": error, "salesforce_error_description": description},
+        )
+
+
 class ConnectionNotFoundError(ConnectorError, LookupError):
     """There is no connection with this id (its metadata or its secret is missing)."""
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from sfconnector.actions.records import MatchLocker
     from sfconnector.events import Event, EventPublisher
     from sfconnector.oauth.authorization import AuthorizationService
+    from sfconnector.oauth.server import ServerConnections
     from sfconnector.oauth.service import ConnectionService
     from sfconnector.oauth.settings import ConnectionsSettings
     from sfconnector.salesforce.client import DescribeCache, RetryPolicy, SalesforceClient, TokenProvider
@@ -412,6 +413,20 @@ class Runtime:
             http=self.http,
             # A re-authorised connection's polling resumes.
             on_connected=self.polling.sync_quietly if self.manages_schedules else None,
+        )
+
+    @cached_property
+    def server_connections(self) -> ServerConnections:
+        """Server-to-server connections (the JWT bearer and client credentials flows)."""
+        from sfconnector.oauth.server import ServerConnections
+        from sfconnector.stores.tokens import guard_botocore_payload_logs
+
+        guard_botocore_payload_logs()  # the secret written here holds a private key
+        return ServerConnections(
+            hosts=self.connections_settings.login_hosts(),
+            store=self.token_store,
+            connections=self.connections,
+            http=self.http,
         )
 
     @cached_property

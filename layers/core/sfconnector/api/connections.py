@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from pydantic import BaseModel
@@ -31,6 +31,7 @@ from sfconnector.oauth.authorization import (
     StartedAuthorization,
 )
 from sfconnector.oauth.pages import SECURITY_HEADERS, CallbackPage
+from sfconnector.oauth.server import NewConnectionRequest
 from sfconnector.oauth.service import ConnectionView, DeletedConnection, ObjectFields
 from sfconnector.runtime import get_runtime
 
@@ -89,7 +90,7 @@ class ConnectionList(BaseModel):
     connections: list[ConnectionView]
 
 
-def _documented(status: int, description: str, model: type[BaseModel]) -> dict[int, Any]:
+def _documented(status: int, description: str, model: Any) -> dict[int, Any]:
     """OpenAPI responses of a route: its answer and the shared error shape."""
     from sfconnector.models import ErrorResponse  # documents only (see build_connections_router)
 
@@ -144,15 +145,24 @@ def build_connections_router(*, documented: bool = True) -> Router:
     """
     app = Router()  # type: ignore[no-untyped-call]
 
-    def docs(status: int, description: str, model: type[BaseModel]) -> dict[int, Any] | None:
+    def docs(status: int, description: str, model: Any) -> dict[int, Any] | None:
         return _documented(status, description, model) if documented else None
 
     @app.post(
         "/connections",
-        summary="Start connecting a Salesforce org (returns authorize_url)",
-        responses=docs(201, "The connection (pending) and the URL to send the user to", StartedAuthorization),
+        summary="Connect a Salesforce org (web_server: returns authorize_url; jwt_bearer, "
+        "client_credentials: connected at once)",
+        responses=docs(
+            201,
+            "web_server: the connection (pending) and the URL to send the user to; jwt_bearer and "
+            "client_credentials: the connection, connected",
+            StartedAuthorization | ConnectionView,
+        ),
     )
-    def create_connection(request: CreateConnectionRequest) -> Response[str]:
+    def create_connection(request: Annotated[NewConnectionRequest, Body()]) -> Response[str]:
+        if not isinstance(request, CreateConnectionRequest):
+            view = get_runtime().server_connections.create(request, tenant_id=current_caller().tenant_id)
+            return _json(HTTPStatus.CREATED, view)
         started = get_runtime().authorization.create(
             request,
             tenant_id=current_caller().tenant_id,

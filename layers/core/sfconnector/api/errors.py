@@ -267,10 +267,15 @@ _UNION_TAGS = frozenset(
 )
 
 
+_FLOW_TAGS = frozenset({"web_server", "jwt_bearer", "client_credentials"})
+
+
 def _field_path(loc: Sequence[Any]) -> tuple[str, str]:
     """(source, field path) of a pydantic error location like ("body", "criteria", "Email", "str")."""
     source = str(loc[0]) if loc else "body"
     parts = [str(p) for p in loc[1:] if str(p) not in _UNION_TAGS and not str(p).startswith("function-")]
+    if source == "body" and parts and parts[0] in _FLOW_TAGS:
+        parts = parts[1:]  # POST /connections' union member (its flow), not a field
     return source, ".".join(parts)
 
 

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -50,8 +50,10 @@ from sfconnector.stores.oauth_state import (
 from sfconnector.stores.tokens import ConnectionSecret, ConnectionSecretNotFoundError, SecretsTokenStore
 
 __all__ = [
+    "ENVIRONMENT_SCHEMA",
     "AuthorizationService",
     "CallbackParams",
+    "ConnectionBasics",
     "CreateConnectionRequest",
     "ReauthorizeRequest",
     "StartedAuthorization",
@@ -81,7 +83,7 @@ _SCOPE_SCHEMA: dict[str, Any] = {"pattern": r"^ *(?:[a-z_]+(?: +[a-z_]+)*)? *$"}
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?"
 # My Domains on Salesforce's own domains (a deployment's SALESFORCE_EXTRA_DOMAINS add more).
 _SALESFORCE_DOMAIN = "(?:" + "|".join(d.replace(".", r"\.") for d in DEFAULT_SALESFORCE_DOMAINS) + ")"
-_ENVIRONMENT_SCHEMA: dict[str, Any] = {
+ENVIRONMENT_SCHEMA: dict[str, Any] = {
     "pattern": rf"^(?:production|sandbox|https://(?:{_LABEL}\.){{0,5}}{_SALESFORCE_DOMAIN}(?::443)?/?)$"
 }
 _REDIRECT_SCHEMA: dict[str, Any] = {
@@ -108,8 +110,8 @@ class _Input(BaseModel):
         return value
 
 
-class CreateConnectionRequest(_Input):
-    """Start connecting a Salesforce org: returns the URL to send the user to."""
+class ConnectionBasics(_Input):
+    """What every new connection names, whatever its flow."""
 
     name: str = Field(min_length=1, max_length=200, description="A label for this connection.")
     environment: str = Field(
@@ -119,9 +121,18 @@ class CreateConnectionRequest(_Input):
         description="'production', 'sandbox', or the org's My Domain URL "
         "(https://yourcompany.my.salesforce.com).",
         examples=["production", "sandbox", "https://acme.my.salesforce.com"],
-        json_schema_extra=_ENVIRONMENT_SCHEMA,
+        json_schema_extra=ENVIRONMENT_SCHEMA,
     )
     client_id: str = Field(min_length=1, max_length=255, description="The Connected App's Consumer Key.")
+
+
+class CreateConnectionRequest(ConnectionBasics):
+    """Start connecting a Salesforce org through a person's consent (the OAuth 2.0 web-server flow
+    with PKCE): returns the URL to send the user to."""
+
+    flow: Literal["web_server"] = Field(
+        "web_server", description="The OAuth 2.0 web-server flow (the default: a person consents)."
+    )
     client_secret: SecretStr = Field(
         min_length=1, max_length=255, description="The Connected App's Consumer Secret (never returned)."
     )
@@ -144,6 +155,15 @@ class CreateConnectionRequest(_Input):
     @classmethod
     def _scope(cls, value: str | None) -> str | None:
         return _normalise_scope(value)
+
+    @field_validator("flow", mode="before")
+    @classmethod
+    def _known_flow(cls, value: Any) -> Any:
+        if value != "web_server":
+            raise PydanticCustomError(
+                "unknown_flow", "must be one of 'web_server', 'jwt_bearer', 'client_credentials'"
+            )
+        return value
 
 
 class ReauthorizeRequest(_Input):

@@ -1,4 +1,5 @@
-"""Salesforce's OAuth 2.0 endpoints: authorize URL, code and refresh grants, revoke, identity.
+"""Salesforce's OAuth 2.0 endpoints: authorize URL, the code, refresh, JWT bearer and client
+credentials grants, revoke, identity.
 
 One small adapter over an injected ``httpx.Client``. Every URL it sends a credential to, and every
 host a token response names (``instance_url``, ``id``), must pass the deployment's
@@ -26,6 +27,7 @@ from sfconnector.salesforce.errors import (
 AUTHORIZE_PATH = "/services/oauth2/authorize"
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path, not a password
 REVOKE_PATH = "/services/oauth2/revoke"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 class TokenResponse(BaseModel):
@@ -128,6 +130,15 @@ class SalesforceOAuth:
         if client_secret:
             form["client_secret"] = client_secret
         return self._token(login_url, form)
+
+    def jwt_bearer(self, login_url: str, *, assertion: str) -> TokenResponse:
+        return self._token(login_url, {"grant_type": JWT_BEARER_GRANT, "assertion": assertion})
+
+    def client_credentials(self, login_url: str, *, client_id: str, client_secret: str) -> TokenResponse:
+        return self._token(
+            login_url,
+            {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+        )
 
     def revoke(self, login_url: str, token: str) -> bool:
         """Revoke a token; True when Salesforce revoked it, False when it was already invalid."""

@@ -157,6 +157,14 @@ class LoginHosts:
             return "sandbox", self.sandbox.rstrip("/")
         return "my_domain", self.validate_my_domain(value)
 
+    def audience(self, kind: EnvironmentKind, login_url: str) -> str:
+        """The JWT bearer assertion's ``aud``: Salesforce expects its production or sandbox login
+        host even when the token request goes to a My Domain (a sandbox's My Domain is
+        ``<name>--<sandbox>.sandbox.my.salesforce.com``)."""
+        if kind == "sandbox" or (kind == "my_domain" and ".sandbox.my." in login_url.lower()):
+            return self.sandbox.rstrip("/")
+        return self.production.rstrip("/")
+
     def validate_my_domain(self, url: str) -> str:
         """Return the normalised origin of a My Domain URL or raise InvalidEnvironmentError."""
         try:

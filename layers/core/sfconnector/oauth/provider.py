@@ -11,6 +11,9 @@ what the Salesforce client calls once on ``INVALID_SESSION_ID``:
 3. the winner runs the refresh grant at the connection's login URL and stores the result, including
    a rotated refresh token, as the next ``token_version`` - but only if the stored version is still
    the one it refreshed from (else a newer authorisation landed meanwhile and wins);
+   A server-to-server connection (JWT bearer, client credentials) has no refresh token: its winner
+   runs the connection's grant again (a new assertion, or the key and secret) under the same lock,
+   so concurrent invocations still make one request;
 4. ``invalid_grant`` (revoked or expired refresh token) and ``invalid_client`` (the Connected
    App's secret or key no longer valid) mark the connection ``needs_reauth`` (dropping the dead
    tokens, so every container then fails fast without calling Salesforce), publish
@@ -60,7 +63,9 @@ logger = logging.getLogger(__name__)
 NEEDS_REAUTH_EVENT = "connection.needs_reauth"
 
 # The refresh grant's errors that no retry can fix: the user must authorise again.
-_REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_client", "invalid_client_id", "unauthorized_client"})
+_REAUTH_ERRORS = frozenset(
+    {"invalid_grant", "invalid_client", "invalid_client_id", "unauthorized_client", "invalid_app_access"}
+)
 
 
 def issued_at_from(response: TokenResponse) -> datetime | None:
@@ -146,7 +151,7 @@ class ConnectionTokenProvider:
         fresh = self._fresher(secret, stale)
         if fresh is not None:
             return fresh
-        self._require_refresh_token(secret)
+        self._require_renewable(secret)
         if self._lock is None:
             return self._refresh_locked(stale)
 
@@ -176,7 +181,7 @@ class ConnectionTokenProvider:
             fresh = self._fresher(secret, stale)
             if fresh is not None:
                 return fresh
-            self._require_refresh_token(secret)
+            self._require_renewable(secret)
 
     def _release(self, owner: str) -> None:
         assert self._lock is not None
@@ -197,8 +202,12 @@ class ConnectionTokenProvider:
             return token
         return None
 
-    def _require_refresh_token(self, secret: ConnectionSecret) -> None:
+    def _require_renewable(self, secret: ConnectionSecret) -> None:
+        """Return if a new token can be had (a refresh token; a server-to-server connection's
+        credentials while its tokens were not dropped), else raise why not."""
         if secret.refresh_token is not None:
+            return
+        if secret.server_to_server and secret.access_token is not None:
             return
         record = self._connections.get(self.connection_id)
         if record is not None and record.status == "pending":
@@ -219,16 +228,10 @@ class ConnectionTokenProvider:
         fresh = self._fresher(secret, stale)
         if fresh is not None:
             return fresh
-        self._require_refresh_token(secret)
-        assert secret.refresh_token is not None
+        self._require_renewable(secret)
         try:
             self.refresh_calls += 1
-            response = self._oauth.refresh(
-                secret.login_url,
-                refresh_token=secret.refresh_token.get_secret_value(),
-                client_id=secret.client_id,
-                client_secret=secret.client_secret.get_secret_value(),
-            )
+            response = self._grant(secret)
         except AuthorizationRevokedError as exc:
             self._mark_needs_reauth(secret, exc)
             raise ConnectionNeedsReauthError(self.connection_id, exc.message) from None
@@ -276,10 +279,24 @@ class ConnectionTokenProvider:
         assert token is not None
         return token
 
+    def _grant(self, secret: ConnectionSecret) -> TokenResponse:
+        """The refresh grant, or a server-to-server connection's own grant run again."""
+        if secret.server_to_server:
+            from sfconnector.oauth.server import run_grant
+
+            return run_grant(self._oauth, secret)
+        assert secret.refresh_token is not None
+        return self._oauth.refresh(
+            secret.login_url,
+            refresh_token=secret.refresh_token.get_secret_value(),
+            client_id=secret.client_id,
+            client_secret=secret.client_secret.get_secret_value(),
+        )
+
     def _mark_needs_reauth(self, secret: ConnectionSecret, exc: OAuthError) -> None:
         reason = f"{exc.error_code}: {exc.message}"[:300]
         logger.warning(
-            "Connection %s: refresh token rejected (%s); marking needs_reauth",
+            "Connection %s: token grant rejected (%s); marking needs_reauth",
             self.connection_id,
             exc.error_code,
         )
@@ -289,13 +306,11 @@ class ConnectionTokenProvider:
     def _drop_tokens(self, secret: ConnectionSecret) -> None:
         """The tokens are dead (or point elsewhere): dropping them makes every container fail fast
         from now on. A staged client secret stays (a re-authorisation may be under way)."""
-        cleared = ConnectionSecret.model_validate(
-            {
-                "client_id": secret.client_id,
-                "client_secret": secret.client_secret,
-                "pending_client_secret": secret.pending_client_secret,
-                "login_url": secret.login_url,
-                "instance_url": secret.instance_url,
+        cleared = secret.model_copy(
+            update={
+                "refresh_token": None,
+                "access_token": None,
+                "issued_at": None,
                 "token_version": secret.token_version + 1,
             }
         )

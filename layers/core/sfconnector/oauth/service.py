@@ -34,6 +34,7 @@ from sfconnector.stores.connections import (
     Environment,
 )
 from sfconnector.stores.tokens import (
+    ConnectionFlow,
     ConnectionSecret,
     ConnectionSecretNotFoundError,
     SecretsTokenStore,
@@ -69,6 +70,8 @@ class ConnectionView(BaseModel):
     name: str
     status: ConnectionStatus
     status_reason: str | None = None
+    flow: ConnectionFlow = "web_server"
+    """``web_server`` (a person authorised it), ``jwt_bearer`` or ``client_credentials``."""
     environment: Environment
     login_url: str
     instance_url: str | None = None
@@ -98,6 +101,7 @@ class ConnectionView(BaseModel):
             name=record.name,
             status=record.status,
             status_reason=record.status_reason,
+            flow=record.flow,
             environment=record.environment,
             login_url=record.login_url,
             instance_url=record.instance_url,

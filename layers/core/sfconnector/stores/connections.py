@@ -23,7 +23,7 @@ from sfconnector.errors import ConnectionNotFoundError
 from sfconnector.models.tenancy import Caller
 from sfconnector.salesforce.client import LimitInfo
 from sfconnector.stores.dynamo import DynamoStore
-from sfconnector.stores.tokens import validate_connection_id
+from sfconnector.stores.tokens import ConnectionFlow, validate_connection_id
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -79,6 +79,7 @@ class ConnectionRecord(BaseModel):
     connection_id: str
     name: str = Field(min_length=1, max_length=200)
     status: ConnectionStatus = "pending"
+    flow: ConnectionFlow = "web_server"
     environment: Environment = "production"
     login_url: str
     instance_url: str | None = None

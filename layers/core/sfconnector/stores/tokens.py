@@ -1,7 +1,9 @@
 """Connection secrets in AWS Secrets Manager (one secret per connection) and a token provider on top.
 
 The secret holds what must never leave Secrets Manager: the Connected App's client secret, the
-refresh token and the current access token, with the instance URL they belong to. Reads go through
+refresh token and the current access token, with the instance URL they belong to; for a
+server-to-server connection (JWT bearer flow) the certificate's private key instead of a refresh
+token. Reads go through
 Powertools parameters with a short cache (``max_age``), so a warm Lambda does not call Secrets
 Manager on every request, and a refreshed token written by another invocation is seen within
 ``max_age`` seconds (or at once with ``force_fetch``).
@@ -21,7 +23,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 __all__ = [
+    "ConnectionFlow",
     "ConnectionSecret",
     "ConnectionSecretNotFoundError",
     "SecretsTokenStore",
@@ -45,6 +48,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+ConnectionFlow = Literal["web_server", "jwt_bearer", "client_credentials"]
+"""How a connection gets its tokens: a person's consent (``web_server``: refresh token), or a
+server-to-server grant run again whenever a token is needed (no browser, no refresh token)."""
+
+SERVER_FLOWS: frozenset[str] = frozenset({"jwt_bearer", "client_credentials"})
+
 
 class ConnectionSecret(BaseModel):
     """Everything secret about one connection (stored as one JSON secret)."""
@@ -52,7 +61,15 @@ class ConnectionSecret(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     client_id: str = Field(min_length=1)
-    client_secret: SecretStr
+    client_secret: SecretStr = SecretStr("")
+    """Empty for the JWT bearer flow (the private key proves the app instead)."""
+    flow: ConnectionFlow = "web_server"
+    private_key: SecretStr | None = None
+    """The JWT bearer flow's PEM RSA private key (the Connected App holds its certificate)."""
+    username: str | None = None
+    """The JWT bearer flow's user (the assertion's ``sub``)."""
+    audience: str | None = None
+    """The JWT bearer flow's ``aud``: the login host Salesforce expects (decided on create)."""
     pending_client_secret: SecretStr | None = None
     """A new client secret given to a re-authorisation: used for its code exchange only, and it
     replaces ``client_secret`` when that authorisation completes (a typo or an abandoned rotation
@@ -71,6 +88,11 @@ class ConnectionSecret(BaseModel):
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/") if value else value
+
+    @property
+    def server_to_server(self) -> bool:
+        """Tokens come from a grant the connector runs itself (no refresh token)."""
+        return self.flow in SERVER_FLOWS
 
     def access(self) -> AccessToken | None:
         """The access token and instance URL, if both are known."""
@@ -99,7 +121,7 @@ class ConnectionSecret(BaseModel):
 
     def _revealed(self) -> dict[str, Any]:
         data = self.model_dump()
-        for key in ("client_secret", "pending_client_secret", "refresh_token", "access_token"):
+        for key in ("client_secret", "pending_client_secret", "refresh_token", "access_token", "private_key"):
             value = getattr(self, key)
             data[key] = value.get_secret_value() if value is not None else None
         return data
