@@ -427,6 +427,8 @@ class Runtime:
             store=self.token_store,
             connections=self.connections,
             http=self.http,
+            # A reconnected connection's polling resumes.
+            on_connected=self.polling.sync_quietly if self.manages_schedules else None,
         )
 
     @cached_property

@@ -197,11 +197,20 @@ def build_connections_router(*, documented: bool = True) -> Router:
 
     @app.post(
         "/connections/<connection_id>/reauthorize",
-        summary="Authorise a connection again",
-        responses=docs(200, "A new authorize_url", StartedAuthorization),
+        summary="Authorise a connection again (server-to-server: run its grant again)",
+        responses=docs(
+            200,
+            "web_server: a new authorize_url; jwt_bearer and client_credentials: the connection, "
+            "connected again",
+            StartedAuthorization | ConnectionView,
+        ),
     )
     def reauthorize_connection(connection_id: str, request: ReauthorizeRequest) -> Response[str]:
-        started = get_runtime().connection_admin.reauthorize(
+        runtime = get_runtime()
+        if runtime.connection_admin.get(connection_id).flow != "web_server":
+            view = runtime.server_connections.reconnect(connection_id, client_secret=request.client_secret)
+            return _json(HTTPStatus.OK, view)
+        started = runtime.connection_admin.reauthorize(
             connection_id, request, default_redirect_uri=callback_url_for(app.current_event)
         )
         return _json(HTTPStatus.OK, started)

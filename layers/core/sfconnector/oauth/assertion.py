@@ -42,7 +42,7 @@ def load_private_key(pem: str) -> RSAPrivateKey:
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     if "PRIVATE KEY" not in pem:
-        raise PrivateKeyError("must be a PEM private key (-----BEGIN PRIVATE KEY----- ...)")
+        raise PrivateKeyError("must be a PEM private key (a BEGIN [RSA] PRIVATE KEY block)")
     if "ENCRYPTED" in pem:
         raise PrivateKeyError("must not be encrypted (export it without a passphrase)")
     try:

@@ -220,6 +220,7 @@ class ServerConnections:
         http: httpx.Client,
         id_factory: Callable[[], str] = lambda: uuid.uuid4().hex,
         clock: Callable[[], float] = time.time,
+        on_connected: Callable[[str], None] | None = None,
     ) -> None:
         self._hosts = hosts
         self._store = store
@@ -227,6 +228,8 @@ class ServerConnections:
         self._oauth = SalesforceOAuth(http, hosts=hosts.policy)
         self._new_id = id_factory
         self._clock = clock
+        self._on_connected = on_connected
+        """Called after a reconnection (resumes the connection's polling); must not raise."""
 
     def create(
         self, request: JwtBearerConnectionRequest | ClientCredentialsConnectionRequest, *, tenant_id: str
@@ -261,15 +264,7 @@ class ServerConnections:
         tokens, identity = self._authorise(secret)
         connection_id = self._new_id()
         # The secret first: a record never points at a connection without credentials.
-        self._store.put(
-            connection_id,
-            secret.with_tokens(
-                access_token=tokens.access_token.get_secret_value(),
-                instance_url=tokens.instance_url,
-                issued_at=issued_at_from(tokens),
-            ),
-            tenant_id=tenant_id,
-        )
+        self._store_tokens(connection_id, secret, tokens, tenant_id=tenant_id)
         try:
             record = self._connections.create(
                 ConnectionRecord(
@@ -298,6 +293,45 @@ class ServerConnections:
             identity.user_id,
         )
         return ConnectionView.of(record)
+
+    def reconnect(self, connection_id: str, *, client_secret: SecretStr | None = None) -> ConnectionView:
+        """Run a connection's grant again (``POST /connections/{id}/reauthorize``): after the
+        Connected App or the user was fixed in Salesforce, a ``needs_reauth`` connection is
+        ``connected`` again; a client credentials connection may bring a rotated ``client_secret``
+        (stored only if Salesforce accepts it). A refusal changes nothing and names the field."""
+        secret = self._store.get(connection_id, force_fetch=True)
+        if client_secret is not None and secret.flow == "client_credentials":
+            secret = secret.model_copy(update={"client_secret": client_secret})
+        tokens, identity = self._authorise(secret)
+        self._store_tokens(connection_id, secret, tokens)
+        record = self._connections.update(
+            connection_id,
+            status="connected",
+            status_reason=None,
+            org_id=identity.organization_id,
+            user_id=identity.user_id,
+            username=identity.username or secret.username,
+            instance_url=tokens.instance_url.rstrip("/"),
+        )
+        logger.info("Connection %s reconnected by the %s flow", connection_id, secret.flow)
+        if self._on_connected is not None:
+            self._on_connected(connection_id)
+        return ConnectionView.of(record)
+
+    def _store_tokens(
+        self,
+        connection_id: str,
+        secret: ConnectionSecret,
+        tokens: TokenResponse,
+        *,
+        tenant_id: str | None = None,
+    ) -> None:
+        renewed = secret.with_tokens(
+            access_token=tokens.access_token.get_secret_value(),
+            instance_url=tokens.instance_url,
+            issued_at=issued_at_from(tokens),
+        )
+        self._store.put(connection_id, renewed, tenant_id=tenant_id)
 
     def _authorise(self, secret: ConnectionSecret) -> tuple[TokenResponse, Identity]:
         try:

@@ -267,10 +267,12 @@ class ConnectionService:
             secret: ConnectionSecret | None = self._store.get(connection_id, force_fetch=True)
         except ConnectionSecretNotFoundError:
             secret = None
-        if secret is not None and secret.refresh_token is not None:
+        # Revoking the refresh token also kills every access token issued from it; a server-to-server
+        # connection has none, so its current session is revoked instead.
+        grant = (secret.access_token if secret.server_to_server else secret.refresh_token) if secret else None
+        if grant is not None:
             try:
-                # Revoking the refresh token also kills every access token issued from it.
-                revoked = self._oauth.revoke(record.login_url, secret.refresh_token.get_secret_value())
+                revoked = self._oauth.revoke(record.login_url, grant.get_secret_value())
             except UntrustedHostError as exc:
                 revoke_error = f"not revoked: {exc}"[:300]
             except SalesforceError as exc:
