@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 import boto3
+import httpx
 import pytest
 import schemathesis
 from devstack.apigw import ApiContext, RouteTable
@@ -29,12 +30,13 @@ from devstack.resources import local_api_id
 from devstack.template import read_template
 from sfconnector.api.meta import openapi_document
 from sfconnector.models.subscriptions import DEMO_SUBSCRIPTION_ID, Subscription
-from sfconnector.runtime import reset_runtime
+from sfconnector.runtime import Runtime, reset_runtime, set_runtime
 from sfconnector.stores.subscriptions import SubscriptionRepository
 
 from tests.fixtures.actions import seed_connection
 from tests.fixtures.aws import AwsEnv, aws_environment, scheduler_environment
 from tests.fixtures.emulator import EmulatorHandle, allow_emulator_origins
+from tests.fixtures.keys import key_pair
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_ID = "123456789012"
@@ -55,6 +57,9 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "payload_too_large": "an attachment's size once decoded or fetched",
     "start_out_of_window": "a subscription's backfill start: at most 30 days back, not in the future",
     "sample_unavailable": "a subscription's trigger has no sample events yet",
+    "invalid_private_key": "a JWT bearer connection's private key: a PEM RSA key of 2048 bits or more",
+    "salesforce_grant_refused": "Salesforce's checks of a server-to-server grant (the Connected App, "
+    "its certificate, the user's pre-authorisation, the Run As user)",
 }
 """Error codes of schema-valid requests refused by a rule OpenAPI cannot express (docs/api.md)."""
 
@@ -82,6 +87,29 @@ def contract_gateway() -> Gateway:
 API_APP: WsgiApp = wsgi_app(contract_gateway())
 
 
+class SalesforceIsTheEmulator(httpx.HTTPTransport):
+    """Every request to a host that is not loopback goes to the emulator instead. The fuzzer
+    names any My Domain the document allows (``https://x.my.salesforce.com``), and a
+    server-to-server connection's grant is sent at once: tests talk only to loopback."""
+
+    def __init__(self, emulator_url: str) -> None:
+        super().__init__()
+        self._target = httpx.URL(emulator_url)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host not in ("127.0.0.1", "localhost", "::1"):
+            request.url = request.url.copy_with(
+                scheme=self._target.scheme, host=self._target.host, port=self._target.port
+            )
+            request.headers["Host"] = self._target.netloc.decode("ascii")
+        return super().handle_request(request)
+
+
+@cache
+def _loopback_http(emulator_url: str) -> httpx.Client:
+    return httpx.Client(transport=SalesforceIsTheEmulator(emulator_url), timeout=30)
+
+
 @dataclass(frozen=True)
 class ContractEnv:
     aws: AwsEnv
@@ -92,8 +120,28 @@ class ContractEnv:
         client or describe."""
         self.emulator.reset()
         reset_runtime()
+        set_runtime(Runtime(http=_loopback_http(self.emulator.base_url)))
         seed_connection(self.aws, self.emulator, CONNECTION_ID)
         seed_demo_subscription(self.aws)
+
+    def server_to_server_credentials(self, flow: str) -> dict[str, str]:
+        """What a POST /connections example of a server-to-server ``flow`` needs to succeed against
+        the demo org (as a deployment fills in its own): the demo Connected App's key (and secret),
+        its certificate uploaded with the integration user pre-authorised, the emulator as the
+        login host."""
+        app = self.emulator.server.org.connected_app
+        users = {u["id"]: u["username"] for u in self.emulator.users()}
+        integration = str(users[self.emulator.integration_user_id])
+        credentials = {"client_id": app.client_id, "environment": self.emulator.base_url}
+        if flow == "client_credentials":
+            return {**credentials, "client_secret": app.client_secret}
+        keys = key_pair()
+        self.emulator.admin(
+            "PATCH",
+            f"apps/{app.client_id}",
+            {"certificate": keys.certificate, "jwt_usernames": [integration]},
+        )
+        return {**credentials, "username": integration, "private_key": keys.private_key}
 
 
 def examples_schema() -> schemathesis.schemas.BaseSchema:
@@ -139,6 +187,8 @@ def contract_env(sf_emulator_server: EmulatorHandle) -> Iterator[ContractEnv]:
         # The connections function manages poll schedules (the subscriptions routes need them).
         scheduler_environment(aws, monkeypatch)
         allow_emulator_origins(monkeypatch, sf_emulator_server)
+        # The emulator plays login.salesforce.com (a JWT bearer assertion's audience).
+        monkeypatch.setenv("SF_LOGIN_URL_PRODUCTION", sf_emulator_server.base_url)
         env = ContractEnv(aws, sf_emulator_server)
         env.fresh()
         try:

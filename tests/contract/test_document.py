@@ -52,7 +52,19 @@ def test_the_documents_and_connections_have_their_models(document: dict[str, Any
     paths = document["paths"]
     assert _ref(paths["/catalog"]["get"]["responses"]["200"]).endswith("/CatalogDocument")
     assert paths["/docs"]["get"]["responses"]["200"]["content"]["text/html"]["schema"] == {"type": "string"}
-    assert _ref(paths["/connections"]["post"]["responses"]["201"]).endswith("/StartedAuthorization")
+    # POST /connections: one request model per flow; a pending (web_server) or connected answer.
+    create = paths["/connections"]["post"]
+    created = create["responses"]["201"]["content"]["application/json"]["schema"]["anyOf"]
+    assert [r["$ref"].rsplit("/", 1)[-1] for r in created] == ["StartedAuthorization", "ConnectionView"]
+    flows = create["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert [r["$ref"].rsplit("/", 1)[-1] for r in flows] == [
+        "CreateConnectionRequest",
+        "JwtBearerConnectionRequest",
+        "ClientCredentialsConnectionRequest",
+    ]
+    schemas = document["components"]["schemas"]
+    assert schemas["JwtBearerConnectionRequest"]["properties"]["private_key"]["writeOnly"] is True
+    assert "private_key" not in schemas["ConnectionView"]["properties"]
     assert _ref(paths["/connections/{connection_id}"]["get"]["responses"]["200"]).endswith("/ConnectionView")
     assert "422" not in paths["/catalog"]["get"]["responses"]  # nothing to validate
     assert "HTTPValidationError" not in str(document)  # Powertools' model: the API never sends it

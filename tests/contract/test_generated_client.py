@@ -1,6 +1,7 @@
 """A client generated from ``GET /openapi.json`` by openapi-python-client (a dev dependency; it
 generates offline) creates, finds, upserts and deletes an Account through the local API front on
-loopback, and gets typed results back: the document is one a generated client can live on."""
+loopback, and makes a server-to-server connection, and gets typed results back: the document is one
+a generated client can live on."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def generated(api_url: str, tmp_path: Path) -> Iterator[Any]:
 
 
 def test_a_generated_client_creates_finds_upserts_and_deletes_with_typed_results(
-    generated: Any, api_url: str
+    generated: Any, api_url: str, contract_env: ContractEnv
 ) -> None:
     api = importlib.import_module(f"{PACKAGE}.api.accounts")
     models = importlib.import_module(f"{PACKAGE}.models")
@@ -106,3 +107,14 @@ def test_a_generated_client_creates_finds_upserts_and_deletes_with_typed_results
     assert gone.status_code == 404
     assert isinstance(gone.parsed, models.ErrorResponse)
     assert gone.parsed.error.code == "not_found"
+
+    # A server-to-server connection: the request is the flow's model of the union, the answer the
+    # connected ConnectionView (not the web-server flow's StartedAuthorization).
+    create_connection = importlib.import_module(f"{PACKAGE}.api.default.create_connection_connections_post")
+    credentials = contract_env.server_to_server_credentials("client_credentials")
+    request = models.ClientCredentialsConnectionRequest.from_dict(
+        {"flow": "client_credentials", "name": "Generated integration", **credentials}
+    )
+    connected = create_connection.sync(client=client, body=request)
+    assert isinstance(connected, models.ConnectionView), connected
+    assert (connected.status, connected.flow) == ("connected", "client_credentials")

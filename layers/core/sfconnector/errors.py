@@ -117,6 +117,17 @@ class GrantRefusedError(ConnectorError):
         )
 
 
+class InvalidPrivateKeyError(ConnectorError):
+    """The JWT bearer flow's private key is not a usable PEM RSA key (the message says why, never
+    the key)."""
+
+    code = "invalid_private_key"
+    fault = Fault.INVALID
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"private_key: {why}", fields=["private_key"])
+
+
 class ConnectionNotFoundError(ConnectorError, LookupError):
     """There is no connection with this id (its metadata or its secret is missing)."""
 

@@ -51,6 +51,7 @@ from sfconnector.stores.tokens import ConnectionSecret, ConnectionSecretNotFound
 
 __all__ = [
     "ENVIRONMENT_SCHEMA",
+    "MY_DOMAIN_PATTERN",
     "AuthorizationService",
     "CallbackParams",
     "ConnectionBasics",
@@ -83,9 +84,8 @@ _SCOPE_SCHEMA: dict[str, Any] = {"pattern": r"^ *(?:[a-z_]+(?: +[a-z_]+)*)? *$"}
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?"
 # My Domains on Salesforce's own domains (a deployment's SALESFORCE_EXTRA_DOMAINS add more).
 _SALESFORCE_DOMAIN = "(?:" + "|".join(d.replace(".", r"\.") for d in DEFAULT_SALESFORCE_DOMAINS) + ")"
-ENVIRONMENT_SCHEMA: dict[str, Any] = {
-    "pattern": rf"^(?:production|sandbox|https://(?:{_LABEL}\.){{0,5}}{_SALESFORCE_DOMAIN}(?::443)?/?)$"
-}
+MY_DOMAIN_PATTERN = rf"https://(?:{_LABEL}\.){{0,5}}{_SALESFORCE_DOMAIN}(?::443)?/?"
+ENVIRONMENT_SCHEMA: dict[str, Any] = {"pattern": rf"^(?:production|sandbox|{MY_DOMAIN_PATTERN})$"}
 _REDIRECT_SCHEMA: dict[str, Any] = {
     "pattern": r"^(?:https://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,4})?(?:[/?][^#\s]*)?)?$"
 }

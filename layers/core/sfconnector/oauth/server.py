@@ -22,11 +22,11 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import Discriminator, Field, SecretStr, Tag, field_validator
+from pydantic import Discriminator, Field, SecretStr, Tag
 
-from sfconnector.errors import GrantRefusedError, InvalidRequestFieldError
+from sfconnector.errors import GrantRefusedError, InvalidPrivateKeyError, InvalidRequestFieldError
 from sfconnector.oauth.assertion import PrivateKeyError, jwt_assertion, load_private_key
-from sfconnector.oauth.authorization import ENVIRONMENT_SCHEMA, ConnectionBasics, CreateConnectionRequest
+from sfconnector.oauth.authorization import MY_DOMAIN_PATTERN, ConnectionBasics, CreateConnectionRequest
 from sfconnector.oauth.flow import Identity, SalesforceOAuth, TokenResponse
 from sfconnector.oauth.hosts import InvalidEnvironmentError, LoginHosts, UntrustedHostError
 from sfconnector.oauth.provider import issued_at_from
@@ -67,15 +67,6 @@ class JwtBearerConnectionRequest(ConnectionBasics):
         "never returned.",
     )
 
-    @field_validator("private_key")
-    @classmethod
-    def _usable_key(cls, value: SecretStr) -> SecretStr:
-        try:
-            load_private_key(value.get_secret_value())
-        except PrivateKeyError as exc:
-            raise ValueError(str(exc)) from None
-        return value
-
 
 class ClientCredentialsConnectionRequest(ConnectionBasics):
     """Connect an org's integration user without a browser: the OAuth 2.0 client credentials flow
@@ -88,7 +79,7 @@ class ClientCredentialsConnectionRequest(ConnectionBasics):
         description="The org's My Domain URL (https://yourcompany.my.salesforce.com): Salesforce "
         "serves this flow only there.",
         examples=["https://acme.my.salesforce.com"],
-        json_schema_extra=ENVIRONMENT_SCHEMA,
+        json_schema_extra={"pattern": f"^{MY_DOMAIN_PATTERN}$"},
     )
     client_secret: SecretStr = Field(
         min_length=1, max_length=255, description="The Connected App's Consumer Secret (never returned)."
@@ -253,6 +244,10 @@ class ServerConnections:
                 login_url=login_url,
             )
         else:
+            try:  # checked before anything is sent: a key Salesforce could never verify
+                load_private_key(request.private_key.get_secret_value())
+            except PrivateKeyError as exc:
+                raise InvalidPrivateKeyError(str(exc)) from None
             secret = ConnectionSecret(
                 flow="jwt_bearer",
                 client_id=request.client_id,
