@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sfconnector.api import observability
 
+from tests.fixtures.keys import key_pair
 from tests.integration.connections.conftest import register_app
 from tests.integration.connections.harness import ConnectionsApi, connection_client, query_of
 
@@ -141,5 +142,52 @@ def test_a_whole_flow_logs_no_secret(connections: ConnectionsApi, captured_logs:
     assert len(secrets) >= 15
     for value in secrets:
         # Whole values, and their tails (a truncated token would still be a leak).
+        assert value not in text
+        assert value[-16:] not in text
+
+
+def test_server_to_server_connections_log_no_key_secret_or_token(
+    connections: ConnectionsApi, captured_logs: Callable[[], str]
+) -> None:
+    emulator = connections.emulator
+    integration = next(u["username"] for u in emulator.users() if u["id"] == emulator.integration_user_id)
+    keys = key_pair()
+    jwt_app, _ = register_app(emulator, certificate=keys.certificate, jwt_usernames=[integration])
+    cc_app, cc_secret = register_app(emulator, client_credentials_username=integration)
+    secrets: set[str] = {cc_secret, *keys.private_key.strip().splitlines()[1:-1]}
+
+    def tokens(cid: str) -> None:
+        stored = connections.secret(cid)
+        secrets.update(v for k, v in stored.items() if k in ("access_token", "private_key") and v)
+
+    jwt_body = {"flow": "jwt_bearer", "name": "JWT", "environment": "production", "client_id": jwt_app,
+                "username": integration, "private_key": keys.private_key}  # fmt: skip
+    jwt_id = connections.call("POST", "/connections", jwt_body).json()["connection_id"]
+    cc_body = {"flow": "client_credentials", "name": "CC", "environment": emulator.base_url,
+               "client_id": cc_app, "client_secret": cc_secret}  # fmt: skip
+    cc_id = connections.call("POST", "/connections", cc_body).json()["connection_id"]
+    tokens(jwt_id)
+    tokens(cc_id)
+    # Renewals (a new assertion, a new grant), refusals, and deletion.
+    emulator.expire_sessions()
+    for cid in (jwt_id, cc_id):
+        assert connections.call("GET", f"/connections/{cid}/objects/Account/fields").status == 200
+        tokens(cid)
+    wrong = "Wr0ngCl1entS3cret-do-not-log"
+    secrets.add(wrong)
+    assert connections.call("POST", "/connections", {**cc_body, "client_secret": wrong}).status == 422
+    other = key_pair("other").private_key
+    secrets.update(other.strip().splitlines()[1:-1])
+    assert connections.call("POST", "/connections", {**jwt_body, "private_key": other}).status == 422
+    assert connections.call("POST", "/connections", {**jwt_body, "private_key": "garbage"}).status == 422
+    for cid in (jwt_id, cc_id):
+        assert connections.call("DELETE", f"/connections/{cid}").status == 200
+
+    text = captured_logs()
+    assert "connected by the jwt_bearer flow" in text
+    assert "connected by the client_credentials flow" in text
+    assert "access token refreshed" in text
+    assert "grant (client_credentials) refused" in text
+    for value in secrets:
         assert value not in text
         assert value[-16:] not in text
