@@ -10,7 +10,9 @@ from typing import Any
 import boto3
 import pytest
 from sfconnector.runtime import reset_runtime
+from sfconnector.stores.tenant_credentials import TENANT_TAG
 
+from tests.fixtures.aws import TEST_TENANT
 from tests.fixtures.emulator import EmulatorHandle
 from tests.fixtures.keys import ec_private_key_pem, key_pair
 from tests.integration.connections.conftest import register_app
@@ -94,6 +96,11 @@ def test_jwt_bearer_connects_at_once_and_keeps_the_key_secret(connections: Conne
     # One grant, and the identity read; no REST API call spent.
     assert _grants(emulator) == {JWT: 1}
     assert emulator.api_calls() == calls_before
+    # Owned by the caller's tenant, its secret tagged for the tenant-access role.
+    assert view["tenant_id"] == TEST_TENANT
+    sm = boto3.client("secretsmanager", region_name=connections.aws.region)
+    tags = sm.describe_secret(SecretId=f"{connections.aws.secret_prefix}{view['connection_id']}")["Tags"]
+    assert {"Key": TENANT_TAG, "Value": TEST_TENANT} in tags
     stored = connections.secret(view["connection_id"])
     assert stored["flow"] == "jwt_bearer"
     assert stored["private_key"] == key_pair().private_key.strip()
