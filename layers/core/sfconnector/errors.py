@@ -155,7 +155,8 @@ class ConnectionNeedsReauthError(ConnectorError):
         why = f" ({reason})" if reason else ""
         super().__init__(
             f"Connection {connection_id!r} must be authorised again in Salesforce{why}. "
-            f"POST /connections/{connection_id}/reauthorize returns a new authorize_url.",
+            f"POST /connections/{connection_id}/reauthorize returns a new authorize_url (a "
+            "server-to-server connection: runs its grant again).",
             fields=["connection_id"],
         )
 

@@ -207,6 +207,22 @@ def test_a_user_no_longer_authorised_turns_needs_reauth_and_reconnects(connectio
     assert connections.call("GET", f"/connections/{cid}/objects/Lead/fields").status == 200
 
 
+def test_a_failed_metadata_write_leaves_no_secret_behind(
+    connections: ConnectionsApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DynamoDB refusing the write (throttled, a broken table) cannot be made with moto: simulated.
+    from botocore.exceptions import ClientError
+    from sfconnector.stores.connections import ConnectionRepository
+
+    def refuse(self: Any, record: Any) -> Any:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "PutItem")
+
+    monkeypatch.setattr(ConnectionRepository, "create", refuse)
+    result = _post(connections, _cc_body(connections))
+    assert result.status >= 500, result.body
+    _nothing_stored(connections)
+
+
 def test_delete_revokes_the_session(connections: ConnectionsApi) -> None:
     cid = _post(connections, _cc_body(connections)).json()["connection_id"]
     token = connections.secret(cid)["access_token"]
