@@ -255,6 +255,17 @@ def test_local_stack_end_to_end(stack: StackProcess, ports: dict[str, int]) -> N
     assert httpx.delete(f"{api}/connections/{connection_id}/subscriptions/{sid}").status_code == 200
     assert scheduler.list_schedules(GroupName=group)["Schedules"] == []
 
+    # Server-to-server connections (docs/connecting-salesforce.md, section 8): the documented
+    # command makes both, connected at once, and an action runs on each (on the functions' roles).
+    from devstack.server_connections import connect
+
+    emulator = f"http://127.0.0.1:{ports['SF_EMULATOR_PORT']}"
+    for flow in ("jwt_bearer", "client_credentials"):
+        made = connect(flow, api_url=api, emulator_url=emulator)
+        assert (made["status"], made["flow"]) == ("connected", flow)
+        fields = httpx.get(f"{api}/connections/{made['connection_id']}/objects/Lead/fields")
+        assert fields.status_code == 200, fields.text
+
     # Every AWS call the functions made on their roles, checked against the template's policies
     # with their resources and conditions (moto enforced the actions as they ran).
     iam = httpx.get(f"{api}/__devstack__/iam").json()
