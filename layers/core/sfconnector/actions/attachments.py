@@ -50,7 +50,9 @@ __all__ = [
     "ATTACHMENT_FIELDS",
     "AttachmentService",
     "AttachmentSettings",
+    "ContentPorts",
     "decode_base64",
+    "rows_of_parent",
 ]
 
 ATTACHMENT_PREFIX = "00P"
@@ -179,13 +181,40 @@ def _guess_type(name: str) -> str:
 # --------------------------------------------------------------------------------------- service
 
 
-class AttachmentService:
-    """The attachment actions of one connection.
+def rows_of_parent(client: SalesforceClient, listing: str, parent: str) -> list[Mapping[str, Any]]:
+    """Every row of ``listing`` (a query of a record's children), in ONE call for the first page:
+    a composite that also checks the parent exists (for a parent whose type the id tells), so an
+    unknown parent is a 404 rather than an empty list. Further pages cost one call each."""
+    request = CompositeRequest(all_or_none=False, api_version=client.api_version)
+    request.query(listing, "rows")
+    parent_type = ids.sobject_for_id(parent)
+    if parent_type is not None:
+        request.query(soql.select(parent_type, ["Id"], soql.Eq("Id", parent), limit=1), "parent")
+    response = client.composite(request)
+    if parent_type is not None:
+        check = response.by_ref("parent")
+        # A parent type that cannot be queried is no reason to fail: only a clear "no rows" is.
+        if check.ok and isinstance(check.body, Mapping) and not check.body.get("records"):
+            raise RecordNotFoundError(
+                f"{parent_type} {parent} does not exist, or the connected user cannot see it.",
+                fields=["parent_id"],
+            )
+    page = response.raise_for_ref("rows").body or {}
+    rows: list[Mapping[str, Any]] = list(page.get("records") or [])
+    next_url = None if page.get("done", True) else page.get("nextRecordsUrl")
+    while next_url:
+        more = client.query_more(str(next_url))
+        rows += more.records
+        next_url = None if more.done else more.next_records_url
+    return rows
 
-    ``stager`` and ``fetcher`` are ports built lazily by the composition root (factories are
-    accepted so a function that never stages or fetches never builds them); without a stager,
-    content too big to return inline is a 413.
-    """
+
+class ContentPorts:
+    """The ports of a service that moves file content (attachments, files): the Salesforce client,
+    the payload stager and the URL fetcher (instances, or factories so a function that never stages
+    or fetches never builds them), the size limit, the inline limit and the connection's owner."""
+
+    default_max_bytes = MAX_ATTACHMENT_BYTES
 
     def __init__(
         self,
@@ -194,21 +223,21 @@ class AttachmentService:
         connection_id: str,
         stager: PayloadStager | Callable[[], PayloadStager | None] | None = None,
         fetcher: UrlFetcher | Callable[[], UrlFetcher] | None = None,
-        max_bytes: int = MAX_ATTACHMENT_BYTES,
+        max_bytes: int | None = None,
         inline_limit: int | None = None,
         tenant_id: str | None = None,
     ) -> None:
         self.client = client
         self.connection_id = connection_id
+        self.max_bytes = self.default_max_bytes if max_bytes is None else max_bytes
         self.tenant_id = tenant_id
         """The connection's owner: staged content goes under its prefix."""
         self._stager = stager
         self._fetcher = fetcher
-        self.max_bytes = max_bytes
         self._inline_limit = inline_limit
 
     def __repr__(self) -> str:
-        return f"AttachmentService(connection_id={self.connection_id!r})"
+        return f"{type(self).__name__}(connection_id={self.connection_id!r})"
 
     @property
     def inline_limit(self) -> int:
@@ -234,6 +263,11 @@ class AttachmentService:
             self._fetcher = UrlFetcher()
         return self._fetcher
 
+
+class AttachmentService(ContentPorts):
+    """The attachment actions of one connection (ports: :class:`ContentPorts`); without a stager,
+    content too big to return inline is a 413."""
+
     # ---- list ids ---------------------------------------------------------------------------------
 
     def list_ids(self, parent_id: str) -> AttachmentIdsResult:
@@ -245,27 +279,7 @@ class AttachmentService:
         parent = check_record_id(parent_id, expected="parent record", key_prefix=None, param="parent_id")
         where = soql.Eq("ParentId", parent)
         listing = soql.select("Attachment", ["Id"], where, order_by=["CreatedDate ASC", "Id ASC"])
-        request = CompositeRequest(all_or_none=False, api_version=self.client.api_version)
-        request.query(listing, "attachments")
-        parent_type = ids.sobject_for_id(parent)
-        if parent_type is not None:
-            request.query(soql.select(parent_type, ["Id"], soql.Eq("Id", parent), limit=1), "parent")
-        response = self.client.composite(request)
-        if parent_type is not None:
-            check = response.by_ref("parent")
-            # A parent type that cannot be queried is no reason to fail: only a clear "no rows" is.
-            if check.ok and isinstance(check.body, Mapping) and not check.body.get("records"):
-                raise RecordNotFoundError(
-                    f"{parent_type} {parent} does not exist, or the connected user cannot see it.",
-                    fields=["parent_id"],
-                )
-        page = response.raise_for_ref("attachments").body or {}
-        found = [str(r["Id"]) for r in page.get("records") or []]
-        next_url = None if page.get("done", True) else page.get("nextRecordsUrl")
-        while next_url:
-            more = self.client.query_more(str(next_url))
-            found += [str(r["Id"]) for r in more.records]
-            next_url = None if more.done else more.next_records_url
+        found = [str(r["Id"]) for r in rows_of_parent(self.client, listing, parent)]
         return AttachmentIdsResult(parent_id=parent, attachment_ids=found, count=len(found))
 
     # ---- get content ------------------------------------------------------------------------------
