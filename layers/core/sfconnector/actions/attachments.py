@@ -40,6 +40,7 @@ from sfconnector.settings import EnvSettings
 # urlfetch and staging are imported when a request needs them: every function's cold start pays
 # for what this module imports, and listing ids needs neither.
 if TYPE_CHECKING:
+    from sfconnector.actions.files import FileService
     from sfconnector.staging import PayloadStager
     from sfconnector.urlfetch import UrlFetcher
 
@@ -180,6 +181,9 @@ def _guess_type(name: str) -> str:
 
 # --------------------------------------------------------------------------------------- service
 
+_FILE_PREFIXES = ("068", "069")
+"""ContentVersion and ContentDocument ids: what "Add Attachment" returns when it stores a file."""
+
 
 def rows_of_parent(client: SalesforceClient, listing: str, parent: str) -> list[Mapping[str, Any]]:
     """Every row of ``listing`` (a query of a record's children), in ONE call for the first page:
@@ -284,8 +288,34 @@ class AttachmentService(ContentPorts):
 
     # ---- get content ------------------------------------------------------------------------------
 
+    def _files(self) -> FileService:
+        """The files service on the same ports (Salesforce Files: ``store_as="file"``)."""
+        from sfconnector.actions.files import FileService
+
+        return FileService(
+            self.client,
+            connection_id=self.connection_id,
+            stager=self._stager,
+            fetcher=self._fetcher,
+            inline_limit=self._inline_limit,
+            tenant_id=self.tenant_id,
+        )
+
     def get_content(self, attachment_id: str) -> AttachmentContentResult:
-        """The attachment's bytes as base64, or a presigned URL when they do not fit a response."""
+        """The attachment's bytes as base64, or a presigned URL when they do not fit a response.
+        A Salesforce File's id (069 document, 068 version; what ``add`` returns for a file) is read
+        as a file."""
+        if attachment_id.startswith(_FILE_PREFIXES):
+            got = self._files().get_content(attachment_id)
+            return AttachmentContentResult(
+                id=got.id,
+                name=got.name,
+                content_type=got.content_type,
+                size=got.size,
+                content_base64=got.content_base64,
+                download_url=got.download_url,
+                download_url_expires_at=got.download_url_expires_at,
+            )
         checked = check_record_id(
             attachment_id, expected="Attachment", key_prefix=ATTACHMENT_PREFIX, param="record_id"
         )
@@ -329,8 +359,17 @@ class AttachmentService(ContentPorts):
 
     def add(self, data: AddAttachmentInput) -> RecordResult:
         """Attach a file (base64 or fetched from a URL) to a record; returns the stored Attachment
-        without its Body. One call: create + read back in a composite."""
+        without its Body. One call: create + read back in a composite.
+
+        ``store_as="file"`` stores a Salesforce File instead (a ContentVersion published to the
+        record: it shows in the record's Files list); without ``store_as`` that is the choice when
+        the org has Files (:func:`sfconnector.actions.files.files_enabled`: ContentVersion is
+        createable, from the cached describe) and the attachment is not private (a file has no
+        private flag)."""
         parent = check_record_id(data.parent_id, expected="parent record", key_prefix=None, param="parent_id")
+        if data.store_as == "file":
+            return self._add_file(data, None)  # the files path: URLs stream, up to 2 GB
+        # The content is read (and refused when bad) before anything is asked of Salesforce.
         if data.content_base64 is not None:
             content, hinted_type = decode_base64(data.content_base64, max_bytes=self.max_bytes)
         else:
@@ -343,6 +382,8 @@ class AttachmentService(ContentPorts):
             if not fetched.content:
                 raise InvalidInputError("the URL returned an empty file", fields=["url"])
             content, hinted_type = fetched.content, fetched.content_type
+        if data.store_as is None and not data.is_private and self._files_enabled():
+            return self._add_file(data, content)
         content_type = data.content_type or hinted_type or _guess_type(data.name)
         payload: dict[str, Any] = {
             "ParentId": parent,
@@ -373,3 +414,23 @@ class AttachmentService(ContentPorts):
             raise SalesforceError(502, message="Salesforce returned no record in the read-back")
         record = {k: v for k, v in record.items() if k != "Body"}
         return RecordResult(id=str(record.get("Id")), record=record)
+
+    def _files_enabled(self) -> bool:
+        from sfconnector.actions.files import files_enabled
+
+        return files_enabled(self.client)
+
+    def _add_file(self, data: AddAttachmentInput, content: bytes | None) -> RecordResult:
+        """Store as a Salesforce File: ``content`` already read, or (None) from the request's source."""
+        from sfconnector.models.files import AddFileInput
+
+        source: dict[str, Any] = {"content_base64": data.content_base64, "url": data.url}
+        files = self._files()
+        if content is not None:
+            stored = files.add_content(data.parent_id, data.name, content, description=data.description)
+        else:
+            request = AddFileInput(
+                parent_id=data.parent_id, name=data.name, description=data.description, **source
+            )
+            stored = files.add(request)
+        return RecordResult(id=stored.id, record={**stored.record, "ContentDocumentLinkId": stored.link_id})

@@ -216,6 +216,16 @@ class FileService(ContentPorts):
         custom = (share, visibility) != (_DEFAULT_SHARE, _DEFAULT_VISIBILITY)
         return self._store(data, fields, parent=parent, link_update=(share, visibility) if custom else None)
 
+    def add_content(
+        self, parent_id: str, name: str, content: bytes, *, description: str | None = None
+    ) -> FileResult:
+        """Store bytes already in hand (what "Add Attachment" read) as a file published to the record."""
+        parent = check_record_id(parent_id, expected="parent record", key_prefix=None, param="parent_id")
+        fields: dict[str, Any] = {"PathOnClient": name, "FirstPublishLocationId": parent}
+        if description is not None:
+            fields["Description"] = description[:1000]
+        return self._store_source(_Source(content=content), name, fields, parent=parent, link_update=None)
+
     def new_version(self, document_id: str, data: NewFileVersionInput) -> FileResult:
         """Upload a new version of a file: the document's latest version becomes this one."""
         document = check_record_id(
@@ -244,7 +254,19 @@ class FileService(ContentPorts):
         parent: str | None,
         link_update: tuple[str, str] | None,
     ) -> FileResult:
-        source = self._source(data)
+        return self._store_source(
+            self._source(data), data.name, fields, parent=parent, link_update=link_update
+        )
+
+    def _store_source(
+        self,
+        source: _Source,
+        name: str,
+        fields: dict[str, Any],
+        *,
+        parent: str | None,
+        link_update: tuple[str, str] | None,
+    ) -> FileResult:
         request = CompositeRequest(all_or_none=True, api_version=self.client.api_version)
         if source.content is not None:
             payload = {**fields, "VersionData": base64.b64encode(source.content).decode("ascii")}
@@ -257,7 +279,7 @@ class FileService(ContentPorts):
                     "ContentVersion",
                     fields,
                     blob_field="VersionData",
-                    filename=data.name,
+                    filename=name,
                     size=source.size,
                     chunks=source.chunks,
                 )

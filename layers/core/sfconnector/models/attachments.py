@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -53,6 +53,12 @@ class AddAttachmentInput(_Strict):
     )
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
     is_private: bool = False
+    store_as: Literal["attachment", "file"] | None = Field(
+        default=None,
+        description="attachment: the classic Attachment object; file: a Salesforce File (a ContentVersion "
+        "linked to the record, shown in its Files list). Default: file when the org has Salesforce Files "
+        "and is_private is false, else attachment.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> AddAttachmentInput:
