@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from sfconnector.models.tenancy import tenant_prefix
@@ -184,7 +184,12 @@ class PayloadStager:
         def flush() -> None:
             number = len(parts) + 1
             sent = s3.upload_part(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(buffer)
+                # The buffer itself, not a bytes copy of it (botocore reads a bytearray as it reads bytes).
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=cast(bytes, buffer),
             )
             parts.append({"PartNumber": number, "ETag": sent["ETag"]})
             buffer.clear()
