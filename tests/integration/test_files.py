@@ -226,3 +226,48 @@ def test_missing_things_are_404s_naming_the_field(files: ActionApi, sf_emulator:
     version = files.post("files/069000000000000AAA/versions", {"name": "a.txt", "content_base64": small})
     assert version.status == 404, version
     assert version.error["fields"] == ["document_id"]
+
+
+def test_an_expired_session_mid_upload_refreshes_and_resends_the_whole_stream(
+    files: ActionApi, sf_emulator: EmulatorHandle, aws: AwsEnv
+) -> None:
+    """The multipart body is a stream from S3: the refresh-once retry opens it again from the start
+    (a half-sent stream would store a truncated file)."""
+    parent = account(sf_emulator)
+    key = f"{tenant_prefix(TEST_TENANT)}uploads/again.bin"
+    upload(aws, key, BIG)
+    sf_emulator.expire_sessions()
+    added = files.post("files", {"parent_id": parent, "name": "again.bin", "s3_key": key})
+    assert added.status == 201, added
+    assert version_body(sf_emulator, added.body["id"]) == BIG
+    assert added.body["record"]["ContentSize"] == len(BIG)
+
+
+def test_the_emulator_streams_the_body_back_without_holding_a_copy(sf_emulator: EmulatorHandle) -> None:
+    """A multipart upload's body stays in the spooled request file (a slice of it), not in memory."""
+    from sfemulator.store import FileBlob
+
+    parent = account(sf_emulator)
+    boundary = "xyz"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="entity_content"\r\n'
+            "Content-Type: application/json\r\n\r\n"
+            f'{{"PathOnClient": "s.bin", "FirstPublishLocationId": "{parent}"}}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="VersionData"; filename="s.bin"\r\n\r\n'
+        ).encode()
+        + BIG
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    with sf_emulator.rest_client() as rest:
+        created = rest.post(
+            "/sobjects/ContentVersion",
+            content=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert created.status_code == 201, created.text
+        version_id = created.json()["id"]
+        stored = sf_emulator.server.org.data.blobs[version_id]
+        assert isinstance(stored, FileBlob)
+        assert stored.length == len(BIG)
+        assert rest.get(f"/sobjects/ContentVersion/{version_id}/VersionData").content == BIG
