@@ -202,3 +202,15 @@ def test_links_share_types_visibility_and_duplicates(api: httpx.Client) -> None:
     left = q(api, f"SELECT Id FROM ContentDocumentLink WHERE LinkedEntityId = '{other}'")  # noqa: S608
     assert left == []
     assert api.get(f"/sobjects/ContentVersion/{vid}").status_code == 404
+
+
+def test_content_document_link_queries_need_a_document_or_entity_filter(api: httpx.Client) -> None:
+    """Salesforce's implementation restriction: no unfiltered scan of every link."""
+    bare = api.get("/query", params={"q": "SELECT Id FROM ContentDocumentLink"})
+    assert bare.status_code == 400
+    assert bare.json()[0]["errorCode"] == "MALFORMED_QUERY"
+    either = "SELECT Id FROM ContentDocumentLink WHERE LinkedEntityId = 'x' OR ShareType = 'V'"
+    assert api.get("/query", params={"q": either}).status_code == 400
+    acct = account(api)
+    both = f"SELECT Id FROM ContentDocumentLink WHERE ShareType = 'V' AND LinkedEntityId IN ('{acct}')"  # noqa: S608
+    assert api.get("/query", params={"q": both}).status_code == 200
