@@ -411,10 +411,10 @@ class FileService(ContentPorts):
                     **common, size=len(body), content_base64=base64.b64encode(body).decode("ascii")
                 )
         stager = self._bucket("file_id")
-        with self.client.open_blob(path) as response:
+        with self.client.open_blob(path) as chunks:
             staged = stager.stage_stream(
                 self.connection_id,
-                response.iter_bytes(1024 * 1024),
+                chunks,
                 filename=name,
                 content_type=content_type,
                 tenant_id=self.tenant_id,

@@ -673,12 +673,22 @@ class SalesforceClient:
         return response.content
 
     @contextmanager
-    def open_blob(self, path: str) -> Iterator[httpx.Response]:
-        """A binary field as an open streamed response (``iter_bytes``): a large file never whole
-        in memory. ONE call."""
+    def open_blob(self, path: str, chunk_size: int = 1024 * 1024) -> Iterator[Iterator[bytes]]:
+        """A binary field as a stream of chunks (a large file never whole in memory). ONE call; a
+        connection that breaks off mid-body is a :class:`SalesforceTransportError`."""
         response = self.request("GET", path, headers={"Accept": "*/*"}, stream=True)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response.iter_bytes(chunk_size)
+            except httpx.TransportError as exc:
+                raise SalesforceTransportError(
+                    f"GET {self._safe_path(path)} broke off ({type(exc).__name__})",
+                    timeout=isinstance(exc, httpx.TimeoutException),
+                ) from None
+
         try:
-            yield response
+            yield chunks()
         finally:
             response.close()
 
