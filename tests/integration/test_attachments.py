@@ -263,6 +263,7 @@ def test_add_from_base64_list_and_get_content_round_trip(api: AttachmentsApi) ->
         "parent_id": account,
         "attachment_ids": [record["Id"], second.json()["id"]],
         "count": 2,
+        "file_ids": [],
     }
 
     before = api.emulator.api_calls()
@@ -309,6 +310,14 @@ def test_add_stores_a_salesforce_file_when_the_org_has_files(api: AttachmentsApi
     got = api.call("GET", f"/{added.json()['id']}/content")
     assert got.status == 200, got.raw
     assert got.json()["content_base64"] == "cGxhbg=="
+    # "Get Attachment IDs" sees the record's files (issue 19), still in one call.
+    before = api.emulator.api_calls()
+    listed = api.call("GET", f"/parents/{account}").json()
+    assert api.emulator.api_calls() - before == 1
+    assert listed["attachment_ids"] == []
+    assert listed["file_ids"] == [record["ContentDocumentId"], again.json()["record"]["ContentDocumentId"]]
+    by_document = api.call("GET", f"/{listed['file_ids'][0]}/content").json()
+    assert by_document["content_base64"] == "cGxhbg=="
     assert got.json()["content_type"] == "text/plain"
     # A private attachment has no file equivalent: it stays an Attachment.
     private = api.call(
@@ -335,7 +344,7 @@ def test_list_ids_of_a_record_without_attachments_is_empty(api: AttachmentsApi) 
     account = api.account()
     listed = api.call("GET", f"/parents/{account}")
     assert listed.status == 200
-    assert listed.json() == {"parent_id": account, "attachment_ids": [], "count": 0}
+    assert listed.json() == {"parent_id": account, "attachment_ids": [], "count": 0, "file_ids": []}
 
 
 def test_list_ids_follows_every_page(api: AttachmentsApi) -> None:

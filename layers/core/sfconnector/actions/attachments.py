@@ -185,12 +185,13 @@ _FILE_PREFIXES = ("068", "069")
 """ContentVersion and ContentDocument ids: what "Add Attachment" returns when it stores a file."""
 
 
-def rows_of_parent(client: SalesforceClient, listing: str, parent: str) -> list[Mapping[str, Any]]:
-    """Every row of ``listing`` (a query of a record's children), in ONE call for the first page:
-    a composite that also checks the parent exists (for a parent whose type the id tells), so an
-    unknown parent is a 404 rather than an empty list. Further pages cost one call each."""
+def rows_of_parent(client: SalesforceClient, parent: str, *listings: str) -> list[list[Mapping[str, Any]]]:
+    """Every row of each of ``listings`` (queries of a record's children), in ONE call for their first
+    pages: a composite that also checks the parent exists (for a parent whose type the id tells), so
+    an unknown parent is a 404 rather than an empty list. Further pages cost one call each."""
     request = CompositeRequest(all_or_none=False, api_version=client.api_version)
-    request.query(listing, "rows")
+    for n, listing in enumerate(listings):
+        request.query(listing, f"rows{n}")
     parent_type = ids.sobject_for_id(parent)
     if parent_type is not None:
         request.query(soql.select(parent_type, ["Id"], soql.Eq("Id", parent), limit=1), "parent")
@@ -203,14 +204,17 @@ def rows_of_parent(client: SalesforceClient, listing: str, parent: str) -> list[
                 f"{parent_type} {parent} does not exist, or the connected user cannot see it.",
                 fields=["parent_id"],
             )
-    page = response.raise_for_ref("rows").body or {}
-    rows: list[Mapping[str, Any]] = list(page.get("records") or [])
-    next_url = None if page.get("done", True) else page.get("nextRecordsUrl")
-    while next_url:
-        more = client.query_more(str(next_url))
-        rows += more.records
-        next_url = None if more.done else more.next_records_url
-    return rows
+    out = []
+    for n in range(len(listings)):
+        page = response.raise_for_ref(f"rows{n}").body or {}
+        rows: list[Mapping[str, Any]] = list(page.get("records") or [])
+        next_url = None if page.get("done", True) else page.get("nextRecordsUrl")
+        while next_url:
+            more = client.query_more(str(next_url))
+            rows += more.records
+            next_url = None if more.done else more.next_records_url
+        out.append(rows)
+    return out
 
 
 class ContentPorts:
@@ -283,8 +287,20 @@ class AttachmentService(ContentPorts):
         parent = check_record_id(parent_id, expected="parent record", key_prefix=None, param="parent_id")
         where = soql.Eq("ParentId", parent)
         listing = soql.select("Attachment", ["Id"], where, order_by=["CreatedDate ASC", "Id ASC"])
-        found = [str(r["Id"]) for r in rows_of_parent(self.client, listing, parent)]
-        return AttachmentIdsResult(parent_id=parent, attachment_ids=found, count=len(found))
+        # The record's Salesforce Files ride in the same composite (issue 19: files users upload in
+        # Lightning were invisible here); their ids are ContentDocument ids, read by get_content.
+        links = soql.select(
+            "ContentDocumentLink",
+            ["ContentDocumentId"],
+            soql.Eq("LinkedEntityId", parent),
+            order_by=["ContentDocument.CreatedDate ASC", "ContentDocumentId ASC"],
+        )
+        attachments, files = rows_of_parent(self.client, parent, listing, links)
+        found = [str(r["Id"]) for r in attachments]
+        file_ids = [str(r["ContentDocumentId"]) for r in files]
+        return AttachmentIdsResult(
+            parent_id=parent, attachment_ids=found, count=len(found), file_ids=file_ids
+        )
 
     # ---- get content ------------------------------------------------------------------------------
 

@@ -364,7 +364,7 @@ class FileService(ContentPorts):
             soql.Eq("LinkedEntityId", parent),
             order_by=["ContentDocument.ContentModifiedDate DESC", "ContentDocumentId DESC"],
         )
-        rows = rows_of_parent(self.client, listing, parent)
+        (rows,) = rows_of_parent(self.client, parent, listing)
         files = [_file_info(row) for row in rows]
         return FileListResult(parent_id=parent, files=files, count=len(files))
 

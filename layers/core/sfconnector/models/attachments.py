@@ -69,8 +69,13 @@ class AddAttachmentInput(_Strict):
 
 class AttachmentIdsResult(BaseModel):
     parent_id: str
-    attachment_ids: list[str]
-    count: int
+    attachment_ids: list[str] = Field(description="The record's Attachment ids (00P...), oldest first.")
+    count: int = Field(description="How many attachment_ids.")
+    file_ids: list[str] = Field(
+        default_factory=list,
+        description="The record's Salesforce Files (ContentDocument ids, 069...), oldest first: Get "
+        "Attachment Content reads them too.",
+    )
 
 
 class AttachmentContentResult(BaseModel):
