@@ -271,3 +271,15 @@ def test_the_emulator_streams_the_body_back_without_holding_a_copy(sf_emulator: 
         assert isinstance(stored, FileBlob)
         assert stored.length == len(BIG)
         assert rest.get(f"/sobjects/ContentVersion/{version_id}/VersionData").content == BIG
+
+
+def test_an_idempotency_key_adds_one_file(files: ActionApi, sf_emulator: EmulatorHandle) -> None:
+    parent = account(sf_emulator)
+    body = {"parent_id": parent, "name": "once.txt", "content_base64": base64.b64encode(SMALL).decode()}
+    first = files.post("files", body, headers={"Idempotency-Key": "file-once-1"})
+    before = calls(sf_emulator)
+    second = files.post("files", body, headers={"Idempotency-Key": "file-once-1"})
+    assert first.status == second.status == 201
+    assert second.body["id"] == first.body["id"]
+    assert calls(sf_emulator) == before  # answered from the state table
+    assert files.get(f"files/parents/{parent}").body["count"] == 1
