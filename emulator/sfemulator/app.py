@@ -6,15 +6,17 @@ import json
 import logging
 import re
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from sfemulator.admin import PREFIX as ADMIN_PREFIX
 from sfemulator.admin import AdminApi
-from sfemulator.calls import CallContext, Result
+from sfemulator.calls import CallContext, Result, Upload
 from sfemulator.errors import ApiError
 from sfemulator.faults import FaultHit
 from sfemulator.rest import RestApi
+from sfemulator.store import FileBlob
 from sfemulator.wire import Request, Response, dumps
 
 if TYPE_CHECKING:
@@ -39,6 +41,11 @@ class EmulatorApp:
         self.org = org
         self.rest = RestApi(org)
         self.admin = AdminApi(org)
+
+    def keeps(self, path: Path) -> bool:
+        """Whether the org stores a body in this spooled upload (else the server deletes it)."""
+        with self.org.lock:
+            return self.org.data.keeps(path)
 
     def handle(self, req: Request) -> Response:
         path = req.path
@@ -124,6 +131,8 @@ class EmulatorApp:
             ctx = CallContext(
                 user_id=session.user_id, version=version, query_options=req.header("sforce-query-options")
             )
+            if req.body_file is not None:
+                ctx.upload = Upload(req.header("content-type") or "", req.body_file, req.body_size)
             # Split before decoding: an external id value may contain an encoded "/".
             parts = [unquote(p) for p in rest_path.split("/")] if rest_path else []
             try:
@@ -135,6 +144,8 @@ class EmulatorApp:
         headers.append(("Sforce-Limit-Info", limit))
         if result.raw is not None:
             headers.append(("Content-Type", result.raw_type or "application/octet-stream"))
+            if isinstance(result.raw, FileBlob):
+                return Response(result.status, b"", headers, file=result.raw)
             return Response(result.status, result.raw, headers)
         if result.status == 204 or result.body is None:
             return Response(result.status, b"", headers)

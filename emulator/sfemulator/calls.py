@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sfemulator.errors import ApiError
+from sfemulator.store import Blob
 from sfemulator.values import Locator
 
 if TYPE_CHECKING:
     from sfemulator.org import Org
     from sfemulator.schema import SObjectDef
 
-__all__ = ["CallContext", "Dispatcher", "Result", "first", "make_locator", "parse_json_body"]
+__all__ = ["CallContext", "Dispatcher", "Result", "Upload", "first", "make_locator", "parse_json_body"]
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Result:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes | None = None
+    raw: Blob | None = None
     raw_type: str | None = None
 
 
@@ -37,6 +39,15 @@ class CallContext:
     version: str
     in_composite: bool = False
     query_options: str | None = None
+    upload: Upload | None = None
+    """A multipart request body, spooled to disk by the server (blob inserts)."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    content_type: str
+    path: Path
+    size: int
 
 
 def _json_error(text: str, exc: json.JSONDecodeError) -> ApiError:

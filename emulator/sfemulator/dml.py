@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from sfemulator import content
 from sfemulator.clock import Clock, format_datetime, parse_datetime
 from sfemulator.errors import ApiError, not_found
 from sfemulator.ids import IdGenerator, normalize_id
 from sfemulator.schema import TEXT_TYPES, FieldDef, Schema, SObjectDef
-from sfemulator.store import OrgData, Record
+from sfemulator.store import Blob, OrgData, Record, blob_size
 from sfemulator.values import Locator, coerce_value
 
 __all__ = ["Dml", "attachment_body_url"]
@@ -100,14 +101,16 @@ class Dml:
         user_id: str,
         stamp: dt.datetime | None = None,
         locate: Locator | None = None,
+        blob: Blob | None = None,
     ) -> str:
+        """``blob``: a body that arrived beside the fields (a multipart request's binary part)."""
         if not sobj.flag("createable"):
             raise ApiError(
                 400, "INVALID_TYPE", f"sObject type '{sobj.name}' is not supported for the insert operation"
             )
         ts = format_datetime(stamp or self.clock.now())
         given = self._prepare(sobj, values, create=True, locate=locate)
-        blob = self._take_blob(sobj, given)
+        blob = self._take_blob(sobj, given) if blob is None else blob
         rec: Record = dict.fromkeys(sobj.fields)
         rid = self.ids.new(sobj.key_prefix)
         for f in sobj.fields.values():
@@ -136,6 +139,8 @@ class Dml:
         if sobj.custom and "Name" in sobj.fields and rec.get("Name") is None:
             rec["Name"] = rid
         self._before_write(sobj, rec, None, given, user_id, ts)
+        if sobj.name in content.OBJECTS:
+            content.before_write(self, sobj.name, rec, None, given, blob, user_id)
         missing = [f.name for f in sobj.fields.values() if f.required_on_create and rec.get(f.name) is None]
         if missing:
             raise _required(missing)
@@ -145,6 +150,8 @@ class Dml:
         self.data.put(sobj.name, rec)
         if blob is not None:
             self.data.set_blob(rid, sobj.name, blob)
+        if sobj.name == "ContentVersion":
+            content.after_insert(self, rec, user_id, ts)
         if sobj.history_object:
             self._history(sobj, rid, "created", None, None, None, user_id, ts)
         self._after_write(sobj, rec, None, user_id, ts)
@@ -171,6 +178,8 @@ class Dml:
         rec = dict(old)
         rec.update(given)
         self._before_write(sobj, rec, old, given, user_id, ts)
+        if sobj.name in content.OBJECTS:
+            content.before_write(self, sobj.name, rec, old, given, blob, user_id)
         missing = [
             name
             for name, value in given.items()
@@ -388,7 +397,7 @@ class Dml:
             )
         return {f.name: coerce_value(f, value, locate) for f, value in resolved}
 
-    def _take_blob(self, sobj: SObjectDef, given: dict[str, Any]) -> bytes | None:
+    def _take_blob(self, sobj: SObjectDef, given: dict[str, Any]) -> Blob | None:
         for name, f in sobj.fields.items():
             if f.type == "base64" and given.get(name) is not None:
                 return base64.b64decode(given[name])
@@ -521,7 +530,7 @@ class Dml:
         elif name == "OpportunityContactRole" and old is not None and rec.get("OpportunityId") is None:
             raise _required(["OpportunityId"])
 
-    def _derive(self, sobj: SObjectDef, rec: Record, blob: bytes | None) -> None:
+    def _derive(self, sobj: SObjectDef, rec: Record, blob: Blob | None) -> None:
         """Fields Salesforce computes from others (names, addresses, flags, formula-like values)."""
         name = sobj.name
         if name in ("Contact", "Lead", "User"):
@@ -586,7 +595,7 @@ class Dml:
                     rec["TaskSubtype"] = "Task"
         elif name == "Attachment":
             if blob is not None:
-                rec["BodyLength"] = len(blob)
+                rec["BodyLength"] = blob_size(blob)
             rec["Body"] = attachment_body_url(self.version, rec["Id"])
         elif name == "FeedItem":
             rec["HasLink"] = bool(rec.get("LinkUrl"))

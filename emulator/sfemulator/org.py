@@ -25,7 +25,7 @@ from sfemulator.oauth import AccessToken, ConnectedApp, OAuthService, RefreshTok
 from sfemulator.query import OrgRecordSource, QueryService
 from sfemulator.schema import Schema, load_schema
 from sfemulator.seed import SALES_USERNAME, seed_demo_org, seed_users
-from sfemulator.store import OrgData, Snapshot
+from sfemulator.store import OrgData, Snapshot, blob_bytes
 from sfemulator.versions import DEFAULT_API_VERSION, SERVED_VERSIONS
 
 __all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_ORG_ID", "Org", "OrgConfig"]
@@ -280,7 +280,9 @@ class Org:
                 "org_id": self.org_id,
                 "data": {
                     "records": snap.records,
-                    "blobs": {k: base64.b64encode(v).decode("ascii") for k, v in snap.blobs.items()},
+                    "blobs": {
+                        k: base64.b64encode(blob_bytes(v)).decode("ascii") for k, v in snap.blobs.items()
+                    },
                     "deleted_at": snap.deleted_at,
                     "autonumbers": snap.autonumbers,
                     "id_counter": snap.id_counter,

@@ -13,7 +13,7 @@ from typing import Any
 from sfemulator.errors import ApiError
 from sfemulator.schema import Schema
 from sfemulator.soql import ChildRelationship, FieldSpec, SoqlError, execute, parse
-from sfemulator.soql.nodes import ChildQuery
+from sfemulator.soql.nodes import And, ChildQuery, Comparison, InList, SelectQuery
 from sfemulator.store import OrgData
 from sfemulator.versions import rebase_urls
 
@@ -118,6 +118,7 @@ class QueryService:
             raise ApiError(400, "MALFORMED_QUERY", "Query string is too long (maximum 100000 characters)")
         try:
             query = parse(text)
+            restricted(query)
             result = execute(query, self.source, now=now, include_deleted=include_deleted, version=version)
         except SoqlError as exc:
             raise ApiError(400, exc.error_code, exc.message) from None
@@ -172,3 +173,28 @@ class QueryService:
             body["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}-{end}"
         body["records"] = rebase_urls(page, cursor.version, version)
         return body
+
+
+_LINK_KEYS = frozenset({"linkedentityid", "contentdocumentid", "id"})
+
+
+def restricted(query: SelectQuery) -> None:
+    """Salesforce's implementation restriction on ContentDocumentLink: a query must filter on one
+    id (``=``) or several (``IN``) of ContentDocumentId or LinkedEntityId, at the top level (an
+    ``AND`` of it and more is fine; an ``OR`` around it is not)."""
+    if query.sobject.lower() != "contentdocumentlink":
+        return
+    conditions = query.where.items if isinstance(query.where, And) else (query.where,)
+    for cond in conditions:
+        if isinstance(cond, Comparison) and cond.op != "=":
+            continue
+        by_id = isinstance(cond, (Comparison, InList)) and not getattr(cond, "negated", False)
+        if by_id and cond.field.text.lower() in _LINK_KEYS:  # type: ignore[union-attr]
+            return
+    raise ApiError(
+        400,
+        "MALFORMED_QUERY",
+        "Implementation restriction: ContentDocumentLink requires a filter by a single Id on "
+        "ContentDocumentId or LinkedEntityId using the equals operator or multiple Id's using the IN "
+        "operator.",
+    )

@@ -17,9 +17,11 @@ from urllib.parse import parse_qs
 from sfemulator.calls import CallContext, Result, first, make_locator, parse_json_body
 from sfemulator.clock import format_datetime, parse_datetime
 from sfemulator.composite import collections, composite
+from sfemulator.content import MAX_MULTIPART_BLOB, parse_multipart
 from sfemulator.errors import ApiError, not_found
 from sfemulator.ids import is_id_shaped, normalize_id
 from sfemulator.schema import SObjectDef
+from sfemulator.store import FileBlob
 from sfemulator.versions import VERSIONS, is_served
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ _BATCH = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 _FORMAT_SUFFIX = ".json"
 _BLOCKED_SUFFIXES = (".inc",)
 REPLICATION_WINDOW = dt.timedelta(days=30)
+MAX_OTHER_MULTIPART_BLOB = 500 * 1024 * 1024
+"""Multipart uploads to other objects than ContentVersion (Attachment, Document)."""
 
 
 def _object_body(value: Any, sobject: str) -> dict[str, Any]:
@@ -272,6 +276,23 @@ class RestApi:
         return self.render(sobj, found[1], version, fields)
 
     def create(self, sobj: SObjectDef, body: bytes, ctx: CallContext) -> Result:
+        blob: FileBlob | None = None
+        if ctx.upload is not None:
+            blob_field = next(
+                (f.name for f in sobj.fields.values() if f.type == "base64" and f.createable), None
+            )
+            if blob_field is None or ctx.in_composite:
+                raise ApiError(
+                    415, "UNSUPPORTED_MEDIA_TYPE", f"multipart requests are not supported for {sobj.name}"
+                )
+            body, blob = parse_multipart(
+                ctx.upload.path, ctx.upload.content_type, ctx.upload.size, blob_field
+            )
+            limit = MAX_MULTIPART_BLOB if sobj.name == "ContentVersion" else MAX_OTHER_MULTIPART_BLOB
+            if blob.length > limit:
+                raise ApiError(
+                    400, "STORAGE_LIMIT_EXCEEDED", "The file exceeds the maximum upload size", [blob_field]
+                )
         value, text = parse_json_body(body)
         values = _object_body(value, sobj.name)
         if any(k.lower() == "id" for k in values):
@@ -282,7 +303,7 @@ class RestApi:
                 ["Id"],
             )
         with self.org.transaction():
-            rid = self.org.dml.insert(sobj, values, user_id=ctx.user_id, locate=make_locator(text))
+            rid = self.org.dml.insert(sobj, values, user_id=ctx.user_id, locate=make_locator(text), blob=blob)
         self.org.touch()
         return Result(
             201,

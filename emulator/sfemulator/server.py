@@ -31,6 +31,9 @@ __all__ = ["EmulatorServer", "demo_org"]
 
 log = logging.getLogger("sfemulator")
 MAX_BODY = 64 * 1024 * 1024
+MAX_UPLOAD = 2 * 1024 * 1024 * 1024 + 1024 * 1024
+"""A multipart body (a ContentVersion's 2 GB plus its entity part), spooled to disk as it arrives."""
+_SPOOL_CHUNK = 1024 * 1024
 MAX_URI = 16 * 1024
 _REASONS = {code.value: code.phrase for code in HTTPStatus}
 
@@ -84,9 +87,56 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length > 0 else b""
 
-    def _serve(self) -> None:
+    def _spool_body(self) -> tuple[Path, int] | None:
+        """A multipart body written to a file as it arrives (never whole in memory); None: too large."""
+        fd, name = tempfile.mkstemp(prefix="upload-", dir=self.server.spool_dir)
+        path = Path(name)
+        total = 0
         try:
-            body = self._read_body()
+            with open(fd, "wb") as out:
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    while True:
+                        line = self.rfile.readline(65537)
+                        size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                                pass
+                            break
+                        total += size
+                        if total > MAX_UPLOAD:
+                            path.unlink(missing_ok=True)
+                            return None
+                        self._copy(out, size)
+                        self.rfile.readline(65537)
+                else:
+                    total = int(self.headers.get("Content-Length") or 0)
+                    if total > MAX_UPLOAD:
+                        path.unlink(missing_ok=True)
+                        return None
+                    self._copy(out, total)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path, total
+
+    def _copy(self, out: Any, size: int) -> None:
+        left = size
+        while left > 0:
+            chunk = self.rfile.read(min(_SPOOL_CHUNK, left))
+            if not chunk:
+                raise ValueError("the request body ended early")
+            out.write(chunk)
+            left -= len(chunk)
+
+    def _serve(self) -> None:
+        spooled: tuple[Path, int] | None = None
+        multipart = (self.headers.get("Content-Type") or "").lower().startswith("multipart/")
+        try:
+            if multipart and self.command in ("POST", "PATCH"):
+                spooled = self._spool_body()
+                body = None if spooled is None else b""
+            else:
+                body = self._read_body()
         except (ValueError, OSError):
             self.close_connection = True
             self._send(
@@ -111,8 +161,14 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(split.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
+            body_file=spooled[0] if spooled else None,
+            body_size=spooled[1] if spooled else 0,
         )
-        response = self.server.app.handle(req)
+        try:
+            response = self.server.app.handle(req)
+        finally:
+            if spooled is not None and not self.server.app.keeps(spooled[0]):
+                spooled[0].unlink(missing_ok=True)
         if response.drop:
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -127,11 +183,19 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in response.headers:
             lines.append(f"{key}: {value}")
         body = b"" if self.command == "HEAD" else response.body
-        lines.append(f"Content-Length: {len(response.body)}")
+        length = response.file.length if response.file is not None else len(response.body)
+        lines.append(f"Content-Length: {length}")
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + body)
+        if response.file is None:
+            self.wfile.write(head + body)
+            return
+        # A file's content goes out a chunk at a time: a 100 MB file is never whole in memory.
+        self.wfile.write(head)
+        if self.command != "HEAD":
+            for chunk in response.file.chunks():
+                self.wfile.write(chunk)
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
@@ -141,9 +205,16 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], app: EmulatorApp, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: EmulatorApp,
+        tls: ssl.SSLContext | None = None,
+        spool_dir: str = "",
+    ) -> None:
         self.app = app
         self.tls = tls
+        self.spool_dir = spool_dir or None
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -212,6 +283,7 @@ class EmulatorServer:
         self.tls = tls
         self.ca_file: Path | None = None
         self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._spool: tempfile.TemporaryDirectory[str] | None = None
         if state_file is not None and state_file.exists():
             self.org.load(state_file)
             self._saved_generation = self.org.generation
@@ -233,7 +305,9 @@ class EmulatorServer:
 
             self._tls_dir = tempfile.TemporaryDirectory(prefix="sfemulator-tls-")
             context, self.ca_file = make_server_context(Path(self._tls_dir.name))
-        self._server = _Server((self.host, self.port), self.app, context)
+        # Multipart uploads (file bodies) live here for the server's lifetime.
+        self._spool = tempfile.TemporaryDirectory(prefix="sfemulator-files-")
+        self._server = _Server((self.host, self.port), self.app, context, self._spool.name)
         self.port = self._server.server_address[1]
         shown_host = self.host if self.host not in ("0.0.0.0", "") else "127.0.0.1"  # noqa: S104
         self.org.base_url = f"http://{shown_host}:{self.port}"
@@ -280,6 +354,11 @@ class EmulatorServer:
         if self._tls_dir is not None:
             self._tls_dir.cleanup()
             self._tls_dir = None
+        if self._spool is not None:
+            # The org keeps no file body past its server: bodies still needed move into memory.
+            self.org.data.materialize_blobs()
+            self._spool.cleanup()
+            self._spool = None
 
     @property
     def https_url(self) -> str:

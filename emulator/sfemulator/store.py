@@ -8,11 +8,48 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["OrgData", "Snapshot"]
+__all__ = ["Blob", "FileBlob", "OrgData", "Snapshot", "blob_bytes", "blob_size"]
 
 Record = dict[str, Any]
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileBlob:
+    """A body kept on disk: a slice of the spooled multipart request it arrived in, so a 100 MB
+    file is held once (on disk), never in memory, and never copied."""
+
+    path: Path
+    offset: int
+    length: int
+
+    def chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
+        with self.path.open("rb") as fh:
+            fh.seek(self.offset)
+            left = self.length
+            while left > 0:
+                chunk = fh.read(min(size, left))
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks())
+
+
+Blob = bytes | FileBlob
+
+
+def blob_bytes(blob: Blob) -> bytes:
+    return blob if isinstance(blob, bytes) else blob.read()
+
+
+def blob_size(blob: Blob) -> int:
+    return len(blob) if isinstance(blob, bytes) else blob.length
 
 
 @dataclass
@@ -20,7 +57,7 @@ class Snapshot:
     """An immutable-by-convention copy of all data (reset target and persistence unit)."""
 
     records: dict[str, dict[str, Record]]
-    blobs: dict[str, bytes]
+    blobs: dict[str, Blob]
     deleted_at: dict[str, str]
     autonumbers: dict[str, int]
     id_counter: int
@@ -31,7 +68,7 @@ class _Undo:
     sobject: str
     record: Record | None
     deleted_at: str | None
-    blob: bytes | None
+    blob: Blob | None
 
 
 @dataclass
@@ -40,7 +77,7 @@ class OrgData:
 
     records: dict[str, dict[str, Record]] = field(default_factory=dict)
     index: dict[str, str] = field(default_factory=dict)
-    blobs: dict[str, bytes] = field(default_factory=dict)
+    blobs: dict[str, Blob] = field(default_factory=dict)
     deleted_at: dict[str, str] = field(default_factory=dict)
     autonumbers: dict[str, int] = field(default_factory=dict)
     _journal: list[dict[str, _Undo]] = field(default_factory=list)
@@ -81,7 +118,7 @@ class OrgData:
         self.records.setdefault(sobject, {})[rid] = record
         self.index[rid] = sobject
 
-    def set_blob(self, record_id: str, sobject: str, body: bytes) -> None:
+    def set_blob(self, record_id: str, sobject: str, body: Blob) -> None:
         self._remember(record_id, sobject)
         self.blobs[record_id] = body
 
@@ -93,6 +130,16 @@ class OrgData:
     def touch(self, record_id: str, sobject: str) -> None:
         """Journal a record before it is modified in place."""
         self._remember(record_id, sobject)
+
+    def materialize_blobs(self) -> None:
+        """Read every file-backed body into memory (before its spool directory goes)."""
+        for rid, blob in list(self.blobs.items()):
+            if isinstance(blob, FileBlob):
+                self.blobs[rid] = blob.read()
+
+    def keeps(self, path: Path) -> bool:
+        """Whether a body lives in the file at ``path``."""
+        return any(isinstance(b, FileBlob) and b.path == path for b in self.blobs.values())
 
     # -- transactions ------------------------------------------------------------------------
     def begin(self) -> None:

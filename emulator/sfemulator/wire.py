@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
+
+if TYPE_CHECKING:
+    from sfemulator.store import FileBlob
 
 __all__ = ["JSON_TYPE", "Request", "Response", "dumps"]
 
@@ -26,6 +30,9 @@ class Request:
     body: bytes = b""
     raw_path: str | None = None
     """The path as sent (percent-encoded), so segments can be split before decoding."""
+    body_file: Path | None = None
+    """A large multipart body, spooled to this file by the server (``body`` is then empty)."""
+    body_size: int = 0
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -41,6 +48,8 @@ class Response:
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     drop: bool = False
+    file: FileBlob | None = None
+    """A body streamed from disk instead of ``body`` (file contents)."""
 
     @classmethod
     def json(cls, status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Response:

@@ -227,6 +227,7 @@ def test_add_from_base64_list_and_get_content_round_trip(api: AttachmentsApi) ->
             "name": "Q3 report.pdf",
             "content_base64": base64.b64encode(PDF).decode(),
             "description": "Quarterly report",
+            "store_as": "attachment",
         },
     )
 
@@ -247,7 +248,11 @@ def test_add_from_base64_list_and_get_content_round_trip(api: AttachmentsApi) ->
     assert set(record) - {"attributes"} == set(ATTACHMENT_FIELDS)
     assert api.body_of(record["Id"]) == PDF
 
-    second = api.call("POST", "", {"parent_id": account, "name": "notes.txt", "content_base64": "aGk="})
+    second = api.call(
+        "POST",
+        "",
+        {"parent_id": account, "name": "notes.txt", "content_base64": "aGk=", "store_as": "attachment"},
+    )
     assert second.status == 201
 
     before = api.emulator.api_calls()
@@ -258,6 +263,7 @@ def test_add_from_base64_list_and_get_content_round_trip(api: AttachmentsApi) ->
         "parent_id": account,
         "attachment_ids": [record["Id"], second.json()["id"]],
         "count": 2,
+        "file_ids": [],
     }
 
     before = api.emulator.api_calls()
@@ -274,17 +280,71 @@ def test_add_from_base64_list_and_get_content_round_trip(api: AttachmentsApi) ->
 
 def test_15_character_ids_are_accepted(api: AttachmentsApi) -> None:
     account = api.account()
-    added = api.call("POST", "", {"parent_id": account[:15], "name": "a.txt", "content_base64": "YQ=="})
+    body = {"parent_id": account[:15], "name": "a.txt", "content_base64": "YQ==", "store_as": "attachment"}
+    added = api.call("POST", "", body)
     assert added.status == 201, added.raw
     assert api.call("GET", f"/parents/{account[:15]}").json()["attachment_ids"] == [added.json()["id"]]
     assert api.call("GET", f"/{added.json()['id'][:15]}/content").json()["content_base64"] == "YQ=="
+
+
+def test_add_stores_a_salesforce_file_when_the_org_has_files(api: AttachmentsApi) -> None:
+    """Issue 19: without store_as, an org with Files gets a file (it shows in the record's Files
+    list), detected from ContentVersion's cached describe; "Get Attachment Content" reads it back."""
+    from sfconnector.salesforce.client import default_describe_cache
+
+    default_describe_cache().clear()
+    account = api.account()
+    before = api.emulator.api_calls()
+    added = api.call("POST", "", {"parent_id": account, "name": "plan.txt", "content_base64": "cGxhbg=="})
+    assert added.status == 201, added.raw
+    assert api.emulator.api_calls() - before == 2  # the describe (then cached) and one composite
+    record = added.json()["record"]
+    assert added.json()["id"].startswith("068")
+    assert record["FirstPublishLocationId"] == account
+    assert record["ContentDocumentLinkId"].startswith("06A")
+    assert api.attachments_of(account) == []
+    before = api.emulator.api_calls()
+    again = api.call("POST", "", {"parent_id": account, "name": "b.txt", "content_base64": "Yg=="})
+    assert again.status == 201, again.raw
+    assert api.emulator.api_calls() - before == 1  # the describe came from the cache
+    got = api.call("GET", f"/{added.json()['id']}/content")
+    assert got.status == 200, got.raw
+    assert got.json()["content_base64"] == "cGxhbg=="
+    # "Get Attachment IDs" sees the record's files (issue 19), still in one call.
+    before = api.emulator.api_calls()
+    listed = api.call("GET", f"/parents/{account}").json()
+    assert api.emulator.api_calls() - before == 1
+    assert listed["attachment_ids"] == []
+    assert listed["file_ids"] == [record["ContentDocumentId"], again.json()["record"]["ContentDocumentId"]]
+    by_document = api.call("GET", f"/{listed['file_ids'][0]}/content").json()
+    assert by_document["content_base64"] == "cGxhbg=="
+    assert got.json()["content_type"] == "text/plain"
+    # A private attachment has no file equivalent: it stays an Attachment.
+    private = api.call(
+        "POST", "", {"parent_id": account, "name": "p.txt", "content_base64": "cA==", "is_private": True}
+    )
+    assert private.json()["id"].startswith("00P")
+
+
+def test_store_as_file_explicitly_and_an_org_without_files(api: AttachmentsApi) -> None:
+    account = api.account()
+    filed = api.call(
+        "POST", "", {"parent_id": account, "name": "f.txt", "content_base64": "Zg==", "store_as": "file"}
+    )
+    assert filed.status == 201, filed.raw
+    assert filed.json()["id"].startswith("068")
+    bad = api.call(
+        "POST", "", {"parent_id": account, "name": "f.txt", "content_base64": "Zg==", "store_as": "doc"}
+    )
+    assert bad.status == 422
+    assert "store_as" in bad.error["fields"][0]
 
 
 def test_list_ids_of_a_record_without_attachments_is_empty(api: AttachmentsApi) -> None:
     account = api.account()
     listed = api.call("GET", f"/parents/{account}")
     assert listed.status == 200
-    assert listed.json() == {"parent_id": account, "attachment_ids": [], "count": 0}
+    assert listed.json() == {"parent_id": account, "attachment_ids": [], "count": 0, "file_ids": []}
 
 
 def test_list_ids_follows_every_page(api: AttachmentsApi) -> None:
@@ -320,7 +380,14 @@ def test_add_from_a_url(api: AttachmentsApi, file_server: tuple[str, list[str]])
     before = api.emulator.api_calls()
 
     added = api.call(
-        "POST", "", {"parent_id": account, "name": "report.pdf", "url": f"{base}/files/report.pdf?sig=abc"}
+        "POST",
+        "",
+        {
+            "parent_id": account,
+            "name": "report.pdf",
+            "url": f"{base}/files/report.pdf?sig=abc",
+            "store_as": "attachment",
+        },
     )
 
     assert added.status == 201, added.raw
@@ -355,7 +422,7 @@ def test_add_honours_an_explicit_content_type_and_privacy(api: AttachmentsApi) -
 
 def test_idempotency_key_makes_add_safe_to_retry(api: AttachmentsApi) -> None:
     account = api.account()
-    body = {"parent_id": account, "name": "once.txt", "content_base64": "b25jZQ=="}
+    body = {"parent_id": account, "name": "once.txt", "content_base64": "b25jZQ==", "store_as": "attachment"}
     first = api.call("POST", "", body, {"Idempotency-Key": "add-once-1"})
     second = api.call("POST", "", body, {"Idempotency-Key": "add-once-1"})
     assert first.status == second.status == 201

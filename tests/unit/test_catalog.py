@@ -82,9 +82,11 @@ def test_every_spec_trigger_exists_and_nothing_extra() -> None:
 
 def test_every_record_family_has_a_supplementary_deleted_trigger() -> None:
     extras = [t for t in TRIGGERS if not t.in_spec]
-    assert {t.kind for t in extras} == {TriggerKind.DELETED}
-    record_families = {f.key for f in FAMILIES} - {"attachments"}
-    assert {t.family for t in extras} == record_families
+    deleted = [t for t in extras if t.kind is TriggerKind.DELETED]
+    # The other supplementary trigger: a new Salesforce File (issue 19).
+    assert [t.key for t in extras if t not in deleted] == ["files.created"]
+    record_families = {f.key for f in FAMILIES} - {"attachments", "files"}
+    assert {t.family for t in deleted} == record_families
     # Every trigger has a stream: the 24 record triggers, field matched (4), entered list view (2)
     # and the extras.
     served = {t.key for t in TRIGGERS if t.stream is not None}
@@ -92,9 +94,11 @@ def test_every_record_family_has_a_supplementary_deleted_trigger() -> None:
 
 
 def test_twelve_families_cover_every_spec_heading() -> None:
-    assert len(FAMILIES) == 12
+    # The spec's 12, plus the supplementary files family (Salesforce Files, issue 19).
+    assert len(FAMILIES) == 13
     headings = set(SPEC_LISTS["Actions"]) | set(SPEC_LISTS["Triggers"])
-    assert headings == set(FAMILY_BY_TITLE)
+    assert headings == set(FAMILY_BY_TITLE) - {"Files"}
+    assert all(not a.in_spec for a in catalog.actions_of("files"))
 
 
 def test_keys_are_unique_and_stable_in_shape() -> None:
@@ -175,6 +179,7 @@ def test_sobjects_of_families() -> None:
         "line_items": "OpportunityLineItem",
         "associations": "OpportunityContactRole",
         "attachments": "Attachment",
+        "files": "ContentVersion",
         "custom_objects": None,
     }
     assert {f.key: f.sobject for f in FAMILIES} == expected

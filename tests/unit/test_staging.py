@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -121,3 +122,32 @@ def test_default_client_signs_with_sigv4(aws: AwsEnv) -> None:
     staged = PayloadStager(aws.bucket).stage("c1", b"v4", filename="v4.txt", content_type="text/plain")
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in staged.url
     assert requests.get(staged.url, timeout=10).content == b"v4"
+
+
+def test_stage_stream_uploads_in_parts_and_reads_back(aws: AwsEnv) -> None:
+    s3 = s3_client(aws)
+    stager = PayloadStager(aws.bucket, s3=s3)
+    chunks = [bytes([i]) * 1_500_000 for i in range(5)]  # 7.5 MB in 1.5 MB reads
+    staged = stager.stage_stream("conn-1", iter(chunks), filename="big.bin", part_size=5 * 1024 * 1024)
+    assert staged.size == sum(map(len, chunks))
+    head = s3.head_object(Bucket=aws.bucket, Key=staged.key)
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["ContentLength"] == staged.size
+    assert head["ETag"].strip('"').endswith("-2")  # two parts: 5 MiB + the rest
+    assert stager.object_size(staged.key) == staged.size
+    assert b"".join(stager.read_chunks(staged.key, 1024 * 1024)) == b"".join(chunks)
+    assert stager.object_size("attachments/none") is None
+
+
+def test_a_stream_that_breaks_leaves_no_upload_behind(aws: AwsEnv) -> None:
+    s3 = s3_client(aws)
+    stager = PayloadStager(aws.bucket, s3=s3)
+
+    def broken() -> Iterator[bytes]:
+        yield b"x" * 6 * 1024 * 1024
+        raise OSError("the source broke off")
+
+    with pytest.raises(OSError, match="broke off"):
+        stager.stage_stream("conn-1", broken(), filename="b.bin", part_size=5 * 1024 * 1024)
+    assert s3.list_multipart_uploads(Bucket=aws.bucket).get("Uploads", []) == []
+    assert s3.list_objects_v2(Bucket=aws.bucket).get("KeyCount") == 0

@@ -28,7 +28,7 @@ MODELLED = {
     "Account", "Contact", "Lead", "Opportunity", "Case", "Task", "Event", "OpportunityContactRole",
     "Product2", "Pricebook2", "PricebookEntry", "OpportunityLineItem", "Attachment", "CaseComment",
     "FeedItem", "FeedComment", "User", "AccountHistory", "OpportunityFieldHistory", "CaseHistory",
-    "ContactHistory",
+    "ContactHistory", "ContentVersion", "ContentDocument", "ContentDocumentLink",
 }  # fmt: skip
 CUSTOM_TARGETS = {"Invoice__c"}
 
@@ -66,7 +66,58 @@ TRIMMED = {
     "FeedComment": "FeedComment.soqlMetadata.json",
     "AccountHistory": "AccountHistory.soqlMetadata.json",
     "OpportunityFieldHistory": "OpportunityFieldHistory.soqlMetadata.json",
+    "ContentVersion": "ContentVersion.soqlMetadata.json",
 }
+# Salesforce Files objects with no capture: their field lists as the SOAP API Developer Guide's
+# object reference documents them (name, type, nillable, targets, picklist values).
+_PICK = "picklistValues"
+HAND: dict[str, list[dict[str, Any]]] = {
+    "ContentDocument": [
+        {"name": "Id", "type": "id", "nillable": False, "label": "ContentDocument ID"},
+        {"name": "CreatedById", "type": "reference", "nillable": False, "referenceTo": ["User"],
+         "relationshipName": "CreatedBy", "label": "Created By ID"},
+        {"name": "CreatedDate", "type": "datetime", "nillable": False, "label": "Created"},
+        {"name": "LastModifiedById", "type": "reference", "nillable": False, "referenceTo": ["User"],
+         "relationshipName": "LastModifiedBy", "label": "Last Modified By ID"},
+        {"name": "LastModifiedDate", "type": "datetime", "nillable": False, "label": "Last Modified Date"},
+        {"name": "IsArchived", "type": "boolean", "nillable": False, "label": "Is Archived"},
+        {"name": "IsDeleted", "type": "boolean", "nillable": False, "label": "Is Deleted"},
+        {"name": "OwnerId", "type": "reference", "nillable": False, "referenceTo": ["User"],
+         "relationshipName": "Owner", "label": "Owner ID"},
+        {"name": "SystemModstamp", "type": "datetime", "nillable": False, "label": "System Modstamp"},
+        {"name": "Title", "type": "string", "nillable": False, "label": "Title"},
+        {"name": "PublishStatus", "type": "picklist", "nillable": False, "label": "Publish Status",
+         _PICK: [{"value": "U"}, {"value": "P"}, {"value": "R"}]},
+        {"name": "LatestPublishedVersionId", "type": "reference", "nillable": True,
+         "referenceTo": ["ContentVersion"], "relationshipName": "LatestPublishedVersion",
+         "label": "Latest Published Version ID"},
+        {"name": "Description", "type": "textarea", "nillable": True, "label": "Description"},
+        {"name": "ContentSize", "type": "int", "nillable": True, "label": "Size"},
+        {"name": "FileType", "type": "string", "nillable": True, "label": "File Type"},
+        {"name": "FileExtension", "type": "string", "nillable": True, "label": "File Extension"},
+        {"name": "SharingOption", "type": "picklist", "nillable": False, "label": "Sharing Option",
+         _PICK: [{"value": "A"}, {"value": "R"}]},
+        {"name": "SharingPrivacy", "type": "picklist", "nillable": False, "label": "Sharing Privacy",
+         _PICK: [{"value": "N"}, {"value": "P"}]},
+        {"name": "ContentModifiedDate", "type": "datetime", "nillable": True, "label": "Modified Date"},
+    ],
+    "ContentDocumentLink": [
+        {"name": "Id", "type": "id", "nillable": False, "label": "ContentDocumentLink ID"},
+        {"name": "LinkedEntityId", "type": "reference", "nillable": False, "label": "Linked Entity ID",
+         "relationshipName": "LinkedEntity", "referenceTo": [
+             "Account", "Contact", "Lead", "Opportunity", "Case", "Task", "Event", "Product2", "User",
+             "Invoice__c"]},
+        {"name": "ContentDocumentId", "type": "reference", "nillable": False, "label": "Content Document ID",
+         "referenceTo": ["ContentDocument"], "relationshipName": "ContentDocument"},
+        {"name": "IsDeleted", "type": "boolean", "nillable": False, "label": "Is Deleted"},
+        {"name": "SystemModstamp", "type": "datetime", "nillable": False, "label": "System Modstamp"},
+        {"name": "ShareType", "type": "picklist", "nillable": True, "label": "Share Type",
+         _PICK: [{"value": "V", "label": "Viewer"}, {"value": "C", "label": "Collaborator"},
+                 {"value": "I", "label": "Inferred"}]},
+        {"name": "Visibility", "type": "picklist", "nillable": True, "label": "Visibility",
+         _PICK: [{"value": "AllUsers"}, {"value": "InternalUsers"}, {"value": "SharedUsers"}]},
+    ],
+}  # fmt: skip
 DROP_FIELDS = {
     "BillingStateCode", "BillingCountryCode", "ShippingStateCode", "ShippingCountryCode",
     "MailingStateCode", "MailingCountryCode", "OtherStateCode", "OtherCountryCode", "StateCode",
@@ -142,6 +193,49 @@ SYNTH: dict[str, dict[str, dict[str, Any]]] = {
         "ThreadChildrenCount": {"digits": 9},
     },
     "AccountHistory": {"Field": {"length": 255}, "DataType": {"length": 255}},
+    # A ContentVersion's body: 2 GB through a multipart request (the field's describe length
+    # cannot say so: it is an int). Title, PathOnClient and the publish location are set on insert.
+    "ContentVersion": {
+        "ContentDocumentId": {"flags": "C", "defaultedOnCreate": True},
+        "Title": {"flags": "CU", "nameField": True, "defaultedOnCreate": True},
+        "Description": {"flags": "CU", "length": 1000},
+        "ReasonForChange": {"flags": "CU"},
+        "PathOnClient": {"flags": "C", "length": 500},
+        "VersionData": {"flags": "C", "length": 2147483647},
+        "FirstPublishLocationId": {"flags": "C", "polymorphicForeignKey": True},
+        "OwnerId": {"flags": "CU", "defaultedOnCreate": True},
+        "SharingOption": {"flags": "CU", "defaultedOnCreate": True, "defaultValue": "A"},
+        "SharingPrivacy": {"flags": "CU", "defaultedOnCreate": True, "defaultValue": "N"},
+        "Origin": {"flags": "C", "defaultedOnCreate": True, "defaultValue": "C"},
+        "ContentLocation": {"flags": "C", "defaultedOnCreate": True, "defaultValue": "S"},
+        "IsMajorVersion": {"flags": "C", "defaultedOnCreate": True, "defaultValue": True},
+        "IsLatest": {"defaultedOnCreate": True},
+        "PublishStatus": {"defaultedOnCreate": True},
+        "FileType": {"defaultedOnCreate": True, "length": 20},
+        "FileExtension": {"length": 40},
+        "VersionNumber": {"length": 20},
+        "Checksum": {"length": 50},
+        "ContentSize": {"digits": 9},
+        "TagCsv": {"flags": "CU", "length": 2000},
+    },
+    "ContentDocument": {
+        "Title": {"flags": "U", "nameField": True},
+        "Description": {"flags": "U", "length": 1000},
+        "OwnerId": {"flags": "U"},
+        "IsArchived": {"defaultedOnCreate": True},
+        "PublishStatus": {"defaultedOnCreate": True},
+        "SharingOption": {"flags": "U", "defaultedOnCreate": True},
+        "SharingPrivacy": {"flags": "U", "defaultedOnCreate": True},
+        "FileType": {"length": 20},
+        "FileExtension": {"length": 40},
+        "ContentSize": {"digits": 9},
+    },
+    "ContentDocumentLink": {
+        "LinkedEntityId": {"flags": "C", "polymorphicForeignKey": True},
+        "ContentDocumentId": {"flags": "C"},
+        "ShareType": {"flags": "CU", "defaultedOnCreate": True},
+        "Visibility": {"flags": "CU", "defaultedOnCreate": True},
+    },
     "OpportunityFieldHistory": {"Field": {"length": 255}, "DataType": {"length": 255}},
 }
 SYSTEM_FIELDS = {
@@ -294,6 +388,18 @@ def build(source: Path) -> None:
         fields = [_synth_field(template_keys, f, facts.get(f["name"], {})) for f in d["fields"]]
         obj["fields"] = _clean_fields(fields)
         out[name] = obj
+    for name, hand in HAND.items():
+        obj = _object_level(name, case_template, glob.get(name))
+        facts = SYNTH.get(name, {})
+        for f in hand:
+            f.setdefault("referenceTo", [])
+            f.setdefault("relationshipName", None)
+            f.setdefault(_PICK, [])
+            f.update(aggregatable=True, custom=False, filterable=True, groupable=True, sortable=True)
+        obj["fields"] = _clean_fields(
+            [_synth_field(template_keys, f, facts.get(f["name"], {})) for f in hand]
+        )
+        out[name] = obj
     for parent, lookup in (("Case", "CaseId"), ("Contact", "ContactId")):
         hist = json.loads(json.dumps(out["AccountHistory"]))
         name = f"{parent}History"
@@ -335,6 +441,16 @@ def build(source: Path) -> None:
         "cascadeDelete": True,
         "restrictedDelete": False,
     }
+    # Deleting a file deletes its versions and its links.
+    for child, fname, rel_name in (
+        ("ContentVersion", "ContentDocumentId", "ContentVersions"),
+        ("ContentDocumentLink", "ContentDocumentId", "ContentDocumentLinks"),
+    ):
+        rels[f"ContentDocument|{child}|{fname}"] = {
+            "relationshipName": rel_name,
+            "cascadeDelete": True,
+            "restrictedDelete": False,
+        }
     rels["Pricebook2|PricebookEntry|Pricebook2Id"] = {
         "relationshipName": "PricebookEntries",
         "cascadeDelete": True,

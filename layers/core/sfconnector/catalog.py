@@ -8,7 +8,8 @@ Adding a family is one :class:`Family` entry, its actions and triggers below, a
 Keys are stable: they appear in URLs, SNS message attributes, the ``GET /catalog`` document and the
 docs, so never rename one.
 
-* 12 families, 54 actions and 30 triggers, exactly the lists of the product spec
+* 12 families, 54 actions and 30 triggers, exactly the lists of the product spec, plus the
+  supplementary files family (Salesforce Files, issue 19)
   (tests/data/integration-page.txt; ``tests/unit/test_catalog.py`` compares them).
 * Actions marked ``in_spec=False`` are supplementary (a plain "get by id" for the families whose
   spec list has none); they are served and listed but are not part of the 54.
@@ -93,6 +94,11 @@ class OperationKind(StrEnum):
     ATTACHMENT_IDS = "attachment_ids"
     ATTACHMENT_CONTENT = "attachment_content"
     ATTACHMENT_ADD = "attachment_add"
+    FILE_ADD = "file_add"
+    """Salesforce Files: a ContentVersion published to a record (``sfconnector.actions.files``)."""
+    FILE_LIST = "file_list"
+    FILE_CONTENT = "file_content"
+    FILE_VERSION = "file_version"
 
 
 class TriggerKind(StrEnum):
@@ -370,6 +376,7 @@ FAMILIES: tuple[Family, ...] = (
         {"OpportunityId": "006Hs08To00004vIEA", "ContactId": "003Hs08To00001fIEA", "Role": "Decision Maker"},
     ),
     Family("attachments", "Attachments", "Attachment", "Attachment"),
+    Family("files", "Files", "ContentVersion", "File"),
     Family(
         "custom_objects",
         "Custom Objects",
@@ -393,6 +400,8 @@ DEMO_IDS: dict[str, str] = {
     "OpportunityLineItem": "00kHs08To000065IEA",
     "OpportunityContactRole": "00KHs08To00007eMEA",
     "Attachment": "00PHs08To0000B2MEI",
+    "ContentDocument": "069Hs08To0000CbIEI",
+    "ContentVersion": "068Hs08To0000CaIEI",
     "FeedItem": "0D5Hs08To0000BEKEY",
     "Invoice__c": "a0IHs08To0000C2MEI",
 }
@@ -692,6 +701,8 @@ def _build_actions() -> tuple[Action, ...]:
         ),
     ]
 
+    actions += _file_actions(fam["files"])
+
     custom = fam["custom_objects"]
     actions += _record_actions(
         custom,
@@ -708,6 +719,83 @@ def _build_actions() -> tuple[Action, ...]:
         supplementary_get=False,
     )
     return tuple(actions)
+
+
+def _file_actions(files: Family) -> list[Action]:
+    """Salesforce Files (issue 19): supplementary to the spec's attachment actions, which keep the
+    classic Attachment object (docs/api.md, "Attachments or files")."""
+    source = {"name": "notes.txt", "content_base64": "TWVldGluZyBub3RlczogcmVuZXdhbCBhZ3JlZWQu"}
+    return [
+        Action(
+            key="files.add",
+            title="Add File",
+            description="Adds a file to a record as a Salesforce File (a ContentVersion linked to the "
+            "record) from a Base64 string, a public URL or an object of the payload bucket.",
+            family=files.key,
+            sobject="ContentVersion",
+            kind=OperationKind.FILE_ADD,
+            method="POST",
+            route=files.base_route,
+            body="AddFileInput",
+            output="FileResult",
+            status_code=201,
+            idempotent_create=True,
+            in_spec=False,
+            example={"parent_id": DEMO_IDS["Account"], **source, "title": "Meeting notes"},
+            note="Up to 2 GB from `url` or `s3_key` (streamed through the payload bucket, never whole in "
+            "memory); `content_base64` is for what fits a request. The record's link is the one Salesforce "
+            "makes for a file published to it (share type V, visibility AllUsers) unless `share_type` or "
+            "`visibility` choose otherwise.",
+            faults=(Fault.CONFLICT, Fault.TOO_LARGE),
+        ),
+        Action(
+            key="files.list",
+            title="List Files",
+            description="Lists the Salesforce Files linked to a record, newest first, with title, type, size "
+            "and version.",
+            family=files.key,
+            sobject="ContentDocumentLink",
+            kind=OperationKind.FILE_LIST,
+            method="GET",
+            route=f"{files.base_route}/parents/{{parent_id}}",
+            body=None,
+            output="FileListResult",
+            in_spec=False,
+        ),
+        Action(
+            key="files.get_content",
+            title="Get File Content",
+            description="Returns a file's content (its latest version for a ContentDocument id, or the "
+            "ContentVersion named): Base64 when small, a short-lived download URL when large.",
+            family=files.key,
+            sobject="ContentVersion",
+            kind=OperationKind.FILE_CONTENT,
+            method="GET",
+            route=f"{files.base_route}/{{file_id}}/content",
+            body=None,
+            output="FileContentResult",
+            in_spec=False,
+            faults=(Fault.TOO_LARGE,),
+        ),
+        Action(
+            key="files.new_version",
+            title="Upload New File Version",
+            description="Uploads a new version of an existing file (ContentDocument): it becomes the "
+            "file's latest version on every record the file is linked to.",
+            family=files.key,
+            sobject="ContentVersion",
+            kind=OperationKind.FILE_VERSION,
+            method="POST",
+            route=f"{files.base_route}/{{document_id}}/versions",
+            body="NewFileVersionInput",
+            output="FileResult",
+            status_code=201,
+            idempotent_create=True,
+            in_spec=False,
+            example={**source, "reason_for_change": "Updated figures"},
+            faults=(Fault.CONFLICT, Fault.TOO_LARGE),
+        ),
+    ]
 
 
 ACTIONS: tuple[Action, ...] = _build_actions()
@@ -840,6 +928,19 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "CustomObjectParams",
         ),
     ]
+    triggers.append(
+        Trigger(
+            "files.created",
+            "New File",
+            "This trigger fires when a new Salesforce File version (ContentVersion) is uploaded; "
+            "FirstPublishLocationId in the event names the record it was published to.",
+            "files",
+            "ContentVersion",
+            created,
+            "NoParams",
+            in_spec=False,
+        )
+    )
     triggers += _deleted_triggers()
     return tuple(triggers)
 

@@ -13,15 +13,16 @@ import datetime as dt
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from sfconnector.models.tenancy import tenant_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 __all__ = [
     "DEFAULT_URL_TTL_SECONDS",
@@ -41,6 +42,8 @@ LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 _ENVELOPE_HEADROOM = 64 * 1024
 
 DEFAULT_URL_TTL_SECONDS = 15 * 60
+STREAM_PART_BYTES = 8 * 1024 * 1024
+"""The part size of a streamed (multipart) upload: S3's minimum is 5 MiB for every part but the last."""
 
 
 def base64_length(raw_size: int) -> int:
@@ -123,34 +126,15 @@ class PayloadStager:
             raise ValueError("connection id is not a safe S3 key segment")
         return f"{tenant_prefix(tenant_id)}{self.prefix}/{connection_id}/{uuid.uuid4()}"
 
-    def stage(
-        self,
-        connection_id: str,
-        content: bytes,
-        *,
-        filename: str,
-        content_type: str = "application/octet-stream",
-        tenant_id: str | None = None,
-    ) -> StagedPayload:
-        """Store ``content`` encrypted and return a presigned URL that downloads it as ``filename``."""
-        s3 = self._client()
-        key = self.key_for(connection_id, tenant_id)
-        disposition = _content_disposition(filename)
-        put_args: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Key": key,
-            "Body": content,
-            "ContentType": content_type,
-            "ContentDisposition": disposition,
-        }
+    def _encryption(self) -> dict[str, Any]:
         if self.kms_key_id:
-            put_args["ServerSideEncryption"] = "aws:kms"
-            put_args["SSEKMSKeyId"] = self.kms_key_id
-        else:
-            put_args["ServerSideEncryption"] = "AES256"
-        s3.put_object(**put_args)
+            return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+        return {"ServerSideEncryption": "AES256"}
+
+    def _presign(self, key: str, size: int, content_type: str, filename: str) -> StagedPayload:
+        disposition = _content_disposition(filename)
         issued = self._clock()
-        url = s3.generate_presigned_url(
+        url = self._client().generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.bucket,
@@ -166,10 +150,106 @@ class PayloadStager:
             key=key,
             url=url,
             expires_at=issued + dt.timedelta(seconds=self.url_ttl_seconds),
-            size=len(content),
+            size=size,
             content_type=content_type,
             filename=filename,
         )
+
+    def stage_stream(
+        self,
+        connection_id: str,
+        chunks: Iterable[bytes],
+        *,
+        filename: str,
+        content_type: str = "application/octet-stream",
+        tenant_id: str | None = None,
+        part_size: int = STREAM_PART_BYTES,
+    ) -> StagedPayload:
+        """Store a stream of chunks through an S3 multipart upload, one part in memory at a time
+        (a 2 GB file costs ``part_size`` of memory), and return a presigned URL to it."""
+        s3 = self._client()
+        key = self.key_for(connection_id, tenant_id)
+        upload = s3.create_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            ContentType=content_type,
+            ContentDisposition=_content_disposition(filename),
+            **self._encryption(),
+        )
+        upload_id = upload["UploadId"]
+        parts: list[CompletedPartTypeDef] = []
+        size = 0
+        buffer = bytearray()
+
+        def flush() -> None:
+            number = len(parts) + 1
+            sent = s3.upload_part(
+                # The buffer itself, not a bytes copy of it (botocore reads a bytearray as it reads bytes).
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=cast(bytes, buffer),
+            )
+            parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+            buffer.clear()
+
+        try:
+            for chunk in chunks:
+                size += len(chunk)
+                buffer += chunk
+                if len(buffer) >= part_size:
+                    flush()
+            if buffer or not parts:
+                flush()
+            s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+        return self._presign(key, size, content_type, filename)
+
+    def object_size(self, key: str) -> int | None:
+        """The size of an object of the bucket (None: no such object)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self._client().head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    def read_chunks(self, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        """An object of the bucket, streamed a chunk at a time."""
+        body = self._client().get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def stage(
+        self,
+        connection_id: str,
+        content: bytes,
+        *,
+        filename: str,
+        content_type: str = "application/octet-stream",
+        tenant_id: str | None = None,
+    ) -> StagedPayload:
+        """Store ``content`` encrypted and return a presigned URL that downloads it as ``filename``."""
+        key = self.key_for(connection_id, tenant_id)
+        self._client().put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=content,
+            ContentType=content_type,
+            ContentDisposition=_content_disposition(filename),
+            **self._encryption(),
+        )
+        return self._presign(key, len(content), content_type, filename)
 
 
 def sigv4_s3_client(region: str | None = None) -> S3Client:

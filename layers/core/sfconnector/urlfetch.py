@@ -17,13 +17,15 @@ services, VPC-private hosts, loopback. The guard therefore:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "FetchError",
+    "FetchStream",
     "FetchedFile",
     "ForbiddenUrlError",
     "PayloadTooLargeError",
@@ -459,6 +462,19 @@ class UrlFetcher:
 
     def fetch(self, url: str) -> FetchedFile:
         """Download ``url`` under the guard; raises ForbiddenUrlError, FetchError or PayloadTooLargeError."""
+        with self.open(url) as stream:
+            content = b"".join(stream.chunks())
+            return FetchedFile(
+                content=content,
+                filename=stream.filename,
+                content_type=stream.content_type,
+                final_url=stream.final_url,
+            )
+
+    @contextmanager
+    def open(self, url: str, *, max_bytes: int | None = None) -> Iterator[FetchStream]:
+        """``url`` under the same guard as :meth:`fetch`, as a stream of chunks (a large file is
+        never whole in memory); ``max_bytes`` overrides the settings' cap."""
         import httpx
 
         deadline = _Deadline(self.settings.total_timeout, self._clock)
@@ -486,14 +502,16 @@ class UrlFetcher:
                     )
                 if not 200 <= response.status_code < 300:
                     raise FetchError(f"{redact_url(current)} answered HTTP {response.status_code}")
-                content = self._read_capped(response, current, deadline)
                 filename = filename_from(response.headers.get("content-disposition"), current)
-                return FetchedFile(
-                    content=content,
+                cap = self.settings.max_bytes if max_bytes is None else max_bytes
+                yield FetchStream(
                     filename=filename,
                     content_type=content_type_from(response.headers.get("content-type"), filename),
                     final_url=redact_url(current),
+                    declared_size=_declared_size(response),
+                    _chunks=functools.partial(self._read_capped, response, current, deadline, cap),
                 )
+                return
             finally:
                 response.close()
         raise FetchError(f"more than {self.settings.max_redirects} redirects", status=422)
@@ -543,25 +561,46 @@ class UrlFetcher:
         reason = type(last_error).__name__ if last_error else "no address"
         raise FetchError(f"could not connect to {redact_url(url)} ({reason})")
 
-    def _read_capped(self, response: httpx.Response, url: httpx.URL, deadline: _Deadline) -> bytes:
+    def _read_capped(
+        self, response: httpx.Response, url: httpx.URL, deadline: _Deadline, cap: int
+    ) -> Iterator[bytes]:
         import httpx
 
-        cap = self.settings.max_bytes
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > cap:
+        declared = _declared_size(response)
+        if declared is not None and declared > cap:
             raise PayloadTooLargeError(cap)
-        buf = bytearray()
+        total = 0
         try:
             # No chunk_size: each network read comes back at once, so the cap and the deadline
             # are checked per read rather than per 64 KiB.
             for chunk in response.iter_bytes():
-                buf += chunk
-                if len(buf) > cap:
+                total += len(chunk)
+                if total > cap:
                     raise PayloadTooLargeError(cap)
                 # A server dripping bytes just under the read timeout is stopped by the total one.
                 deadline.remaining()
+                yield chunk
         except httpx.TimeoutException:
             raise FetchError(f"{redact_url(url)} timed out while sending") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"the download broke off ({type(exc).__name__})") from None
-        return bytes(buf)
+
+
+def _declared_size(response: httpx.Response) -> int | None:
+    declared = response.headers.get("content-length")
+    return int(declared) if declared is not None and declared.strip().isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchStream:
+    """A download under way: its name and type from the headers, its chunks (capped, read once)."""
+
+    filename: str
+    content_type: str
+    final_url: str
+    declared_size: int | None
+    """The Content-Length the server announced (None: chunked); the cap applies to the bytes read."""
+    _chunks: Callable[[], Iterator[bytes]]
+
+    def chunks(self) -> Iterator[bytes]:
+        return self._chunks()

@@ -366,6 +366,7 @@ def test_attachment_actions(action_api: ActionApi, org: OrgReader, seed: Seed) -
             "parent_id": seed.account,
             "name": "hello.txt",
             "content_base64": base64.b64encode(content).decode(),
+            "store_as": "attachment",  # the classic object (the default is a file: test_files.py)
         },
     )
     assert added.status == 201, added

@@ -119,12 +119,38 @@ COSTS = [
     Cost(
         "attachment add",
         lambda api, s, e, t: api.post(
-            "attachments", {"parent_id": s.account, "name": f"{t}.txt", "content_base64": "aGVsbG8="}
+            "attachments",
+            {
+                "parent_id": s.account,
+                "name": f"{t}.txt",
+                "content_base64": "aGVsbG8=",
+                "store_as": "attachment",
+            },
         ),
         cold=1,
         warm=1,
         status=201,
     ),
+    Cost(
+        # The default: a Salesforce File when the org has Files (ContentVersion's describe, cached).
+        "attachment add as a file",
+        lambda api, s, e, t: api.post(
+            "attachments", {"parent_id": s.account, "name": f"{t}.txt", "content_base64": "aGVsbG8="}
+        ),
+        cold=2,
+        warm=1,
+        status=201,
+    ),
+    Cost(
+        "file add",
+        lambda api, s, e, t: api.post(
+            "files", {"parent_id": s.account, "name": f"{t}.txt", "content_base64": "aGVsbG8="}
+        ),
+        cold=1,
+        warm=1,
+        status=201,
+    ),
+    Cost("file list", lambda api, s, e, t: api.get(f"files/parents/{s.account}"), cold=1, warm=1),
     Cost("attachment ids", lambda api, s, e, t: api.get(f"attachments/parents/{s.account}"), cold=1, warm=1),
     Cost(
         "attachment content",

@@ -40,6 +40,7 @@ from sfconnector.settings import EnvSettings
 # urlfetch and staging are imported when a request needs them: every function's cold start pays
 # for what this module imports, and listing ids needs neither.
 if TYPE_CHECKING:
+    from sfconnector.actions.files import FileService
     from sfconnector.staging import PayloadStager
     from sfconnector.urlfetch import UrlFetcher
 
@@ -50,7 +51,9 @@ __all__ = [
     "ATTACHMENT_FIELDS",
     "AttachmentService",
     "AttachmentSettings",
+    "ContentPorts",
     "decode_base64",
+    "rows_of_parent",
 ]
 
 ATTACHMENT_PREFIX = "00P"
@@ -178,14 +181,48 @@ def _guess_type(name: str) -> str:
 
 # --------------------------------------------------------------------------------------- service
 
+_FILE_PREFIXES = ("068", "069")
+"""ContentVersion and ContentDocument ids: what "Add Attachment" returns when it stores a file."""
 
-class AttachmentService:
-    """The attachment actions of one connection.
 
-    ``stager`` and ``fetcher`` are ports built lazily by the composition root (factories are
-    accepted so a function that never stages or fetches never builds them); without a stager,
-    content too big to return inline is a 413.
-    """
+def rows_of_parent(client: SalesforceClient, parent: str, *listings: str) -> list[list[Mapping[str, Any]]]:
+    """Every row of each of ``listings`` (queries of a record's children), in ONE call for their first
+    pages: a composite that also checks the parent exists (for a parent whose type the id tells), so
+    an unknown parent is a 404 rather than an empty list. Further pages cost one call each."""
+    request = CompositeRequest(all_or_none=False, api_version=client.api_version)
+    for n, listing in enumerate(listings):
+        request.query(listing, f"rows{n}")
+    parent_type = ids.sobject_for_id(parent)
+    if parent_type is not None:
+        request.query(soql.select(parent_type, ["Id"], soql.Eq("Id", parent), limit=1), "parent")
+    response = client.composite(request)
+    if parent_type is not None:
+        check = response.by_ref("parent")
+        # A parent type that cannot be queried is no reason to fail: only a clear "no rows" is.
+        if check.ok and isinstance(check.body, Mapping) and not check.body.get("records"):
+            raise RecordNotFoundError(
+                f"{parent_type} {parent} does not exist, or the connected user cannot see it.",
+                fields=["parent_id"],
+            )
+    out = []
+    for n in range(len(listings)):
+        page = response.raise_for_ref(f"rows{n}").body or {}
+        rows: list[Mapping[str, Any]] = list(page.get("records") or [])
+        next_url = None if page.get("done", True) else page.get("nextRecordsUrl")
+        while next_url:
+            more = client.query_more(str(next_url))
+            rows += more.records
+            next_url = None if more.done else more.next_records_url
+        out.append(rows)
+    return out
+
+
+class ContentPorts:
+    """The ports of a service that moves file content (attachments, files): the Salesforce client,
+    the payload stager and the URL fetcher (instances, or factories so a function that never stages
+    or fetches never builds them), the size limit, the inline limit and the connection's owner."""
+
+    default_max_bytes = MAX_ATTACHMENT_BYTES
 
     def __init__(
         self,
@@ -194,21 +231,21 @@ class AttachmentService:
         connection_id: str,
         stager: PayloadStager | Callable[[], PayloadStager | None] | None = None,
         fetcher: UrlFetcher | Callable[[], UrlFetcher] | None = None,
-        max_bytes: int = MAX_ATTACHMENT_BYTES,
+        max_bytes: int | None = None,
         inline_limit: int | None = None,
         tenant_id: str | None = None,
     ) -> None:
         self.client = client
         self.connection_id = connection_id
+        self.max_bytes = self.default_max_bytes if max_bytes is None else max_bytes
         self.tenant_id = tenant_id
         """The connection's owner: staged content goes under its prefix."""
         self._stager = stager
         self._fetcher = fetcher
-        self.max_bytes = max_bytes
         self._inline_limit = inline_limit
 
     def __repr__(self) -> str:
-        return f"AttachmentService(connection_id={self.connection_id!r})"
+        return f"{type(self).__name__}(connection_id={self.connection_id!r})"
 
     @property
     def inline_limit(self) -> int:
@@ -234,6 +271,11 @@ class AttachmentService:
             self._fetcher = UrlFetcher()
         return self._fetcher
 
+
+class AttachmentService(ContentPorts):
+    """The attachment actions of one connection (ports: :class:`ContentPorts`); without a stager,
+    content too big to return inline is a 413."""
+
     # ---- list ids ---------------------------------------------------------------------------------
 
     def list_ids(self, parent_id: str) -> AttachmentIdsResult:
@@ -245,33 +287,51 @@ class AttachmentService:
         parent = check_record_id(parent_id, expected="parent record", key_prefix=None, param="parent_id")
         where = soql.Eq("ParentId", parent)
         listing = soql.select("Attachment", ["Id"], where, order_by=["CreatedDate ASC", "Id ASC"])
-        request = CompositeRequest(all_or_none=False, api_version=self.client.api_version)
-        request.query(listing, "attachments")
-        parent_type = ids.sobject_for_id(parent)
-        if parent_type is not None:
-            request.query(soql.select(parent_type, ["Id"], soql.Eq("Id", parent), limit=1), "parent")
-        response = self.client.composite(request)
-        if parent_type is not None:
-            check = response.by_ref("parent")
-            # A parent type that cannot be queried is no reason to fail: only a clear "no rows" is.
-            if check.ok and isinstance(check.body, Mapping) and not check.body.get("records"):
-                raise RecordNotFoundError(
-                    f"{parent_type} {parent} does not exist, or the connected user cannot see it.",
-                    fields=["parent_id"],
-                )
-        page = response.raise_for_ref("attachments").body or {}
-        found = [str(r["Id"]) for r in page.get("records") or []]
-        next_url = None if page.get("done", True) else page.get("nextRecordsUrl")
-        while next_url:
-            more = self.client.query_more(str(next_url))
-            found += [str(r["Id"]) for r in more.records]
-            next_url = None if more.done else more.next_records_url
-        return AttachmentIdsResult(parent_id=parent, attachment_ids=found, count=len(found))
+        # The record's Salesforce Files ride in the same composite (issue 19: files users upload in
+        # Lightning were invisible here); their ids are ContentDocument ids, read by get_content.
+        links = soql.select(
+            "ContentDocumentLink",
+            ["ContentDocumentId"],
+            soql.Eq("LinkedEntityId", parent),
+            order_by=["ContentDocument.CreatedDate ASC", "ContentDocumentId ASC"],
+        )
+        attachments, files = rows_of_parent(self.client, parent, listing, links)
+        found = [str(r["Id"]) for r in attachments]
+        file_ids = [str(r["ContentDocumentId"]) for r in files]
+        return AttachmentIdsResult(
+            parent_id=parent, attachment_ids=found, count=len(found), file_ids=file_ids
+        )
 
     # ---- get content ------------------------------------------------------------------------------
 
+    def _files(self) -> FileService:
+        """The files service on the same ports (Salesforce Files: ``store_as="file"``)."""
+        from sfconnector.actions.files import FileService
+
+        return FileService(
+            self.client,
+            connection_id=self.connection_id,
+            stager=self._stager,
+            fetcher=self._fetcher,
+            inline_limit=self._inline_limit,
+            tenant_id=self.tenant_id,
+        )
+
     def get_content(self, attachment_id: str) -> AttachmentContentResult:
-        """The attachment's bytes as base64, or a presigned URL when they do not fit a response."""
+        """The attachment's bytes as base64, or a presigned URL when they do not fit a response.
+        A Salesforce File's id (069 document, 068 version; what ``add`` returns for a file) is read
+        as a file."""
+        if attachment_id.startswith(_FILE_PREFIXES):
+            got = self._files().get_content(attachment_id)
+            return AttachmentContentResult(
+                id=got.id,
+                name=got.name,
+                content_type=got.content_type,
+                size=got.size,
+                content_base64=got.content_base64,
+                download_url=got.download_url,
+                download_url_expires_at=got.download_url_expires_at,
+            )
         checked = check_record_id(
             attachment_id, expected="Attachment", key_prefix=ATTACHMENT_PREFIX, param="record_id"
         )
@@ -315,8 +375,17 @@ class AttachmentService:
 
     def add(self, data: AddAttachmentInput) -> RecordResult:
         """Attach a file (base64 or fetched from a URL) to a record; returns the stored Attachment
-        without its Body. One call: create + read back in a composite."""
+        without its Body. One call: create + read back in a composite.
+
+        ``store_as="file"`` stores a Salesforce File instead (a ContentVersion published to the
+        record: it shows in the record's Files list); without ``store_as`` that is the choice when
+        the org has Files (:func:`sfconnector.actions.files.files_enabled`: ContentVersion is
+        createable, from the cached describe) and the attachment is not private (a file has no
+        private flag)."""
         parent = check_record_id(data.parent_id, expected="parent record", key_prefix=None, param="parent_id")
+        if data.store_as == "file":
+            return self._add_file(data, None)  # the files path: URLs stream, up to 2 GB
+        # The content is read (and refused when bad) before anything is asked of Salesforce.
         if data.content_base64 is not None:
             content, hinted_type = decode_base64(data.content_base64, max_bytes=self.max_bytes)
         else:
@@ -329,6 +398,8 @@ class AttachmentService:
             if not fetched.content:
                 raise InvalidInputError("the URL returned an empty file", fields=["url"])
             content, hinted_type = fetched.content, fetched.content_type
+        if data.store_as is None and not data.is_private and self._files_enabled():
+            return self._add_file(data, content)
         content_type = data.content_type or hinted_type or _guess_type(data.name)
         payload: dict[str, Any] = {
             "ParentId": parent,
@@ -359,3 +430,23 @@ class AttachmentService:
             raise SalesforceError(502, message="Salesforce returned no record in the read-back")
         record = {k: v for k, v in record.items() if k != "Body"}
         return RecordResult(id=str(record.get("Id")), record=record)
+
+    def _files_enabled(self) -> bool:
+        from sfconnector.actions.files import files_enabled
+
+        return files_enabled(self.client)
+
+    def _add_file(self, data: AddAttachmentInput, content: bytes | None) -> RecordResult:
+        """Store as a Salesforce File: ``content`` already read, or (None) from the request's source."""
+        from sfconnector.models.files import AddFileInput
+
+        source: dict[str, Any] = {"content_base64": data.content_base64, "url": data.url}
+        files = self._files()
+        if content is not None:
+            stored = files.add_content(data.parent_id, data.name, content, description=data.description)
+        else:
+            request = AddFileInput(
+                parent_id=data.parent_id, name=data.name, description=data.description, **source
+            )
+            stored = files.add(request)
+        return RecordResult(id=stored.id, record={**stored.record, "ContentDocumentLinkId": stored.link_id})

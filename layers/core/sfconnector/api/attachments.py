@@ -10,11 +10,13 @@ Only the attachments function (and the documents function) import this module: t
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
+from pydantic import BaseModel
 
-from sfconnector.actions.attachments import AttachmentService
+from sfconnector.actions.attachments import AttachmentService, ContentPorts
 from sfconnector.api.endpoints import (
     Endpoint,
     body_param,
@@ -33,49 +35,59 @@ from sfconnector.models import AddAttachmentInput
 from sfconnector.runtime import get_runtime
 from sfconnector.salesforce.client import SalesforceClient
 
-__all__ = ["build_add", "build_get_content", "build_list_ids"]
+__all__ = ["build_add", "build_get_content", "build_list_ids", "content_service", "read_endpoint"]
 
 
-def _service(client: SalesforceClient, connection_id: str) -> AttachmentService:
+P = TypeVar("P", bound=ContentPorts)
+
+
+def content_service(cls: type[P], client: SalesforceClient, connection_id: str, **limits: Any) -> P:
+    """A content service (attachments, files) with its ports from the composition root."""
     runtime = get_runtime()
-    return AttachmentService(
+    return cls(
         client,
         connection_id=connection_id,
         # Factories: the stager and the fetcher are built by the first request that needs them.
         stager=lambda: runtime.payload_stager,
         fetcher=lambda: runtime.url_fetcher,
-        max_bytes=runtime.attachment_settings.max_bytes,
         inline_limit=runtime.attachment_inline_limit,
         tenant_id=connection_owner(),
+        **limits,
     )
 
 
-def build_list_ids(action: Action) -> Endpoint:
-    def impl(connection_id: str, parent_id: str) -> Response[Any]:
-        result, calls = perform(
-            action, connection_id, lambda client: _service(client, connection_id).list_ids(parent_id)
-        )
+def _service(client: SalesforceClient, connection_id: str) -> AttachmentService:
+    limit = get_runtime().attachment_settings.max_bytes
+    return content_service(AttachmentService, client, connection_id, max_bytes=limit)
+
+
+def read_endpoint(
+    action: Action, param: inspect.Parameter, work: Callable[[SalesforceClient, str, str], BaseModel]
+) -> Endpoint:
+    """A GET of one id in the path: ``work(client, connection_id, the id)`` answers 200."""
+
+    def impl(connection_id: str, **path: str) -> Response[Any]:
+        (value,) = path.values()
+        result, calls = perform(action, connection_id, lambda client: work(client, connection_id, value))
         return respond(200, result, api_calls=calls)
 
-    params: list[inspect.Parameter] = [
-        connection_param(),
+    return endpoint(action, [connection_param(), param], returns(action), impl)
+
+
+def build_list_ids(action: Action) -> Endpoint:
+    return read_endpoint(
+        action,
         id_param("parent_id", None, "the record the files are attached to"),
-    ]
-    return endpoint(action, params, returns(action), impl)
+        lambda client, cid, parent_id: _service(client, cid).list_ids(parent_id),
+    )
 
 
 def build_get_content(action: Action) -> Endpoint:
-    def impl(connection_id: str, record_id: str) -> Response[Any]:
-        result, calls = perform(
-            action, connection_id, lambda client: _service(client, connection_id).get_content(record_id)
-        )
-        return respond(200, result, api_calls=calls)
-
-    params: list[inspect.Parameter] = [
-        connection_param(),
+    return read_endpoint(
+        action,
         id_param("record_id", "Attachment"),
-    ]
-    return endpoint(action, params, returns(action), impl)
+        lambda client, cid, record_id: _service(client, cid).get_content(record_id),
+    )
 
 
 def build_add(action: Action) -> Endpoint:

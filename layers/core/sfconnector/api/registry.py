@@ -31,6 +31,12 @@ def _attachments() -> ModuleType:
     return attachments
 
 
+def _files() -> ModuleType:
+    from sfconnector.api import files  # lazy seam: the files (and attachments) functions only
+
+    return files
+
+
 OPERATIONS: dict[OperationKind, Callable[[], EndpointBuilder]] = {
     OperationKind.CREATE: lambda: endpoints.build_create,
     OperationKind.GET: lambda: endpoints.build_get,
@@ -43,6 +49,10 @@ OPERATIONS: dict[OperationKind, Callable[[], EndpointBuilder]] = {
     OperationKind.ATTACHMENT_IDS: lambda: _attachments().build_list_ids,
     OperationKind.ATTACHMENT_CONTENT: lambda: _attachments().build_get_content,
     OperationKind.ATTACHMENT_ADD: lambda: _attachments().build_add,
+    OperationKind.FILE_ADD: lambda: _files().build_add,
+    OperationKind.FILE_LIST: lambda: _files().build_list,
+    OperationKind.FILE_CONTENT: lambda: _files().build_get_content,
+    OperationKind.FILE_VERSION: lambda: _files().build_new_version,
 }
 
 

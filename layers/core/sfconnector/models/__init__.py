@@ -44,6 +44,13 @@ if TYPE_CHECKING:
     )
     from sfconnector.models.documents import CatalogDocument
     from sfconnector.models.errors import ErrorBody, ErrorResponse
+    from sfconnector.models.files import (
+        AddFileInput,
+        FileContentResult,
+        FileListResult,
+        FileResult,
+        NewFileVersionInput,
+    )
     from sfconnector.models.triggers import (
         CustomObjectParams,
         FieldMatchedParams,
@@ -58,6 +65,11 @@ _LAZY: dict[str, str] = {
     "CatalogDocument": "documents",
     "ErrorBody": "errors",
     "ErrorResponse": "errors",
+    "AddFileInput": "files",
+    "FileContentResult": "files",
+    "FileListResult": "files",
+    "FileResult": "files",
+    "NewFileVersionInput": "files",
     "CustomObjectParams": "triggers",
     "FieldMatchedParams": "triggers",
     "ListViewParams": "triggers",
@@ -77,6 +89,7 @@ __all__ = [
     "NEXT_PAGE_PATTERN",
     "SALESFORCE_ID_PATTERN",
     "AddAttachmentInput",
+    "AddFileInput",
     "AttachmentContentResult",
     "AttachmentIdsResult",
     "CatalogDocument",
@@ -89,10 +102,14 @@ __all__ = [
     "FieldName",
     "FieldPath",
     "FieldValue",
+    "FileContentResult",
+    "FileListResult",
+    "FileResult",
     "FindAllInput",
     "FindInput",
     "FindResult",
     "ListViewParams",
+    "NewFileVersionInput",
     "NoParams",
     "QueryResult",
     "RecordFields",

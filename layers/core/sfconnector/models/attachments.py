@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -53,6 +53,12 @@ class AddAttachmentInput(_Strict):
     )
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
     is_private: bool = False
+    store_as: Literal["attachment", "file"] | None = Field(
+        default=None,
+        description="attachment: the classic Attachment object; file: a Salesforce File (a ContentVersion "
+        "linked to the record, shown in its Files list). Default: file when the org has Salesforce Files "
+        "and is_private is false, else attachment.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> AddAttachmentInput:
@@ -63,8 +69,13 @@ class AddAttachmentInput(_Strict):
 
 class AttachmentIdsResult(BaseModel):
     parent_id: str
-    attachment_ids: list[str]
-    count: int
+    attachment_ids: list[str] = Field(description="The record's Attachment ids (00P...), oldest first.")
+    count: int = Field(description="How many attachment_ids.")
+    file_ids: list[str] = Field(
+        default_factory=list,
+        description="The record's Salesforce Files (ContentDocument ids, 069...), oldest first: Get "
+        "Attachment Content reads them too.",
+    )
 
 
 class AttachmentContentResult(BaseModel):

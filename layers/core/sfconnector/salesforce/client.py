@@ -17,12 +17,15 @@ Behaviour a caller can rely on:
 
 from __future__ import annotations
 
+import json as json_module
 import logging
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
@@ -396,11 +399,16 @@ class SalesforceClient:
         json: Any = None,
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
-        content: bytes | None = None,
+        content: bytes | Callable[[], Iterable[bytes]] | None = None,
         retryable: bool | None = None,
+        stream: bool = False,
     ) -> httpx.Response:
         """Send one request (refreshing the token once, retrying when safe) and return the 2xx/304
-        response; any other status raises the typed :class:`SalesforceError`."""
+        response; any other status raises the typed :class:`SalesforceError`.
+
+        ``content`` may be a factory of byte chunks (a body streamed from elsewhere: each attempt
+        starts a fresh stream, so the refresh-once retry re-sends it whole). With ``stream`` the
+        response body is not read: the caller iterates it and closes the response."""
         method = method.upper()
         if retryable is None:
             retryable = method in ("GET", "HEAD", "DELETE", "OPTIONS")
@@ -413,15 +421,16 @@ class SalesforceClient:
                 request_headers.update(headers)
             request_headers["Authorization"] = f"Bearer {state.token.access_token.get_secret_value()}"
             try:
-                response = self.http.request(
+                request = self.http.build_request(
                     method,
                     url,
                     json=json,
-                    content=content,
+                    content=content() if callable(content) else content,
                     params=dict(params) if params else None,
                     headers=request_headers,
                     timeout=self.timeout,
                 )
+                response = self.http.send(request, stream=stream)
             except httpx.TransportError as exc:
                 timeout = isinstance(exc, httpx.TimeoutException)
                 kind = "timed out" if timeout else f"failed ({type(exc).__name__})"
@@ -662,3 +671,67 @@ class SalesforceClient:
         """Raw bytes of a binary field (e.g. ``sobjects/Attachment/{id}/Body``)."""
         response = self.request("GET", path, headers={"Accept": "*/*"})
         return response.content
+
+    @contextmanager
+    def open_blob(self, path: str, chunk_size: int = 1024 * 1024) -> Iterator[Iterator[bytes]]:
+        """A binary field as a stream of chunks (a large file never whole in memory). ONE call; a
+        connection that breaks off mid-body is a :class:`SalesforceTransportError`."""
+        response = self.request("GET", path, headers={"Accept": "*/*"}, stream=True)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response.iter_bytes(chunk_size)
+            except httpx.TransportError as exc:
+                raise SalesforceTransportError(
+                    f"GET {self._safe_path(path)} broke off ({type(exc).__name__})",
+                    timeout=isinstance(exc, httpx.TimeoutException),
+                ) from None
+
+        try:
+            yield chunks()
+        finally:
+            response.close()
+
+    def create_with_blob(
+        self,
+        sobject: str,
+        record: Mapping[str, Any],
+        *,
+        blob_field: str,
+        filename: str,
+        size: int,
+        chunks: Callable[[], Iterable[bytes]],
+    ) -> str:
+        """Create a record whose binary field travels as the second part of a ``multipart/form-data``
+        request (the REST API's blob insert: up to 2 GB for ContentVersion, where a JSON body carries
+        at most 37.5 MB of base64). The body is streamed from ``chunks`` with its length declared.
+        ONE call; never retried (a create)."""
+        boundary = f"sfconnector-{uuid.uuid4().hex}"
+        safe_name = filename.replace('"', "'").replace("\r", " ").replace("\n", " ")
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="entity_content"\r\n'
+            "Content-Type: application/json\r\n\r\n"
+            f"{json_module.dumps(dict(record), separators=(',', ':'))}\r\n"
+            f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+            f'Content-Disposition: form-data; name="{identifier(blob_field)}"; filename="{safe_name}"\r\n\r\n'
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode("ascii")
+
+        def body() -> Iterator[bytes]:
+            yield head
+            yield from chunks()
+            yield tail
+
+        response = self.request(
+            "POST",
+            f"sobjects/{sobject_name(sobject)}",
+            content=body,
+            headers={
+                "Content-Type": f'multipart/form-data; boundary="{boundary}"',
+                "Content-Length": str(len(head) + size + len(tail)),
+            },
+        )
+        created = self._json(response)
+        if not isinstance(created, Mapping) or not created.get("id"):
+            raise SalesforceError(502, message="Salesforce returned no id for the created record")
+        return str(created["id"])
