@@ -9,6 +9,7 @@ objects later; the URL's lifetime is what limits access.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import threading
@@ -31,6 +32,7 @@ __all__ = [
     "StagedPayload",
     "base64_length",
     "fits_inline",
+    "presign_download",
     "sigv4_s3_client",
 ]
 
@@ -149,27 +151,33 @@ class PayloadStager:
         else:
             put_args["ServerSideEncryption"] = "AES256"
         s3.put_object(**put_args)
-        issued = self._clock()
-        url = s3.generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ResponseContentType": content_type,
-                "ResponseContentDisposition": disposition,
-            },
-            ExpiresIn=self.url_ttl_seconds,
-            HttpMethod="GET",
+        return presign_download(
+            s3,
+            StagedPayload(self.bucket, key, "", self._clock(), len(content), content_type, filename),
+            ttl_seconds=self.url_ttl_seconds,
+            disposition=disposition,
         )
-        return StagedPayload(
-            bucket=self.bucket,
-            key=key,
-            url=url,
-            expires_at=issued + dt.timedelta(seconds=self.url_ttl_seconds),
-            size=len(content),
-            content_type=content_type,
-            filename=filename,
-        )
+
+
+def presign_download(
+    s3: S3Client, stored: StagedPayload, *, ttl_seconds: int, disposition: str
+) -> StagedPayload:
+    """``stored`` (its ``expires_at`` holding the time of issue) with a presigned GET URL that
+    downloads it with its content type and ``disposition``, valid ``ttl_seconds``."""
+    url = s3.generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": stored.bucket,
+            "Key": stored.key,
+            "ResponseContentType": stored.content_type,
+            "ResponseContentDisposition": disposition,
+        },
+        ExpiresIn=ttl_seconds,
+        HttpMethod="GET",
+    )
+    return dataclasses.replace(
+        stored, url=url, expires_at=stored.expires_at + dt.timedelta(seconds=ttl_seconds)
+    )
 
 
 def sigv4_s3_client(region: str | None = None) -> S3Client:

@@ -31,6 +31,12 @@ def _attachments() -> ModuleType:
     return attachments
 
 
+def _bulk() -> ModuleType:
+    from sfconnector.api import bulk  # lazy seam: the bulk function only
+
+    return bulk
+
+
 OPERATIONS: dict[OperationKind, Callable[[], EndpointBuilder]] = {
     OperationKind.CREATE: lambda: endpoints.build_create,
     OperationKind.GET: lambda: endpoints.build_get,
@@ -43,6 +49,11 @@ OPERATIONS: dict[OperationKind, Callable[[], EndpointBuilder]] = {
     OperationKind.ATTACHMENT_IDS: lambda: _attachments().build_list_ids,
     OperationKind.ATTACHMENT_CONTENT: lambda: _attachments().build_get_content,
     OperationKind.ATTACHMENT_ADD: lambda: _attachments().build_add,
+    OperationKind.BULK_CREATE: lambda: _bulk().build_create,
+    OperationKind.BULK_QUERY: lambda: _bulk().build_create_query,
+    OperationKind.BULK_GET: lambda: _bulk().build_get,
+    OperationKind.BULK_ABORT: lambda: _bulk().build_abort,
+    OperationKind.BULK_RESULTS: lambda: _bulk().build_results,
 }
 
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         AttachmentContentResult,
         AttachmentIdsResult,
     )
+    from sfconnector.models.bulk import BulkJob, BulkJobInput, BulkQueryInput, BulkResults
     from sfconnector.models.documents import CatalogDocument
     from sfconnector.models.errors import ErrorBody, ErrorResponse
     from sfconnector.models.triggers import (
@@ -55,6 +56,10 @@ _LAZY: dict[str, str] = {
     "AddAttachmentInput": "attachments",
     "AttachmentContentResult": "attachments",
     "AttachmentIdsResult": "attachments",
+    "BulkJob": "bulk",
+    "BulkJobInput": "bulk",
+    "BulkQueryInput": "bulk",
+    "BulkResults": "bulk",
     "CatalogDocument": "documents",
     "ErrorBody": "errors",
     "ErrorResponse": "errors",
@@ -79,6 +84,10 @@ __all__ = [
     "AddAttachmentInput",
     "AttachmentContentResult",
     "AttachmentIdsResult",
+    "BulkJob",
+    "BulkJobInput",
+    "BulkQueryInput",
+    "BulkResults",
     "CatalogDocument",
     "CustomObjectParams",
     "CustomSObjectName",

@@ -1,0 +1,186 @@
+"""Bulk jobs end to end: the bulk function's Lambda handler, driven by API Gateway events, talks to
+the Salesforce emulator's Bulk API 2.0 over HTTP, with AWS from moto (connection secret, state
+table, payload bucket). Salesforce calls are counted by the emulator and the answers' header.
+
+Sizes are small on purpose (make test's 10-minute budget): a job's calls do not depend on its size,
+which the call-count test shows with two sizes; the issue's 50,000-record upsert and 100,000-record
+query run in bench/bench_bulk.py (figures in docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from sfconnector.actions.bulk import BulkSettings
+from sfconnector.models.tenancy import tenant_key
+from sfconnector.runtime import get_runtime
+
+from tests.fixtures.actions import ActionApi, ApiResponse
+from tests.fixtures.aws import TEST_TENANT, AwsEnv
+from tests.fixtures.emulator import EmulatorHandle
+
+
+def _wait(api: ActionApi, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = api.get(f"bulk/jobs/{job_id}")
+        assert got.status == 200, got
+        body: dict[str, Any] = got.body
+        if body["finished"]:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"bulk job {job_id} never finished")
+
+
+def _calls(response: ApiResponse) -> int:
+    return int(response.headers["X-Salesforce-Api-Calls"])
+
+
+def test_bulk_upsert_with_failures_returns_salesforce_reasons(
+    action_api: ActionApi, sf_emulator: EmulatorHandle
+) -> None:
+    records: list[dict[str, Any]] = [
+        {"External_Id__c": f"BULK-{i:03d}", "Name": f'Bulk, "{i}" Inc.', "NumberOfEmployees": i}
+        for i in range(20)
+    ]
+    records[3] = {"External_Id__c": "BULK-003", "NumberOfEmployees": 3}  # new, no Name: fails in Salesforce
+    records[7] = {"External_Id__c": "BULK-007", "Name": None}  # new, Name cleared: fails too
+    records.append({"External_Id__c": "ACC-0001", "Rating": "Warm"})  # a seed account: updated
+    before = sf_emulator.api_calls()
+    created = action_api.post(
+        "bulk/jobs",
+        {
+            "object": "Account",
+            "operation": "upsert",
+            "external_id_field": "External_Id__c",
+            "records": records,
+        },
+    )
+    assert created.status == 201, created
+    assert created.body["state"] == "UploadComplete"
+    assert _calls(created) == 4  # describe, create, upload, close
+    assert sf_emulator.api_calls() - before == 4
+    job = _wait(action_api, created.body["id"])
+    assert job["state"] == "JobComplete"
+    assert (job["records_processed"], job["records_failed"]) == (21, 2)
+
+    failed = action_api.get(f"bulk/jobs/{job['id']}/results/failed")
+    assert failed.status == 200, failed
+    assert _calls(failed) == 1
+    rows = {r["fields"]["External_Id__c"]: r for r in failed.body["records"]}
+    assert set(rows) == {"BULK-003", "BULK-007"}
+    assert rows["BULK-003"]["error"].startswith("REQUIRED_FIELD_MISSING:Required fields are missing: [Name]")
+
+    ok = action_api.get(f"bulk/jobs/{job['id']}/results/successful").body
+    assert ok["count"] == 19
+    by_ext = {r["fields"]["External_Id__c"]: r for r in ok["records"]}
+    assert by_ext["ACC-0001"]["created"] is False
+    assert by_ext["BULK-005"]["created"] is True
+    with sf_emulator.rest_client() as sf:
+        record = sf.get(f"/sobjects/Account/{by_ext['BULK-005']['id']}").json()
+    assert record["Name"] == 'Bulk, "5" Inc.'  # quoted correctly through the CSV
+    assert record["NumberOfEmployees"] == 5
+
+
+def test_a_jobs_calls_do_not_depend_on_its_size(action_api: ActionApi, sf_emulator: EmulatorHandle) -> None:
+    costs = []
+    for size in (5, 500):
+        records = [{"LastName": f"Bulk {i}", "Company": "Size Co"} for i in range(size)]
+        created = action_api.post("bulk/jobs", {"object": "Lead", "operation": "insert", "records": records})
+        assert created.status == 201, created
+        job = _wait(action_api, created.body["id"])
+        assert (job["records_processed"], job["records_failed"]) == (size, 0)
+        costs.append(_calls(created))
+    assert costs == [4, 3]  # the describe is cached after the first job
+
+
+def test_bulk_query_streams_records_to_s3(action_api: ActionApi, sf_emulator: EmulatorHandle) -> None:
+    get_runtime().install(bulk_settings=BulkSettings(query_page_records=7))
+    created = action_api.post(
+        "bulk/queries",
+        {"object": "Account", "fields": ["Id", "Name", "Owner.Name"], "condition": "Name != null"},
+    )
+    assert created.status == 201, created
+    job = _wait(action_api, created.body["id"])
+    assert job["records_processed"] == 30
+    results = action_api.get(f"bulk/jobs/{job['id']}/results/records")
+    assert results.status == 200, results
+    assert results.body["count"] == 30
+    assert _calls(results) == 5  # 30 records, 7 per page
+    assert "/tenants/" in results.body["url"]
+    text = requests.get(results.body["url"], timeout=10).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 30
+    assert list(rows[0]) == ["Id", "Name", "Owner.Name"]
+    assert all(r["Id"].startswith("001") for r in rows)
+
+
+def test_csv_input_from_the_payload_bucket(action_api: ActionApi, aws: AwsEnv) -> None:
+    key = f"tenants/{tenant_key(TEST_TENANT)}/bulk-inputs/leads.csv"
+    data = "LastName,Company\r\n" + "".join(f"Csv {i},Stream Co\r\n" for i in range(50)) + "No Company,\r\n"
+    boto3.client("s3", region_name=aws.region).put_object(Bucket=aws.bucket, Key=key, Body=data.encode())
+    created = action_api.post("bulk/jobs", {"object": "Lead", "operation": "insert", "input_key": key})
+    assert created.status == 201, created
+    job = _wait(action_api, created.body["id"])
+    assert (job["records_processed"], job["records_failed"]) == (51, 1)
+    failed = action_api.get(f"bulk/jobs/{job['id']}/results/failed").body["records"]
+    assert failed[0]["error"].startswith("REQUIRED_FIELD_MISSING")
+
+    outside = action_api.post(
+        "bulk/jobs", {"object": "Lead", "operation": "insert", "input_key": "tenants/other/bulk-inputs/x.csv"}
+    )
+    assert outside.status == 422
+    assert outside.error["fields"] == ["input_key"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"object": "Account", "operation": "merge", "records": [{"Name": "A"}]}, 422, "operation"),
+        ({"object": "Account", "operation": "upsert", "records": [{"Name": "A"}]}, 422, "external_id_field"),
+        ({"object": "Account", "operation": "insert", "records": [{"Nope__c": "A"}]}, 422, "records.Nope__c"),
+        (
+            {"object": "Account", "operation": "insert", "records": [{"NumberOfEmployees": "many"}]},
+            422,
+            "records[0].NumberOfEmployees",
+        ),
+        ({"object": "Account", "operation": "insert"}, 422, "records"),
+        (
+            {"object": "Account", "operation": "delete", "records": [{"Id": "003000000000001"}]},
+            422,
+            "records[0].Id",
+        ),
+        ({"object": "Nope__c", "operation": "insert", "records": [{"Name": "A"}]}, 404, "sobject"),
+    ],
+)
+def test_bad_inputs_are_refused_naming_the_field(
+    action_api: ActionApi, sf_emulator: EmulatorHandle, body: dict[str, Any], status: int, field: str
+) -> None:
+    before = sf_emulator.api_calls()
+    answer = action_api.post("bulk/jobs", body)
+    assert answer.status == status, answer
+    assert any(field in f for f in answer.error["fields"]), answer.error
+    assert sf_emulator.api_calls() - before <= 1  # at most the describe: no job was started
+
+
+def test_jobs_of_other_connections_and_wrong_results_kinds(action_api: ActionApi) -> None:
+    missing = action_api.get("bulk/jobs/750000000000001AAA")
+    assert missing.status == 404
+    assert missing.error["fields"] == ["job_id"]
+    created = action_api.post(
+        "bulk/jobs", {"object": "Lead", "operation": "insert", "records": [{"LastName": "X", "Company": "Y"}]}
+    )
+    job_id = created.body["id"]
+    wrong = action_api.get(f"bulk/jobs/{job_id}/results/records")
+    assert wrong.status == 422
+    assert wrong.error["fields"] == ["which"]
+    _wait(action_api, job_id)
+    finished = action_api.delete(f"bulk/jobs/{job_id}")
+    assert finished.status == 409
+    assert finished.error["code"] == "job_state"
