@@ -10,7 +10,9 @@ query run in bench/bench_bulk.py (figures in docs/benchmarks.md).
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
+import json
 import time
 from typing import Any
 
@@ -21,9 +23,21 @@ from sfconnector.actions.bulk import BulkSettings
 from sfconnector.models.tenancy import tenant_key
 from sfconnector.runtime import get_runtime
 
-from tests.fixtures.actions import ActionApi, ApiResponse
-from tests.fixtures.aws import TEST_TENANT, AwsEnv
+from tests.fixtures.actions import FUNCTIONS, ActionApi, ApiResponse, FakeLambdaContext
+from tests.fixtures.aws import TEST_TENANT, AwsEnv, subscriber_queue
 from tests.fixtures.emulator import EmulatorHandle
+
+
+def load_module(function: str, name: str) -> Any:
+    """``functions/<function>/<name>.py`` as a module (the watcher's entry point)."""
+    spec = importlib.util.spec_from_file_location(
+        f"sfconnector_{function}_{name}", FUNCTIONS / function / f"{name}.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _wait(api: ActionApi, job_id: str) -> dict[str, Any]:
@@ -184,3 +198,43 @@ def test_jobs_of_other_connections_and_wrong_results_kinds(action_api: ActionApi
     finished = action_api.delete(f"bulk/jobs/{job_id}")
     assert finished.status == 409
     assert finished.error["code"] == "job_state"
+
+
+def _received(aws: AwsEnv, url: str) -> list[dict[str, Any]]:
+    got = boto3.client("sqs", region_name=aws.region).receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )
+    return [
+        {
+            "body": json.loads(m["Body"]),
+            "attributes": {k: v["StringValue"] for k, v in m["MessageAttributes"].items()},
+        }
+        for m in got.get("Messages", [])
+    ]
+
+
+def test_the_watcher_publishes_bulk_job_finished_once(
+    action_api: ActionApi, sf_emulator: EmulatorHandle, aws: AwsEnv
+) -> None:
+    """A workflow waits for the event instead of polling: the watcher's run costs one Salesforce
+    call per unfinished job and publishes each finished job once, with the connection's tenant."""
+    queue = subscriber_queue(aws, "bulk-subscriber")
+    watcher = load_module("bulk", "watcher")
+    created = action_api.post(
+        "bulk/jobs", {"object": "Lead", "operation": "insert", "records": [{"LastName": "W", "Company": "X"}]}
+    )
+    job = _wait(action_api, created.body["id"])
+    before = sf_emulator.api_calls()
+    report = watcher.lambda_handler({}, FakeLambdaContext())
+    assert report == {"checked": 1, "finished": 1, "salesforce_calls": 1, "dropped": 0, "errors": 0}
+    assert sf_emulator.api_calls() - before == 1
+    [message] = _received(aws, queue)
+    assert message["attributes"]["event_type"] == "bulk_job.finished"
+    assert message["attributes"]["tenant_id"] == TEST_TENANT
+    assert message["attributes"]["connection_id"] == action_api.connection_id
+    assert message["body"]["subject"] == job["id"]
+    assert message["body"]["data"]["state"] == "JobComplete"
+    assert message["body"]["data"]["records_processed"] == 1
+    again = watcher.lambda_handler({}, FakeLambdaContext())
+    assert again["checked"] == 0  # off the watch list: no call, no second event
+    assert _received(aws, queue) == []

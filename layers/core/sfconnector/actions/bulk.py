@@ -25,29 +25,42 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sfconnector.actions.errors import InvalidInputError, RecordNotFoundError
 from sfconnector.bulkfiles import BulkFiles
-from sfconnector.errors import ConnectorError, Fault, FieldProblem, FieldValidationError
+from sfconnector.errors import (
+    ConnectionNotFoundError,
+    ConnectorError,
+    Fault,
+    FieldProblem,
+    FieldValidationError,
+)
+from sfconnector.events import Event, EventPublisher, utc_now_iso
 from sfconnector.models.bulk import BulkJob, BulkJobInput, BulkQueryInput, BulkResultRow, BulkResults
 from sfconnector.salesforce import soql
 from sfconnector.salesforce.client import SalesforceClient
-from sfconnector.salesforce.errors import SalesforceError
+from sfconnector.salesforce.errors import NotFoundError, SalesforceError
 from sfconnector.salesforce.schema import SObjectSchema, sobject_schema
 from sfconnector.salesforce.validation import check_record_id, select_fields, unknown_field, validate_record
 from sfconnector.stores.bulk_jobs import BulkJobRecord, BulkJobRepository
 
 __all__ = [
+    "FINISHED_EVENT",
     "MAX_UPLOAD_BYTES",
     "BulkInputTooLargeError",
     "BulkJobStateError",
     "BulkService",
     "BulkSettings",
+    "WatchReport",
     "csv_rows",
+    "watch_jobs",
 ]
+
+logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 """Salesforce's limit for one job's upload (Bulk API 2.0)."""
@@ -470,3 +483,80 @@ def _row(raw: Mapping[str, str]) -> BulkResultRow:
         error=raw.get("sf__Error") or None,
         fields=fields,
     )
+
+
+# ---- the watcher: bulk_job.finished ----------------------------------------------------------------
+
+FINISHED_EVENT = "bulk_job.finished"
+WATCH_RESERVE_MS = 5_000
+"""Stop checking jobs when less than this is left of the invocation (the next run goes on)."""
+
+
+@dataclass
+class WatchReport:
+    checked: int = 0
+    finished: int = 0
+    salesforce_calls: int = 0
+    dropped: int = 0
+    errors: int = 0
+
+
+def watch_jobs(
+    jobs: BulkJobRepository,
+    clients: Callable[[str, str | None], SalesforceClient],
+    publisher: EventPublisher,
+    *,
+    remaining_ms: Callable[[], int] | None = None,
+) -> WatchReport:
+    """One run of the watcher (every minute): each unfinished job's state (1 Salesforce call per
+    job), and for each finished one a ``bulk_job.finished`` event on the topic (the connection's
+    tenant in ``tenant_id``), then the job leaves the watch list. A job whose connection is gone,
+    or that Salesforce no longer knows, leaves the list without an event; any other failure is
+    retried by the next run."""
+    report = WatchReport()
+    for connection_id, job_id in jobs.watched():
+        if remaining_ms is not None and remaining_ms() < WATCH_RESERVE_MS:
+            break
+        record = jobs.get(connection_id, job_id)
+        if record is None:
+            jobs.unwatch(connection_id, job_id)
+            report.dropped += 1
+            continue
+        report.checked += 1
+        try:
+            client = clients(connection_id, record.tenant_id)
+            before = client.api_calls
+            try:
+                info = client.get_json(f"jobs/{record.kind}/{job_id}")
+            finally:
+                report.salesforce_calls += client.api_calls - before
+        except (ConnectionNotFoundError, NotFoundError):
+            jobs.unwatch(connection_id, job_id)
+            report.dropped += 1
+            continue
+        except (ConnectorError, SalesforceError):
+            logger.warning(
+                "bulk job %s of connection %s: state not read; next run retries", job_id, connection_id
+            )
+            report.errors += 1
+            continue
+        job = _job(info, record.kind)
+        if not job.finished:
+            continue
+        publisher.publish(
+            Event(
+                id=f"bulk-{job_id}",
+                type=FINISHED_EVENT,
+                source="salesforce/bulk",
+                subject=job_id,
+                time=utc_now_iso(),
+                connection_id=connection_id,
+                tenant_id=record.tenant_id,
+                data=job.model_dump(mode="json"),
+            ),
+            {"job_state": job.state},
+        )
+        jobs.set_state(connection_id, job_id, job.state)
+        jobs.unwatch(connection_id, job_id)
+        report.finished += 1
+    return report
