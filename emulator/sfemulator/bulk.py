@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sfemulator.calls import CallContext, Result, first, parse_json_body
 from sfemulator.clock import format_datetime
 from sfemulator.errors import ApiError, not_found, refuse_id_on_insert
-from sfemulator.ids import normalize_id
+from sfemulator.ids import IdGenerator, normalize_id
 
 if TYPE_CHECKING:
     from sfemulator.org import Org
@@ -166,9 +166,13 @@ class BulkJobs:
     def __init__(self, org: Org) -> None:
         self.org = org
         self.jobs: dict[str, Job] = {}
+        # Job ids from their own counter: the first job after a reset always has the same id
+        # (whatever the seed holds), so documents can name a demo job.
+        self.ids = IdGenerator(org.org_id[3:5])
 
     def clear(self) -> None:
         self.jobs.clear()
+        self.ids.counter = 1
 
     # -- routing -------------------------------------------------------------------------------
     def dispatch(
@@ -228,7 +232,7 @@ class BulkJobs:
             raise _bulk_error(400, f"Invalid content type: {content_type}. Only CSV is supported")
         operation = str(payload.get("operation") or "")
         now = format_datetime(self.org.clock.now())
-        job_id = self.org.ids.new(JOB_PREFIX)
+        job_id = self.ids.new(JOB_PREFIX)
         if kind == "query":
             if operation not in QUERY_OPERATIONS:
                 raise _bulk_error(400, f"Invalid operation: {operation}. Allowed are query, queryAll")

@@ -19,7 +19,9 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from jsonschema import Draft7Validator
 from sfconnector.actions.bulk import BulkSettings
+from sfconnector.api.asyncapi import asyncapi_document
 from sfconnector.models.tenancy import tenant_key
 from sfconnector.runtime import get_runtime
 
@@ -196,8 +198,13 @@ def test_jobs_of_other_connections_and_wrong_results_kinds(action_api: ActionApi
     assert wrong.error["fields"] == ["which"]
     _wait(action_api, job_id)
     finished = action_api.delete(f"bulk/jobs/{job_id}")
-    assert finished.status == 409
-    assert finished.error["code"] == "job_state"
+    assert finished.status == 200, finished  # idempotent: a finished job is answered as it is
+    assert (finished.body["state"], finished.body["finished"]) == ("JobComplete", True)
+    assert _calls(finished) == 2
+    early = action_api.post("bulk/queries", {"object": "Lead", "fields": ["Id"]}).body["id"]
+    aborted = action_api.delete(f"bulk/jobs/{early}")
+    assert aborted.status == 200, aborted
+    assert aborted.body["state"] in ("Aborted", "JobComplete")
 
 
 def _received(aws: AwsEnv, url: str) -> list[dict[str, Any]]:
@@ -235,6 +242,10 @@ def test_the_watcher_publishes_bulk_job_finished_once(
     assert message["body"]["subject"] == job["id"]
     assert message["body"]["data"]["state"] == "JobComplete"
     assert message["body"]["data"]["records_processed"] == 1
+    # The event is the message the AsyncAPI document describes (payload and SNS attributes).
+    documented = asyncapi_document(title="t", version="1")["components"]["messages"]["bulk_job.finished"]
+    assert list(Draft7Validator(documented["payload"]).iter_errors(message["body"])) == []
+    assert list(Draft7Validator(documented["headers"]).iter_errors(message["attributes"])) == []
     again = watcher.lambda_handler({}, FakeLambdaContext())
     assert again["checked"] == 0  # off the watch list: no call, no second event
     assert _received(aws, queue) == []

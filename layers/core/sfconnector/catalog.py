@@ -750,7 +750,8 @@ def _bulk_actions() -> tuple[Action, ...]:
         (
             "abort_job", "Abort Bulk Job", "Aborts a job that has not finished.",
             OperationKind.BULK_ABORT, "DELETE", job, None, "BulkJob", 200, (Fault.CONFLICT,),
-            "Salesforce calls: 1. A finished job answers 409 `job_state`.",
+            "Salesforce calls: 1. Idempotent: a job that already finished is answered as it is "
+            "(`finished: true`, 1 more call).",
         ),
         (
             "get_results", "Get Bulk Job Results",

@@ -265,7 +265,8 @@ class BulkService:
         assert body.records is not None
         header: list[str] = []
         seen: set[str] = set()
-        for record in body.records:
+        records = body.records
+        for record in records:
             for name in record:
                 if name.lower() not in seen:
                     seen.add(name.lower())
@@ -273,7 +274,7 @@ class BulkService:
         self._check_columns(schema, body.operation, header, external, param="records")
         problems: list[FieldProblem] = []
         rows: list[list[str]] = []
-        for i, record in enumerate(body.records):
+        for i, record in enumerate(records):
             values = {k.lower(): v for k, v in record.items()}
             row: dict[str, Any] = {}
             try:
@@ -364,13 +365,18 @@ class BulkService:
         return _job(self._json("GET", f"jobs/{record.kind}/{record.job_id}"), record.kind)
 
     def abort(self, job_id: str) -> BulkJob:
+        """Abort the job; idempotent: a job that already finished (aborted, complete or failed) is
+        answered as it is (1 more call), like deleting a deleted record."""
         record = self._record(job_id)
         try:
             info = self._json("PATCH", f"jobs/{record.kind}/{record.job_id}", json={"state": "Aborted"})
         except SalesforceError as exc:
-            if exc.status in (400, 409):
+            if exc.status not in (400, 409):
+                raise
+            job = self.get(job_id)
+            if not job.finished:
                 raise BulkJobStateError(f"the job cannot be aborted now: {exc}", fields=["job_id"]) from None
-            raise
+            return job
         return _job(info, record.kind)
 
     def results(self, job_id: str, which: str) -> BulkResults:

@@ -27,13 +27,11 @@ from sfconnector.api.endpoints import (
 )
 from sfconnector.api.tenancy import connection_owner
 from sfconnector.catalog import Action
-from sfconnector.models.bulk import BULK_JOB_ID_PATTERN, BulkJobInput, BulkQueryInput
+from sfconnector.models.bulk import BULK_JOB_ID_PATTERN, DEMO_BULK_JOB_ID, BulkJobInput, BulkQueryInput
 from sfconnector.runtime import get_runtime
 from sfconnector.salesforce.client import SalesforceClient
 
 __all__ = ["build_abort", "build_create", "build_create_query", "build_get", "build_results"]
-
-_EXAMPLE_JOB = "7505f00000AbCdEAAV"
 
 
 def _service(client: SalesforceClient, connection_id: str) -> BulkService:
@@ -51,7 +49,7 @@ def _service(client: SalesforceClient, connection_id: str) -> BulkService:
 def _job_param() -> inspect.Parameter:
     location = Path(
         description="The bulk job's id (key prefix 750, 15 or 18 characters), as the create answered.",
-        json_schema_extra={"pattern": BULK_JOB_ID_PATTERN, "examples": [_EXAMPLE_JOB]},
+        json_schema_extra={"pattern": BULK_JOB_ID_PATTERN, "examples": [DEMO_BULK_JOB_ID]},
     )
     return inspect.Parameter("job_id", KW, annotation=Annotated[str, location])
 
@@ -108,7 +106,10 @@ def build_results(action: Action) -> Endpoint:
         KW,
         annotation=Annotated[
             Literal["successful", "failed", "unprocessed", "records"],
-            Path(description="Ingest jobs: successful, failed or unprocessed rows; query jobs: records."),
+            Path(
+                description="Ingest jobs: successful, failed or unprocessed rows; query jobs: records.",
+                examples=["successful"],
+            ),
         ],
     )
     return endpoint(action, [connection_param(), _job_param(), which], returns(action), impl)

@@ -192,6 +192,8 @@ def _closed(schema: dict[str, Any]) -> None:
 
 
 _CLOSED: Any = _closed
+CLOSED_MAP: Any = _closed
+"""``json_schema_extra`` of a field map (field name -> scalar) other models declare (bulk records)."""
 
 
 class RecordFields(

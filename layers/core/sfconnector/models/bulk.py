@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from sfconnector.models import (
+    CLOSED_MAP,
     FIELD_NAME_PATTERN,
     MAX_SELECT_FIELDS,
     FieldName,
@@ -18,6 +19,7 @@ from sfconnector.models import (
 __all__ = [
     "BULK_JOB_ID_PATTERN",
     "BULK_RESULT_KINDS",
+    "DEMO_BULK_JOB_ID",
     "INPUT_KEY_PATTERN",
     "MAX_JSON_RECORDS",
     "BulkJob",
@@ -31,8 +33,16 @@ __all__ = [
 BULK_JOB_ID_PATTERN = r"^750[A-Za-z0-9]{12}(?:[A-Za-z0-5]{3})?$"
 """A Bulk API job id (key prefix 750, 15 or 18 characters)."""
 INPUT_KEY_PATTERN = r"^[A-Za-z0-9!_.*'()/=+:@%~ -]{1,1024}$"
-MAX_JSON_RECORDS = 10_000
-"""Records one request may carry as JSON (API Gateway's 10 MB body); more: a payload-bucket CSV."""
+DEMO_BULK_JOB_ID = "750Hs0000000001IAA"
+"""The documents' example job: the first job the demo org (the emulator) mints after a reset."""
+MAX_JSON_RECORDS = 1_000
+MAX_JSON_RECORD_FIELDS = 18
+"""Records (and fields of each) one request may carry as JSON: within the body parser's 20,000
+members (sfconnector.api.bodies); more rows or wider ones travel as a payload-bucket CSV."""
+BulkRecord = Annotated[
+    dict[FieldName, FieldValue],
+    Field(min_length=1, max_length=MAX_JSON_RECORD_FIELDS, json_schema_extra=CLOSED_MAP),
+]
 BULK_RESULT_KINDS = ("successful", "failed", "unprocessed", "records")
 
 BulkOperation = Literal["insert", "update", "upsert", "delete", "hard_delete"]
@@ -56,7 +66,7 @@ class BulkJobInput(_Strict):
     )
     records: (
         Annotated[
-            list[Annotated[dict[FieldName, FieldValue], Field(min_length=1)]],
+            list[BulkRecord],
             Field(min_length=1, max_length=MAX_JSON_RECORDS),
         ]
         | None
@@ -85,7 +95,7 @@ class BulkQueryInput(_Strict):
         description="A SOQL WHERE condition, parsed and re-emitted by the connector's guard "
         "(fields checked against the describe), e.g. \"Industry = 'Energy'\". None: every record.",
     )
-    include_deleted: bool = Field(default=False, description="Include the recycle bin (queryAll).")
+    include_deleted: StrictBool = Field(default=False, description="Include the recycle bin (queryAll).")
 
 
 class BulkJob(BaseModel):
