@@ -249,3 +249,70 @@ def test_the_watcher_publishes_bulk_job_finished_once(
     again = watcher.lambda_handler({}, FakeLambdaContext())
     assert again["checked"] == 0  # off the watch list: no call, no second event
     assert _received(aws, queue) == []
+
+
+def test_hard_delete_without_the_permission_is_salesforces_refusal(
+    action_api: ActionApi, sf_emulator: EmulatorHandle
+) -> None:
+    sf_emulator.configure(bulk_hard_delete=False)
+    with sf_emulator.rest_client() as sf:
+        lead = sf.post("/sobjects/Lead", json={"LastName": "Keep", "Company": "Me"}).json()["id"]
+    refused = action_api.post(
+        "bulk/jobs", {"object": "Lead", "operation": "hard_delete", "records": [{"Id": lead}]}
+    )
+    assert 400 <= refused.status < 500, refused
+    assert refused.error["salesforce"][0]["errorCode"] == "FEATURENOTENABLED"
+    sf_emulator.configure(bulk_hard_delete=True)
+    allowed = action_api.post(
+        "bulk/jobs", {"object": "Lead", "operation": "hard_delete", "records": [{"Id": lead}]}
+    )
+    assert allowed.status == 201, allowed
+    assert _wait(action_api, allowed.body["id"])["records_failed"] == 0
+
+
+def test_an_input_over_the_upload_limit_is_413(
+    action_api: ActionApi, aws: AwsEnv, sf_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit is Salesforce's 150 MB; lowered here so the test needs no 150 MB object."""
+    from sfconnector.actions import bulk as bulk_service
+
+    monkeypatch.setattr(bulk_service, "MAX_UPLOAD_BYTES", 64)
+    key = f"tenants/{tenant_key(TEST_TENANT)}/bulk-inputs/big.csv"
+    boto3.client("s3", region_name=aws.region).put_object(
+        Bucket=aws.bucket, Key=key, Body=b"LastName\n" + b"x\n" * 64
+    )
+    before = sf_emulator.api_calls()
+    answer = action_api.post("bulk/jobs", {"object": "Lead", "operation": "insert", "input_key": key})
+    assert answer.status == 413, answer
+    assert answer.error["fields"] == ["input_key"]
+    assert sf_emulator.api_calls() - before <= 1  # the describe at most: no job started
+
+
+def test_inputs_are_read_and_results_written_in_bounded_pieces(aws: AwsEnv) -> None:
+    """The streaming the bulk function relies on: an input comes in 1 MiB chunks (each request that
+    re-sends it opens a new stream), results go up in parts of at most one buffered part."""
+    from sfconnector.bulkfiles import PART_BYTES, READ_CHUNK, BulkFiles
+
+    s3 = boto3.client("s3", region_name=aws.region)
+    files = BulkFiles(aws.bucket, s3_factory=lambda: s3)
+    key = f"{files.input_prefix('t-1')}big.csv"
+    s3.put_object(Bucket=aws.bucket, Key=key, Body=b"Name\n" + b"y" * (3 * READ_CHUNK))
+    opened = files.open_input(key)
+    assert opened is not None
+    stream, head = opened
+    assert head.startswith(b"Name\n")
+    assert stream.size == 3 * READ_CHUNK + 5
+    for _ in range(2):  # re-iterable: a retried upload sends the whole object again
+        sizes = [len(chunk) for chunk in stream]
+        assert sum(sizes) == stream.size
+        assert max(sizes) <= READ_CHUNK
+    sent: list[int] = []
+    s3.meta.events.register(
+        "provide-client-params.s3.UploadPart", lambda params, **_: sent.append(len(params["Body"]))
+    )
+    parts = (b"z" * READ_CHUNK for _ in range(20))  # 20 MiB: three parts
+    staged = files.write("conn-1", "t-1", parts, filename="r.csv")
+    assert staged.size == 20 * READ_CHUNK
+    assert staged.key.startswith("tenants/t-1/bulk-results/conn-1/")
+    assert sent == [PART_BYTES, PART_BYTES, 20 * READ_CHUNK - 2 * PART_BYTES]
+    assert s3.get_object(Bucket=aws.bucket, Key=staged.key)["ContentLength"] == 20 * READ_CHUNK

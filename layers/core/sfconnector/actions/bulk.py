@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sfconnector.actions.errors import InvalidInputError, RecordNotFoundError
-from sfconnector.bulkfiles import BulkFiles
+from sfconnector.bulkfiles import BulkFiles, InputObject
 from sfconnector.errors import (
     ConnectionNotFoundError,
     ConnectorError,
@@ -179,9 +179,11 @@ class BulkService:
         created = self._json("POST", "jobs/ingest", json=spec)
         job_id = str(created["id"])
         try:
-            self.client.request(
-                "PUT", f"jobs/ingest/{job_id}/batches", content=content, headers={"Content-Type": "text/csv"}
-            )
+            headers = {"Content-Type": "text/csv"}
+            if isinstance(content, InputObject):
+                # Streamed with its length (not chunked): S3 told us the object's size.
+                headers["Content-Length"] = str(content.size)
+            self.client.request("PUT", f"jobs/ingest/{job_id}/batches", content=content, headers=headers)
             closed = self._json("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
         except Exception:
             # Leave no Open job behind (Salesforce counts open jobs against a limit).
