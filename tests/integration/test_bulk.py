@@ -316,3 +316,17 @@ def test_inputs_are_read_and_results_written_in_bounded_pieces(aws: AwsEnv) -> N
     assert staged.key.startswith("tenants/t-1/bulk-results/conn-1/")
     assert sent == [PART_BYTES, PART_BYTES, 20 * READ_CHUNK - 2 * PART_BYTES]
     assert s3.get_object(Bucket=aws.bucket, Key=staged.key)["ContentLength"] == 20 * READ_CHUNK
+
+
+def test_large_ingest_results_come_as_a_presigned_url(action_api: ActionApi) -> None:
+    get_runtime().install(bulk_settings=BulkSettings(inline_rows=3))
+    records = [{"LastName": f"Url {i}", "Company": "Url Co"} for i in range(5)]
+    created = action_api.post("bulk/jobs", {"object": "Lead", "operation": "insert", "records": records})
+    job = _wait(action_api, created.body["id"])
+    results = action_api.get(f"bulk/jobs/{job['id']}/results/successful")
+    assert results.status == 200, results
+    assert (results.body["count"], results.body["records"]) == (5, None)
+    assert "/bulk-results/" in results.body["url"]
+    rows = list(csv.DictReader(io.StringIO(requests.get(results.body["url"], timeout=10).text)))
+    assert [r["LastName"] for r in rows] == [f"Url {i}" for i in range(5)]
+    assert all(r["sf__Id"].startswith("00Q") and r["sf__Created"] == "true" for r in rows)
