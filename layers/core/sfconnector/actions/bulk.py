@@ -85,6 +85,12 @@ class BulkJobStateError(ConnectorError):
     fault = Fault.CONFLICT
 
 
+_NOT_READY = (
+    "the job's results are not available: it is still running (wait for bulk_job.finished) or it "
+    "did not complete (see its state and error_message)"
+)
+
+
 class BulkInputTooLargeError(ConnectorError):
     code = "too_large"
     fault = Fault.TOO_LARGE
@@ -394,9 +400,7 @@ class BulkService:
             )
         except SalesforceError as exc:
             if exc.status in (400, 409):
-                raise BulkJobStateError(
-                    "the job has not finished yet; wait for bulk_job.finished", fields=["job_id"]
-                ) from None
+                raise BulkJobStateError(_NOT_READY, fields=["job_id"]) from None
             raise
         data = response.content
         rows = csv_rows(data) if data.strip() else []
@@ -435,9 +439,7 @@ class BulkService:
                     )
                 except SalesforceError as exc:
                     if exc.status in (400, 409) and first:
-                        raise BulkJobStateError(
-                            "the job has not finished yet; wait for bulk_job.finished", fields=["job_id"]
-                        ) from None
+                        raise BulkJobStateError(_NOT_READY, fields=["job_id"]) from None
                     raise
                 counted[0] += int(response.headers.get("Sforce-NumberOfRecords") or 0)
                 body = response.content
