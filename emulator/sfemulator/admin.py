@@ -44,6 +44,7 @@ class ConfigBody(_Body):
     refresh_token_rotation: bool | None = None
     daily_api_limit: int | None = Field(default=None, ge=0)
     min_query_batch_size: int | None = Field(default=None, ge=1, le=2000)
+    bulk_hard_delete: bool | None = None
 
 
 class ClockBody(_Body):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError", "not_found"]
+__all__ = ["ApiError", "not_found", "refuse_id_on_insert"]
 
 
 class ApiError(Exception):
@@ -34,3 +34,11 @@ class ApiError(Exception):
 
 def not_found() -> ApiError:
     return ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+
+
+def refuse_id_on_insert(values: dict[str, Any]) -> None:
+    """An insert's values may not carry an Id (Salesforce's answer when they do)."""
+    if any(k.lower() == "id" for k in values):
+        raise ApiError(
+            400, "INVALID_FIELD_FOR_INSERT_UPDATE", "Record ID: cannot specify Id in an insert call", ["Id"]
+        )

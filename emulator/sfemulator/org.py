@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from sfemulator.bulk import BulkJobs
 from sfemulator.clock import Clock, format_datetime
 from sfemulator.dml import Dml
 from sfemulator.faults import FaultInjector
@@ -63,6 +64,8 @@ class OrgConfig(BaseModel):
     api_version: str = DEFAULT_API_VERSION
     custom_config: Path | None = None
     seed: bool = True
+    bulk_hard_delete: bool = True
+    """The running user holds "Bulk API Hard Delete" (False: hardDelete jobs are refused)."""
     fault_seed: int = 0
 
     @field_validator("org_id")
@@ -101,6 +104,7 @@ class Org:
         self.dml = Dml(self.schema, self.data, self.ids, self.clock, self.version)
         self.source = OrgRecordSource(self.schema, self.data)
         self.queries = QueryService(self.source, self.version)
+        self.bulk = BulkJobs(self)
         self.list_views: ListViewCatalog = load_list_views(self.schema, self.ids)
         self.oauth = OAuthService(self)
         self.faults = FaultInjector(self.config.fault_seed)
@@ -264,6 +268,7 @@ class Org:
             self.oauth.clear()
             self._register_default_app()
             self.queries.clear()
+            self.bulk.clear()
             self.list_views = self._seed_views.copy()
             self.faults.clear()
             self.clock.reset()

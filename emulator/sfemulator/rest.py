@@ -109,6 +109,8 @@ class RestApi:
             if method != "GET":
                 raise _methods_not_allowed(method, "GET,HEAD")
             return self._query(head == "queryAll", parts[1:], query, ctx)
+        if head == "jobs":
+            return self.org.bulk.dispatch(method, parts[1:], query, body, ctx)
         if head == "limits" and len(parts) == 1:
             if method != "GET":
                 raise _methods_not_allowed(method, "GET,HEAD")

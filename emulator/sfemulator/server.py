@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import logging
+import re
 import socket
 import ssl
 import tempfile
@@ -23,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sfemulator.app import EmulatorApp
+from sfemulator.bulk import MAX_UPLOAD_BYTES
 from sfemulator.oauth import ConnectedApp
 from sfemulator.org import Org, OrgConfig
 from sfemulator.wire import Request, Response
@@ -35,6 +37,7 @@ MAX_UPLOAD = 2 * 1024 * 1024 * 1024 + 1024 * 1024
 """A multipart body (a ContentVersion's 2 GB plus its entity part), spooled to disk as it arrives."""
 _SPOOL_CHUNK = 1024 * 1024
 MAX_URI = 16 * 1024
+_INGEST_UPLOAD = re.compile(r"^/services/data/v\d+\.\d/jobs/ingest/[^/]+/batches/?$")
 _REASONS = {code.value: code.phrase for code in HTTPStatus}
 
 
@@ -66,6 +69,8 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", getattr(self, "command", "-"), urlsplit(path).path if path else format % args)
 
     def _read_body(self) -> bytes | None:
+        # A Bulk API 2.0 upload may carry up to 150 MB; every other request keeps the smaller cap.
+        cap = MAX_UPLOAD_BYTES if _INGEST_UPLOAD.search(urlsplit(self.path).path) else MAX_BODY
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks = []
             total = 0
@@ -77,13 +82,13 @@ class _Handler(BaseHTTPRequestHandler):
                         pass
                     break
                 total += size
-                if total > MAX_BODY:
+                if total > cap:
                     return None
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline(65537)
             return b"".join(chunks)
         length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        if length > cap:
             return None
         return self.rfile.read(length) if length > 0 else b""
 

@@ -127,6 +127,15 @@ class OrgData:
         self.records[sobject][record_id]["IsDeleted"] = True
         self.deleted_at[record_id] = when
 
+    def purge(self, record_id: str) -> None:
+        """Remove a deleted record for good (a hard delete: no recycle bin, no undelete)."""
+        sobject = self.index[record_id]
+        self._remember(record_id, sobject)
+        self.records[sobject].pop(record_id, None)
+        self.index.pop(record_id, None)
+        self.deleted_at.pop(record_id, None)
+        self.blobs.pop(record_id, None)
+
     def touch(self, record_id: str, sobject: str) -> None:
         """Journal a record before it is modified in place."""
         self._remember(record_id, sobject)

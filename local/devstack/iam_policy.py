@@ -145,6 +145,10 @@ IAM_ACTION_OF = {
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "HeadBucket"): "s3:ListBucket",
     ("s3", "ListObjectsV2"): "s3:ListBucket",
+    # A multipart upload is authorised as s3:PutObject (AbortMultipartUpload has its own action).
+    ("s3", "CreateMultipartUpload"): "s3:PutObject",
+    ("s3", "UploadPart"): "s3:PutObject",
+    ("s3", "CompleteMultipartUpload"): "s3:PutObject",
 }
 # moto authorises those operations under their API name: the moto copy of a policy allows both.
 _MOTO_ALIASES: dict[str, list[str]] = {}

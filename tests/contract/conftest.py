@@ -13,6 +13,7 @@ the emulator's demo org and moto.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,8 +30,10 @@ from devstack.lambdas import FunctionRuntime
 from devstack.resources import local_api_id
 from devstack.template import read_template
 from sfconnector.api.meta import openapi_document
+from sfconnector.models.bulk import DEMO_BULK_JOB_ID
 from sfconnector.models.subscriptions import DEMO_SUBSCRIPTION_ID, Subscription
 from sfconnector.runtime import Runtime, reset_runtime, set_runtime
+from sfconnector.stores.bulk_jobs import BulkJobRecord, BulkJobRepository
 from sfconnector.stores.subscriptions import SubscriptionRepository
 
 from tests.fixtures.actions import seed_connection
@@ -123,6 +126,7 @@ class ContractEnv:
         set_runtime(Runtime(http=_loopback_http(self.emulator.base_url)))
         seed_connection(self.aws, self.emulator, CONNECTION_ID)
         seed_demo_subscription(self.aws)
+        seed_demo_bulk_job(self.aws, self.emulator)
 
     def server_to_server_credentials(self, flow: str) -> dict[str, str]:
         """What a POST /connections example of a server-to-server ``flow`` needs to succeed against
@@ -176,6 +180,23 @@ def seed_demo_subscription(aws: AwsEnv) -> None:
             sobject="Lead",
             fields=["Id", "Name", "Email"],
             start_at=datetime.now(UTC).replace(microsecond=0),
+        )
+    )
+
+
+def seed_demo_bulk_job(aws: AwsEnv, emulator: EmulatorHandle) -> None:
+    """The bulk job the document's examples name (``DEMO_BULK_JOB_ID``: the first job the reset org
+    mints), finished, and remembered for the demo connection as the bulk function stores one."""
+    with emulator.rest_client() as sf:
+        job = sf.post("/jobs/ingest", json={"object": "Lead", "operation": "insert"}).json()
+        assert job["id"] == DEMO_BULK_JOB_ID, job
+        sf.put(f"/jobs/ingest/{job['id']}/batches", content=b"LastName,Company\nDemo,Bulk Co\n")
+        sf.patch(f"/jobs/ingest/{job['id']}", json={"state": "UploadComplete"})
+        while sf.get(f"/jobs/ingest/{job['id']}").json()["state"] != "JobComplete":
+            time.sleep(0.005)
+    BulkJobRepository(boto3.client("dynamodb", region_name=aws.region), aws.table_name).put(
+        BulkJobRecord(
+            CONNECTION_ID, DEMO_BULK_JOB_ID, "ingest", "Lead", "insert", created_at=job["createdDate"]
         )
     )
 

@@ -118,3 +118,30 @@ def test_a_generated_client_creates_finds_upserts_and_deletes_with_typed_results
     connected = create_connection.sync(client=client, body=request)
     assert isinstance(connected, models.ConnectionView), connected
     assert (connected.status, connected.flow) == ("connected", "client_credentials")
+
+def test_a_generated_client_runs_a_bulk_job_with_typed_results(generated: Any, api_url: str) -> None:
+    api = importlib.import_module(f"{PACKAGE}.api.bulk_jobs")
+    models = importlib.import_module(f"{PACKAGE}.models")
+    create, get, results = (
+        importlib.import_module(f"{api.__name__}.bulk_{name}")
+        for name in ("create_job", "get_job", "get_results")
+    )
+    client = generated.Client(base_url=api_url, raise_on_unexpected_status=True)
+    body = models.BulkJobInput.from_dict(
+        {
+            "object": "Lead",
+            "operation": "insert",
+            "records": [{"LastName": "Generated", "Company": "Bulk Co"}],
+        }
+    )
+    job = create.sync(CONNECTION_ID, client=client, body=body)
+    assert isinstance(job, models.BulkJob), job
+    assert job.id.startswith("750")
+    state = get.sync(CONNECTION_ID, job.id, client=client)
+    while not state.finished:
+        state = get.sync(CONNECTION_ID, job.id, client=client)
+    assert (state.state, state.records_processed, state.records_failed) == ("JobComplete", 1, 0)
+    done = results.sync(CONNECTION_ID, job.id, "successful", client=client)
+    assert isinstance(done, models.BulkResults)
+    assert done.count == 1
+    assert done.records[0].fields["LastName"] == "Generated"

@@ -182,3 +182,53 @@ def test_attachments_stage_big_content_in_s3_on_their_role(
     assert answer.body["size"] == len(content)
     assert {("s3", "PutObject"), ("s3", "GetObject")} <= operations(iam_roles.recorder, "AttachmentsFunction")
     assert [str(f) for f in iam_roles.findings()] == []
+
+
+def test_bulk_jobs_and_their_watcher_run_on_their_roles(
+    iam_roles: IamRoles, aws: AwsEnv, sf_emulator: EmulatorHandle, fresh_runtime: None
+) -> None:
+    """The bulk function starts an ingest job from a tenant's CSV in the payload bucket and streams a
+    query's records into bulk-results/ (multipart upload); the watcher reads the watch list and
+    publishes the finished events."""
+    import importlib.util
+    import time
+
+    import boto3
+    from sfconnector.actions.bulk import BulkSettings
+    from sfconnector.models.tenancy import tenant_key
+
+    from tests.fixtures.actions import FUNCTIONS
+    from tests.fixtures.aws import TEST_TENANT
+
+    connection = seed_connection(aws, sf_emulator, "conn-iam-bulk")
+    api = ActionApi(connection.connection_id)
+    key = f"tenants/{tenant_key(TEST_TENANT)}/bulk-inputs/leads.csv"
+    boto3.client("s3", region_name=aws.region).put_object(
+        Bucket=aws.bucket, Key=key, Body=b"LastName,Company\nIam,Least Privilege Ltd\n"
+    )
+    with iam_roles.acting_as("BulkFunction"):
+        get_runtime().install(bulk_settings=BulkSettings(query_page_records=10))
+        ingest = api.post("bulk/jobs", {"object": "Lead", "operation": "insert", "input_key": key})
+        assert ingest.status == 201, ingest
+        query = api.post("bulk/queries", {"object": "Account", "fields": ["Id", "Name"]})
+        assert query.status == 201, query
+        for job in (ingest.body["id"], query.body["id"]):
+            while not api.get(f"bulk/jobs/{job}").body["finished"]:
+                time.sleep(0.05)
+        records = api.get(f"bulk/jobs/{query.body['id']}/results/records")
+        assert records.status == 200, records
+    spec = importlib.util.spec_from_file_location("bulk_watcher_iam", FUNCTIONS / "bulk" / "watcher.py")
+    assert spec is not None
+    assert spec.loader is not None
+    watcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(watcher)
+    with iam_roles.acting_as("BulkWatcherFunction"):
+        report = watcher.lambda_handler({}, FakeLambdaContext(function_name="bulk-watcher"))
+    assert report["finished"] == 2, report
+    assert {("s3", "GetObject"), ("s3", "CreateMultipartUpload"), ("s3", "UploadPart")} <= operations(
+        iam_roles.recorder, "BulkFunction"
+    )
+    assert {("dynamodb", "Query"), ("sns", "Publish")} <= operations(
+        iam_roles.recorder, "BulkWatcherFunction"
+    )
+    assert [str(f) for f in iam_roles.findings()] == []

@@ -219,7 +219,7 @@ def test_unknown_keys_raise_naming_the_key() -> None:
 def test_every_family_has_a_function_and_template_block() -> None:
     """Adding a family = a catalog entry + functions/<key>/app.py + a template block: all three exist."""
     resources = load_template(TEMPLATE)["Resources"]
-    for fam in FAMILIES:
+    for fam in (*FAMILIES, *catalog.SERVICE_FAMILIES):
         assert (FUNCTIONS / fam.key / "app.py").is_file(), f"functions/{fam.key}/app.py missing"
         block = resources.get(fam.function_name)
         assert block is not None, f"template.yaml has no {fam.function_name}"

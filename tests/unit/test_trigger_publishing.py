@@ -10,18 +10,12 @@ import pytest
 from sfconnector.events import MAX_MESSAGE_BYTES, OutboundMessage, SnsEventPublisher
 from sfconnector.stores.cursors import SEEN_ENTRY_BYTES, CursorStore, StreamState, decode_seen, encode_seen
 
-from tests.fixtures.aws import AwsEnv
+from tests.fixtures.aws import AwsEnv, subscriber_queue
 
 
 @pytest.fixture
 def queue(aws: AwsEnv) -> str:
-    sqs = boto3.client("sqs", region_name=aws.region)
-    url = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("sns", region_name=aws.region).subscribe(
-        TopicArn=aws.topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
-    )
-    return url
+    return subscriber_queue(aws)
 
 
 def _drain(aws: AwsEnv, url: str) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ __all__ = [
     "ACTIONS",
     "DEMO_IDS",
     "FAMILIES",
+    "SERVICE_FAMILIES",
     "STREAMS",
     "TRIGGERS",
     "Action",
@@ -99,6 +100,12 @@ class OperationKind(StrEnum):
     FILE_LIST = "file_list"
     FILE_CONTENT = "file_content"
     FILE_VERSION = "file_version"
+    BULK_CREATE = "bulk_create"
+    """A Bulk API 2.0 ingest job (records as JSON or a payload-bucket CSV)."""
+    BULK_QUERY = "bulk_query"
+    BULK_GET = "bulk_get"
+    BULK_ABORT = "bulk_abort"
+    BULK_RESULTS = "bulk_results"
 
 
 class TriggerKind(StrEnum):
@@ -386,7 +393,11 @@ FAMILIES: tuple[Family, ...] = (
     ),
 )
 
-_FAMILY_BY_KEY = {f.key: f for f in FAMILIES}
+SERVICE_FAMILIES: tuple[Family, ...] = (Family("bulk", "Bulk jobs", None, "Bulk job"),)
+"""Functions beside the product spec's 12 object families, declared the same way (their actions
+are supplementary, ``in_spec=False``, and name their routes): Bulk API 2.0 jobs on any object."""
+
+_FAMILY_BY_KEY = {f.key: f for f in (*FAMILIES, *SERVICE_FAMILIES)}
 
 DEMO_IDS: dict[str, str] = {
     "Account": "001Hs08To00000VIEQ",
@@ -798,7 +809,87 @@ def _file_actions(files: Family) -> list[Action]:
     ]
 
 
-ACTIONS: tuple[Action, ...] = _build_actions()
+def _bulk_actions() -> tuple[Action, ...]:
+    """The bulk function's actions (Bulk API 2.0; models in :mod:`sfconnector.models.bulk`)."""
+    base = f"{CONNECTION_PREFIX}/bulk"
+    job = f"{base}/jobs/{{job_id}}"
+    too_large = (Fault.TOO_LARGE,)
+    Spec = tuple[str, str, str, OperationKind, str, str, str | None, str, int, tuple[Fault, ...], str]
+    specs: list[Spec] = [
+        (
+            "create_job", "Create Bulk Job",
+            "Starts a Bulk API 2.0 ingest job (insert, update, upsert, delete, hard delete) on any object.",
+            OperationKind.BULK_CREATE, "POST", f"{base}/jobs", "BulkJobInput", "BulkJob", 201, too_large,
+            "Salesforce calls: 3 whatever the size (create, upload, close), + 1 describe when not cached. "
+            "Columns and JSON values are checked against the describe first; the rest fails per row "
+            "(failed results, Salesforce's reason). `bulk_job.finished` is published when it ends.",
+        ),
+        (
+            "create_query", "Create Bulk Query",
+            "Starts a Bulk API 2.0 query job exporting fields of any object (a guarded condition).",
+            OperationKind.BULK_QUERY, "POST", f"{base}/queries", "BulkQueryInput", "BulkJob", 201, (),
+            "Salesforce calls: 1 (+ 1 describe when not cached). The records are read with "
+            "`results/records` (streamed to the payload bucket, a presigned URL) once it finished.",
+        ),
+        (
+            "get_job", "Get Bulk Job", "The job's state and progress (records processed and failed).",
+            OperationKind.BULK_GET, "GET", job, None, "BulkJob", 200, (), "Salesforce calls: 1.",
+        ),
+        (
+            "abort_job", "Abort Bulk Job", "Aborts a job that has not finished.",
+            OperationKind.BULK_ABORT, "DELETE", job, None, "BulkJob", 200, (Fault.CONFLICT,),
+            "Salesforce calls: 1. Idempotent: a job that already finished is answered as it is "
+            "(`finished: true`, 1 more call).",
+        ),
+        (
+            "get_results", "Get Bulk Job Results",
+            "An ingest job's successful, failed or unprocessed rows, or a query job's records.",
+            OperationKind.BULK_RESULTS, "GET", f"{job}/results/{{which}}", None, "BulkResults", 200,
+            (Fault.CONFLICT,),
+            "Salesforce calls: 1 (a query: 1 per 50,000 records). Up to 1,000 rows come back as JSON, "
+            "more as a presigned URL of the CSV (query records: always the URL). Before the job "
+            "finished: 409 `job_state`.",
+        ),
+    ]  # fmt: skip
+    examples: dict[str, Mapping[str, Any]] = {
+        "create_job": {
+            "object": "Account",
+            "operation": "upsert",
+            "external_id_field": "External_Id__c",
+            "records": [
+                {"External_Id__c": "ACC-9001", "Name": "Acme"},
+                {"External_Id__c": "ACC-9002", "Name": "Globex"},
+            ],
+        },
+        "create_query": {
+            "object": "Account",
+            "fields": ["Id", "Name", "Owner.Name"],
+            "condition": "Industry = 'Energy'",
+        },
+    }
+    return tuple(
+        Action(
+            key=f"bulk.{name}",
+            title=title,
+            description=description,
+            family="bulk",
+            sobject=None,
+            kind=kind,
+            method=method,
+            route=route,
+            body=body,
+            output=output,
+            status_code=status,
+            in_spec=False,
+            example=examples.get(name),
+            note=note,
+            faults=faults,
+        )
+        for name, title, description, kind, method, route, body, output, status, faults, note in specs
+    )
+
+
+ACTIONS: tuple[Action, ...] = _build_actions() + _bulk_actions()
 
 # ------------------------------------------------------------------------------------------ triggers
 

@@ -47,7 +47,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
     from sfconnector.actions.attachments import AttachmentSettings
+    from sfconnector.actions.bulk import BulkSettings
     from sfconnector.actions.records import MatchLocker
+    from sfconnector.bulkfiles import BulkFiles
     from sfconnector.events import Event, EventPublisher
     from sfconnector.oauth.authorization import AuthorizationService
     from sfconnector.oauth.server import ServerConnections
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from sfconnector.oauth.settings import ConnectionsSettings
     from sfconnector.salesforce.client import DescribeCache, RetryPolicy, SalesforceClient, TokenProvider
     from sfconnector.staging import PayloadStager
+    from sfconnector.stores.bulk_jobs import BulkJobRepository
     from sfconnector.stores.connections import ApiUsageRecorder, ConnectionOwners, ConnectionRepository
     from sfconnector.stores.idempotency import StateTablePersistence
     from sfconnector.stores.locks import MatchLock
@@ -380,6 +383,35 @@ class Runtime:
             url_ttl_seconds=settings.url_ttl_seconds,
             kms_key_id=settings.payload_kms_key_id,
         )
+
+    # ---- bulk jobs (the bulk function and its watcher) --------------------------------------------
+
+    @cached_property
+    def bulk_jobs(self) -> BulkJobRepository:
+        from sfconnector.stores.bulk_jobs import BulkJobRepository
+
+        return BulkJobRepository(lambda: self.dynamodb, self.settings.table_name)
+
+    @cached_property
+    def bulk_files(self) -> BulkFiles:
+        """The bulk jobs' CSV inputs and results in the payload bucket (presigned URLs: SigV4)."""
+        from sfconnector.bulkfiles import BulkFiles
+        from sfconnector.staging import sigv4_s3_client
+
+        settings = self.attachment_settings
+        region = self.settings.aws_region
+        return BulkFiles(
+            self.settings.payload_bucket,
+            s3_factory=lambda: sigv4_s3_client(region=region),
+            url_ttl_seconds=settings.url_ttl_seconds,
+            kms_key_id=settings.payload_kms_key_id,
+        )
+
+    @cached_property
+    def bulk_settings(self) -> BulkSettings:
+        from sfconnector.actions.bulk import BulkSettings
+
+        return BulkSettings()
 
     # ---- connections (the connections function) --------------------------------------------------
 

@@ -9,6 +9,7 @@ objects later; the URL's lifetime is what limits access.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import threading
@@ -32,6 +33,7 @@ __all__ = [
     "StagedPayload",
     "base64_length",
     "fits_inline",
+    "presign_download",
     "sigv4_s3_client",
 ]
 
@@ -132,27 +134,11 @@ class PayloadStager:
         return {"ServerSideEncryption": "AES256"}
 
     def _presign(self, key: str, size: int, content_type: str, filename: str) -> StagedPayload:
-        disposition = _content_disposition(filename)
-        issued = self._clock()
-        url = self._client().generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ResponseContentType": content_type,
-                "ResponseContentDisposition": disposition,
-            },
-            ExpiresIn=self.url_ttl_seconds,
-            HttpMethod="GET",
-        )
-        return StagedPayload(
-            bucket=self.bucket,
-            key=key,
-            url=url,
-            expires_at=issued + dt.timedelta(seconds=self.url_ttl_seconds),
-            size=size,
-            content_type=content_type,
-            filename=filename,
+        return presign_download(
+            self._client(),
+            StagedPayload(self.bucket, key, "", self._clock(), size, content_type, filename),
+            ttl_seconds=self.url_ttl_seconds,
+            disposition=_content_disposition(filename),
         )
 
     def stage_stream(
@@ -250,6 +236,27 @@ class PayloadStager:
             **self._encryption(),
         )
         return self._presign(key, len(content), content_type, filename)
+
+
+def presign_download(
+    s3: S3Client, stored: StagedPayload, *, ttl_seconds: int, disposition: str
+) -> StagedPayload:
+    """``stored`` (its ``expires_at`` holding the time of issue) with a presigned GET URL that
+    downloads it with its content type and ``disposition``, valid ``ttl_seconds``."""
+    url = s3.generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": stored.bucket,
+            "Key": stored.key,
+            "ResponseContentType": stored.content_type,
+            "ResponseContentDisposition": disposition,
+        },
+        ExpiresIn=ttl_seconds,
+        HttpMethod="GET",
+    )
+    return dataclasses.replace(
+        stored, url=url, expires_at=stored.expires_at + dt.timedelta(seconds=ttl_seconds)
+    )
 
 
 def sigv4_s3_client(region: str | None = None) -> S3Client:

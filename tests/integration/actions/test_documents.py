@@ -30,7 +30,7 @@ def test_catalog_lists_every_action_and_trigger_with_input_schemas(meta: ActionA
     assert document["counts"] == {
         "families": 13,  # the spec's 12 + files (Salesforce Files, issue 19)
         "actions": 54,
-        "supplementary_actions": 13,  # 9 gets + 4 file actions
+        "supplementary_actions": 13 + len(catalog.actions_of("bulk")),  # 9 gets, 4 file actions, the bulk jobs
         "triggers": 30,
         "supplementary_triggers": 12,  # 11 deleted + files.created
     }

@@ -91,7 +91,7 @@ def _description(action: Action) -> str:
     text = action.description
     if action.note:
         text += "\n\n" + action.note
-    if catalog.family(action.family).sobject is None:
+    if "{sobject}" in action.route:
         text += "\n\nThe custom object (any `*__c` sObject of the org) is named in the path."
     text += f"\n\nCatalog key: `{action.key}`."
     return text

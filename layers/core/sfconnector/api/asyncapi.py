@@ -277,11 +277,116 @@ def _message(trigger: catalog.Trigger) -> dict[str, Any]:
     }
 
 
+# ---- connector events (same topic, no trigger): bulk_job.finished ------------------------------
+
+CONNECTOR_CHANNEL = "connectorEvents"
+CONNECTOR_OPERATION = "publishConnectorEvents"
+BULK_FINISHED = "bulk_job.finished"
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON Schema with its ``$defs`` inlined (the document's schemas carry no ``$ref``)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(copy.deepcopy(defs[ref.removeprefix("#/$defs/")]))
+            return {k: walk(v) for k, v in node.items() if k != "title"}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(schema)
+    return out
+
+
+def _bulk_finished_message() -> dict[str, Any]:
+    from sfconnector.models.bulk import BulkJobFinished
+
+    payload = _inlined(BulkJobFinished.model_json_schema())
+    payload["properties"]["connection_id"] = _string("The connection.", pattern=CONNECTION_ID_PATTERN)
+    payload["properties"]["tenant_id"] = _string(_TENANT, pattern=TENANT_ID_PATTERN)
+    payload["required"] = sorted({*payload.get("required", []), "type"})
+    headers = {
+        "type": "object",
+        "description": "SNS message attributes (DataType String), usable in a filter policy.",
+        "required": ["event_type", "connection_id", "job_state"],
+        "properties": {
+            "event_type": _string("The event's type.", const=BULK_FINISHED),
+            "connection_id": _string("The connection.", pattern=CONNECTION_ID_PATTERN),
+            "job_state": {"type": "string", "enum": ["JobComplete", "Failed", "Aborted"]},
+            TENANT_ATTRIBUTE: _string(_TENANT, pattern=TENANT_ID_PATTERN),
+        },
+        "additionalProperties": False,
+    }
+    job = {
+        "id": "750Hs0000000001IAA",
+        "kind": "ingest",
+        "object": "Account",
+        "operation": "upsert",
+        "state": "JobComplete",
+        "records_processed": 50000,
+        "records_failed": 12,
+        "created_at": "2026-12-02T16:00:00.000+0000",
+        "finished": True,
+    }
+    example = {
+        "id": "bulk-750Hs0000000001IAA",
+        "type": BULK_FINISHED,
+        "source": "salesforce/bulk",
+        "subject": job["id"],
+        "time": "2026-12-02T16:04:00Z",
+        "connection_id": "acme-prod",
+        "tenant_id": "arn:aws:iam::123456789012:role/acme-workflows",
+        "data": job,
+    }
+    headers_example = {
+        "event_type": BULK_FINISHED,
+        "connection_id": "acme-prod",
+        "job_state": "JobComplete",
+        "tenant_id": example["tenant_id"],
+    }
+    return {
+        "name": BULK_FINISHED,
+        "title": "Bulk job finished",
+        "summary": "A bulk job (Bulk API 2.0) reached JobComplete, Failed or Aborted; published once "
+        "by the bulk watcher (it checks unfinished jobs every minute).",
+        "contentType": "application/json",
+        "headers": headers,
+        "payload": payload,
+        "examples": [{"name": "example", "headers": headers_example, "payload": example}],
+        "tags": [{"name": "bulk"}],
+    }
+
+
+def _connector_events(channel: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The connector's own events on the same topic (no ``trigger`` attribute): channel, operation,
+    messages."""
+    messages = {BULK_FINISHED: _bulk_finished_message()}
+    events_channel = {
+        **{k: v for k, v in channel.items() if k != "messages"},
+        "title": "Connector events (the same topic)",
+        "description": "Events of the connector itself on the trigger events topic (no `trigger` "
+        "attribute): filter on `event_type` (`bulk_job.finished`).",
+        "messages": {key: {"$ref": f"#/components/messages/{key}"} for key in messages},
+    }
+    operation = {
+        "action": "send",
+        "title": "Publish connector events",
+        "summary": "The bulk watcher publishes each finished bulk job once.",
+        "channel": {"$ref": f"#/channels/{CONNECTOR_CHANNEL}"},
+        "messages": [{"$ref": f"#/channels/{CONNECTOR_CHANNEL}/messages/{key}"} for key in messages],
+    }
+    return events_channel, operation, messages
+
+
 def asyncapi_document(*, title: str, version: str) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of every trigger's events (built fresh: the caller caches it)."""
     messages = {trigger.key: _message(trigger) for trigger in catalog.TRIGGERS}
     example_filter = {"trigger": [catalog.TRIGGERS[0].key], "connection_id": ["acme-prod"]}
-    return {
+    document: dict[str, Any] = {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
             "title": f"{title} trigger events",
@@ -336,3 +441,8 @@ def asyncapi_document(*, title: str, version: str) -> dict[str, Any]:
         },
         "components": {"messages": messages},
     }
+    events_channel, operation, events = _connector_events(document["channels"][CHANNEL])
+    document["channels"][CONNECTOR_CHANNEL] = events_channel
+    document["operations"][CONNECTOR_OPERATION] = operation
+    document["components"]["messages"].update(events)
+    return document

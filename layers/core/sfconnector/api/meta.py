@@ -179,7 +179,7 @@ def openapi_document() -> dict[str, Any]:
         from sfconnector.api.subscriptions import build_subscriptions_router
 
         whole = new_resolver()
-        for family in catalog.FAMILIES:
+        for family in (*catalog.FAMILIES, *catalog.SERVICE_FAMILIES):
             whole.include_router(build_family_router(family.key))
         whole.include_router(build_connections_router())
         whole.include_router(build_subscriptions_router())
@@ -197,6 +197,7 @@ def openapi_document() -> dict[str, Any]:
             Tag(name=f.title, description=f"{f.title} actions (sObject {f.sobject or 'any *__c'}).")
             for f in catalog.FAMILIES
         ]
+        tags += [Tag(name=f.title, description=f"{f.title} (any sObject).") for f in catalog.SERVICE_FAMILIES]
         document: dict[str, Any] = json.loads(
             whole.get_openapi_json_schema(
                 title=API_TITLE,

@@ -37,6 +37,12 @@ def _files() -> ModuleType:
     return files
 
 
+def _bulk() -> ModuleType:
+    from sfconnector.api import bulk  # lazy seam: the bulk function only
+
+    return bulk
+
+
 OPERATIONS: dict[OperationKind, Callable[[], EndpointBuilder]] = {
     OperationKind.CREATE: lambda: endpoints.build_create,
     OperationKind.GET: lambda: endpoints.build_get,
@@ -53,6 +59,11 @@ OPERATIONS: dict[OperationKind, Callable[[], EndpointBuilder]] = {
     OperationKind.FILE_LIST: lambda: _files().build_list,
     OperationKind.FILE_CONTENT: lambda: _files().build_get_content,
     OperationKind.FILE_VERSION: lambda: _files().build_new_version,
+    OperationKind.BULK_CREATE: lambda: _bulk().build_create,
+    OperationKind.BULK_QUERY: lambda: _bulk().build_create_query,
+    OperationKind.BULK_GET: lambda: _bulk().build_get,
+    OperationKind.BULK_ABORT: lambda: _bulk().build_abort,
+    OperationKind.BULK_RESULTS: lambda: _bulk().build_results,
 }
 
 

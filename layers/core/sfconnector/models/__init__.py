@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         AttachmentContentResult,
         AttachmentIdsResult,
     )
+    from sfconnector.models.bulk import BulkJob, BulkJobInput, BulkQueryInput, BulkResults
     from sfconnector.models.documents import CatalogDocument
     from sfconnector.models.errors import ErrorBody, ErrorResponse
     from sfconnector.models.files import (
@@ -62,6 +63,10 @@ _LAZY: dict[str, str] = {
     "AddAttachmentInput": "attachments",
     "AttachmentContentResult": "attachments",
     "AttachmentIdsResult": "attachments",
+    "BulkJob": "bulk",
+    "BulkJobInput": "bulk",
+    "BulkQueryInput": "bulk",
+    "BulkResults": "bulk",
     "CatalogDocument": "documents",
     "ErrorBody": "errors",
     "ErrorResponse": "errors",
@@ -92,6 +97,10 @@ __all__ = [
     "AddFileInput",
     "AttachmentContentResult",
     "AttachmentIdsResult",
+    "BulkJob",
+    "BulkJobInput",
+    "BulkQueryInput",
+    "BulkResults",
     "CatalogDocument",
     "CustomObjectParams",
     "CustomSObjectName",
@@ -200,6 +209,8 @@ def _closed(schema: dict[str, Any]) -> None:
 
 
 _CLOSED: Any = _closed
+CLOSED_MAP: Any = _closed
+"""``json_schema_extra`` of a field map (field name -> scalar) other models declare (bulk records)."""
 
 
 class RecordFields(

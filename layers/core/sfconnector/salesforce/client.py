@@ -399,7 +399,7 @@ class SalesforceClient:
         json: Any = None,
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
-        content: bytes | Callable[[], Iterable[bytes]] | None = None,
+        content: bytes | Iterable[bytes] | Callable[[], Iterable[bytes]] | None = None,
         retryable: bool | None = None,
         stream: bool = False,
     ) -> httpx.Response:
