@@ -15,6 +15,7 @@ from sfemulator.calls import CallContext, Result
 from sfemulator.errors import ApiError
 from sfemulator.faults import FaultHit
 from sfemulator.rest import RestApi
+from sfemulator.soap import SOAP_PATH, SoapApi
 from sfemulator.wire import Request, Response, dumps
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class EmulatorApp:
         self.org = org
         self.rest = RestApi(org)
         self.admin = AdminApi(org)
+        self.soap = SoapApi(org)
 
     def handle(self, req: Request) -> Response:
         path = req.path
@@ -111,6 +113,8 @@ class EmulatorApp:
         m = _DATA.match(req.raw_path or path)
         if m:
             return self._rest(req, m.group(1), m.group(2) or "")
+        if SOAP_PATH.match(path):
+            return self.soap.handle(req)
         return Response.html(404, _NOT_FOUND_HTML)
 
     def _rest(self, req: Request, version: str, rest_path: str) -> Response:
