@@ -93,6 +93,11 @@ class OperationKind(StrEnum):
     ATTACHMENT_IDS = "attachment_ids"
     ATTACHMENT_CONTENT = "attachment_content"
     ATTACHMENT_ADD = "attachment_add"
+    CONVERT_LEAD = "convert_lead"
+    """The SOAP API's convertLead (REST has no conversion resource): docs/api.md "Convert lead"."""
+    CAMPAIGN_MEMBER_ADD = "campaign_member_add"
+    CAMPAIGN_MEMBER_REMOVE = "campaign_member_remove"
+    CAMPAIGN_MEMBERS_LIST = "campaign_members_list"
 
 
 class TriggerKind(StrEnum):
@@ -370,6 +375,7 @@ FAMILIES: tuple[Family, ...] = (
         {"OpportunityId": "006Hs08To00004vIEA", "ContactId": "003Hs08To00001fIEA", "Role": "Decision Maker"},
     ),
     Family("attachments", "Attachments", "Attachment", "Attachment"),
+    Family("campaigns", "Campaigns", "Campaign", "Campaign", {"Name": "Spring Webinar", "IsActive": True}),
     Family(
         "custom_objects",
         "Custom Objects",
@@ -395,6 +401,8 @@ DEMO_IDS: dict[str, str] = {
     "Attachment": "00PHs08To0000B2MEI",
     "FeedItem": "0D5Hs08To0000BEKEY",
     "Invoice__c": "a0IHs08To0000C2MEI",
+    "Campaign": "701Hs08To0000CeIEI",
+    "CampaignMember": "00vHs08To0000CfIEI",
 }
 """Records of the demo org (the emulator's seed) by sObject: the examples of the record ids in the
 OpenAPI document, so that every example there works against the demo org (records nothing else
@@ -692,6 +700,8 @@ def _build_actions() -> tuple[Action, ...]:
         ),
     ]
 
+    actions += _campaign_actions(fam["leads"], fam["campaigns"])
+
     custom = fam["custom_objects"]
     actions += _record_actions(
         custom,
@@ -708,6 +718,83 @@ def _build_actions() -> tuple[Action, ...]:
         supplementary_get=False,
     )
     return tuple(actions)
+
+
+def _campaign_actions(leads: Family, campaigns: Family) -> list[Action]:
+    """Lead conversion (the leads function) and campaign membership (the campaigns function)."""
+    members = f"{campaigns.base_route}/{{campaign_id}}/members"
+    return [
+        Action(
+            key="leads.convert",
+            title="Convert Lead",
+            description="Converts a lead into an account and a contact (new ones, or existing ones to "
+            "merge into) and, optionally, an opportunity.",
+            family=leads.key,
+            sobject="Lead",
+            kind=OperationKind.CONVERT_LEAD,
+            method="POST",
+            route=f"{leads.base_route}/{{record_id}}/convert",
+            body="ConvertLeadInput",
+            output="ConvertLeadResult",
+            in_spec=False,
+            example={"converted_status": "Closed - Converted", "opportunity_name": "Navy Labs - pilot"},
+            note="One Salesforce call: the SOAP API's `convertLead` (the REST API has no conversion "
+            "resource). A lead already converted is a 409; a status that is not a converted one, or an id "
+            "of the wrong object, a 422 naming the field.",
+            faults=(Fault.CONFLICT,),
+        ),
+        Action(
+            key="campaigns.add_member",
+            title="Add Lead or Contact to Campaign",
+            description="Adds a lead or a contact to a campaign with a member status; a person already in "
+            "the campaign gets the status (idempotent).",
+            family=campaigns.key,
+            sobject="CampaignMember",
+            kind=OperationKind.CAMPAIGN_MEMBER_ADD,
+            method="POST",
+            route=members,
+            body="AddCampaignMemberInput",
+            output="CampaignMemberResult",
+            status_code=201,
+            in_spec=False,
+            example={"lead_id": DEMO_IDS["Lead"], "status": "Responded"},
+            note="201 with `created: true` for a new member, 200 with `created: false` when the person was "
+            "already one (its status updated when `status` differs). One Salesforce call, two when an "
+            "existing member's status changes.",
+            faults=(Fault.CONFLICT,),
+        ),
+        Action(
+            key="campaigns.remove_member",
+            title="Remove Campaign Member",
+            description="Removes a lead or a contact from a campaign.",
+            family=campaigns.key,
+            sobject="CampaignMember",
+            kind=OperationKind.CAMPAIGN_MEMBER_REMOVE,
+            method="DELETE",
+            route=f"{members}/{{member_id}}",
+            body=None,
+            output="RemoveCampaignMemberResult",
+            in_spec=False,
+            note="`member_id` is the CampaignMember id, or the lead's or contact's id. Idempotent: removing "
+            "someone who is not a member answers `removed: false`.",
+        ),
+        Action(
+            key="campaigns.list_members",
+            title="List Campaign Members",
+            description="Lists a campaign's members (leads and contacts) with their statuses, page by page.",
+            family=campaigns.key,
+            sobject="CampaignMember",
+            kind=OperationKind.CAMPAIGN_MEMBERS_LIST,
+            method="GET",
+            route=members,
+            body=None,
+            output="CampaignMembersPage",
+            in_spec=False,
+            note="Pages of `limit` members (default 100, at most 200) in id order; while "
+            "`next_page_token` is set, send it as `page_token` for the next page. One Salesforce call "
+            "per page.",
+        ),
+    ]
 
 
 ACTIONS: tuple[Action, ...] = _build_actions()
@@ -840,6 +927,18 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "CustomObjectParams",
         ),
     ]
+    triggers.append(
+        Trigger(
+            "campaign_members.created",
+            "New Campaign Member",
+            "This trigger fires when a lead or a contact is added to a campaign in Salesforce.",
+            "campaigns",
+            "CampaignMember",
+            created,
+            "NoParams",
+            in_spec=False,
+        )
+    )
     triggers += _deleted_triggers()
     return tuple(triggers)
 

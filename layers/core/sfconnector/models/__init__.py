@@ -42,6 +42,14 @@ if TYPE_CHECKING:
         AttachmentContentResult,
         AttachmentIdsResult,
     )
+    from sfconnector.models.campaigns import (
+        AddCampaignMemberInput,
+        CampaignMemberResult,
+        CampaignMembersPage,
+        ConvertLeadInput,
+        ConvertLeadResult,
+        RemoveCampaignMemberResult,
+    )
     from sfconnector.models.documents import CatalogDocument
     from sfconnector.models.errors import ErrorBody, ErrorResponse
     from sfconnector.models.triggers import (
@@ -56,6 +64,12 @@ _LAZY: dict[str, str] = {
     "AttachmentContentResult": "attachments",
     "AttachmentIdsResult": "attachments",
     "CatalogDocument": "documents",
+    "AddCampaignMemberInput": "campaigns",
+    "CampaignMemberResult": "campaigns",
+    "CampaignMembersPage": "campaigns",
+    "ConvertLeadInput": "campaigns",
+    "ConvertLeadResult": "campaigns",
+    "RemoveCampaignMemberResult": "campaigns",
     "ErrorBody": "errors",
     "ErrorResponse": "errors",
     "CustomObjectParams": "triggers",
@@ -77,9 +91,14 @@ __all__ = [
     "NEXT_PAGE_PATTERN",
     "SALESFORCE_ID_PATTERN",
     "AddAttachmentInput",
+    "AddCampaignMemberInput",
     "AttachmentContentResult",
     "AttachmentIdsResult",
+    "CampaignMemberResult",
+    "CampaignMembersPage",
     "CatalogDocument",
+    "ConvertLeadInput",
+    "ConvertLeadResult",
     "CustomObjectParams",
     "CustomSObjectName",
     "DeleteResult",
@@ -97,6 +116,7 @@ __all__ = [
     "QueryResult",
     "RecordFields",
     "RecordResult",
+    "RemoveCampaignMemberResult",
     "SalesforceId",
     "SalesforceRecord",
     "UpsertInput",

@@ -396,11 +396,14 @@ class SalesforceClient:
         json: Any = None,
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
-        content: bytes | None = None,
+        content: bytes | Callable[[AccessToken], bytes] | None = None,
         retryable: bool | None = None,
     ) -> httpx.Response:
         """Send one request (refreshing the token once, retrying when safe) and return the 2xx/304
-        response; any other status raises the typed :class:`SalesforceError`."""
+        response; any other status raises the typed :class:`SalesforceError`.
+
+        ``content`` may be built from the token (a SOAP envelope carries the session in its body):
+        a refresh then rebuilds it."""
         method = method.upper()
         if retryable is None:
             retryable = method in ("GET", "HEAD", "DELETE", "OPTIONS")
@@ -417,7 +420,7 @@ class SalesforceClient:
                     method,
                     url,
                     json=json,
-                    content=content,
+                    content=content(state.token) if callable(content) else content,
                     params=dict(params) if params else None,
                     headers=request_headers,
                     timeout=self.timeout,
