@@ -28,11 +28,11 @@ def test_catalog_lists_every_action_and_trigger_with_input_schemas(meta: ActionA
     assert response.status == 200, response
     document = response.body
     assert document["counts"] == {
-        "families": 12,
+        "families": 13,
         "actions": 54,
-        "supplementary_actions": 9,
+        "supplementary_actions": 13,
         "triggers": 30,
-        "supplementary_triggers": 11,
+        "supplementary_triggers": 12,
     }
     actions = {a["key"]: a for a in document["actions"]}
     assert {k for k, a in actions.items() if a["in_spec"]} == {a.key for a in catalog.spec_actions()}
