@@ -136,7 +136,10 @@ def test_a_generated_client_converts_a_lead_and_pages_campaign_members(generated
         CONNECTION_ID,
         DEMO_IDS["Campaign"],
         client=client,
-        body=models.AddCampaignMemberInput(contact_id=converted.contact_id, status="Responded"),
+        # "Exactly one of lead_id / contact_id" is a oneOf: the generator makes one model per branch.
+        body=models.AddCampaignMemberInputType1.from_dict(
+            {"contact_id": converted.contact_id, "status": "Responded"}
+        ),
     )
     assert added.status_code == 201
     assert isinstance(added.parsed, models.CampaignMemberResult)
