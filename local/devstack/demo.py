@@ -514,7 +514,9 @@ class Demo:
         for automation in automations:
             self.out(f"   {automation.number}. {self.triggers[automation.trigger]} ({automation.trigger})")
             automation.subscription_id = self.subscribe(automation.trigger, automation.fields, True)
-            automation.queue = self.queue(automation.trigger.replace(".", "-"), [automation.subscription_id])
+            automation.queue = self.queue(
+                f"{automation.number}-{automation.trigger.replace('.', '-')}", [automation.subscription_id]
+            )
         self.out("   Witness of the loop guard: the write-backs' triggers, without ignore_own_changes")
         for trigger in dict.fromkeys(a.write_back_trigger for a in automations):
             self.witness_ids.append(self.subscribe(trigger, ["CreatedById", "LastModifiedById"], False))
