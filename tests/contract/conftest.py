@@ -55,6 +55,8 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "payload_too_large": "an attachment's size once decoded or fetched",
     "start_out_of_window": "a subscription's backfill start: at most 30 days back, not in the future",
     "sample_unavailable": "a subscription's trigger has no sample events yet",
+    "conversion_refused": "lead conversion: Salesforce's checks (records that exist, a contact of the "
+    "given account)",
 }
 """Error codes of schema-valid requests refused by a rule OpenAPI cannot express (docs/api.md)."""
 

@@ -92,6 +92,18 @@ def test_convert_into_an_existing_account_and_contact_without_opportunity(
     assert (merged["Email"], merged["LeadSource"]) == ("grace@navy.example", "Web")
 
 
+def test_convert_lead_refreshes_an_expired_session_into_the_soap_envelope(
+    action_api: ActionApi, sf_emulator: EmulatorHandle, org: OrgReader
+) -> None:
+    """The SOAP session travels in the body: after a refresh the envelope carries the new token."""
+    lead = _lead(sf_emulator)
+    sf_emulator.expire_sessions()
+    response = action_api.post(f"leads/{lead}/convert", {"converted_status": CONVERTED})
+    assert response.status == 200, response
+    with sf_emulator.rest_client() as fresh:  # the reader's session expired too
+        assert fresh.get(f"/sobjects/Lead/{lead}").json()["IsConverted"] is True
+
+
 def test_convert_lead_twice_is_a_conflict(action_api: ActionApi, sf_emulator: EmulatorHandle) -> None:
     lead = _lead(sf_emulator)
     assert action_api.post(f"leads/{lead}/convert", {"converted_status": CONVERTED}).status == 200
@@ -212,8 +224,8 @@ def test_a_converted_lead_cannot_join_a_campaign(action_api: ActionApi, sf_emula
     lead = _lead(sf_emulator)
     action_api.post(f"leads/{lead}/convert", {"converted_status": CONVERTED})
     response = action_api.post(f"campaigns/{CAMPAIGN}/members", {"lead_id": lead})
-    assert response.status == 422, response
-    assert response.error["fields"] == ["lead_id"]
+    assert response.status == 409, response
+    assert (response.error["code"], response.error["fields"]) == ("lead_converted", ["lead_id"])
 
 
 def test_list_members_pages_with_an_opaque_token(

@@ -59,8 +59,11 @@ class ConversionRefusedError(ConnectorError):
     code = "conversion_refused"
 
 
-class MemberRefusedError(ConnectorError):
-    code = "campaign_member_refused"
+class ConvertedLeadMemberError(ConnectorError):
+    """A converted lead cannot join a campaign: the record's state, not the request's shape (409)."""
+
+    code = "lead_converted"
+    fault = Fault.CONFLICT
 
 
 def _checked(value: str, sobject: str, param: str) -> str:
@@ -265,7 +268,7 @@ class CampaignMemberService:
                 ]
             )
         if code == "CANNOT_UPDATE_CONVERTED_LEAD":
-            return MemberRefusedError(
+            return ConvertedLeadMemberError(
                 "The lead is converted: add its contact (the lead's ConvertedContactId) instead.",
                 fields=["lead_id"],
             )

@@ -27,7 +27,7 @@ from sfconnector.api.endpoints import (
 )
 from sfconnector.catalog import Action
 from sfconnector.models import AddCampaignMemberInput, ConvertLeadInput
-from sfconnector.models.campaigns import MAX_MEMBERS_PAGE, PAGE_TOKEN_PATTERN
+from sfconnector.models.campaigns import MAX_MEMBERS_PAGE
 
 __all__ = ["build_add_member", "build_convert", "build_list_members", "build_remove_member"]
 
@@ -108,10 +108,10 @@ def build_list_members(action: Action) -> Endpoint:
             default=None,
             annotation=Annotated[
                 str | None,
-                Query(
-                    pattern=PAGE_TOKEN_PATTERN,
-                    description="The `next_page_token` of the previous page (opaque).",
-                ),
+                # No pattern or maxLength: Powertools applies neither to an optional query value (see
+                # fields_query_param); the service refuses anything that is not this campaign's token
+                # with a 422 naming page_token, and the URL's own limit (414) bounds its length.
+                Query(description="The `next_page_token` of the previous page (opaque)."),
             ],
         ),
     ]

@@ -17,9 +17,10 @@ __all__ = [
     "RemoveCampaignMemberResult",
 ]
 
-_LABEL = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+# Labels travel in an XML envelope (convertLead): no control character XML 1.0 cannot carry.
+XML_TEXT_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F]+$"
+_LABEL = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=XML_TEXT_PATTERN)]
 MAX_MEMBERS_PAGE = 200
-PAGE_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{20,200}$"  # noqa: S105 - a pattern, not a secret
 
 # "Exactly one of lead_id or contact_id" as JSON Schema (the validator below is the check).
 _ONE_PERSON: dict[str, Any] = {
@@ -43,7 +44,9 @@ class ConvertLeadInput(_Strict):
         default=None, description="An existing Contact of that account to merge into (needs `account_id`)."
     )
     create_opportunity: bool = Field(default=True, description="Create an Opportunity too.")
-    opportunity_name: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = Field(
+    opportunity_name: (
+        Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=XML_TEXT_PATTERN)] | None
+    ) = Field(
         default=None,
         description="The new opportunity's name (default: the lead's company); only with "
         "`create_opportunity`.",
