@@ -271,6 +271,14 @@ class Action:
         return tuple(params)
 
     @property
+    def success_statuses(self) -> tuple[int, ...]:
+        """The 2xx statuses the action answers: 201 or 200 for the kinds that create or find the
+        record already there (upsert, add campaign member), else ``status_code``."""
+        if self.kind in (OperationKind.UPSERT, OperationKind.CAMPAIGN_MEMBER_ADD):
+            return (200, 201)
+        return (self.status_code,)
+
+    @property
     def target_sobject(self) -> str | None:
         """The sObject the action writes (the child for CREATE_CHILD)."""
         return self.sobject

@@ -50,9 +50,9 @@ def _new_record(poller: Poller, sobject: str, n: int) -> dict[str, Any]:
         contact = poller.query(f"SELECT Id FROM Contact ORDER BY Id DESC LIMIT {n + 1}")[n]["Id"]  # noqa: S608
         return {"OpportunityId": opp, "ContactId": contact, "Role": "Influencer"}
     if sobject == "CampaignMember":
-        # One member per campaign and lead: the newest leads are in no seeded campaign.
+        # One member per campaign and lead: seeded leads 21-40 are in no seeded campaign.
         campaign = poller.query("SELECT Id FROM Campaign ORDER BY Id LIMIT 1")[0]["Id"]
-        lead = poller.query(f"SELECT Id FROM Lead ORDER BY Id DESC LIMIT {n + 1}")[n]["Id"]  # noqa: S608
+        lead = poller.query(f"SELECT Id FROM Lead WHERE External_Id__c = 'LEAD-{20 + n:04d}'")[0]["Id"]  # noqa: S608
         return {"CampaignId": campaign, "LeadId": lead, "Status": "Sent"}
     if sobject == "CaseComment":
         case = poller.query("SELECT Id FROM Case ORDER BY Id LIMIT 1")[0]["Id"]
