@@ -104,13 +104,17 @@ def test_convert_lead_refreshes_an_expired_session_into_the_soap_envelope(
         assert fresh.get(f"/sobjects/Lead/{lead}").json()["IsConverted"] is True
 
 
-def test_convert_lead_twice_is_a_conflict(action_api: ActionApi, sf_emulator: EmulatorHandle) -> None:
+def test_convert_lead_twice_is_a_conflict_that_names_the_first_result(
+    action_api: ActionApi, sf_emulator: EmulatorHandle, calls: Calls
+) -> None:
     lead = _lead(sf_emulator)
-    assert action_api.post(f"leads/{lead}/convert", {"converted_status": CONVERTED}).status == 200
-    again = action_api.post(f"leads/{lead}/convert", {"converted_status": CONVERTED})
+    first = action_api.post(f"leads/{lead}/convert", {"converted_status": CONVERTED})
+    assert first.status == 200, first
+    again, cost = calls(lambda: action_api.post(f"leads/{lead}/convert", {"converted_status": CONVERTED}))
     assert again.status == 409, again
-    assert again.error["fields"] == ["record_id"]
-    assert again.error["code"] == "lead_already_converted"
+    assert (again.error["code"], again.error["fields"], cost) == ("lead_already_converted", ["record_id"], 2)
+    made = {k: v for k, v in first.body.items() if k != "lead_id"}
+    assert {k: again.error["details"][k] for k in made} == made
 
 
 @pytest.mark.parametrize(

@@ -140,19 +140,32 @@ class LeadConversionService:
             opportunity_id=outcome.opportunity_id,
         )
 
-    @staticmethod
-    def _refusal(lead: str, body: ConvertLeadInput, errors: Sequence[Any]) -> ConnectorError:
+    def _converted_ids(self, lead: str) -> dict[str, Any]:
+        """What an earlier conversion made (one more call, on this error path only): a workflow
+        that retries a conversion picks up its result from the 409."""
+        fields = ["ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId"]
+        try:
+            record = self.client.get_record("Lead", lead, fields)
+        except SalesforceError:
+            return {}
+        return {
+            "account_id": record.get("ConvertedAccountId"),
+            "contact_id": record.get("ConvertedContactId"),
+            "opportunity_id": record.get("ConvertedOpportunityId"),
+        }
+
+    def _refusal(self, lead: str, body: ConvertLeadInput, errors: Sequence[Any]) -> ConnectorError:
         first = errors[0] if errors else None
         code = first.error_code if first else "UNKNOWN_EXCEPTION"
         message = first.message if first else "Salesforce refused the conversion"
         fields = [_CONVERT_FIELDS.get(f, f) for f in (first.fields if first else ())]
-        details = {"salesforce_code": code}
+        details: dict[str, Any] = {"salesforce_code": code}
         if code == "CANNOT_UPDATE_CONVERTED_LEAD":
             return AlreadyConvertedError(
-                f"Lead {lead} is already converted; its account, contact and opportunity are on the lead "
-                "(ConvertedAccountId, ...).",
+                f"Lead {lead} is already converted; `details` has the account, contact and opportunity "
+                "it was converted into.",
                 fields=["record_id"],
-                details=details,
+                details={**details, **self._converted_ids(lead)},
             )
         if code == "INVALID_STATUS":
             return FieldValidationError(
