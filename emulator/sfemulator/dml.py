@@ -528,7 +528,9 @@ class Dml:
         elif name == "Lead" and old is not None and old.get("IsConverted"):
             raise campaigns.converted_lead_error()
         elif name == "CampaignMember":
-            campaigns.member_before_write(self, rec, old, ts)
+            campaigns.member_before_write(self, rec, old, given, ts)
+        elif name == "CampaignMemberStatus":
+            campaigns.status_before_write(self, rec)
 
     def _derive(self, sobj: SObjectDef, rec: Record, blob: bytes | None) -> None:
         """Fields Salesforce computes from others (names, addresses, flags, formula-like values)."""
@@ -628,6 +630,10 @@ class Dml:
             self._count_comments(rec.get("FeedItemId"), ts)
         elif name == "CampaignMember":
             campaigns.member_after_write(self, rec)
+        elif name == "CampaignMemberStatus":
+            campaigns.status_after_write(self, rec, ts)
+        elif name == "Campaign" and old is None:
+            campaigns.campaign_created(self, rec, user_id)
         elif name == "Contact" and old is not None:
             for case in list(self.data.iter("Case", include_deleted=False)):
                 if case.get("ContactId") == rec["Id"]:

@@ -659,6 +659,18 @@ class _Seeder:
                 },
                 when,
             )
+            if kind == "Webinar":  # a campaign's own statuses beside the two every campaign gets
+                for order, (label, responded) in enumerate((("Registered", False), ("Attended", True)), 3):
+                    self.insert(
+                        "CampaignMemberStatus",
+                        {
+                            "CampaignId": campaign,
+                            "Label": label,
+                            "SortOrder": order,
+                            "HasResponded": responded,
+                        },
+                        when,
+                    )
             for field, people in (("LeadId", member_leads), ("ContactId", member_contacts)):
                 for person in people:
                     status_value = self.rng.choice(["Sent", "Sent", "Responded"])

@@ -103,6 +103,40 @@ def test_campaign_member_is_unique_per_campaign_and_person(api: httpx.Client) ->
     assert (counted["NumberOfLeads"], counted["NumberOfResponses"]) == (1, 1)
 
 
+def test_a_campaign_has_its_own_member_statuses(api: httpx.Client) -> None:
+    campaign = new_campaign(api)
+    rows = select(
+        api, "CampaignMemberStatus", "Label, IsDefault, HasResponded, SortOrder", "CampaignId", campaign
+    )
+    got = sorted((r["SortOrder"], r["Label"], r["IsDefault"], r["HasResponded"]) for r in rows)
+    assert got == [(1, "Sent", True, False), (2, "Responded", False, True)]
+    made = api.post(
+        "/sobjects/CampaignMemberStatus",
+        json={
+            "CampaignId": campaign,
+            "Label": "Attended",
+            "SortOrder": 3,
+            "HasResponded": True,
+            "IsDefault": True,
+        },
+    )
+    assert made.status_code == 201, made.text
+    again = api.post("/sobjects/CampaignMemberStatus", json={"CampaignId": campaign, "Label": "Attended"})
+    assert again.json()[0]["errorCode"] == "DUPLICATE_VALUE"
+    defaults = select(api, "CampaignMemberStatus", "Label, IsDefault", "CampaignId", campaign)
+    assert [r["Label"] for r in defaults if r["IsDefault"]] == ["Attended"]
+    lead = new_lead(api)
+    member = api.post("/sobjects/CampaignMember", json={"CampaignId": campaign, "LeadId": lead})
+    stored = select(api, "CampaignMember", "Status, HasResponded", "Id", member.json()["id"])[0]
+    assert (stored["Status"], stored["HasResponded"]) == ("Attended", True)
+    other = new_campaign(api)
+    refused = api.post(
+        "/sobjects/CampaignMember", json={"CampaignId": other, "LeadId": lead, "Status": "Attended"}
+    )
+    assert refused.status_code == 400
+    assert refused.json()[0]["fields"] == ["Status"]
+
+
 def test_campaign_member_status_and_person_are_checked(api: httpx.Client) -> None:
     campaign, lead = new_campaign(api), new_lead(api)
     bad = api.post(

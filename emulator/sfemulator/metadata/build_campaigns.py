@@ -5,7 +5,8 @@ Run with ``python -m sfemulator.metadata.build_campaigns [SOURCE_DIR]``. Kept ap
 other objects' files: Campaign comes from the real v42 capture (``Campaign.describe.v42.grouparoo.json``),
 trimmed by the same rules; no CampaignMember describe was captured, so its fields are synthesised
 from the Case capture's field template and the facts below (the standard CampaignMember fields a
-connector reads: the campaign, the lead or contact, the status and the member's copied name/email).
+connector reads: the campaign, the lead or contact, the status and the member's copied name/email),
+and so are CampaignMemberStatus's (a campaign's member statuses).
 """
 
 from __future__ import annotations
@@ -72,33 +73,70 @@ _MEMBER_FIELDS: list[tuple[str, str, str, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
-def _member(template_keys: list[str], case_template: dict[str, Any], glob: dict[str, Any]) -> dict[str, Any]:
-    obj = _object_level("CampaignMember", case_template, glob.get("CampaignMember"))
-    obj["keyPrefix"] = "00v"
+_FLAG_CU_FALSE = {"flags": "CU", "defaultedOnCreate": True, "defaultValue": False}
+_STATUS_FIELDS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("Id", "id", "Campaign Member Status ID", {}),
+    ("IsDeleted", "boolean", "Deleted", {}),
+    ("CampaignId", "reference", "Campaign ID",
+     {"flags": "C", "referenceTo": ["Campaign"], "relationshipName": "Campaign", "relationshipOrder": 0}),
+    ("Label", "string", "Member Status", {"flags": "CU", "length": 765}),
+    ("SortOrder", "int", "Sort Order", {"flags": "CU", "digits": 9}),
+    ("IsDefault", "boolean", "Default", _FLAG_CU_FALSE),
+    ("HasResponded", "boolean", "Responded", _FLAG_CU_FALSE),
+    ("CreatedDate", "datetime", "Created Date", {}),
+    ("CreatedById", "reference", "Created By ID", {"referenceTo": ["User"], "relationshipName": "CreatedBy"}),
+    ("LastModifiedDate", "datetime", "Last Modified Date", {}),
+    ("LastModifiedById", "reference", "Last Modified By ID",
+     {"referenceTo": ["User"], "relationshipName": "LastModifiedBy"}),
+    ("SystemModstamp", "datetime", "System Modstamp", {}),
+]  # fmt: skip
+"""A campaign's member statuses (a new campaign gets "Sent", the default, and "Responded")."""
+
+_NOT_NILLABLE = (
+    "Id", "IsDeleted", "CampaignId", "HasResponded", "IsDefault", "Label", "CreatedDate", "CreatedById",
+    "LastModifiedDate", "LastModifiedById", "SystemModstamp",
+)  # fmt: skip
+
+
+def _synthesised(
+    name_: str,
+    prefix: str,
+    spec: list[tuple[str, str, str, dict[str, Any]]],
+    template_keys: list[str],
+    case_template: dict[str, Any],
+    glob: dict[str, Any],
+) -> dict[str, Any]:
+    obj = _object_level(name_, case_template, glob.get(name_))
+    obj["keyPrefix"] = prefix
+    obj.update(_MARKETING_USER)
     fields = []
-    for name, type_, label, facts in _MEMBER_FIELDS:
+    for name, type_, label, facts in spec:
         trimmed: dict[str, Any] = {
             "name": name,
             "type": type_,
             "label": label,
-            "nillable": name not in ("Id", "IsDeleted", "CampaignId", "HasResponded", "CreatedDate",
-                                     "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"),
+            "nillable": name not in _NOT_NILLABLE,
             "filterable": type_ != "textarea",
             "sortable": type_ != "textarea",
             "groupable": type_ not in ("textarea", "datetime"),
             "aggregatable": type_ not in ("textarea", "boolean"),
             "custom": False,
         }  # fmt: skip
-        if name == "Status":
+        if name_ == "CampaignMember" and name == "Status":
             trimmed["picklistValues"] = _STATUS_VALUES
         fields.append(_synth_field(template_keys, trimmed, facts))
     obj["fields"] = _clean_fields(fields)
     return obj
 
 
+_MARKETING_USER = {"createable": True, "updateable": True, "deletable": True}
+"""The v59 global describe's user was no Marketing User (Campaign and CampaignMemberStatus read-only
+there); the emulator's users are, as the v42 Campaign capture's was."""
+
+
 def build_campaigns(source: Path) -> None:
     # Campaign's own lookups (ParentId, CampaignMember.CampaignId) resolve once it is modelled.
-    MODELLED.update({"Campaign", "CampaignMember"})
+    MODELLED.update({"Campaign", "CampaignMember", "CampaignMemberStatus"})
     case_template = _load(source / "Case.describe.json")
     template_keys = sorted(case_template["fields"][0].keys())
     glob = {s["name"]: s for s in _load(source / "global-describe.v59.json")["sobjects"]}
@@ -107,7 +145,15 @@ def build_campaigns(source: Path) -> None:
     campaign.pop("sobjectDescribeOption", None)
     campaign["fields"] = _clean_fields(captured["fields"])
     campaign["recordTypeInfos"] = []
-    out = {"Campaign": campaign, "CampaignMember": _member(template_keys, case_template, glob)}
+    out = {
+        "Campaign": campaign,
+        "CampaignMember": _synthesised(
+            "CampaignMember", "00v", _MEMBER_FIELDS, template_keys, case_template, glob
+        ),
+        "CampaignMemberStatus": _synthesised(
+            "CampaignMemberStatus", "01Y", _STATUS_FIELDS, template_keys, case_template, glob
+        ),
+    }
     for name, obj in out.items():
         path = OUT / f"{name}.json"
         path.write_text(json.dumps(obj, separators=(",", ":"), sort_keys=False) + "\n", encoding="utf-8")
@@ -116,6 +162,9 @@ def build_campaigns(source: Path) -> None:
     rels = _load(extra / "child_relationships.json")
     rels["Campaign|CampaignMember|CampaignId"] = {
         "cascadeDelete": True, "relationshipName": "CampaignMembers", "restrictedDelete": False,
+    }  # fmt: skip
+    rels["Campaign|CampaignMemberStatus|CampaignId"] = {
+        "cascadeDelete": True, "relationshipName": "CampaignMemberStatuses", "restrictedDelete": False,
     }  # fmt: skip
     rels["Lead|CampaignMember|LeadId"] = {
         "cascadeDelete": True, "relationshipName": "CampaignMembers", "restrictedDelete": False,
@@ -130,7 +179,9 @@ def build_campaigns(source: Path) -> None:
     known = {s["name"] for s in global_doc["sobjects"]}
     for name in out:
         if name not in known:
-            global_doc["sobjects"].append({k: v for k, v in glob[name].items() if k != "urls"})
+            entry = {k: v for k, v in glob[name].items() if k != "urls"}
+            entry.update(_MARKETING_USER)
+            global_doc["sobjects"].append(entry)
     global_doc["sobjects"].sort(key=lambda s: s["name"])
     (extra / "global.json").write_text(json.dumps(global_doc, separators=(",", ":")) + "\n", encoding="utf-8")
 

@@ -224,6 +224,20 @@ def test_add_member_bad_input_names_the_field(
     assert any(field in name for name in response.error["fields"]), response.error
 
 
+def test_member_status_is_one_of_the_campaign_s_own(
+    action_api: ActionApi, sf_emulator: EmulatorHandle, org: OrgReader
+) -> None:
+    webinar = org.one("SELECT Id FROM Campaign WHERE Name = 'Spring Product Webinar'")["Id"]
+    lead = _lead(sf_emulator)
+    attended = action_api.post(f"campaigns/{webinar}/members", {"lead_id": lead, "status": "Attended"})
+    assert attended.status == 201, attended
+    assert (attended.body["record"]["Status"], attended.body["record"]["HasResponded"]) == ("Attended", True)
+    refused = action_api.post(f"campaigns/{CAMPAIGN}/members", {"lead_id": lead, "status": "Attended"})
+    assert refused.status == 422, refused
+    assert refused.error["fields"] == ["status"]
+    assert "its statuses: Sent, Responded" in refused.error["message"]
+
+
 def test_a_converted_lead_cannot_join_a_campaign(action_api: ActionApi, sf_emulator: EmulatorHandle) -> None:
     lead = _lead(sf_emulator)
     action_api.post(f"leads/{lead}/convert", {"converted_status": CONVERTED})

@@ -251,7 +251,7 @@ class CampaignMemberService:
         duplicate = error is not None and error.errors and error.errors[0].error_code == "DUPLICATE_VALUE"
         if not duplicate or not rows:
             raise (
-                self._refusal(error, param)
+                self._refusal(error, param, campaign)
                 if error is not None
                 else SalesforceError(
                     502, [SalesforceErrorItem("UNEXPECTED_RESPONSE", "no member in the answer")]
@@ -267,21 +267,29 @@ class CampaignMemberService:
         try:
             answer.raise_for_ref("write")
         except SalesforceError as exc:
-            raise self._refusal(exc, param) from None
+            raise self._refusal(exc, param, campaign) from None
         records = (answer.by_ref("member").body or {}).get("records") or [member]
         return CampaignMemberResult(id=member["Id"], created=False, record=records[0])
 
-    @staticmethod
-    def _refusal(error: SalesforceError, param: str) -> Exception:
+    def _statuses(self, campaign: str) -> list[str]:
+        """The campaign's member statuses (one more call, on the bad-status path only)."""
+        where = soql.Eq("CampaignId", campaign)
+        statement = soql.select(
+            "CampaignMemberStatus", ["Label"], where, order_by=[soql.OrderBy("SortOrder")]
+        )
+        try:
+            return [str(row.get("Label")) for row in self.client.query_page(statement).records]
+        except SalesforceError:
+            return []
+
+    def _refusal(self, error: SalesforceError, param: str, campaign: str) -> Exception:
         item = error.errors[0] if error.errors else None
         code = item.error_code if item else ""
         if item is not None and "Status" in item.fields:
+            statuses = self._statuses(campaign)
+            allowed = f"; its statuses: {', '.join(statuses)}" if statuses else f" ({item.message})"
             return FieldValidationError(
-                [
-                    FieldProblem(
-                        "status", "invalid_value", f"not a member status of this campaign: {item.message}"
-                    )
-                ]
+                [FieldProblem("status", "invalid_value", f"not a member status of this campaign{allowed}")]
             )
         if code == "CANNOT_UPDATE_CONVERTED_LEAD":
             return ConvertedLeadMemberError(
