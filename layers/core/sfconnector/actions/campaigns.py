@@ -134,7 +134,12 @@ class LeadConversionService:
             raise self._refusal(lead, body, outcome.errors)
         if not (outcome.account_id and outcome.contact_id):
             raise SalesforceError(
-                502, [SalesforceErrorItem("UNEXPECTED_RESPONSE", "no member or ids in the answer")]
+                502,
+                [
+                    SalesforceErrorItem(
+                        "UNEXPECTED_RESPONSE", "convertLead succeeded without account and contact ids"
+                    )
+                ],
             )
         return ConvertLeadResult(
             lead_id=outcome.lead_id or lead,
