@@ -17,6 +17,7 @@ from sfemulator.errors import ApiError
 from sfemulator.faults import FaultHit
 from sfemulator.rest import RestApi
 from sfemulator.store import FileBlob
+from sfemulator.soap import SOAP_PATH, SoapApi
 from sfemulator.wire import Request, Response, dumps
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class EmulatorApp:
         self.org = org
         self.rest = RestApi(org)
         self.admin = AdminApi(org)
+        self.soap = SoapApi(org)
 
     def keeps(self, path: Path) -> bool:
         """Whether the org stores a body in this spooled upload (else the server deletes it)."""
@@ -118,6 +120,8 @@ class EmulatorApp:
         m = _DATA.match(req.raw_path or path)
         if m:
             return self._rest(req, m.group(1), m.group(2) or "")
+        if SOAP_PATH.match(path):
+            return self.soap.handle(req)
         return Response.html(404, _NOT_FOUND_HTML)
 
     def _rest(self, req: Request, version: str, rest_path: str) -> Response:

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sfemulator import content
+from sfemulator import campaigns
 from sfemulator.clock import Clock, format_datetime, parse_datetime
 from sfemulator.errors import ApiError, not_found
 from sfemulator.ids import IdGenerator, normalize_id
@@ -474,6 +475,10 @@ class Dml:
                 if child_sobj is not None and not child_sobj.name.endswith("History"):
                     self._collect_cascade(child_sobj, child, doomed, seen)
 
+    def record(self, record_id: Any) -> Record | None:
+        """The live record with this id (None: no such record, deleted, or not an id)."""
+        return self._record(record_id)
+
     def _record(self, record_id: Any) -> Record | None:
         if not isinstance(record_id, str):
             return None
@@ -529,6 +534,12 @@ class Dml:
                 rec["AccountId"] = contact.get("AccountId")
         elif name == "OpportunityContactRole" and old is not None and rec.get("OpportunityId") is None:
             raise _required(["OpportunityId"])
+        elif name == "Lead" and old is not None and old.get("IsConverted"):
+            raise campaigns.converted_lead_error()
+        elif name == "CampaignMember":
+            campaigns.member_before_write(self, rec, old, given, ts)
+        elif name == "CampaignMemberStatus":
+            campaigns.status_before_write(self, rec)
 
     def _derive(self, sobj: SObjectDef, rec: Record, blob: Blob | None) -> None:
         """Fields Salesforce computes from others (names, addresses, flags, formula-like values)."""
@@ -626,6 +637,12 @@ class Dml:
                     self.data.put("OpportunityContactRole", demoted)
         elif name == "FeedComment" and old is None:
             self._count_comments(rec.get("FeedItemId"), ts)
+        elif name == "CampaignMember":
+            campaigns.member_after_write(self, rec)
+        elif name == "CampaignMemberStatus":
+            campaigns.status_after_write(self, rec, ts)
+        elif name == "Campaign" and old is None:
+            campaigns.campaign_created(self, rec, user_id)
         elif name == "Contact" and old is not None:
             for case in list(self.data.iter("Case", include_deleted=False)):
                 if case.get("ContactId") == rec["Id"]:
@@ -639,6 +656,8 @@ class Dml:
             self._rollup_opportunity(rec.get("OpportunityId"), user_id, ts)
         elif sobj.name == "FeedComment":
             self._count_comments(rec.get("FeedItemId"), ts)
+        elif sobj.name == "CampaignMember":
+            campaigns.member_after_delete(self, rec)
 
     def _account_of(self, record_id: Any) -> str | None:
         rec = self._record(record_id)

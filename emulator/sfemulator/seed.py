@@ -633,6 +633,52 @@ class _Seeder:
                 },
                 self.later(acct_when),
             )
+        self._campaigns()
+
+    def _campaigns(self) -> None:
+        """Two campaigns with members (seeded last: the records above keep their ids)."""
+        leads = [r["Id"] for r in self.org.data.iter("Lead", include_deleted=False)]
+        contacts = [r["Id"] for r in self.org.data.iter("Contact", include_deleted=False)]
+        start = self.now.date()
+        specs = [
+            ("Spring Product Webinar", "Webinar", "In Progress", -20, 10, leads[:8], contacts[:4]),
+            ("Partner Summit", "Conference", "Planned", 30, 32, leads[8:12], contacts[4:10]),
+        ]
+        for name, kind, status, begins, ends, member_leads, member_contacts in specs:
+            when = self.ago(40, 25)
+            campaign = self.insert(
+                "Campaign",
+                {
+                    "Name": name,
+                    "Type": kind,
+                    "Status": status,
+                    "IsActive": True,
+                    "StartDate": (start + dt.timedelta(days=begins)).isoformat(),
+                    "EndDate": (start + dt.timedelta(days=ends)).isoformat(),
+                    "BudgetedCost": 5000.0,
+                },
+                when,
+            )
+            if kind == "Webinar":  # a campaign's own statuses beside the two every campaign gets
+                for order, (label, responded) in enumerate((("Registered", False), ("Attended", True)), 3):
+                    self.insert(
+                        "CampaignMemberStatus",
+                        {
+                            "CampaignId": campaign,
+                            "Label": label,
+                            "SortOrder": order,
+                            "HasResponded": responded,
+                        },
+                        when,
+                    )
+            for field, people in (("LeadId", member_leads), ("ContactId", member_contacts)):
+                for person in people:
+                    status_value = self.rng.choice(["Sent", "Sent", "Responded"])
+                    self.insert(
+                        "CampaignMember",
+                        {"CampaignId": campaign, field: person, "Status": status_value},
+                        self.later(when),
+                    )
 
         # Salesforce Files, last: earlier records keep their ids. Each account of the first few gets
         # a file published to it; the first file has a second version.

@@ -1,5 +1,6 @@
-"""``python -m devstack.demo`` (``make demo``): the spec's four "popular automations", each driven by
-a real trigger event.
+"""``python -m devstack.demo`` (``make demo``): the spec's four "popular automations" and issue 19's
+lead conversion (New Lead → Find Lead → Convert Lead → Add to Campaign), each driven by a real
+trigger event.
 
 Run it while ``make run`` is up (it reads ``API_PORT``, or ``API_URL``). Like a workflow engine, the
 demo subscribes through the connector's public HTTP API (``POST /connections/{cid}/subscriptions``),
@@ -112,6 +113,7 @@ class Demo:
     opportunity_id: str = ""
     pricebook_entry_id: str = ""
     product_id: str = ""
+    campaign_id: str = ""
 
     # -- the connector's HTTP API ---------------------------------------------------------------
 
@@ -297,6 +299,13 @@ class Demo:
         )
         if not entries:
             raise DemoError("the demo org has no standard price book entry for product GC1020")
+        self.campaign_id = str(
+            self.salesforce_user(
+                "insert",
+                "Campaign",
+                {"Name": f"Solar Expo 2030 ({self.tag})", "Type": "Trade Show", "IsActive": True},
+            )["id"]
+        )
         self.pricebook_entry_id = str(entries[0]["Id"])
         self.product_id = str(entries[0]["Product2Id"])
         self.out(
@@ -345,6 +354,16 @@ class Demo:
                 self._align_line_item,
                 "line_items.updated",
             ),
+            Automation(
+                5,
+                "Convert qualified leads and enrol them in a campaign",
+                "New Lead → Find Lead → Convert Lead → Add to Campaign",
+                "leads.created",
+                ["FirstName", "LastName", "Company", "Email", "Rating"],
+                self._qualified_lead,
+                self._convert_lead,
+                "campaign_members.created",
+            ),
         ]
 
     # The Salesforce user's changes.
@@ -355,6 +374,16 @@ class Demo:
             "LastName": "Ng",
             "Company": "  northwind solar ",
             "Email": f"maya.ng+{self.tag}@northwind-solar.example",
+        }
+        return str(self.salesforce_user("insert", "Lead", fields)["id"])
+
+    def _qualified_lead(self) -> str:
+        fields = {
+            "FirstName": "Ravi",
+            "LastName": "Patel",
+            "Company": "Helios Farms",
+            "Email": f"ravi.patel+{self.tag}@helios-farms.example",
+            "Rating": "Hot",
         }
         return str(self.salesforce_user("insert", "Lead", fields)["id"])
 
@@ -397,6 +426,34 @@ class Demo:
         if upserted.get("created") is not False or upserted.get("id") != event["subject"]:
             raise DemoError("the upsert should have updated the same lead, not created one")
         self.out("   ✓ one lead, found by its email and updated in place (routed): no duplicate")
+
+    def _convert_lead(self, event: dict[str, Any]) -> None:
+        data = event["data"]
+        found = self.call("leads.find", {"criteria": {"Email": data["Email"]}, "fields": ["Id", "Rating"]})
+        if not found.get("found") or found.get("id") != event["subject"]:
+            raise DemoError("the new lead was not found by its email")
+        converted = self.call(
+            "leads.convert",
+            {
+                "converted_status": "Closed - Converted",
+                "opportunity_name": f"{data['Company']} - first order",
+            },
+            record_id=event["subject"],
+        )
+        if not (
+            converted.get("account_id") and converted.get("contact_id") and converted.get("opportunity_id")
+        ):
+            raise DemoError("the conversion did not answer an account, a contact and an opportunity")
+        member = self.call(
+            "campaigns.add_member",
+            {"contact_id": converted["contact_id"], "status": "Responded"},
+            campaign_id=self.campaign_id,
+        )
+        if member.get("record", {}).get("ContactId") != converted["contact_id"]:
+            raise DemoError("the new contact is not a member of the campaign")
+        self.out(
+            "   ✓ lead converted (account, contact, opportunity) and its contact enrolled in the campaign"
+        )
 
     def _standardise_account(self, event: dict[str, Any]) -> None:
         data = event["data"]
@@ -457,7 +514,9 @@ class Demo:
         for automation in automations:
             self.out(f"   {automation.number}. {self.triggers[automation.trigger]} ({automation.trigger})")
             automation.subscription_id = self.subscribe(automation.trigger, automation.fields, True)
-            automation.queue = self.queue(automation.trigger.replace(".", "-"), [automation.subscription_id])
+            automation.queue = self.queue(
+                f"{automation.number}-{automation.trigger.replace('.', '-')}", [automation.subscription_id]
+            )
         self.out("   Witness of the loop guard: the write-backs' triggers, without ignore_own_changes")
         for trigger in dict.fromkeys(a.write_back_trigger for a in automations):
             self.witness_ids.append(self.subscribe(trigger, ["CreatedById", "LastModifiedById"], False))
@@ -576,7 +635,14 @@ class Demo:
             assert automation.event is not None
             self.drain(automation.queue)
             fired_by = automation.event["id"]
-            automation.after_write_back = sum(1 for e in automation.queue.received if e.get("id") != fired_by)
+            # Two automations start from New Lead: the other one's lead is the Salesforce user's
+            # change, not a write-back.
+            others = {a.record_id for a in automations if a is not automation}
+            automation.after_write_back = sum(
+                1
+                for e in automation.queue.received
+                if e.get("id") != fired_by and e.get("subject") not in others
+            )
             verdict = "✓" if automation.after_write_back == 0 else "✗"
             held = held and automation.after_write_back == 0
             self.out(

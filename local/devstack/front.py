@@ -320,7 +320,10 @@ def wsgi_app(gateway: Gateway) -> WsgiApp:
         target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
         if not target:
             target = quote(str(environ.get("PATH_INFO") or "/"), safe="/%:@!$&'()*+,;=-._~")
-            target += f"?{query}" if query else ""
+        if query and "?" not in target:
+            # Werkzeug's test environ (what schemathesis calls through) gives REQUEST_URI without the
+            # query string: without this, no fuzzed query parameter ever reached a function.
+            target += f"?{query}"
         headers: list[tuple[str, str]] = []
         for key, value in environ.items():
             if key.startswith("HTTP_"):

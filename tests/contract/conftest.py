@@ -63,6 +63,8 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "invalid_private_key": "a JWT bearer connection's private key: a PEM RSA key of 2048 bits or more",
     "salesforce_grant_refused": "Salesforce's checks of a server-to-server grant (the Connected App, "
     "its certificate, the user's pre-authorisation, the Run As user)",
+    "conversion_refused": "lead conversion: Salesforce's checks (records that exist, a contact of the "
+    "given account)",
 }
 """Error codes of schema-valid requests refused by a rule OpenAPI cannot express (docs/api.md)."""
 

@@ -40,7 +40,7 @@ def test_every_action_documents_its_success_with_the_output_model(document: dict
     operations = _operations(document)
     for action in catalog.ACTIONS:
         _, _, op = operations[action.key]
-        statuses = {"200", "201"} if action.kind.value == "upsert" else {str(action.status_code)}
+        statuses = {str(status) for status in action.success_statuses}
         for status in statuses:
             assert _ref(op["responses"][status]).endswith(f"/{action.output_model.__name__}"), action.key
         errors = set(op["responses"]) - statuses

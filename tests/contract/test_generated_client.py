@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from devstack.front import FrontServer
+from sfconnector.catalog import DEMO_IDS
 
 from tests.contract.conftest import CONNECTION_ID, ContractEnv, contract_gateway
 
@@ -119,6 +120,7 @@ def test_a_generated_client_creates_finds_upserts_and_deletes_with_typed_results
     assert isinstance(connected, models.ConnectionView), connected
     assert (connected.status, connected.flow) == ("connected", "client_credentials")
 
+
 def test_a_generated_client_runs_a_bulk_job_with_typed_results(generated: Any, api_url: str) -> None:
     api = importlib.import_module(f"{PACKAGE}.api.bulk_jobs")
     models = importlib.import_module(f"{PACKAGE}.models")
@@ -145,3 +147,50 @@ def test_a_generated_client_runs_a_bulk_job_with_typed_results(generated: Any, a
     assert isinstance(done, models.BulkResults)
     assert done.count == 1
     assert done.records[0].fields["LastName"] == "Generated"
+
+
+def test_a_generated_client_converts_a_lead_and_pages_campaign_members(generated: Any, api_url: str) -> None:
+    """Issue 19's routes through the generated client: their models and query parameters are typed."""
+    models = importlib.import_module(f"{PACKAGE}.models")
+    convert = importlib.import_module(f"{PACKAGE}.api.leads.leads_convert")
+    add = importlib.import_module(f"{PACKAGE}.api.campaigns.campaigns_add_member")
+    listing = importlib.import_module(f"{PACKAGE}.api.campaigns.campaigns_list_members")
+    client = generated.Client(base_url=api_url, raise_on_unexpected_status=True)
+
+    converted = convert.sync(
+        CONNECTION_ID,
+        DEMO_IDS["Lead"],
+        client=client,
+        body=models.ConvertLeadInput(
+            converted_status="Closed - Converted", opportunity_name="Generated deal"
+        ),
+    )
+    assert isinstance(converted, models.ConvertLeadResult), converted
+    assert (converted.account_id[:3], converted.contact_id[:3], converted.opportunity_id[:3]) == (
+        "001",
+        "003",
+        "006",
+    )
+
+    added = add.sync_detailed(
+        CONNECTION_ID,
+        DEMO_IDS["Campaign"],
+        client=client,
+        # "Exactly one of lead_id / contact_id" is a oneOf: the generator makes one model per branch.
+        body=models.AddCampaignMemberInputType1.from_dict(
+            {"contact_id": converted.contact_id, "status": "Responded"}
+        ),
+    )
+    assert added.status_code == 201
+    assert isinstance(added.parsed, models.CampaignMemberResult)
+    assert added.parsed.created is True
+
+    first = listing.sync(CONNECTION_ID, DEMO_IDS["Campaign"], client=client, limit=2)
+    assert isinstance(first, models.CampaignMembersPage), first
+    assert len(first.members) == 2
+    assert isinstance(first.next_page_token, str)
+    second = listing.sync(
+        CONNECTION_ID, DEMO_IDS["Campaign"], client=client, limit=2, page_token=first.next_page_token
+    )
+    assert isinstance(second, models.CampaignMembersPage)
+    assert {m["Id"] for m in first.members}.isdisjoint(m["Id"] for m in second.members)

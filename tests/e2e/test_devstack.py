@@ -306,7 +306,7 @@ def test_busy_port_is_reported_clearly(ports: dict[str, int]) -> None:
 TRIGGERS = ("leads.created", "accounts.updated", "cases.updated", "line_items.created")
 
 
-def test_make_demo_runs_the_four_automations_from_trigger_events(ports: dict[str, int]) -> None:
+def test_make_demo_runs_the_five_automations_from_trigger_events(ports: dict[str, int]) -> None:
     # rate(1 minute) every 0.5 s: the demo's events come within a poll or two of each change.
     stack = StackProcess(ports, {"SCHEDULE_SPEEDUP": "120"})
     try:
@@ -324,16 +324,21 @@ def test_make_demo_runs_the_four_automations_from_trigger_events(ports: dict[str
         )
         out = demo.stdout
         assert demo.returncode == 0, out + demo.stderr
-        assert "4/4 automations succeeded; the loop guard held." in out
+        assert "5/5 automations succeeded; the loop guard held." in out
         for trigger in TRIGGERS:
             # The event came from the poller over SNS to the automation's own queue...
             assert re.search(rf"⚡ {re.escape(trigger)} \w+ \w{{18}} arrived on demo-", out), out
             # ... and the automation's write-back did not fire its trigger again.
             assert f"({trigger}): 0 event(s) after the write-back" in out
         # The zero counts mean something: the witness subscriptions (no ignore_own_changes) did
-        # receive the demo's own four write-backs from the same polls.
-        assert "received 4 event(s) of the demo's own writes" in out
-        assert out.count("✓") == 8  # four automations, four loop-guard checks
+        # receive the demo's own write-backs from the same polls: four, and the fifth automation's
+        # conversion (leads.updated) and campaign member (campaign_members.created).
+        assert "received 6 event(s) of the demo's own writes" in out
+        assert "campaign_members.created" in out
+        assert out.count("✓") == 10  # five automations, five loop-guard checks
+        # Issue 19's automation: the conversion and the campaign member cost one call each.
+        assert re.search(r"/convert .*\n.*\[1 Salesforce API call\]", out), out
+        assert re.search(r"/members .*\n.*\[1 Salesforce API call\]", out), out
         # Each step shows what it cost in Salesforce API calls.
         assert re.search(r"leads/find .*\n.*\[1 Salesforce API call\]", out), out
 

@@ -83,9 +83,9 @@ def test_every_spec_trigger_exists_and_nothing_extra() -> None:
 def test_every_record_family_has_a_supplementary_deleted_trigger() -> None:
     extras = [t for t in TRIGGERS if not t.in_spec]
     deleted = [t for t in extras if t.kind is TriggerKind.DELETED]
-    # The other supplementary trigger: a new Salesforce File (issue 19).
-    assert [t.key for t in extras if t not in deleted] == ["files.created"]
-    record_families = {f.key for f in FAMILIES} - {"attachments", "files"}
+    # The other supplementary triggers: a new Salesforce File and a new campaign member (issue 19).
+    assert {t.key for t in extras} - {t.key for t in deleted} == {"files.created", "campaign_members.created"}
+    record_families = {f.key for f in FAMILIES} - {"attachments", "files", "campaigns"}
     assert {t.family for t in deleted} == record_families
     # Every trigger has a stream: the 24 record triggers, field matched (4), entered list view (2)
     # and the extras.
@@ -94,11 +94,12 @@ def test_every_record_family_has_a_supplementary_deleted_trigger() -> None:
 
 
 def test_twelve_families_cover_every_spec_heading() -> None:
-    # The spec's 12, plus the supplementary files family (Salesforce Files, issue 19).
-    assert len(FAMILIES) == 13
+    spec_families = {a.family for a in ACTIONS if a.in_spec}
+    assert len(spec_families) == 12
+    # Beyond the spec (issue 19): Salesforce Files and campaign membership, supplementary actions only.
+    assert {f.key for f in FAMILIES} - spec_families == {"files", "campaigns"}
     headings = set(SPEC_LISTS["Actions"]) | set(SPEC_LISTS["Triggers"])
-    assert headings == set(FAMILY_BY_TITLE) - {"Files"}
-    assert all(not a.in_spec for a in catalog.actions_of("files"))
+    assert headings == {catalog.family(key).title for key in spec_families}
 
 
 def test_keys_are_unique_and_stable_in_shape() -> None:
@@ -180,6 +181,7 @@ def test_sobjects_of_families() -> None:
         "associations": "OpportunityContactRole",
         "attachments": "Attachment",
         "files": "ContentVersion",
+        "campaigns": "Campaign",
         "custom_objects": None,
     }
     assert {f.key: f.sobject for f in FAMILIES} == expected

@@ -106,6 +106,11 @@ class OperationKind(StrEnum):
     BULK_GET = "bulk_get"
     BULK_ABORT = "bulk_abort"
     BULK_RESULTS = "bulk_results"
+    CONVERT_LEAD = "convert_lead"
+    """The SOAP API's convertLead (REST has no conversion resource): docs/api.md "Convert lead"."""
+    CAMPAIGN_MEMBER_ADD = "campaign_member_add"
+    CAMPAIGN_MEMBER_REMOVE = "campaign_member_remove"
+    CAMPAIGN_MEMBERS_LIST = "campaign_members_list"
 
 
 class TriggerKind(StrEnum):
@@ -279,6 +284,14 @@ class Action:
         return tuple(params)
 
     @property
+    def success_statuses(self) -> tuple[int, ...]:
+        """The 2xx statuses the action answers: 201 or 200 for the kinds that create or find the
+        record already there (upsert, add campaign member), else ``status_code``."""
+        if self.kind in (OperationKind.UPSERT, OperationKind.CAMPAIGN_MEMBER_ADD):
+            return (200, 201)
+        return (self.status_code,)
+
+    @property
     def target_sobject(self) -> str | None:
         """The sObject the action writes (the child for CREATE_CHILD)."""
         return self.sobject
@@ -384,6 +397,7 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("attachments", "Attachments", "Attachment", "Attachment"),
     Family("files", "Files", "ContentVersion", "File"),
+    Family("campaigns", "Campaigns", "Campaign", "Campaign", {"Name": "Spring Webinar", "IsActive": True}),
     Family(
         "custom_objects",
         "Custom Objects",
@@ -415,6 +429,8 @@ DEMO_IDS: dict[str, str] = {
     "ContentVersion": "068Hs08To0000CaIEI",
     "FeedItem": "0D5Hs08To0000BEKEY",
     "Invoice__c": "a0IHs08To0000C2MEI",
+    "Campaign": "701Hs08To0000CiIEI",
+    "CampaignMember": "00vHs08To0000ClIEI",
 }
 """Records of the demo org (the emulator's seed) by sObject: the examples of the record ids in the
 OpenAPI document, so that every example there works against the demo org (records nothing else
@@ -713,6 +729,7 @@ def _build_actions() -> tuple[Action, ...]:
     ]
 
     actions += _file_actions(fam["files"])
+    actions += _campaign_actions(fam["leads"], fam["campaigns"])
 
     custom = fam["custom_objects"]
     actions += _record_actions(
@@ -805,6 +822,83 @@ def _file_actions(files: Family) -> list[Action]:
             in_spec=False,
             example={**source, "reason_for_change": "Updated figures"},
             faults=(Fault.CONFLICT, Fault.TOO_LARGE),
+        ),
+    ]
+
+
+def _campaign_actions(leads: Family, campaigns: Family) -> list[Action]:
+    """Lead conversion (the leads function) and campaign membership (the campaigns function)."""
+    members = f"{campaigns.base_route}/{{campaign_id}}/members"
+    return [
+        Action(
+            key="leads.convert",
+            title="Convert Lead",
+            description="Converts a lead into an account and a contact (new ones, or existing ones to "
+            "merge into) and, optionally, an opportunity.",
+            family=leads.key,
+            sobject="Lead",
+            kind=OperationKind.CONVERT_LEAD,
+            method="POST",
+            route=f"{leads.base_route}/{{record_id}}/convert",
+            body="ConvertLeadInput",
+            output="ConvertLeadResult",
+            in_spec=False,
+            example={"converted_status": "Closed - Converted", "opportunity_name": "Navy Labs - pilot"},
+            note="One Salesforce call: the SOAP API's `convertLead` (the REST API has no conversion "
+            "resource). A lead already converted is a 409; a status that is not a converted one, or an id "
+            "of the wrong object, a 422 naming the field.",
+            faults=(Fault.CONFLICT,),
+        ),
+        Action(
+            key="campaigns.add_member",
+            title="Add Lead or Contact to Campaign",
+            description="Adds a lead or a contact to a campaign with a member status; a person already in "
+            "the campaign gets the status (idempotent).",
+            family=campaigns.key,
+            sobject="CampaignMember",
+            kind=OperationKind.CAMPAIGN_MEMBER_ADD,
+            method="POST",
+            route=members,
+            body="AddCampaignMemberInput",
+            output="CampaignMemberResult",
+            status_code=201,
+            in_spec=False,
+            example={"lead_id": DEMO_IDS["Lead"], "status": "Responded"},
+            note="201 with `created: true` for a new member, 200 with `created: false` when the person was "
+            "already one (its status updated when `status` differs). One Salesforce call, two when an "
+            "existing member's status changes.",
+            faults=(Fault.CONFLICT,),
+        ),
+        Action(
+            key="campaigns.remove_member",
+            title="Remove Campaign Member",
+            description="Removes a lead or a contact from a campaign.",
+            family=campaigns.key,
+            sobject="CampaignMember",
+            kind=OperationKind.CAMPAIGN_MEMBER_REMOVE,
+            method="DELETE",
+            route=f"{members}/{{member_id}}",
+            body=None,
+            output="RemoveCampaignMemberResult",
+            in_spec=False,
+            note="`member_id` is the CampaignMember id, or the lead's or contact's id. Idempotent: removing "
+            "someone who is not a member answers `removed: false`.",
+        ),
+        Action(
+            key="campaigns.list_members",
+            title="List Campaign Members",
+            description="Lists a campaign's members (leads and contacts) with their statuses, page by page.",
+            family=campaigns.key,
+            sobject="CampaignMember",
+            kind=OperationKind.CAMPAIGN_MEMBERS_LIST,
+            method="GET",
+            route=members,
+            body=None,
+            output="CampaignMembersPage",
+            in_spec=False,
+            note="Pages of `limit` members (default 100, at most 200) in id order; while "
+            "`next_page_token` is set, send it as `page_token` for the next page. One Salesforce call "
+            "per page.",
         ),
     ]
 
@@ -1027,6 +1121,18 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "FirstPublishLocationId in the event names the record it was published to.",
             "files",
             "ContentVersion",
+            created,
+            "NoParams",
+            in_spec=False,
+        )
+    )
+    triggers.append(
+        Trigger(
+            "campaign_members.created",
+            "New Campaign Member",
+            "This trigger fires when a lead or a contact is added to a campaign in Salesforce.",
+            "campaigns",
+            "CampaignMember",
             created,
             "NoParams",
             in_spec=False,

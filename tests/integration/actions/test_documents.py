@@ -28,11 +28,11 @@ def test_catalog_lists_every_action_and_trigger_with_input_schemas(meta: ActionA
     assert response.status == 200, response
     document = response.body
     assert document["counts"] == {
-        "families": 13,  # the spec's 12 + files (Salesforce Files, issue 19)
+        "families": 14,  # the spec's 12 + files and campaigns (issue 19)
         "actions": 54,
-        "supplementary_actions": 13 + len(catalog.actions_of("bulk")),  # 9 gets, 4 file actions, the bulk jobs
+        "supplementary_actions": 13 + len(catalog.actions_of("bulk")) + 4,  # 9 gets, 4 file actions, the bulk jobs, convert + 3 campaign members
         "triggers": 30,
-        "supplementary_triggers": 12,  # 11 deleted + files.created
+        "supplementary_triggers": 13,  # 11 deleted + files.created + campaign_members.created
     }
     actions = {a["key"]: a for a in document["actions"]}
     assert {k for k, a in actions.items() if a["in_spec"]} == {a.key for a in catalog.spec_actions()}

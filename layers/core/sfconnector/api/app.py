@@ -80,8 +80,7 @@ def _responses(action: Action) -> dict[int, Any]:
     error: dict[str, Any] = {"application/json": {"model": ErrorResponse}}
     faults = sorted({*_COMMON_FAULTS, *action.faults})
     answers: dict[int, Any] = {int(f): {"description": _ERRORS[f], "content": error} for f in faults}
-    success = [200, 201] if action.kind.value == "upsert" else [action.status_code]
-    for status in success:
+    for status in action.success_statuses:
         content = {"application/json": {"model": action.output_model}}
         answers[status] = {"description": _SUCCESS.get(status, "The result."), "content": content}
     return dict(sorted(answers.items()))

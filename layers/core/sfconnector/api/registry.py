@@ -25,6 +25,12 @@ __all__ = ["OPERATIONS", "EndpointBuilder", "builder_for"]
 EndpointBuilder = Callable[[Action], Endpoint]
 
 
+def _campaigns() -> ModuleType:
+    from sfconnector.api import campaigns  # lazy seam: lead conversion and campaign membership only
+
+    return campaigns
+
+
 def _attachments() -> ModuleType:
     from sfconnector.api import attachments  # lazy seam: the attachments family only
 
@@ -64,6 +70,10 @@ OPERATIONS: dict[OperationKind, Callable[[], EndpointBuilder]] = {
     OperationKind.BULK_GET: lambda: _bulk().build_get,
     OperationKind.BULK_ABORT: lambda: _bulk().build_abort,
     OperationKind.BULK_RESULTS: lambda: _bulk().build_results,
+    OperationKind.CONVERT_LEAD: lambda: _campaigns().build_convert,
+    OperationKind.CAMPAIGN_MEMBER_ADD: lambda: _campaigns().build_add_member,
+    OperationKind.CAMPAIGN_MEMBER_REMOVE: lambda: _campaigns().build_remove_member,
+    OperationKind.CAMPAIGN_MEMBERS_LIST: lambda: _campaigns().build_list_members,
 }
 
 

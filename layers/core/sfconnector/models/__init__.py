@@ -43,6 +43,14 @@ if TYPE_CHECKING:
         AttachmentIdsResult,
     )
     from sfconnector.models.bulk import BulkJob, BulkJobInput, BulkQueryInput, BulkResults
+    from sfconnector.models.campaigns import (
+        AddCampaignMemberInput,
+        CampaignMemberResult,
+        CampaignMembersPage,
+        ConvertLeadInput,
+        ConvertLeadResult,
+        RemoveCampaignMemberResult,
+    )
     from sfconnector.models.documents import CatalogDocument
     from sfconnector.models.errors import ErrorBody, ErrorResponse
     from sfconnector.models.files import (
@@ -68,6 +76,12 @@ _LAZY: dict[str, str] = {
     "BulkQueryInput": "bulk",
     "BulkResults": "bulk",
     "CatalogDocument": "documents",
+    "AddCampaignMemberInput": "campaigns",
+    "CampaignMemberResult": "campaigns",
+    "CampaignMembersPage": "campaigns",
+    "ConvertLeadInput": "campaigns",
+    "ConvertLeadResult": "campaigns",
+    "RemoveCampaignMemberResult": "campaigns",
     "ErrorBody": "errors",
     "ErrorResponse": "errors",
     "AddFileInput": "files",
@@ -94,6 +108,7 @@ __all__ = [
     "NEXT_PAGE_PATTERN",
     "SALESFORCE_ID_PATTERN",
     "AddAttachmentInput",
+    "AddCampaignMemberInput",
     "AddFileInput",
     "AttachmentContentResult",
     "AttachmentIdsResult",
@@ -101,7 +116,11 @@ __all__ = [
     "BulkJobInput",
     "BulkQueryInput",
     "BulkResults",
+    "CampaignMemberResult",
+    "CampaignMembersPage",
     "CatalogDocument",
+    "ConvertLeadInput",
+    "ConvertLeadResult",
     "CustomObjectParams",
     "CustomSObjectName",
     "DeleteResult",
@@ -123,6 +142,7 @@ __all__ = [
     "QueryResult",
     "RecordFields",
     "RecordResult",
+    "RemoveCampaignMemberResult",
     "SalesforceId",
     "SalesforceRecord",
     "UpsertInput",

@@ -399,16 +399,17 @@ class SalesforceClient:
         json: Any = None,
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
-        content: bytes | Iterable[bytes] | Callable[[], Iterable[bytes]] | None = None,
+        content: bytes | Iterable[bytes] | Callable[[AccessToken], bytes | Iterable[bytes]] | None = None,
         retryable: bool | None = None,
         stream: bool = False,
     ) -> httpx.Response:
         """Send one request (refreshing the token once, retrying when safe) and return the 2xx/304
         response; any other status raises the typed :class:`SalesforceError`.
 
-        ``content`` may be a factory of byte chunks (a body streamed from elsewhere: each attempt
-        starts a fresh stream, so the refresh-once retry re-sends it whole). With ``stream`` the
-        response body is not read: the caller iterates it and closes the response."""
+        ``content`` may be built from the token (a SOAP envelope carries the session in its body;
+        a body streamed from elsewhere starts a fresh stream): each attempt builds it again, so the
+        refresh-once retry re-sends it whole with the new token. With ``stream`` the response body
+        is not read: the caller iterates it and closes the response."""
         method = method.upper()
         if retryable is None:
             retryable = method in ("GET", "HEAD", "DELETE", "OPTIONS")
@@ -425,7 +426,7 @@ class SalesforceClient:
                     method,
                     url,
                     json=json,
-                    content=content() if callable(content) else content,
+                    content=content(state.token) if callable(content) else content,
                     params=dict(params) if params else None,
                     headers=request_headers,
                     timeout=self.timeout,
@@ -717,7 +718,7 @@ class SalesforceClient:
         ).encode()
         tail = f"\r\n--{boundary}--\r\n".encode("ascii")
 
-        def body() -> Iterator[bytes]:
+        def body(_token: AccessToken) -> Iterator[bytes]:
             yield head
             yield from chunks()
             yield tail

@@ -17,6 +17,7 @@ capped in length, so ``str(error)`` is always safe to log and to return to a cal
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -300,12 +301,30 @@ def _describe_non_json(status: int, body: bytes, content_type: str) -> str:
     return f"Salesforce answered HTTP {status} with a non-JSON {kind} body of {size} bytes"
 
 
+_SOAP_FAULT_CODE = re.compile(rb"<faultcode>(?:[A-Za-z0-9]+:)?([A-Z_]{1,80})</faultcode>")
+_SOAP_FAULT_STRING = re.compile(rb"<faultstring>([^<]{0,2000})</faultstring>")
+
+
+def _soap_fault(body: bytes) -> dict[str, str] | None:
+    """A SOAP API fault (``<faultcode>sf:INVALID_SESSION_ID</faultcode>``) as a REST error item:
+    the SOAP calls (lead conversion) then share the REST calls' typed errors and refresh-once."""
+    code = _SOAP_FAULT_CODE.search(body)
+    if code is None:
+        return None
+    text = _SOAP_FAULT_STRING.search(body)
+    message = html.unescape(text.group(1).decode("utf-8", errors="replace")) if text else ""
+    return {"errorCode": code.group(1).decode("ascii"), "message": message}
+
+
 def error_from_response(status: int, body: bytes, content_type: str | None = None) -> SalesforceError:
-    """The typed error for a raw HTTP response (JSON or not)."""
+    """The typed error for a raw HTTP response (JSON, a SOAP fault, or neither)."""
     content_type = content_type or ""
     parsed: Any = None
     is_json = False
     stripped = body.lstrip()
+    fault = _soap_fault(body) if "xml" in content_type.lower() else None
+    if fault is not None:
+        return error_from_body(status, fault)
     if "json" in content_type.lower() or stripped[:1] in (b"[", b"{"):
         try:
             parsed = json.loads(body.decode("utf-8", errors="replace"))

@@ -41,6 +41,7 @@ KEY_PREFIXES: dict[str, str] = {
     "00a": "CaseComment",
     "00e": "Profile",
     "00k": "OpportunityLineItem",
+    "00v": "CampaignMember",
     "012": "RecordType",
     "015": "Document",
     "01s": "Pricebook2",
