@@ -16,8 +16,8 @@ from sfemulator.calls import CallContext, Result, Upload
 from sfemulator.errors import ApiError
 from sfemulator.faults import FaultHit
 from sfemulator.rest import RestApi
-from sfemulator.store import FileBlob
 from sfemulator.soap import SOAP_PATH, SoapApi
+from sfemulator.store import FileBlob
 from sfemulator.wire import Request, Response, dumps
 
 if TYPE_CHECKING:

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sfemulator import content
-from sfemulator import campaigns
+from sfemulator import campaigns, content
 from sfemulator.clock import Clock, format_datetime, parse_datetime
 from sfemulator.errors import ApiError, not_found
 from sfemulator.ids import IdGenerator, normalize_id

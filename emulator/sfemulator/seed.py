@@ -633,6 +633,33 @@ class _Seeder:
                 },
                 self.later(acct_when),
             )
+        # Salesforce Files, after the records above (they keep their ids) and before the campaigns:
+        # each account of the first few gets a file published to it; the first file has a second version.
+        for i, (acct, acct_when) in enumerate(accounts[:3]):
+            body = f"Account plan #{i}\nGoals, contacts, next steps.\n".encode()
+            when = self.later(acct_when)
+            version = self.insert(
+                "ContentVersion",
+                {
+                    "Title": f"Account plan {i + 1}",
+                    "PathOnClient": f"account-plan-{i + 1}.txt",
+                    "VersionData": base64.b64encode(body).decode("ascii"),
+                    "FirstPublishLocationId": acct,
+                },
+                when,
+            )
+            if i == 0:
+                document = self.org.data.records["ContentVersion"][version]["ContentDocumentId"]
+                self.insert(
+                    "ContentVersion",
+                    {
+                        "PathOnClient": "account-plan-1.txt",
+                        "VersionData": base64.b64encode(body + b"Signed off.\n").decode("ascii"),
+                        "ContentDocumentId": document,
+                        "ReasonForChange": "Signed off",
+                    },
+                    self.later(when),
+                )
         self._campaigns()
 
     def _campaigns(self) -> None:
@@ -679,34 +706,6 @@ class _Seeder:
                         {"CampaignId": campaign, field: person, "Status": status_value},
                         self.later(when),
                     )
-
-        # Salesforce Files, last: earlier records keep their ids. Each account of the first few gets
-        # a file published to it; the first file has a second version.
-        for i, (acct, acct_when) in enumerate(accounts[:3]):
-            body = f"Account plan #{i}\nGoals, contacts, next steps.\n".encode()
-            when = self.later(acct_when)
-            version = self.insert(
-                "ContentVersion",
-                {
-                    "Title": f"Account plan {i + 1}",
-                    "PathOnClient": f"account-plan-{i + 1}.txt",
-                    "VersionData": base64.b64encode(body).decode("ascii"),
-                    "FirstPublishLocationId": acct,
-                },
-                when,
-            )
-            if i == 0:
-                document = self.org.data.records["ContentVersion"][version]["ContentDocumentId"]
-                self.insert(
-                    "ContentVersion",
-                    {
-                        "PathOnClient": "account-plan-1.txt",
-                        "VersionData": base64.b64encode(body + b"Signed off.\n").decode("ascii"),
-                        "ContentDocumentId": document,
-                        "ReasonForChange": "Signed off",
-                    },
-                    self.later(when),
-                )
 
 
 def seed_demo_org(org: SeedTarget) -> None:

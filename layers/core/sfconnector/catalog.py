@@ -429,7 +429,7 @@ DEMO_IDS: dict[str, str] = {
     "ContentVersion": "068Hs08To0000CaIEI",
     "FeedItem": "0D5Hs08To0000BEKEY",
     "Invoice__c": "a0IHs08To0000C2MEI",
-    "Campaign": "701Hs08To0000CiIEI",
+    "Campaign": "701Hs08To0000CeIEI",
     "CampaignMember": "00vHs08To0000ClIEI",
 }
 """Records of the demo org (the emulator's seed) by sObject: the examples of the record ids in the

@@ -30,7 +30,8 @@ def test_catalog_lists_every_action_and_trigger_with_input_schemas(meta: ActionA
     assert document["counts"] == {
         "families": 14,  # the spec's 12 + files and campaigns (issue 19)
         "actions": 54,
-        "supplementary_actions": 13 + len(catalog.actions_of("bulk")) + 4,  # 9 gets, 4 file actions, the bulk jobs, convert + 3 campaign members
+        # 9 gets, 4 file actions, the bulk jobs, convert lead and 3 campaign member actions
+        "supplementary_actions": 13 + len(catalog.actions_of("bulk")) + 4,
         "triggers": 30,
         "supplementary_triggers": 13,  # 11 deleted + files.created + campaign_members.created
     }
