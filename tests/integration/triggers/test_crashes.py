@@ -291,3 +291,53 @@ def test_a_refresh_token_revoked_mid_poll_pauses_polling_and_loses_nothing(
         "connection.needs_reauth"
     ]
     assert _subjects([m for m in delivered if "trigger" in m["attributes"]]) == [lead]
+
+
+def test_a_refused_event_is_resent_from_the_outbox_even_after_its_record_moved_on(poller: Poller) -> None:
+    """SNS refuses a lead's updated event; the lead is modified again before SNS recovers. The
+    refused version's event still arrives (same id), from the outbox, besides the new version's:
+    before the outbox, the pending entry named a version the row no longer carried (lost)."""
+    sub = poller.subscribe("leads.updated")
+    lead = poller.write("insert", "Lead", {"LastName": "Moves", "Company": "Acme"})
+    poller.poll()
+    poller.emulator.advance_clock(5)
+    poller.write("update", "Lead", {"Company": "First"}, id=lead)
+    fake = FailingSns(get_runtime().sns, lambda _e: True, attempts=1000)
+    _install(fake)
+    report = poller.poll()
+    assert report["events_failed"] == 1
+    assert report["outbox_kept"] == 1
+    refused = {e for r in fake.requests for e in r}
+    assert len(refused) == 1
+    poller.write("update", "Lead", {"Company": "Second"}, id=lead)
+    fake.attempts_left = 0  # SNS healthy again
+    report = poller.poll()
+    assert report["outbox_resent"] == 1
+    assert report["outbox_kept"] == 0
+    got = poller.drain()
+    assert [m["body"]["subscription_id"] for m in got] == [sub.subscription_id] * 2
+    assert refused < {m["body"]["id"] for m in got}
+    assert {m["body"]["data"]["Company"] for m in got} == {"First", "Second"}
+    poller.poll()
+    assert poller.drain() == []
+
+
+def test_an_event_refused_for_long_counts_as_stale_and_is_never_dropped(
+    poller: Poller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLL_OUTBOX_MAX_AGE_SECONDS", "600")
+    poller.subscribe("leads.created")
+    poller.poll()
+    lead = poller.write("insert", "Lead", {"LastName": "Waits", "Company": "Acme"})
+    fake = FailingSns(get_runtime().sns, lambda _e: True, attempts=1000)
+    _install(fake)
+    assert poller.poll()["outbox_stale"] == 0
+    for _ in range(3):
+        poller.emulator.advance_clock(300)
+        report = poller.poll()
+    assert report["outbox_kept"] == 1
+    assert report["outbox_stale"] == 1
+    assert report["outbox_oldest_seconds"] >= 900
+    fake.attempts_left = 0
+    assert poller.poll()["outbox_resent"] == 1
+    assert _subjects(poller.drain()) == [lead]

@@ -395,15 +395,7 @@ class CursorStore(DynamoStore):
                 "entries": "".join(f"{rid}{digest}" for rid, digest in kept),
             }
             puts.append({"PutRequest": {"Item": _wire(item)}})
-        requests = 0
-        while puts:
-            chunk, puts = puts[:25], puts[25:]
-            ask: dict[str, Any] = {self.table_name: chunk}
-            while ask:
-                answer = self.client.batch_write_item(RequestItems=ask)
-                requests += 1
-                ask = answer.get("UnprocessedItems") or {}
-        return requests
+        return self.batch_write(puts)
 
     def delete_snapshot(self, connection_id: str, stream: str, field: str) -> int:
         """Forget a stream's snapshot of ``field`` (no subscription watches it any more)."""

@@ -37,6 +37,7 @@ from sfconnector.salesforce.composite import MAX_QUERIES, MAX_SUBREQUESTS, Compo
 from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.settings import EnvSettings
 from sfconnector.stores.cursors import MEMBER_BYTES, ListViewState, StreamState, snapshot_bucket, stream_sk
+from sfconnector.stores.outbox import OutboxEntry, OutboxStore
 from sfconnector.stores.tokens import ConnectionSecretNotFoundError
 from sfconnector.triggers import streams
 
@@ -82,6 +83,11 @@ class PollerSettings(EnvSettings):
     """Sforce-Query-Options batchSize of the queries (None: Salesforce's default, 2000)."""
     min_remaining_ms: int = Field(10_000, alias="POLL_MIN_REMAINING_MS", ge=0)
     """No further Salesforce call when the invocation has less time left than this."""
+    outbox_max_age_seconds: int = Field(900, alias="POLL_OUTBOX_MAX_AGE_SECONDS", ge=60)
+    """An outbox entry (an event SNS refused) older than this counts as stale: the
+    ``TriggerOutboxStale`` metric and its alarm."""
+    outbox_per_cycle: int = Field(1000, alias="POLL_OUTBOX_PER_CYCLE", ge=10, le=10_000)
+    """Outbox items one cycle re-sends at most (the rest waits for the next cycle)."""
 
 
 class StreamReport(BaseModel):
@@ -115,6 +121,13 @@ class PollReport(BaseModel):
     """Reads beyond the cycle's three: the field snapshot buckets of the records read."""
     lag_seconds: float | None = None
     """Age of the oldest stream cursor after the cycle (how far behind "now" the events are)."""
+    outbox_resent: int = 0
+    """Events SNS had refused earlier, accepted from the outbox this cycle (in ``events_published``)."""
+    outbox_kept: int = 0
+    """Events in the outbox after the cycle (refused again, or refused for the first time)."""
+    outbox_stale: int = 0
+    """Of those, the ones refused longer than ``POLL_OUTBOX_MAX_AGE_SECONDS`` ago."""
+    outbox_oldest_seconds: float | None = None
     error: str | None = None
     streams: list[StreamReport] = Field(default_factory=list)
 
@@ -128,6 +141,8 @@ class PollerPorts:
     salesforce: Callable[[str], SalesforceClient]
     clock: Callable[[], float] = time.time
     """The poller's "now" (Salesforce stamps are compared with it; Lambda's clock is NTP-synced)."""
+    outbox: OutboxStore | None = None
+    """Where refused events wait (None: the cursors' table, through the same client)."""
     on_idle: Callable[[str], None] | None = None
     """Called with the connection id when a cycle finds nothing to poll (unknown connection, not
     ``connected``, no active subscription): the schedule is brought in line with that state (a
@@ -293,6 +308,8 @@ class _Cycle:
         self.views: list[_ListRun] = []
         self.orphans: list[str] = []
         """Catch-up items left by a crash after their merge, or of deleted subscriptions."""
+        cursors = ports.cursors
+        self.outbox = ports.outbox or OutboxStore(lambda: cursors.client, cursors.table_name)
 
     # ---- planning --------------------------------------------------------------------------------
 
@@ -762,7 +779,55 @@ class _Cycle:
         share = _share(self.connection, self.client)
         return share is not None and share >= self.settings.budget_share
 
+    def _resend_outbox(self) -> None:
+        """Send again, with their ids, the events SNS refused in earlier cycles (they do not wait
+        for their rows to come back: the streams moved past them when they were kept)."""
+        entries, broken = self.outbox.load(self.cid, limit=self.settings.outbox_per_cycle)
+        if broken:
+            self.report.dynamodb_writes += self.outbox.delete(self.cid, broken)
+        if not entries:
+            return
+        outcome = self.ports.publisher.publish_batch(
+            [
+                OutboundMessage(id=e.id, body=e.body, attributes=e.attributes, claim_key=e.claim_key)
+                for e in entries
+            ]
+        )
+        self.report.sns_requests += outcome.calls
+        sent = [e for e in entries if e.id in outcome.accepted]
+        self.report.outbox_resent += len(sent)
+        self.report.events_published += len(sent)
+        self.report.dynamodb_writes += self.outbox.delete(self.cid, [k for e in sent for k in e.stored_keys])
+        self._count_outbox([e for e in entries if e.id not in outcome.accepted])
+
+    def _keep(self, refused: list[OutboundMessage]) -> None:
+        """Refused events go to the outbox before the stream state that moves past them is
+        committed (a crash in between re-decides them with the same ids)."""
+        entries = [
+            OutboxEntry(
+                id=m.id, body=m.body, attributes=m.attributes, claim_key=m.claim_key, created_at=int(self.now)
+            )
+            for m in refused
+        ]
+        self.report.dynamodb_writes += self.outbox.save(self.cid, entries)
+        self._count_outbox(entries)
+
+    def _count_outbox(self, kept: list[OutboxEntry]) -> None:
+        if not kept:
+            return
+        self.report.outbox_kept += len(kept)
+        oldest = max(0.0, self.now - min(e.created_at for e in kept))
+        self.report.outbox_oldest_seconds = max(self.report.outbox_oldest_seconds or 0.0, oldest)
+        stale = [e for e in kept if self.now - e.created_at > self.settings.outbox_max_age_seconds]
+        if stale:
+            self.report.outbox_stale += len(stale)
+            logger.error(
+                "%d trigger events of %s were refused by SNS more than %d s ago and are still in the outbox",
+                len(stale), self.cid, self.settings.outbox_max_age_seconds,
+            )  # fmt: skip
+
     def run(self) -> PollReport:
+        self._resend_outbox()
         if self._over_budget():
             share = _share(self.connection, self.client) or 1.0
             self.report.outcome, self.report.reason = "skipped", "api_budget"
@@ -800,13 +865,16 @@ class _Cycle:
             ]
             for sub, event in events
         ]
-        accepted: set[str] = set()
         if messages:
             outcome = self.ports.publisher.publish_batch(messages)
-            accepted = outcome.accepted
             self.report.sns_requests += outcome.calls
             self.report.events_published += len(outcome.accepted)
-            self.report.events_failed += len(outcome.failed)
+            refused = [m for m in messages if m.id not in outcome.accepted]
+            self.report.events_failed += len(refused)
+            if refused:
+                self._keep(refused)
+        # Every event is now either accepted or in the outbox: the streams move past them all.
+        accepted = {m.id for m in messages}
         held: dict[int, list[int]] = {}
         for view in self.views:
             for stamp in self._apply_view(view, accepted):
