@@ -26,7 +26,16 @@ from sfconnector.stores.dynamo import DynamoStore
 __all__ = ["SubscriptionNotFoundError", "SubscriptionRepository"]
 
 _UPDATABLE = frozenset(
-    {"sobject", "params", "fields", "ignore_own_changes", "status", "last_error", "last_error_at"}
+    {
+        "sobject",
+        "params",
+        "fields",
+        "ignore_own_changes",
+        "status",
+        "last_error",
+        "last_error_at",
+        "resumed_at",
+    }
 )
 MAX_ERROR_LENGTH = 500
 

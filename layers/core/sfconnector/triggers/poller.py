@@ -333,7 +333,7 @@ class _Cycle:
             existing = {s.subscription_id for s in subs}
             shared = states.get(stream_sk(sobject))
             if shared is None:
-                start = min(int(s.start_at.timestamp()) for s in active)
+                start = min(streams.receives_from(s) for s in active)
                 start = min(start, self.upper)
                 shared = StreamState(
                     sobject=sobject, cursor=start, prev_cursor=start, members=sorted(existing)
@@ -343,7 +343,7 @@ class _Cycle:
                 if not any(s.subscription_id in shared.members for s in active):
                     # Nobody active was served: rewind to the earliest start and forget what was
                     # seen (it was delivered to no active subscription).
-                    start = min([shared.cursor, *(int(s.start_at.timestamp()) for s in active)])
+                    start = min([shared.cursor, *(streams.receives_from(s) for s in active)])
                     shared.cursor = shared.prev_cursor = start
                     shared.seen, shared.pending, shared.seen_floor = {}, {}, 0
                     shared.members = sorted(existing)
@@ -352,7 +352,7 @@ class _Cycle:
             for sub in subs:
                 if sub.subscription_id in shared.members:
                     continue
-                if int(sub.start_at.timestamp()) >= shared.cursor or _is_list_view(sub):
+                if streams.receives_from(sub) >= shared.cursor or _is_list_view(sub):
                     # Nothing it wants was processed yet (a list view's membership is "now": it
                     # has nothing to backfill).
                     shared.members.append(sub.subscription_id)
@@ -365,7 +365,7 @@ class _Cycle:
                 state = states.get(stream_sk(sobject, sub.subscription_id))
                 stored = state is not None
                 if state is None:
-                    start = int(sub.start_at.timestamp())
+                    start = streams.receives_from(sub)
                     state = StreamState(
                         sobject=sobject, catchup_for=sub.subscription_id, cursor=start, prev_cursor=start,
                         members=[sub.subscription_id],
@@ -727,7 +727,7 @@ class _Cycle:
                 if streams.subscriber_fires(sub, stream, row, change, self.connection.user_id)
                 # The first read of the membership cannot tell who entered since the start:
                 # only records created since then did for sure.
-                and (not first_read or created >= int(sub.start_at.timestamp()))
+                and (not first_read or created >= streams.receives_from(sub))
             ]
             if events or not view.baseline or rid in newcomers:
                 view.entries.append((rid, row, events))

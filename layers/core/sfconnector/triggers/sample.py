@@ -58,7 +58,11 @@ def sample_events(
         query = f"{head}, {streams.history_subquery(stream.history, [watched], 0)} FROM {tail}"
     page = client.query_page(query, include_deleted=deleted)
     sample = subscription.model_copy(
-        update={"start_at": subscription.start_at.replace(year=1970, month=1, day=1), "status": "active"}
+        update={
+            "start_at": subscription.start_at.replace(year=1970, month=1, day=1),
+            "resumed_at": None,
+            "status": "active",
+        }
     )
     out: list[TriggerEvent] = []
     for row in page.records:

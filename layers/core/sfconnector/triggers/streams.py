@@ -31,6 +31,7 @@ __all__ = [
     "list_view_sample_query",
     "parse_stamp",
     "queryable_fields",
+    "receives_from",
     "row_changes",
     "row_version",
     "seen_key",
@@ -83,6 +84,15 @@ def parse_stamp(value: Any) -> int | None:
 
 def iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def receives_from(subscription: Subscription) -> int:
+    """The first moment whose changes the subscription receives (epoch seconds): its start, or
+    when it was last resumed. Paused has one meaning, shared sObject or not: nothing of what
+    changed while it was paused is delivered."""
+    start = int(subscription.start_at.timestamp())
+    resumed = subscription.resumed_at
+    return start if resumed is None else max(start, int(resumed.timestamp()))
 
 
 def stream_of(subscription: Subscription) -> Stream | None:
@@ -230,7 +240,7 @@ def _snapshot_transition(
     if held is not None:
         return held != value_hash(value)
     created = parse_stamp(row.get("CreatedDate"))
-    return created is not None and created >= int(subscription.start_at.timestamp())
+    return created is not None and created >= receives_from(subscription)
 
 
 def initial_value(row: Mapping[str, Any], stream: Stream, field: str) -> Any:
@@ -268,7 +278,7 @@ def subscriber_fires(
     """Whether this subscription gets an event for the row's change."""
     if isinstance(change, int):
         change = Change("", change, str(change))
-    if subscription.status != "active" or change.version < int(subscription.start_at.timestamp()):
+    if subscription.status != "active" or change.version < receives_from(subscription):
         return False
     if subscription.ignore_own_changes and own_user_id:
         actor = change.changed_by or str(row.get(stream.actor_field) or "")
