@@ -32,6 +32,7 @@ from sfconnector.errors import ConnectorError
 from sfconnector.events import BatchEventPublisher, OutboundMessage
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.models.trigger_events import TriggerEvent
+from sfconnector.salesforce import soql
 from sfconnector.salesforce.client import QueryPage
 from sfconnector.salesforce.composite import MAX_QUERIES, MAX_SUBREQUESTS, CompositeRequest
 from sfconnector.salesforce.errors import SalesforceError
@@ -464,7 +465,7 @@ class _Cycle:
             return f"sobjects/{target.state.sobject}/listviews/{target.state.list_view_id}/describe"
         return f"sobjects/{target}/describe"
 
-    def _history_subquery(self, run: _Run) -> str | None:
+    def _history_subquery(self, run: _Run) -> soql.Subquery | None:
         """Field matched subscriptions' History rows, riding in the stream's own query."""
         watched: dict[str, set[str]] = {}
         for sub in run.subs:
@@ -502,9 +503,13 @@ class _Cycle:
             resume = run.state.resume_at
             after = (resume, run.state.cursor_id) if resume is not None and run.state.cursor_id else None
             fields = streams.select_fields(run.subs, every)
-            run.soql = streams.change_query(
-                run.state.sobject, fields, run.low, run.upper, after, self._history_subquery(run)
-            )
+            try:
+                run.soql = streams.change_query(
+                    run.state.sobject, fields, run.low, run.upper, after, self._history_subquery(run)
+                )
+            except soql.QueryTooLongError as exc:  # this sObject only: the others go on
+                run.error = str(exc)
+                continue
             pending.append(("query", run, run.soql))
         for view in self.views:
             if view.error is not None or view.state.query is None:
