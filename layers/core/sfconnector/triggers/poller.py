@@ -75,7 +75,8 @@ class PollerSettings(EnvSettings):
     seen_max: int = Field(12_000, alias="POLL_SEEN_MAX", ge=100, le=15_000)
     """Entries a stream's seen-set keeps (23 bytes each: 12 000 is ~276 KB of the 400 KB item)."""
     budget_probe_seconds: int = Field(300, alias="POLL_BUDGET_PROBE_SECONDS", ge=0, le=86_400)
-    """While over budget, how often one ``GET /limits`` checks whether the allowance came back."""
+    """While over budget, how often a cycle probes whether the allowance came back (its first Composite,
+    sent anyway, reads the usage; no separate call)."""
     describe_refresh_seconds: int = Field(3600, alias="POLL_DESCRIBE_REFRESH_SECONDS", ge=60)
     list_view_refresh_seconds: int = Field(300, alias="POLL_LIST_VIEW_REFRESH_SECONDS", ge=60)
     """How often a list view's describe is re-read (riding in a query Composite: no extra call),
@@ -309,6 +310,9 @@ class _Cycle:
         self.views: list[_ListRun] = []
         self.orphans: list[str] = []
         """Catch-up items left by a crash after their merge, or of deleted subscriptions."""
+        self.probe = False
+        """The usage last seen is over the budget but may be stale: this cycle's first Composite
+        (sent anyway) reads it again from its Sforce-Limit-Info."""
         cursors = ports.cursors
         self.outbox = ports.outbox or OutboxStore(lambda: cursors.client, cursors.table_name)
 
@@ -420,10 +424,11 @@ class _Cycle:
         return shared.fields
 
     def _budget_left(self) -> bool:
-        if self.client.api_calls - self.calls_before >= self.settings.max_calls:
+        calls = self.client.api_calls - self.calls_before
+        if calls >= self.settings.max_calls:
             return False
         share = _share(self.connection, self.client)
-        if share is not None and share >= self.settings.budget_share:
+        if share is not None and share >= self.settings.budget_share and not (self.probe and calls == 0):
             return False
         return not (self.remaining_ms is not None and self.remaining_ms() < self.settings.min_remaining_ms)
 
@@ -764,11 +769,13 @@ class _Cycle:
         return held
 
     def _over_budget(self) -> bool:
-        """The budget guard. The usage last seen may be stale (a skipped cycle sends no call, and
-        the allowance is a rolling 24 hours), so before skipping the guard probes it with one
-        ``GET /limits`` (its Sforce-Limit-Info is fresh), then at most once per
-        ``budget_probe_seconds`` while the usage stays high; the time of the last probe is the
-        connection's ``polling.at``."""
+        """The budget guard, before any call. The usage last seen may be stale (a skipped cycle
+        sends no call, and the allowance is a rolling 24 hours): at most once per
+        ``budget_probe_seconds`` while it stays high (the time of the last probe is the
+        connection's ``polling.at``), the cycle goes ahead as a probe: its first Composite, which
+        it sends anyway, brings a fresh Sforce-Limit-Info, and the guard after each call stops
+        the cycle there if the usage is still high. No ``GET /limits``: that would be one more
+        counted call."""
         share = _share(self.connection, self.client)
         if share is None or share < self.settings.budget_share:
             return False
@@ -776,13 +783,12 @@ class _Cycle:
         probed_at = polling.at if polling is not None and polling.state == "skipped_budget" else None
         if probed_at is not None and int(self.now) - probed_at < self.settings.budget_probe_seconds:
             return True  # probed recently: no call until the next probe is due
-        try:
-            self.client.limits()
-        except _FAILURES as exc:
-            logger.warning("budget probe of %s failed (%s)", self.cid, type(exc).__name__)
-            return True
-        share = _share(self.connection, self.client)
-        return share is not None and share >= self.settings.budget_share
+        self.probe = True
+        return False
+
+    def _budget_reason(self) -> str:
+        share = _share(self.connection, self.client) or 1.0
+        return f"daily API usage {share:.0%} is above the polling budget {self.settings.budget_share:.0%}"
 
     def _resend_outbox(self) -> None:
         """Send again, with their ids, the events SNS refused in earlier cycles (they do not wait
@@ -834,15 +840,10 @@ class _Cycle:
     def run(self) -> PollReport:
         self._resend_outbox()
         if self._over_budget():
-            share = _share(self.connection, self.client) or 1.0
             self.report.outcome, self.report.reason = "skipped", "api_budget"
-            probed = self.client.api_calls > self.calls_before
-            self.report.salesforce_calls = self.client.api_calls - self.calls_before
             self.report.dynamodb_writes += _record_polling(
-                self.ports, self.connection, "skipped_budget",
-                f"daily API usage {share:.0%} is above the polling budget {self.settings.budget_share:.0%}",
-                force=probed,
-            )  # fmt: skip
+                self.ports, self.connection, "skipped_budget", self._budget_reason()
+            )
             return self.report
         stored, views = self.ports.cursors.load_all(self.cid)
         self._plan(stored)
@@ -1061,6 +1062,15 @@ class _Cycle:
         cursors = [r.state.cursor for r in self.runs if r.state.catchup_for is None]
         if cursors:
             self.report.lag_seconds = max(0.0, self.now - min(cursors))
+        share = _share(self.connection, self.client)
+        if self.probe and share is not None and share >= self.settings.budget_share:
+            # The probe's answer confirmed the usage: what it read was processed; the next
+            # probe is due budget_probe_seconds from now.
+            self.report.reason, self.report.error = "api_budget", None
+            self.report.dynamodb_writes += _record_polling(
+                self.ports, self.connection, "skipped_budget", self._budget_reason(), force=True
+            )
+            return
         state_name = "polling" if self.report.error is None else "error"
         self.report.dynamodb_writes += _record_polling(
             self.ports, self.connection, state_name, self.report.error
