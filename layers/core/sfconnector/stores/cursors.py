@@ -146,6 +146,10 @@ class StreamState(BaseModel):
     fields_at: int | None = None
     snapshots: list[str] = Field(default_factory=list)
     """The fields (lower case) whose snapshot the stream keeps (``SNAPSHOT#`` items)."""
+    missing: dict[str, int] = Field(default_factory=dict)
+    """Fields (lower case) the sObject's query was refused for (``INVALID_FIELD``: deleted by an
+    admin) and when: left out of the query, and the subscriptions naming them held out, until
+    the poller tries them again."""
     updated_at: int = 0
 
     @property
@@ -179,6 +183,8 @@ class StreamState(BaseModel):
             item["fields_at"] = self.fields_at or 0
         if self.snapshots:
             item["snapshots"] = ",".join(sorted(self.snapshots))
+        if self.missing:
+            item["missing"] = ",".join(f"{name}:{at}" for name, at in sorted(self.missing.items()))
         return item
 
     @classmethod
@@ -188,6 +194,10 @@ class StreamState(BaseModel):
         data["pending"] = json.loads(data["pending"]) if data.get("pending") else {}
         data["members"] = [m for m in str(data.get("members") or "").split(",") if m]
         data["snapshots"] = [m for m in str(data.get("snapshots") or "").split(",") if m]
+        data["missing"] = {
+            name: int(at)
+            for name, _, at in (m.partition(":") for m in str(data.get("missing") or "").split(",") if m)
+        }
         if "fields" in data:
             data["fields"] = [f for f in str(data["fields"]).split(",") if f]
         for name in (

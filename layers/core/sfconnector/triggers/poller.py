@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -56,6 +57,11 @@ _MEMBERS_MAX_BYTES = 380_000
 """A list view group's members in one item (DynamoDB's 400 KB, less the query and keys)."""
 
 _MATCHED = STREAMS[TriggerKind.FIELD_MATCHED]
+
+_NO_SUCH_COLUMN = re.compile(r"No such column '([\w.]+)'")
+"""How Salesforce names the field of an ``INVALID_FIELD`` query error."""
+_FIELD_RETRIES = 3
+"""Missing fields one stream drops and retries its query for in one cycle."""
 
 _FAILURES = (SalesforceError, ConnectorError, ConnectionSecretNotFoundError)
 """What stops a cycle's fetching part-way: what was fetched is still published and recorded."""
@@ -173,6 +179,9 @@ class _Run:
     loaded this cycle (``{bucket: {15-char id: value hash}}``)."""
     dirty: dict[str, set[str]] = field(default_factory=dict)
     """The buckets of each field whose entries changed (written before the stream's item)."""
+    held: dict[str, str] = field(default_factory=dict)
+    """Subscriptions held out of the query (they name a field Salesforce no longer has) -> why."""
+    retries: int = 0
 
     @property
     def label(self) -> str:
@@ -497,25 +506,63 @@ class _Cycle:
     def _wants_every_field(self, sobject: str) -> bool:
         return any(s.fields is None for run in self.runs if run.state.sobject == sobject for s in run.subs)
 
+    def _query(self, run: _Run) -> bool:
+        """The stream's query (``run.soql``), without the fields Salesforce refused and without
+        the subscriptions that name one of them (field isolation); False: none (``run.error``)."""
+        missing = run.state.missing
+        for sub in list(run.subs):
+            named = [
+                *(sub.fields or ()),
+                *([sub.params["field"]] if isinstance(sub.params.get("field"), str) else []),
+            ]
+            gone = sorted({n for n in named if n.lower() in missing})
+            if gone:
+                run.subs.remove(sub)
+                run.held[sub.subscription_id] = (
+                    f"{run.label}: INVALID_FIELD: {', '.join(gone)} no longer exists in Salesforce; "
+                    "this subscription is held out of the query until it does again or its fields change"
+                )
+        if not run.subs:
+            run.error = run.error or "every subscription names a field Salesforce no longer has"
+            return False
+        every = self._every_field(run.state.sobject)
+        if every is None and any(s.fields is None for s in run.subs):
+            run.error = "the sObject's describe could not be read"
+            return False
+        every = None if every is None else [f for f in every if f.lower() not in missing]
+        resume = run.state.resume_at
+        after = (resume, run.state.cursor_id) if resume is not None and run.state.cursor_id else None
+        fields = streams.select_fields(run.subs, every)
+        try:
+            run.soql = streams.change_query(
+                run.state.sobject, fields, run.low, run.upper, after, self._history_subquery(run)
+            )
+        except soql.QueryTooLongError as exc:  # this sObject only: the others go on
+            run.error = str(exc)
+            return False
+        return True
+
+    def _isolate(self, run: _Run, error: SalesforceError | None) -> bool:
+        """``INVALID_FIELD`` on a stream's query: remember the field as missing, re-describe the
+        sObject (the describe rides along) and query again without it; True when re-queued."""
+        found = (
+            _NO_SUCH_COLUMN.search(error.message) if error and error.error_code == "INVALID_FIELD" else None
+        )
+        if found is None or run.retries >= _FIELD_RETRIES or run.started:
+            return False
+        run.retries += 1
+        run.state.missing[found.group(1).split(".")[-1].lower()] = int(self.now)
+        self.describes.pop(run.state.sobject, None)
+        return self._query(run)
+
     def _fetch(self) -> None:
         self._fetch_describes()
         pending: list[tuple[str, _Run | _ListRun | str, str]] = []  # (kind, target, url or SOQL)
         for run in self.runs:
-            every = self._every_field(run.state.sobject)
-            if every is None and any(s.fields is None for s in run.subs):
-                run.error = "the sObject's describe could not be read"
-                continue
-            resume = run.state.resume_at
-            after = (resume, run.state.cursor_id) if resume is not None and run.state.cursor_id else None
-            fields = streams.select_fields(run.subs, every)
-            try:
-                run.soql = streams.change_query(
-                    run.state.sobject, fields, run.low, run.upper, after, self._history_subquery(run)
-                )
-            except soql.QueryTooLongError as exc:  # this sObject only: the others go on
-                run.error = str(exc)
-                continue
-            pending.append(("query", run, run.soql))
+            expiry = int(self.now) - self.settings.describe_refresh_seconds
+            run.state.missing = {n: at for n, at in run.state.missing.items() if at > expiry}
+            if self._query(run):
+                pending.append(("query", run, run.soql))
         for view in self.views:
             if view.error is not None or view.state.query is None:
                 view.error = view.error or "the list view's describe could not be read"
@@ -581,6 +628,11 @@ class _Cycle:
                     continue
                 assert isinstance(target, _Run | _ListRun)
                 if not sub.ok:
+                    if kind == "query" and isinstance(target, _Run) and self._isolate(target, sub.error()):
+                        pending.append(("query", target, target.soql))
+                        if target.state.catchup_for is None and self._wants_every_field(target.state.sobject):
+                            stale.append(target.state.sobject)  # re-described in the retry's call
+                        continue
                     target.error = _describe_failure(sub.error(), sub.status)
                     continue
                 page = QueryPage.from_json(sub.body)
@@ -1045,6 +1097,11 @@ class _Cycle:
             self.ports.cursors.delete(self.cid, sk)
             self.report.dynamodb_writes += 1
         for run in self.runs:
+            for sid, held in run.held.items():
+                sub = next((s for s in self.all_subs if s.subscription_id == sid), None)
+                if sub is not None and held != sub.last_error:
+                    self.ports.subscriptions.record_error(self.cid, sid, held[:500])
+                    self.report.dynamodb_writes += 1
             for sub in run.subs:
                 message = (
                     f"{run.label}: {run.error}"[:500]
