@@ -341,3 +341,33 @@ def test_an_event_refused_for_long_counts_as_stale_and_is_never_dropped(
     fake.attempts_left = 0
     assert poller.poll()["outbox_resent"] == 1
     assert _subjects(poller.drain()) == [lead]
+
+
+def test_a_poll_that_lost_its_lease_writes_no_state(poller: Poller, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poll whose lease expired and was taken by another run while it published must not write
+    its stream state over the other run's (state writes are conditional on the lease owner)."""
+    poller.subscribe("leads.created")
+    poller.poll()
+    runtime = get_runtime()
+    store = runtime.poller_ports.cursors
+    cid = poller.connection.connection_id
+    before = store.load(cid)["CURSOR#Lead"]
+    lead = poller.write("insert", "Lead", {"LastName": "Overtaken", "Company": "Acme"})
+    publisher: Any = runtime.poller_ports.publisher
+    real = publisher.publish_batch
+
+    def overtaken(messages: Any) -> Any:
+        now = poller.emulator.now().timestamp()
+        store.client.delete_item(
+            TableName=store.table_name, Key={"pk": {"S": f"CONNECTION#{cid}"}, "sk": {"S": "POLL_LEASE"}}
+        )
+        assert store.acquire_lease(cid, "the-next-run", now=now, seconds=180)
+        return real(messages)
+
+    monkeypatch.setattr(publisher, "publish_batch", overtaken)
+    report = poller.poll()
+    assert "lease" in (report["error"] or "")
+    assert store.load(cid)["CURSOR#Lead"].model_dump() == before.model_dump()  # nothing written
+    assert [m["body"]["subject"] for m in poller.drain()] == [
+        lead
+    ]  # published: the next run re-sends it, same id

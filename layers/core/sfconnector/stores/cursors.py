@@ -42,6 +42,7 @@ __all__ = [
     "SNAPSHOT_ENTRY_BYTES",
     "SNAPSHOT_PREFIX",
     "CursorStore",
+    "LeaseLostError",
     "ListViewState",
     "StreamState",
     "decode_seen",
@@ -274,6 +275,13 @@ class ListViewState(BaseModel):
         )
 
 
+class LeaseLostError(RuntimeError):
+    """The poll's lease expired and another run took it (or the connection was deleted)."""
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__(f"the poll lease of {connection_id} is no longer this run's")
+
+
 class CursorStore(DynamoStore):
     """Stream states and the poll lease of connections (one DynamoDB client, obtained lazily)."""
 
@@ -351,10 +359,35 @@ class CursorStore(DynamoStore):
                 return out, views
             kwargs["ExclusiveStartKey"] = last
 
-    def save(self, connection_id: str, state: StreamState | ListViewState) -> int:
-        """Write one stream (one PutItem); returns the item's size in bytes (for the metrics)."""
+    def save(
+        self, connection_id: str, state: StreamState | ListViewState, *, lease_owner: str | None = None
+    ) -> int:
+        """Write one stream (one PutItem); returns the item's size in bytes (for the metrics).
+        ``lease_owner``: only while that run still holds the connection's lease (one
+        TransactWriteItems with a check of the lease item), so a poll that lost its lease cannot
+        overwrite the next one's state, and a deleted connection's items are not recreated;
+        :class:`LeaseLostError` otherwise."""
         item = state.to_item(connection_id)
-        self.client.put_item(TableName=self.table_name, Item=_wire(item))
+        if lease_owner is None:
+            self.client.put_item(TableName=self.table_name, Item=_wire(item))
+            return len(json.dumps(item, default=str))
+        check = {
+            "ConditionCheck": {
+                "TableName": self.table_name,
+                "Key": _wire({"pk": self._pk(connection_id), "sk": LEASE_SK}),
+                "ConditionExpression": "#owner = :owner",
+                "ExpressionAttributeNames": {"#owner": "owner"},
+                "ExpressionAttributeValues": _wire({":owner": lease_owner}),
+            }
+        }
+        try:
+            self.client.transact_write_items(
+                TransactItems=[check, {"Put": {"TableName": self.table_name, "Item": _wire(item)}}]  # type: ignore[list-item]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise LeaseLostError(connection_id) from None
+            raise
         return len(json.dumps(item, default=str))
 
     def delete(self, connection_id: str, sk: str) -> None:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 import time
@@ -38,7 +39,14 @@ from sfconnector.salesforce.client import QueryPage
 from sfconnector.salesforce.composite import MAX_QUERIES, MAX_SUBREQUESTS, CompositeRequest
 from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.settings import EnvSettings
-from sfconnector.stores.cursors import MEMBER_BYTES, ListViewState, StreamState, snapshot_bucket, stream_sk
+from sfconnector.stores.cursors import (
+    MEMBER_BYTES,
+    LeaseLostError,
+    ListViewState,
+    StreamState,
+    snapshot_bucket,
+    stream_sk,
+)
 from sfconnector.stores.outbox import OutboxEntry, OutboxStore
 from sfconnector.stores.tokens import ConnectionSecretNotFoundError
 from sfconnector.triggers import streams
@@ -64,6 +72,12 @@ _FIELD_RETRIES = 3
 """Missing fields one stream drops and retries its query for in one cycle."""
 
 _FAILURES = (SalesforceError, ConnectorError, ConnectionSecretNotFoundError)
+
+_PUBLISH_CHUNK = 100
+"""Messages per publish step (ten PublishBatch requests): the time is checked between steps."""
+
+_Candidate = tuple[str, int, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]
+"""(seen key, version, row, [(subscription, event)]) of a change not emitted yet."""
 """What stops a cycle's fetching part-way: what was fetched is still published and recorded."""
 
 
@@ -91,6 +105,15 @@ class PollerSettings(EnvSettings):
     """Sforce-Query-Options batchSize of the queries (None: Salesforce's default, 2000)."""
     min_remaining_ms: int = Field(10_000, alias="POLL_MIN_REMAINING_MS", ge=0)
     """No further Salesforce call when the invocation has less time left than this."""
+    max_rows: int = Field(10_000, alias="POLL_MAX_ROWS_PER_CYCLE", ge=200, le=200_000)
+    """Rows one cycle reads at most (every stream's first page is read whatever this says, so
+    one sObject's backlog never holds up the others); the rest waits for the next cycle."""
+    max_bytes: int = Field(64_000_000, alias="POLL_MAX_BYTES_PER_CYCLE", ge=1_000_000)
+    """Bytes of rows (as JSON) one cycle reads at most, the same way (512 MB of memory holds the
+    rows, their envelopes and the encoded messages)."""
+    max_cycle_seconds: float = Field(60.0, alias="POLL_MAX_CYCLE_SECONDS", gt=0, le=900)
+    """A cycle's own time: past it no further call or publish starts, and the cycle commits what
+    it published (well inside the function's 120 s timeout and the 180 s lease)."""
     outbox_max_age_seconds: int = Field(900, alias="POLL_OUTBOX_MAX_AGE_SECONDS", ge=60)
     """An outbox entry (an event SNS refused) older than this counts as stale: the
     ``TriggerOutboxStale`` metric and its alarm."""
@@ -137,6 +160,8 @@ class PollReport(BaseModel):
     """Of those, the ones refused longer than ``POLL_OUTBOX_MAX_AGE_SECONDS`` ago."""
     outbox_oldest_seconds: float | None = None
     error: str | None = None
+    stopped: Literal["rows", "bytes", "time"] | None = None
+    """Why the cycle left part of a backlog to the next one (each cycle makes progress)."""
     streams: list[StreamReport] = Field(default_factory=list)
 
 
@@ -286,7 +311,12 @@ def poll_connection(
     ):
         return PollReport(connection_id=connection_id, outcome="skipped", reason="another_poll_running")
     try:
-        report = _Cycle(connection, subscriptions, ports, settings, remaining_ms).run()
+        report = _Cycle(connection, subscriptions, ports, settings, remaining_ms, owner).run()
+    except LeaseLostError as exc:
+        # Another run holds the connection now (or it was deleted): what this one published is
+        # re-decided by it with the same ids; nothing of this run's state is written.
+        logger.warning("poll of %s lost its lease: %s", connection_id, exc)
+        return PollReport(connection_id=connection_id, outcome="polled", error=str(exc))
     finally:
         ports.cursors.release_lease(connection_id, owner)
     report.dynamodb_writes += 2  # the lease: taken and given back
@@ -301,7 +331,10 @@ class _Cycle:
         ports: PollerPorts,
         settings: PollerSettings,
         remaining_ms: Callable[[], int] | None,
+        owner: str | None = None,
     ) -> None:
+        self.owner = owner
+        """The lease this run holds: every state write is conditional on it."""
         self.connection = connection
         self.cid = connection.connection_id
         self.all_subs = subscriptions
@@ -319,6 +352,9 @@ class _Cycle:
         self.views: list[_ListRun] = []
         self.orphans: list[str] = []
         """Catch-up items left by a crash after their merge, or of deleted subscriptions."""
+        self.started = time.monotonic()
+        self.rows_read = 0
+        self.bytes_read = 0
         self.probe = False
         """The usage last seen is over the budget but may be stale: this cycle's first Composite
         (sent anyway) reads it again from its Sforce-Limit-Info."""
@@ -439,7 +475,27 @@ class _Cycle:
         share = _share(self.connection, self.client)
         if share is not None and share >= self.settings.budget_share and not (self.probe and calls == 0):
             return False
-        return not (self.remaining_ms is not None and self.remaining_ms() < self.settings.min_remaining_ms)
+        return self._time_left(first=calls == 0)
+
+    def _time_left(self, *, first: bool) -> bool:
+        """Whether another call or publish may start: the cycle's own bound (not for its first
+        call or publish step: every cycle makes progress), and the invocation's remaining time
+        (what follows is the commit)."""
+        if not first and time.monotonic() - self.started >= self.settings.max_cycle_seconds:
+            self.report.stopped = "time"
+            return False
+        if self.remaining_ms is not None and self.remaining_ms() < self.settings.min_remaining_ms:
+            self.report.stopped = "time"
+            return False
+        return True
+
+    def _read_enough(self) -> bool:
+        """The cycle's row and byte bounds: past them no further page of a window is read."""
+        if self.rows_read >= self.settings.max_rows:
+            self.report.stopped = "rows"
+        elif self.bytes_read >= self.settings.max_bytes:
+            self.report.stopped = "bytes"
+        return self.report.stopped in ("rows", "bytes")
 
     def _send(self, request: CompositeRequest) -> Any:
         """One Composite call; None when the cycle must stop (the failure is in the report)."""
@@ -595,6 +651,11 @@ class _Cycle:
             else None
         )
         while pending and self._budget_left():
+            if self._read_enough():
+                # First pages still go: every other stream makes progress beside a backlog.
+                pending = [p for p in pending if p[0] != "more"]
+                if not pending:
+                    break
             request = CompositeRequest(all_or_none=False)
             taken: dict[str, tuple[str, _Run | _ListRun | str, str]] = {}
             rest: list[tuple[str, _Run | _ListRun | str, str]] = []
@@ -638,6 +699,8 @@ class _Cycle:
                 page = QueryPage.from_json(sub.body)
                 target.started = True
                 target.rows.extend(page.records)
+                self.rows_read += len(page.records)
+                self.bytes_read += len(json.dumps(sub.body, separators=(",", ":"), default=str))
                 if page.done or not page.next_records_url:
                     target.done = True
                 else:
@@ -649,9 +712,7 @@ class _Cycle:
 
     # ---- events ----------------------------------------------------------------------------------
 
-    def _candidates(
-        self, run: _Run
-    ) -> list[tuple[str, int, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]]:
+    def _candidates(self, run: _Run) -> list[_Candidate]:
         """(seen key, version, row, [(subscription, event)]) of every change not emitted yet."""
         state = run.state
         floor = self._horizon(state)
@@ -904,35 +965,11 @@ class _Cycle:
         for view in self.views:
             self._settle_view(view)
         per_run = [(run, self._candidates(run)) for run in self.runs]
-        messages = [
-            OutboundMessage(
-                id=event.id,
-                body=event.to_json_dict(),
-                attributes={
-                    "trigger": sub.trigger,
-                    "connection_id": self.cid,
-                    "subscription_id": sub.subscription_id,
-                    "sobject": sub.sobject,
-                    "event_type": event.event_type,
-                },
-                claim_key=f"trigger-events/{self.cid}/{event.id}.json",
-            )
-            for events in [
-                *(c[3] for _run, candidates in per_run for c in candidates),
-                *(entry[2] for view in self.views for entry in view.entries),
-            ]
-            for sub, event in events
+        accepted = self._publish(per_run)
+        # A stream cut short by the time decides nothing about the rows it left for the next cycle.
+        per_run = [
+            (run, [c for c in cands if id(c[2]) in {id(r) for r in run.rows}]) for run, cands in per_run
         ]
-        if messages:
-            outcome = self.ports.publisher.publish_batch(messages)
-            self.report.sns_requests += outcome.calls
-            self.report.events_published += len(outcome.accepted)
-            refused = [m for m in messages if m.id not in outcome.accepted]
-            self.report.events_failed += len(refused)
-            if refused:
-                self._keep(refused)
-        # Every event is now either accepted or in the outbox: the streams move past them all.
-        accepted = {m.id for m in messages}
         held: dict[int, list[int]] = {}
         for view in self.views:
             for stamp in self._apply_view(view, accepted):
@@ -943,10 +980,88 @@ class _Cycle:
         self._finish()
         return self.report
 
+    def _message(self, sub: Subscription, event: TriggerEvent) -> OutboundMessage:
+        return OutboundMessage(
+            id=event.id,
+            body=event.to_json_dict(),
+            attributes={
+                "trigger": sub.trigger,
+                "connection_id": self.cid,
+                "subscription_id": sub.subscription_id,
+                "sobject": sub.sobject,
+                "event_type": event.event_type,
+            },
+            claim_key=f"trigger-events/{self.cid}/{event.id}.json",
+        )
+
+    def _publish(self, per_run: list[tuple[_Run, list[_Candidate]]]) -> set[str]:
+        """Publish stream by stream, in row order, a chunk at a time, checking the time left
+        before each chunk: out of time, each stream keeps the rows whose events all went out and
+        resumes after the last of them next cycle. Returns the ids SNS accepted or the outbox
+        keeps (the streams move past both)."""
+        sent: set[str] = set()
+        out_of_time = False
+        for run, candidates in per_run:
+            position = {id(row): i for i, row in enumerate(run.rows)}
+            units: list[tuple[int, list[tuple[Subscription, TriggerEvent]]]] = [
+                (position.get(id(c[2]), 0), c[3]) for c in candidates
+            ]
+            for view in self.views:
+                if view.run is run:
+                    units += [(position.get(id(e[1]), 0), e[2]) for e in view.entries]
+            units.sort(key=lambda u: u[0])
+            done_upto = 0  # units[:done_upto] are sent
+            while done_upto < len(units) and not out_of_time:
+                if not self._time_left(first=not sent):
+                    out_of_time = True
+                    break
+                end, count = done_upto, 0
+                while end < len(units) and (count == 0 or count + len(units[end][1]) <= _PUBLISH_CHUNK):
+                    count += len(units[end][1])
+                    end += 1
+                messages = [
+                    self._message(sub, event) for _, events in units[done_upto:end] for sub, event in events
+                ]
+                if messages:
+                    outcome = self.ports.publisher.publish_batch(messages)
+                    self.report.sns_requests += outcome.calls
+                    self.report.events_published += len(outcome.accepted)
+                    refused = [m for m in messages if m.id not in outcome.accepted]
+                    self.report.events_failed += len(refused)
+                    if refused:
+                        self._keep(refused)
+                    sent.update(m.id for m in messages)
+                done_upto = end
+            if out_of_time:
+                # The first row with an unsent event: the stream stops right before it.
+                first = units[done_upto][0] if done_upto < len(units) else len(run.rows)
+                self._cut(run, first)
+        return sent
+
+    @staticmethod
+    def _still_read(run: _Run, candidates: list[_Candidate]) -> list[_Candidate]:
+        rows = {id(row) for row in run.rows}
+        return [c for c in candidates if id(c[2]) in rows]
+
+    def _cut(self, run: _Run, keep: int) -> None:
+        """The stream processes only its first ``keep`` rows this cycle (a keyset resume after
+        them next cycle); its list views forget what they decided about the rest."""
+        if keep >= len(run.rows):
+            return
+        dropped = {id(row) for row in run.rows[keep:]}
+        gone = {str(row.get("Id") or "")[:15] for row in run.rows[keep:]}
+        run.rows, run.done = run.rows[:keep], False
+        for view in self.views:
+            if view.run is run:
+                view.entries = [e for e in view.entries if id(e[1]) not in dropped]
+                view.exits -= gone
+                if view.baseline:
+                    view.done = False  # a baseline is recorded whole or not at all
+
     def _advance(
         self,
         run: _Run,
-        candidates: list[tuple[str, int, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]],
+        candidates: list[_Candidate],
         accepted: set[str],
         held: list[int],
     ) -> None:
@@ -1056,7 +1171,7 @@ class _Cycle:
             if {k: v for k, v in item.items() if k != "updated_at"} != {
                 k: v for k, v in view.original.items() if k != "updated_at"
             }:
-                self.ports.cursors.save(self.cid, view.state)
+                self.ports.cursors.save(self.cid, view.state, lease_owner=self.owner)
                 self.report.dynamodb_writes += 1
 
     def _finish(self) -> None:
@@ -1081,7 +1196,7 @@ class _Cycle:
                 and state.cursor - int(run.original["cursor"]) < self.settings.lookback_seconds
             ):
                 continue
-            self.ports.cursors.save(self.cid, state)
+            self.ports.cursors.save(self.cid, state, lease_owner=self.owner)
             self.report.dynamodb_writes += 1
         view_errors = {
             sub.subscription_id: f"{view.label}: {view.error}"[:500]
