@@ -145,3 +145,27 @@ def test_an_outbox_entry_of_any_size_splits_across_items_below_dynamodbs_limit(a
     entries, broken = store.load("conn-1")
     assert [e.id for e in entries] == [small.id]
     assert broken == [first_part]
+
+
+def test_a_stream_item_fits_dynamodb_whatever_its_field_list_and_members(aws: AwsEnv) -> None:
+    """As in the issue: 12 000 seen pairs + 800 fields + many members passed 400 KB (the
+    PutItem after a successful publish failed, and every cycle re-sent). The seen-set now gets
+    what the other attributes leave of the item's bound, oldest versions dropped first."""
+    from sfconnector.stores.cursors import ITEM_MAX_BYTES
+
+    state = StreamState(
+        sobject="Account",
+        cursor=2_000_000_000,
+        prev_cursor=2_000_000_000,
+        seen={f"001Hs{n:010d}u": 1_900_000_000 + n for n in range(12_000)},
+        members=[f"{n:032x}" for n in range(3_000)],
+        fields=[f"A_Rather_Long_Custom_Field_Name_{n:04d}__c" for n in range(800)],
+    )
+    assert state.item_bytes("conn-1") > 400_000
+    dropped = state.fit("conn-1", seen_max=12_000)
+    assert dropped > 0
+    assert state.item_bytes("conn-1") <= ITEM_MAX_BYTES
+    assert state.seen_floor == 1_900_000_000 + dropped - 1  # the oldest went; they count as seen
+    store = CursorStore(lambda: boto3.client("dynamodb", region_name=aws.region), aws.table_name)
+    store.save("conn-1", state)  # DynamoDB (moto) takes it
+    assert store.load("conn-1")["CURSOR#Account"].seen == state.seen

@@ -36,6 +36,7 @@ from sfconnector.stores.dynamo import DynamoStore
 
 __all__ = [
     "CURSOR_PREFIX",
+    "ITEM_MAX_BYTES",
     "LEASE_SK",
     "MEMBER_BYTES",
     "SEEN_ENTRY_BYTES",
@@ -60,6 +61,9 @@ _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 MEMBER_BYTES = 15
+ITEM_MAX_BYTES = 380_000
+"""The bound of a stream's item (DynamoDB's 400 KB less a margin for attribute names and types):
+the seen-set gets what the other attributes leave (:meth:`StreamState.fit`)."""
 SNAPSHOT_PREFIX = "SNAPSHOT#"
 SNAPSHOT_ENTRY_BYTES = 23
 SNAPSHOT_BUCKET_MAX = 16_000
@@ -156,6 +160,28 @@ class StreamState(BaseModel):
     @property
     def sk(self) -> str:
         return stream_sk(self.sobject, self.catchup_for)
+
+    def item_bytes(self, connection_id: str) -> int:
+        """The item's size as DynamoDB counts it (attribute names plus values; numbers as text)."""
+        return sum(
+            len(name) + len(str(value).encode()) for name, value in self.to_item(connection_id).items()
+        )
+
+    def fit(self, connection_id: str, seen_max: int) -> int:
+        """Trim the seen-set to ``seen_max`` entries and to what the item's other attributes
+        leave of :data:`ITEM_MAX_BYTES`, oldest versions first (they count as seen through
+        ``seen_floor``): the item always fits, whatever the field list or members. Returns the
+        entries dropped."""
+        rest = self.model_copy(update={"seen": {}}).item_bytes(connection_id)
+        room = ITEM_MAX_BYTES - rest - 16  # seen_floor may grow by up to 16 digits
+        keep = max(0, min(seen_max, room // SEEN_ENTRY_BYTES))
+        if len(self.seen) <= keep:
+            return 0
+        ordered = sorted(self.seen.items(), key=lambda kv: kv[1])
+        dropped = ordered[: len(ordered) - keep]
+        self.seen_floor = max(self.seen_floor, max(v for _, v in dropped))
+        self.seen = dict(ordered[len(dropped) :])
+        return len(dropped)
 
     def to_item(self, connection_id: str) -> dict[str, Any]:
         item: dict[str, Any] = {

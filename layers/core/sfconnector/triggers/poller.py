@@ -1105,17 +1105,13 @@ class _Cycle:
             state.prev_cursor, state.cursor = old, new
         floor = self._horizon(state)  # what the next cycle may re-read
         state.seen = {k: v for k, v in state.seen.items() if v >= floor or k in state.pending}
-        if len(state.seen) > self.settings.seen_max:
-            ordered = sorted(state.seen.items(), key=lambda kv: kv[1])
-            dropped = ordered[: len(ordered) - self.settings.seen_max]
-            state.seen_floor = max(state.seen_floor, max(v for _, v in dropped))
-            state.seen = dict(ordered[len(dropped) :])
-            logger.warning(
-                "seen-set of %s overflowed; versions up to %s count as seen", run.label, state.seen_floor
-            )
         if run.state.catchup_for is None and run.state.sobject in self.describes:
             state.fields = streams.queryable_fields(self.describes[run.state.sobject])
             state.fields_at = int(self.now)
+        if state.fit(self.cid, self.settings.seen_max):
+            logger.warning(
+                "seen-set of %s overflowed; versions up to %s count as seen", run.label, state.seen_floor
+            )
         rep = StreamReport(
             sobject=state.sobject, catchup_for=state.catchup_for, subscriptions=len(run.subs),
             records=len(run.rows), events=sum(1 for c in candidates for s, e in c[3] if e.id in accepted),
