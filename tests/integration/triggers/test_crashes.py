@@ -50,7 +50,7 @@ def test_killed_between_publish_and_cursor_write_resends_the_same_ids(
     leads = {poller.write("insert", "Lead", {"LastName": f"L{i}", "Company": "Acme"}) for i in range(3)}
     real_save = CursorStore.save
 
-    def crash(self: CursorStore, connection_id: str, state: Any) -> int:
+    def crash(self: CursorStore, connection_id: str, state: Any, **_lease: Any) -> int:
         raise RuntimeError("killed after publishing, before the cursor write")
 
     monkeypatch.setattr(CursorStore, "save", crash)
