@@ -19,12 +19,12 @@ def test_undelete_restores_a_live_row_stamped_at_the_restore(sf_emulator: Emulat
     assert restored["LastModifiedDate"] == restored["SystemModstamp"]
     with sf_emulator.rest_client() as http:
         record = http.get(f"/sobjects/Lead/{rid}").json()
-        live = http.get("/query", params={"q": f"SELECT Id, IsDeleted FROM Lead WHERE Id = '{rid}'"}).json()
+        live = http.get(f"/sobjects/Lead/{rid}", params={"fields": "IsDeleted"}).json()
     assert record["LastModifiedById"][:15] == sf_emulator.sales_user_id[:15]
-    assert [r["IsDeleted"] for r in live["records"]] == [False]
+    assert live["IsDeleted"] is False
 
 
 def test_undelete_of_a_live_record_is_refused(sf_emulator: EmulatorHandle) -> None:
     rid = sf_emulator.dml("insert", "Lead", {"LastName": "Here", "Company": "Acme"})["id"]
-    with pytest.raises(AssertionError, match="UNDELETE_FAILED|recycle bin"):
+    with pytest.raises(AssertionError, match="UNDELETE_FAILED"):
         sf_emulator.dml("undelete", "Lead", id=rid)

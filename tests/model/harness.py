@@ -40,6 +40,9 @@ class Gate:
 
     crash_at: int | None = None
     crash_after_answer: bool = False
+    crash_at_publish: int | None = None
+    """Killed at this PublishBatch request (Lambda's timeout reached inside the publish loop)."""
+    publishes: int = 0
     takeover_at: int | None = None
     takeover: Callable[[], None] | None = None
     refuse: Callable[[dict[str, Any]], bool] | None = None
@@ -55,29 +58,35 @@ class Gate:
         *,
         crash_at: int | None = None,
         after_answer: bool = False,
+        crash_at_publish: int | None = None,
         takeover_at: int | None = None,
         takeover: Callable[[], None] | None = None,
     ) -> None:
         self.crash_at, self.crash_after_answer = crash_at, after_answer
+        self.crash_at_publish, self.publishes = crash_at_publish, 0
         self.takeover_at, self.takeover = takeover_at, takeover
         self.calls, self.dead, self.took_over = 0, False, False
         self._local.armed = True
 
     def disarm(self) -> None:
         self._local.armed = False
-        self.crash_at = self.takeover_at = None
+        self.crash_at = self.takeover_at = self.crash_at_publish = None
         self.takeover = None
 
     @property
     def armed(self) -> bool:
         return bool(getattr(self._local, "armed", False))
 
-    def step(self, call: Callable[[], Any], *, aws: bool) -> Any:
+    def step(self, call: Callable[[], Any], *, aws: bool, publish: bool = False) -> Any:
         if not self.armed:
             return call()
         if self.dead:
             raise Killed
         self.calls += 1
+        self.publishes += 1 if publish else 0
+        if publish and self.crash_at_publish is not None and self.publishes >= self.crash_at_publish:
+            self.dead = True
+            raise Killed
         if (
             aws
             and self.takeover is not None
@@ -133,7 +142,9 @@ def install(monkeypatch: pytest.MonkeyPatch) -> Gate:
     def gated_call(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         if operation == "PublishBatch":
             return gate.step(
-                lambda: gate.publish_batch(lambda p: make_call(self, operation, p), params), aws=True
+                lambda: gate.publish_batch(lambda p: make_call(self, operation, p), params),
+                aws=True,
+                publish=True,
             )
         return gate.step(lambda: make_call(self, operation, params), aws=True)
 
