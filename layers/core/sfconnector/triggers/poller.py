@@ -9,9 +9,12 @@
 3. Send the queries five per Composite request (one API call each); follow ``nextRecordsUrl`` as
    Composite subrequests too, batched with the other pending pages; a stale describe rides along.
 4. Decide which rows fire which subscription (:mod:`sfconnector.triggers.streams`), skipping
-   changes already emitted (the stream's seen-set), and publish the envelopes with PublishBatch.
-5. Only then write each stream's cursor and seen-set (one PutItem per stream): a crash before this
-   re-emits the same events with the same ids next cycle; nothing is lost.
+   changes already emitted (the stream's seen-set), and publish the envelopes with PublishBatch,
+   stream by stream in row order, the time checked before every step; what SNS refuses goes to
+   the outbox (re-sent first next cycle, same ids).
+5. Only then write each stream's cursor and seen-set (one write per stream, conditional on the
+   lease): a crash before this re-emits the same events with the same ids next cycle; nothing is
+   lost. Rows, bytes and time per cycle are bounded: a backlog drains over several cycles.
 """
 
 from __future__ import annotations
