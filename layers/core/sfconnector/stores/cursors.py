@@ -340,6 +340,15 @@ class CursorStore(DynamoStore):
             raise
         return True
 
+    def holds_lease(self, connection_id: str, owner: str) -> bool:
+        """Whether ``owner`` still holds the connection's lease (one consistent GetItem)."""
+        item = self.client.get_item(
+            TableName=self.table_name,
+            Key=_wire({"pk": self._pk(connection_id), "sk": LEASE_SK}),
+            ConsistentRead=True,
+        ).get("Item")
+        return item is not None and _unwire(item).get("owner") == owner
+
     def release_lease(self, connection_id: str, owner: str) -> None:
         """Give the lease back (only ours: an expired one may already be another run's)."""
         try:

@@ -1018,6 +1018,9 @@ class _Cycle:
                 if not self._time_left(first=not sent):
                     out_of_time = True
                     break
+                if self.owner is not None and not self.ports.cursors.holds_lease(self.cid, self.owner):
+                    # Overtaken: the run holding the lease now decides (and sends) the rest.
+                    raise LeaseLostError(self.cid)
                 end, count = done_upto, 0
                 while end < len(units) and (count == 0 or count + len(units[end][1]) <= _PUBLISH_CHUNK):
                     count += len(units[end][1])
