@@ -1018,6 +1018,7 @@ class _Cycle:
                 if not self._time_left(first=not sent):
                     out_of_time = True
                     break
+                self.report.dynamodb_reads += self.owner is not None
                 if self.owner is not None and not self.ports.cursors.holds_lease(self.cid, self.owner):
                     # Overtaken: the run holding the lease now decides (and sends) the rest.
                     raise LeaseLostError(self.cid)
