@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: test venv lint typecheck pytest fuzz asyncapi-parser sam-validate sam-build checkov run demo emulator bench soak fmt clean
+.PHONY: test venv lint typecheck pytest fuzz model asyncapi-parser sam-validate sam-build checkov run demo emulator bench soak fmt clean
 
 test: venv lint typecheck pytest sam-validate sam-build checkov
 
@@ -39,6 +39,13 @@ pytest: venv asyncapi-parser
 FUZZ_EXAMPLES ?= 100
 fuzz: venv
 	API_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/contract/test_fuzz.py -q -p no:randomly $(PYTEST_ARGS)
+
+# The trigger engine's stateful model (tests/model/README.md) run long: `make test` runs the same
+# test with MODEL_EXAMPLES=4 (HYPOTHESIS_PROFILE=ci replays fixed examples; this explores new ones).
+MODEL_EXAMPLES ?= 500
+MODEL_STEPS ?= 40
+model: venv
+	MODEL_EXAMPLES=$(MODEL_EXAMPLES) MODEL_STEPS=$(MODEL_STEPS) $(BIN)/python -m pytest tests/model -q -p no:randomly --timeout 0 $(PYTEST_ARGS)
 
 # The official AsyncAPI parser (pinned in tests/asyncapi/package-lock.json) validates GET /asyncapi.json
 # in tests/unit/test_asyncapi.py. Without node the test fails under CI and skips locally.

@@ -78,7 +78,7 @@ class AppBody(_Body):
 
 
 class DmlBody(_Body):
-    operation: Literal["insert", "update", "delete"]
+    operation: Literal["insert", "update", "delete", "undelete"]
     sobject: str
     id: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
@@ -328,6 +328,8 @@ class AdminApi:
                 rid = rid_norm
                 if body.operation == "update":
                     org.dml.update(sobj, rid, body.fields, user_id=user_id, stamp=stamp)
+                elif body.operation == "undelete":
+                    org.dml.undelete(sobj, rid, user_id=user_id, stamp=stamp)
                 else:
                     org.dml.delete(sobj, rid, user_id=user_id, stamp=stamp)
         org.touch()

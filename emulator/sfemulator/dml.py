@@ -243,6 +243,27 @@ class Dml:
                 continue
             self._after_delete(dsobj, drec, user_id, ts)
 
+    def undelete(
+        self, sobj: SObjectDef, record_id: str, *, user_id: str, stamp: dt.datetime | None = None
+    ) -> None:
+        """Restore a record from the recycle bin (Apex/SOAP ``undelete``): live again, its
+        ``LastModifiedDate``/``SystemModstamp`` and ``LastModifiedById`` moved to the restore (the
+        record alone: the children a cascade deleted stay in the bin)."""
+        found = self.data.get(record_id)
+        if found is None or found[0] != sobj.name or not found[1].get("IsDeleted"):
+            raise ApiError(400, "UNDELETE_FAILED", f"{record_id}: not in the recycle bin", [])
+        ts = format_datetime(stamp or self.clock.now())
+        self.data.touch(record_id, sobj.name)
+        rec = dict(found[1])
+        rec["IsDeleted"] = False
+        for name in ("LastModifiedDate", "SystemModstamp"):
+            if name in rec:
+                rec[name] = ts
+        if "LastModifiedById" in rec:
+            rec["LastModifiedById"] = user_id
+        self.data.put(sobj.name, rec)
+        self.data.deleted_at.pop(record_id, None)
+
     def upsert(
         self,
         sobj: SObjectDef,
