@@ -12,13 +12,16 @@
    changes already emitted (the stream's seen-set), and publish the envelopes with PublishBatch,
    stream by stream in row order, the time checked before every step; what SNS refuses goes to
    the outbox (re-sent first next cycle, same ids).
-5. Only then write each stream's cursor and seen-set (one write per stream, conditional on the
-   lease): a crash before this re-emits the same events with the same ids next cycle; nothing is
-   lost. Rows, bytes and time per cycle are bounded: a backlog drains over several cycles.
+5. Commit what the published events cover, conditional on the lease: after each page of a
+   stream's rows whose events are all out, after each stream, and at the cycle's end (each
+   stream's cursor and seen-set, its list views and snapshots). A crash or Lambda's timeout
+   re-emits at most the page in flight, with the same ids; nothing is lost. Rows, bytes and time
+   per cycle are bounded: a backlog drains over several cycles, each making progress.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -76,6 +79,9 @@ _FIELD_RETRIES = 3
 """Missing fields one stream drops and retries its query for in one cycle."""
 
 _FAILURES = (SalesforceError, ConnectorError, ConnectionSecretNotFoundError)
+
+_DEFAULT_PAGE_ROWS = 2000
+"""Rows of a query page when ``POLL_QUERY_BATCH_SIZE`` is not set (Salesforce's default)."""
 
 _PUBLISH_CHUNK = 100
 """Messages per publish step (ten PublishBatch requests): the time is checked between steps."""
@@ -161,6 +167,9 @@ class PollReport(BaseModel):
     outbox_kept: int = 0
     """Events in the outbox after the cycle (refused again, or refused for the first time)."""
     outbox_stale: int = 0
+    checkpoints: int = 0
+    """Mid-cycle commits: after each page's events and each stream's (a cycle stopped later
+    re-sends at most the page in flight)."""
     """Of those, the ones refused longer than ``POLL_OUTBOX_MAX_AGE_SECONDS`` ago."""
     outbox_oldest_seconds: float | None = None
     error: str | None = None
@@ -1008,7 +1017,7 @@ class _Cycle:
         keeps (the streams move past both)."""
         sent: set[str] = set()
         out_of_time = False
-        for run, candidates in per_run:
+        for index, (run, candidates) in enumerate(per_run):
             position = {id(row): i for i, row in enumerate(run.rows)}
             units: list[tuple[int, list[tuple[Subscription, TriggerEvent]]]] = [
                 (position.get(id(c[2]), 0), c[3]) for c in candidates
@@ -1018,6 +1027,8 @@ class _Cycle:
                     units += [(position.get(id(e[1]), 0), e[2]) for e in view.entries]
             units.sort(key=lambda u: u[0])
             done_upto = 0  # units[:done_upto] are sent
+            page = self.settings.batch_size or _DEFAULT_PAGE_ROWS
+            committed = 0  # the rows a checkpoint covers (all their events went out)
             while done_upto < len(units) and not out_of_time:
                 if not self._time_left(first=not sent):
                     out_of_time = True
@@ -1043,6 +1054,15 @@ class _Cycle:
                         self._keep(refused)
                     sent.update(m.id for m in messages)
                 done_upto = end
+                covered = units[done_upto][0] if done_upto < len(units) else len(run.rows)
+                if covered // page > committed // page and covered < len(run.rows):
+                    # A page's events are out: commit the state that covers them, so a cycle
+                    # killed later (Lambda's timeout, a crash) re-sends at most the page in flight.
+                    self._checkpoint(run, covered, sent, candidates)
+                    committed = covered
+            if not out_of_time and units and index < len(per_run) - 1:
+                # The stream is published whole: commit it before the next stream's events go out.
+                self._checkpoint(run, len(run.rows), sent, candidates)
             if out_of_time:
                 # The first row with an unsent event: the stream stops right before it.
                 first = units[done_upto][0] if done_upto < len(units) else len(run.rows)
@@ -1054,7 +1074,56 @@ class _Cycle:
         rows = {id(row) for row in run.rows}
         return [c for c in candidates if id(c[2]) in rows]
 
-    def _cut(self, run: _Run, keep: int) -> None:
+    def _checkpoint(
+        self, run: _Run, keep: int, sent: set[str], candidates: list[_Candidate]
+    ) -> None:
+        """Commit, mid-cycle, the state the cycle would commit had it stopped after the first
+        ``keep`` rows of ``run`` (all of whose events are sent): the same decisions (``_cut``,
+        ``_apply_view``, ``_advance``) made on copies, then written as at the cycle's end
+        (snapshots, list views, the stream item; conditional on the lease). The live objects are
+        untouched: the cycle's final commit covers at least as much."""
+        shadow = dataclasses.replace(
+            run,
+            state=copy.deepcopy(run.state),
+            rows=list(run.rows),
+            snapshots=copy.deepcopy(run.snapshots),
+            dirty={name: set(buckets) for name, buckets in run.dirty.items()},
+        )
+        views = [
+            dataclasses.replace(
+                view,
+                run=shadow,
+                state=copy.deepcopy(view.state),
+                entries=list(view.entries),
+                exits=set(view.exits),
+                newcomers=set(view.newcomers),
+            )
+            for view in self.views
+            if view.run is run
+        ]
+        self._cut(shadow, keep, views)
+        held: list[int] = []
+        for view in views:
+            held += self._apply_view(view, sent)
+        self._advance(shadow, self._still_read(shadow, candidates), sent, held, report=False)
+        for name, buckets in sorted(shadow.dirty.items()):
+            self.report.dynamodb_writes += self.ports.cursors.save_snapshot(
+                self.cid, shadow.state.sk, name, {b: shadow.snapshots[name][b] for b in buckets}
+            )
+        for view, live in zip(views, [v for v in self.views if v.run is run], strict=True):
+            view.state.updated_at = int(self.now)
+            item = view.state.to_item(self.cid)
+            if item != live.original:
+                self.ports.cursors.save(self.cid, view.state, lease_owner=self.owner)
+                self.report.dynamodb_writes += 1
+                live.original = item
+        shadow.state.updated_at = int(self.now)
+        self.ports.cursors.save(self.cid, shadow.state, lease_owner=self.owner)
+        self.report.dynamodb_writes += 1
+        self.report.checkpoints += 1
+        run.original = shadow.state.to_item(self.cid)
+
+    def _cut(self, run: _Run, keep: int, views: list[_ListRun] | None = None) -> None:
         """The stream processes only its first ``keep`` rows this cycle (a keyset resume after
         them next cycle); its list views forget what they decided about the rest."""
         if keep >= len(run.rows):
@@ -1062,7 +1131,7 @@ class _Cycle:
         dropped = {id(row) for row in run.rows[keep:]}
         gone = {str(row.get("Id") or "")[:15] for row in run.rows[keep:]}
         run.rows, run.done = run.rows[:keep], False
-        for view in self.views:
+        for view in self.views if views is None else views:
             if view.run is run:
                 view.entries = [e for e in view.entries if id(e[1]) not in dropped]
                 view.exits -= gone
@@ -1075,6 +1144,8 @@ class _Cycle:
         candidates: list[_Candidate],
         accepted: set[str],
         held: list[int],
+        *,
+        report: bool = True,
     ) -> None:
         state = run.state
         failed_stamps: list[int] = list(held)
@@ -1119,10 +1190,12 @@ class _Cycle:
         if run.state.catchup_for is None and run.state.sobject in self.describes:
             state.fields = streams.queryable_fields(self.describes[run.state.sobject])
             state.fields_at = int(self.now)
-        if state.fit(self.cid, self.settings.seen_max):
+        if state.fit(self.cid, self.settings.seen_max) and report:
             logger.warning(
                 "seen-set of %s overflowed; versions up to %s count as seen", run.label, state.seen_floor
             )
+        if not report:
+            return
         rep = StreamReport(
             sobject=state.sobject, catchup_for=state.catchup_for, subscriptions=len(run.subs),
             records=len(run.rows), events=sum(1 for c in candidates for s, e in c[3] if e.id in accepted),
