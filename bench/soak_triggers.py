@@ -561,7 +561,14 @@ def soak(duration: float, seed: int, rate: float = 6.0) -> Result:
                     {"connection_id": actions.CONNECTION}, FakeLambdaContext(function_name="poller")
                 )
                 with lock:
-                    clean.append(report.get("outcome") == "polled" and not report.get("error"))
+                    # Clean: it read every stream to the end (a budget probe or a time-bounded
+                    # cycle polls without an error yet leaves rows unread).
+                    clean.append(
+                        report.get("outcome") == "polled"
+                        and not report.get("error")
+                        and not report.get("reason")
+                        and all(s.get("complete") for s in report.get("streams", []))
+                    )
                     if report.get("outcome") == "skipped":
                         chaos.skipped[report["reason"]] = chaos.skipped.get(report["reason"], 0) + 1
                     if report.get("error"):

@@ -104,3 +104,62 @@ def test_stream_state_round_trips_through_dynamodb_and_the_lease_excludes(aws: A
     assert store.acquire_lease("conn-1", "run-2", now=161, seconds=60)  # run-1 crashed: expired
     store.release_lease("conn-1", "run-2")
     assert store.acquire_lease("conn-1", "run-3", now=162, seconds=60)
+
+
+def test_an_outbox_entry_of_any_size_splits_across_items_below_dynamodbs_limit(aws: AwsEnv) -> None:
+    """A refused envelope is kept whole, however big (random data does not compress): each item
+    stays below 400 KB, and an entry missing a part (a write killed part-way) is reported broken."""
+    import os
+
+    from sfconnector.stores.outbox import PART_BYTES, OutboxEntry, OutboxStore
+
+    client = boto3.client("dynamodb", region_name=aws.region)
+    store = OutboxStore(lambda: client, aws.table_name)
+    big = OutboxEntry(
+        id="b" * 32, body={"id": "b" * 32, "data": {"Blob": os.urandom(450_000).hex()}},
+        attributes={"trigger": "leads.created"}, claim_key="trigger-events/c/b.json", created_at=7,
+    )  # fmt: skip
+    small = OutboxEntry(id="a" * 32, body={"id": "a" * 32}, created_at=5)
+    store.save("conn-1", [big, small])
+    items = client.query(
+        TableName=aws.table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "CONNECTION#conn-1"}},
+    )["Items"]
+    assert len(items) == 3  # 900 KB of hex compress to ~450 KB: two parts, plus the small one
+    assert max(len(i["body"]["B"]) for i in items) <= PART_BYTES
+    entries, broken = store.load("conn-1")
+    assert broken == []
+    assert [e.id for e in entries] == [small.id, big.id]  # oldest first
+    assert entries[1].body == big.body
+    assert entries[1].attributes == big.attributes
+    assert entries[1].claim_key == big.claim_key
+    first_part, second_part = entries[1].stored_keys
+    store.delete("conn-1", [second_part])
+    entries, broken = store.load("conn-1")
+    assert [e.id for e in entries] == [small.id]
+    assert broken == [first_part]
+
+
+def test_a_stream_item_fits_dynamodb_whatever_its_field_list_and_members(aws: AwsEnv) -> None:
+    """As in the issue: 12 000 seen pairs + 800 fields + many members passed 400 KB (the
+    PutItem after a successful publish failed, and every cycle re-sent). The seen-set now gets
+    what the other attributes leave of the item's bound, oldest versions dropped first."""
+    from sfconnector.stores.cursors import ITEM_MAX_BYTES
+
+    state = StreamState(
+        sobject="Account",
+        cursor=2_000_000_000,
+        prev_cursor=2_000_000_000,
+        seen={f"001Hs{n:010d}u": 1_900_000_000 + n for n in range(12_000)},
+        members=[f"{n:032x}" for n in range(3_000)],
+        fields=[f"A_Rather_Long_Custom_Field_Name_{n:04d}__c" for n in range(800)],
+    )
+    assert state.item_bytes("conn-1") > 400_000
+    dropped = state.fit("conn-1", seen_max=12_000)
+    assert dropped > 0
+    assert state.item_bytes("conn-1") <= ITEM_MAX_BYTES
+    assert state.seen_floor == 1_900_000_000 + dropped - 1  # the oldest went; they count as seen
+    store = CursorStore(lambda: boto3.client("dynamodb", region_name=aws.region), aws.table_name)
+    store.save("conn-1", state)  # DynamoDB (moto) takes it
+    assert store.load("conn-1")["CURSOR#Account"].seen == state.seen

@@ -103,7 +103,9 @@ def test_subscribe_list_get_pause_resume_delete(
     assert _schedule(scheduler, cid)["State"] == "ENABLED"  # type: ignore[index]  # one still active
     api.call("PATCH", f"/connections/{cid}/subscriptions/{second['subscription_id']}", {"status": "paused"})
     assert _schedule(scheduler, cid)["State"] == "DISABLED"  # type: ignore[index]  # nothing to poll
-    assert api.call("PATCH", path, {"status": "active"}).json()["status"] == "active"
+    resumed = api.call("PATCH", path, {"status": "active"}).json()
+    assert resumed["status"] == "active"
+    assert resumed["resumed_at"] is not None  # the poller delivers the changes from then on
     assert _schedule(scheduler, cid)["State"] == "ENABLED"  # type: ignore[index]
 
     deleted = api.call("DELETE", path)

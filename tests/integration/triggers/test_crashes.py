@@ -50,7 +50,7 @@ def test_killed_between_publish_and_cursor_write_resends_the_same_ids(
     leads = {poller.write("insert", "Lead", {"LastName": f"L{i}", "Company": "Acme"}) for i in range(3)}
     real_save = CursorStore.save
 
-    def crash(self: CursorStore, connection_id: str, state: Any) -> int:
+    def crash(self: CursorStore, connection_id: str, state: Any, **_lease: Any) -> int:
         raise RuntimeError("killed after publishing, before the cursor write")
 
     monkeypatch.setattr(CursorStore, "save", crash)
@@ -291,3 +291,83 @@ def test_a_refresh_token_revoked_mid_poll_pauses_polling_and_loses_nothing(
         "connection.needs_reauth"
     ]
     assert _subjects([m for m in delivered if "trigger" in m["attributes"]]) == [lead]
+
+
+def test_a_refused_event_is_resent_from_the_outbox_even_after_its_record_moved_on(poller: Poller) -> None:
+    """SNS refuses a lead's updated event; the lead is modified again before SNS recovers. The
+    refused version's event still arrives (same id), from the outbox, besides the new version's:
+    before the outbox, the pending entry named a version the row no longer carried (lost)."""
+    sub = poller.subscribe("leads.updated")
+    lead = poller.write("insert", "Lead", {"LastName": "Moves", "Company": "Acme"})
+    poller.poll()
+    poller.emulator.advance_clock(5)
+    poller.write("update", "Lead", {"Company": "First"}, id=lead)
+    fake = FailingSns(get_runtime().sns, lambda _e: True, attempts=1000)
+    _install(fake)
+    report = poller.poll()
+    assert report["events_failed"] == 1
+    assert report["outbox_kept"] == 1
+    refused = {e for r in fake.requests for e in r}
+    assert len(refused) == 1
+    poller.write("update", "Lead", {"Company": "Second"}, id=lead)
+    fake.attempts_left = 0  # SNS healthy again
+    report = poller.poll()
+    assert report["outbox_resent"] == 1
+    assert report["outbox_kept"] == 0
+    got = poller.drain()
+    assert [m["body"]["subscription_id"] for m in got] == [sub.subscription_id] * 2
+    assert refused < {m["body"]["id"] for m in got}
+    assert {m["body"]["data"]["Company"] for m in got} == {"First", "Second"}
+    poller.poll()
+    assert poller.drain() == []
+
+
+def test_an_event_refused_for_long_counts_as_stale_and_is_never_dropped(
+    poller: Poller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLL_OUTBOX_MAX_AGE_SECONDS", "600")
+    poller.subscribe("leads.created")
+    poller.poll()
+    lead = poller.write("insert", "Lead", {"LastName": "Waits", "Company": "Acme"})
+    fake = FailingSns(get_runtime().sns, lambda _e: True, attempts=1000)
+    _install(fake)
+    assert poller.poll()["outbox_stale"] == 0
+    for _ in range(3):
+        poller.emulator.advance_clock(300)
+        report = poller.poll()
+    assert report["outbox_kept"] == 1
+    assert report["outbox_stale"] == 1
+    assert report["outbox_oldest_seconds"] >= 900
+    fake.attempts_left = 0
+    assert poller.poll()["outbox_resent"] == 1
+    assert _subjects(poller.drain()) == [lead]
+
+
+def test_a_poll_that_lost_its_lease_writes_no_state(poller: Poller, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poll whose lease expired and was taken by another run while it published must not write
+    its stream state over the other run's (state writes are conditional on the lease owner)."""
+    poller.subscribe("leads.created")
+    poller.poll()
+    runtime = get_runtime()
+    store = runtime.poller_ports.cursors
+    cid = poller.connection.connection_id
+    before = store.load(cid)["CURSOR#Lead"]
+    lead = poller.write("insert", "Lead", {"LastName": "Overtaken", "Company": "Acme"})
+    publisher: Any = runtime.poller_ports.publisher
+    real = publisher.publish_batch
+
+    def overtaken(messages: Any) -> Any:
+        now = poller.emulator.now().timestamp()
+        store.client.delete_item(
+            TableName=store.table_name, Key={"pk": {"S": f"CONNECTION#{cid}"}, "sk": {"S": "POLL_LEASE"}}
+        )
+        assert store.acquire_lease(cid, "the-next-run", now=now, seconds=180)
+        return real(messages)
+
+    monkeypatch.setattr(publisher, "publish_batch", overtaken)
+    report = poller.poll()
+    assert "lease" in (report["error"] or "")
+    assert store.load(cid)["CURSOR#Lead"].model_dump() == before.model_dump()  # nothing written
+    assert [m["body"]["subject"] for m in poller.drain()] == [
+        lead
+    ]  # published: the next run re-sends it, same id

@@ -308,10 +308,13 @@ def test_budget_guard_skips_the_cycle_and_reports_it(poller: Poller) -> None:
     poller.write("insert", "Lead", {"LastName": "Waits", "Company": "Acme"})
     poller.poll()  # sees the usage on its answer; the next cycle skips
     poller.drain()
+    # The usage seen may be stale: the next cycle probes it with the Composite it sends anyway
+    # (its Sforce-Limit-Info), not with a GET /limits, which would be one more counted call.
+    probed = poller.write("insert", "Lead", {"LastName": "Probed", "Company": "Acme"})
     report = poller.poll()
-    assert report["outcome"] == "skipped"
     assert report["reason"] == "api_budget"
-    assert report["salesforce_calls"] == 1  # one GET /limits confirmed the usage before skipping
+    assert report["salesforce_calls"] == 1  # the query itself confirmed the usage
+    assert [m["body"]["subject"] for m in poller.drain()] == [probed]  # and what it read went out
     record = get_runtime().connections.get(poller.connection.connection_id)
     assert record is not None
     assert record.polling is not None
@@ -331,6 +334,39 @@ def test_budget_guard_skips_the_cycle_and_reports_it(poller: Poller) -> None:
     assert record is not None
     assert record.polling is not None
     assert record.polling.state == "polling"
+
+
+def test_a_deleted_field_holds_out_only_the_subscriptions_that_name_it(poller: Poller) -> None:
+    """Field isolation: a field an admin deleted (here: one Salesforce never had) makes the shared
+    query fail INVALID_FIELD. The poller drops it, flags only the subscription that named it,
+    and the others on the sObject go on, in the same cycle; later cycles leave the field out
+    without a failing query. Before, every subscription on the sObject stopped."""
+    fine = poller.subscribe("accounts.created", fields=["Name"])
+    everything = poller.subscribe("accounts.updated")
+    broken = poller.subscribe("accounts.created", fields=["Name", "Gone__c"])
+    poller.poll()
+    account = poller.write("insert", "Account", {"Name": "Isolated"})
+    poller.emulator.advance_clock(2)
+    poller.write("update", "Account", {"Name": "Isolated again"}, id=account)
+    report = poller.poll()
+    got = by_subscription(poller.drain())
+    assert [e["subject"] for e in got[fine.subscription_id]] == [account], report
+    assert [e["data"]["Name"] for e in got[everything.subscription_id]] == ["Isolated again"]
+    assert broken.subscription_id not in got
+    cid = poller.connection.connection_id
+    flagged = poller.repo.get(cid, broken.subscription_id).last_error
+    assert flagged is not None
+    assert "Gone__c" in flagged
+    assert poller.repo.get(cid, fine.subscription_id).last_error is None
+    assert poller.repo.get(cid, everything.subscription_id).last_error is None
+    assert poller.poll()["salesforce_calls"] == 1  # the field stays out: no failing query again
+    # The subscriber drops the field: it is polled again from then on, its flag cleared.
+    poller.repo.update(cid, broken.subscription_id, fields=["Name"])
+    later = poller.write("insert", "Account", {"Name": "Later"})
+    poller.poll()
+    got = by_subscription(poller.drain())
+    assert [e["subject"] for e in got[broken.subscription_id]] == [later]
+    assert poller.repo.get(cid, broken.subscription_id).last_error is None
 
 
 def test_a_failing_sobject_fails_only_its_group(poller: Poller) -> None:

@@ -131,3 +131,36 @@ def test_sample_events_of_the_deleted_trigger_come_from_the_recycle_bin(poller: 
     assert sample[0].subject == doomed
     assert sample[0].event_type == "deleted"
     assert sample[0].data == {"Id": doomed, "Subject": "Short-lived"}
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["alone", "sharing its sObject"])
+def test_a_resumed_subscription_receives_from_its_resume_time_whether_or_not_shared(
+    poller: Poller, shared: bool
+) -> None:
+    """Paused has one meaning: what changed while paused is not delivered, what changes after
+    the resume is. Before, a subscription alone on its sObject received the paused period on
+    resume, one sharing it with an active subscription did not."""
+    sub = poller.subscribe("accounts.updated")
+    other = poller.subscribe("accounts.created") if shared else None
+    account = poller.write("insert", "Account", {"Name": "Paused"})
+    poller.poll()
+    poller.repo.update(poller.connection.connection_id, sub.subscription_id, status="paused")
+    poller.emulator.advance_clock(5)
+    poller.write("update", "Account", {"Name": "While paused"}, id=account)
+    poller.poll()
+    poller.emulator.advance_clock(60)
+    poller.repo.update(
+        poller.connection.connection_id,
+        sub.subscription_id,
+        status="active",
+        resumed_at=poller.emulator.now(),
+    )
+    poller.emulator.advance_clock(5)
+    later = poller.write("insert", "Account", {"Name": "Later"})
+    poller.emulator.advance_clock(5)
+    poller.write("update", "Account", {"Name": "After resume"}, id=later)
+    poller.poll()
+    got = by_subscription(poller.drain())
+    assert [e["data"]["Name"] for e in got.get(sub.subscription_id, [])] == ["After resume"]
+    if other is not None:
+        assert {e["subject"] for e in got[other.subscription_id]} == {account, later}

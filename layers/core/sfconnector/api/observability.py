@@ -113,6 +113,13 @@ def record_poll(report: PollReport) -> None:
     )
     if report.lag_seconds is not None:
         shared.add_metric(name="TriggerPollLagSeconds", unit=MetricUnit.Seconds, value=report.lag_seconds)
+    # Events SNS refused wait in the outbox; one refused longer than POLL_OUTBOX_MAX_AGE_SECONDS
+    # ago counts here (the TriggerOutboxStale alarm): they are never dropped, only delayed.
+    shared.add_metric(name="TriggerOutboxStale", unit=MetricUnit.Count, value=report.outbox_stale)
+    if report.outbox_oldest_seconds is not None:
+        shared.add_metric(
+            name="TriggerOutboxOldestSeconds", unit=MetricUnit.Seconds, value=report.outbox_oldest_seconds
+        )
 
 
 def wrap_handler(

@@ -225,13 +225,17 @@ class Subscription(BaseModel):
     last_error: str | None = None
     """The poller's last problem with this subscription (None once it polls cleanly again)."""
     last_error_at: datetime | None = None
+    resumed_at: datetime | None = None
+    """When it was last resumed (None: never paused). A resumed subscription receives the changes
+    made from then on, nothing of what changed while it was paused, whether or not another
+    subscription shares its sObject."""
 
     @field_validator("connection_id")
     @classmethod
     def _connection_id(cls, value: str) -> str:
         return validate_connection_id(value)
 
-    @field_validator("start_at", "created_at", "updated_at", "last_error_at")
+    @field_validator("start_at", "created_at", "updated_at", "last_error_at", "resumed_at")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is None:

@@ -36,12 +36,14 @@ from sfconnector.stores.dynamo import DynamoStore
 
 __all__ = [
     "CURSOR_PREFIX",
+    "ITEM_MAX_BYTES",
     "LEASE_SK",
     "MEMBER_BYTES",
     "SEEN_ENTRY_BYTES",
     "SNAPSHOT_ENTRY_BYTES",
     "SNAPSHOT_PREFIX",
     "CursorStore",
+    "LeaseLostError",
     "ListViewState",
     "StreamState",
     "decode_seen",
@@ -59,6 +61,9 @@ _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 MEMBER_BYTES = 15
+ITEM_MAX_BYTES = 380_000
+"""The bound of a stream's item (DynamoDB's 400 KB less a margin for attribute names and types):
+the seen-set gets what the other attributes leave (:meth:`StreamState.fit`)."""
 SNAPSHOT_PREFIX = "SNAPSHOT#"
 SNAPSHOT_ENTRY_BYTES = 23
 SNAPSHOT_BUCKET_MAX = 16_000
@@ -146,11 +151,37 @@ class StreamState(BaseModel):
     fields_at: int | None = None
     snapshots: list[str] = Field(default_factory=list)
     """The fields (lower case) whose snapshot the stream keeps (``SNAPSHOT#`` items)."""
+    missing: dict[str, int] = Field(default_factory=dict)
+    """Fields (lower case) the sObject's query was refused for (``INVALID_FIELD``: deleted by an
+    admin) and when: left out of the query, and the subscriptions naming them held out, until
+    the poller tries them again."""
     updated_at: int = 0
 
     @property
     def sk(self) -> str:
         return stream_sk(self.sobject, self.catchup_for)
+
+    def item_bytes(self, connection_id: str) -> int:
+        """The item's size as DynamoDB counts it (attribute names plus values; numbers as text)."""
+        return sum(
+            len(name) + len(str(value).encode()) for name, value in self.to_item(connection_id).items()
+        )
+
+    def fit(self, connection_id: str, seen_max: int) -> int:
+        """Trim the seen-set to ``seen_max`` entries and to what the item's other attributes
+        leave of :data:`ITEM_MAX_BYTES`, oldest versions first (they count as seen through
+        ``seen_floor``): the item always fits, whatever the field list or members. Returns the
+        entries dropped."""
+        rest = self.model_copy(update={"seen": {}}).item_bytes(connection_id)
+        room = ITEM_MAX_BYTES - rest - 16  # seen_floor may grow by up to 16 digits
+        keep = max(0, min(seen_max, room // SEEN_ENTRY_BYTES))
+        if len(self.seen) <= keep:
+            return 0
+        ordered = sorted(self.seen.items(), key=lambda kv: kv[1])
+        dropped = ordered[: len(ordered) - keep]
+        self.seen_floor = max(self.seen_floor, max(v for _, v in dropped))
+        self.seen = dict(ordered[len(dropped) :])
+        return len(dropped)
 
     def to_item(self, connection_id: str) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -179,6 +210,8 @@ class StreamState(BaseModel):
             item["fields_at"] = self.fields_at or 0
         if self.snapshots:
             item["snapshots"] = ",".join(sorted(self.snapshots))
+        if self.missing:
+            item["missing"] = ",".join(f"{name}:{at}" for name, at in sorted(self.missing.items()))
         return item
 
     @classmethod
@@ -188,6 +221,10 @@ class StreamState(BaseModel):
         data["pending"] = json.loads(data["pending"]) if data.get("pending") else {}
         data["members"] = [m for m in str(data.get("members") or "").split(",") if m]
         data["snapshots"] = [m for m in str(data.get("snapshots") or "").split(",") if m]
+        data["missing"] = {
+            name: int(at)
+            for name, _, at in (m.partition(":") for m in str(data.get("missing") or "").split(",") if m)
+        }
         if "fields" in data:
             data["fields"] = [f for f in str(data["fields"]).split(",") if f]
         for name in (
@@ -264,6 +301,13 @@ class ListViewState(BaseModel):
         )
 
 
+class LeaseLostError(RuntimeError):
+    """The poll's lease expired and another run took it (or the connection was deleted)."""
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__(f"the poll lease of {connection_id} is no longer this run's")
+
+
 class CursorStore(DynamoStore):
     """Stream states and the poll lease of connections (one DynamoDB client, obtained lazily)."""
 
@@ -295,6 +339,15 @@ class CursorStore(DynamoStore):
                 return False
             raise
         return True
+
+    def holds_lease(self, connection_id: str, owner: str) -> bool:
+        """Whether ``owner`` still holds the connection's lease (one consistent GetItem)."""
+        item = self.client.get_item(
+            TableName=self.table_name,
+            Key=_wire({"pk": self._pk(connection_id), "sk": LEASE_SK}),
+            ConsistentRead=True,
+        ).get("Item")
+        return item is not None and _unwire(item).get("owner") == owner
 
     def release_lease(self, connection_id: str, owner: str) -> None:
         """Give the lease back (only ours: an expired one may already be another run's)."""
@@ -341,10 +394,35 @@ class CursorStore(DynamoStore):
                 return out, views
             kwargs["ExclusiveStartKey"] = last
 
-    def save(self, connection_id: str, state: StreamState | ListViewState) -> int:
-        """Write one stream (one PutItem); returns the item's size in bytes (for the metrics)."""
+    def save(
+        self, connection_id: str, state: StreamState | ListViewState, *, lease_owner: str | None = None
+    ) -> int:
+        """Write one stream (one PutItem); returns the item's size in bytes (for the metrics).
+        ``lease_owner``: only while that run still holds the connection's lease (one
+        TransactWriteItems with a check of the lease item), so a poll that lost its lease cannot
+        overwrite the next one's state, and a deleted connection's items are not recreated;
+        :class:`LeaseLostError` otherwise."""
         item = state.to_item(connection_id)
-        self.client.put_item(TableName=self.table_name, Item=_wire(item))
+        if lease_owner is None:
+            self.client.put_item(TableName=self.table_name, Item=_wire(item))
+            return len(json.dumps(item, default=str))
+        check = {
+            "ConditionCheck": {
+                "TableName": self.table_name,
+                "Key": _wire({"pk": self._pk(connection_id), "sk": LEASE_SK}),
+                "ConditionExpression": "#owner = :owner",
+                "ExpressionAttributeNames": {"#owner": "owner"},
+                "ExpressionAttributeValues": _wire({":owner": lease_owner}),
+            }
+        }
+        try:
+            self.client.transact_write_items(
+                TransactItems=[check, {"Put": {"TableName": self.table_name, "Item": _wire(item)}}]  # type: ignore[list-item]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise LeaseLostError(connection_id) from None
+            raise
         return len(json.dumps(item, default=str))
 
     def delete(self, connection_id: str, sk: str) -> None:
@@ -395,15 +473,7 @@ class CursorStore(DynamoStore):
                 "entries": "".join(f"{rid}{digest}" for rid, digest in kept),
             }
             puts.append({"PutRequest": {"Item": _wire(item)}})
-        requests = 0
-        while puts:
-            chunk, puts = puts[:25], puts[25:]
-            ask: dict[str, Any] = {self.table_name: chunk}
-            while ask:
-                answer = self.client.batch_write_item(RequestItems=ask)
-                requests += 1
-                ask = answer.get("UnprocessedItems") or {}
-        return requests
+        return self.batch_write(puts)
 
     def delete_snapshot(self, connection_id: str, stream: str, field: str) -> int:
         """Forget a stream's snapshot of ``field`` (no subscription watches it any more)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,3 +31,16 @@ class DynamoStore:
                 source = self._source
                 self._client = source() if callable(source) else source
             return self._client
+
+    def batch_write(self, requests: list[dict[str, Any]]) -> int:
+        """BatchWriteItem of put/delete requests, 25 per call, unprocessed ones sent again;
+        returns the calls made."""
+        calls = 0
+        while requests:
+            chunk, requests = requests[:25], requests[25:]
+            ask: dict[str, Any] = {self.table_name: chunk}
+            while ask:
+                answer = self.client.batch_write_item(RequestItems=ask)
+                calls += 1
+                ask = dict(answer.get("UnprocessedItems") or {})
+        return calls

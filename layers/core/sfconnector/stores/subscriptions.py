@@ -55,7 +55,16 @@ _RETRIES = 5
 """Attempts of a write whose subscription or counter changed under it (then a 503 to retry)."""
 
 _UPDATABLE = frozenset(
-    {"sobject", "params", "fields", "ignore_own_changes", "status", "last_error", "last_error_at"}
+    {
+        "sobject",
+        "params",
+        "fields",
+        "ignore_own_changes",
+        "status",
+        "last_error",
+        "last_error_at",
+        "resumed_at",
+    }
 )
 MAX_ERROR_LENGTH = 500
 

@@ -9,15 +9,23 @@
 3. Send the queries five per Composite request (one API call each); follow ``nextRecordsUrl`` as
    Composite subrequests too, batched with the other pending pages; a stale describe rides along.
 4. Decide which rows fire which subscription (:mod:`sfconnector.triggers.streams`), skipping
-   changes already emitted (the stream's seen-set), and publish the envelopes with PublishBatch.
-5. Only then write each stream's cursor and seen-set (one PutItem per stream): a crash before this
-   re-emits the same events with the same ids next cycle; nothing is lost.
+   changes already emitted (the stream's seen-set), and publish the envelopes with PublishBatch,
+   stream by stream in row order, the time checked before every step; what SNS refuses goes to
+   the outbox (re-sent first next cycle, same ids).
+5. Commit what the published events cover, conditional on the lease: after each page of a
+   stream's rows whose events are all out, after each stream, and at the cycle's end (each
+   stream's cursor and seen-set, its list views and snapshots). A crash or Lambda's timeout
+   re-emits at most the page in flight, with the same ids; nothing is lost. Rows, bytes and time
+   per cycle are bounded: a backlog drains over several cycles, each making progress.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -33,11 +41,20 @@ from sfconnector.events import BatchEventPublisher, OutboundMessage
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.models.tenancy import tenant_prefix
 from sfconnector.models.trigger_events import TriggerEvent
+from sfconnector.salesforce import soql
 from sfconnector.salesforce.client import QueryPage
 from sfconnector.salesforce.composite import MAX_QUERIES, MAX_SUBREQUESTS, CompositeRequest
 from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.settings import EnvSettings
-from sfconnector.stores.cursors import MEMBER_BYTES, ListViewState, StreamState, snapshot_bucket, stream_sk
+from sfconnector.stores.cursors import (
+    MEMBER_BYTES,
+    LeaseLostError,
+    ListViewState,
+    StreamState,
+    snapshot_bucket,
+    stream_sk,
+)
+from sfconnector.stores.outbox import OutboxEntry, OutboxStore
 from sfconnector.stores.tokens import ConnectionSecretNotFoundError
 from sfconnector.triggers import streams
 
@@ -56,7 +73,21 @@ _MEMBERS_MAX_BYTES = 380_000
 
 _MATCHED = STREAMS[TriggerKind.FIELD_MATCHED]
 
+_NO_SUCH_COLUMN = re.compile(r"No such column '([\w.]+)'")
+"""How Salesforce names the field of an ``INVALID_FIELD`` query error."""
+_FIELD_RETRIES = 3
+"""Missing fields one stream drops and retries its query for in one cycle."""
+
 _FAILURES = (SalesforceError, ConnectorError, ConnectionSecretNotFoundError)
+
+_DEFAULT_PAGE_ROWS = 2000
+"""Rows of a query page when ``POLL_QUERY_BATCH_SIZE`` is not set (Salesforce's default)."""
+
+_PUBLISH_CHUNK = 100
+"""Messages per publish step (ten PublishBatch requests): the time is checked between steps."""
+
+_Candidate = tuple[str, int, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]
+"""(seen key, version, row, [(subscription, event)]) of a change not emitted yet."""
 """What stops a cycle's fetching part-way: what was fetched is still published and recorded."""
 
 
@@ -74,7 +105,8 @@ class PollerSettings(EnvSettings):
     seen_max: int = Field(12_000, alias="POLL_SEEN_MAX", ge=100, le=15_000)
     """Entries a stream's seen-set keeps (23 bytes each: 12 000 is ~276 KB of the 400 KB item)."""
     budget_probe_seconds: int = Field(300, alias="POLL_BUDGET_PROBE_SECONDS", ge=0, le=86_400)
-    """While over budget, how often one ``GET /limits`` checks whether the allowance came back."""
+    """While over budget, how often a cycle probes whether the allowance came back (its first Composite,
+    sent anyway, reads the usage; no separate call)."""
     describe_refresh_seconds: int = Field(3600, alias="POLL_DESCRIBE_REFRESH_SECONDS", ge=60)
     list_view_refresh_seconds: int = Field(300, alias="POLL_LIST_VIEW_REFRESH_SECONDS", ge=60)
     """How often a list view's describe is re-read (riding in a query Composite: no extra call),
@@ -83,6 +115,20 @@ class PollerSettings(EnvSettings):
     """Sforce-Query-Options batchSize of the queries (None: Salesforce's default, 2000)."""
     min_remaining_ms: int = Field(10_000, alias="POLL_MIN_REMAINING_MS", ge=0)
     """No further Salesforce call when the invocation has less time left than this."""
+    max_rows: int = Field(10_000, alias="POLL_MAX_ROWS_PER_CYCLE", ge=200, le=200_000)
+    """Rows one cycle reads at most (every stream's first page is read whatever this says, so
+    one sObject's backlog never holds up the others); the rest waits for the next cycle."""
+    max_bytes: int = Field(64_000_000, alias="POLL_MAX_BYTES_PER_CYCLE", ge=1_000_000)
+    """Bytes of rows (as JSON) one cycle reads at most, the same way (512 MB of memory holds the
+    rows, their envelopes and the encoded messages)."""
+    max_cycle_seconds: float = Field(60.0, alias="POLL_MAX_CYCLE_SECONDS", gt=0, le=900)
+    """A cycle's own time: past it no further call or publish starts, and the cycle commits what
+    it published (well inside the function's 120 s timeout and the 180 s lease)."""
+    outbox_max_age_seconds: int = Field(900, alias="POLL_OUTBOX_MAX_AGE_SECONDS", ge=60)
+    """An outbox entry (an event SNS refused) older than this counts as stale: the
+    ``TriggerOutboxStale`` metric and its alarm."""
+    outbox_per_cycle: int = Field(1000, alias="POLL_OUTBOX_PER_CYCLE", ge=10, le=10_000)
+    """Outbox items one cycle re-sends at most (the rest waits for the next cycle)."""
 
 
 class StreamReport(BaseModel):
@@ -116,7 +162,19 @@ class PollReport(BaseModel):
     """Reads beyond the cycle's three: the field snapshot buckets of the records read."""
     lag_seconds: float | None = None
     """Age of the oldest stream cursor after the cycle (how far behind "now" the events are)."""
+    outbox_resent: int = 0
+    """Events SNS had refused earlier, accepted from the outbox this cycle (in ``events_published``)."""
+    outbox_kept: int = 0
+    """Events in the outbox after the cycle (refused again, or refused for the first time)."""
+    outbox_stale: int = 0
+    checkpoints: int = 0
+    """Mid-cycle commits: after each page's events and each stream's (a cycle stopped later
+    re-sends at most the page in flight)."""
+    """Of those, the ones refused longer than ``POLL_OUTBOX_MAX_AGE_SECONDS`` ago."""
+    outbox_oldest_seconds: float | None = None
     error: str | None = None
+    stopped: Literal["rows", "bytes", "time"] | None = None
+    """Why the cycle left part of a backlog to the next one (each cycle makes progress)."""
     streams: list[StreamReport] = Field(default_factory=list)
 
 
@@ -129,6 +187,8 @@ class PollerPorts:
     salesforce: Callable[[str], SalesforceClient]
     clock: Callable[[], float] = time.time
     """The poller's "now" (Salesforce stamps are compared with it; Lambda's clock is NTP-synced)."""
+    outbox: OutboxStore | None = None
+    """Where refused events wait (None: the cursors' table, through the same client)."""
     on_idle: Callable[[str], None] | None = None
     """Called with the connection id when a cycle finds nothing to poll (unknown connection, not
     ``connected``, no active subscription): the schedule is brought in line with that state (a
@@ -157,6 +217,9 @@ class _Run:
     loaded this cycle (``{bucket: {15-char id: value hash}}``)."""
     dirty: dict[str, set[str]] = field(default_factory=dict)
     """The buckets of each field whose entries changed (written before the stream's item)."""
+    held: dict[str, str] = field(default_factory=dict)
+    """Subscriptions held out of the query (they name a field Salesforce no longer has) -> why."""
+    retries: int = 0
 
     @property
     def label(self) -> str:
@@ -261,7 +324,12 @@ def poll_connection(
     ):
         return PollReport(connection_id=connection_id, outcome="skipped", reason="another_poll_running")
     try:
-        report = _Cycle(connection, subscriptions, ports, settings, remaining_ms).run()
+        report = _Cycle(connection, subscriptions, ports, settings, remaining_ms, owner).run()
+    except LeaseLostError as exc:
+        # Another run holds the connection now (or it was deleted): what this one published is
+        # re-decided by it with the same ids; nothing of this run's state is written.
+        logger.warning("poll of %s lost its lease: %s", connection_id, exc)
+        return PollReport(connection_id=connection_id, outcome="polled", error=str(exc))
     finally:
         ports.cursors.release_lease(connection_id, owner)
     report.dynamodb_writes += 2  # the lease: taken and given back
@@ -276,7 +344,10 @@ class _Cycle:
         ports: PollerPorts,
         settings: PollerSettings,
         remaining_ms: Callable[[], int] | None,
+        owner: str | None = None,
     ) -> None:
+        self.owner = owner
+        """The lease this run holds: every state write is conditional on it."""
         self.connection = connection
         self.cid = connection.connection_id
         self.all_subs = subscriptions
@@ -294,6 +365,14 @@ class _Cycle:
         self.views: list[_ListRun] = []
         self.orphans: list[str] = []
         """Catch-up items left by a crash after their merge, or of deleted subscriptions."""
+        self.started = time.monotonic()
+        self.rows_read = 0
+        self.bytes_read = 0
+        self.probe = False
+        """The usage last seen is over the budget but may be stale: this cycle's first Composite
+        (sent anyway) reads it again from its Sforce-Limit-Info."""
+        cursors = ports.cursors
+        self.outbox = ports.outbox or OutboxStore(lambda: cursors.client, cursors.table_name)
 
     # ---- planning --------------------------------------------------------------------------------
 
@@ -317,7 +396,7 @@ class _Cycle:
             existing = {s.subscription_id for s in subs}
             shared = states.get(stream_sk(sobject))
             if shared is None:
-                start = min(int(s.start_at.timestamp()) for s in active)
+                start = min(streams.receives_from(s) for s in active)
                 start = min(start, self.upper)
                 shared = StreamState(
                     sobject=sobject, cursor=start, prev_cursor=start, members=sorted(existing)
@@ -327,7 +406,7 @@ class _Cycle:
                 if not any(s.subscription_id in shared.members for s in active):
                     # Nobody active was served: rewind to the earliest start and forget what was
                     # seen (it was delivered to no active subscription).
-                    start = min([shared.cursor, *(int(s.start_at.timestamp()) for s in active)])
+                    start = min([shared.cursor, *(streams.receives_from(s) for s in active)])
                     shared.cursor = shared.prev_cursor = start
                     shared.seen, shared.pending, shared.seen_floor = {}, {}, 0
                     shared.members = sorted(existing)
@@ -336,7 +415,7 @@ class _Cycle:
             for sub in subs:
                 if sub.subscription_id in shared.members:
                     continue
-                if int(sub.start_at.timestamp()) >= shared.cursor or _is_list_view(sub):
+                if streams.receives_from(sub) >= shared.cursor or _is_list_view(sub):
                     # Nothing it wants was processed yet (a list view's membership is "now": it
                     # has nothing to backfill).
                     shared.members.append(sub.subscription_id)
@@ -349,7 +428,7 @@ class _Cycle:
                 state = states.get(stream_sk(sobject, sub.subscription_id))
                 stored = state is not None
                 if state is None:
-                    start = int(sub.start_at.timestamp())
+                    start = streams.receives_from(sub)
                     state = StreamState(
                         sobject=sobject, catchup_for=sub.subscription_id, cursor=start, prev_cursor=start,
                         members=[sub.subscription_id],
@@ -403,12 +482,33 @@ class _Cycle:
         return shared.fields
 
     def _budget_left(self) -> bool:
-        if self.client.api_calls - self.calls_before >= self.settings.max_calls:
+        calls = self.client.api_calls - self.calls_before
+        if calls >= self.settings.max_calls:
             return False
         share = _share(self.connection, self.client)
-        if share is not None and share >= self.settings.budget_share:
+        if share is not None and share >= self.settings.budget_share and not (self.probe and calls == 0):
             return False
-        return not (self.remaining_ms is not None and self.remaining_ms() < self.settings.min_remaining_ms)
+        return self._time_left(first=calls == 0)
+
+    def _time_left(self, *, first: bool) -> bool:
+        """Whether another call or publish may start: the cycle's own bound (not for its first
+        call or publish step: every cycle makes progress), and the invocation's remaining time
+        (what follows is the commit)."""
+        if not first and time.monotonic() - self.started >= self.settings.max_cycle_seconds:
+            self.report.stopped = "time"
+            return False
+        if self.remaining_ms is not None and self.remaining_ms() < self.settings.min_remaining_ms:
+            self.report.stopped = "time"
+            return False
+        return True
+
+    def _read_enough(self) -> bool:
+        """The cycle's row and byte bounds: past them no further page of a window is read."""
+        if self.rows_read >= self.settings.max_rows:
+            self.report.stopped = "rows"
+        elif self.bytes_read >= self.settings.max_bytes:
+            self.report.stopped = "bytes"
+        return self.report.stopped in ("rows", "bytes")
 
     def _send(self, request: CompositeRequest) -> Any:
         """One Composite call; None when the cycle must stop (the failure is in the report)."""
@@ -448,7 +548,7 @@ class _Cycle:
             return f"sobjects/{target.state.sobject}/listviews/{target.state.list_view_id}/describe"
         return f"sobjects/{target}/describe"
 
-    def _history_subquery(self, run: _Run) -> str | None:
+    def _history_subquery(self, run: _Run) -> soql.Subquery | None:
         """Field matched subscriptions' History rows, riding in the stream's own query."""
         watched: dict[str, set[str]] = {}
         for sub in run.subs:
@@ -475,21 +575,63 @@ class _Cycle:
     def _wants_every_field(self, sobject: str) -> bool:
         return any(s.fields is None for run in self.runs if run.state.sobject == sobject for s in run.subs)
 
+    def _query(self, run: _Run) -> bool:
+        """The stream's query (``run.soql``), without the fields Salesforce refused and without
+        the subscriptions that name one of them (field isolation); False: none (``run.error``)."""
+        missing = run.state.missing
+        for sub in list(run.subs):
+            named = [
+                *(sub.fields or ()),
+                *([sub.params["field"]] if isinstance(sub.params.get("field"), str) else []),
+            ]
+            gone = sorted({n for n in named if n.lower() in missing})
+            if gone:
+                run.subs.remove(sub)
+                run.held[sub.subscription_id] = (
+                    f"{run.label}: INVALID_FIELD: {', '.join(gone)} no longer exists in Salesforce; "
+                    "this subscription is held out of the query until it does again or its fields change"
+                )
+        if not run.subs:
+            run.error = run.error or "every subscription names a field Salesforce no longer has"
+            return False
+        every = self._every_field(run.state.sobject)
+        if every is None and any(s.fields is None for s in run.subs):
+            run.error = "the sObject's describe could not be read"
+            return False
+        every = None if every is None else [f for f in every if f.lower() not in missing]
+        resume = run.state.resume_at
+        after = (resume, run.state.cursor_id) if resume is not None and run.state.cursor_id else None
+        fields = streams.select_fields(run.subs, every)
+        try:
+            run.soql = streams.change_query(
+                run.state.sobject, fields, run.low, run.upper, after, self._history_subquery(run)
+            )
+        except soql.QueryTooLongError as exc:  # this sObject only: the others go on
+            run.error = str(exc)
+            return False
+        return True
+
+    def _isolate(self, run: _Run, error: SalesforceError | None) -> bool:
+        """``INVALID_FIELD`` on a stream's query: remember the field as missing, re-describe the
+        sObject (the describe rides along) and query again without it; True when re-queued."""
+        found = (
+            _NO_SUCH_COLUMN.search(error.message) if error and error.error_code == "INVALID_FIELD" else None
+        )
+        if found is None or run.retries >= _FIELD_RETRIES or run.started:
+            return False
+        run.retries += 1
+        run.state.missing[found.group(1).split(".")[-1].lower()] = int(self.now)
+        self.describes.pop(run.state.sobject, None)
+        return self._query(run)
+
     def _fetch(self) -> None:
         self._fetch_describes()
         pending: list[tuple[str, _Run | _ListRun | str, str]] = []  # (kind, target, url or SOQL)
         for run in self.runs:
-            every = self._every_field(run.state.sobject)
-            if every is None and any(s.fields is None for s in run.subs):
-                run.error = "the sObject's describe could not be read"
-                continue
-            resume = run.state.resume_at
-            after = (resume, run.state.cursor_id) if resume is not None and run.state.cursor_id else None
-            fields = streams.select_fields(run.subs, every)
-            run.soql = streams.change_query(
-                run.state.sobject, fields, run.low, run.upper, after, self._history_subquery(run)
-            )
-            pending.append(("query", run, run.soql))
+            expiry = int(self.now) - self.settings.describe_refresh_seconds
+            run.state.missing = {n: at for n, at in run.state.missing.items() if at > expiry}
+            if self._query(run):
+                pending.append(("query", run, run.soql))
         for view in self.views:
             if view.error is not None or view.state.query is None:
                 view.error = view.error or "the list view's describe could not be read"
@@ -522,6 +664,11 @@ class _Cycle:
             else None
         )
         while pending and self._budget_left():
+            if self._read_enough():
+                # First pages still go: every other stream makes progress beside a backlog.
+                pending = [p for p in pending if p[0] != "more"]
+                if not pending:
+                    break
             request = CompositeRequest(all_or_none=False)
             taken: dict[str, tuple[str, _Run | _ListRun | str, str]] = {}
             rest: list[tuple[str, _Run | _ListRun | str, str]] = []
@@ -555,11 +702,18 @@ class _Cycle:
                     continue
                 assert isinstance(target, _Run | _ListRun)
                 if not sub.ok:
+                    if kind == "query" and isinstance(target, _Run) and self._isolate(target, sub.error()):
+                        pending.append(("query", target, target.soql))
+                        if target.state.catchup_for is None and self._wants_every_field(target.state.sobject):
+                            stale.append(target.state.sobject)  # re-described in the retry's call
+                        continue
                     target.error = _describe_failure(sub.error(), sub.status)
                     continue
                 page = QueryPage.from_json(sub.body)
                 target.started = True
                 target.rows.extend(page.records)
+                self.rows_read += len(page.records)
+                self.bytes_read += len(json.dumps(sub.body, separators=(",", ":"), default=str))
                 if page.done or not page.next_records_url:
                     target.done = True
                 else:
@@ -571,9 +725,7 @@ class _Cycle:
 
     # ---- events ----------------------------------------------------------------------------------
 
-    def _candidates(
-        self, run: _Run
-    ) -> list[tuple[str, int, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]]:
+    def _candidates(self, run: _Run) -> list[_Candidate]:
         """(seen key, version, row, [(subscription, event)]) of every change not emitted yet."""
         state = run.state
         floor = self._horizon(state)
@@ -711,7 +863,7 @@ class _Cycle:
                 if streams.subscriber_fires(sub, stream, row, change, self.connection.user_id)
                 # The first read of the membership cannot tell who entered since the start:
                 # only records created since then did for sure.
-                and (not first_read or created >= int(sub.start_at.timestamp()))
+                and (not first_read or created >= streams.receives_from(sub))
             ]
             if events or not view.baseline or rid in newcomers:
                 view.entries.append((rid, row, events))
@@ -743,11 +895,13 @@ class _Cycle:
         return held
 
     def _over_budget(self) -> bool:
-        """The budget guard. The usage last seen may be stale (a skipped cycle sends no call, and
-        the allowance is a rolling 24 hours), so before skipping the guard probes it with one
-        ``GET /limits`` (its Sforce-Limit-Info is fresh), then at most once per
-        ``budget_probe_seconds`` while the usage stays high; the time of the last probe is the
-        connection's ``polling.at``."""
+        """The budget guard, before any call. The usage last seen may be stale (a skipped cycle
+        sends no call, and the allowance is a rolling 24 hours): at most once per
+        ``budget_probe_seconds`` while it stays high (the time of the last probe is the
+        connection's ``polling.at``), the cycle goes ahead as a probe: its first Composite, which
+        it sends anyway, brings a fresh Sforce-Limit-Info, and the guard after each call stops
+        the cycle there if the usage is still high. No ``GET /limits``: that would be one more
+        counted call."""
         share = _share(self.connection, self.client)
         if share is None or share < self.settings.budget_share:
             return False
@@ -755,25 +909,67 @@ class _Cycle:
         probed_at = polling.at if polling is not None and polling.state == "skipped_budget" else None
         if probed_at is not None and int(self.now) - probed_at < self.settings.budget_probe_seconds:
             return True  # probed recently: no call until the next probe is due
-        try:
-            self.client.limits()
-        except _FAILURES as exc:
-            logger.warning("budget probe of %s failed (%s)", self.cid, type(exc).__name__)
-            return True
-        share = _share(self.connection, self.client)
-        return share is not None and share >= self.settings.budget_share
+        self.probe = True
+        return False
+
+    def _budget_reason(self) -> str:
+        share = _share(self.connection, self.client) or 1.0
+        return f"daily API usage {share:.0%} is above the polling budget {self.settings.budget_share:.0%}"
+
+    def _resend_outbox(self) -> None:
+        """Send again, with their ids, the events SNS refused in earlier cycles (they do not wait
+        for their rows to come back: the streams moved past them when they were kept)."""
+        entries, broken = self.outbox.load(self.cid, limit=self.settings.outbox_per_cycle)
+        if broken:
+            self.report.dynamodb_writes += self.outbox.delete(self.cid, broken)
+        if not entries:
+            return
+        outcome = self.ports.publisher.publish_batch(
+            [
+                OutboundMessage(id=e.id, body=e.body, attributes=e.attributes, claim_key=e.claim_key)
+                for e in entries
+            ]
+        )
+        self.report.sns_requests += outcome.calls
+        sent = [e for e in entries if e.id in outcome.accepted]
+        self.report.outbox_resent += len(sent)
+        self.report.events_published += len(sent)
+        self.report.dynamodb_writes += self.outbox.delete(self.cid, [k for e in sent for k in e.stored_keys])
+        self._count_outbox([e for e in entries if e.id not in outcome.accepted])
+
+    def _keep(self, refused: list[OutboundMessage]) -> None:
+        """Refused events go to the outbox before the stream state that moves past them is
+        committed (a crash in between re-decides them with the same ids)."""
+        entries = [
+            OutboxEntry(
+                id=m.id, body=m.body, attributes=m.attributes, claim_key=m.claim_key, created_at=int(self.now)
+            )
+            for m in refused
+        ]
+        self.report.dynamodb_writes += self.outbox.save(self.cid, entries)
+        self._count_outbox(entries)
+
+    def _count_outbox(self, kept: list[OutboxEntry]) -> None:
+        if not kept:
+            return
+        self.report.outbox_kept += len(kept)
+        oldest = max(0.0, self.now - min(e.created_at for e in kept))
+        self.report.outbox_oldest_seconds = max(self.report.outbox_oldest_seconds or 0.0, oldest)
+        stale = [e for e in kept if self.now - e.created_at > self.settings.outbox_max_age_seconds]
+        if stale:
+            self.report.outbox_stale += len(stale)
+            logger.error(
+                "%d trigger events of %s were refused by SNS more than %d s ago and are still in the outbox",
+                len(stale), self.cid, self.settings.outbox_max_age_seconds,
+            )  # fmt: skip
 
     def run(self) -> PollReport:
+        self._resend_outbox()
         if self._over_budget():
-            share = _share(self.connection, self.client) or 1.0
             self.report.outcome, self.report.reason = "skipped", "api_budget"
-            probed = self.client.api_calls > self.calls_before
-            self.report.salesforce_calls = self.client.api_calls - self.calls_before
             self.report.dynamodb_writes += _record_polling(
-                self.ports, self.connection, "skipped_budget",
-                f"daily API usage {share:.0%} is above the polling budget {self.settings.budget_share:.0%}",
-                force=probed,
-            )  # fmt: skip
+                self.ports, self.connection, "skipped_budget", self._budget_reason()
+            )
             return self.report
         stored, views = self.ports.cursors.load_all(self.cid)
         self._plan(stored)
@@ -782,35 +978,11 @@ class _Cycle:
         for view in self.views:
             self._settle_view(view)
         per_run = [(run, self._candidates(run)) for run in self.runs]
-        tenant = self.connection.tenant_id
-        claims = tenant_prefix(tenant)  # large events' claim checks under the tenant's prefix
-        messages = [
-            OutboundMessage(
-                id=event.id,
-                body=event.model_copy(update={"tenant_id": tenant}).to_json_dict(),
-                attributes={
-                    "trigger": sub.trigger,
-                    "connection_id": self.cid,
-                    "tenant_id": tenant or "",
-                    "subscription_id": sub.subscription_id,
-                    "sobject": sub.sobject,
-                    "event_type": event.event_type,
-                },
-                claim_key=f"{claims}trigger-events/{self.cid}/{event.id}.json",
-            )
-            for events in [
-                *(c[3] for _run, candidates in per_run for c in candidates),
-                *(entry[2] for view in self.views for entry in view.entries),
-            ]
-            for sub, event in events
+        accepted = self._publish(per_run)
+        # A stream cut short by the time decides nothing about the rows it left for the next cycle.
+        per_run = [
+            (run, [c for c in cands if id(c[2]) in {id(r) for r in run.rows}]) for run, cands in per_run
         ]
-        accepted: set[str] = set()
-        if messages:
-            outcome = self.ports.publisher.publish_batch(messages)
-            accepted = outcome.accepted
-            self.report.sns_requests += outcome.calls
-            self.report.events_published += len(outcome.accepted)
-            self.report.events_failed += len(outcome.failed)
         held: dict[int, list[int]] = {}
         for view in self.views:
             for stamp in self._apply_view(view, accepted):
@@ -821,12 +993,159 @@ class _Cycle:
         self._finish()
         return self.report
 
+    def _message(self, sub: Subscription, event: TriggerEvent) -> OutboundMessage:
+        tenant = self.connection.tenant_id
+        claims = tenant_prefix(tenant)  # large events' claim checks under the tenant's prefix
+        return OutboundMessage(
+            id=event.id,
+            body=event.model_copy(update={"tenant_id": tenant}).to_json_dict(),
+            attributes={
+                "trigger": sub.trigger,
+                "connection_id": self.cid,
+                "tenant_id": tenant or "",
+                "subscription_id": sub.subscription_id,
+                "sobject": sub.sobject,
+                "event_type": event.event_type,
+            },
+            claim_key=f"{claims}trigger-events/{self.cid}/{event.id}.json",
+        )
+
+    def _publish(self, per_run: list[tuple[_Run, list[_Candidate]]]) -> set[str]:
+        """Publish stream by stream, in row order, a chunk at a time, checking the time left
+        before each chunk: out of time, each stream keeps the rows whose events all went out and
+        resumes after the last of them next cycle. Returns the ids SNS accepted or the outbox
+        keeps (the streams move past both)."""
+        sent: set[str] = set()
+        out_of_time = False
+        for index, (run, candidates) in enumerate(per_run):
+            position = {id(row): i for i, row in enumerate(run.rows)}
+            units: list[tuple[int, list[tuple[Subscription, TriggerEvent]]]] = [
+                (position.get(id(c[2]), 0), c[3]) for c in candidates
+            ]
+            for view in self.views:
+                if view.run is run:
+                    units += [(position.get(id(e[1]), 0), e[2]) for e in view.entries]
+            units.sort(key=lambda u: u[0])
+            done_upto = 0  # units[:done_upto] are sent
+            page = self.settings.batch_size or _DEFAULT_PAGE_ROWS
+            committed = 0  # the rows a checkpoint covers (all their events went out)
+            while done_upto < len(units) and not out_of_time:
+                if not self._time_left(first=not sent):
+                    out_of_time = True
+                    break
+                self.report.dynamodb_reads += self.owner is not None
+                if self.owner is not None and not self.ports.cursors.holds_lease(self.cid, self.owner):
+                    # Overtaken: the run holding the lease now decides (and sends) the rest.
+                    raise LeaseLostError(self.cid)
+                end, count = done_upto, 0
+                while end < len(units) and (count == 0 or count + len(units[end][1]) <= _PUBLISH_CHUNK):
+                    count += len(units[end][1])
+                    end += 1
+                messages = [
+                    self._message(sub, event) for _, events in units[done_upto:end] for sub, event in events
+                ]
+                if messages:
+                    outcome = self.ports.publisher.publish_batch(messages)
+                    self.report.sns_requests += outcome.calls
+                    self.report.events_published += len(outcome.accepted)
+                    refused = [m for m in messages if m.id not in outcome.accepted]
+                    self.report.events_failed += len(refused)
+                    if refused:
+                        self._keep(refused)
+                    sent.update(m.id for m in messages)
+                done_upto = end
+                covered = units[done_upto][0] if done_upto < len(units) else len(run.rows)
+                if covered // page > committed // page and covered < len(run.rows):
+                    # A page's events are out: commit the state that covers them, so a cycle
+                    # killed later (Lambda's timeout, a crash) re-sends at most the page in flight.
+                    self._checkpoint(run, covered, sent, candidates)
+                    committed = covered
+            if not out_of_time and units and index < len(per_run) - 1:
+                # The stream is published whole: commit it before the next stream's events go out.
+                self._checkpoint(run, len(run.rows), sent, candidates)
+            if out_of_time:
+                # The first row with an unsent event: the stream stops right before it.
+                first = units[done_upto][0] if done_upto < len(units) else len(run.rows)
+                self._cut(run, first)
+        return sent
+
+    @staticmethod
+    def _still_read(run: _Run, candidates: list[_Candidate]) -> list[_Candidate]:
+        rows = {id(row) for row in run.rows}
+        return [c for c in candidates if id(c[2]) in rows]
+
+    def _checkpoint(
+        self, run: _Run, keep: int, sent: set[str], candidates: list[_Candidate]
+    ) -> None:
+        """Commit, mid-cycle, the state the cycle would commit had it stopped after the first
+        ``keep`` rows of ``run`` (all of whose events are sent): the same decisions (``_cut``,
+        ``_apply_view``, ``_advance``) made on copies, then written as at the cycle's end
+        (snapshots, list views, the stream item; conditional on the lease). The live objects are
+        untouched: the cycle's final commit covers at least as much."""
+        shadow = dataclasses.replace(
+            run,
+            state=copy.deepcopy(run.state),
+            rows=list(run.rows),
+            snapshots=copy.deepcopy(run.snapshots),
+            dirty={name: set(buckets) for name, buckets in run.dirty.items()},
+        )
+        views = [
+            dataclasses.replace(
+                view,
+                run=shadow,
+                state=copy.deepcopy(view.state),
+                entries=list(view.entries),
+                exits=set(view.exits),
+                newcomers=set(view.newcomers),
+            )
+            for view in self.views
+            if view.run is run
+        ]
+        self._cut(shadow, keep, views)
+        held: list[int] = []
+        for view in views:
+            held += self._apply_view(view, sent)
+        self._advance(shadow, self._still_read(shadow, candidates), sent, held, report=False)
+        for name, buckets in sorted(shadow.dirty.items()):
+            self.report.dynamodb_writes += self.ports.cursors.save_snapshot(
+                self.cid, shadow.state.sk, name, {b: shadow.snapshots[name][b] for b in buckets}
+            )
+        for view, live in zip(views, [v for v in self.views if v.run is run], strict=True):
+            view.state.updated_at = int(self.now)
+            item = view.state.to_item(self.cid)
+            if item != live.original:
+                self.ports.cursors.save(self.cid, view.state, lease_owner=self.owner)
+                self.report.dynamodb_writes += 1
+                live.original = item
+        shadow.state.updated_at = int(self.now)
+        self.ports.cursors.save(self.cid, shadow.state, lease_owner=self.owner)
+        self.report.dynamodb_writes += 1
+        self.report.checkpoints += 1
+        run.original = shadow.state.to_item(self.cid)
+
+    def _cut(self, run: _Run, keep: int, views: list[_ListRun] | None = None) -> None:
+        """The stream processes only its first ``keep`` rows this cycle (a keyset resume after
+        them next cycle); its list views forget what they decided about the rest."""
+        if keep >= len(run.rows):
+            return
+        dropped = {id(row) for row in run.rows[keep:]}
+        gone = {str(row.get("Id") or "")[:15] for row in run.rows[keep:]}
+        run.rows, run.done = run.rows[:keep], False
+        for view in self.views if views is None else views:
+            if view.run is run:
+                view.entries = [e for e in view.entries if id(e[1]) not in dropped]
+                view.exits -= gone
+                if view.baseline:
+                    view.done = False  # a baseline is recorded whole or not at all
+
     def _advance(
         self,
         run: _Run,
-        candidates: list[tuple[str, int, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]],
+        candidates: list[_Candidate],
         accepted: set[str],
         held: list[int],
+        *,
+        report: bool = True,
     ) -> None:
         state = run.state
         failed_stamps: list[int] = list(held)
@@ -868,17 +1187,15 @@ class _Cycle:
             state.prev_cursor, state.cursor = old, new
         floor = self._horizon(state)  # what the next cycle may re-read
         state.seen = {k: v for k, v in state.seen.items() if v >= floor or k in state.pending}
-        if len(state.seen) > self.settings.seen_max:
-            ordered = sorted(state.seen.items(), key=lambda kv: kv[1])
-            dropped = ordered[: len(ordered) - self.settings.seen_max]
-            state.seen_floor = max(state.seen_floor, max(v for _, v in dropped))
-            state.seen = dict(ordered[len(dropped) :])
-            logger.warning(
-                "seen-set of %s overflowed; versions up to %s count as seen", run.label, state.seen_floor
-            )
         if run.state.catchup_for is None and run.state.sobject in self.describes:
             state.fields = streams.queryable_fields(self.describes[run.state.sobject])
             state.fields_at = int(self.now)
+        if state.fit(self.cid, self.settings.seen_max) and report:
+            logger.warning(
+                "seen-set of %s overflowed; versions up to %s count as seen", run.label, state.seen_floor
+            )
+        if not report:
+            return
         rep = StreamReport(
             sobject=state.sobject, catchup_for=state.catchup_for, subscriptions=len(run.subs),
             records=len(run.rows), events=sum(1 for c in candidates for s, e in c[3] if e.id in accepted),
@@ -934,7 +1251,7 @@ class _Cycle:
             if {k: v for k, v in item.items() if k != "updated_at"} != {
                 k: v for k, v in view.original.items() if k != "updated_at"
             }:
-                self.ports.cursors.save(self.cid, view.state)
+                self.ports.cursors.save(self.cid, view.state, lease_owner=self.owner)
                 self.report.dynamodb_writes += 1
 
     def _finish(self) -> None:
@@ -959,7 +1276,7 @@ class _Cycle:
                 and state.cursor - int(run.original["cursor"]) < self.settings.lookback_seconds
             ):
                 continue
-            self.ports.cursors.save(self.cid, state)
+            self.ports.cursors.save(self.cid, state, lease_owner=self.owner)
             self.report.dynamodb_writes += 1
         view_errors = {
             sub.subscription_id: f"{view.label}: {view.error}"[:500]
@@ -975,6 +1292,11 @@ class _Cycle:
             self.ports.cursors.delete(self.cid, sk)
             self.report.dynamodb_writes += 1
         for run in self.runs:
+            for sid, held in run.held.items():
+                sub = next((s for s in self.all_subs if s.subscription_id == sid), None)
+                if sub is not None and held != sub.last_error:
+                    self.ports.subscriptions.record_error(self.cid, sid, held[:500])
+                    self.report.dynamodb_writes += 1
             for sub in run.subs:
                 message = (
                     f"{run.label}: {run.error}"[:500]
@@ -992,6 +1314,15 @@ class _Cycle:
         cursors = [r.state.cursor for r in self.runs if r.state.catchup_for is None]
         if cursors:
             self.report.lag_seconds = max(0.0, self.now - min(cursors))
+        share = _share(self.connection, self.client)
+        if self.probe and share is not None and share >= self.settings.budget_share:
+            # The probe's answer confirmed the usage: what it read was processed; the next
+            # probe is due budget_probe_seconds from now.
+            self.report.reason, self.report.error = "api_budget", None
+            self.report.dynamodb_writes += _record_polling(
+                self.ports, self.connection, "skipped_budget", self._budget_reason(), force=True
+            )
+            return
         state_name = "polling" if self.report.error is None else "error"
         self.report.dynamodb_writes += _record_polling(
             self.ports, self.connection, state_name, self.report.error

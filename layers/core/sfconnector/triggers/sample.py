@@ -53,20 +53,24 @@ def _sample(
         return _list_view_sample(subscription, stream, fields, client, connection, limit)
     deleted = stream.rows == "deleted"
     where = soql.Eq("IsDeleted", True) if deleted else None
+    watched = subscription.params.get("field")
+    items: list[str | soql.Subquery] = list(fields)
+    if stream.history and isinstance(watched, str):
+        items.append(streams.history_subquery(stream.history, [watched], 0))
     query = soql.select(
         subscription.sobject,
-        fields,
+        items,
         where=where,
         order_by=[f"{stream.version_field} DESC", "Id DESC"],
         limit=min(2000, limit * _OVERFETCH),
     )
-    watched = subscription.params.get("field")
-    if stream.history and isinstance(watched, str):
-        head, tail = query.split(" FROM ", 1)
-        query = f"{head}, {streams.history_subquery(stream.history, [watched], 0)} FROM {tail}"
     page = client.query_page(query, include_deleted=deleted)
     sample = subscription.model_copy(
-        update={"start_at": subscription.start_at.replace(year=1970, month=1, day=1), "status": "active"}
+        update={
+            "start_at": subscription.start_at.replace(year=1970, month=1, day=1),
+            "resumed_at": None,
+            "status": "active",
+        }
     )
     out: list[TriggerEvent] = []
     for row in page.records:

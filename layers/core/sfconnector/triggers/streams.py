@@ -18,6 +18,7 @@ from sfconnector.catalog import REPLICATION_KEY, SYSTEM_FIELDS, Stream
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.models.trigger_events import TriggerEvent
 from sfconnector.salesforce import soql
+from sfconnector.salesforce.condition import ConditionError, FieldPolicy, parse_condition
 from sfconnector.salesforce.validation import canonical_wire
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "list_view_sample_query",
     "parse_stamp",
     "queryable_fields",
+    "receives_from",
     "row_changes",
     "row_version",
     "seen_key",
@@ -39,6 +41,7 @@ __all__ = [
     "stream_of",
     "subscriber_fires",
     "value_hash",
+    "window",
 ]
 
 # Compound and binary fields cannot be selected in a multi-row query of every field.
@@ -84,6 +87,15 @@ def parse_stamp(value: Any) -> int | None:
 
 def iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def receives_from(subscription: Subscription) -> int:
+    """The first moment whose changes the subscription receives (epoch seconds): its start, or
+    when it was last resumed. Paused has one meaning, shared sObject or not: nothing of what
+    changed while it was paused is delivered."""
+    start = int(subscription.start_at.timestamp())
+    resumed = subscription.resumed_at
+    return start if resumed is None else max(start, int(resumed.timestamp()))
 
 
 def stream_of(subscription: Subscription) -> Stream | None:
@@ -233,7 +245,7 @@ def _snapshot_transition(
     if held is not None:
         return held != value_hash(value)
     created = parse_stamp(row.get("CreatedDate"))
-    return created is not None and created >= int(subscription.start_at.timestamp())
+    return created is not None and created >= receives_from(subscription)
 
 
 def initial_value(row: Mapping[str, Any], stream: Stream, field: str) -> Any:
@@ -271,7 +283,7 @@ def subscriber_fires(
     """Whether this subscription gets an event for the row's change."""
     if isinstance(change, int):
         change = Change("", change, str(change))
-    if subscription.status != "active" or change.version < int(subscription.start_at.timestamp()):
+    if subscription.status != "active" or change.version < receives_from(subscription):
         return False
     if subscription.ignore_own_changes and own_user_id:
         actor = change.changed_by or str(row.get(stream.actor_field) or "")
@@ -362,13 +374,23 @@ def select_fields(subscriptions: Iterable[Subscription], every_field: list[str] 
     return list(chosen.values())
 
 
-def history_subquery(relationship: str, fields: Iterable[str], low: int) -> str:
+def history_subquery(relationship: str, fields: Iterable[str], low: int) -> soql.Subquery:
     """``(SELECT ... FROM Histories WHERE CreatedDate >= low AND Field IN (...) ORDER BY ...)``:
     the watched fields' History rows of each record in the window, in the same query."""
     names = sorted({"created", *fields})
     where = soql.Ge("CreatedDate", datetime.fromtimestamp(low, UTC)) & soql.In("Field", names)
-    inner = soql.select(relationship, list(_HISTORY_FIELDS), where=where, order_by=["CreatedDate", "Id"])
-    return f"({inner})"
+    return soql.Subquery(relationship, list(_HISTORY_FIELDS), where=where, order_by=["CreatedDate", "Id"])
+
+
+def window(low: int, upper: int, after: tuple[int, str] | None = None) -> soql.Condition:
+    """Rows stamped in [low, upper); ``after`` (stamp, Id) starts right after that row instead
+    (a keyset, never OFFSET), so a backlog larger than one cycle always makes progress."""
+    stamp = soql.Lt(REPLICATION_KEY, datetime.fromtimestamp(upper, UTC))
+    if after is None:
+        return soql.Ge(REPLICATION_KEY, datetime.fromtimestamp(low, UTC)) & stamp
+    at = datetime.fromtimestamp(after[0], UTC)
+    position = soql.Gt(REPLICATION_KEY, at) | (soql.Eq(REPLICATION_KEY, at) & soql.Gt("Id", after[1]))
+    return position & stamp
 
 
 def change_query(
@@ -377,24 +399,12 @@ def change_query(
     low: int,
     upper: int,
     after: tuple[int, str] | None = None,
-    subquery: str | None = None,
+    subquery: soql.Subquery | None = None,
 ) -> str:
-    """The window's query: rows stamped in [low, upper), oldest first (ties by Id). ``after``
-    (stamp, Id) resumes a window that stopped part-way exactly after its last processed row (a
-    keyset, never OFFSET), so a backlog larger than one cycle always makes progress."""
-    stamp = soql.Lt(REPLICATION_KEY, datetime.fromtimestamp(upper, UTC))
-    if after is None:
-        when: soql.Condition = soql.Ge(REPLICATION_KEY, datetime.fromtimestamp(low, UTC)) & stamp
-    else:
-        at = datetime.fromtimestamp(after[0], UTC)
-        position = soql.Gt(REPLICATION_KEY, at) | (soql.Eq(REPLICATION_KEY, at) & soql.Gt("Id", after[1]))
-        when = position & stamp
-    statement = soql.select(sobject, fields, where=when, order_by=[REPLICATION_KEY, "Id"])
-    if subquery:
-        # A parent-child subquery is one more item of the select list (soql.select takes names).
-        head, tail = statement.split(" FROM ", 1)
-        statement = f"{head}, {subquery} FROM {tail}"
-    return statement
+    """The window's query (:func:`window`), oldest first (ties by Id), with the History
+    ``subquery`` in its select list (checked against Salesforce's length limit with it)."""
+    items: list[str | soql.Subquery] = [*fields, *([subquery] if subquery is not None else [])]
+    return soql.select(sobject, items, where=window(low, upper, after), order_by=[REPLICATION_KEY, "Id"])
 
 
 _LIST_VIEW_SOQL = re.compile(
@@ -404,19 +414,50 @@ _LIST_VIEW_SOQL = re.compile(
 )
 
 
-def _list_view_parts(describe_query: str) -> re.Match[str]:
+class _AnyField(FieldPolicy):
+    """The list view's own fields: Salesforce wrote its filter against its describe, so any valid
+    name (or parent path) is taken as written; the value checks that need a field's type are off."""
+
+    def resolve(self, path: str, pos: int | None = None) -> tuple[str, None]:
+        try:
+            soql.identifier(path)
+        except ValueError:
+            raise ConditionError(f"{path!r} is not a valid field name", pos) from None
+        return path, None
+
+
+def _list_view_parts(describe_query: str) -> tuple[str, str, soql.Condition | None]:
+    """(sObject, scope clause, filter as the one condition tree) of a list view's SOQL: the
+    filter is parsed and re-emitted, never pasted."""
     found = _LIST_VIEW_SOQL.match(describe_query)
     if found is None:
         raise ValueError("the list view's describe query is not a SELECT this poller can restrict")
-    return found
+    sobject = soql.sobject_name(found["sobject"])
+    scope = " USING SCOPE " + soql.identifier(found["scope"].split()[-1]) if found["scope"] else ""
+    if not found["where"]:
+        return sobject, scope, None
+    try:
+        where = parse_condition(found["where"], _AnyField(sobject=sobject, fields={}))
+    except ConditionError as exc:
+        raise ValueError(f"the list view's filter cannot be restricted: {exc.problem}") from None
+    return sobject, scope, where
+
+
+def _with_scope(statement: str, sobject: str, scope: str) -> str:
+    """``USING SCOPE`` goes right after FROM (soql.select has no scope clause)."""
+    if not scope:
+        return statement
+    head, tail = statement.split(f" FROM {sobject}", 1)
+    return f"{head} FROM {sobject}{scope}{tail}"
 
 
 def list_view_sample_query(describe_query: str, fields: list[str], limit: int) -> str:
     """The list view's members most recently changed first, with the fields an event carries."""
-    found = _list_view_parts(describe_query)
-    head = soql.select(found["sobject"], fields) + (found["scope"] or "")
-    where = f" WHERE {found['where']}" if found["where"] else ""
-    return f"{head}{where} ORDER BY {REPLICATION_KEY} DESC, Id DESC LIMIT {int(limit)}"
+    sobject, scope, where = _list_view_parts(describe_query)
+    order = [f"{REPLICATION_KEY} DESC", "Id DESC"]
+    return _with_scope(
+        soql.select(sobject, fields, where=where, order_by=order, limit=int(limit)), sobject, scope
+    )
 
 
 def list_view_query(
@@ -429,13 +470,11 @@ def list_view_query(
     and WHERE kept, the select list cut to ``Id, SystemModstamp`` and, unless ``low`` is None (the
     baseline: every current member), restricted to the stream's window in the stream's order, so
     its rows line up with the sObject's query of the same window."""
-    found = _list_view_parts(describe_query)
-    # The filter is Salesforce's own text (the describe), kept as it is; the rest is built.
-    head = soql.select(found["sobject"], ["Id", REPLICATION_KEY]) + (found["scope"] or "")
-    filters = [f"({found['where']})"] if found["where"] else []
+    sobject, scope, where = _list_view_parts(describe_query)
+    fields = ["Id", REPLICATION_KEY]
     if low is None:
-        return f"{head}{' WHERE ' + filters[0] if filters else ''} ORDER BY Id"
-    window = change_query(found["sobject"], ["Id"], low, upper, after)
-    bounds = window.split(" WHERE ", 1)[1].split(" ORDER BY ", 1)[0]
-    where = " AND ".join([*filters, f"({bounds})"])
-    return f"{head} WHERE {where} ORDER BY {REPLICATION_KEY}, Id"
+        return _with_scope(soql.select(sobject, fields, where=where, order_by=["Id"]), sobject, scope)
+    bounds = window(low, upper, after)
+    restricted = bounds if where is None else soql.And([where, bounds])
+    order = [REPLICATION_KEY, "Id"]
+    return _with_scope(soql.select(sobject, fields, where=restricted, order_by=order), sobject, scope)

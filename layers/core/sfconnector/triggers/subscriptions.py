@@ -461,6 +461,8 @@ class SubscriptionService:
             changes.update(sobject=sobject, params=checked, fields=checked_fields)
         if patch.status is not None:
             changes["status"] = patch.status
+            if patch.status == "active" and current.status == "paused":
+                changes["resumed_at"] = self._clock()  # what changed while paused is not delivered
         if patch.ignore_own_changes is not None:
             changes["ignore_own_changes"] = patch.ignore_own_changes
         try:
