@@ -429,8 +429,8 @@ DEMO_IDS: dict[str, str] = {
     "ContentVersion": "068Hs08To0000CaIEI",
     "FeedItem": "0D5Hs08To0000BEKEY",
     "Invoice__c": "a0IHs08To0000C2MEI",
-    "Campaign": "701Hs08To0000CeIEI",
-    "CampaignMember": "00vHs08To0000ClIEI",
+    "Campaign": "701Hs08To0000CvIEI",
+    "CampaignMember": "00vHs08To0000CyIEI",
 }
 """Records of the demo org (the emulator's seed) by sObject: the examples of the record ids in the
 OpenAPI document, so that every example there works against the demo org (records nothing else
