@@ -11,7 +11,8 @@ docs, so never rename one.
 * 12 families, 54 actions and 30 triggers, exactly the lists of the product spec
   (tests/data/integration-page.txt; ``tests/unit/test_catalog.py`` compares them).
 * Actions marked ``in_spec=False`` are supplementary (a plain "get by id" for the families whose
-  spec list has none); they are served and listed but are not part of the 54.
+  spec list has none, find many and batch writes for every record family, and the ``objects``
+  family: any object of the org); they are served and listed but are not part of the 54.
 * The HTTP route of an action is part of its entry; path parameters are written ``{name}``.
 """
 
@@ -90,6 +91,10 @@ class OperationKind(StrEnum):
     """Create a record of ``child_sobject`` under the parent id in the path (case / feed comments)."""
     FIND_ALL = "find_all"
     """Every record matching a guarded SOQL condition (contact roles)."""
+    QUERY = "query"
+    """Find many: one keyset page of the records matching criteria / a guarded condition."""
+    BATCH = "batch"
+    """Up to 200 creates, updates, upserts or deletes in one sObject Collections call."""
     ATTACHMENT_IDS = "attachment_ids"
     ATTACHMENT_CONTENT = "attachment_content"
     ATTACHMENT_ADD = "attachment_add"
@@ -200,6 +205,10 @@ class Family:
     accepted by the demo org (the emulator's seed): the contract tests send each one."""
     upsert_match: str = "External_Id__c"
     """The match field of the upsert example (a unique field the family's records usually have)."""
+    any_object: bool = False
+    """``sobject`` None: any sObject the org has, named in the path (not only custom ones)."""
+    example_sobject: str = "Invoice__c"
+    """``sobject`` None: the sObject of the examples in the OpenAPI document (one of the demo org)."""
 
     @property
     def segment(self) -> str:
@@ -207,6 +216,8 @@ class Family:
 
     @property
     def base_route(self) -> str:
+        if self.any_object:
+            return f"{CONNECTION_PREFIX}/{self.segment}/{{sobject}}/records"
         if self.sobject is None:
             return f"{CONNECTION_PREFIX}/{self.segment}/{{sobject}}"
         return f"{CONNECTION_PREFIX}/{self.segment}"
@@ -377,6 +388,15 @@ FAMILIES: tuple[Family, ...] = (
         "Custom Record",
         {"Name": "INV-0001", "Invoice_Number__c": "INV-2026-0001", "Amount__c": 120.5},
     ),
+    Family(
+        "objects",
+        "Any Object",
+        None,
+        "Record",
+        {"Name": "Partner Prices 2026", "Description": "Prices for resellers", "IsActive": True},
+        any_object=True,
+        example_sobject="Pricebook2",
+    ),
 )
 
 _FAMILY_BY_KEY = {f.key: f for f in FAMILIES}
@@ -395,6 +415,7 @@ DEMO_IDS: dict[str, str] = {
     "Attachment": "00PHs08To0000B2MEI",
     "FeedItem": "0D5Hs08To0000BEKEY",
     "Invoice__c": "a0IHs08To0000C2MEI",
+    "Pricebook2": "01sHs08To00004cIEA",
 }
 """Records of the demo org (the emulator's seed) by sObject: the examples of the record ids in the
 OpenAPI document, so that every example there works against the demo org (records nothing else
@@ -411,8 +432,8 @@ class _Shape:
     kind: OperationKind
     method: str
     suffix: str
-    body_model: type[BaseModel] | None
-    output_model: type[BaseModel]
+    body_model: ModelRef | None
+    output_model: ModelRef
     status_code: int = 200
     note: str = ""
     faults: tuple[Fault, ...] = ()
@@ -467,7 +488,41 @@ _STANDARD: dict[str, _Shape] = {
         "then the write; several matches are a 409 listing `candidate_ids`.",
         faults=(Fault.CONFLICT,),
     ),
+    "query": _Shape(
+        OperationKind.QUERY,
+        "POST",
+        "/query",
+        "QueryInput",
+        "QueryPage",
+        note="One Salesforce call per page. While `next` is not null, send the same body with it for "
+        "the next page (keyset paging: pages never expire; a token answers only this connection "
+        "and this query).",
+        faults=(Fault.MALFORMED,),
+    ),
+    "batch": _Shape(
+        OperationKind.BATCH,
+        "POST",
+        "/batch",
+        "BatchInput",
+        "BatchResult",
+        note="Up to 200 records in ONE Salesforce call (sObject Collections); per-record results in "
+        "input order. " + _IDEMPOTENCY_NOTE,
+        faults=(Fault.CONFLICT,),
+    ),
 }
+
+_MANY: tuple[tuple[str, str, str], ...] = (
+    (
+        "query",
+        "Find Many {plural}",
+        "Finds every {label} matching criteria or a condition, one page at a time.",
+    ),
+    (
+        "batch",
+        "Batch Write {plural}",
+        "Creates, updates, upserts or deletes up to 200 {label} records at once.",
+    ),
+)
 
 
 def _record_actions(
@@ -475,15 +530,29 @@ def _record_actions(
     specs: Iterable[tuple[str, str, str]],
     *,
     supplementary_get: bool = True,
+    in_spec: bool = True,
 ) -> list[Action]:
-    """The standard record actions of a family: (name, title, spec description) per action."""
-    out = [_standard_action(fam, name, title, description) for name, title, description in specs]
+    """The standard record actions of a family: (name, title, spec description) per action, plus
+    the supplementary ones: get by id (``supplementary_get``), find many and batch writes."""
+    out = [
+        _standard_action(fam, name, title, description, in_spec=in_spec) for name, title, description in specs
+    ]
     if supplementary_get:
         title, description = (
             f"Get {fam.label} by ID",
             f"Retrieves a {fam.label} record by its Salesforce record ID.",
         )
         out.append(_standard_action(fam, "get", title, description, in_spec=False))
+    for name, title, description in _MANY:
+        out.append(
+            _standard_action(
+                fam,
+                name,
+                title.format(plural=fam.title),
+                description.format(label=fam.label),
+                in_spec=False,
+            )
+        )
     return out
 
 
@@ -503,7 +572,7 @@ def _standard_action(fam: Family, name: str, title: str, description: str, *, in
         body=shape.body_model,
         output=shape.output_model,
         status_code=shape.status_code,
-        idempotent_create=shape.kind is OperationKind.CREATE,
+        idempotent_create=shape.kind in (OperationKind.CREATE, OperationKind.BATCH),
         in_spec=in_spec,
         note=shape.note,
         faults=shape.faults,
@@ -706,6 +775,21 @@ def _build_actions() -> tuple[Action, ...]:
             ("get", "Get Custom Record By ID", "Get a custom record in the selected Salesforce module"),
         ],
         supplementary_get=False,
+    )
+
+    # Any object (issue 20): the families stay the named entry points; this serves the rest.
+    objects = fam["objects"]
+    actions += _record_actions(
+        objects,
+        [
+            ("create", "Create Record", "Creates a record of any object of the org."),
+            ("get", "Get Record by ID", "Retrieves a record of any object by its Salesforce record ID."),
+            ("update", "Update Record", "Updates a record of any object."),
+            ("delete", "Delete Record", "Deletes a record of any object by its ID."),
+            ("upsert", "Upsert Record", "Creates or updates a record of any object by an External ID field."),
+        ],
+        supplementary_get=False,
+        in_spec=False,
     )
     return tuple(actions)
 

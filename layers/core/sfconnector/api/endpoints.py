@@ -29,6 +29,7 @@ from sfconnector.catalog import Action
 from sfconnector.models import (
     CONNECTION_ID_PATTERN,
     CUSTOM_SOBJECT_PATTERN,
+    FIELD_NAME_PATTERN,
     FindAllInput,
     FindInput,
     RecordFields,
@@ -61,6 +62,7 @@ __all__ = [
     "record_service",
     "respond",
     "returns",
+    "route_params",
     "run_create",
     "sobject_param",
 ]
@@ -120,17 +122,24 @@ def connection_param() -> inspect.Parameter:
 
 
 def record_id_param(action: Action, name: str = "record_id") -> inspect.Parameter:
-    return id_param(name, action.parent_sobject or action.sobject)
+    sobject = action.parent_sobject or action.sobject
+    return id_param(name, sobject or catalog.family(action.family).example_sobject, dynamic=sobject is None)
 
 
-def id_param(name: str, sobject: str | None, what: str | None = None) -> inspect.Parameter:
+def id_param(
+    name: str, sobject: str | None, what: str | None = None, *, dynamic: bool = False
+) -> inspect.Parameter:
     """A record id in the path. The document gives its pattern (with the object's key prefix when
     a standard object's ids all start with one) and a record of the demo org as the example; the
     request is not validated against that pattern: the service checks the id (well-formed AND of
     the right object) with a clearer message than a pattern mismatch."""
-    prefix = prefix_of(sobject) if sobject else None
+    # dynamic: the route names the object, so no prefix is known; the example is a record of the
+    # family's example object.
+    prefix = prefix_of(sobject) if sobject and not dynamic else None
     starts = f", starting with {prefix}" if prefix else ""
     example = catalog.DEMO_IDS.get(sobject or "Invoice__c")
+    if dynamic:
+        sobject = None
     documented: dict[str, Any] = {"pattern": record_id_pattern(prefix)}
     if example:
         documented["examples"] = [example]
@@ -140,13 +149,22 @@ def id_param(name: str, sobject: str | None, what: str | None = None) -> inspect
     return inspect.Parameter(name, KW, annotation=Annotated[str, location])
 
 
-def sobject_param() -> inspect.Parameter:
+def sobject_param(family: catalog.Family | None = None) -> inspect.Parameter:
     # The pattern is documented, not validated: a name that is not a custom object is a 404 with a
     # clear message, not a 422.
+    if family is not None and family.any_object:
+        description = f"API name of any object of the org, e.g. {family.example_sobject}."
+        pattern = FIELD_NAME_PATTERN
+    else:
+        description, pattern = (
+            "API name of the custom object (ends in __c), e.g. Invoice__c.",
+            CUSTOM_SOBJECT_PATTERN,
+        )
+    example = family.example_sobject if family is not None else "Invoice__c"
     location = Path(
-        description="API name of the custom object (ends in __c), e.g. Invoice__c.",
+        description=description,
         max_length=120,
-        json_schema_extra={"pattern": CUSTOM_SOBJECT_PATTERN, "examples": ["Invoice__c"]},
+        json_schema_extra={"pattern": pattern, "examples": [example]},
     )
     return inspect.Parameter("sobject", KW, annotation=Annotated[str, location])
 
@@ -207,7 +225,8 @@ def record_service(
     if action.sobject is None:
         if sobject is None:
             raise ValueError(f"{action.key} needs the sObject from the route")
-        return RecordService(client, sobject, custom_only=True, match_lock=match_lock)
+        custom_only = not catalog.family(action.family).any_object
+        return RecordService(client, sobject, custom_only=custom_only, match_lock=match_lock)
     return RecordService(client, action.sobject, match_lock=match_lock)
 
 
@@ -301,11 +320,11 @@ def _split_fields(fields: str | None) -> list[str] | None:
     return names or None
 
 
-def _route_params(action: Action) -> list[inspect.Parameter]:
+def route_params(action: Action) -> list[inspect.Parameter]:
     """connection_id, the sObject (custom objects) and the record id, as the route has them."""
     params = [connection_param()]
     if "sobject" in action.path_params:
-        params.append(sobject_param())
+        params.append(sobject_param(catalog.family(action.family)))
     if "record_id" in action.path_params:
         params.append(record_id_param(action))
     return params
@@ -330,7 +349,7 @@ def build_create(action: Action) -> Endpoint:
             lambda client: record_service(client, action, sobject).create(body.root),
         )
 
-    params = [*_route_params(action), body_param(RecordFields, _example(action)), idempotency_key_param()]
+    params = [*route_params(action), body_param(RecordFields, _example(action)), idempotency_key_param()]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -356,7 +375,7 @@ def build_create_child(action: Action) -> Endpoint:
             ),
         )
 
-    params = [*_route_params(action), body_param(RecordFields, action.example), idempotency_key_param()]
+    params = [*route_params(action), body_param(RecordFields, action.example), idempotency_key_param()]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -371,7 +390,7 @@ def build_get(action: Action) -> Endpoint:
         )
         return respond(200, result, api_calls=calls)
 
-    params = [*_route_params(action), fields_query_param()]
+    params = [*route_params(action), fields_query_param()]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -387,7 +406,7 @@ def build_update(action: Action) -> Endpoint:
         return respond(200, result, api_calls=calls)
 
     example = dict(list(_example(action).items())[-1:])
-    params = [*_route_params(action), body_param(RecordFields, example)]
+    params = [*route_params(action), body_param(RecordFields, example)]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -398,7 +417,7 @@ def build_delete(action: Action) -> Endpoint:
         )
         return respond(200, result, api_calls=calls)
 
-    return endpoint(action, _route_params(action), returns(action), impl)
+    return endpoint(action, route_params(action), returns(action), impl)
 
 
 def build_find(action: Action) -> Endpoint:
@@ -414,7 +433,7 @@ def build_find(action: Action) -> Endpoint:
 
     first = list(_example(action).items())[:1]
     example = {"criteria": dict(first)} if first else {"criteria": {"Name": "Acme"}}
-    params = [*_route_params(action), body_param(FindInput, example)]
+    params = [*route_params(action), body_param(FindInput, example)]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -432,7 +451,7 @@ def build_upsert(action: Action) -> Endpoint:
     record = _example(action)
     match = catalog.family(action.family).upsert_match
     record.setdefault(match, "EXT-0001")  # the family's example has its match field when it can
-    params = [*_route_params(action), body_param(UpsertInput, {"match_field": match, "record": record})]
+    params = [*route_params(action), body_param(UpsertInput, {"match_field": match, "record": record})]
     return endpoint(action, params, returns(action), impl)
 
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         AttachmentContentResult,
         AttachmentIdsResult,
     )
+    from sfconnector.models.collections import BatchInput, BatchResult, QueryInput, QueryPage
     from sfconnector.models.documents import CatalogDocument
     from sfconnector.models.errors import ErrorBody, ErrorResponse
     from sfconnector.models.triggers import (
@@ -55,6 +56,10 @@ _LAZY: dict[str, str] = {
     "AddAttachmentInput": "attachments",
     "AttachmentContentResult": "attachments",
     "AttachmentIdsResult": "attachments",
+    "BatchInput": "collections",
+    "BatchResult": "collections",
+    "QueryInput": "collections",
+    "QueryPage": "collections",
     "CatalogDocument": "documents",
     "ErrorBody": "errors",
     "ErrorResponse": "errors",
@@ -79,6 +84,8 @@ __all__ = [
     "AddAttachmentInput",
     "AttachmentContentResult",
     "AttachmentIdsResult",
+    "BatchInput",
+    "BatchResult",
     "CatalogDocument",
     "CustomObjectParams",
     "CustomSObjectName",
@@ -94,6 +101,8 @@ __all__ = [
     "FindResult",
     "ListViewParams",
     "NoParams",
+    "QueryInput",
+    "QueryPage",
     "QueryResult",
     "RecordFields",
     "RecordResult",
