@@ -393,9 +393,11 @@ FAMILIES: tuple[Family, ...] = (
         "Any Object",
         None,
         "Record",
-        {"Name": "Partner Prices 2026", "Description": "Prices for resellers", "IsActive": True},
+        # Examples on the demo org's custom object: its demo records can be deleted (a price book's
+        # cannot while its entries are used); the route serves standard objects all the same.
+        {"Name": "INV-0002", "Invoice_Number__c": "INV-2026-0002", "Amount__c": 80},
+        upsert_match="Invoice_Number__c",
         any_object=True,
-        example_sobject="Pricebook2",
     ),
 )
 
@@ -415,7 +417,6 @@ DEMO_IDS: dict[str, str] = {
     "Attachment": "00PHs08To0000B2MEI",
     "FeedItem": "0D5Hs08To0000BEKEY",
     "Invoice__c": "a0IHs08To0000C2MEI",
-    "Pricebook2": "01sHs08To00004cIEA",
 }
 """Records of the demo org (the emulator's seed) by sObject: the examples of the record ids in the
 OpenAPI document, so that every example there works against the demo org (records nothing else

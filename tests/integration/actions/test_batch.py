@@ -138,9 +138,10 @@ def test_bad_batches_answer_4xx_naming_the_field(action_api: ActionApi, calls: C
     cases: list[tuple[dict[str, Any], str]] = [
         ({"operation": "create", "records": _contacts("Big", 201)}, "records"),
         ({"operation": "create", "records": []}, "records"),
-        ({"operation": "delete", "records": _contacts("X", 1)}, "body"),
-        ({"operation": "upsert", "records": _contacts("X", 1)}, "body"),
+        ({"operation": "delete", "records": _contacts("X", 1)}, "ids"),
+        ({"operation": "upsert", "records": _contacts("X", 1)}, "external_id_field"),
         ({"operation": "merge", "records": _contacts("X", 1)}, "operation"),
+        ({"operation": "create", "records": _contacts("X", 1), "all_or_none": 0}, "all_or_none"),
     ]
     for body, field in cases:
         response, cost = calls(partial(action_api.post, "contacts/batch", body))

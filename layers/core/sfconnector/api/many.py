@@ -21,7 +21,14 @@ from sfconnector.api.endpoints import (
     run_create,
 )
 from sfconnector.catalog import Action
-from sfconnector.models.collections import BatchInput, BatchResult, QueryInput, QueryPage
+from sfconnector.models.collections import (
+    BatchDelete,
+    BatchInput,
+    BatchResult,
+    BatchUpsert,
+    QueryInput,
+    QueryPage,
+)
 from sfconnector.salesforce.client import SalesforceClient
 from sfconnector.salesforce.schema import SObjectSchema, sobject_schema
 
@@ -78,22 +85,24 @@ def build_batch(action: Action) -> Endpoint:
     def impl(
         connection_id: str, body: BatchInput, idempotency_key: str | None = None, sobject: str | None = None
     ) -> Response[Any]:
-        if body.operation == "delete":
-            records: list[dict[str, Any]] = [{"Id": i} for i in body.ids or []]
+        batch = body.root
+        if isinstance(batch, BatchDelete):
+            records: list[dict[str, Any]] = [{"Id": i} for i in batch.ids]
         else:
-            records = [r.root for r in body.records or []]
+            records = [r.root for r in batch.records]
+        external_id_field = batch.external_id_field if isinstance(batch, BatchUpsert) else None
 
         def work(client: SalesforceClient) -> BatchResult:
             return batch_write(
                 client,
                 _schema(client, action, sobject),
-                body.operation,
+                batch.operation,
                 records,
-                all_or_none=body.all_or_none,
-                external_id_field=body.external_id_field,
+                all_or_none=batch.all_or_none,
+                external_id_field=external_id_field,
             )
 
-        request = {"sobject": sobject, **body.model_dump(mode="json")}
+        request = {"sobject": sobject, **batch.model_dump(mode="json")}
         return run_create(action, connection_id, idempotency_key, request, work)
 
     params = [*route_params(action), body_param(BatchInput, _batch_example(action)), idempotency_key_param()]

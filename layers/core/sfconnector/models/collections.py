@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from sfconnector.models import (
     _CLOSED,
@@ -25,10 +25,14 @@ __all__ = [
     "MAX_BATCH_RECORDS",
     "MAX_ORDER_BY",
     "PAGE_TOKEN_PATTERN",
+    "BatchCreate",
+    "BatchDelete",
     "BatchError",
     "BatchInput",
     "BatchItem",
     "BatchResult",
+    "BatchUpdate",
+    "BatchUpsert",
     "QueryInput",
     "QueryPage",
 ]
@@ -59,7 +63,7 @@ class QueryInput(_Strict):
         default=None,
         description="A SOQL WHERE condition in the restricted grammar of find all (parsed and "
         "re-emitted, never pasted), AND-ed with `criteria`.",
-        examples=["Industry = 'Energy' AND CreatedDate = LAST_N_DAYS:30"],
+        examples=["CreatedDate = LAST_N_DAYS:30"],
     )
     fields: Annotated[list[FieldPath], Field(min_length=1, max_length=MAX_SELECT_FIELDS)] | None = Field(
         default=None, description="Fields to return, parent fields included; default: every field."
@@ -73,7 +77,9 @@ class QueryInput(_Strict):
     )
     limit: int = Field(default=200, ge=1, le=MAX_QUERY_LIMIT, description="Records per page (at most 2,000).")
     include_deleted: bool = Field(
-        default=False, description="Include records in the recycle bin (`queryAll`); they carry IsDeleted."
+        default=False,
+        strict=True,
+        description="Include records in the recycle bin (`queryAll`); they carry IsDeleted.",
     )
     next: Annotated[str, StringConstraints(pattern=PAGE_TOKEN_PATTERN)] | None = Field(
         default=None,
@@ -90,41 +96,50 @@ class QueryPage(BaseModel):
     )
 
 
-class BatchInput(_Strict):
-    """Up to 200 writes of one kind in ONE Salesforce call (sObject Collections)."""
+_Records = Annotated[list[RecordFields], Field(min_length=1, max_length=MAX_BATCH_RECORDS)]
 
-    operation: Literal["create", "update", "upsert", "delete"]
-    records: Annotated[list[RecordFields], Field(min_length=1, max_length=MAX_BATCH_RECORDS)] | None = Field(
-        default=None,
-        description="create: the records' fields; update: each with its `Id`; upsert: each with the "
-        "`external_id_field`.",
-    )
-    ids: (
-        Annotated[
-            list[Annotated[str, StringConstraints(pattern=SALESFORCE_ID_PATTERN)]],
-            Field(min_length=1, max_length=MAX_BATCH_RECORDS),
-        ]
-        | None
-    ) = Field(default=None, description="delete: the record ids.")
-    external_id_field: Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)] | None = Field(
-        default=None, description="upsert: the External ID field the records are matched by."
-    )
+
+class _Batch(_Strict):
     all_or_none: bool = Field(
         default=False,
+        strict=True,
         description="True: if any record fails, none is written (each answers why). False: the "
         "valid records are written, the others answer their errors.",
     )
 
-    @model_validator(mode="after")
-    def _shape(self) -> Self:
-        if self.operation == "delete":
-            if self.ids is None or self.records is not None:
-                raise ValueError("delete takes `ids` (and no `records`)")
-        elif self.records is None or self.ids is not None:
-            raise ValueError(f"{self.operation} takes `records` (and no `ids`)")
-        if (self.operation == "upsert") != (self.external_id_field is not None):
-            raise ValueError("`external_id_field` is required by upsert and only by upsert")
-        return self
+
+class BatchCreate(_Batch):
+    operation: Literal["create"]
+    records: _Records = Field(description="The records' fields.")
+
+
+class BatchUpdate(_Batch):
+    operation: Literal["update"]
+    records: _Records = Field(description="The fields to change, each record with its `Id`.")
+
+
+class BatchUpsert(_Batch):
+    operation: Literal["upsert"]
+    external_id_field: Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)] = Field(
+        description="The External ID field the records are matched by (each record holds its value)."
+    )
+    records: _Records
+
+
+class BatchDelete(_Batch):
+    operation: Literal["delete"]
+    ids: Annotated[
+        list[Annotated[str, StringConstraints(pattern=SALESFORCE_ID_PATTERN)]],
+        Field(min_length=1, max_length=MAX_BATCH_RECORDS),
+    ] = Field(description="The ids of the records to delete.")
+
+
+class BatchInput(
+    RootModel[
+        Annotated[BatchCreate | BatchUpdate | BatchUpsert | BatchDelete, Field(discriminator="operation")]
+    ]
+):
+    """Up to 200 writes of one kind (`operation`) in ONE Salesforce call (sObject Collections)."""
 
 
 class BatchError(BaseModel):
