@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.fixtures.actions import ActionApi
+from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.actions.conftest import Calls, OrgReader
 
 BOOKS = "objects/Pricebook2/records"
@@ -74,3 +77,23 @@ def test_describe_rules_and_unknown_objects(action_api: ActionApi) -> None:
     wrong = action_api.get(f"{BOOKS}/001000000000001AAA")
     assert wrong.status == 422
     assert wrong.error["fields"] == ["record_id"]
+
+
+def test_an_object_the_profile_cannot_reach_answers_salesforces_reason(
+    action_api: ActionApi, sf_emulator: EmulatorHandle
+) -> None:
+    refusal = [
+        {"message": "Insufficient access rights on object Pricebook2", "errorCode": "INSUFFICIENT_ACCESS"}
+    ]
+    sf_emulator.add_fault(
+        "error",
+        status=403,
+        path=r"/sobjects/Pricebook2/describe",
+        body=json.dumps(refusal),
+        content_type="application/json",
+    )
+    denied = action_api.post(f"{BOOKS}/query", {})
+    assert denied.status == 403, denied
+    assert denied.error["code"] == "salesforce_forbidden"
+    assert denied.error["salesforce"][0]["errorCode"] == "INSUFFICIENT_ACCESS"
+    assert "Insufficient access" in denied.error["message"]
