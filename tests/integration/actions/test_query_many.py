@@ -121,6 +121,7 @@ def test_bad_queries_answer_4xx_naming_the_field(action_api: ActionApi, calls: C
         ({"criteria": {"Colour__c": "red"}}, "Colour__c"),
         ({"order_by": ["Description"]}, "order_by"),  # a long text area cannot be sorted
         ({"order_by": ["Name SIDEWAYS"]}, "order_by"),
+        ({"order_by": ["Industry"]}, "order_by"),  # a picklist: sorted by its values' order
         ({"next": "not a token!"}, "next"),
     ]
     for body, field in cases:

@@ -53,6 +53,9 @@ _NOT_PROCESSED = BatchError(
 )
 
 
+_UNPAGEABLE = frozenset({"picklist", "multipicklist", "combobox"})
+
+
 @dataclass(frozen=True)
 class OrderKey:
     field: FieldInfo
@@ -77,6 +80,14 @@ def _order_keys(schema: SObjectSchema, order_by: Sequence[str]) -> list[OrderKey
         elif not info.sortable:
             problems.append(
                 FieldProblem("order_by", "not_sortable", f"Salesforce cannot sort by {info.name}")
+            )
+        elif info.type in _UNPAGEABLE:
+            # Salesforce sorts a picklist by the order of its values, but compares its values as
+            # text: "the rows after this one" could not be written as a condition.
+            problems.append(
+                FieldProblem(
+                    "order_by", "not_pageable", f"{info.name} is a picklist: pages cannot follow its order"
+                )
             )
         else:
             keys.append(OrderKey(info, direction.upper() == "DESC"))
