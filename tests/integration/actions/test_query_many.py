@@ -48,7 +48,7 @@ def test_three_pages_by_keyset_one_call_each(action_api: ActionApi, org: OrgRead
 def test_pages_follow_the_callers_order_and_criteria(
     action_api: ActionApi, sf_emulator: EmulatorHandle, org: OrgReader, calls: Calls
 ) -> None:
-    for n, revenue in enumerate([500, 100, None, 300, 100, None, 900]):
+    for n, revenue in enumerate([500, 100, None, 300, 100, None, 900, 100]):
         fields: dict[str, Any] = {"Name": f"Ordered {n}", "Industry": "Chemicals"}
         if revenue is not None:
             fields["AnnualRevenue"] = revenue
@@ -67,6 +67,14 @@ def test_pages_follow_the_callers_order_and_criteria(
     assert len(expected) >= 7
     assert all(len(p) <= 2 for p in pages)
     assert set(costs[1:]) == {1}
+    # Two keys (ties on revenue broken by name, empty revenues last), pages of 3.
+    two = org.query(
+        "SELECT Id FROM Account WHERE Industry = 'Chemicals' "
+        "ORDER BY AnnualRevenue ASC NULLS LAST, Name DESC NULLS LAST, Id ASC"
+    )
+    body2 = {**body, "order_by": ["AnnualRevenue ASC", "Name DESC"], "limit": 3}
+    pages2, _ = _pages(action_api, "accounts/query", body2, calls)
+    assert [i for p in pages2 for i in p] == [r["Id"] for r in two]
     # The key read for the token is not answered when it was not asked for.
     first = action_api.post("accounts/query", body)
     assert all("AnnualRevenue" not in r for r in first.body["records"])
@@ -85,6 +93,10 @@ def test_a_guarded_condition_and_deleted_records(
     body = {"condition": "Industry = 'Biotechnology' AND (Name LIKE 'Gone%' OR Name = 'Kept')"}
     live = action_api.post("accounts/query", body)
     assert [r["Id"] for r in live.body["records"]] == [kept]
+    both = action_api.post(
+        "accounts/query", {"criteria": {"Industry": "Biotechnology"}, "condition": "Name = 'Kept'"}
+    )
+    assert [r["Id"] for r in both.body["records"]] == [kept]  # criteria AND condition
     everything = action_api.post("accounts/query", {**body, "include_deleted": True, "fields": ["IsDeleted"]})
     assert {r["Id"]: r["IsDeleted"] for r in everything.body["records"]} == {gone: True, kept: False}
 
