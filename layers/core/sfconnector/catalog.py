@@ -207,8 +207,6 @@ class Family:
     """The match field of the upsert example (a unique field the family's records usually have)."""
     any_object: bool = False
     """``sobject`` None: any sObject the org has, named in the path (not only custom ones)."""
-    example_sobject: str = "Invoice__c"
-    """``sobject`` None: the sObject of the examples in the OpenAPI document (one of the demo org)."""
 
     @property
     def segment(self) -> str:
@@ -393,8 +391,8 @@ FAMILIES: tuple[Family, ...] = (
         "Any Object",
         None,
         "Record",
-        # Examples on the demo org's custom object: its demo records can be deleted (a price book's
-        # cannot while its entries are used); the route serves standard objects all the same.
+        # Examples on the demo org's custom object (as the path's example): its demo records can be
+        # deleted (a price book's cannot while its entries are used).
         {"Name": "INV-0002", "Invoice_Number__c": "INV-2026-0002", "Amount__c": 80},
         upsert_match="Invoice_Number__c",
         any_object=True,

@@ -156,7 +156,6 @@ class CoreSettings(EnvSettings):
     @classmethod
     def _local_origins(cls, value: object) -> object:
         return parse_local_origins(value) if isinstance(value, str) else value
-
     tenant_source: str = Field(
         "iam",
         alias="TENANT_SOURCE",

@@ -122,24 +122,17 @@ def connection_param() -> inspect.Parameter:
 
 
 def record_id_param(action: Action, name: str = "record_id") -> inspect.Parameter:
-    sobject = action.parent_sobject or action.sobject
-    return id_param(name, sobject or catalog.family(action.family).example_sobject, dynamic=sobject is None)
+    return id_param(name, action.parent_sobject or action.sobject)
 
 
-def id_param(
-    name: str, sobject: str | None, what: str | None = None, *, dynamic: bool = False
-) -> inspect.Parameter:
+def id_param(name: str, sobject: str | None, what: str | None = None) -> inspect.Parameter:
     """A record id in the path. The document gives its pattern (with the object's key prefix when
     a standard object's ids all start with one) and a record of the demo org as the example; the
     request is not validated against that pattern: the service checks the id (well-formed AND of
     the right object) with a clearer message than a pattern mismatch."""
-    # dynamic: the route names the object, so no prefix is known; the example is a record of the
-    # family's example object.
-    prefix = prefix_of(sobject) if sobject and not dynamic else None
+    prefix = prefix_of(sobject) if sobject else None
     starts = f", starting with {prefix}" if prefix else ""
     example = catalog.DEMO_IDS.get(sobject or "Invoice__c")
-    if dynamic:
-        sobject = None
     documented: dict[str, Any] = {"pattern": record_id_pattern(prefix)}
     if example:
         documented["examples"] = [example]
@@ -150,21 +143,19 @@ def id_param(
 
 
 def sobject_param(family: catalog.Family | None = None) -> inspect.Parameter:
-    # The pattern is documented, not validated: a name that is not a custom object is a 404 with a
-    # clear message, not a 422.
+    # The pattern is documented, not validated: a name that is not a custom object (or, on the
+    # any-object routes, not an object of the org) is a 404 with a clear message, not a 422.
+    # The examples use the demo org's custom object on both: its demo records can be deleted.
     if family is not None and family.any_object:
-        description = f"API name of any object of the org, e.g. {family.example_sobject}."
+        description = "API name of any object of the org (Campaign, Order, Pricebook2, Invoice__c, ...)."
         pattern = FIELD_NAME_PATTERN
     else:
-        description, pattern = (
-            "API name of the custom object (ends in __c), e.g. Invoice__c.",
-            CUSTOM_SOBJECT_PATTERN,
-        )
-    example = family.example_sobject if family is not None else "Invoice__c"
+        description = "API name of the custom object (ends in __c), e.g. Invoice__c."
+        pattern = CUSTOM_SOBJECT_PATTERN
     location = Path(
         description=description,
         max_length=120,
-        json_schema_extra={"pattern": pattern, "examples": [example]},
+        json_schema_extra={"pattern": pattern, "examples": ["Invoice__c"]},
     )
     return inspect.Parameter("sobject", KW, annotation=Annotated[str, location])
 
