@@ -422,6 +422,7 @@ def first_request(name: str, ids: dict[str, str]) -> tuple[str, str, int, str]:
             "custom_objects/Invoice__c",
             {"Name": "INV-BENCH", "Invoice_Number__c": "INV-__UNIQUE__", "Amount__c": 120.5},
         ),
+        "objects": ("objects/Pricebook2/records", {"Name": "Bench Prices", "IsActive": True}),
         "attachments": (
             "attachments",
             {

@@ -51,7 +51,8 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "length and picklist value; required fields; an 18-character id's checksum",
     "rejected_by_salesforce": "Salesforce's own rules (validation rules, references to records that "
     "must exist, duplicate rules...)",
-    "invalid_input": "a value the service decodes (base64 content, upsert match field value)",
+    "invalid_input": "a value the service decodes (base64 content, upsert match field value, a find-many "
+    "next token, a batch upsert's external_id_field)",
     "invalid_condition": "the find-all SOQL condition's grammar and its guard",
     "invalid_query": "the find-all query Salesforce refused",
     "forbidden_url": "an attachment URL must be a public https URL",

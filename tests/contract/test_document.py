@@ -139,3 +139,37 @@ def test_the_docs_list_every_rule_the_document_cannot_express() -> None:
     section = docs.split("### What the document cannot say", 1)[1].split("### ", 1)[0]
     for code in RULES_BEYOND_THE_SCHEMA:
         assert f"`{code}`" in section, code
+
+
+def _body_schema(document: dict[str, Any], operation: str) -> dict[str, Any]:
+    operations = _operations(document)
+    # Powertools names the connections routes' operations itself (create_subscription_connections_...).
+    _, _, op = operations.get(operation) or next(v for k, v in operations.items() if k.startswith(operation))
+    ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema: dict[str, Any] = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return schema
+
+
+def _string_pattern(prop: dict[str, Any]) -> str:
+    """The pattern of a property that may be null (``anyOf``: [the string, null])."""
+    for choice in prop.get("anyOf", [prop]):
+        if "pattern" in choice:
+            return str(choice["pattern"])
+    raise AssertionError(f"no pattern in {prop}")
+
+
+def test_rules_the_fuzz_found_are_in_the_document(document: dict[str, Any]) -> None:
+    """Issue 20's longer fuzz: schema-valid requests refused for rules OpenAPI can express."""
+    # unknown_trigger: the trigger keys are a closed set.
+    trigger = _body_schema(document, "create_subscription")["properties"]["trigger"]
+    assert trigger["enum"] == [t.key for t in catalog.TRIGGERS]
+    # invalid_id: an 18-character id's suffix is made of A-Z and 0-5.
+    parent = _body_schema(document, "attachments.add")["properties"]["parent_id"]
+    assert re.match(_string_pattern(parent), "001Hs08To00000VIEQ")
+    assert not re.match(_string_pattern(parent), "001Hs08To00000VIE9")
+    # wrong_object / invalid_input: a find-all page token names an OpportunityContactRole and a
+    # time Python can read.
+    token = _string_pattern(_body_schema(document, "associations.find_all")["properties"]["next_page"])
+    assert re.match(token, "00KHs08To00007eMEA-1767225600")
+    assert not re.match(token, "001Hs08To00000VIEQ-1767225600")
+    assert not re.match(token, "00KHs08To00007eMEA-999999999999")

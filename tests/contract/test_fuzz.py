@@ -10,7 +10,7 @@ Expected: no server error, no response outside its documented schema, no undocum
 and no schema-valid request refused, except by the rules listed in docs/api.md ("What the
 document cannot say"): those rejections carry one of :data:`RULES_BEYOND_THE_SCHEMA`'s codes.
 
-Size: ``API_FUZZ_EXAMPLES`` cases per operation and phase (default 20, about a minute for the 74
+Size: ``API_FUZZ_EXAMPLES`` cases per operation and phase (default 20, about three minutes for the 110
 operations); ``make fuzz`` runs 100. CI (``HYPOTHESIS_PROFILE=ci``) uses a fixed seed.
 """
 

@@ -109,6 +109,32 @@ def test_a_generated_client_creates_finds_upserts_and_deletes_with_typed_results
     assert isinstance(gone.parsed, models.ErrorResponse)
     assert gone.parsed.error.code == "not_found"
 
+    # Find many and batch writes (issue 20): typed per-record results and typed pages.
+    batch = importlib.import_module(f"{api.__name__}.accounts_batch")
+    query = importlib.import_module(f"{api.__name__}.accounts_query")
+    records = [{"Name": f"Generated Batch {n}", "Industry": "Chemicals"} for n in range(3)]
+    written = batch.sync(
+        CONNECTION_ID,
+        client=client,
+        body=models.BatchCreate.from_dict({"operation": "create", "records": records}),
+    )
+    assert isinstance(written, models.BatchResult), written
+    assert (written.succeeded, [r.index for r in written.results]) == (3, [0, 1, 2])
+    ids = []
+    page = query.sync(
+        CONNECTION_ID,
+        client=client,
+        body=models.QueryInput.from_dict({"condition": "Name LIKE 'Generated Batch%'", "limit": 2}),
+    )
+    while isinstance(page, models.QueryPage):
+        ids += [r["Id"] for r in page.records]
+        if not isinstance(page.next_, str):
+            break
+        body = models.QueryInput.from_dict(
+            {"condition": "Name LIKE 'Generated Batch%'", "limit": 2, "next": page.next_}
+        )
+        page = query.sync(CONNECTION_ID, client=client, body=body)
+    assert sorted(ids) == sorted(r.id for r in written.results)
     # A server-to-server connection: the request is the flow's model of the union, the answer the
     # connected ConnectionView (not the web-server flow's StartedAuthorization).
     create_connection = importlib.import_module(f"{PACKAGE}.api.default.create_connection_connections_post")

@@ -51,7 +51,7 @@ def _spec_lists() -> dict[str, dict[str, list[str]]]:
 
 
 SPEC_LISTS = _spec_lists()
-FAMILY_BY_TITLE = {f.title: f for f in FAMILIES}
+FAMILY_BY_TITLE = {f.title: f for f in FAMILIES if not f.any_object}
 
 
 def test_spec_page_lists_the_expected_totals() -> None:
@@ -85,7 +85,8 @@ def test_every_record_family_has_a_supplementary_deleted_trigger() -> None:
     deleted = [t for t in extras if t.kind is TriggerKind.DELETED]
     # The other supplementary triggers: a new Salesforce File and a new campaign member (issue 19).
     assert {t.key for t in extras} - {t.key for t in deleted} == {"files.created", "campaign_members.created"}
-    record_families = {f.key for f in FAMILIES} - {"attachments", "files", "campaigns"}
+    # The any-object family has no triggers (a trigger names its object through its own family).
+    record_families = {f.key for f in FAMILIES} - {"attachments", "files", "campaigns", "objects"}
     assert {t.family for t in deleted} == record_families
     # Every trigger has a stream: the 24 record triggers, field matched (4), entered list view (2)
     # and the extras.
@@ -96,8 +97,9 @@ def test_every_record_family_has_a_supplementary_deleted_trigger() -> None:
 def test_twelve_families_cover_every_spec_heading() -> None:
     spec_families = {a.family for a in ACTIONS if a.in_spec}
     assert len(spec_families) == 12
-    # Beyond the spec (issue 19): Salesforce Files and campaign membership, supplementary actions only.
-    assert {f.key for f in FAMILIES} - spec_families == {"files", "campaigns"}
+    # Beyond the spec: Salesforce Files and campaign membership (issue 19), any object (issue 20).
+    assert {f.key for f in FAMILIES} - spec_families == {"files", "campaigns", "objects"}
+    assert [f.key for f in FAMILIES if f.any_object] == ["objects"]
     headings = set(SPEC_LISTS["Actions"]) | set(SPEC_LISTS["Triggers"])
     assert headings == {catalog.family(key).title for key in spec_families}
 
@@ -183,6 +185,7 @@ def test_sobjects_of_families() -> None:
         "files": "ContentVersion",
         "campaigns": "Campaign",
         "custom_objects": None,
+        "objects": None,
     }
     assert {f.key: f.sobject for f in FAMILIES} == expected
     assert catalog.action("cases.add_comment").sobject == "CaseComment"
@@ -206,7 +209,12 @@ def test_trigger_kinds_and_params() -> None:
 
 def test_create_type_actions_honour_idempotency_keys() -> None:
     creates = {a.key for a in ACTIONS if a.idempotent_create}
-    assert all(a.method == "POST" and a.status_code == 201 for a in ACTIONS if a.idempotent_create)
+    # A batch answers 200 with per-record results (each says whether it created).
+    assert all(
+        a.method == "POST" and a.status_code == (200 if a.kind is OperationKind.BATCH else 201)
+        for a in ACTIONS
+        if a.idempotent_create
+    )
     assert {"accounts.create", "cases.add_comment", "attachments.add", "custom_objects.create"} <= creates
     assert "accounts.upsert" not in creates
 
@@ -229,5 +237,8 @@ def test_every_family_has_a_function_and_template_block() -> None:
         assert props["CodeUri"].rstrip("/") == f"functions/{fam.key}"
         assert props["Handler"] == "app.lambda_handler"
         paths = {e["Properties"]["Path"] for e in props["Events"].values() if e["Type"] == "Api"}
-        assert f"/connections/{{connection_id}}/{fam.key}" in paths
-        assert f"/connections/{{connection_id}}/{fam.key}/{{proxy+}}" in paths
+        collection = f"/connections/{{connection_id}}/{fam.key}" + (
+            "/{sobject}/records" if fam.any_object else ""
+        )
+        assert collection in paths
+        assert f"{collection}/{{proxy+}}" in paths

@@ -32,7 +32,8 @@ def _routes(function: dict[str, Any]) -> set[tuple[str, str]]:
 
 def test_the_connections_function_gets_exactly_the_routes_it_serves() -> None:
     family_prefixes = tuple(
-        f"/connections/{{connection_id}}/{f.segment}" for f in (*catalog.FAMILIES, *catalog.SERVICE_FAMILIES)
+        f.base_route if f.any_object else f"/connections/{{connection_id}}/{f.segment}"
+        for f in (*catalog.FAMILIES, *catalog.SERVICE_FAMILIES)
     )
     served = {
         (method.upper(), path)

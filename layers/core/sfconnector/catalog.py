@@ -12,7 +12,8 @@ docs, so never rename one.
   supplementary files family (Salesforce Files, issue 19)
   (tests/data/integration-page.txt; ``tests/unit/test_catalog.py`` compares them).
 * Actions marked ``in_spec=False`` are supplementary (a plain "get by id" for the families whose
-  spec list has none); they are served and listed but are not part of the 54.
+  spec list has none, find many and batch writes for every record family, and the ``objects``
+  family: any object of the org); they are served and listed but are not part of the 54.
 * The HTTP route of an action is part of its entry; path parameters are written ``{name}``.
 """
 
@@ -92,6 +93,10 @@ class OperationKind(StrEnum):
     """Create a record of ``child_sobject`` under the parent id in the path (case / feed comments)."""
     FIND_ALL = "find_all"
     """Every record matching a guarded SOQL condition (contact roles)."""
+    QUERY = "query"
+    """Find many: one keyset page of the records matching criteria / a guarded condition."""
+    BATCH = "batch"
+    """Up to 200 creates, updates, upserts or deletes in one sObject Collections call."""
     ATTACHMENT_IDS = "attachment_ids"
     ATTACHMENT_CONTENT = "attachment_content"
     ATTACHMENT_ADD = "attachment_add"
@@ -218,6 +223,8 @@ class Family:
     accepted by the demo org (the emulator's seed): the contract tests send each one."""
     upsert_match: str = "External_Id__c"
     """The match field of the upsert example (a unique field the family's records usually have)."""
+    any_object: bool = False
+    """``sobject`` None: any sObject the org has, named in the path (not only custom ones)."""
 
     @property
     def segment(self) -> str:
@@ -225,6 +232,8 @@ class Family:
 
     @property
     def base_route(self) -> str:
+        if self.any_object:
+            return f"{CONNECTION_PREFIX}/{self.segment}/{{sobject}}/records"
         if self.sobject is None:
             return f"{CONNECTION_PREFIX}/{self.segment}/{{sobject}}"
         return f"{CONNECTION_PREFIX}/{self.segment}"
@@ -405,6 +414,17 @@ FAMILIES: tuple[Family, ...] = (
         "Custom Record",
         {"Name": "INV-0001", "Invoice_Number__c": "INV-2026-0001", "Amount__c": 120.5},
     ),
+    Family(
+        "objects",
+        "Any Object",
+        None,
+        "Record",
+        # Examples on the demo org's custom object (as the path's example): its demo records can be
+        # deleted (a price book's cannot while its entries are used).
+        {"Name": "INV-0002", "Invoice_Number__c": "INV-2026-0002", "Amount__c": 80},
+        upsert_match="Invoice_Number__c",
+        any_object=True,
+    ),
 )
 
 SERVICE_FAMILIES: tuple[Family, ...] = (Family("bulk", "Bulk jobs", None, "Bulk job"),)
@@ -447,8 +467,8 @@ class _Shape:
     kind: OperationKind
     method: str
     suffix: str
-    body_model: type[BaseModel] | None
-    output_model: type[BaseModel]
+    body_model: ModelRef | None
+    output_model: ModelRef
     status_code: int = 200
     note: str = ""
     faults: tuple[Fault, ...] = ()
@@ -503,7 +523,41 @@ _STANDARD: dict[str, _Shape] = {
         "then the write; several matches are a 409 listing `candidate_ids`.",
         faults=(Fault.CONFLICT,),
     ),
+    "query": _Shape(
+        OperationKind.QUERY,
+        "POST",
+        "/query",
+        "QueryInput",
+        "QueryPage",
+        note="One Salesforce call per page. While `next` is not null, send the same body with it for "
+        "the next page (keyset paging: pages never expire; a token answers only this connection "
+        "and this query).",
+        faults=(Fault.MALFORMED,),
+    ),
+    "batch": _Shape(
+        OperationKind.BATCH,
+        "POST",
+        "/batch",
+        "BatchInput",
+        "BatchResult",
+        note="Up to 200 records in ONE Salesforce call (sObject Collections); per-record results in "
+        "input order. " + _IDEMPOTENCY_NOTE,
+        faults=(Fault.CONFLICT,),
+    ),
 }
+
+_MANY: tuple[tuple[str, str, str], ...] = (
+    (
+        "query",
+        "Find Many {plural}",
+        "Finds every {label} matching criteria or a condition, one page at a time.",
+    ),
+    (
+        "batch",
+        "Batch Write {plural}",
+        "Creates, updates, upserts or deletes up to 200 {label} records at once.",
+    ),
+)
 
 
 def _record_actions(
@@ -511,15 +565,29 @@ def _record_actions(
     specs: Iterable[tuple[str, str, str]],
     *,
     supplementary_get: bool = True,
+    in_spec: bool = True,
 ) -> list[Action]:
-    """The standard record actions of a family: (name, title, spec description) per action."""
-    out = [_standard_action(fam, name, title, description) for name, title, description in specs]
+    """The standard record actions of a family: (name, title, spec description) per action, plus
+    the supplementary ones: get by id (``supplementary_get``), find many and batch writes."""
+    out = [
+        _standard_action(fam, name, title, description, in_spec=in_spec) for name, title, description in specs
+    ]
     if supplementary_get:
         title, description = (
             f"Get {fam.label} by ID",
             f"Retrieves a {fam.label} record by its Salesforce record ID.",
         )
         out.append(_standard_action(fam, "get", title, description, in_spec=False))
+    for name, title, description in _MANY:
+        out.append(
+            _standard_action(
+                fam,
+                name,
+                title.format(plural=fam.title),
+                description.format(label=fam.label),
+                in_spec=False,
+            )
+        )
     return out
 
 
@@ -539,7 +607,7 @@ def _standard_action(fam: Family, name: str, title: str, description: str, *, in
         body=shape.body_model,
         output=shape.output_model,
         status_code=shape.status_code,
-        idempotent_create=shape.kind is OperationKind.CREATE,
+        idempotent_create=shape.kind in (OperationKind.CREATE, OperationKind.BATCH),
         in_spec=in_spec,
         note=shape.note,
         faults=shape.faults,
@@ -745,6 +813,21 @@ def _build_actions() -> tuple[Action, ...]:
             ("get", "Get Custom Record By ID", "Get a custom record in the selected Salesforce module"),
         ],
         supplementary_get=False,
+    )
+
+    # Any object (issue 20): the families stay the named entry points; this serves the rest.
+    objects = fam["objects"]
+    actions += _record_actions(
+        objects,
+        [
+            ("create", "Create Record", "Creates a record of any object of the org."),
+            ("get", "Get Record by ID", "Retrieves a record of any object by its Salesforce record ID."),
+            ("update", "Update Record", "Updates a record of any object."),
+            ("delete", "Delete Record", "Deletes a record of any object by its ID."),
+            ("upsert", "Upsert Record", "Creates or updates a record of any object by an External ID field."),
+        ],
+        supplementary_get=False,
+        in_spec=False,
     )
     return tuple(actions)
 

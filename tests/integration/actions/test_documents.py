@@ -28,10 +28,11 @@ def test_catalog_lists_every_action_and_trigger_with_input_schemas(meta: ActionA
     assert response.status == 200, response
     document = response.body
     assert document["counts"] == {
-        "families": 14,  # the spec's 12 + files and campaigns (issue 19)
+        "families": 15,  # the spec's 12, files and campaigns (issue 19), any object (issue 20)
         "actions": 54,
-        # 9 gets, 4 file actions, the bulk jobs, convert lead and 3 campaign member actions
-        "supplementary_actions": 13 + len(catalog.actions_of("bulk")) + 4,
+        # 9 gets by id, 4 file actions, the bulk jobs, convert lead and 3 campaign member actions,
+        # find many and batch writes of the 11 record families, 7 any-object actions
+        "supplementary_actions": 9 + 4 + len(catalog.actions_of("bulk")) + 4 + 11 * 2 + 7,
         "triggers": 30,
         "supplementary_triggers": 13,  # 11 deleted + files.created + campaign_members.created
     }

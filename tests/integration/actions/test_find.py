@@ -152,8 +152,11 @@ def test_find_all_next_page_tokens_are_checked_before_salesforce(
     for bad, code in [
         ("../../limits", "invalid_request"),
         ("00K-1", "invalid_request"),
-        (f"{seed.account}-{seconds}", "validation_failed"),  # not a contact role's id
-        (f"{role}-999999999999", "invalid_input"),  # no such time
+        # The document's pattern says both since issue 20's fuzz findings: a contact role's id (00K)
+        # and at most ten digits of seconds.
+        (f"{seed.account}-{seconds}", "invalid_request"),
+        (f"{role}-999999999999", "invalid_request"),
+        (f"{role[:15]}{'ZZZ' if role[15:] != 'ZZZ' else 'AAA'}-{seconds}", "validation_failed"),  # checksum
     ]:
         response, used = calls(partial(action_api.post, "associations/find_all", {**body, "next_page": bad}))
         assert (response.status, used) == (422, 0), (bad, response)

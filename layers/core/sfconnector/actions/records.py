@@ -133,7 +133,8 @@ class RecordService:
 
     def _key_prefix(self) -> str | None:
         prefix = prefix_of(self.sobject)
-        if prefix is None and self.custom_only:
+        if prefix is None:
+            # A custom object, or any other object the any-object routes name: its describe says.
             prefix = self.schema().key_prefix
         return prefix
 

@@ -29,6 +29,7 @@ from sfconnector.catalog import Action
 from sfconnector.models import (
     CONNECTION_ID_PATTERN,
     CUSTOM_SOBJECT_PATTERN,
+    FIELD_NAME_PATTERN,
     FindAllInput,
     FindInput,
     RecordFields,
@@ -61,6 +62,7 @@ __all__ = [
     "record_service",
     "respond",
     "returns",
+    "route_params",
     "run_create",
     "sobject_param",
 ]
@@ -140,13 +142,20 @@ def id_param(name: str, sobject: str | None, what: str | None = None) -> inspect
     return inspect.Parameter(name, KW, annotation=Annotated[str, location])
 
 
-def sobject_param() -> inspect.Parameter:
-    # The pattern is documented, not validated: a name that is not a custom object is a 404 with a
-    # clear message, not a 422.
+def sobject_param(family: catalog.Family | None = None) -> inspect.Parameter:
+    # The pattern is documented, not validated: a name that is not a custom object (or, on the
+    # any-object routes, not an object of the org) is a 404 with a clear message, not a 422.
+    # The examples use the demo org's custom object on both: its demo records can be deleted.
+    if family is not None and family.any_object:
+        description = "API name of any object of the org (Campaign, Order, Pricebook2, Invoice__c, ...)."
+        pattern = FIELD_NAME_PATTERN
+    else:
+        description = "API name of the custom object (ends in __c), e.g. Invoice__c."
+        pattern = CUSTOM_SOBJECT_PATTERN
     location = Path(
-        description="API name of the custom object (ends in __c), e.g. Invoice__c.",
+        description=description,
         max_length=120,
-        json_schema_extra={"pattern": CUSTOM_SOBJECT_PATTERN, "examples": ["Invoice__c"]},
+        json_schema_extra={"pattern": pattern, "examples": ["Invoice__c"]},
     )
     return inspect.Parameter("sobject", KW, annotation=Annotated[str, location])
 
@@ -207,7 +216,8 @@ def record_service(
     if action.sobject is None:
         if sobject is None:
             raise ValueError(f"{action.key} needs the sObject from the route")
-        return RecordService(client, sobject, custom_only=True, match_lock=match_lock)
+        custom_only = not catalog.family(action.family).any_object
+        return RecordService(client, sobject, custom_only=custom_only, match_lock=match_lock)
     return RecordService(client, action.sobject, match_lock=match_lock)
 
 
@@ -301,11 +311,11 @@ def _split_fields(fields: str | None) -> list[str] | None:
     return names or None
 
 
-def _route_params(action: Action) -> list[inspect.Parameter]:
+def route_params(action: Action) -> list[inspect.Parameter]:
     """connection_id, the sObject (custom objects) and the record id, as the route has them."""
     params = [connection_param()]
     if "sobject" in action.path_params:
-        params.append(sobject_param())
+        params.append(sobject_param(catalog.family(action.family)))
     if "record_id" in action.path_params:
         params.append(record_id_param(action))
     return params
@@ -330,7 +340,7 @@ def build_create(action: Action) -> Endpoint:
             lambda client: record_service(client, action, sobject).create(body.root),
         )
 
-    params = [*_route_params(action), body_param(RecordFields, _example(action)), idempotency_key_param()]
+    params = [*route_params(action), body_param(RecordFields, _example(action)), idempotency_key_param()]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -356,7 +366,7 @@ def build_create_child(action: Action) -> Endpoint:
             ),
         )
 
-    params = [*_route_params(action), body_param(RecordFields, action.example), idempotency_key_param()]
+    params = [*route_params(action), body_param(RecordFields, action.example), idempotency_key_param()]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -371,7 +381,7 @@ def build_get(action: Action) -> Endpoint:
         )
         return respond(200, result, api_calls=calls)
 
-    params = [*_route_params(action), fields_query_param()]
+    params = [*route_params(action), fields_query_param()]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -387,7 +397,7 @@ def build_update(action: Action) -> Endpoint:
         return respond(200, result, api_calls=calls)
 
     example = dict(list(_example(action).items())[-1:])
-    params = [*_route_params(action), body_param(RecordFields, example)]
+    params = [*route_params(action), body_param(RecordFields, example)]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -398,7 +408,7 @@ def build_delete(action: Action) -> Endpoint:
         )
         return respond(200, result, api_calls=calls)
 
-    return endpoint(action, _route_params(action), returns(action), impl)
+    return endpoint(action, route_params(action), returns(action), impl)
 
 
 def build_find(action: Action) -> Endpoint:
@@ -414,7 +424,7 @@ def build_find(action: Action) -> Endpoint:
 
     first = list(_example(action).items())[:1]
     example = {"criteria": dict(first)} if first else {"criteria": {"Name": "Acme"}}
-    params = [*_route_params(action), body_param(FindInput, example)]
+    params = [*route_params(action), body_param(FindInput, example)]
     return endpoint(action, params, returns(action), impl)
 
 
@@ -432,7 +442,7 @@ def build_upsert(action: Action) -> Endpoint:
     record = _example(action)
     match = catalog.family(action.family).upsert_match
     record.setdefault(match, "EXT-0001")  # the family's example has its match field when it can
-    params = [*_route_params(action), body_param(UpsertInput, {"match_field": match, "record": record})]
+    params = [*route_params(action), body_param(UpsertInput, {"match_field": match, "record": record})]
     return endpoint(action, params, returns(action), impl)
 
 

@@ -297,6 +297,10 @@ def _validation_problems(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, 
             problems[name] = {"field": name, "code": "missing", "message": "A JSON body is required."}
             continue
         name = path or source
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            # A tagged union (a batch's operation): the problem is the tag field, name it.
+            tag = str((error.get("ctx") or {}).get("discriminator") or "").strip("'")
+            name = ".".join(p for p in (path, tag) if p) or source
         if kind == "too_short" and name == "body":
             problems[name] = {
                 "field": "body",

@@ -210,10 +210,20 @@ def openapi_document() -> dict[str, Any]:
         )
         _mark_public_operations(document)
         _add_gateway_answers(document)
+        _close_trigger_keys(document)
         return document
 
     document: dict[str, Any] = _memo("openapi", build)
     return document
+
+
+def _close_trigger_keys(document: dict[str, Any]) -> None:
+    """A subscription's ``trigger`` is one of the catalog's keys: a closed set the document lists
+    (the model cannot: the catalog sits above the models)."""
+    schema = document.get("components", {}).get("schemas", {}).get("SubscriptionCreate", {})
+    trigger = schema.get("properties", {}).get("trigger")
+    if trigger is not None:
+        trigger["enum"] = [t.key for t in catalog.TRIGGERS]
 
 
 def _mark_public_operations(document: dict[str, Any]) -> None:

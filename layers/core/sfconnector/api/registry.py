@@ -31,6 +31,12 @@ def _campaigns() -> ModuleType:
     return campaigns
 
 
+def _many() -> ModuleType:
+    from sfconnector.api import many  # the many-record kinds, beside the record kinds
+
+    return many
+
+
 def _attachments() -> ModuleType:
     from sfconnector.api import attachments  # lazy seam: the attachments family only
 
@@ -58,6 +64,8 @@ OPERATIONS: dict[OperationKind, Callable[[], EndpointBuilder]] = {
     OperationKind.UPSERT: lambda: endpoints.build_upsert,
     OperationKind.CREATE_CHILD: lambda: endpoints.build_create_child,
     OperationKind.FIND_ALL: lambda: endpoints.build_find_all,
+    OperationKind.QUERY: lambda: _many().build_query,
+    OperationKind.BATCH: lambda: _many().build_batch,
     OperationKind.ATTACHMENT_IDS: lambda: _attachments().build_list_ids,
     OperationKind.ATTACHMENT_CONTENT: lambda: _attachments().build_get_content,
     OperationKind.ATTACHMENT_ADD: lambda: _attachments().build_add,

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         ConvertLeadResult,
         RemoveCampaignMemberResult,
     )
+    from sfconnector.models.collections import BatchInput, BatchResult, QueryInput, QueryPage
     from sfconnector.models.documents import CatalogDocument
     from sfconnector.models.errors import ErrorBody, ErrorResponse
     from sfconnector.models.files import (
@@ -71,10 +72,14 @@ _LAZY: dict[str, str] = {
     "AddAttachmentInput": "attachments",
     "AttachmentContentResult": "attachments",
     "AttachmentIdsResult": "attachments",
+    "BatchInput": "collections",
+    "BatchResult": "collections",
     "BulkJob": "bulk",
     "BulkJobInput": "bulk",
     "BulkQueryInput": "bulk",
     "BulkResults": "bulk",
+    "QueryInput": "collections",
+    "QueryPage": "collections",
     "CatalogDocument": "documents",
     "AddCampaignMemberInput": "campaigns",
     "CampaignMemberResult": "campaigns",
@@ -112,6 +117,8 @@ __all__ = [
     "AddFileInput",
     "AttachmentContentResult",
     "AttachmentIdsResult",
+    "BatchInput",
+    "BatchResult",
     "BulkJob",
     "BulkJobInput",
     "BulkQueryInput",
@@ -139,6 +146,8 @@ __all__ = [
     "ListViewParams",
     "NewFileVersionInput",
     "NoParams",
+    "QueryInput",
+    "QueryPage",
     "QueryResult",
     "RecordFields",
     "RecordResult",
@@ -166,7 +175,8 @@ def __getattr__(name: str) -> Any:
 # real check; this only keeps obviously malformed names out of the error messages and queries.
 FIELD_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}$"
 CUSTOM_SOBJECT_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,119}__c$"
-SALESFORCE_ID_PATTERN = r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$"
+SALESFORCE_ID_PATTERN = r"^[A-Za-z0-9]{15}(?:[A-Za-z0-5]{3})?$"
+"""15 characters, or 18: the case-safe suffix is made of A-Z and 0-5 (any case is accepted)."""
 
 
 def record_id_pattern(key_prefix: str | None = None) -> str:
@@ -202,8 +212,9 @@ CriterionValue = (
 SalesforceRecord = dict[str, Any]
 """A record exactly as Salesforce returns it (with its ``attributes``)."""
 
-NEXT_PAGE_PATTERN = r"^[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?-\d{1,12}$"
-"""A find-all continuation token: the last record's id and creation time (epoch seconds)."""
+NEXT_PAGE_PATTERN = r"^00K[0-9A-Za-z]{12}(?:[A-Za-z0-5]{3})?-\d{1,10}$"
+"""A find-all continuation token: the last OpportunityContactRole's id (key prefix 00K) and its
+creation time (epoch seconds: ten digits reach the year 2286, more are no time Python can read)."""
 
 MAX_CRITERIA = 20
 MAX_SELECT_FIELDS = 500

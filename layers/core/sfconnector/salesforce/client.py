@@ -24,10 +24,10 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -562,6 +562,47 @@ class SalesforceClient:
         )
         record_id, created = collection_upsert_outcome(response.status_code, self._json(response))
         return UpsertResult(id=record_id, created=created)
+
+    def collection_write(
+        self,
+        operation: Literal["create", "update", "upsert", "delete"],
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool,
+        external_id_field: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Up to 200 writes in ONE call (sObject Collections); Salesforce's per-record results in
+        input order. ``delete`` takes records holding only ``Id``. Only create is never retried
+        (a retry could create twice); the others set the same values again."""
+        name = sobject_name(sobject)
+        if operation == "delete":
+            ids = ",".join(_record_path_id(str(r["Id"])) for r in records)
+            params = {"ids": ids, "allOrNone": "true" if all_or_none else "false"}
+            response = self.request("DELETE", "composite/sobjects", params=params)
+        else:
+            typed = [{"attributes": {"type": name}, **dict(r)} for r in records]
+            payload = {"allOrNone": all_or_none, "records": typed}
+            path, method = "composite/sobjects", "PATCH" if operation == "update" else "POST"
+            if operation == "upsert":
+                if not external_id_field:
+                    raise ValueError("an upsert collection needs its external id field")
+                path, method = (
+                    f"composite/sobjects/{name}/{identifier(external_id_field, allow_path=False)}",
+                    "PATCH",
+                )
+            response = self.request(method, path, json=payload, retryable=operation != "create")
+        body = self._json(response)
+        if not isinstance(body, list) or len(body) != len(records):
+            raise SalesforceError(
+                response.status_code,
+                [
+                    SalesforceErrorItem(
+                        "UNEXPECTED_RESPONSE", "the collection response has no result per record"
+                    )
+                ],
+            )
+        return [dict(item) if isinstance(item, Mapping) else {} for item in body]
 
     # ---- queries ---------------------------------------------------------------------------------
 

@@ -98,9 +98,10 @@ def describe_sobject(client: SalesforceClient, sobject: str) -> dict[str, Any]:
         raise UnknownSObjectError(f"{sobject!r} is not a valid sObject name", fields=["sobject"]) from None
     except SalesforceError as exc:
         if isinstance(exc, NotFoundError) or exc.error_code in ("INVALID_TYPE", "NOT_FOUND"):
+            reason = f" Salesforce: {exc.message}" if exc.message else ""
             raise UnknownSObjectError(
                 f"There is no sObject {sobject} in this Salesforce org (or the connected user "
-                "cannot access it).",
+                f"cannot access it).{reason}",
                 fields=["sobject"],
             ) from None
         raise

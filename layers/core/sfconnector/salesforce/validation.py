@@ -31,6 +31,7 @@ __all__ = [
     "canonical_wire",
     "check_record_id",
     "criteria_condition",
+    "criterion_value",
     "field_value",
     "select_fields",
     "unknown_field",
@@ -459,6 +460,15 @@ def field_value(field: FieldInfo, value: object, *, param: str | None = None) ->
     :class:`FieldValidationError` naming ``param`` (default: the field)."""
     try:
         return _value(field, value)
+    except _Bad as bad:
+        raise FieldValidationError([FieldProblem(param or field.name, bad.code, bad.message)]) from None
+
+
+def criterion_value(field: FieldInfo, value: object, *, param: str | None = None) -> soql.Scalar:
+    """``value`` as a SOQL literal of ``field``'s type (a query's keyset value), or
+    :class:`FieldValidationError` naming ``param`` (default: the field)."""
+    try:
+        return _criterion_value(field, value)
     except _Bad as bad:
         raise FieldValidationError([FieldProblem(param or field.name, bad.code, bad.message)]) from None
 

@@ -1074,9 +1074,7 @@ class _Cycle:
         rows = {id(row) for row in run.rows}
         return [c for c in candidates if id(c[2]) in rows]
 
-    def _checkpoint(
-        self, run: _Run, keep: int, sent: set[str], candidates: list[_Candidate]
-    ) -> None:
+    def _checkpoint(self, run: _Run, keep: int, sent: set[str], candidates: list[_Candidate]) -> None:
         """Commit, mid-cycle, the state the cycle would commit had it stopped after the first
         ``keep`` rows of ``run`` (all of whose events are sent): the same decisions (``_cut``,
         ``_apply_view``, ``_advance``) made on copies, then written as at the cycle's end
