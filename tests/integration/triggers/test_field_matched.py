@@ -92,7 +92,9 @@ LIST_VIEWS = {
 def test_all_30_triggers_cost_at_most_3_calls_per_cycle(poller: Poller, per_trigger: int) -> None:
     """Every trigger of the spec (and the deleted extras) subscribed at once, field matched on
     tracked fields and entered list view included: 12 sObject queries + 2 list view queries, five
-    per Composite request, so 3 calls per cycle, idle or busy, whatever the subscriptions per trigger."""
+    per Composite request, so 3 calls per cycle, idle or busy, whatever the subscriptions per trigger.
+    (The supplementary triggers on other sObjects, files.created and campaign_members.created, each
+    add a query: every five queries one more call.)"""
     views = {
         key: poller.emulator.put_list_view(
             sobject, f"Calls_{sobject}", columns=["Name"], orderBy="Name",
@@ -101,8 +103,9 @@ def test_all_30_triggers_cost_at_most_3_calls_per_cycle(poller: Poller, per_trig
         for key, (sobject, field, value, _other) in LIST_VIEWS.items()
     }  # fmt: skip
     assert len([t for t in catalog.TRIGGERS if t.in_spec]) == 30
-    for t in catalog.TRIGGERS:
-        assert t.stream is not None, t.key  # every trigger is served now
+    served = [t for t in catalog.TRIGGERS if t.in_spec or t.kind is catalog.TriggerKind.DELETED]
+    assert all(t.stream is not None for t in catalog.TRIGGERS)  # every trigger is served now
+    for t in served:
         for _ in range(per_trigger):
             if t.kind is catalog.TriggerKind.FIELD_MATCHED:
                 _sobject, field, value, _other = WATCHED[t.key]
