@@ -2,9 +2,9 @@
 the Salesforce emulator's Bulk API 2.0 over HTTP, with AWS from moto (connection secret, state
 table, payload bucket). Salesforce calls are counted by the emulator and the answers' header.
 
-Sizes are small on purpose (make test's 10-minute budget): a job's calls do not depend on its size,
-which the call-count test shows with two sizes; the issue's 50,000-record upsert and 100,000-record
-query run in bench/bench_bulk.py (figures in docs/benchmarks.md).
+Sizes are small here: a job's calls do not depend on its size, which the call-count test shows with
+two sizes; the issue's 50,000-record upsert and 100,000-record query are test_bulk_volume.py (and
+bench/bench_bulk.py, figures in docs/benchmarks.md).
 """
 
 from __future__ import annotations
