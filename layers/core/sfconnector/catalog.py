@@ -325,6 +325,9 @@ class Trigger:
     kind: TriggerKind
     params: ModelRef
     in_spec: bool = True
+    link_field: str | None = None
+    """A reference field of the polled rows that ``params.linked_object`` filters on (only rows
+    whose value is an id of that object fire): files.created's ``FirstPublishLocationId``."""
 
     @property
     def params_model(self) -> type[BaseModel]:
@@ -1201,12 +1204,14 @@ def _build_triggers() -> tuple[Trigger, ...]:
             "files.created",
             "New File",
             "This trigger fires when a new Salesforce File version (ContentVersion) is uploaded; "
-            "FirstPublishLocationId in the event names the record it was published to.",
+            "FirstPublishLocationId in the event names the record it was published to, and "
+            "`linked_object` (e.g. Account) keeps only the files published to records of that object.",
             "files",
             "ContentVersion",
             created,
-            "NoParams",
+            "LinkedObjectParams",
             in_spec=False,
+            link_field="FirstPublishLocationId",
         )
     )
     triggers.append(

@@ -580,3 +580,18 @@ def test_a_standard_object_the_org_hides_refuses_its_triggers(api: ConnectionsAp
     error = _error(_subscribe(api, cid, {"trigger": "products.created"}), 422)
     assert error["fields"] == ["trigger"]
     assert "Product2" in error["message"]
+
+
+def test_files_created_linked_object_is_resolved_to_its_key_prefix(api: ConnectionsApi, cid: str) -> None:
+    """``linked_object`` is checked against the org and stored with its key prefix (what the poller
+    compares FirstPublishLocationId with); a prefix the caller sends is never taken as given."""
+    sub = _created(
+        api, cid, {"trigger": "files.created", "params": {"linked_object": "account", "linked_prefix": "003"}}
+    )
+    assert sub["params"] == {"linked_object": "Account", "linked_prefix": "001"}
+    every = _created(api, cid, {"trigger": "files.created"})
+    assert every["params"] == {}
+    error = _error(
+        _subscribe(api, cid, {"trigger": "files.created", "params": {"linked_object": "Nope__c"}}), 422
+    )
+    assert error["fields"] == ["params.linked_object"]

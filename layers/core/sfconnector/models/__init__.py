@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from sfconnector.models.triggers import (
         CustomObjectParams,
         FieldMatchedParams,
+        LinkedObjectParams,
         ListViewParams,
         NoParams,
     )
@@ -95,6 +96,7 @@ _LAZY: dict[str, str] = {
     "FileResult": "files",
     "NewFileVersionInput": "files",
     "CustomObjectParams": "triggers",
+    "LinkedObjectParams": "triggers",
     "FieldMatchedParams": "triggers",
     "ListViewParams": "triggers",
     "NoParams": "triggers",
@@ -143,6 +145,7 @@ __all__ = [
     "FindAllInput",
     "FindInput",
     "FindResult",
+    "LinkedObjectParams",
     "ListViewParams",
     "NewFileVersionInput",
     "NoParams",

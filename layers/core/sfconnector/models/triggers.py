@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from sfconnector.models import CustomSObjectName, FieldName, FieldValue, SalesforceId, _Strict
+from sfconnector.models import (
+    FIELD_NAME_PATTERN,
+    CustomSObjectName,
+    FieldName,
+    FieldValue,
+    SalesforceId,
+    _Strict,
+)
 
 
 class NoParams(_Strict):
@@ -24,6 +31,21 @@ class FieldMatchedParams(_Strict):
         default="changed_to",
         description="changed_to: fire when the field changes into the value; "
         "equals: fire on any change while the field equals the value.",
+    )
+
+
+class LinkedObjectParams(_Strict):
+    linked_object: Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)] | None = Field(
+        default=None,
+        description="Only rows linked to a record of this object (e.g. files published to Accounts: "
+        "the trigger's link field, FirstPublishLocationId, holds an id with the object's key prefix). "
+        "Omitted: every row.",
+        examples=["Account"],
+    )
+    linked_prefix: str | None = Field(
+        default=None,
+        description="Set by the connector from the object's describe (its key prefix); read-only.",
+        pattern=r"^[a-zA-Z0-9]{3}$",
     )
 
 

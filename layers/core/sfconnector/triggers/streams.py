@@ -29,6 +29,7 @@ __all__ = [
     "field_value",
     "history_covers",
     "iso",
+    "linked_to",
     "list_view_query",
     "list_view_sample_query",
     "parse_stamp",
@@ -289,9 +290,28 @@ def subscriber_fires(
         actor = change.changed_by or str(row.get(stream.actor_field) or "")
         if actor[:15] == own_user_id[:15]:
             return False
+    if not linked_to(subscription, row):
+        return False
     if stream.event is catalog.ChangeEvent.MATCHED:
         return matches(subscription, stream, row, change)
     return change.field is None
+
+
+def _link_field(subscription: Subscription) -> str | None:
+    try:
+        return catalog.trigger(subscription.trigger).link_field
+    except KeyError:
+        return None
+
+
+def linked_to(subscription: Subscription, row: Mapping[str, Any]) -> bool:
+    """``params.linked_object``: whether the row's link field (the trigger's ``link_field``) holds an
+    id of that object, by its key prefix (resolved from the describe when subscribing)."""
+    prefix = subscription.params.get("linked_prefix")
+    field = _link_field(subscription)
+    if not prefix or field is None:
+        return True
+    return str(field_value(row, field) or "")[:3] == str(prefix)
 
 
 def event_data(row: Mapping[str, Any], fields: list[str] | None) -> dict[str, Any]:
@@ -369,6 +389,9 @@ def select_fields(subscriptions: Iterable[Subscription], every_field: list[str] 
         watched = sub.params.get("field") if sub.kind == catalog.TriggerKind.FIELD_MATCHED.value else None
         if isinstance(watched, str) and watched:
             names.append(watched)  # field matched compares it whatever the event carries
+        link = _link_field(sub) if sub.params.get("linked_prefix") else None
+        if link is not None:
+            names.append(link)  # the linked_object filter reads it whatever the event carries
         for name in names:
             chosen.setdefault(name.lower(), name)
     return list(chosen.values())

@@ -252,7 +252,33 @@ def _check_list_view(
     return {**params, "list_view_id": described_id if len(described_id) in (15, 18) else view_id}
 
 
-_KIND_CHECKS: dict[str, Callable[[SObjectSchema, dict[str, Any], SalesforceClient, str], dict[str, Any]]] = {
+def _check_linked_object(
+    schema: SObjectSchema, params: dict[str, Any], client: SalesforceClient, sobject: str
+) -> dict[str, Any]:
+    """``linked_object``: an object of the org, stored with its key prefix (what the poller compares
+    the link field's ids with); never the caller's own ``linked_prefix``."""
+    name = params.get("linked_object")
+    if not name:
+        return {k: v for k, v in params.items() if k not in ("linked_object", "linked_prefix")}
+    try:
+        linked = sobject_schema(client, str(name))
+    except UnknownSObjectError as exc:
+        raise _problem("params.linked_object", "unknown_sobject", exc.message) from None
+    if not linked.key_prefix:
+        raise _problem(
+            "params.linked_object", "not_linkable", f"{linked.name} has no key prefix: no record links to it"
+        )
+    return {**params, "linked_object": linked.name, "linked_prefix": linked.key_prefix}
+
+
+_Check = Callable[[SObjectSchema, dict[str, Any], SalesforceClient, str], dict[str, Any]]
+
+_PARAMS_CHECKS: dict[str, _Check] = {
+    "LinkedObjectParams": _check_linked_object,
+}
+"""Describe checks of a params model, whatever the trigger's kind."""
+
+_KIND_CHECKS: dict[str, _Check] = {
     TriggerKind.FIELD_MATCHED.value: _check_field_matched,
     TriggerKind.ENTERED_LIST_VIEW.value: _check_list_view,
 }
@@ -364,9 +390,10 @@ class SubscriptionService:
             if trigger.sobject is None:
                 sobject = schema.name  # the describe's spelling
                 checked["sobject"] = sobject
-            kind_check = _KIND_CHECKS.get(trigger.kind.value)
-            if kind_check is not None:
-                checked = kind_check(schema, checked, client, sobject)
+            checks = (_KIND_CHECKS.get(trigger.kind.value), _PARAMS_CHECKS.get(trigger.params_model.__name__))
+            for check in checks:
+                if check is not None:
+                    checked = check(schema, checked, client, sobject)
             return sobject, checked, _checked_fields(schema, fields)
         finally:
             if self._record_usage is not None and client.api_calls > calls:
