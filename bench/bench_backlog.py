@@ -18,7 +18,8 @@ event id accepted more than once.
 Targets (reported, not asserted): peak memory per cycle <= 256 MB, longest cycle's own time
 <= 60 s, 0 events re-sent, the probes' lag 1 cycle.
 
-Usage: python bench/bench_backlog.py [--records 100000] [--others 2000] [--max-cycles 60]
+Usage: python bench/bench_backlog.py [--records 100000] [--others 2000] [--max-cycles 60] [--no-memory]
+(``--no-memory``: tracemalloc off, which slows Python 2-3x while on: the times without the peak.)
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ def main() -> None:
     parser.add_argument("--others", type=int, default=2_000, help="records on each of 4 other sObjects")
     parser.add_argument("--max-cycles", type=int, default=60)
     parser.add_argument("--read-timeout", type=float, default=600, help="the Salesforce client's (s)")
+    parser.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="leave tracemalloc off (it slows Python 2-3x): for the times, without the peak memory",
+    )
     args = parser.parse_args()
 
     from bench import bench_poller as poller_bench  # its siblings load as bench_poller loads them
@@ -150,7 +156,8 @@ def main() -> None:
             calls._advance(admin, INTERVAL)
             before = sum(ACCEPTED.values())
             actions.CLOCK.reset()
-            tracemalloc.start()
+            if not args.no_memory:
+                tracemalloc.start()
             wall = time.perf_counter()
             error = ""
             try:
@@ -158,7 +165,7 @@ def main() -> None:
             except Exception as exc:
                 report, error = {}, f"{type(exc).__name__}: {str(exc)[:120]}"
             wall = time.perf_counter() - wall
-            _current, peak = tracemalloc.get_traced_memory()
+            _current, peak = tracemalloc.get_traced_memory() if not args.no_memory else (0, 0)
             tracemalloc.stop()
             own = wall - actions.CLOCK.salesforce - actions.CLOCK.aws
             published = sum(ACCEPTED.values()) - before
