@@ -71,3 +71,26 @@ def test_a_cycle_out_of_time_commits_what_it_published_and_the_next_resumes_afte
     delivered = Counter(got + more)
     assert set(delivered) == leads
     assert max(delivered.values()) == 1
+
+
+def test_out_of_time_a_backlog_never_takes_the_other_sobjects_turn(
+    poller: Poller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The publish loop serves the streams with the fewest events first: a cycle whose time runs out
+    on one sObject's backlog has already published the others' few events (found by the burst e2e:
+    Accounts created during a 5,000-Lead drain waited for the whole backlog, since the Lead stream,
+    published first, spent every cycle's time)."""
+    monkeypatch.setenv("POLL_MAX_CYCLE_SECONDS", "0.001")  # one publish step per cycle
+    for trigger in ("leads.created", "accounts.created"):
+        poller.subscribe(trigger)
+    poller.poll()
+    leads = _leads(poller, 250)
+    account = poller.write("insert", "Account", {"Name": "Not waiting either"})
+    first = poller.poll()
+    assert first["stopped"] == "time"
+    got = [m["body"]["subject"] for m in poller.drain()]
+    assert account in got  # published in the first cycle, before the backlog's step
+    reports, more = _drain_cycles(poller, 5)
+    delivered = Counter(got + more)
+    assert set(delivered) == leads | {account}
+    assert max(delivered.values()) == 1

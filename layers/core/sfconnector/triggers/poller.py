@@ -1014,9 +1014,17 @@ class _Cycle:
         """Publish stream by stream, in row order, a chunk at a time, checking the time left
         before each chunk: out of time, each stream keeps the rows whose events all went out and
         resumes after the last of them next cycle. Returns the ids SNS accepted or the outbox
-        keeps (the streams move past both)."""
+        keeps (the streams move past both). The streams with the fewest events go first: a
+        backlog on one sObject spends the time it has left, never the others' turn."""
         sent: set[str] = set()
         out_of_time = False
+
+        def load(item: tuple[_Run, list[_Candidate]]) -> int:
+            run, candidates = item
+            entries = sum(len(e[2]) for view in self.views if view.run is run for e in view.entries)
+            return sum(len(c[3]) for c in candidates) + entries
+
+        per_run = sorted(per_run, key=load)  # stable: equal loads keep the plan's order
         for index, (run, candidates) in enumerate(per_run):
             position = {id(row): i for i, row in enumerate(run.rows)}
             units: list[tuple[int, list[tuple[Subscription, TriggerEvent]]]] = [
