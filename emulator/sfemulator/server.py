@@ -17,6 +17,7 @@ import socket
 import ssl
 import tempfile
 import threading
+from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +37,8 @@ MAX_BODY = 64 * 1024 * 1024
 MAX_UPLOAD = 2 * 1024 * 1024 * 1024 + 1024 * 1024
 """A multipart body (a ContentVersion's 2 GB plus its entity part), spooled to disk as it arrives."""
 _SPOOL_CHUNK = 1024 * 1024
+
+
 MAX_URI = 16 * 1024
 _INGEST_UPLOAD = re.compile(r"^/services/data/v\d+\.\d/jobs/ingest/[^/]+/batches/?$")
 _REASONS = {code.value: code.phrase for code in HTTPStatus}
@@ -44,6 +47,10 @@ _REASONS = {code.value: code.phrase for code in HTTPStatus}
 def demo_org(config: OrgConfig | None = None) -> Org:
     """A freshly seeded demo org."""
     return Org(config)
+
+
+class _TooLarge(Exception):
+    """A request body over its cap (the handler answers 413 without reading it)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -71,26 +78,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes | None:
         # A Bulk API 2.0 upload may carry up to 150 MB; every other request keeps the smaller cap.
         cap = MAX_UPLOAD_BYTES if _INGEST_UPLOAD.search(urlsplit(self.path).path) else MAX_BODY
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            total = 0
-            while True:
-                line = self.rfile.readline(65537)
-                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                total += size
-                if total > cap:
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > cap:
+        try:
+            return b"".join(self._body_pieces(cap))
+        except _TooLarge:
             return None
-        return self.rfile.read(length) if length > 0 else b""
 
     def _spool_body(self) -> tuple[Path, int] | None:
         """A multipart body written to a file as it arrives (never whole in memory); None: too large."""
@@ -99,38 +90,47 @@ class _Handler(BaseHTTPRequestHandler):
         total = 0
         try:
             with open(fd, "wb") as out:
-                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                    while True:
-                        line = self.rfile.readline(65537)
-                        size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                        if size == 0:
-                            while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                                pass
-                            break
-                        total += size
-                        if total > MAX_UPLOAD:
-                            path.unlink(missing_ok=True)
-                            return None
-                        self._copy(out, size)
-                        self.rfile.readline(65537)
-                else:
-                    total = int(self.headers.get("Content-Length") or 0)
-                    if total > MAX_UPLOAD:
-                        path.unlink(missing_ok=True)
-                        return None
-                    self._copy(out, total)
+                for piece in self._body_pieces(MAX_UPLOAD):
+                    out.write(piece)
+                    total += len(piece)
+        except _TooLarge:
+            path.unlink(missing_ok=True)
+            return None
         except BaseException:
             path.unlink(missing_ok=True)
             raise
         return path, total
 
-    def _copy(self, out: Any, size: int) -> None:
+    def _body_pieces(self, cap: int) -> Iterator[bytes]:
+        """The request body as it arrives, ``_SPOOL_CHUNK`` bytes at most at a time (a chunked
+        transfer decoded); :class:`_TooLarge` past ``cap`` bytes, before reading them."""
+        if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > cap:
+                raise _TooLarge
+            yield from self._pieces(length)
+            return
+        total = 0
+        while True:
+            line = self.rfile.readline(65537)
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass
+                return
+            total += size
+            if total > cap:
+                raise _TooLarge
+            yield from self._pieces(size)
+            self.rfile.readline(65537)
+
+    def _pieces(self, size: int) -> Iterator[bytes]:
         left = size
         while left > 0:
             chunk = self.rfile.read(min(_SPOOL_CHUNK, left))
             if not chunk:
                 raise ValueError("the request body ended early")
-            out.write(chunk)
+            yield chunk
             left -= len(chunk)
 
     def _serve(self) -> None:

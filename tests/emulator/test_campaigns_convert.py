@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -10,21 +9,9 @@ import httpx
 import pytest
 
 from tests.fixtures.emulator import EmulatorHandle
+from tests.fixtures.emulator import query_records as q
 
 SOAP_NS = "{urn:partner.soap.sforce.com}"
-
-
-@pytest.fixture
-def api(sf_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
-    with sf_emulator.rest_client() as client:
-        yield client
-
-
-def q(api: httpx.Client, soql: str) -> list[dict[str, Any]]:
-    response = api.get("/query", params={"q": soql})
-    assert response.status_code == 200, response.text
-    records: list[dict[str, Any]] = response.json()["records"]
-    return records
 
 
 def select(api: httpx.Client, sobject: str, fields: str, field: str, value: str) -> list[dict[str, Any]]:

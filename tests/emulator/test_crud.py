@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,12 +13,6 @@ import pytest
 from tests.fixtures.emulator import EmulatorHandle
 
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000\+0000$")
-
-
-@pytest.fixture
-def api(sf_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
-    with sf_emulator.rest_client() as client:
-        yield client
 
 
 def error(response: httpx.Response) -> dict[str, Any]:

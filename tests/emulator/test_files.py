@@ -6,19 +6,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-
-from tests.fixtures.emulator import EmulatorHandle
-
-
-@pytest.fixture
-def api(sf_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
-    with sf_emulator.rest_client() as client:
-        yield client
 
 
 def q(api: httpx.Client, soql: str) -> list[dict[str, Any]]:

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.fixtures.emulator import EmulatorHandle
-
-
-@pytest.fixture
-def api(sf_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
-    with sf_emulator.rest_client() as client:
-        yield client
 
 
 def test_every_rest_response_carries_the_usage(api: httpx.Client, sf_emulator: EmulatorHandle) -> None:

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from tests.fixtures.emulator import EmulatorHandle
-
-
-@pytest.fixture
-def api(sf_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
-    with sf_emulator.rest_client() as client:
-        yield client
 
 
 def test_list_views_list_describe_and_results(api: httpx.Client, sf_emulator: EmulatorHandle) -> None:

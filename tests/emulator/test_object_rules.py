@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.fixtures.emulator import EmulatorHandle
-
-
-@pytest.fixture
-def api(sf_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
-    with sf_emulator.rest_client() as client:
-        yield client
-
-
-def q(api: httpx.Client, soql: str) -> list[dict[str, Any]]:
-    response = api.get("/query", params={"q": soql})
-    assert response.status_code == 200, response.text
-    records: list[dict[str, Any]] = response.json()["records"]
-    return records
+from tests.fixtures.emulator import query_records as q
 
 
 def new_opportunity(api: httpx.Client, **extra: Any) -> str:

@@ -6,7 +6,6 @@ session expiring mid-poll, the daily allowance running out, late commits)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -20,12 +19,6 @@ POLLED = [
     "Account", "Contact", "Lead", "Opportunity", "Case", "CaseComment", "Product2", "Task", "Event",
     "OpportunityContactRole", "OpportunityLineItem", "Invoice__c",
 ]  # fmt: skip
-
-
-@pytest.fixture
-def api(sf_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
-    with sf_emulator.rest_client() as client:
-        yield client
 
 
 def _soql_time(moment: dt.datetime) -> str:

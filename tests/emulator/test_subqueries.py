@@ -8,7 +8,6 @@ transaction as the change, stamped like it, also under late commits)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -19,12 +18,6 @@ from tests.fixtures.emulator import EmulatorHandle
 
 V = "/services/data/v62.0"
 STAMP = "%Y-%m-%dT%H:%M:%S.000+0000"
-
-
-@pytest.fixture
-def api(sf_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
-    with sf_emulator.rest_client() as client:
-        yield client
 
 
 @pytest.fixture

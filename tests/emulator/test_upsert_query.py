@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.fixtures.emulator import EmulatorHandle
-
-
-@pytest.fixture
-def api(sf_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
-    with sf_emulator.rest_client() as client:
-        yield client
 
 
 def test_upsert_creates_then_updates(api: httpx.Client, sf_emulator: EmulatorHandle) -> None:
