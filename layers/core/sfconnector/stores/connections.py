@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from sfconnector.errors import ConnectionNotFoundError
+from sfconnector.models.realtime import RealtimeState
 from sfconnector.models.tenancy import Caller
 from sfconnector.salesforce.client import LimitInfo
 from sfconnector.stores.dynamo import DynamoStore
@@ -96,6 +97,9 @@ class ConnectionRecord(BaseModel):
     """Why the status is what it is (e.g. the OAuth error that made it ``needs_reauth``)."""
     polling: PollingState | None = None
     """The trigger poller's last reported state (None: never reported anything unusual)."""
+    realtime: RealtimeState | None = None
+    """Real-time triggers (Change Data Capture through Event Relay; None: never set up), kept by
+    ``/connections/{id}/realtime`` and read by the relay function and the reconciliation."""
     tenant_id: str | None = None
     """The owner tenant: the authenticated caller that created it (None: created before tenancy,
     see docs/security.md, "Tenants")."""
