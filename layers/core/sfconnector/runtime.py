@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from sfconnector.stores.tenant_credentials import TenantCredentials
     from sfconnector.stores.tokens import SecretsTokenStore
     from sfconnector.triggers.poller import PollerPorts, PollerSettings
+    from sfconnector.triggers.relaying import RelayPorts
     from sfconnector.triggers.scheduling import PollingControl
     from sfconnector.triggers.subscriptions import SubscriptionService
     from sfconnector.urlfetch import UrlFetcher
@@ -569,6 +570,32 @@ class Runtime:
 
     poller_clock: Callable[[], float] | None = None
     """Tests set it (e.g. to the emulator's org clock) before the first poll."""
+
+    # ---- triggers: the relay's ports (change events from Salesforce's Event Relay; one block) ----
+
+    @cached_property
+    def relay_ports(self) -> RelayPorts:
+        """The source bindings, the connections and subscriptions, the relayed-seen set (the
+        cursors' partition), the poller's batch publisher (its own instance: the outbox is the
+        poller's) and the connections' Salesforce clients (gap re-reads)."""
+        from sfconnector.events import SnsEventPublisher
+        from sfconnector.stores.cursors import CursorStore
+        from sfconnector.stores.realtime import RelayBindings
+        from sfconnector.stores.relayed import RelayedSeen
+        from sfconnector.triggers.relaying import RelayPorts
+
+        publisher = SnsEventPublisher(
+            lambda: self.sns, self.settings.topic_arn, s3=lambda: self.s3, bucket=self.settings.payload_bucket
+        )
+        return RelayPorts(
+            bindings=RelayBindings(lambda: self.dynamodb, self.settings.table_name),
+            connections=self.connections,
+            subscriptions=self.subscriptions,
+            relayed=RelayedSeen(lambda: self.dynamodb, self.settings.table_name),
+            publisher=publisher,
+            salesforce=self.salesforce,
+            cursors=CursorStore(lambda: self.dynamodb, self.settings.table_name),
+        )
 
 
 class _DeferredPublisher:

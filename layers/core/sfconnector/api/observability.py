@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from sfconnector.catalog import Action
     from sfconnector.salesforce.client import LimitInfo
     from sfconnector.triggers.poller import PollReport
+    from sfconnector.triggers.relaying import RelayReport
 
-__all__ = ["logger", "metrics", "record_action", "record_poll", "tracer", "wrap_handler"]
+__all__ = ["logger", "metrics", "record_action", "record_poll", "record_relay", "tracer", "wrap_handler"]
 
 TRACED_MODULES = ("botocore", "httpx")
 """What the Tracer patches: AWS calls (boto3) and Salesforce / URL-fetch calls (httpx)."""
@@ -120,6 +121,24 @@ def record_poll(report: PollReport) -> None:
         shared.add_metric(
             name="TriggerOutboxOldestSeconds", unit=MetricUnit.Seconds, value=report.outbox_oldest_seconds
         )
+
+
+def record_relay(report: RelayReport) -> None:
+    """Log and count one relay batch (dropped and rejected events are the ones to look at)."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    logger().info("relay batch", extra=report.model_dump())
+    shared = metrics()
+    for name, value in (
+        ("RelayEvents", report.events_published),
+        ("RelayDuplicates", report.duplicates),
+        ("RelayRejected", report.rejected),
+        ("RelayDropped", report.dropped),
+        ("RelaySalesforceCalls", report.salesforce_calls),
+        ("RelayReconcileMarked", report.reconcile_marked),
+        ("RelayFailedMessages", len(report.failed)),
+    ):
+        shared.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def wrap_handler(

@@ -604,6 +604,25 @@ class SalesforceClient:
             )
         return [dict(item) if isinstance(item, Mapping) else {} for item in body]
 
+    def collection_read(
+        self, sobject: str, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> list[dict[str, Any] | None]:
+        """Records by id, up to 200 per call (sObject Collections ``GET composite/sobjects/{O}?ids=
+        &fields=``), in input order; None where a record is missing (deleted, or not visible)."""
+        name = sobject_name(sobject)
+        params_fields = ",".join(field_list(list(fields)))
+        out: list[dict[str, Any] | None] = []
+        for start in range(0, len(record_ids), 200):
+            chunk = record_ids[start : start + 200]
+            ids = ",".join(_record_path_id(str(i)) for i in chunk)
+            body = self.get_json(f"composite/sobjects/{name}", params={"ids": ids, "fields": params_fields})
+            if not isinstance(body, list) or len(body) != len(chunk):
+                raise SalesforceError(
+                    0, [SalesforceErrorItem("UNEXPECTED_RESPONSE", "the collection read has no entry per id")]
+                )
+            out.extend(dict(item) if isinstance(item, Mapping) else None for item in body)
+        return out
+
     # ---- queries ---------------------------------------------------------------------------------
 
     def _query_headers(self, batch_size: int | None) -> dict[str, str] | None:

@@ -1,0 +1,156 @@
+"""What the relay delivered (the relayed-seen set) and which objects it hands to reconciliation.
+
+Items under the connection's stream partition (``CursorStore._pk``: ``CONNECTION#<cid>``), so
+deleting a connection deletes them and the reconciliation poll reads them beside its cursors:
+
+* ``sk = RELAYED#<sObject>#<bucket>``, bucket = the change's version // 300 (5-minute buckets of
+  record versions, epoch seconds): attribute ``seen``, a map seen-set key (15-character id + change
+  code, :func:`sfconnector.triggers.streams.seen_key`) -> version (int), set with
+  ``SET seen.#k = :v`` AFTER the change's events were published (publish, then mark: a crash in
+  between re-sends with the same ids, never loses); ``expires_at`` (TTL) = bucket end + 4 days
+  (past Salesforce's 72 h event retention: no redelivery can be older).
+* ``sk = RELAYED#<sObject>#reconcile``: ``since`` (epoch seconds), the object the relay could not
+  serve (a GAP_OVERFLOW, a full bucket item) from that moment: the next reconciliation poll covers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from sfconnector.models import validate_connection_id
+from sfconnector.stores.connections import _is_conditional_failure, _unwire, _wire
+from sfconnector.stores.dynamo import DynamoStore
+
+__all__ = [
+    "BUCKET_SECONDS",
+    "RELAYED_PREFIX",
+    "RETENTION_SECONDS",
+    "RelayedSeen",
+    "bucket_of",
+    "relayed_sk",
+]
+
+RELAYED_PREFIX = "RELAYED#"
+BUCKET_SECONDS = 300
+RETENTION_SECONDS = 4 * 86_400
+_RECONCILE = "reconcile"
+_BATCH_GET = 100
+
+
+def bucket_of(version: int) -> int:
+    return version // BUCKET_SECONDS
+
+
+def relayed_sk(sobject: str, bucket: int | str) -> str:
+    return f"{RELAYED_PREFIX}{sobject}#{bucket}"
+
+
+def _item_too_large(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    return error.get("Code") == "ValidationException" and "size" in str(error.get("Message", "")).lower()
+
+
+class RelayedSeen(DynamoStore):
+    """The relayed-seen set and the reconcile markers of connections."""
+
+    @staticmethod
+    def _pk(connection_id: str) -> str:
+        # The same partition as the connection's stream items (CursorStore._pk).
+        return f"CONNECTION#{validate_connection_id(connection_id)}"
+
+    def load(
+        self, connection_id: str, buckets: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], dict[str, int]]:
+        """The seen maps of (sObject, bucket) pairs (absent: empty), BatchGetItem 100 at a time."""
+        wanted = sorted(set(buckets))
+        out: dict[tuple[str, int], dict[str, int]] = {b: {} for b in wanted}
+        pk = self._pk(connection_id)
+        by_sk = {relayed_sk(s, b): (s, b) for s, b in wanted}
+        keys = [_wire({"pk": pk, "sk": sk}) for sk in by_sk]
+        while keys:
+            chunk, keys = keys[:_BATCH_GET], keys[_BATCH_GET:]
+            ask: dict[str, Any] = {self.table_name: {"Keys": chunk, "ConsistentRead": True}}
+            while ask:
+                answer = self.client.batch_get_item(RequestItems=ask)
+                for raw in answer.get("Responses", {}).get(self.table_name, []):
+                    item = _unwire(raw)
+                    seen = item.get("seen") or {}
+                    out[by_sk[str(item["sk"])]] = {str(k): int(v) for k, v in seen.items()}
+                ask = dict(answer.get("UnprocessedKeys") or {})
+        return out
+
+    def mark(self, connection_id: str, sobject: str, bucket: int, entries: Mapping[str, int]) -> bool:
+        """Record published changes (seen key -> version) in one bucket item: one UpdateItem
+        (two for a bucket's first entries). False when the item is full (the caller hands the
+        object to reconciliation)."""
+        if not entries:
+            return True
+        key = _wire({"pk": self._pk(connection_id), "sk": relayed_sk(sobject, bucket)})
+        names = {f"#k{i}": k for i, k in enumerate(sorted(entries))}
+        values: dict[str, Any] = {f":v{i}": int(entries[k]) for i, k in enumerate(sorted(entries))}
+        values[":e"] = (bucket + 1) * BUCKET_SECONDS + RETENTION_SECONDS
+        sets = ", ".join(f"seen.{n} = :v{i}" for i, n in enumerate(names))
+        try:
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=key,
+                    UpdateExpression=f"SET {sets}, expires_at = :e",
+                    ConditionExpression="attribute_exists(seen)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=_wire(values),
+                )
+                return True
+            except ClientError as exc:
+                if not _is_conditional_failure(exc):
+                    raise
+            # The bucket's first entries: create the map, unless a concurrent relay just did.
+            seen = {k: int(v) for k, v in entries.items()}
+            try:
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item={**key, **_wire({"seen": seen, "expires_at": values[":e"]})},
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+                return True
+            except ClientError as exc:
+                if not _is_conditional_failure(exc):
+                    raise
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression=f"SET {sets}, expires_at = :e",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_wire(values),
+            )
+            return True
+        except ClientError as exc:
+            if _item_too_large(exc):
+                return False
+            raise
+
+    def mark_reconcile(self, connection_id: str, sobject: str, since: int) -> None:
+        """Hand the object to the next reconciliation poll from ``since`` (an earlier marker stays)."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_wire({"pk": self._pk(connection_id), "sk": relayed_sk(sobject, _RECONCILE)}),
+                UpdateExpression="SET since = :s",
+                ConditionExpression="attribute_not_exists(since) OR since > :s",
+                ExpressionAttributeValues=_wire({":s": int(since)}),
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    def reconcile_since(self, connection_id: str, sobject: str) -> int | None:
+        """The object's reconcile marker (None: none)."""
+        item = self.client.get_item(
+            TableName=self.table_name,
+            Key=_wire({"pk": self._pk(connection_id), "sk": relayed_sk(sobject, _RECONCILE)}),
+            ConsistentRead=True,
+        ).get("Item")
+        return None if item is None else int(_unwire(item)["since"])

@@ -1,0 +1,282 @@
+"""The relay service: a batch of SQS messages (change events from the Event Relay) -> trigger events.
+
+Per batch: parse every message (:mod:`sfconnector.triggers.relay`), find each event's connection
+by its partner event source (one lookup per source), read each connection once and its
+subscriptions once, decide (pure), skip what the relayed-seen set already holds at that version
+or later (one BatchGetItem per connection), publish with the poller's publisher and message
+shape, then mark what SNS accepted (publish, then mark). Gap events re-read their records by id
+(one Salesforce call per 200 ids of an object); an overflow hands the object to reconciliation.
+
+Returns the ids of the messages to retry (SQS partial batch response): a refused publish, a failed
+re-read or state write fails only the messages whose changes it concerns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import BaseModel
+
+from sfconnector.errors import ConnectorError
+from sfconnector.events import BatchEventPublisher, OutboundMessage
+from sfconnector.models.subscriptions import Subscription
+from sfconnector.salesforce.errors import SalesforceError
+from sfconnector.stores.cursors import stream_sk
+from sfconnector.stores.relayed import BUCKET_SECONDS, RelayedSeen, bucket_of
+from sfconnector.stores.tokens import ConnectionSecretNotFoundError
+from sfconnector.triggers import relay, streams
+
+if TYPE_CHECKING:
+    from sfconnector.salesforce.client import SalesforceClient
+    from sfconnector.stores.connections import ConnectionRecord, ConnectionRepository
+    from sfconnector.stores.cursors import CursorStore
+    from sfconnector.stores.subscriptions import SubscriptionRepository
+
+__all__ = ["RelayPorts", "RelayReport", "SourceBindings", "relay_batch"]
+
+logger = logging.getLogger(__name__)
+
+_READ_FAILURES = (SalesforceError, ConnectorError, ConnectionSecretNotFoundError)
+
+
+class SourceBindings(Protocol):
+    """Partner event source name -> connection id (``sfconnector.stores.realtime.RelayBindings``)."""
+
+    def lookup(self, source_name: str) -> str | None: ...
+
+
+@dataclass
+class RelayPorts:
+    bindings: SourceBindings
+    connections: ConnectionRepository
+    subscriptions: SubscriptionRepository
+    relayed: RelayedSeen
+    publisher: BatchEventPublisher
+    salesforce: Callable[[str], SalesforceClient]
+    cursors: CursorStore | None = None
+    """The poller's stream items: their describe field list selects a gap re-read's fields for
+    subscriptions that want every field (None: the system fields and the named ones)."""
+
+
+class RelayReport(BaseModel):
+    messages: int = 0
+    changes: int = 0
+    events_published: int = 0
+    duplicates: int = 0
+    """Changes skipped: already relayed at that version or later (a redelivery, a duplicate)."""
+    rejected: int = 0
+    """Malformed messages (logged with the reason, not retried: a retry cannot mend them)."""
+    dropped: int = 0
+    """Events of an unknown source or of a connection that is not ``connected``."""
+    gap_records: int = 0
+    salesforce_calls: int = 0
+    reconcile_marked: int = 0
+    failed: list[str] = []
+    """Message ids to retry (SQS ``batchItemFailures``)."""
+
+
+@dataclass
+class _Pending:
+    """One decided change and the message it came from."""
+
+    message_id: str
+    connection: ConnectionRecord
+    change: relay.RecordChange
+
+
+@dataclass
+class _Connection:
+    record: ConnectionRecord
+    subscriptions: list[Subscription]
+    gap: list[tuple[str, relay.RelayedEvent]] = field(default_factory=list)
+
+
+def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> RelayReport:
+    """``messages``: (SQS message id, body). Never raises for one message's fault."""
+    report = RelayReport(messages=len(messages))
+    failed: set[str] = set()
+    sources: dict[str, str | None] = {}
+    connections: dict[str, _Connection | None] = {}
+    pending: list[_Pending] = []
+    for message_id, body in messages:
+        parsed = relay.parse_change_event(body)
+        if isinstance(parsed, relay.Rejected):
+            report.rejected += 1
+            logger.warning("change event rejected: %s", parsed.reason, extra={"source": parsed.source})
+            continue
+        if parsed.source not in sources:
+            sources[parsed.source] = ports.bindings.lookup(parsed.source)
+        cid = sources[parsed.source]
+        conn = _connection(cid, connections, ports) if cid else None
+        if conn is None:
+            report.dropped += 1
+            logger.info(
+                "change event dropped: %s",
+                "no connection is bound to its source" if cid is None else "its connection is not connected",
+                extra={"source": parsed.source, "connection_id": cid},
+            )
+            continue
+        try:
+            if parsed.header.changeType == relay.OVERFLOW:
+                ports.relayed.mark_reconcile(conn.record.connection_id, parsed.sobject, parsed.commit_second)
+                report.reconcile_marked += 1
+            elif parsed.header.changeType in relay.GAP_TYPES:
+                conn.gap.append((message_id, parsed))
+            else:
+                decided = relay.decide_event(
+                    parsed,
+                    conn.subscriptions,
+                    own_user_id=conn.record.user_id,
+                    org_id=conn.record.org_id,
+                )
+                pending.extend(_Pending(message_id, conn.record, c) for c in decided)
+        except Exception:  # a state write failed: retry this message only
+            logger.exception("change event failed", extra={"connection_id": conn.record.connection_id})
+            failed.add(message_id)
+    for conn in connections.values():
+        if conn is not None and conn.gap:
+            pending.extend(_gap_changes(conn, ports, report, failed))
+    report.changes = len(pending)
+    fresh = _unseen(pending, ports, report, failed)
+    _publish_and_mark(fresh, ports, report, failed)
+    report.failed = sorted(failed)
+    return report
+
+
+def _connection(cid: str, cache: dict[str, _Connection | None], ports: RelayPorts) -> _Connection | None:
+    if cid not in cache:
+        record = ports.connections.get(cid, consistent=False)
+        if record is None or record.status != "connected":
+            cache[cid] = None
+        else:
+            cache[cid] = _Connection(record, ports.subscriptions.list(cid))
+    return cache[cid]
+
+
+def _gap_changes(
+    conn: _Connection, ports: RelayPorts, report: RelayReport, failed: set[str]
+) -> list[_Pending]:
+    """Re-read the gap events' records, one call per 200 ids of an object, and decide from the
+    rows as the poller would. A deleted record cannot be re-read: reconciliation covers it."""
+    cid = conn.record.connection_id
+    by_sobject: dict[str, list[tuple[str, relay.RelayedEvent]]] = {}
+    for message_id, event in conn.gap:
+        by_sobject.setdefault(event.sobject, []).append((message_id, event))
+    out: list[_Pending] = []
+    for sobject, events in by_sobject.items():
+        subs = [s for s in conn.subscriptions if s.sobject == sobject and relay.relayable(s)]
+        readable = [(m, e) for m, e in events if e.header.changeType != "GAP_DELETE"]
+        for _, event in events:
+            if event.header.changeType == "GAP_DELETE":
+                ports.relayed.mark_reconcile(cid, sobject, event.commit_second)
+                report.reconcile_marked += 1
+        ids = list(dict.fromkeys(i for _, e in readable for i in e.header.recordIds))
+        if not ids or not subs:
+            continue
+        client = ports.salesforce(cid)
+        before = client.api_calls
+        try:
+            rows = client.collection_read(sobject, ids, _gap_fields(cid, sobject, subs, ports))
+        except _READ_FAILURES as exc:
+            logger.warning("gap re-read failed: %s", type(exc).__name__, extra={"connection_id": cid})
+            failed.update(m for m, _ in readable)
+            continue
+        finally:
+            report.salesforce_calls += client.api_calls - before
+        by_id = {i[:15]: row for i, row in zip(ids, rows, strict=True)}
+        report.gap_records += len(ids)
+        for message_id, event in readable:
+            kinds = relay.kinds_for(event.header.changeType)
+            for record_id in event.header.recordIds:
+                row = by_id.get(record_id[:15])
+                if row is None:
+                    ports.relayed.mark_reconcile(cid, sobject, event.commit_second)
+                    report.reconcile_marked += 1
+                    continue
+                decided = relay.decide_row(
+                    sobject,
+                    row,
+                    row,
+                    kinds,
+                    subs,
+                    own_user_id=conn.record.user_id,
+                    org_id=conn.record.org_id,
+                )
+                out.extend(_Pending(message_id, conn.record, c) for c in decided)
+    return out
+
+
+def _gap_fields(cid: str, sobject: str, subs: list[Subscription], ports: RelayPorts) -> list[str]:
+    every: list[str] | None = None
+    if ports.cursors is not None and any(s.fields is None for s in subs):
+        state = ports.cursors.load(cid).get(stream_sk(sobject))
+        every = state.fields if state is not None else None
+    return streams.select_fields(subs, every)
+
+
+def _unseen(
+    pending: list[_Pending], ports: RelayPorts, report: RelayReport, failed: set[str]
+) -> list[_Pending]:
+    """The changes not relayed yet: neither in the relayed-seen set at that version or later, nor
+    earlier in this batch."""
+    by_cid: dict[str, list[_Pending]] = {}
+    for item in pending:
+        by_cid.setdefault(item.connection.connection_id, []).append(item)
+    out: list[_Pending] = []
+    for cid, items in by_cid.items():
+        wanted = {(p.change.sobject, bucket_of(p.change.version)) for p in items}
+        try:
+            seen = ports.relayed.load(cid, wanted)
+        except Exception:
+            logger.exception("relayed-seen read failed", extra={"connection_id": cid})
+            failed.update(p.message_id for p in items)
+            continue
+        taken: set[tuple[str, str, int]] = set()
+        for p in items:
+            marks = seen[(p.change.sobject, bucket_of(p.change.version))]
+            ident = (p.change.sobject, p.change.key, p.change.version)
+            if marks.get(p.change.key, -1) >= p.change.version or ident in taken:
+                report.duplicates += 1
+                continue
+            taken.add(ident)
+            out.append(p)
+    return out
+
+
+def _publish_and_mark(
+    pending: list[_Pending], ports: RelayPorts, report: RelayReport, failed: set[str]
+) -> None:
+    if not pending:
+        return
+    messages: dict[str, OutboundMessage] = {}
+    for p in pending:
+        for sub, event in p.change.events:
+            messages.setdefault(
+                event.id, relay.outbound(p.connection.connection_id, p.connection.tenant_id, sub, event)
+            )
+    outcome = ports.publisher.publish_batch(list(messages.values()))
+    report.events_published += len(outcome.accepted)
+    marks: dict[tuple[str, str, int], dict[str, int]] = {}
+    owners: dict[tuple[str, str, int], set[str]] = {}
+    for p in pending:
+        if any(event.id not in outcome.accepted for _, event in p.change.events):
+            failed.add(p.message_id)  # re-sent on redelivery with the same ids
+            continue
+        slot = (p.connection.connection_id, p.change.sobject, bucket_of(p.change.version))
+        marks.setdefault(slot, {})[p.change.key] = max(
+            p.change.version, marks.get(slot, {}).get(p.change.key, -1)
+        )
+        owners.setdefault(slot, set()).add(p.message_id)
+    if outcome.failed:
+        logger.warning("SNS refused %d trigger events; their messages will be retried", len(outcome.failed))
+    for (cid, sobject, bucket), entries in marks.items():
+        try:
+            if not ports.relayed.mark(cid, sobject, bucket, entries):
+                ports.relayed.mark_reconcile(cid, sobject, bucket * BUCKET_SECONDS)
+                report.reconcile_marked += 1
+        except Exception:
+            logger.exception("relayed-seen write failed", extra={"connection_id": cid})
+            failed.update(owners[(cid, sobject, bucket)])
