@@ -41,6 +41,24 @@ AWS_MANAGED_POLICIES: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    # An SQS event source (the relay function): what Lambda's poller does with the function's role.
+    "service-role/AWSLambdaSQSQueueExecutionRole": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                ],
+                "Resource": "*",
+            }
+        ],
+    },
     "AWSXrayWriteOnlyAccess": {
         "Version": "2012-10-17",
         "Statement": [

@@ -232,3 +232,45 @@ def test_bulk_jobs_and_their_watcher_run_on_their_roles(
         iam_roles.recorder, "BulkWatcherFunction"
     )
     assert [str(f) for f in iam_roles.findings()] == []
+
+
+def test_the_relay_publishes_re_reads_and_marks_on_its_role(
+    iam_roles: IamRoles,
+    aws: AwsEnv,
+    scheduler: SchedulerEnv,
+    sf_emulator: EmulatorHandle,
+    fresh_runtime: None,
+) -> None:
+    """An ordinary change event (source binding, connection, subscriptions, relayed-seen read and
+    write, PublishBatch), a gap event (the secret, a Salesforce re-read) and an overflow (the
+    reconcile marker), each through the relay's handler on its own role."""
+    from tests.integration.triggers.relay_harness import Relay, row_of
+
+    connection = seed_connection(aws, sf_emulator, "conn-iam-relay")
+    poller = Poller(aws, sf_emulator, connection)
+    poller.subscribe("leads.created")
+    poller.subscribe("leads.updated")
+    relay = Relay(aws, sf_emulator, connection)
+    record = poller.write("insert", "Lead", {"LastName": "Ng", "Company": "Northwind"})
+    sf_emulator.advance_clock(5)
+    poller.write("update", "Lead", {"Title": "CTO"}, id=record)
+    row = row_of(poller, "Lead", record)
+    bodies = [
+        relay.event("CREATE", "Lead", [record], row),
+        relay.event("GAP_UPDATE", "Lead", [record], row),
+        relay.event("GAP_OVERFLOW", "Lead", ["000000000000000AAA"], row),
+    ]
+    with iam_roles.acting_as("RelayFunction"):
+        _, failed = relay.deliver(bodies)
+    assert failed == []
+    assert sorted(m["body"]["type"] for m in poller.drain()) == ["leads.created", "leads.updated"]
+    performed = operations(iam_roles.recorder, "RelayFunction")
+    assert {
+        ("dynamodb", "BatchGetItem"),
+        ("dynamodb", "PutItem"),
+        ("dynamodb", "UpdateItem"),
+        ("secretsmanager", "GetSecretValue"),
+        ("sns", "PublishBatch"),
+    } <= performed
+    assert [str(f) for f in iam_roles.findings()] == []
+    _assert_allowed_with_a_customer_key(iam_roles, aws, scheduler)

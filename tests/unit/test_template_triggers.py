@@ -128,6 +128,7 @@ def test_a_failed_poll_cycle_is_not_retried_and_lands_in_an_alarmed_queue() -> N
         for r in resources.values()
         if r["Type"] == "AWS::CloudWatch::Alarm"
         and r["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and "PollerFailureQueue" in str(r["Properties"]["Dimensions"])  # (the relay's DLQ has its own)
     ]
     assert len(alarms) == 1
     (dimension,) = alarms[0]["Dimensions"]

@@ -11,123 +11,26 @@ the same record version.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-import boto3
 import pytest
 from sfconnector.events import BatchOutcome, OutboundMessage
 from sfconnector.runtime import get_runtime
-from sfconnector.stores.realtime import RelayBindings
-from sfconnector.stores.relayed import RelayedSeen, bucket_of
+from sfconnector.stores.relayed import bucket_of
 
-from tests.fixtures.actions import FakeLambdaContext, SeededConnection, load_function, seed_connection
+from tests.fixtures.actions import seed_connection
 from tests.fixtures.aws import AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.triggers.harness import Poller
-
-SYSTEM_ONLY = {"SystemModstamp", "IsDeleted", "attributes"}
-
-
-def _ms(stamp: str) -> int:
-    return int(datetime.fromisoformat(stamp).timestamp() * 1000)
-
-
-class Relay:
-    """The relay's side of a test: the source binding, the relay queue, the handler."""
-
-    def __init__(self, aws: AwsEnv, emulator: EmulatorHandle, connection: SeededConnection) -> None:
-        self.aws, self.emulator, self.connection = aws, emulator, connection
-        self.source = f"aws.partner/salesforce.com/{emulator.org_id}/0YL{uuid.uuid4().hex[:15]}"
-        dynamodb = boto3.client("dynamodb", region_name=aws.region)
-        RelayBindings(dynamodb, aws.table_name).bind(self.source, connection.connection_id)
-        self.seen = RelayedSeen(dynamodb, aws.table_name)
-        self.sqs = boto3.client("sqs", region_name=aws.region)
-        self.queue = self.sqs.create_queue(QueueName=f"relay-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-
-    def event(self, change_type: str, sobject: str, ids: list[str], row: dict[str, Any],
-              changed: Sequence[str] = ()) -> str:  # fmt: skip
-        """A change event of the row's version in Salesforce's shape (EventBridge's JSON)."""
-        if change_type == "CREATE":
-            body = {k: v for k, v in row.items() if k not in SYSTEM_ONLY and v is not None and k != "Id"}
-            commit, user = _ms(row["CreatedDate"]), row["CreatedById"]
-        elif change_type == "DELETE":
-            body, commit, user = {}, _ms(row["SystemModstamp"]), row["LastModifiedById"]
-        elif change_type.startswith("GAP_"):
-            body, commit, user = {}, _ms(row["SystemModstamp"]), row.get("LastModifiedById", "")
-        else:
-            body = {k: row[k] for k in changed}
-            body |= {"LastModifiedDate": row["LastModifiedDate"], "LastModifiedById": row["LastModifiedById"]}
-            commit, user = _ms(row["LastModifiedDate"]), row["LastModifiedById"]
-        header = {
-            "entityName": sobject, "recordIds": ids, "changeType": change_type,
-            "changeOrigin": "com/salesforce/api/rest/62.0", "transactionKey": uuid.uuid4().hex,
-            "sequenceNumber": 1, "commitTimestamp": commit, "commitUser": user, "commitNumber": 1,
-            "changedFields": list(changed), "nulledFields": [], "diffFields": [],
-        }  # fmt: skip
-        return json.dumps(
-            {
-                "version": "0",
-                "id": str(uuid.uuid4()),
-                "detail-type": f"{sobject}ChangeEvent",
-                "source": self.source,
-                "account": "123456789012",
-                "time": "2026-12-07T00:00:00Z",
-                "region": self.aws.region,
-                "resources": [],
-                "detail": {
-                    "payload": {"ChangeEventHeader": header, **body},
-                    "schema": "s",
-                    "event": {"replayId": 1},
-                },
-            },
-            separators=(",", ":"),
-        )
-
-    def deliver(self, bodies: Sequence[str]) -> tuple[list[str], list[str]]:
-        """Send the bodies to the relay queue, receive them as Lambda's event source mapping does
-        (batches of up to 10) and invoke the handler; returns (message ids, failed ids)."""
-        for body in bodies:
-            self.sqs.send_message(QueueUrl=self.queue, MessageBody=body)
-        sent, failed = [], []
-        while got := self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
-            records = [
-                {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                 "eventSource": "aws:sqs", "attributes": {}, "messageAttributes": {}}
-                for m in got
-            ]  # fmt: skip
-            answer = load_function("relay").lambda_handler(
-                {"Records": records}, FakeLambdaContext(function_name="relay")
-            )
-            failures = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
-            for m in got:  # what Lambda does with a partial batch response: the rest is deleted
-                sent.append(m["MessageId"])
-                if m["MessageId"] not in failures:
-                    self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
-                else:
-                    failed.append(m["MessageId"])
-                    self.sqs.change_message_visibility(
-                        QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=3600
-                    )
-        return sent, failed
+from tests.integration.triggers.relay_harness import Relay, ms, row_of
 
 
 @pytest.fixture
 def env(aws: AwsEnv, sf_emulator: EmulatorHandle, fresh_runtime: None) -> tuple[Poller, Relay]:
     connection = seed_connection(aws, sf_emulator, "conn-relay")
     return Poller(aws, sf_emulator, connection), Relay(aws, sf_emulator, connection)
-
-
-def _row(poller: Poller, sobject: str, record_id: str, fields: str = "FIELDS(ALL)") -> dict[str, Any]:
-    rows = poller.emulator.rest_client().get(
-        "/queryAll",
-        params={"q": f"SELECT {fields} FROM {sobject} WHERE Id = '{record_id}' LIMIT 1"},  # noqa: S608
-    )
-    return dict(rows.json()["records"][0])
 
 
 def _ids(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -150,7 +53,7 @@ def test_created_updated_deleted_undeleted_reach_the_subscriber_once_with_the_po
     for change_type, write, changed in steps:
         poller.emulator.advance_clock(5)
         record = write(record)
-        row = _row(poller, "Lead", record)
+        row = row_of(poller, "Lead", record)
         calls = poller.emulator.api_calls()
         _, failed = relay.deliver([relay.event(change_type, "Lead", [record], row, changed)])
         assert failed == []
@@ -175,7 +78,7 @@ def test_a_duplicated_or_redelivered_event_is_sent_once(env: tuple[Poller, Relay
     record = poller.write("insert", "Lead", {"LastName": "Ng", "Company": "Northwind"})
     poller.emulator.advance_clock(5)
     poller.write("update", "Lead", {"Title": "CTO"}, id=record)
-    body = relay.event("UPDATE", "Lead", [record], _row(poller, "Lead", record), ["Title"])
+    body = relay.event("UPDATE", "Lead", [record], row_of(poller, "Lead", record), ["Title"])
     relay.deliver([body, body])  # Salesforce duplicated it inside one batch
     relay.deliver([body])  # SQS redelivered it later
     delivered = poller.drain()
@@ -213,7 +116,7 @@ def test_a_refused_publish_fails_only_its_message_and_is_delivered_on_retry(
     poller.subscribe("leads.created")
     a = poller.write("insert", "Lead", {"LastName": "A", "Company": "A"})
     b = poller.write("insert", "Lead", {"LastName": "B", "Company": "B"})
-    bodies = [relay.event("CREATE", "Lead", [r], _row(poller, "Lead", r)) for r in (a, b)]
+    bodies = [relay.event("CREATE", "Lead", [r], row_of(poller, "Lead", r)) for r in (a, b)]
     ports = get_runtime().relay_ports
     real = ports.publisher
     ports.publisher = _Refusing(real, refuse=a)
@@ -232,7 +135,7 @@ def test_gap_events_re_read_their_records_one_call_per_200_ids(env: tuple[Poller
     poller.emulator.advance_clock(5)
     for record in records:
         poller.write("update", "Lead", {"Title": "VP"}, id=record)
-    row = _row(poller, "Lead", records[0], "Id, SystemModstamp, LastModifiedById")
+    row = row_of(poller, "Lead", records[0], "Id, SystemModstamp, LastModifiedById")
     gaps = [relay.event("GAP_UPDATE", "Lead", records[i : i + 21], row) for i in range(0, 210, 21)]
     calls = poller.emulator.api_calls()
     _, failed = relay.deliver(gaps)  # ten messages: one batch
@@ -256,10 +159,10 @@ def test_an_overflow_hands_the_object_to_reconciliation_without_a_call(env: tupl
     _, failed = relay.deliver([overflow])
     assert (failed, poller.emulator.api_calls() - calls, poller.drain()) == ([], 0, [])
     since = relay.seen.reconcile_since("conn-relay", "Lead")
-    assert since == _ms(stamp) // 1000
+    assert since == ms(stamp) // 1000
     earlier = stamp.replace(stamp[11:13], f"{int(stamp[11:13]) - 1:02d}") if stamp[11:13] != "00" else stamp
     relay.deliver([relay.event("GAP_OVERFLOW", "Lead", ["000000000000000AAA"], {"SystemModstamp": earlier})])
-    assert relay.seen.reconcile_since("conn-relay", "Lead") == _ms(earlier) // 1000  # the earliest stays
+    assert relay.seen.reconcile_since("conn-relay", "Lead") == ms(earlier) // 1000  # the earliest stays
 
 
 def test_unknown_sources_disconnected_connections_and_malformed_events_are_dropped(
@@ -268,7 +171,7 @@ def test_unknown_sources_disconnected_connections_and_malformed_events_are_dropp
     poller, relay = env
     poller.subscribe("leads.created")
     record = poller.write("insert", "Lead", {"LastName": "Ng", "Company": "Northwind"})
-    good = relay.event("CREATE", "Lead", [record], _row(poller, "Lead", record))
+    good = relay.event("CREATE", "Lead", [record], row_of(poller, "Lead", record))
     stranger = good.replace(relay.source, relay.source[:-5] + "ZZZZZ")
     _, failed = relay.deliver([stranger, "{not json", json.dumps({"source": relay.source, "detail": {}})])
     assert (failed, poller.drain()) == ([], [])
