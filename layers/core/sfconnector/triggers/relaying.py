@@ -107,10 +107,15 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
             report.rejected += 1
             logger.warning("change event rejected: %s", parsed.reason, extra={"source": parsed.source})
             continue
-        if parsed.source not in sources:
-            sources[parsed.source] = ports.bindings.lookup(parsed.source)
-        cid = sources[parsed.source]
-        conn = _connection(cid, connections, ports) if cid else None
+        try:
+            if parsed.source not in sources:
+                sources[parsed.source] = ports.bindings.lookup(parsed.source)
+            cid = sources[parsed.source]
+            conn = _connection(cid, connections, ports) if cid else None
+        except Exception:  # the state table failed this read: retry this message, not the batch
+            logger.exception("connection lookup failed", extra={"source": parsed.source})
+            failed.add(message_id)
+            continue
         if conn is None:
             report.dropped += 1
             logger.info(
@@ -119,23 +124,16 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
                 extra={"source": parsed.source, "connection_id": cid},
             )
             continue
-        try:
-            if parsed.header.changeType == relay.OVERFLOW:
-                ports.relayed.mark_reconcile(conn.record.connection_id, parsed.sobject, parsed.commit_second)
-                report.reconcile_marked += 1
-            elif parsed.header.changeType in relay.GAP_TYPES:
-                conn.gap.append((message_id, parsed))
-            else:
-                decided = relay.decide_event(
-                    parsed,
-                    conn.subscriptions,
-                    own_user_id=conn.record.user_id,
-                    org_id=conn.record.org_id,
-                )
-                pending.extend(_Pending(message_id, conn.record, c) for c in decided)
-        except Exception:  # a state write failed: retry this message only
-            logger.exception("change event failed", extra={"connection_id": conn.record.connection_id})
-            failed.add(message_id)
+        cid = conn.record.connection_id
+        if parsed.header.changeType == relay.OVERFLOW:
+            _reconcile(ports, cid, parsed.sobject, parsed.commit_second, report, failed, message_id)
+        elif parsed.header.changeType in relay.GAP_TYPES:
+            conn.gap.append((message_id, parsed))
+        else:
+            decided = relay.decide_event(
+                parsed, conn.subscriptions, own_user_id=conn.record.user_id, org_id=conn.record.org_id
+            )
+            pending.extend(_Pending(message_id, conn.record, c) for c in decided)
     for conn in connections.values():
         if conn is not None and conn.gap:
             pending.extend(_gap_changes(conn, ports, report, failed))
@@ -169,10 +167,9 @@ def _gap_changes(
     for sobject, events in by_sobject.items():
         subs = [s for s in conn.subscriptions if s.sobject == sobject and relay.relayable(s)]
         readable = [(m, e) for m, e in events if e.header.changeType != "GAP_DELETE"]
-        for _, event in events:
+        for message_id, event in events:
             if event.header.changeType == "GAP_DELETE":
-                ports.relayed.mark_reconcile(cid, sobject, event.commit_second)
-                report.reconcile_marked += 1
+                _reconcile(ports, cid, sobject, event.commit_second, report, failed, message_id)
         ids = list(dict.fromkeys(i for _, e in readable for i in e.header.recordIds))
         if not ids or not subs:
             continue
@@ -184,6 +181,10 @@ def _gap_changes(
             logger.warning("gap re-read failed: %s", type(exc).__name__, extra={"connection_id": cid})
             failed.update(m for m, _ in readable)
             continue
+        except Exception:  # anything else of one object's re-read: its messages are retried
+            logger.exception("gap re-read failed", extra={"connection_id": cid})
+            failed.update(m for m, _ in readable)
+            continue
         finally:
             report.salesforce_calls += client.api_calls - before
         by_id = {i[:15]: row for i, row in zip(ids, rows, strict=True)}
@@ -192,9 +193,8 @@ def _gap_changes(
             kinds = relay.kinds_for(event.header.changeType)
             for record_id in event.header.recordIds:
                 row = by_id.get(record_id[:15])
-                if row is None:
-                    ports.relayed.mark_reconcile(cid, sobject, event.commit_second)
-                    report.reconcile_marked += 1
+                if row is None:  # deleted since (or not visible): the reconciliation poll decides
+                    _reconcile(ports, cid, sobject, event.commit_second, report, failed, message_id)
                     continue
                 decided = relay.decide_row(
                     sobject,
@@ -207,6 +207,24 @@ def _gap_changes(
                 )
                 out.extend(_Pending(message_id, conn.record, c) for c in decided)
     return out
+
+
+def _reconcile(
+    ports: RelayPorts,
+    cid: str,
+    sobject: str,
+    since: int,
+    report: RelayReport,
+    failed: set[str],
+    message_id: str,
+) -> None:
+    try:
+        ports.relayed.mark_reconcile(cid, sobject, since)
+    except Exception:
+        logger.exception("reconcile marker write failed", extra={"connection_id": cid})
+        failed.add(message_id)
+    else:
+        report.reconcile_marked += 1
 
 
 def _gap_fields(cid: str, sobject: str, subs: list[Subscription], ports: RelayPorts) -> list[str]:
