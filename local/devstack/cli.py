@@ -145,6 +145,11 @@ def print_banner(stack: LocalStack) -> None:
             state = "" if spec.enabled else "  (disabled)"
             say(f"  {spec.function_id}.{spec.event_name}: {spec.expression}{state}")
         say()
+    if template.sqs_events:
+        say("SQS event sources:")
+        for sqs in template.sqs_events:
+            say(f"  {sqs.function_id}.{sqs.event_name}: {sqs.queue_id}, batches of up to {sqs.batch_size}")
+        say()
     if stack.events is not None:
         say(
             f"Events: the SNS topic(s) deliver to SQS queue {stack.events.queue_name}; "

@@ -37,6 +37,7 @@ from devstack.resources import Resource, ResourceFactory, local_api_id
 from devstack.sandbox import Sandboxes
 from devstack.schedules import ScheduleClock, ScheduleRunner
 from devstack.sigv4 import DemoTenant, KeyRing, SigV4Verifier, create_demo_tenants
+from devstack.sqs_events import SqsEventSource
 from devstack.template import FunctionSpec, StackTemplate, read_template
 
 if TYPE_CHECKING:
@@ -312,6 +313,25 @@ class LocalStack:
         self.schedules.add_template_schedules(template.schedules)
         self.schedules.start()
         self._stops.append(("schedules", self.schedules.stop))
+
+        # SQS event sources (the relay's RelayQueue): a thread per event, invoking in a worker as
+        # Lambda's event source mapping invokes (synchronously, batches up to BatchSize).
+        for sqs_event in template.sqs_events:
+            queue = self.resources.get(sqs_event.queue_id)
+            if not sqs_event.enabled or queue is None or sqs_event.function_id not in template.functions:
+                continue
+            source = SqsEventSource(
+                spec=sqs_event,
+                function=template.functions[sqs_event.function_id],
+                sqs=factory.client("sqs"),
+                queue_url=str(queue.ref),
+                queue_arn=str(queue.attributes.get("Arn", "")),
+                region=config.region,
+                invoke=sandboxes.invoke,
+                log=self.log,
+            )
+            source.start()
+            self._stops.append((f"sqs {source.label}", source.stop))
 
         topics = [str(r.ref) for r in self.resources.values() if r.type == "AWS::SNS::Topic"]
         if topics:

@@ -72,6 +72,18 @@ class ScheduleSpec(_Frozen):
     name: str | None = None
 
 
+class SqsEventSpec(_Frozen):
+    """An SQS event of a function (an event source mapping): the queue's logical id, the batch."""
+
+    function_id: str
+    event_name: str
+    queue_id: str
+    batch_size: int = 10
+    report_failures: bool = False
+    """``FunctionResponseTypes: [ReportBatchItemFailures]``: the answer names the messages to retry."""
+    enabled: bool = True
+
+
 class FunctionSpec(_Frozen):
     """An ``AWS::Serverless::Function`` with Globals merged in."""
 
@@ -119,6 +131,7 @@ class StackTemplate(_Frozen):
     routes: tuple[RouteSpec, ...]
     schedules: tuple[ScheduleSpec, ...]
     resources: dict[str, ResourceSpec]
+    sqs_events: tuple[SqsEventSpec, ...] = ()
     unsupported_events: tuple[str, ...] = ()
 
     def context(
@@ -259,6 +272,34 @@ def _schedule_spec(function_id: str, event_name: str, kind: str, props: Mapping[
     )
 
 
+def _sqs_spec(
+    function_id: str, event_name: str, props: Mapping[str, Any], ctx: ResolveContext
+) -> SqsEventSpec:
+    where = f"{function_id}.Events.{event_name}"
+    queue = props.get("Queue")
+    # The queue is read, not resolved: it exists only once moto is up.
+    if not (
+        isinstance(queue, dict)
+        and isinstance(queue.get("Fn::GetAtt"), list)
+        and queue["Fn::GetAtt"][1:] == ["Arn"]
+    ):
+        raise TemplateError(f"{where}: Queue must be !GetAtt <queue>.Arn of a queue of the template")
+    resolved = resolve({k: v for k, v in props.items() if k != "Queue"}, ctx, where)
+    batch = int(resolved.get("BatchSize", 10))
+    if not 1 <= batch <= 10:
+        raise TemplateError(
+            f"{where}: BatchSize {batch} is outside 1-10 (the local stack reads standard queues)"
+        )
+    return SqsEventSpec(
+        function_id=function_id,
+        event_name=event_name,
+        queue_id=str(queue["Fn::GetAtt"][0]),
+        batch_size=batch,
+        report_failures="ReportBatchItemFailures" in (resolved.get("FunctionResponseTypes") or []),
+        enabled=bool(resolved.get("Enabled", True)),
+    )
+
+
 def read_template(
     path: Path,
     *,
@@ -306,6 +347,7 @@ def read_template(
 
     routes: list[RouteSpec] = []
     schedules: list[ScheduleSpec] = []
+    sqs_events: list[SqsEventSpec] = []
     unsupported: list[str] = []
     for logical_id, props in function_props.items():
         functions[logical_id] = _function_spec(logical_id, props, ctx, base_dir, stack_name)
@@ -348,6 +390,8 @@ def read_template(
             elif event_type in _SCHEDULE_TYPES:
                 resolved = resolve(event_props, ctx, where)
                 schedules.append(_schedule_spec(logical_id, event_name, event_type, resolved))
+            elif event_type == "SQS":
+                sqs_events.append(_sqs_spec(logical_id, event_name, event_props, ctx))
             else:
                 unsupported.append(f"{where} ({event_type})")
 
@@ -362,6 +406,7 @@ def read_template(
         schedules=tuple(schedules),
         resources=resources,
         unsupported_events=tuple(unsupported),
+        sqs_events=tuple(sqs_events),
     )
 
 
