@@ -546,14 +546,16 @@ class Runtime:
         from sfconnector.stores.realtime import RelayBindings
         from sfconnector.triggers.realtime_setup import RealtimePorts, RealtimeSettings, RealtimeSetupService
 
+        settings = RealtimeSettings.from_env(self._env)
         return RealtimeSetupService(
             RealtimePorts(
                 connections=self.connections,
                 subscriptions=self.subscriptions.list,
                 bindings=RelayBindings(lambda: self.dynamodb, self.settings.table_name),
                 bus=PartnerBus(lambda: self.aws_client("events")),
-                queue_arn=RealtimeSettings.from_env(self._env).relay_queue_arn,
+                queue_arn=settings.relay_queue_arn,
                 usage=self.usage_recorder,
+                source_wait_seconds=settings.source_wait_seconds,
             )
         )
 

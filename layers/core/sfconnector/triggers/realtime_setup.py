@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,6 +135,9 @@ class RealtimeSettings(EnvSettings):
     relay_queue_arn: str | None = Field(None, alias="RELAY_QUEUE_ARN", max_length=2048)
     """The stack's relay queue, the rule's target on every partner bus (its account and region
     are the ones the Named Credential gives Salesforce); unset: no real-time triggers here."""
+    source_wait_seconds: float = Field(6.0, alias="REALTIME_SOURCE_WAIT_SECONDS", ge=0, le=20)
+    """How long a PUT waits for Salesforce to create the partner event source (it does so shortly
+    after the relay config) before answering ``association: pending`` (PUT again to finish)."""
 
 
 def queue_endpoint(queue_arn: str | None) -> tuple[str, str, str]:
@@ -175,6 +179,13 @@ def _member_name(channel_name: str, sobject: str) -> str:
     return f"{channel_name.removesuffix('__chn')}_chn_{change_event_name(sobject).replace('__', '_')}"
 
 
+def _sobject_of(entity: str) -> str:
+    """``AccountChangeEvent`` -> Account, ``Invoice__ChangeEvent`` -> Invoice__c."""
+    if entity.endswith("__ChangeEvent"):
+        return entity.removesuffix("__ChangeEvent") + "__c"
+    return entity.removesuffix("ChangeEvent")
+
+
 def _sf_text(exc: SalesforceError) -> str:
     return f"{exc.error_code}: {exc.message}"[:500]
 
@@ -189,6 +200,8 @@ class RealtimePorts:
     queue_arn: str | None
     """The stack's relay queue (``RELAY_QUEUE_ARN``); None: this deployment has none."""
     usage: ApiUsageRecorder | None = None
+    source_wait_seconds: float = 6.0
+    sleep: Callable[[float], None] = time.sleep
 
 
 @dataclass
@@ -205,7 +218,9 @@ class _Run:
         self.steps.append(step)
         return step
 
-    def create(self, type_name: str, step: str, full_name: str, metadata: dict[str, Any]) -> str:
+    def create(
+        self, type_name: str, step: str, full_name: str, metadata: dict[str, Any], target: str | None = None
+    ) -> str:
         """Create (or adopt one of the same developer name, made by an earlier request that did
         not live to store it)."""
         try:
@@ -217,10 +232,10 @@ class _Run:
             if not rows:
                 raise
             record_id = str(rows[0]["Id"])
-            self.step(step, "exists", id=record_id, target=full_name)
+            self.step(step, "exists", id=record_id, target=target or full_name)
             return record_id
         self.created.append((type_name, record_id, step))
-        self.step(step, "created", id=record_id, target=full_name)
+        self.step(step, "created", id=record_id, target=target or full_name)
         return record_id
 
     def rollback(self) -> None:
@@ -332,6 +347,7 @@ class RealtimeSetupService:
                 )
 
         channel_id = previous.channel_id if previous else None
+        made_channel = False
         if channel_id is not None and tooling.get(CHANNEL, channel_id) is not None:
             run.step("channel", "exists", id=channel_id, target=names["channel"])
         elif candidates:
@@ -341,11 +357,13 @@ class RealtimeSetupService:
                 names["channel"],
                 {"channelType": "data", "label": f"sfconnector {connection_id}"[:80]},
             )
+            made_channel = bool(run.created)  # else adopted by name: it may have members
         else:
             channel_id = None
 
         members: dict[str, dict[str, Any]] = {}
-        if channel_id is not None:
+        if channel_id is not None and not made_channel:
+            # (A channel this request made has no members yet: no call.)
             rows = tooling.query(
                 MEMBER, ["Id", "DeveloperName", "SelectedEntity"], Eq("EventChannel", channel_id)
             )
@@ -355,7 +373,9 @@ class RealtimeSetupService:
         for entity, row in members.items():
             if entity not in wanted:
                 tooling.delete(MEMBER, str(row["Id"]))
-                run.step("member", "deleted", id=str(row["Id"]), target=str(row.get("SelectedEntity")))
+                run.step(
+                    "member", "deleted", id=str(row["Id"]), target=_sobject_of(str(row.get("SelectedEntity")))
+                )
         previous_fields = {o.sobject.lower(): o.enriched_fields for o in previous.objects} if previous else {}
         allocation_error: str | None = None
         for sobject in candidates:
@@ -385,7 +405,7 @@ class RealtimeSetupService:
                 continue
             else:
                 try:
-                    member_id = run.create(MEMBER, "member", member_name, metadata)
+                    member_id = run.create(MEMBER, "member", member_name, metadata, target=sobject)
                 except SalesforceError as exc:
                     if exc.error_code == "LIMIT_EXCEEDED":
                         allocation_error = _sf_text(exc)
@@ -533,7 +553,7 @@ class RealtimeSetupService:
             self._dissociate(previous.source_name or "", connection_id, run)
         bus = self._ports.bus
         try:
-            arn, made = bus.associate(source)
+            arn, made = self._associate(source)
         except PartnerSourceMissingError:
             run.step(
                 "event_bus",
@@ -546,13 +566,26 @@ class RealtimeSetupService:
         rule, missing = bus.route(source, queue_arn)
         run.step("rule", "created" if missing else "exists", id=rule, target=queue_arn)
         try:
-            self._ports.bindings.bind(source, connection_id)
+            bound = self._ports.bindings.bind(source, connection_id)
         except RelayBindingConflictError:
             raise RealtimeUnavailableError(
                 "Another connection relays this org's channel already.", salesforce_code=None, steps=run.steps
             ) from None
-        run.step("binding", "created", target=source)
+        run.step("binding", "created" if bound else "exists", target=source)
         return state.model_copy(update={"event_bus_arn": arn, "rule_name": rule, "association": "associated"})
+
+    def _associate(self, source: str) -> tuple[str, bool]:
+        """Associate the source, waiting (bounded, doubling pauses) for Salesforce to create it."""
+        waited, pause = 0.0, 0.25
+        while True:
+            try:
+                return self._ports.bus.associate(source)
+            except PartnerSourceMissingError:
+                if waited + pause > self._ports.source_wait_seconds:
+                    raise
+            self._ports.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 2.0)
 
     def _dissociate(self, source: str, connection_id: str, run: _Run) -> None:
         bus = self._ports.bus
@@ -623,7 +656,7 @@ class RealtimeSetupService:
             # The channel's members as Salesforce has them (one made by a request that did not
             # live to store it would keep the channel from being deleted).
             for row in tooling.query(MEMBER, ["Id", "SelectedEntity"], Eq("EventChannel", state.channel_id)):
-                remove(MEMBER, "member", str(row["Id"]), str(row.get("SelectedEntity") or ""))
+                remove(MEMBER, "member", str(row["Id"]), _sobject_of(str(row.get("SelectedEntity") or "")))
             remove(CHANNEL, "channel", state.channel_id, state.channel_name)
         elif state.channel_id is not None:
             run.step("channel", "absent", id=state.channel_id, target=state.channel_name)
