@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
         default=env("SF_EMULATOR_CUSTOM_CONFIG") or None,
         help="extra custom objects/fields/history tracking (JSON, same shape as metadata/custom.json)",
     )
+    p.add_argument(
+        "--aws-endpoint-url",
+        default=env("SF_EMULATOR_AWS_ENDPOINT_URL") or None,
+        help="where Event Relay reaches EventBridge: a URL (moto server), 'default' (boto3's endpoints) or "
+        "unset (no AWS: change events are stored, never sent); env SF_EMULATOR_AWS_ENDPOINT_URL",
+    )
     p.add_argument("--verbose", action="store_true", help="log every request path")
     return p
 
@@ -102,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         settings["client_id"] = args.client_id
     if args.client_secret:
         settings["client_secret"] = SecretStr(args.client_secret)
+    if args.aws_endpoint_url:
+        settings["aws_endpoint_url"] = args.aws_endpoint_url
     if args.custom_config:
         settings["custom_config"] = Path(args.custom_config)
     try:

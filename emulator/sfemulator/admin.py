@@ -21,6 +21,7 @@ from sfemulator.faults import FaultSpec
 from sfemulator.ids import normalize_id
 from sfemulator.listviews import LISTVIEW_PREFIX, ListViewSpec, build_list_view
 from sfemulator.oauth import DEFAULT_SCOPES, ConnectedApp, TokenError, public_key_problem
+from sfemulator.relay import RelayFaultSpec, Writer
 from sfemulator.wire import Request, Response
 
 if TYPE_CHECKING:
@@ -45,6 +46,12 @@ class ConfigBody(_Body):
     daily_api_limit: int | None = Field(default=None, ge=0)
     min_query_batch_size: int | None = Field(default=None, ge=1, le=2000)
     bulk_hard_delete: bool | None = None
+    cdc_entity_limit: int | None = Field(default=None, ge=0)
+    event_delivery_limit: int | None = Field(default=None, ge=0)
+    event_relay_enabled: bool | None = None
+    customize_application: bool | None = None
+    aws_endpoint_url: str | None = Field(default=None, max_length=2000)
+    """A URL, ``default`` (boto3's endpoints: in-process moto) or "" (no AWS)."""
 
 
 class ClockBody(_Body):
@@ -200,6 +207,9 @@ class AdminApi:
         if path == "config" and m in ("POST", "PATCH"):
             body = self._parse(ConfigBody, req)
             for key, value in body.model_dump(exclude_none=True).items():
+                if key == "aws_endpoint_url":
+                    value = value or None
+                    org.relay.use_endpoint(value)
                 setattr(org.config, key, value)
                 if key == "refresh_token_rotation":
                     app = org.oauth.apps.get(org.config.client_id)
@@ -219,6 +229,8 @@ class AdminApi:
             if not ident.isdigit() or not org.faults.remove(int(ident)):
                 return _bad(f"no fault {ident}", 404)
             return _ok({"removed": int(ident)})
+        if path.startswith("relay"):
+            return self._relay(path, req)
         if path == "sessions/expire" and m == "POST":
             return _ok({"expired": org.oauth.expire_all()})
         if path == "tokens" and m == "POST":
@@ -324,6 +336,28 @@ class AdminApi:
             return _ok({"saved": True})
         return _bad(f"no admin endpoint {m} {req.path}", 404)
 
+    def _relay(self, path: str, req: Request) -> Response:
+        """Event Relay's state, faults and a flush that waits for queued deliveries (tests)."""
+        relay = self.org.relay
+        m = req.method
+        if path == "relay" and m == "GET":
+            relay.refresh_feedback()
+            return _ok(relay.status())
+        if path == "relay/flush" and m == "POST":
+            done = relay.flush()
+            return _ok({"flushed": done, **relay.status()}, 200 if done else 504)
+        if path == "relay/faults":
+            if m == "GET":
+                return _ok({"faults": relay.status()["faults"]})
+            if m == "POST":
+                return _ok(relay.add_fault(self._parse(RelayFaultSpec, req)), 201)
+            if m == "DELETE":
+                relay.remove_faults()
+                return _ok({"faults": []})
+        if path.startswith("relay/events/") and m == "GET":
+            return _ok({"events": relay.stored(path.removeprefix("relay/events/"))})
+        return _bad(f"no admin endpoint {m} {req.path}", 404)
+
     def _list_view(self, body: ListViewBody) -> Response:
         org = self.org
         sobj = org.schema.get(body.sobject)
@@ -353,6 +387,7 @@ class AdminApi:
             return _bad(f"sobject: unknown sObject {body.sobject}", 404)
         user_id = self._user(body.username, None)
         stamp = org.clock.now() - dt.timedelta(seconds=body.seconds_ago)
+        org.writer = Writer(user_id)
         with org.transaction():
             if body.operation == "insert":
                 rid = org.dml.insert(sobj, body.fields, user_id=user_id, stamp=stamp)

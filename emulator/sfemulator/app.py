@@ -15,6 +15,7 @@ from sfemulator.admin import AdminApi
 from sfemulator.calls import CallContext, Result, Upload
 from sfemulator.errors import ApiError
 from sfemulator.faults import FaultHit
+from sfemulator.relay import Writer
 from sfemulator.rest import RestApi
 from sfemulator.soap import SOAP_PATH, SoapApi
 from sfemulator.store import FileBlob
@@ -135,6 +136,7 @@ class EmulatorApp:
             ctx = CallContext(
                 user_id=session.user_id, version=version, query_options=req.header("sforce-query-options")
             )
+            org.writer = Writer.from_call(session.user_id, "rest", version, req.header("sforce-call-options"))
             if req.body_file is not None:
                 ctx.upload = Upload(req.header("content-type") or "", req.body_file, req.body_size)
             # Split before decoding: an external id value may contain an encoded "/".

@@ -24,6 +24,7 @@ from sfemulator.calls import CallContext, Result, first, parse_json_body
 from sfemulator.clock import format_datetime
 from sfemulator.errors import ApiError, not_found, refuse_id_on_insert
 from sfemulator.ids import IdGenerator, normalize_id
+from sfemulator.relay import Writer
 
 if TYPE_CHECKING:
     from sfemulator.org import Org
@@ -412,6 +413,7 @@ class BulkJobs:
         sobj = org.schema.get(job.sobject)
         assert sobj is not None
         index = self._external_index(sobj, job.external_id_field) if job.operation == "upsert" else None
+        org.writer = Writer(job.created_by)  # the job's owner commits its rows (CDC commitUser)
         for row in rows:
             values: dict[str, Any] = {}
             for name, cell in zip(job.header, row, strict=True):

@@ -24,9 +24,11 @@ from sfemulator.ids import IdGenerator, normalize_id
 from sfemulator.listviews import ListViewCatalog, load_list_views
 from sfemulator.oauth import AccessToken, ConnectedApp, OAuthService, RefreshToken
 from sfemulator.query import OrgRecordSource, QueryService
+from sfemulator.relay import EventRelay, Writer
 from sfemulator.schema import Schema, load_schema
 from sfemulator.seed import SALES_USERNAME, seed_demo_org, seed_users
 from sfemulator.store import OrgData, Snapshot, blob_bytes
+from sfemulator.tooling import ToolingObjects
 from sfemulator.versions import DEFAULT_API_VERSION, SERVED_VERSIONS
 
 __all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_ORG_ID", "Org", "OrgConfig"]
@@ -67,6 +69,19 @@ class OrgConfig(BaseModel):
     bulk_hard_delete: bool = True
     """The running user holds "Bulk API Hard Delete" (False: hardDelete jobs are refused)."""
     fault_seed: int = 0
+    # Change Data Capture and Event Relay (sfemulator.tooling, sfemulator.relay; docs/emulator.md).
+    cdc_entity_limit: int = Field(default=5, ge=0)
+    """Entities selectable for CDC across all channels (5 on Developer/Enterprise/Unlimited)."""
+    event_delivery_limit: int = Field(default=10000, ge=0)
+    """Event deliveries per rolling 24 hours (Developer Edition's 10,000)."""
+    event_relay_enabled: bool = True
+    """The org has Event Relay (False: EventRelayConfig creation is refused)."""
+    customize_application: bool = True
+    """The running user holds "Customize Application" (False: Tooling writes are refused)."""
+    aws_endpoint_url: str | None = None
+    """Where the relay reaches EventBridge: a URL (moto server mode), ``default`` (boto3's own
+    endpoints, which an in-process ``moto.mock_aws`` intercepts) or None: no AWS, so nothing leaves
+    the emulator (events are still stored and counted)."""
 
     @field_validator("org_id")
     @classmethod
@@ -108,6 +123,11 @@ class Org:
         self.list_views: ListViewCatalog = load_list_views(self.schema, self.ids)
         self.oauth = OAuthService(self)
         self.faults = FaultInjector(self.config.fault_seed)
+        self.tooling = ToolingObjects()
+        self.relay = EventRelay(self)
+        self.writer = Writer("")
+        """Who writes in the current call (set under the lock by each entry point): CDC headers."""
+        self.data.on_commit = self.relay.capture
         self.api_calls = 0
         self._usage_day = self.clock.now().date()
         self.generation = 0
@@ -119,6 +139,7 @@ class Org:
         else:
             seed_users(self)
         self.sales_user_id = self.user_id_for(SALES_USERNAME) or self.admin_user_id
+        self.writer = Writer(self.admin_user_id)
         self._register_default_app()
         self._seed: Snapshot = self.data.snapshot(self.ids.counter)
         self._seed_views = self.list_views.copy()
@@ -271,6 +292,9 @@ class Org:
             self.bulk.clear()
             self.list_views = self._seed_views.copy()
             self.faults.clear()
+            self.tooling.clear()
+            self.relay.clear()
+            self.writer = Writer(self.admin_user_id)
             self.clock.reset()
             self.api_calls = 0
             self._usage_day = self.clock.now().date()

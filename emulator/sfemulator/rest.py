@@ -22,6 +22,7 @@ from sfemulator.errors import ApiError, not_found
 from sfemulator.ids import is_id_shaped, normalize_id
 from sfemulator.schema import SObjectDef
 from sfemulator.store import FileBlob
+from sfemulator.tooling import ToolingApi
 from sfemulator.versions import VERSIONS, is_served
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class RestApi:
         self.org = org
         self._limits: dict[str, Any] = json.loads((_METADATA / "limits.json").read_text("utf-8"))
         self._global: dict[str, Any] = json.loads((_METADATA / "global.json").read_text("utf-8"))
+        self.tooling = ToolingApi(org)
 
     # ----------------------------------------------------------------------------------------
     def versions(self, base_url: str) -> list[dict[str, str]]:
@@ -111,6 +113,8 @@ class RestApi:
             return self._query(head == "queryAll", parts[1:], query, ctx)
         if head == "jobs":
             return self.org.bulk.dispatch(method, parts[1:], query, body, ctx)
+        if head == "tooling":
+            return self.tooling.dispatch(method, parts[1:], query, body, ctx)
         if head == "limits" and len(parts) == 1:
             if method != "GET":
                 raise _methods_not_allowed(method, "GET,HEAD")
@@ -485,6 +489,10 @@ class RestApi:
         limits = dict(self._limits)  # only the top-level entry below is replaced
         cap = self.org.config.daily_api_limit
         limits["DailyApiRequests"] = {"Max": cap, "Remaining": max(cap - self.org.api_calls, 0)}
+        # Change events handed to a relay draw on this allocation (rolling 24 h).
+        events = self.org.config.event_delivery_limit
+        used = self.org.relay.allocation_used()
+        limits["DailyDeliveredPlatformEvents"] = {"Max": events, "Remaining": max(events - used, 0)}
         return Result(200, limits)
 
     # -- list views ---------------------------------------------------------------------------

@@ -354,6 +354,7 @@ class EmulatorServer:
             self._thread.join(timeout=5)
         if self._saver is not None:
             self._saver.join(timeout=5)
+        self.org.relay.close()  # the event relay's delivery thread goes with the server
         if self.state_file is not None:
             self.save()
         if self._tls_dir is not None:

@@ -16,6 +16,7 @@ from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from sfemulator.convert import ConvertFailure, LeadConvert, convert_lead
+from sfemulator.relay import Writer
 from sfemulator.wire import Request, Response
 
 if TYPE_CHECKING:
@@ -139,6 +140,10 @@ class SoapApi:
                 return _fault("INVALID_BATCH_SIZE", f"convertLead takes 1 to {_MAX_CONVERTS} leadConverts")
             if not org.try_count_call():
                 return _fault("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            client = _element_text(envelope, "client")  # the CallOptions header's client name
+            org.writer = Writer.from_call(
+                session.user_id, "soap", org.version, f"client={client}" if client else None
+            )
             results = []
             for element in converts:
                 request = _lead_convert(element)

@@ -6,7 +6,7 @@ so a snapshot is a cheap shallow copy per record. Binary bodies (Attachment.Body
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,8 @@ from typing import Any
 __all__ = ["Blob", "FileBlob", "OrgData", "Snapshot", "blob_bytes", "blob_size"]
 
 Record = dict[str, Any]
+Committed = list[tuple[str, str, Record | None, Record | None]]
+"""A committed transaction's writes: (sObject, id, the record before it, the record after it)."""
 _CHUNK = 1024 * 1024
 
 
@@ -81,6 +83,8 @@ class OrgData:
     deleted_at: dict[str, str] = field(default_factory=dict)
     autonumbers: dict[str, int] = field(default_factory=dict)
     _journal: list[dict[str, _Undo]] = field(default_factory=list)
+    on_commit: Callable[[Committed], None] | None = None
+    """Told of each outermost commit (Change Data Capture); the journal's before-images make it cheap."""
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, record_id: str) -> tuple[str, Record] | None:
@@ -160,6 +164,13 @@ class OrgData:
             outer = self._journal[-1]
             for rid, undo in frame.items():
                 outer.setdefault(rid, undo)
+        elif self.on_commit is not None and frame:
+            self.on_commit(
+                [
+                    (undo.sobject, rid, undo.record, self.records.get(undo.sobject, {}).get(rid))
+                    for rid, undo in frame.items()
+                ]
+            )
 
     def rollback(self) -> None:
         frame = self._journal.pop()

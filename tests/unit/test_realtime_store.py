@@ -59,8 +59,8 @@ def test_realtime_state_survives_the_table(repo: ConnectionRepository) -> None:
 
 def test_bind_lookup_unbind(bindings: RelayBindings) -> None:
     assert bindings.lookup(SOURCE) is None
-    bindings.bind(SOURCE, "c-1")
-    bindings.bind(SOURCE, "c-1")  # again: a no-op
+    assert bindings.bind(SOURCE, "c-1") is True
+    assert bindings.bind(SOURCE, "c-1") is False  # again: a no-op
     assert bindings.lookup(SOURCE) == "c-1"
     with pytest.raises(RelayBindingConflictError):
         bindings.bind(SOURCE, "c-2")

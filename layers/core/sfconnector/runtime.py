@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from sfconnector.stores.tenant_credentials import TenantCredentials
     from sfconnector.stores.tokens import SecretsTokenStore
     from sfconnector.triggers.poller import PollerPorts, PollerSettings
+    from sfconnector.triggers.realtime_setup import RealtimeSetupService
     from sfconnector.triggers.relaying import RelayPorts
     from sfconnector.triggers.scheduling import PollingControl
     from sfconnector.triggers.subscriptions import SubscriptionService
@@ -534,6 +535,29 @@ class Runtime:
             client_factory=self.salesforce,
             record_usage=self.usage_recorder.record,
             limits=SubscriptionLimits.from_env(self._env),
+        )
+
+    # ---- triggers: real-time setup (CDC through Event Relay; /connections/{cid}/realtime) --------
+
+    @cached_property
+    def realtime_setup(self) -> RealtimeSetupService:
+        """The org's CDC channel and relay (Tooling API), the partner bus and its rule into the
+        relay queue (EventBridge), the source -> connection binding (state table)."""
+        from sfconnector.stores.partner_bus import PartnerBus
+        from sfconnector.stores.realtime import RelayBindings
+        from sfconnector.triggers.realtime_setup import RealtimePorts, RealtimeSettings, RealtimeSetupService
+
+        settings = RealtimeSettings.from_env(self._env)
+        return RealtimeSetupService(
+            RealtimePorts(
+                connections=self.connections,
+                subscriptions=self.subscriptions.list,
+                bindings=RelayBindings(lambda: self.dynamodb, self.settings.table_name),
+                bus=PartnerBus(lambda: self.aws_client("events")),
+                queue_arn=settings.relay_queue_arn,
+                usage=self.usage_recorder,
+                source_wait_seconds=settings.source_wait_seconds,
+            )
         )
 
     # ---- triggers: the poller's ports (engine; one block) ----------------------------------------

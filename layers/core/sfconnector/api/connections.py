@@ -128,11 +128,13 @@ def _pages() -> dict[int, Any]:
 
 def build_connections_app() -> ApiResolver:
     """The function's resolver (routes only; the service behind it is built on the first request)."""
+    from sfconnector.api.realtime import build_realtime_router
     from sfconnector.api.subscriptions import build_subscriptions_router
 
     app = new_resolver()
     app.include_router(build_connections_router(documented=False))
     app.include_router(build_subscriptions_router(documented=False))
+    app.include_router(build_realtime_router(documented=False))
     return app
 
 

@@ -176,6 +176,7 @@ def openapi_document() -> dict[str, Any]:
         from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Tag
 
         from sfconnector.api.connections import build_connections_router
+        from sfconnector.api.realtime import build_realtime_router
         from sfconnector.api.subscriptions import build_subscriptions_router
 
         whole = new_resolver()
@@ -183,6 +184,7 @@ def openapi_document() -> dict[str, Any]:
             whole.include_router(build_family_router(family.key))
         whole.include_router(build_connections_router())
         whole.include_router(build_subscriptions_router())
+        whole.include_router(build_realtime_router())
         whole.include_router(_documents_router())
         sigv4 = APIKey.model_validate(
             {

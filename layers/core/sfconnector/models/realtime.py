@@ -97,6 +97,11 @@ class RealtimeObject(BaseModel):
     member_id: str | None = None
     member_name: str | None = None
     enriched_fields: list[str] = Field(default_factory=list)
+    polled_triggers: list[str] = Field(
+        default_factory=list,
+        description="The connection's triggers on a relayed object that stay on polling (entered list "
+        "view: list membership is not in a change event).",
+    )
 
 
 class RealtimeState(BaseModel):

@@ -81,6 +81,9 @@ class RealtimeFeedback(BaseModel):
     error_code: str | None = None
     error_message: str | None = None
     error_time: str | None = None
+    last_relayed_event_time: str | None = Field(
+        default=None, description="When Salesforce last relayed an event to EventBridge."
+    )
 
 
 class DeliveryUsage(BaseModel):

@@ -44,11 +44,12 @@ class RelayBindings(DynamoStore):
     def _key(source_name: str) -> dict[str, dict[str, str]]:
         return {"pk": {"S": f"RELAYSOURCE#{_validate_source(source_name)}"}, "sk": {"S": BINDING}}
 
-    def bind(self, source_name: str, connection_id: str) -> None:
-        """Bind the source to the connection (again: a no-op); :class:`RelayBindingConflictError`
-        when another connection holds it, so one org's events never reach two tenants."""
+    def bind(self, source_name: str, connection_id: str) -> bool:
+        """Bind the source to the connection (again: a no-op); True when it was not bound before.
+        :class:`RelayBindingConflictError` when another connection holds it, so one org's events
+        never reach two tenants."""
         try:
-            self.client.put_item(
+            answer = self.client.put_item(
                 TableName=self.table_name,
                 Item={
                     **self._key(source_name),
@@ -56,12 +57,14 @@ class RelayBindings(DynamoStore):
                 },
                 ConditionExpression="attribute_not_exists(pk) OR connection_id = :cid",
                 ExpressionAttributeValues={":cid": {"S": connection_id}},
+                ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             holder = self.lookup(source_name)
             raise RelayBindingConflictError(source_name, holder or "") from None
+        return "Attributes" not in answer
 
     def lookup(self, source_name: str) -> str | None:
         """The connection the source is bound to (None: none, e.g. torn down)."""
