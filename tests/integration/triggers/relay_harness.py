@@ -78,33 +78,37 @@ class Relay:
         )
 
     def deliver(self, bodies: Sequence[str]) -> tuple[list[str], list[str]]:
-        """Send the bodies to the relay queue, receive them as Lambda's event source mapping does
-        (batches of up to 10) and invoke the handler; returns (message ids, failed ids)."""
+        """Send the bodies to the relay queue and run what is queued through the handler."""
         for body in bodies:
             self.sqs.send_message(QueueUrl=self.queue, MessageBody=body)
-        sent, failed = [], []
-        while got := self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
-            records = [
-                {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                 "eventSource": "aws:sqs", "attributes": {}, "messageAttributes": {}}
-                for m in got
-            ]  # fmt: skip
-            answer = load_function("relay").lambda_handler(
-                {"Records": records}, FakeLambdaContext(function_name="relay")
-            )
-            failures = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
-            for m in got:  # what Lambda does with a partial batch response: the rest is deleted
-                sent.append(m["MessageId"])
-                if m["MessageId"] not in failures:
-                    self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
-                else:
-                    failed.append(m["MessageId"])
-                    self.sqs.change_message_visibility(
-                        QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=3600
-                    )
-        return sent, failed
+        return run_queue(self.sqs, self.queue)
+
+
+def run_queue(sqs: Any, queue_url: str) -> tuple[list[str], list[str]]:
+    """Receive the queue's messages as Lambda's event source mapping does (batches of up to 10),
+    invoke the relay's handler and apply its partial batch response; returns (message ids, failed
+    ids). A failed message is hidden for an hour (its retry is the test's to make)."""
+    sent, failed = [], []
+    while got := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        records = [
+            {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+             "eventSource": "aws:sqs", "attributes": {}, "messageAttributes": {}}
+            for m in got
+        ]  # fmt: skip
+        answer = load_function("relay").lambda_handler(
+            {"Records": records}, FakeLambdaContext(function_name="relay")
+        )
+        failures = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+        for m in got:  # what Lambda does with a partial batch response: the rest is deleted
+            sent.append(m["MessageId"])
+            if m["MessageId"] not in failures:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            else:
+                failed.append(m["MessageId"])
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=3600
+                )
+    return sent, failed
 
 
 def row_of(poller: Poller, sobject: str, record_id: str, fields: str = "FIELDS(ALL)") -> dict[str, Any]:

@@ -1,0 +1,103 @@
+"""The whole real-time path against the emulator's own Event Relay: the realtime setup (PUT
+/connections/{cid}/realtime through the connections handler) creates the org's channel and relay
+and the partner bus, rule and binding in moto; the emulator puts each committed change on the bus
+in Salesforce's shape; EventBridge's rule sends it to the relay queue; the relay's handler
+publishes. Every event carries the id the poller gives the same record version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import boto3
+from sfconnector.stores.relayed import RelayedSeen
+
+from tests.fixtures.actions import seed_connection
+from tests.fixtures.aws import AwsEnv
+from tests.integration.connections.conftest import connections  # noqa: F401 - the fixture
+from tests.integration.connections.harness import ConnectionsApi
+
+# The realtime setup's fixtures: its relay queue, and moto's partner bus names (autouse).
+from tests.integration.connections.test_realtime import _partner_bus_names, queue_arn  # noqa: F401
+from tests.integration.triggers.harness import Poller
+from tests.integration.triggers.relay_harness import run_queue
+
+
+def test_the_emulators_change_events_reach_subscribers_once_with_the_pollers_ids(
+    connections: ConnectionsApi,  # noqa: F811
+    aws: AwsEnv,
+    queue_arn: str,  # noqa: F811
+) -> None:
+    emulator = connections.emulator
+    emulator.configure(aws_endpoint_url="default")  # the emulator's relay reaches this process's moto
+    poller = Poller(aws, emulator, seed_connection(aws, emulator, "conn-rt"))
+    for key in ("leads.created", "leads.updated", "leads.deleted"):
+        poller.subscribe(key)
+    put = connections.call("PUT", "/connections/conn-rt/realtime", {"enabled": True, "objects": ["Lead"]})
+    assert put.status == 200, put.body
+    sqs = boto3.client("sqs", region_name=aws.region)
+    queue = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+
+    record = ""
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("created", lambda: poller.write("insert", "Lead", {"LastName": "Ng", "Company": "Northwind"})),
+        ("updated", lambda: poller.write("update", "Lead", {"Title": "CTO"}, id=record)),
+        ("deleted", lambda: poller.write("delete", "Lead", id=record)),
+        ("updated", lambda: poller.write("undelete", "Lead", id=record)),
+    ]
+    for expected, write in steps:
+        emulator.advance_clock(5)
+        record = write()
+        emulator.admin("POST", "relay/flush")
+        calls = emulator.api_calls()
+        sent, failed = run_queue(sqs, queue)
+        assert (len(sent), failed) == (1, []), expected
+        assert emulator.api_calls() == calls
+        relayed = poller.drain()
+        poller.poll()
+        polled = poller.drain()
+        assert [m["body"]["event_type"] for m in relayed] == [expected]
+        assert [m["body"]["id"] for m in relayed] == [m["body"]["id"] for m in polled], expected
+
+
+def test_duplicated_reordered_gap_and_overflow_events_of_the_emulator(
+    connections: ConnectionsApi,  # noqa: F811
+    aws: AwsEnv,
+    queue_arn: str,  # noqa: F811
+) -> None:
+    """The emulator's relay faults: a duplicated event is published once, reordered events each
+    once, gap events are re-read (one call for the batch's records) and fire with the poller's ids,
+    an overflow hands Lead to reconciliation without a call."""
+    emulator = connections.emulator
+    emulator.configure(aws_endpoint_url="default")
+    poller = Poller(aws, emulator, seed_connection(aws, emulator, "conn-rt"))
+    sub = poller.subscribe("leads.created")
+    put = connections.call("PUT", "/connections/conn-rt/realtime", {"enabled": True, "objects": ["Lead"]})
+    assert put.status == 200, put.body
+    sqs = boto3.client("sqs", region_name=aws.region)
+    queue = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+
+    def run(fault: dict[str, object], count: int) -> tuple[list[str], list[dict[str, object]], int]:
+        emulator.admin("POST", "relay/faults", fault)
+        leads = [poller.write("insert", "Lead", {"LastName": f"F{n}", "Company": "C"}) for n in range(count)]
+        emulator.admin("POST", "relay/flush")
+        emulator.admin("DELETE", "relay/faults")
+        calls = emulator.api_calls()
+        _, failed = run_queue(sqs, queue)
+        assert failed == []
+        return leads, poller.drain(), emulator.api_calls() - calls
+
+    leads, delivered, calls = run({"kind": "duplicate", "count": 1}, 1)
+    assert ([m["body"]["subject"] for m in delivered], calls) == (leads, 0)
+    leads, delivered, calls = run({"kind": "reorder", "count": 1}, 2)
+    assert (sorted(m["body"]["subject"] for m in delivered), calls) == (sorted(leads), 0)
+    leads, delivered, calls = run({"kind": "gap", "count": 3}, 3)
+    assert (sorted(m["body"]["subject"] for m in delivered), calls) == (sorted(leads), 1)
+    poller.poll()
+    assert {m["body"]["id"] for m in poller.drain()} >= {m["body"]["id"] for m in delivered}
+    assert all(m["body"]["subscription_id"] == sub.subscription_id for m in delivered)
+    leads, delivered, calls = run({"kind": "overflow", "count": 1}, 1)
+    assert (delivered, calls) == ([], 0)
+    since = RelayedSeen(boto3.client("dynamodb", region_name=aws.region), aws.table_name).reconcile_since(
+        "conn-rt", "Lead"
+    )
+    assert since is not None
