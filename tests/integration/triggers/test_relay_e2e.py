@@ -7,6 +7,7 @@ publishes. Every event carries the id the poller gives the same record version."
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import boto3
 from sfconnector.stores.relayed import RelayedSeen
@@ -76,7 +77,7 @@ def test_duplicated_reordered_gap_and_overflow_events_of_the_emulator(
     sqs = boto3.client("sqs", region_name=aws.region)
     queue = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
 
-    def run(fault: dict[str, object], count: int) -> tuple[list[str], list[dict[str, object]], int]:
+    def run(fault: dict[str, Any], count: int) -> tuple[list[str], list[dict[str, Any]], int]:
         emulator.admin("POST", "relay/faults", fault)
         leads = [poller.write("insert", "Lead", {"LastName": f"F{n}", "Company": "C"}) for n in range(count)]
         emulator.admin("POST", "relay/flush")
