@@ -11,7 +11,7 @@ Printed per scenario: the handler's own ms per batch (median of the batches; the
 calls, i.e. moto's work, left out: moto's SNS fan-out to the subscriber queue costs ~130 ms per
 PublishBatch here, AWS's PublishBatch a few ms), DynamoDB and SNS requests per batch and per event.
 
-Usage: python bench/bench_relay.py [--batches 10] [--subs 1,10]   (~3 minutes: moto's SNS is slow)
+Usage: python bench/bench_relay_function.py [--batches 10] [--subs 1,10]   (~3 minutes: moto's SNS is slow)
 """
 
 from __future__ import annotations
