@@ -260,6 +260,19 @@ class _Worker:
             self.last_relayed[first.run] = time.time()
 
 
+def _run_of(config: dict[str, Any], state: str, position: int) -> _Run:
+    return _Run(
+        config_id=config["Id"],
+        channel_id=config["EventChannel"],
+        source=config["RemoteResource"],
+        account=config["Account"],
+        region=config["Region"],
+        state=state,
+        recovery=config["ReplayRecovery"],
+        position=position,
+    )
+
+
 def _endpoint(setting: str | None) -> str | None:
     """boto3's ``endpoint_url`` for the org's setting (``default``: boto3's own endpoints)."""
     return None if setting in (None, "", "default") else setting
@@ -330,18 +343,15 @@ class EventRelay:
 
     # -- relay configs (from the Tooling API) ---------------------------------------------------
     def config_created(self, config: dict[str, Any]) -> None:
-        run = _Run(
-            config_id=config["Id"],
-            channel_id=config["EventChannel"],
-            source=config["RemoteResource"],
-            account=config["Account"],
-            region=config["Region"],
-            state="STOP",
-            recovery=config["ReplayRecovery"],
-        )
-        self.runs[run.config_id] = run
+        run = self.runs[config["Id"]] = _run_of(config, "STOP", 0)
         self._submit(run, "source")
         self._set_state(run, config["State"])
+
+    def restore(self) -> None:
+        """Relays for the configs of a loaded state file (their sources exist already)."""
+        self.runs.clear()
+        for config in self.org.tooling.of(CONFIG).values():
+            self.runs[config["Id"]] = _run_of(config, config["State"], self._replay)
 
     def config_changed(self, config: dict[str, Any], before: str | None) -> None:
         run = self.runs.get(config["Id"])
