@@ -57,6 +57,7 @@ log = logging.getLogger("sfemulator.relay")
 RETENTION_SECONDS = 72 * 3600
 ALLOCATION_WINDOW_SECONDS = 24 * 3600
 _MAX_ENTRIES = 10  # put_events takes up to 10 entries
+_BUS_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class _Worker:
         self._seq = 0
         self._thread: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
+        self._buses: dict[str, float] = {}  # source -> until when its bus is known to exist
         self.stats = {"put": 0, "no_bus": 0, "failed": 0, "sources": 0}
         self.last_relayed: dict[str, float] = {}
         self.errors: dict[str, tuple[str, str, float]] = {}
@@ -178,6 +180,7 @@ class _Worker:
         with self._cond:
             self._jobs.clear()
             self._clients.clear()
+            self._buses.clear()
             self.stats = dict.fromkeys(self.stats, 0)
             self.last_relayed.clear()
             self.errors.clear()
@@ -246,12 +249,15 @@ class _Worker:
             with contextlib.suppress(client.exceptions.ResourceNotFoundException):
                 client.delete_partner_event_source(Name=first.source, Account=first.account)
             return
-        try:
-            client.describe_event_bus(Name=first.source)
-        except client.exceptions.ResourceNotFoundException:
-            with self._cond:
-                self.stats["no_bus"] += len(batch)
-            return
+        if self._buses.get(first.source, 0.0) < time.monotonic():
+            try:
+                client.describe_event_bus(Name=first.source)
+            except client.exceptions.ResourceNotFoundException:
+                with self._cond:
+                    self.stats["no_bus"] += len(batch)
+                return
+            # An associated bus is looked up again after a second, not for every event.
+            self._buses[first.source] = time.monotonic() + _BUS_CHECK_SECONDS
         entries = [job.entry for job in batch if job.entry is not None]
         answer = client.put_events(Entries=entries)
         with self._cond:
