@@ -157,6 +157,12 @@ def test_bad_input_names_the_field(sf_emulator: EmulatorHandle, api: httpx.Clien
     assert error_of(duplicate, 400)["errorCode"] == "DUPLICATE_DEVELOPER_NAME"
     bad_query = api.get("/tooling/query", params={"q": "SELECT Nope FROM PlatformEventChannel"})
     assert error_of(bad_query, 400)["errorCode"] == "INVALID_FIELD"
+    channel(api, "Second__chn")
+    # As on Salesforce, Metadata and FullName come back for one row at a time only.
+    many = api.get("/tooling/query", params={"q": "SELECT Id, FullName FROM PlatformEventChannel"})
+    assert error_of(many, 400)["errorCode"] == "MALFORMED_QUERY"
+    one = "SELECT Metadata FROM PlatformEventChannel WHERE FullName = 'Second__chn'"
+    assert tooling_query(api, one)[0]["Metadata"] == {"channelType": "data", "label": "Connector"}
 
 
 def test_the_cdc_setup_survives_a_restart(tmp_path: Path) -> None:
