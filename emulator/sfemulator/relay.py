@@ -200,8 +200,13 @@ class _Worker:
         client = self._clients.get(region)
         if client is None:
             import boto3  # only a relay needs AWS; the emulator starts without it
+            from botocore.config import Config
 
-            client = boto3.client("events", region_name=region, endpoint_url=self.endpoint or None)
+            # An unreachable AWS fails a delivery in seconds instead of holding the queue for minutes.
+            config = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 2})
+            client = boto3.client(
+                "events", region_name=region, endpoint_url=self.endpoint or None, config=config
+            )
             self._clients[region] = client
         return client
 

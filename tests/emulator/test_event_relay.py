@@ -9,6 +9,7 @@ event source, a rule on it into an SQS queue.
 from __future__ import annotations
 
 import json
+import socket
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import boto3
 import httpx
 import pytest
 
-from tests.emulator.cdc_helpers import channel, created_id, member, relay_config
+from tests.emulator.cdc_helpers import channel, created_id, member, relay_config, tooling_query, where
 from tests.fixtures.aws import AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
 
@@ -356,3 +357,25 @@ def test_delivery_allocation_is_counted_and_shown_in_limits(
     with sf_emulator.rest_client() as fresh:  # yesterday's session has expired
         new_account(fresh, Name="Next day")
     assert [e["detail"]["payload"]["Name"] for e in relay.received()] == ["Next day"]
+
+
+def test_an_unreachable_aws_shows_in_the_relay_feedback(
+    aws: AwsEnv, sf_emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    sf_emulator.configure(aws_endpoint_url=closed)
+    try:
+        channel(api)
+        created_id(member(api, "Account"))
+        config_id = created_id(relay_config(api))
+        sf_emulator.flush_relay()
+        soql = where("Status, ErrorCode, ErrorTime", "EventRelayFeedback", "EventRelayConfigId", config_id)
+        feedback = tooling_query(api, soql)[0]
+        assert feedback["Status"] == "ERROR"
+        assert feedback["ErrorCode"] == "DELIVERY_FAILED"
+        assert feedback["ErrorTime"] is not None
+        assert sf_emulator.relay_status()["worker"]["failed"] == 1
+    finally:
+        sf_emulator.reset()
