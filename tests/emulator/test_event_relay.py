@@ -379,3 +379,34 @@ def test_an_unreachable_aws_shows_in_the_relay_feedback(
         assert sf_emulator.relay_status()["worker"]["failed"] == 1
     finally:
         sf_emulator.reset()
+
+
+def test_a_rolled_back_transaction_sends_nothing(relay: Relay) -> None:
+    relay.associate()
+    body = {
+        "allOrNone": True,
+        "records": [
+            {"attributes": {"type": "Account"}, "Name": "Fine"},
+            {"attributes": {"type": "Account"}, "Name": None},  # Name is required: the whole call rolls back
+        ],
+    }
+    assert relay.api.post("/composite/sobjects", json=body).status_code == 200
+    assert relay.received() == []
+    assert relay.emulator.relay_status()["counts"]["stored"] == 0
+
+
+def test_compound_fields_nest_as_salesforce_sends_them(relay: Relay) -> None:
+    relay.associate()
+    created = relay.api.post(
+        "/sobjects/Contact", json={"FirstName": "Ada", "LastName": "Byron", "MailingCity": "London"}
+    )
+    contact_id = created.json()["id"]
+    relay.api.patch(f"/sobjects/Contact/{contact_id}", json={"LastName": "Lovelace", "MailingCity": None})
+    create, update = (e["detail"]["payload"] for e in relay.received())
+    assert create["Name"] == {"FirstName": "Ada", "LastName": "Byron"}
+    assert create["MailingAddress"] == {"City": "London"}
+    head = update["ChangeEventHeader"]
+    assert sorted(head["changedFields"]) == ["LastModifiedDate", "MailingAddress.City", "Name.LastName"]
+    assert head["nulledFields"] == ["MailingAddress.City"]
+    assert update["Name"] == {"LastName": "Lovelace"}
+    assert update["MailingAddress"] == {"City": None}
