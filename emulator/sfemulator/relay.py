@@ -27,6 +27,7 @@ event and send it after the next), ``gap`` (the change becomes a GAP_* event) an
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import datetime as dt
 import hashlib
@@ -454,8 +455,10 @@ class EventRelay:
             return
         now = self.org.clock.now()
         retained = now.timestamp() - RETENTION_SECONDS
-        for event in self.streams.get(run.channel_id, []):
-            if event.replay_id <= run.position or event.stored_at < retained:
+        stream = self.streams.get(run.channel_id, [])
+        # Replay ids increase along a stream: start past the position, not at the oldest event.
+        for event in stream[bisect.bisect_right(stream, run.position, key=lambda e: e.replay_id) :]:
+            if event.stored_at < retained:
                 continue
             run.position = event.replay_id
             if self.allocation_used() >= self.org.config.event_delivery_limit:
