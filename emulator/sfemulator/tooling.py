@@ -449,6 +449,13 @@ class ToolingApi:
             records = [r for r in records if _matches(r, condition, sample)]
         if m.group("limit"):
             records = records[: int(m.group("limit"))]
+        if len(records) > 1 and {"fullname", "metadata"} & {f.lower() for f in fields}:
+            raise ApiError(
+                400,
+                "MALFORMED_QUERY",
+                "When retrieving results with Metadata or FullName fields, the query qualificiations must "
+                "specify no more than one row for retrieval. Result size: " + str(len(records)),
+            )
         rendered = [self._render(match_kind, r, ctx, [sample[f.lower()] for f in fields]) for r in records]
         return {
             "size": len(rendered),
