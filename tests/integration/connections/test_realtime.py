@@ -30,20 +30,6 @@ SIX = ["Account", "Lead", "CaseComment", "Contact", "Opportunity", "Case"]
 TOOLING_TYPES = ("PlatformEventChannel", "PlatformEventChannelMember", "NamedCredential", "EventRelayConfig")
 
 
-@pytest.fixture(autouse=True)
-def _partner_bus_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    # TEMPORARY until cdcemu's aws fixture (name_partner_event_buses_whole) is merged: moto 5 keeps
-    # only the last "/" segment of a bus name, so rules on a partner bus would miss it.
-    from moto.events.models import EventsBackend
-
-    def normalize(self: EventsBackend, name_or_arn: str | None) -> str:
-        if name_or_arn is None:
-            return "default"
-        return name_or_arn.split(":event-bus/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
-
-    monkeypatch.setattr(EventsBackend, "_normalize_event_bus_arn", normalize)
-
-
 @pytest.fixture
 def queue_arn(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> str:
     sqs = boto3.client("sqs", region_name=aws.region)
