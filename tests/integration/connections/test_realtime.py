@@ -213,7 +213,10 @@ def test_delete_leaves_nothing_on_either_side_and_is_idempotent(
         "source_name"
     ]
 
+    before = emulator.api_calls()
     gone = _ok(connections.call("DELETE", f"/connections/{cid}/realtime"))
+    # relay config, named credential, the channel (GET) and its members (query), 2 members, channel.
+    assert _calls(emulator, before) == 7
     assert gone["deleted"] is True
     assert [s["name"] for s in gone["steps"]] == [
         "relay_config", "named_credential", "member", "member", "channel", "rule", "event_bus", "binding",
@@ -271,6 +274,7 @@ def test_another_tenant_gets_404_and_bad_input_names_the_field(connections: Conn
     ):
         result = _put(connections, cid, bad)
         assert result.status == 422, result.body
+        assert result.json()["error"]["code"] == "invalid_request"
         assert field in result.json()["error"]["fields"], result.body
 
 
@@ -283,3 +287,26 @@ def test_without_a_relay_queue_the_stack_says_so(
     assert result.status == 409, result.body
     assert "RELAY_QUEUE_ARN" in result.json()["error"]["message"]
     assert _calls(connections.emulator, before) == 0
+
+
+def test_a_bus_associated_before_the_setup_outlives_its_teardown(
+    connections: ConnectionsApi, cid: str, aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partner bus the user (or the stack's SalesforcePartnerEventSource parameter) associated is
+    reused and kept by DELETE; only the setup's own rule and binding go."""
+    connections.emulator.configure(aws_endpoint_url=None)  # Salesforce's AWS side played by the test
+    monkeypatch.setenv("REALTIME_SOURCE_WAIT_SECONDS", "0")
+    first = _ok(_put(connections, cid, {"enabled": True, "objects": ["Account"]}))["realtime"]
+    assert first["association"] == "pending"
+    source = first["source_name"]
+    events = boto3.client("events", region_name=aws.region)
+    account = boto3.client("sts", region_name=aws.region).get_caller_identity()["Account"]
+    events.create_partner_event_source(Name=source, Account=account)
+    events.create_event_bus(Name=source, EventSourceName=source)
+
+    second = _ok(_put(connections, cid, {"enabled": True, "objects": ["Account"]}))["realtime"]
+    assert (second["association"], second["event_bus_owned"]) == ("associated", False)
+    gone = _ok(connections.call("DELETE", f"/connections/{cid}/realtime"))
+    assert {s["name"]: s["status"] for s in gone["steps"]}["event_bus"] == "skipped"
+    assert _bus_names(aws) == [source]
+    assert events.list_rules(EventBusName=source)["Rules"] == []

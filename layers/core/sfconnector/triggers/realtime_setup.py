@@ -306,7 +306,7 @@ class RealtimeSetupService:
                 run.rollback()  # the org side this request made: nothing half-made stays
                 raise
         elif previous is not None and previous.source_name is not None:
-            self._dissociate(previous.source_name, connection_id, run)
+            self._dissociate(previous.source_name, connection_id, run, remove_bus=previous.event_bus_owned)
         stored = self._ports.connections.update(connection_id, realtime=state).realtime or state
         self._usage(connection_id, client)
         logger.info(
@@ -550,7 +550,9 @@ class RealtimeSetupService:
     ) -> RealtimeState:
         source = state.source_name or ""
         if previous is not None and previous.source_name not in (None, source):
-            self._dissociate(previous.source_name or "", connection_id, run)
+            self._dissociate(
+                previous.source_name or "", connection_id, run, remove_bus=previous.event_bus_owned
+            )
         bus = self._ports.bus
         try:
             arn, made = self._associate(source)
@@ -572,7 +574,17 @@ class RealtimeSetupService:
                 "Another connection relays this org's channel already.", salesforce_code=None, steps=run.steps
             ) from None
         run.step("binding", "created" if bound else "exists", target=source)
-        return state.model_copy(update={"event_bus_arn": arn, "rule_name": rule, "association": "associated"})
+        # A bus this setup did not create (made by hand, or by the stack's SalesforcePartnerEventSource
+        # parameter) outlives a teardown.
+        owned = made or (previous is not None and previous.source_name == source and previous.event_bus_owned)
+        return state.model_copy(
+            update={
+                "event_bus_arn": arn,
+                "rule_name": rule,
+                "association": "associated",
+                "event_bus_owned": owned,
+            }
+        )
 
     def _associate(self, source: str) -> tuple[str, bool]:
         """Associate the source, waiting (bounded, doubling pauses) for Salesforce to create it."""
@@ -587,10 +599,13 @@ class RealtimeSetupService:
             waited += pause
             pause = min(pause * 2, 2.0)
 
-    def _dissociate(self, source: str, connection_id: str, run: _Run) -> None:
+    def _dissociate(self, source: str, connection_id: str, run: _Run, *, remove_bus: bool) -> None:
         bus = self._ports.bus
         run.step("rule", "deleted" if bus.remove_rule(source) else "absent", target=source)
-        run.step("event_bus", "deleted" if bus.remove_bus(source) else "absent", target=source)
+        if remove_bus:
+            run.step("event_bus", "deleted" if bus.remove_bus(source) else "absent", target=source)
+        else:
+            run.step("event_bus", "skipped", target=source, error="not created by this setup: kept")
         unbound = self._ports.bindings.unbind(source, connection_id)
         run.step("binding", "deleted" if unbound else "absent", target=source)
 
@@ -630,7 +645,7 @@ class RealtimeSetupService:
             return RealtimeDeleted(connection_id=connection_id, deleted=False, steps=[])
         self._org_teardown(state, run)
         if state.source_name is not None:
-            self._dissociate(state.source_name, connection_id, run)
+            self._dissociate(state.source_name, connection_id, run, remove_bus=state.event_bus_owned)
         self._ports.connections.update(connection_id, realtime=None)
         self._usage(connection_id, client)
         logger.info(
