@@ -11,6 +11,7 @@ nothing; DELETE leaves nothing on either side; the org's refusals leave nothing 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,10 +42,12 @@ def queue_arn(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def cid(connections: ConnectionsApi, queue_arn: str) -> str:
+def cid(connections: ConnectionsApi, queue_arn: str) -> Iterator[str]:
     # The emulator's relay reaches this process's moto (it creates the partner event source there).
     connections.emulator.configure(aws_endpoint_url="default")
-    return seed_connection(connections.aws, connections.emulator, "conn-rt").connection_id
+    yield seed_connection(connections.aws, connections.emulator, "conn-rt").connection_id
+    # Its deliveries (and source deletions) finish while moto is still this test's.
+    connections.emulator.flush_relay()
 
 
 def _put(api: ConnectionsApi, cid: str, body: dict[str, Any], **kwargs: Any) -> Result:
@@ -294,7 +297,7 @@ def test_a_bus_associated_before_the_setup_outlives_its_teardown(
 ) -> None:
     """A partner bus the user (or the stack's SalesforcePartnerEventSource parameter) associated is
     reused and kept by DELETE; only the setup's own rule and binding go."""
-    connections.emulator.configure(aws_endpoint_url=None)  # Salesforce's AWS side played by the test
+    connections.emulator.configure(aws_endpoint_url="")  # no AWS: Salesforce's AWS side played by the test
     monkeypatch.setenv("REALTIME_SOURCE_WAIT_SECONDS", "0")
     first = _ok(_put(connections, cid, {"enabled": True, "objects": ["Account"]}))["realtime"]
     assert first["association"] == "pending"
