@@ -313,3 +313,24 @@ def test_a_bus_associated_before_the_setup_outlives_its_teardown(
     assert {s["name"]: s["status"] for s in gone["steps"]}["event_bus"] == "skipped"
     assert _bus_names(aws) == [source]
     assert events.list_rules(EventBusName=source)["Rules"] == []
+
+
+def test_nothing_relayable_makes_nothing_and_enabled_false_tears_down(
+    connections: ConnectionsApi, cid: str, aws: AwsEnv
+) -> None:
+    emulator = connections.emulator
+    before = emulator.api_calls()
+    only = _ok(_put(connections, cid, {"enabled": True, "objects": ["CaseComment"]}))["realtime"]
+    assert _calls(emulator, before) == 0
+    assert [(o["sobject"], o["mode"], o["reason"]) for o in only["objects"]] == [
+        ("CaseComment", "polling", "unsupported")
+    ]
+    assert (only["channel_id"], only["association"]) == (None, "none")
+
+    _ok(_put(connections, cid, {"enabled": True, "objects": ["Account"]}))
+    off = _ok(_put(connections, cid, {"enabled": False}))
+    assert off["realtime"]["enabled"] is False
+    assert "channel" in [s["name"] for s in off["steps"] if s["status"] == "deleted"]
+    assert all(not rows for rows in _org_objects(emulator).values())
+    assert _bus_names(aws) == []
+    assert _ok(connections.call("GET", f"/connections/{cid}/realtime"))["realtime"] is None
