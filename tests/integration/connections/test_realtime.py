@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,9 +22,10 @@ from sfconnector.models.subscriptions import Subscription
 from sfconnector.stores.realtime import RelayBindings
 from sfconnector.stores.subscriptions import SubscriptionRepository
 
-from tests.fixtures.actions import seed_connection
+from tests.fixtures.actions import load_function, seed_connection
 from tests.fixtures.aws import AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
+from tests.integration.connections.apigw import lambda_context
 from tests.integration.connections.harness import ConnectionsApi, Result
 
 OTHER_TENANT = "arn:aws:iam::222222222222:user/someone-else"
@@ -334,3 +336,34 @@ def test_nothing_relayable_makes_nothing_and_enabled_false_tears_down(
     assert all(not rows for rows in _org_objects(emulator).values())
     assert _bus_names(aws) == []
     assert _ok(connections.call("GET", f"/connections/{cid}/realtime"))["realtime"] is None
+
+
+def test_the_sample_events_of_the_realtime_routes_work(connections: ConnectionsApi, queue_arn: str) -> None:
+    """events/connections-realtime-*.json, as `sam local invoke` sends them, against a connection
+    with the events' id owned by their caller."""
+    events_dir = Path(__file__).resolve().parents[3] / "events"
+    events = {
+        p.stem: json.loads(p.read_text()) for p in sorted(events_dir.glob("connections-realtime-*.json"))
+    }
+    assert sorted(events) == [
+        "connections-realtime-delete",
+        "connections-realtime-get",
+        "connections-realtime-put",
+    ]
+    sample = events["connections-realtime-put"]
+    owner = sample["requestContext"]["identity"]["userArn"]
+    connections.emulator.configure(aws_endpoint_url="default")
+    seed_connection(
+        connections.aws, connections.emulator, sample["pathParameters"]["connection_id"], tenant_id=owner
+    )
+    handler = load_function("connections").lambda_handler
+
+    def run(name: str) -> Any:
+        answer = handler(events[name], lambda_context())
+        assert answer["statusCode"] == 200, answer["body"]
+        return json.loads(answer["body"])
+
+    assert run("connections-realtime-put")["realtime"]["association"] == "associated"
+    assert run("connections-realtime-get")["feedback"]["status"] == "RUNNING"
+    assert run("connections-realtime-delete")["deleted"] is True
+    connections.emulator.flush_relay()
