@@ -367,3 +367,22 @@ def test_the_sample_events_of_the_realtime_routes_work(connections: ConnectionsA
     assert run("connections-realtime-get")["feedback"]["status"] == "RUNNING"
     assert run("connections-realtime-delete")["deleted"] is True
     connections.emulator.flush_relay()
+
+
+def test_an_aws_failure_midway_leaves_nothing_behind(
+    connections: ConnectionsApi, cid: str, aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EventBridge failing after the bus was made (an outage cannot happen in moto: PutRule is made
+    to fail, the one stand-in of this file): the bus and the org side this PUT made are removed."""
+    from botocore.exceptions import ClientError
+    from sfconnector.stores.partner_bus import PartnerBus
+
+    def unavailable(self: PartnerBus, source: str, queue_arn: str) -> tuple[str, bool]:
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "PutRule")
+
+    monkeypatch.setattr(PartnerBus, "route", unavailable)
+    result = _put(connections, cid, {"enabled": True, "objects": ["Account"]})
+    assert result.status == 503, result.body
+    assert all(not rows for rows in _org_objects(connections.emulator).values())
+    assert _bus_names(aws) == []
+    assert _ok(connections.call("GET", f"/connections/{cid}/realtime"))["realtime"] is None

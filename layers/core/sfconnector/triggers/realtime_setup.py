@@ -18,6 +18,7 @@ names Salesforce's reason: the connection keeps polling as before.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -565,14 +566,22 @@ class RealtimeSetupService:
             )
             return state.model_copy(update={"association": "pending"})
         run.step("event_bus", "created" if made else "exists", id=arn, target=source)
-        rule, missing = bus.route(source, queue_arn)
-        run.step("rule", "created" if missing else "exists", id=rule, target=queue_arn)
         try:
+            rule, missing = bus.route(source, queue_arn)
+            run.step("rule", "created" if missing else "exists", id=rule, target=queue_arn)
             bound = self._ports.bindings.bind(source, connection_id)
-        except RelayBindingConflictError:
-            raise RealtimeUnavailableError(
-                "Another connection relays this org's channel already.", salesforce_code=None, steps=run.steps
-            ) from None
+        except Exception as exc:
+            if made:  # this request's bus (and rule) go with the rest of what it made
+                with contextlib.suppress(Exception):
+                    bus.remove_rule(source)
+                    bus.remove_bus(source)
+            if isinstance(exc, RelayBindingConflictError):
+                raise RealtimeUnavailableError(
+                    "Another connection relays this org's channel already.",
+                    salesforce_code=None,
+                    steps=run.steps,
+                ) from None
+            raise
         run.step("binding", "created" if bound else "exists", target=source)
         # A bus this setup did not create (made by hand, or by the stack's SalesforcePartnerEventSource
         # parameter) outlives a teardown.
