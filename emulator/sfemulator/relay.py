@@ -365,7 +365,7 @@ class EventRelay:
         for config in self.org.tooling.of(CONFIG).values():
             self.runs[config["Id"]] = _run_of(config, config["State"], self._replay)
 
-    def config_changed(self, config: dict[str, Any], before: str | None) -> None:
+    def config_changed(self, config: dict[str, Any]) -> None:
         run = self.runs.get(config["Id"])
         if run is None:
             return

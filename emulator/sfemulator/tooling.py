@@ -251,7 +251,6 @@ class ToolingApi:
             fields = self._member(record["FullName"], merged, replacing=record["Id"])
         else:
             fields = builder(record["FullName"], merged)
-        before = record.get("State")
         record.update(fields)
         record["Metadata"] = merged
         record["MasterLabel"] = str(merged.get("label") or record["FullName"])
@@ -261,7 +260,7 @@ class ToolingApi:
             if feedback is not None:
                 feedback["Status"] = FEEDBACK_STATUS[record["State"]]
                 feedback["LastModifiedDate"] = record["LastModifiedDate"]
-            self.org.relay.config_changed(record, before)
+            self.org.relay.config_changed(record)
         self.org.touch()
         return Result(204)
 

@@ -410,3 +410,17 @@ def test_compound_fields_nest_as_salesforce_sends_them(relay: Relay) -> None:
     assert head["nulledFields"] == ["MailingAddress.City"]
     assert update["Name"] == {"LastName": "Lovelace"}
     assert update["MailingAddress"] == {"City": None}
+
+
+def test_events_older_than_72_hours_are_not_replayed(relay: Relay, sf_emulator: EmulatorHandle) -> None:
+    relay.associate()
+    new_account(relay.api, Name="Old")
+    relay.received()
+    sf_emulator.advance_clock(72 * 3600 + 60)
+    with sf_emulator.rest_client() as fresh:
+        recent = new_account(fresh, Name="Recent")
+        relay.api = fresh
+        relay.received()
+        relay.set_state("STOP")
+        relay.set_state("RUN", "EARLIEST")
+        assert [h["recordIds"] for h in headers(relay.received())] == [[recent]]
