@@ -386,3 +386,29 @@ def test_an_aws_failure_midway_leaves_nothing_behind(
     assert all(not rows for rows in _org_objects(connections.emulator).values())
     assert _bus_names(aws) == []
     assert _ok(connections.call("GET", f"/connections/{cid}/realtime"))["realtime"] is None
+
+
+def test_deleting_the_connection_tears_its_relay_down(
+    connections: ConnectionsApi, cid: str, aws: AwsEnv
+) -> None:
+    """Else the org would keep a channel (holding CDC allocation) and a relay to a bus nobody reads."""
+    source = _ok(_put(connections, cid, {"enabled": True, "objects": ["Account", "Lead"]}))["realtime"][
+        "source_name"
+    ]
+    assert connections.call("DELETE", f"/connections/{cid}").status == 200
+    assert all(not rows for rows in _org_objects(connections.emulator).values())
+    assert _bus_names(aws) == []
+    bindings = RelayBindings(lambda: boto3.client("dynamodb", region_name=aws.region), aws.table_name)
+    assert bindings.lookup(source) is None
+
+
+def test_a_revoked_org_does_not_keep_the_connection_from_being_deleted(
+    connections: ConnectionsApi, cid: str, aws: AwsEnv
+) -> None:
+    """Salesforce refusing the teardown (here: the user lost Customize Application) is logged; the
+    AWS side, the binding and the connection still go."""
+    _ok(_put(connections, cid, {"enabled": True, "objects": ["Account"]}))
+    connections.emulator.configure(customize_application=False)
+    assert connections.call("DELETE", f"/connections/{cid}").status == 200
+    assert _bus_names(aws) == []
+    assert connections.call("GET", f"/connections/{cid}").status == 404

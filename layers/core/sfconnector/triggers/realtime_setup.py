@@ -662,6 +662,27 @@ class RealtimeSetupService:
         )
         return RealtimeDeleted(connection_id=connection_id, deleted=True, steps=run.steps)
 
+    def forget(self, connection_id: str, client: Callable[[], SalesforceClient]) -> None:
+        """The connection is being deleted: tear its relay down, never stopping the deletion. The
+        AWS side and the binding always go; the org side is attempted (its Salesforce client
+        is built only when there is one) and left, logged, when Salesforce refuses (an
+        authorisation already revoked)."""
+        record = self._ports.connections.get(connection_id)
+        state = record.realtime if record is not None else None
+        if state is None:
+            return
+        run = _Run(ToolingApi(client()))  # building the client calls nothing yet
+        try:
+            self._org_teardown(state, run)
+        except (SalesforceError, ConnectorError) as exc:
+            logger.warning(
+                "Connection %s: its Salesforce relay setup (channel %s) was not deleted (%s); delete it "
+                "in Salesforce's Setup",
+                connection_id, state.channel_name, type(exc).__name__,
+            )  # fmt: skip
+        if state.source_name is not None:
+            self._dissociate(state.source_name, connection_id, run, remove_bus=state.event_bus_owned)
+
     @staticmethod
     def _org_teardown(state: RealtimeState, run: _Run) -> None:
         """Relay config, named credential, members, channel: each one's users first (Salesforce
