@@ -113,14 +113,21 @@ class _Shape:
     """Which fields of an sObject a change event carries, and how compound fields nest."""
 
     def __init__(self, sobj: SObjectDef) -> None:
-        compounds = {f.raw.get("compoundFieldName") for f in sobj.fields.values()} - {None}
+        # A compound is derived from its components (Contact.Name, addresses); Account.Name, which
+        # person-account components also point at, is a field of its own in a business-account org.
+        named = {f.raw.get("compoundFieldName") for f in sobj.fields.values()} - {None}
+        compounds = {
+            name
+            for name in named
+            if name in sobj.fields and not (sobj.fields[name].createable or sobj.fields[name].updateable)
+        }
         self.parent: dict[str, tuple[str, str]] = {}
         self.fields: list[str] = []
         for f in sobj.fields.values():
             if f.name in _NEVER or f.calculated or f.name in compounds or f.type in ("address", "location"):
                 continue
-            compound = f.raw.get("compoundFieldName")
-            if compound and compound in sobj.fields:
+            compound = str(f.raw.get("compoundFieldName") or "")
+            if compound in compounds:
                 kind = sobj.fields[compound].type
                 prefix = compound.removesuffix("Address") if kind == "address" else ""
                 self.parent[f.name] = (compound, f.name.removeprefix(prefix) if prefix else f.name)
@@ -159,8 +166,10 @@ def _body_update(
         changed.append(shape.label(name))
         if after.get(name) is None:
             nulled.append(shape.label(name))
-    if "LastModifiedDate" in after and "LastModifiedDate" not in body:
+    if changed and "LastModifiedDate" in after and "LastModifiedDate" not in body:
+        # Salesforce stamps it in milliseconds, so every update moves it; the emulator's seconds may not.
         body["LastModifiedDate"] = after["LastModifiedDate"]
+        changed.append("LastModifiedDate")
     for name in enriched:
         if name in after and shape.label(name) not in changed:
             shape.put(body, name, after.get(name))

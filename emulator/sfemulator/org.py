@@ -340,6 +340,7 @@ class Org:
                     for a in self.oauth.access_tokens.values()
                 ],
                 "usage": {"api_calls": self.api_calls, "day": self._usage_day.isoformat()},
+                "tooling": self.tooling.to_state(),
             }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -399,6 +400,9 @@ class Org:
             self.api_calls = int(usage.get("api_calls", 0))
             self._usage_day = dt.date.fromisoformat(usage.get("day", self.clock.now().date().isoformat()))
             self._roll_day()
+            # The CDC setup survives a restart; stored change events do not (docs/emulator.md).
+            self.tooling.load_state(state.get("tooling") or {})
+            self.relay.restore()
 
     def save(self, path: Path) -> None:
         """Write the state atomically (temp file + rename), readable only by the owner."""

@@ -27,6 +27,7 @@ event and send it after the next), ``gap`` (the change becomes a GAP_* event) an
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import datetime as dt
 import hashlib
@@ -57,6 +58,7 @@ log = logging.getLogger("sfemulator.relay")
 RETENTION_SECONDS = 72 * 3600
 ALLOCATION_WINDOW_SECONDS = 24 * 3600
 _MAX_ENTRIES = 10  # put_events takes up to 10 entries
+_BUS_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class _Worker:
         self._seq = 0
         self._thread: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
+        self._buses: dict[str, float] = {}  # source -> until when its bus is known to exist
         self.stats = {"put": 0, "no_bus": 0, "failed": 0, "sources": 0}
         self.last_relayed: dict[str, float] = {}
         self.errors: dict[str, tuple[str, str, float]] = {}
@@ -178,6 +181,7 @@ class _Worker:
         with self._cond:
             self._jobs.clear()
             self._clients.clear()
+            self._buses.clear()
             self.stats = dict.fromkeys(self.stats, 0)
             self.last_relayed.clear()
             self.errors.clear()
@@ -197,8 +201,13 @@ class _Worker:
         client = self._clients.get(region)
         if client is None:
             import boto3  # only a relay needs AWS; the emulator starts without it
+            from botocore.config import Config
 
-            client = boto3.client("events", region_name=region, endpoint_url=self.endpoint or None)
+            # An unreachable AWS fails a delivery in seconds instead of holding the queue for minutes.
+            config = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 2})
+            client = boto3.client(
+                "events", region_name=region, endpoint_url=self.endpoint or None, config=config
+            )
             self._clients[region] = client
         return client
 
@@ -246,18 +255,34 @@ class _Worker:
             with contextlib.suppress(client.exceptions.ResourceNotFoundException):
                 client.delete_partner_event_source(Name=first.source, Account=first.account)
             return
-        try:
-            client.describe_event_bus(Name=first.source)
-        except client.exceptions.ResourceNotFoundException:
-            with self._cond:
-                self.stats["no_bus"] += len(batch)
-            return
+        if self._buses.get(first.source, 0.0) < time.monotonic():
+            try:
+                client.describe_event_bus(Name=first.source)
+            except client.exceptions.ResourceNotFoundException:
+                with self._cond:
+                    self.stats["no_bus"] += len(batch)
+                return
+            # An associated bus is looked up again after a second, not for every event.
+            self._buses[first.source] = time.monotonic() + _BUS_CHECK_SECONDS
         entries = [job.entry for job in batch if job.entry is not None]
         answer = client.put_events(Entries=entries)
         with self._cond:
             self.stats["put"] += len(entries) - int(answer.get("FailedEntryCount", 0))
             self.stats["failed"] += int(answer.get("FailedEntryCount", 0))
             self.last_relayed[first.run] = time.time()
+
+
+def _run_of(config: dict[str, Any], state: str, position: int) -> _Run:
+    return _Run(
+        config_id=config["Id"],
+        channel_id=config["EventChannel"],
+        source=config["RemoteResource"],
+        account=config["Account"],
+        region=config["Region"],
+        state=state,
+        recovery=config["ReplayRecovery"],
+        position=position,
+    )
 
 
 def _endpoint(setting: str | None) -> str | None:
@@ -330,20 +355,17 @@ class EventRelay:
 
     # -- relay configs (from the Tooling API) ---------------------------------------------------
     def config_created(self, config: dict[str, Any]) -> None:
-        run = _Run(
-            config_id=config["Id"],
-            channel_id=config["EventChannel"],
-            source=config["RemoteResource"],
-            account=config["Account"],
-            region=config["Region"],
-            state="STOP",
-            recovery=config["ReplayRecovery"],
-        )
-        self.runs[run.config_id] = run
+        run = self.runs[config["Id"]] = _run_of(config, "STOP", 0)
         self._submit(run, "source")
         self._set_state(run, config["State"])
 
-    def config_changed(self, config: dict[str, Any], before: str | None) -> None:
+    def restore(self) -> None:
+        """Relays for the configs of a loaded state file (their sources exist already)."""
+        self.runs.clear()
+        for config in self.org.tooling.of(CONFIG).values():
+            self.runs[config["Id"]] = _run_of(config, config["State"], self._replay)
+
+    def config_changed(self, config: dict[str, Any]) -> None:
         run = self.runs.get(config["Id"])
         if run is None:
             return
@@ -433,8 +455,10 @@ class EventRelay:
             return
         now = self.org.clock.now()
         retained = now.timestamp() - RETENTION_SECONDS
-        for event in self.streams.get(run.channel_id, []):
-            if event.replay_id <= run.position or event.stored_at < retained:
+        stream = self.streams.get(run.channel_id, [])
+        # Replay ids increase along a stream: start past the position, not at the oldest event.
+        for event in stream[bisect.bisect_right(stream, run.position, key=lambda e: e.replay_id) :]:
+            if event.stored_at < retained:
                 continue
             run.position = event.replay_id
             if self.allocation_used() >= self.org.config.event_delivery_limit:

@@ -251,7 +251,6 @@ class ToolingApi:
             fields = self._member(record["FullName"], merged, replacing=record["Id"])
         else:
             fields = builder(record["FullName"], merged)
-        before = record.get("State")
         record.update(fields)
         record["Metadata"] = merged
         record["MasterLabel"] = str(merged.get("label") or record["FullName"])
@@ -261,7 +260,7 @@ class ToolingApi:
             if feedback is not None:
                 feedback["Status"] = FEEDBACK_STATUS[record["State"]]
                 feedback["LastModifiedDate"] = record["LastModifiedDate"]
-            self.org.relay.config_changed(record, before)
+            self.org.relay.config_changed(record)
         self.org.touch()
         return Result(204)
 
@@ -449,6 +448,13 @@ class ToolingApi:
             records = [r for r in records if _matches(r, condition, sample)]
         if m.group("limit"):
             records = records[: int(m.group("limit"))]
+        if len(records) > 1 and {"fullname", "metadata"} & {f.lower() for f in fields}:
+            raise ApiError(
+                400,
+                "MALFORMED_QUERY",
+                "When retrieving results with Metadata or FullName fields, the query qualificiations must "
+                "specify no more than one row for retrieval. Result size: " + str(len(records)),
+            )
         rendered = [self._render(match_kind, r, ctx, [sample[f.lower()] for f in fields]) for r in records]
         return {
             "size": len(rendered),

@@ -305,6 +305,21 @@ _S3_KMS = {"PutObject": ("GenerateDataKey",), "GetObject": ("Decrypt",)}
 _SNS_KMS = ("GenerateDataKey", "Decrypt")
 
 
+def _events_arn(p: Mapping[str, Any], account: Account) -> str:
+    """An EventBridge operation's resource: its rule (``rule/<bus>/<rule>``, the default bus's
+    rules without the bus) or its event bus, by name or ARN (a partner bus's name has slashes)."""
+    base = f"arn:aws:events:{account.region}:{account.account_id}"
+    rule = p.get("Rule") or (p.get("Name") if "EventBusName" in p or "EventPattern" in p else None)
+    bus = str(p.get("EventBusName") or "default")
+    bus = bus.split(":event-bus/", 1)[-1] if bus.startswith("arn:") else bus
+    if rule is not None:
+        return f"{base}:rule/{rule}" if bus == "default" else f"{base}:rule/{bus}/{rule}"
+    name = p.get("Name")
+    if name is None:
+        return "*"
+    return str(name) if str(name).startswith("arn:") else f"{base}:event-bus/{name}"
+
+
 def requests_for(op: Operation, account: Account) -> list[Request]:
     """The IAM requests AWS authorises for one boto3 operation."""
     p = op.params
@@ -337,6 +352,8 @@ def requests_for(op: Operation, account: Account) -> list[Request]:
                 Request("iam:PassRole", str(role), {"iam:PassedToService": ("scheduler.amazonaws.com",)})
             )
         return out
+    if service == "events":
+        return [Request(f"events:{name}", _events_arn(p, account))]
     if service == "sts" and "RoleArn" in p:
         out = [Request(f"sts:{name}", str(p["RoleArn"]))]
         if p.get("Tags") or p.get("TransitiveTagKeys"):

@@ -213,6 +213,10 @@ def contract_env(sf_emulator_server: EmulatorHandle) -> Iterator[ContractEnv]:
         allow_emulator_origins(monkeypatch, sf_emulator_server)
         # The emulator plays login.salesforce.com (a JWT bearer assertion's audience).
         monkeypatch.setenv("SF_LOGIN_URL_PRODUCTION", sf_emulator_server.base_url)
+        # /connections/{id}/realtime: a relay queue; the demo org's relay reaches no AWS here, so a
+        # PUT answers at once with the association pending (tests/integration cover the rest).
+        monkeypatch.setenv("RELAY_QUEUE_ARN", f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:sfconnector-test-relay")
+        monkeypatch.setenv("REALTIME_SOURCE_WAIT_SECONDS", "0")
         env = ContractEnv(aws, sf_emulator_server)
         env.fresh()
         try:

@@ -50,6 +50,7 @@ _BODIES: dict[str, Any] = {
     "SubscriptionCreate": {"trigger": "leads.created"},
     "SubscriptionPatch": {"status": "paused"},
     "PollingSettingsInput": {"interval_minutes": 5},
+    "RealtimeInput": {"enabled": True, "objects": ["Account"]},
 }
 _PATH_VALUES = {"sobject": "Account", "subscription_id": "DEMO"}
 

@@ -2,79 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+from sfemulator.org import Org
+from sfemulator.server import EmulatorServer
 
+from tests.emulator.cdc_helpers import channel, create, created_id, member, relay_config, tooling_query, where
 from tests.fixtures.emulator import EmulatorHandle
-
-ENDPOINT = "arn:aws:us-east-1:123456789012"
-
-
-def create(api: httpx.Client, kind: str, full_name: str, metadata: dict[str, Any]) -> httpx.Response:
-    return api.post(f"/tooling/sobjects/{kind}", json={"FullName": full_name, "Metadata": metadata})
-
-
-def created_id(response: httpx.Response) -> str:
-    assert response.status_code == 201, response.text
-    body = response.json()
-    assert body["success"] is True
-    assert body["errors"] == []
-    return str(body["id"])
-
-
-def tooling_query(api: httpx.Client, soql: str) -> list[dict[str, Any]]:
-    response = api.get("/tooling/query", params={"q": soql})
-    assert response.status_code == 200, response.text
-    records: list[dict[str, Any]] = response.json()["records"]
-    return records
-
-
-def where(select: str, kind: str, field: str, value: str) -> str:
-    return f"SELECT {select} FROM {kind} WHERE {field} = '{value}'"  # noqa: S608 - a test's own ids
-
-
-def channel(api: httpx.Client, name: str = "Connector__chn") -> str:
-    return created_id(
-        create(api, "PlatformEventChannel", name, {"channelType": "data", "label": "Connector"})
-    )
-
-
-def member(api: httpx.Client, entity: str, chn: str = "Connector__chn", **extra: Any) -> httpx.Response:
-    return create(
-        api,
-        "PlatformEventChannelMember",
-        f"Connector_chn_{entity}",
-        {"eventChannel": chn, "selectedEntity": f"{entity}ChangeEvent", **extra},
-    )
-
-
-def relay_config(api: httpx.Client, state: str = "RUN", chn: str = "Connector__chn") -> httpx.Response:
-    created_id(
-        create(
-            api,
-            "NamedCredential",
-            "ConnectorAws",
-            {
-                "endpoint": ENDPOINT,
-                "label": "AWS",
-                "principalType": "Anonymous",
-                "protocol": "NoAuthentication",
-            },
-        )
-    )
-    return create(
-        api,
-        "EventRelayConfig",
-        "ConnectorRelay",
-        {
-            "eventChannel": chn,
-            "destinationResourceName": "callout:ConnectorAws",
-            "label": "Connector relay",
-            "state": state,
-            "relayOption": '{"ReplayRecovery":"LATEST"}',
-        },
-    )
 
 
 def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -221,3 +157,45 @@ def test_bad_input_names_the_field(sf_emulator: EmulatorHandle, api: httpx.Clien
     assert error_of(duplicate, 400)["errorCode"] == "DUPLICATE_DEVELOPER_NAME"
     bad_query = api.get("/tooling/query", params={"q": "SELECT Nope FROM PlatformEventChannel"})
     assert error_of(bad_query, 400)["errorCode"] == "INVALID_FIELD"
+    channel(api, "Second__chn")
+    # As on Salesforce, Metadata and FullName come back for one row at a time only.
+    many = api.get("/tooling/query", params={"q": "SELECT Id, FullName FROM PlatformEventChannel"})
+    assert error_of(many, 400)["errorCode"] == "MALFORMED_QUERY"
+    one = "SELECT Metadata FROM PlatformEventChannel WHERE FullName = 'Second__chn'"
+    assert tooling_query(api, one)[0]["Metadata"] == {"channelType": "data", "label": "Connector"}
+
+
+def test_the_cdc_setup_survives_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "org.json"
+    first = EmulatorServer(Org(), state_file=state).start()
+    try:
+        token = httpx.post(f"{first.base_url}/__emulator__/tokens", json={}).json()["access_token"]
+        with httpx.Client(
+            base_url=f"{first.base_url}/services/data/{first.org.version}",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as api:
+            channel(api)
+            member_id = created_id(member(api, "Account"))
+            config_id = created_id(relay_config(api, state="PAUSE"))
+    finally:
+        first.stop()
+    second = EmulatorServer(Org(), state_file=state).start()
+    try:
+        with httpx.Client(
+            base_url=f"{second.base_url}/services/data/{second.org.version}",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as api:
+            assert [r["Id"] for r in tooling_query(api, "SELECT Id FROM PlatformEventChannelMember")] == [
+                member_id
+            ]
+            status = tooling_query(
+                api, where("Status", "EventRelayFeedback", "EventRelayConfigId", config_id)
+            )
+            assert status[0]["Status"] == "PAUSED"
+            # The restored member still captures changes (stored while the relay is paused).
+            assert api.post("/sobjects/Account", json={"Name": "After restart"}).status_code == 201
+        relay = httpx.get(f"{second.base_url}/__emulator__/relay").json()
+        assert relay["counts"]["stored"] == 1
+        assert relay["relays"][0]["state"] == "PAUSE"
+    finally:
+        second.stop()

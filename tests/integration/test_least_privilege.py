@@ -143,6 +143,44 @@ def test_the_connections_function_connects_and_subscribes_on_its_role(
     _assert_allowed_with_a_customer_key(iam_roles, aws, scheduler)
 
 
+def test_the_connections_function_sets_realtime_up_and_down_on_its_role(
+    iam_roles: IamRoles,
+    aws: AwsEnv,
+    sf_emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PUT / DELETE /connections/{id}/realtime: the partner bus and the rule on it, within the
+    statements scoped to aws.partner/salesforce.com/*. The emulator reaches no AWS here: the test
+    creates the partner event source as Salesforce would (as admin), between two PUTs."""
+    import boto3
+
+    account = account_of(aws).account_id
+    monkeypatch.setenv("RELAY_QUEUE_ARN", f"arn:aws:sqs:{aws.region}:{account}:sfconnector-test-relay")
+    monkeypatch.setenv("REALTIME_SOURCE_WAIT_SECONDS", "0")
+    with connections_environment(monkeypatch, sf_emulator):
+        cid = seed_connection(aws, sf_emulator, "conn-iam-rt").connection_id
+        api = ConnectionsApi(sf_emulator, aws, "unused", "unused")
+        body = {"enabled": True, "objects": ["Account"]}
+        with iam_roles.acting_as("ConnectionsFunction"):
+            first = api.call("PUT", f"/connections/{cid}/realtime", body)
+        assert first.status == 200, first.body
+        source = first.json()["realtime"]["source_name"]
+        assert first.json()["realtime"]["association"] == "pending"
+        boto3.client("events", region_name=aws.region).create_partner_event_source(
+            Name=source, Account=account
+        )
+        with iam_roles.acting_as("ConnectionsFunction"):
+            second = api.call("PUT", f"/connections/{cid}/realtime", body)
+            assert second.status == 200, second.body
+            assert second.json()["realtime"]["association"] == "associated"
+            gone = api.call("DELETE", f"/connections/{cid}/realtime")
+            assert gone.status == 200, gone.body
+    performed = operations(iam_roles.recorder, "ConnectionsFunction")
+    assert {("events", "CreateEventBus"), ("events", "PutRule"), ("events", "PutTargets")} <= performed
+    assert {("events", "RemoveTargets"), ("events", "DeleteRule"), ("events", "DeleteEventBus")} <= performed
+    assert [str(f) for f in iam_roles.findings()] == []
+
+
 def test_an_action_function_creates_idempotently_on_its_role(
     iam_roles: IamRoles, aws: AwsEnv, sf_emulator: EmulatorHandle, fresh_runtime: None
 ) -> None:

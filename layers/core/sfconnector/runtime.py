@@ -478,9 +478,14 @@ class Runtime:
             client_factory=self.salesforce,
             usage=self.usage_recorder,
             owners=self.connection_owners,
-            # Its poll schedule is deleted with the connection.
-            on_deleting=self.polling.forget if self.manages_schedules else None,
+            # Its poll schedule and its real-time relay are deleted with the connection.
+            on_deleting=self._forget_triggers,
         )
+
+    def _forget_triggers(self, connection_id: str) -> None:
+        if self.manages_schedules:
+            self.polling.forget(connection_id)
+        self.realtime_setup.forget(connection_id, lambda: self.salesforce(connection_id))
 
     # ---- triggers (sfconnector.triggers) ---------------------------------------------------------
     # The trigger engine's ports: the subscription repository and the cursor store (state table,

@@ -11,7 +11,9 @@ nothing; DELETE leaves nothing on either side; the org's refusals leave nothing 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,28 +22,15 @@ from sfconnector.models.subscriptions import Subscription
 from sfconnector.stores.realtime import RelayBindings
 from sfconnector.stores.subscriptions import SubscriptionRepository
 
-from tests.fixtures.actions import seed_connection
+from tests.fixtures.actions import load_function, seed_connection
 from tests.fixtures.aws import AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
+from tests.integration.connections.apigw import lambda_context
 from tests.integration.connections.harness import ConnectionsApi, Result
 
 OTHER_TENANT = "arn:aws:iam::222222222222:user/someone-else"
 SIX = ["Account", "Lead", "CaseComment", "Contact", "Opportunity", "Case"]
 TOOLING_TYPES = ("PlatformEventChannel", "PlatformEventChannelMember", "NamedCredential", "EventRelayConfig")
-
-
-@pytest.fixture(autouse=True)
-def _partner_bus_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    # TEMPORARY until cdcemu's aws fixture (name_partner_event_buses_whole) is merged: moto 5 keeps
-    # only the last "/" segment of a bus name, so rules on a partner bus would miss it.
-    from moto.events.models import EventsBackend
-
-    def normalize(self: EventsBackend, name_or_arn: str | None) -> str:
-        if name_or_arn is None:
-            return "default"
-        return name_or_arn.split(":event-bus/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
-
-    monkeypatch.setattr(EventsBackend, "_normalize_event_bus_arn", normalize)
 
 
 @pytest.fixture
@@ -55,10 +44,12 @@ def queue_arn(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def cid(connections: ConnectionsApi, queue_arn: str) -> str:
+def cid(connections: ConnectionsApi, queue_arn: str) -> Iterator[str]:
     # The emulator's relay reaches this process's moto (it creates the partner event source there).
     connections.emulator.configure(aws_endpoint_url="default")
-    return seed_connection(connections.aws, connections.emulator, "conn-rt").connection_id
+    yield seed_connection(connections.aws, connections.emulator, "conn-rt").connection_id
+    # Its deliveries (and source deletions) finish while moto is still this test's.
+    connections.emulator.flush_relay()
 
 
 def _put(api: ConnectionsApi, cid: str, body: dict[str, Any], **kwargs: Any) -> Result:
@@ -227,7 +218,10 @@ def test_delete_leaves_nothing_on_either_side_and_is_idempotent(
         "source_name"
     ]
 
+    before = emulator.api_calls()
     gone = _ok(connections.call("DELETE", f"/connections/{cid}/realtime"))
+    # relay config, named credential, the channel (GET) and its members (query), 2 members, channel.
+    assert _calls(emulator, before) == 7
     assert gone["deleted"] is True
     assert [s["name"] for s in gone["steps"]] == [
         "relay_config", "named_credential", "member", "member", "channel", "rule", "event_bus", "binding",
@@ -285,6 +279,7 @@ def test_another_tenant_gets_404_and_bad_input_names_the_field(connections: Conn
     ):
         result = _put(connections, cid, bad)
         assert result.status == 422, result.body
+        assert result.json()["error"]["code"] == "invalid_request"
         assert field in result.json()["error"]["fields"], result.body
 
 
@@ -297,3 +292,123 @@ def test_without_a_relay_queue_the_stack_says_so(
     assert result.status == 409, result.body
     assert "RELAY_QUEUE_ARN" in result.json()["error"]["message"]
     assert _calls(connections.emulator, before) == 0
+
+
+def test_a_bus_associated_before_the_setup_outlives_its_teardown(
+    connections: ConnectionsApi, cid: str, aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partner bus the user (or the stack's SalesforcePartnerEventSource parameter) associated is
+    reused and kept by DELETE; only the setup's own rule and binding go."""
+    connections.emulator.configure(aws_endpoint_url="")  # no AWS: Salesforce's AWS side played by the test
+    monkeypatch.setenv("REALTIME_SOURCE_WAIT_SECONDS", "0")
+    first = _ok(_put(connections, cid, {"enabled": True, "objects": ["Account"]}))["realtime"]
+    assert first["association"] == "pending"
+    source = first["source_name"]
+    events = boto3.client("events", region_name=aws.region)
+    account = boto3.client("sts", region_name=aws.region).get_caller_identity()["Account"]
+    events.create_partner_event_source(Name=source, Account=account)
+    events.create_event_bus(Name=source, EventSourceName=source)
+
+    second = _ok(_put(connections, cid, {"enabled": True, "objects": ["Account"]}))["realtime"]
+    assert (second["association"], second["event_bus_owned"]) == ("associated", False)
+    gone = _ok(connections.call("DELETE", f"/connections/{cid}/realtime"))
+    assert {s["name"]: s["status"] for s in gone["steps"]}["event_bus"] == "skipped"
+    assert _bus_names(aws) == [source]
+    assert events.list_rules(EventBusName=source)["Rules"] == []
+
+
+def test_nothing_relayable_makes_nothing_and_enabled_false_tears_down(
+    connections: ConnectionsApi, cid: str, aws: AwsEnv
+) -> None:
+    emulator = connections.emulator
+    before = emulator.api_calls()
+    only = _ok(_put(connections, cid, {"enabled": True, "objects": ["CaseComment"]}))["realtime"]
+    assert _calls(emulator, before) == 0
+    assert [(o["sobject"], o["mode"], o["reason"]) for o in only["objects"]] == [
+        ("CaseComment", "polling", "unsupported")
+    ]
+    assert (only["channel_id"], only["association"]) == (None, "none")
+
+    _ok(_put(connections, cid, {"enabled": True, "objects": ["Account"]}))
+    off = _ok(_put(connections, cid, {"enabled": False}))
+    assert off["realtime"]["enabled"] is False
+    assert "channel" in [s["name"] for s in off["steps"] if s["status"] == "deleted"]
+    assert all(not rows for rows in _org_objects(emulator).values())
+    assert _bus_names(aws) == []
+    assert _ok(connections.call("GET", f"/connections/{cid}/realtime"))["realtime"] is None
+
+
+def test_the_sample_events_of_the_realtime_routes_work(connections: ConnectionsApi, queue_arn: str) -> None:
+    """events/connections-realtime-*.json, as `sam local invoke` sends them, against a connection
+    with the events' id owned by their caller."""
+    events_dir = Path(__file__).resolve().parents[3] / "events"
+    events = {
+        p.stem: json.loads(p.read_text()) for p in sorted(events_dir.glob("connections-realtime-*.json"))
+    }
+    assert sorted(events) == [
+        "connections-realtime-delete",
+        "connections-realtime-get",
+        "connections-realtime-put",
+    ]
+    sample = events["connections-realtime-put"]
+    owner = sample["requestContext"]["identity"]["userArn"]
+    connections.emulator.configure(aws_endpoint_url="default")
+    seed_connection(
+        connections.aws, connections.emulator, sample["pathParameters"]["connection_id"], tenant_id=owner
+    )
+    handler = load_function("connections").lambda_handler
+
+    def run(name: str) -> Any:
+        answer = handler(events[name], lambda_context())
+        assert answer["statusCode"] == 200, answer["body"]
+        return json.loads(answer["body"])
+
+    assert run("connections-realtime-put")["realtime"]["association"] == "associated"
+    assert run("connections-realtime-get")["feedback"]["status"] == "RUNNING"
+    assert run("connections-realtime-delete")["deleted"] is True
+    connections.emulator.flush_relay()
+
+
+def test_an_aws_failure_midway_leaves_nothing_behind(
+    connections: ConnectionsApi, cid: str, aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EventBridge failing after the bus was made (an outage cannot happen in moto: PutRule is made
+    to fail, the one stand-in of this file): the bus and the org side this PUT made are removed."""
+    from botocore.exceptions import ClientError
+    from sfconnector.stores.partner_bus import PartnerBus
+
+    def unavailable(self: PartnerBus, source: str, queue_arn: str) -> tuple[str, bool]:
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "PutRule")
+
+    monkeypatch.setattr(PartnerBus, "route", unavailable)
+    result = _put(connections, cid, {"enabled": True, "objects": ["Account"]})
+    assert result.status == 503, result.body
+    assert all(not rows for rows in _org_objects(connections.emulator).values())
+    assert _bus_names(aws) == []
+    assert _ok(connections.call("GET", f"/connections/{cid}/realtime"))["realtime"] is None
+
+
+def test_deleting_the_connection_tears_its_relay_down(
+    connections: ConnectionsApi, cid: str, aws: AwsEnv
+) -> None:
+    """Else the org would keep a channel (holding CDC allocation) and a relay to a bus nobody reads."""
+    source = _ok(_put(connections, cid, {"enabled": True, "objects": ["Account", "Lead"]}))["realtime"][
+        "source_name"
+    ]
+    assert connections.call("DELETE", f"/connections/{cid}").status == 200
+    assert all(not rows for rows in _org_objects(connections.emulator).values())
+    assert _bus_names(aws) == []
+    bindings = RelayBindings(lambda: boto3.client("dynamodb", region_name=aws.region), aws.table_name)
+    assert bindings.lookup(source) is None
+
+
+def test_a_revoked_org_does_not_keep_the_connection_from_being_deleted(
+    connections: ConnectionsApi, cid: str, aws: AwsEnv
+) -> None:
+    """Salesforce refusing the teardown (here: the user lost Customize Application) is logged; the
+    AWS side, the binding and the connection still go."""
+    _ok(_put(connections, cid, {"enabled": True, "objects": ["Account"]}))
+    connections.emulator.configure(customize_application=False)
+    assert connections.call("DELETE", f"/connections/{cid}").status == 200
+    assert _bus_names(aws) == []
+    assert connections.call("GET", f"/connections/{cid}").status == 404

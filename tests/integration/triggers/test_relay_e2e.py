@@ -6,10 +6,11 @@ publishes. Every event carries the id the poller gives the same record version."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
+import pytest
 from sfconnector.stores.relayed import RelayedSeen
 
 from tests.fixtures.actions import seed_connection
@@ -17,10 +18,16 @@ from tests.fixtures.aws import AwsEnv
 from tests.integration.connections.conftest import connections  # noqa: F401 - the fixture
 from tests.integration.connections.harness import ConnectionsApi
 
-# The realtime setup's fixtures: its relay queue, and moto's partner bus names (autouse).
-from tests.integration.connections.test_realtime import _partner_bus_names, queue_arn  # noqa: F401
+# The realtime setup's relay queue (RELAY_QUEUE_ARN).
+from tests.integration.connections.test_realtime import queue_arn  # noqa: F401
 from tests.integration.triggers.harness import Poller
 from tests.integration.triggers.relay_harness import run_queue
+
+
+@pytest.fixture(autouse=True)
+def _relay_flushed(connections: ConnectionsApi) -> Iterator[None]:  # noqa: F811
+    yield
+    connections.emulator.flush_relay()  # its deliveries end while moto is still this test's
 
 
 def test_the_emulators_change_events_reach_subscribers_once_with_the_pollers_ids(
@@ -48,7 +55,7 @@ def test_the_emulators_change_events_reach_subscribers_once_with_the_pollers_ids
     for expected, write in steps:
         emulator.advance_clock(5)
         record = write()
-        emulator.admin("POST", "relay/flush")
+        emulator.flush_relay()
         calls = emulator.api_calls()
         sent, failed = run_queue(sqs, queue)
         assert (len(sent), failed) == (1, []), expected
@@ -80,7 +87,7 @@ def test_duplicated_reordered_gap_and_overflow_events_of_the_emulator(
     def run(fault: dict[str, Any], count: int) -> tuple[list[str], list[dict[str, Any]], int]:
         emulator.admin("POST", "relay/faults", fault)
         leads = [poller.write("insert", "Lead", {"LastName": f"F{n}", "Company": "C"}) for n in range(count)]
-        emulator.admin("POST", "relay/flush")
+        emulator.flush_relay()
         emulator.admin("DELETE", "relay/faults")
         calls = emulator.api_calls()
         _, failed = run_queue(sqs, queue)

@@ -18,7 +18,6 @@ from pydantic import BaseModel
 
 from sfconnector.api.responses import json_response as _json
 from sfconnector.api.subscriptions import BASE, ConnectionId
-from sfconnector.api.tenancy import connection_owner
 from sfconnector.models.realtime_api import RealtimeDeleted, RealtimeInput, RealtimeSetupResult, RealtimeView
 from sfconnector.runtime import get_runtime
 
@@ -31,7 +30,9 @@ TAGS = ["Real-time triggers"]
 
 
 def _client(connection_id: str) -> SalesforceClient:
-    return get_runtime().salesforce(connection_id, connection_owner())
+    # The connections function reads connection secrets with its own role (as its describe and
+    # subscription routes do); the tenant check is the resolver's guard.
+    return get_runtime().salesforce(connection_id)
 
 
 def _documented(status: int, description: str, model: type[BaseModel]) -> dict[int, Any]:

@@ -122,6 +122,11 @@ class RealtimeState(BaseModel):
         default=None, description="The partner event source (and event bus) name, from EventRelayFeedback."
     )
     event_bus_arn: str | None = None
+    event_bus_owned: bool = Field(
+        default=False,
+        description="The setup created the bus (a teardown deletes it); false: it existed (e.g. the "
+        "stack's SalesforcePartnerEventSource parameter made it) and stays.",
+    )
     rule_name: str | None = None
     association: AssociationState = "none"
     reconcile_seconds: int = 900

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from sfconnector.models.realtime import (
     DEFAULT_RECONCILE_MINUTES,
@@ -31,15 +31,23 @@ __all__ = [
 ]
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class RealtimeInput(_Input):
+class RealtimeInput(BaseModel):
     """Relay these objects' changes in real time (Change Data Capture through Event Relay), the rest
     of the connection's triggers staying on polling; polling reconciles the relayed ones."""
 
-    enabled: bool = Field(description="true: set the org and AWS up (again); false: tear it down, as DELETE.")
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {"enabled": True, "objects": ["Account", "Lead", "Opportunity"], "reconcile_minutes": 15}
+            ]
+        },
+    )
+
+    enabled: StrictBool = Field(
+        description="true: set the org and AWS up (again); false: tear it down, as DELETE."
+    )
     objects: Annotated[list[SObjectName], Field(max_length=MAX_REALTIME_OBJECTS)] = Field(
         default_factory=list,
         description="The sObjects to relay (API names), in order of preference: those beyond the org's "
@@ -48,6 +56,7 @@ class RealtimeInput(_Input):
     )
     reconcile_minutes: int = Field(
         default=DEFAULT_RECONCILE_MINUTES,
+        strict=True,
         ge=MIN_RECONCILE_MINUTES,
         le=MAX_RECONCILE_MINUTES,
         description="How often polling reconciles the relayed objects (delivers what the relay missed).",

@@ -18,6 +18,7 @@ names Salesforce's reason: the connection keeps polling as before.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -306,7 +307,7 @@ class RealtimeSetupService:
                 run.rollback()  # the org side this request made: nothing half-made stays
                 raise
         elif previous is not None and previous.source_name is not None:
-            self._dissociate(previous.source_name, connection_id, run)
+            self._dissociate(previous.source_name, connection_id, run, remove_bus=previous.event_bus_owned)
         stored = self._ports.connections.update(connection_id, realtime=state).realtime or state
         self._usage(connection_id, client)
         logger.info(
@@ -550,7 +551,9 @@ class RealtimeSetupService:
     ) -> RealtimeState:
         source = state.source_name or ""
         if previous is not None and previous.source_name not in (None, source):
-            self._dissociate(previous.source_name or "", connection_id, run)
+            self._dissociate(
+                previous.source_name or "", connection_id, run, remove_bus=previous.event_bus_owned
+            )
         bus = self._ports.bus
         try:
             arn, made = self._associate(source)
@@ -563,16 +566,34 @@ class RealtimeSetupService:
             )
             return state.model_copy(update={"association": "pending"})
         run.step("event_bus", "created" if made else "exists", id=arn, target=source)
-        rule, missing = bus.route(source, queue_arn)
-        run.step("rule", "created" if missing else "exists", id=rule, target=queue_arn)
         try:
+            rule, missing = bus.route(source, queue_arn)
+            run.step("rule", "created" if missing else "exists", id=rule, target=queue_arn)
             bound = self._ports.bindings.bind(source, connection_id)
-        except RelayBindingConflictError:
-            raise RealtimeUnavailableError(
-                "Another connection relays this org's channel already.", salesforce_code=None, steps=run.steps
-            ) from None
+        except Exception as exc:
+            if made:  # this request's bus (and rule) go with the rest of what it made
+                with contextlib.suppress(Exception):
+                    bus.remove_rule(source)
+                    bus.remove_bus(source)
+            if isinstance(exc, RelayBindingConflictError):
+                raise RealtimeUnavailableError(
+                    "Another connection relays this org's channel already.",
+                    salesforce_code=None,
+                    steps=run.steps,
+                ) from None
+            raise
         run.step("binding", "created" if bound else "exists", target=source)
-        return state.model_copy(update={"event_bus_arn": arn, "rule_name": rule, "association": "associated"})
+        # A bus this setup did not create (made by hand, or by the stack's SalesforcePartnerEventSource
+        # parameter) outlives a teardown.
+        owned = made or (previous is not None and previous.source_name == source and previous.event_bus_owned)
+        return state.model_copy(
+            update={
+                "event_bus_arn": arn,
+                "rule_name": rule,
+                "association": "associated",
+                "event_bus_owned": owned,
+            }
+        )
 
     def _associate(self, source: str) -> tuple[str, bool]:
         """Associate the source, waiting (bounded, doubling pauses) for Salesforce to create it."""
@@ -587,10 +608,13 @@ class RealtimeSetupService:
             waited += pause
             pause = min(pause * 2, 2.0)
 
-    def _dissociate(self, source: str, connection_id: str, run: _Run) -> None:
+    def _dissociate(self, source: str, connection_id: str, run: _Run, *, remove_bus: bool) -> None:
         bus = self._ports.bus
         run.step("rule", "deleted" if bus.remove_rule(source) else "absent", target=source)
-        run.step("event_bus", "deleted" if bus.remove_bus(source) else "absent", target=source)
+        if remove_bus:
+            run.step("event_bus", "deleted" if bus.remove_bus(source) else "absent", target=source)
+        else:
+            run.step("event_bus", "skipped", target=source, error="not created by this setup: kept")
         unbound = self._ports.bindings.unbind(source, connection_id)
         run.step("binding", "deleted" if unbound else "absent", target=source)
 
@@ -630,13 +654,34 @@ class RealtimeSetupService:
             return RealtimeDeleted(connection_id=connection_id, deleted=False, steps=[])
         self._org_teardown(state, run)
         if state.source_name is not None:
-            self._dissociate(state.source_name, connection_id, run)
+            self._dissociate(state.source_name, connection_id, run, remove_bus=state.event_bus_owned)
         self._ports.connections.update(connection_id, realtime=None)
         self._usage(connection_id, client)
         logger.info(
             "Connection %s: realtime torn down (%d Salesforce calls)", connection_id, client.api_calls
         )
         return RealtimeDeleted(connection_id=connection_id, deleted=True, steps=run.steps)
+
+    def forget(self, connection_id: str, client: Callable[[], SalesforceClient]) -> None:
+        """The connection is being deleted: tear its relay down, never stopping the deletion. The
+        AWS side and the binding always go; the org side is attempted (its Salesforce client
+        is built only when there is one) and left, logged, when Salesforce refuses (an
+        authorisation already revoked)."""
+        record = self._ports.connections.get(connection_id)
+        state = record.realtime if record is not None else None
+        if state is None:
+            return
+        run = _Run(ToolingApi(client()))  # building the client calls nothing yet
+        try:
+            self._org_teardown(state, run)
+        except (SalesforceError, ConnectorError) as exc:
+            logger.warning(
+                "Connection %s: its Salesforce relay setup (channel %s) was not deleted (%s); delete it "
+                "in Salesforce's Setup",
+                connection_id, state.channel_name, type(exc).__name__,
+            )  # fmt: skip
+        if state.source_name is not None:
+            self._dissociate(state.source_name, connection_id, run, remove_bus=state.event_bus_owned)
 
     @staticmethod
     def _org_teardown(state: RealtimeState, run: _Run) -> None:
