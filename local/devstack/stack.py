@@ -82,11 +82,15 @@ class EmulatorHandle:
     redirect_uris: list[str] = field(default_factory=list)
 
 
-def start_emulator(host: str, port: int, redirect_uris: list[str]) -> EmulatorHandle:
+def start_emulator(
+    host: str, port: int, redirect_uris: list[str], aws_endpoint_url: str | None = None
+) -> EmulatorHandle:
     """Start the emulator with its demo org in this process (a thread).
 
     ``redirect_uris`` are added to the demo Connected App's callback URLs, as a developer registers
-    a deployment's ``OAuthCallbackUrl`` output on their real Connected App.
+    a deployment's ``OAuthCallbackUrl`` output on their real Connected App. ``aws_endpoint_url``
+    (the stack's moto server) is where the org's Event Relay creates partner event sources and
+    puts change events.
     """
     try:
         from sfemulator.org import DEFAULT_REDIRECT_URIS, OrgConfig
@@ -94,7 +98,7 @@ def start_emulator(host: str, port: int, redirect_uris: list[str]) -> EmulatorHa
     except ImportError as exc:
         raise StackError(f"the Salesforce emulator is not available: {exc}") from exc
     uris = list(dict.fromkeys([*DEFAULT_REDIRECT_URIS, *redirect_uris]))
-    org = demo_org(OrgConfig(redirect_uris=uris))
+    org = demo_org(OrgConfig(redirect_uris=uris, aws_endpoint_url=aws_endpoint_url))
     server = EmulatorServer(org, host=host, port=port)
     try:
         server.start()
@@ -113,11 +117,25 @@ def start_emulator(host: str, port: int, redirect_uris: list[str]) -> EmulatorHa
     )
 
 
+def _name_partner_event_buses_whole() -> None:
+    """moto 5 reads an event bus name by its last ``/`` segment, which misses Event Relay's partner
+    buses (``aws.partner/salesforce.com/<org>/<channel>``); AWS reads it whole. The server runs in
+    this process, so its class is patched here (the tests' ``aws`` fixture does the same)."""
+    try:
+        from moto.events.models import EventsBackend
+        from sfemulator.moto_events import whole_bus_name
+    except ImportError:  # no emulator: no Event Relay either
+        return
+    EventsBackend._normalize_event_bus_arn = whole_bus_name  # type: ignore[method-assign,assignment]
+
+
 class _MotoServer:
     """moto's ThreadedMotoServer, with a bind failure reported instead of a hang."""
 
     def __init__(self, host: str, port: int) -> None:
         from moto.server import ThreadedMotoServer
+
+        _name_partner_event_buses_whole()
 
         self._error: BaseException | None = None
         server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
@@ -233,7 +251,9 @@ class LocalStack:
         self.api_url = f"http://{config.host}:{self.front.port}"
 
         try:
-            self.emulator = start_emulator(config.host, config.sf_emulator_port, self.callback_urls())
+            self.emulator = start_emulator(
+                config.host, config.sf_emulator_port, self.callback_urls(), aws_endpoint_url=self.moto_url
+            )
             self._stops.append(("emulator", self.emulator.stop))
         except StackError as exc:
             self.emulator_error = str(exc)
