@@ -178,3 +178,27 @@ def test_unknown_sources_disconnected_connections_and_malformed_events_are_dropp
     seed_connection(aws, poller.emulator, "conn-relay", status="needs_reauth")
     _, failed = relay.deliver([good])
     assert (failed, poller.drain()) == ([], [])
+
+
+def test_a_merged_event_of_250_records_is_published_and_marked_whole(env: tuple[Poller, Relay]) -> None:
+    """One merged event (Salesforce merges identical changes of one transaction) carrying more
+    records than one DynamoDB update expression can mark."""
+    poller, relay = env
+    poller.subscribe("leads.updated", fields=["Status"])
+    records = [poller.write("insert", "Lead", {"LastName": f"M{n}", "Company": "C"}) for n in range(250)]
+    poller.emulator.advance_clock(5)
+    for record in records:
+        poller.write("update", "Lead", {"Status": "Working - Contacted"}, id=record)
+    merged = relay.event("UPDATE", "Lead", records, row_of(poller, "Lead", records[0]), ["Status"])
+    expressions: list[int] = []  # DynamoDB refuses an update expression over 4 KB; moto does not
+    get_runtime().dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem",
+        lambda params, **_: expressions.append(len(params["UpdateExpression"])),
+    )
+    _, failed = relay.deliver([merged])
+    assert failed == []
+    assert expressions
+    assert max(expressions) <= 4096
+    assert sorted(m["body"]["subject"] for m in poller.drain()) == sorted(records)
+    relay.deliver([merged])  # redelivered: every record is marked, none is sent again
+    assert poller.drain() == []

@@ -38,6 +38,7 @@ BUCKET_SECONDS = 300
 RETENTION_SECONDS = 4 * 86_400
 _RECONCILE = "reconcile"
 _BATCH_GET = 100
+_MARKS_PER_UPDATE = 100
 
 
 def bucket_of(version: int) -> int:
@@ -83,54 +84,52 @@ class RelayedSeen(DynamoStore):
         return out
 
     def mark(self, connection_id: str, sobject: str, bucket: int, entries: Mapping[str, int]) -> bool:
-        """Record published changes (seen key -> version) in one bucket item: one UpdateItem
-        (two for a bucket's first entries). False when the item is full (the caller hands the
-        object to reconciliation)."""
-        if not entries:
-            return True
-        key = _wire({"pk": self._pk(connection_id), "sk": relayed_sk(sobject, bucket)})
-        names = {f"#k{i}": k for i, k in enumerate(sorted(entries))}
-        values: dict[str, Any] = {f":v{i}": int(entries[k]) for i, k in enumerate(sorted(entries))}
-        values[":e"] = (bucket + 1) * BUCKET_SECONDS + RETENTION_SECONDS
-        sets = ", ".join(f"seen.{n} = :v{i}" for i, n in enumerate(names))
+        """Record published changes (seen key -> version) in one bucket item: one UpdateItem per
+        100 entries (DynamoDB's 4 KB update expression holds ~200; a merged event can carry many
+        more records), two for a bucket's first entries. False when the item is full (the caller
+        hands the object to reconciliation)."""
+        ordered = sorted(entries.items())
         try:
-            try:
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=key,
-                    UpdateExpression=f"SET {sets}, expires_at = :e",
-                    ConditionExpression="attribute_exists(seen)",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=_wire(values),
-                )
-                return True
-            except ClientError as exc:
-                if not _is_conditional_failure(exc):
-                    raise
-            # The bucket's first entries: create the map, unless a concurrent relay just did.
-            seen = {k: int(v) for k, v in entries.items()}
-            try:
-                self.client.put_item(
-                    TableName=self.table_name,
-                    Item={**key, **_wire({"seen": seen, "expires_at": values[":e"]})},
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-                return True
-            except ClientError as exc:
-                if not _is_conditional_failure(exc):
-                    raise
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=key,
-                UpdateExpression=f"SET {sets}, expires_at = :e",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_wire(values),
-            )
-            return True
+            for start in range(0, len(ordered), _MARKS_PER_UPDATE):
+                self._mark(connection_id, sobject, bucket, dict(ordered[start : start + _MARKS_PER_UPDATE]))
         except ClientError as exc:
             if _item_too_large(exc):
                 return False
             raise
+        return True
+
+    def _mark(self, connection_id: str, sobject: str, bucket: int, entries: Mapping[str, int]) -> None:
+        key = _wire({"pk": self._pk(connection_id), "sk": relayed_sk(sobject, bucket)})
+        names = {f"#k{i}": k for i, k in enumerate(entries)}
+        values: dict[str, Any] = {f":v{i}": int(v) for i, v in enumerate(entries.values())}
+        values[":e"] = (bucket + 1) * BUCKET_SECONDS + RETENTION_SECONDS
+        update: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": key,
+            "UpdateExpression": "SET "
+            + ", ".join(f"seen.{n} = :v{i}" for i, n in enumerate(names))
+            + ", expires_at = :e",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _wire(values),
+        }
+        try:
+            self.client.update_item(**update, ConditionExpression="attribute_exists(seen)")
+            return
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+        # The bucket's first entries: create the map, unless a concurrent relay just did.
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={**key, **_wire({"seen": dict(entries), "expires_at": values[":e"]})},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+        self.client.update_item(**update)
 
     def mark_reconcile(self, connection_id: str, sobject: str, since: int) -> None:
         """Hand the object to the next reconciliation poll from ``since`` (an earlier marker stays)."""
