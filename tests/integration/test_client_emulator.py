@@ -259,3 +259,24 @@ def test_describe_is_cached(setup: Setup) -> None:
     assert any(f["name"] == "External_Id__c" for f in describe["fields"])
     setup.client.describe("Account")
     assert _calls(setup) == before + 1
+
+
+def test_collection_read_is_one_call_per_200_ids_in_order_with_none_for_the_missing(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sfconnector.salesforce import client as client_module
+
+    emulator, client = setup.emulator, setup.client
+    ids = [emulator.dml("insert", "Lead", {"LastName": f"R{n}", "Company": "C"})["id"] for n in range(201)]
+    emulator.dml("delete", "Lead", id=ids[1])
+    before = _calls(setup)
+    rows = client.collection_read("Lead", ids, ["Id", "LastName"])
+    assert _calls(setup) - before == 2
+    assert rows[1] is None
+    assert [r["LastName"] if r else None for r in rows[:3]] == ["R0", None, "R2"]
+    assert len(rows) == 201
+    # Ids and fields too long for a URL go in a POST body: the same answer, still one call.
+    monkeypatch.setattr(client_module, "_MAX_QUERY_STRING", 10)
+    before = _calls(setup)
+    assert client.collection_read("Lead", ids[:3], ["Id", "LastName"]) == rows[:3]
+    assert _calls(setup) - before == 1

@@ -317,6 +317,11 @@ class _Attempt:
     attempt: int = 0
 
 
+_MAX_QUERY_STRING = 12_000
+"""Characters of ids and fields a collection read puts in its URL (Salesforce refuses URLs past
+16 KB); more go in a POST body."""
+
+
 def _record_path_id(record_id: str) -> str:
     if not isinstance(record_id, str) or not _RECORD_ID.fullmatch(record_id):
         raise InvalidIdError(record_id)
@@ -615,7 +620,15 @@ class SalesforceClient:
         for start in range(0, len(record_ids), 200):
             chunk = record_ids[start : start + 200]
             ids = ",".join(_record_path_id(str(i)) for i in chunk)
-            body = self.get_json(f"composite/sobjects/{name}", params={"ids": ids, "fields": params_fields})
+            if len(ids) + len(params_fields) <= _MAX_QUERY_STRING:
+                body = self.get_json(
+                    f"composite/sobjects/{name}", params={"ids": ids, "fields": params_fields}
+                )
+            else:  # an object with hundreds of fields: the same read as a POST body (one call too)
+                payload = {"ids": ids.split(","), "fields": params_fields.split(",")}
+                body = self._json(
+                    self.request("POST", f"composite/sobjects/{name}", json=payload, retryable=True)
+                )
             if not isinstance(body, list) or len(body) != len(chunk):
                 raise SalesforceError(
                     0, [SalesforceErrorItem("UNEXPECTED_RESPONSE", "the collection read has no entry per id")]
