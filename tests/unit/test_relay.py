@@ -315,3 +315,14 @@ json_values = st.recursive(
 @given(json_values)
 def test_no_input_makes_parsing_raise(value: Any) -> None:
     assert isinstance(relay.parse_change_event(json.dumps(value)), relay.Rejected | relay.RelayedEvent)
+
+
+def test_an_update_without_last_modified_date_fires_nothing_as_with_the_poller() -> None:
+    """A roll-up or other system-maintained change moves SystemModstamp only: not a modification."""
+    subs = _subscriptions()
+    rid, at = _record_id(11), T0 + 60
+    rollup = _event("UPDATE", [rid], at, OTHER_USER, {"NumberOfEmployees": 12}, changed=["NumberOfEmployees"])
+    assert _decide(rollup, subs) == []
+    row = {"Id": rid, "NumberOfEmployees": 12, "CreatedDate": _iso(T0), "LastModifiedDate": _iso(T0),
+           "SystemModstamp": _iso(at), "IsDeleted": False}  # fmt: skip
+    assert _poller_ids(row, subs, relay.kinds_for("UPDATE")) == set()

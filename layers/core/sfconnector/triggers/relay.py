@@ -239,8 +239,10 @@ def synthesise_row(event: RelayedEvent, record_id: str) -> tuple[dict[str, Any],
         data.setdefault("LastModifiedDate", data["CreatedDate"])
         if actor:
             data.setdefault("CreatedById", actor)
-    else:
+    elif change == "UNDELETE":
         data.setdefault("LastModifiedDate", commit)
+    # An UPDATE without LastModifiedDate changed only system-maintained values (a roll-up, a
+    # formula's source: SystemModstamp alone moved); the poller's updated does not fire for it.
     if actor:
         data.setdefault("LastModifiedById", actor)
     engine = dict(data)
