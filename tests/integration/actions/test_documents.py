@@ -112,9 +112,10 @@ def test_swagger_ui_is_served_without_external_assets(meta: ActionApi) -> None:
     assert "cdn.jsdelivr" not in response.text
 
 
-NON_FAMILY = ("connections", "poller-", "sqs-")
+NON_FAMILY = ("connections", "poller-", "sqs-", "relay-")
 """events/ files that are not a family's: the connections function's (tests/integration/connections),
-the poller's scheduler events and the SQS events a trigger subscriber receives (below)."""
+the poller's scheduler events and the SQS events a trigger subscriber receives (below), the relay's
+(tests/integration/triggers/test_relay.py)."""
 
 
 @pytest.mark.parametrize(

@@ -13,14 +13,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sfconnector.events import BatchOutcome, OutboundMessage
 from sfconnector.runtime import get_runtime
 from sfconnector.stores.relayed import bucket_of
+from sfconnector.triggers import relay as relay_module
 
-from tests.fixtures.actions import seed_connection
+from tests.fixtures.actions import FakeLambdaContext, load_function, seed_connection
 from tests.fixtures.aws import AwsEnv
 from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.triggers.harness import Poller
@@ -202,3 +204,19 @@ def test_a_merged_event_of_250_records_is_published_and_marked_whole(env: tuple[
     assert sorted(m["body"]["subject"] for m in poller.drain()) == sorted(records)
     relay.deliver([merged])  # redelivered: every record is marked, none is sent again
     assert poller.drain() == []
+
+
+EVENTS = Path(__file__).resolve().parents[3] / "events"
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in EVENTS.glob("relay-*.json")))
+def test_the_sample_sqs_batches_parse_and_run_the_relay(path: str, aws: AwsEnv, fresh_runtime: None) -> None:
+    """events/relay-*.json (`sam local invoke RelayFunction -e ...`) is an SQS batch of change events
+    as the rule delivers them: each parses, and in an account where no connection is bound to the
+    source the relay drops them without failing a message."""
+    event = json.loads((EVENTS / path).read_text())
+    for record in event["Records"]:
+        assert record["eventSource"] == "aws:sqs"
+        assert isinstance(relay_module.parse_change_event(record["body"]), relay_module.RelayedEvent)
+    answer = load_function("relay").lambda_handler(event, FakeLambdaContext(function_name="relay"))
+    assert answer == {"batchItemFailures": []}
