@@ -109,3 +109,33 @@ def test_duplicated_reordered_gap_and_overflow_events_of_the_emulator(
         "conn-rt", "Lead"
     )
     assert since is not None
+
+
+def test_the_connections_own_changes_are_ignored_by_commit_user_as_the_poller_ignores_them(
+    connections: ConnectionsApi,  # noqa: F811
+    aws: AwsEnv,
+    queue_arn: str,  # noqa: F811
+) -> None:
+    emulator = connections.emulator
+    emulator.configure(aws_endpoint_url="default")
+    poller = Poller(aws, emulator, seed_connection(aws, emulator, "conn-rt"))  # the admin's connection
+    ignoring = poller.subscribe("leads.created", ignore_own_changes=True)
+    everyone = poller.subscribe("leads.created")
+    put = connections.call("PUT", "/connections/conn-rt/realtime", {"enabled": True, "objects": ["Lead"]})
+    assert put.status == 200, put.body
+    sqs = boto3.client("sqs", region_name=aws.region)
+    queue = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+    own = poller.write("insert", "Lead", {"LastName": "Own", "Company": "C"}, username=None)  # the admin
+    other = poller.write("insert", "Lead", {"LastName": "Other", "Company": "C"})  # a seller
+    emulator.flush_relay()
+    run_queue(sqs, queue)
+    relayed = sorted((m["body"]["subscription_id"], m["body"]["subject"]) for m in poller.drain())
+    assert relayed == sorted(
+        [
+            (everyone.subscription_id, own),
+            (everyone.subscription_id, other),
+            (ignoring.subscription_id, other),
+        ]
+    )
+    poller.poll()
+    assert sorted((m["body"]["subscription_id"], m["body"]["subject"]) for m in poller.drain()) == relayed
