@@ -231,7 +231,7 @@ def test_own_changes_are_ignored_by_the_subscriptions_that_ask_and_by_no_other()
     assert fired == {subs[1].subscription_id}
 
 
-def test_field_matched_equals_fires_only_when_the_event_carries_the_watched_field() -> None:
+def test_field_matched_equals_fires_when_the_event_carries_the_watched_field_changed_or_enriched() -> None:
     equals = _sub("leads.updated")  # a control beside it
     matched = [
         Subscription.model_validate(
@@ -259,9 +259,29 @@ def test_field_matched_equals_fires_only_when_the_event_carries_the_watched_fiel
     other = _event(
         "UPDATE", [rid], at, OTHER_USER, {"Company": "X", "LastModifiedDate": _iso(at)}, changed=["Company"]
     )
+    # The member enriches Status: sent unchanged beside the changed Company.
+    enriched = _event(
+        "UPDATE",
+        [rid],
+        at,
+        OTHER_USER,
+        {"Company": "X", "Status": "Working", "LastModifiedDate": _iso(at)},
+        changed=["Company"],
+    )
     fired = [(sub.subscription_id, e.event_type) for c in _decide(carried, matched) for sub, e in c.events]
     assert fired == [(matched[0].subscription_id, "matched")]  # changed_to stays on polling
     assert _decide(other, matched) == []
+    row = {"Id": rid, "Status": "Working", "Company": "X", "CreatedDate": _iso(T0),
+           "LastModifiedDate": _iso(at), "LastModifiedById": OTHER_USER, "SystemModstamp": _iso(at),
+           "IsDeleted": False}  # fmt: skip
+    stream = streams.stream_of(matched[0])
+    assert stream is not None
+    poller = {
+        streams.build_event(matched[0], stream, row, change, None).id
+        for change in streams.row_changes(row, stream)
+        if streams.subscriber_fires(matched[0], stream, row, change, OWN_USER)
+    }
+    assert _ids(_decide(enriched, matched)) == _ids(_decide(carried, matched)) == poller != set()
 
 
 def test_compound_fields_take_the_rows_names() -> None:

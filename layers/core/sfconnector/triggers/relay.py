@@ -19,7 +19,7 @@ polling.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -270,13 +270,12 @@ class RecordChange:
     events: tuple[tuple[Subscription, TriggerEvent], ...]
 
 
-def _field_present(sub: Subscription, row: Mapping[str, Any], changed: Iterable[str] | None) -> bool:
-    """``equals`` compares the watched field's new value: only when the event carries it (an
-    update names it in changedFields; a creation has every non-null field in its body)."""
+def _field_present(sub: Subscription, row: Mapping[str, Any]) -> bool:
+    """``equals`` compares the watched field's current value: only when the event carries it. A
+    creation carries every non-null field; an update its changed fields and the member's enriched
+    fields (always sent, changed or not: with the watched field enriched, equals is exact)."""
     field = str(sub.params.get("field") or "").lower()
-    if not any(k.lower() == field for k in row):
-        return False
-    return changed is None or field in {c.lower() for c in changed}
+    return any(k.lower() == field for k in row)
 
 
 def decide_row(
@@ -288,20 +287,18 @@ def decide_row(
     *,
     own_user_id: str | None,
     org_id: str | None,
-    changed_fields: Iterable[str] | None = None,
 ) -> list[RecordChange]:
     """The changes of one record version and the (subscription, event) pairs they fire, by the
     engine's functions; ``kinds`` limits them to what the change type can mean."""
     by_key: dict[tuple[str, int], tuple[Stream, streams.Change, list[tuple[Subscription, TriggerEvent]]]] = {}
     record_id = str(engine_row.get("Id") or "")
-    changed = list(changed_fields) if changed_fields is not None else None
     for sub in subscriptions:
         if sub.sobject != sobject or not relayable(sub):
             continue
         stream = streams.stream_of(sub)
         if stream is None or stream.event not in kinds:
             continue
-        if stream.event is ChangeEvent.MATCHED and not _field_present(sub, data_row, changed):
+        if stream.event is ChangeEvent.MATCHED and not _field_present(sub, data_row):
             continue
         for change in streams.row_changes(engine_row, stream):
             if change.field is not None:
@@ -328,7 +325,6 @@ def decide_event(
     kinds = kinds_for(event.header.changeType)
     if not kinds or event.header.changeType in GAP_TYPES:
         return []
-    changed = None if event.header.changeType == "CREATE" else _changed_names(event.header.changedFields)
     out: list[RecordChange] = []
     for record_id in dict.fromkeys(event.header.recordIds):  # a merged event may repeat none; keep order
         engine, data = synthesise_row(event, record_id)
@@ -341,24 +337,8 @@ def decide_event(
                 subscriptions,
                 own_user_id=own_user_id,
                 org_id=org_id,
-                changed_fields=changed,
             )
         )
-    return out
-
-
-def _changed_names(changed: Iterable[str]) -> list[str]:
-    """changedFields in the row's names: ``Name.LastName`` -> ``LastName``, ``BillingAddress.City``
-    -> ``BillingCity``."""
-    out: list[str] = []
-    for name in changed:
-        head, _, tail = name.partition(".")
-        if not tail:
-            out.append(name)
-        elif head == "Name":
-            out.append(tail)
-        else:
-            out.append(head.removesuffix("Address") + tail)
     return out
 
 
