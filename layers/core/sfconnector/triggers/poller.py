@@ -28,7 +28,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
@@ -57,6 +57,8 @@ from sfconnector.stores.cursors import (
 from sfconnector.stores.outbox import OutboxEntry, OutboxStore
 from sfconnector.stores.tokens import ConnectionSecretNotFoundError
 from sfconnector.triggers import streams
+from sfconnector.triggers.decide import Candidate, Fire, Progress, decide, row_key, settle, unseen
+from sfconnector.triggers.position import Position
 
 if TYPE_CHECKING:
     from sfconnector.salesforce.client import SalesforceClient
@@ -85,10 +87,6 @@ _DEFAULT_PAGE_ROWS = 2000
 
 _PUBLISH_CHUNK = 100
 """Messages per publish step (ten PublishBatch requests): the time is checked between steps."""
-
-_Candidate = tuple[str, int, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]
-"""(seen key, version, row, [(subscription, event)]) of a change not emitted yet."""
-"""What stops a cycle's fetching part-way: what was fetched is still published and recorded."""
 
 
 class PollerSettings(EnvSettings):
@@ -228,6 +226,17 @@ class _Run:
         )
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """A record that entered a list view in this window, with its events."""
+
+    index: int
+    """Its row's position in the stream's page."""
+    record_id: str
+    row: dict[str, Any]
+    events: tuple[Fire, ...]
+
+
 @dataclass
 class _ListRun:
     """One entered-list-view group (the subscriptions on one list view) in this cycle: its query
@@ -243,10 +252,8 @@ class _ListRun:
     error: str | None = None
     started: bool = False
     original: dict[str, Any] = field(default_factory=dict)
-    entries: list[tuple[str, dict[str, Any], list[tuple[Subscription, TriggerEvent]]]] = field(
-        default_factory=list
-    )
-    """(15-char id, row, events) of the records that entered this window."""
+    entries: list[_Entry] = field(default_factory=list)
+    """The records that entered this window."""
     exits: set[str] = field(default_factory=set)
     newcomers: set[str] = field(default_factory=set)
     """The first read's members changed after its window (see ``ListViewState.newcomers``)."""
@@ -254,6 +261,11 @@ class _ListRun:
     @property
     def label(self) -> str:
         return f"{self.state.sobject} list view {self.state.list_view_id}"
+
+
+def _progress(state: StreamState) -> Progress:
+    pending = {key: tuple(subs) for key, subs in state.pending.items()}
+    return Progress(Position.of(state), state.seen, pending)
 
 
 def _is_list_view(sub: Subscription) -> bool:
@@ -559,18 +571,9 @@ class _Cycle:
         if not watched:
             return None
         relationship, names = next(iter(watched.items()))  # one History relationship per object
-        return streams.history_subquery(relationship, names, self._horizon(run.state))
-
-    def _horizon(self, state: StreamState) -> int:
-        """The oldest change this cycle may still owe: a lookback before the previous cursor, not
-        only before this one. A record modified again inside the safety margin of the cycle whose
-        window covered its change was not in that window (its row is stamped after the window's
-        end); the next window reads the row at its new stamp, and its History rows (or its
-        creation) from as far back as the previous window's low. The seen-set keeps the same
-        span, so what is re-read there is never re-sent. Under a backlog drained over several
-        cycles, not after the drain's own start (``StreamState.drain_low``)."""
-        horizon = max(0, min(state.cursor, state.prev_cursor) - self.settings.lookback_seconds)
-        return horizon if state.drain_low is None else min(horizon, state.drain_low)
+        # From the horizon, not the window's low: a change the stream may still owe can be older.
+        horizon = Position.of(run.state).horizon(self.settings.lookback_seconds)
+        return streams.history_subquery(relationship, names, horizon)
 
     def _wants_every_field(self, sobject: str) -> bool:
         return any(s.fields is None for run in self.runs if run.state.sobject == sobject for s in run.subs)
@@ -725,38 +728,23 @@ class _Cycle:
 
     # ---- events ----------------------------------------------------------------------------------
 
-    def _candidates(self, run: _Run) -> list[_Candidate]:
-        """(seen key, version, row, [(subscription, event)]) of every change not emitted yet."""
-        state = run.state
-        floor = self._horizon(state)
-        out = []
+    def _candidates(self, run: _Run) -> list[Candidate]:
+        """Every change of the stream's rows not emitted yet, with its events (the pure core)."""
         kinds: dict[Stream, list[Subscription]] = {}
         for sub in run.subs:
             stream = streams.stream_of(sub)
             if stream is not None:
                 kinds.setdefault(stream, []).append(sub)
         self._load_snapshots(run, kinds)
-        for row in run.rows:
-            for stream, subs in kinds.items():
-                for change in streams.row_changes(row, stream):
-                    if change.version < floor or change.version <= state.seen_floor:
-                        continue
-                    if change.field is None and run.snapshots and stream.event is ChangeEvent.MATCHED:
-                        change = self._with_snapshot(run, row, change)
-                    owed: set[str] | None = None
-                    if state.seen.get(change.key) == change.version:
-                        if change.key not in state.pending:
-                            continue
-                        owed = set(state.pending[change.key])
-                    events = []
-                    for sub in subs:
-                        if owed is not None and sub.subscription_id not in owed:
-                            continue
-                        if streams.subscriber_fires(sub, stream, row, change, self.connection.user_id):
-                            event = streams.build_event(sub, stream, row, change, self.connection.org_id)
-                            events.append((sub, event))
-                    out.append((change.key, change.version, row, events))
-        return out
+        return decide(
+            _progress(run.state),
+            run.rows,
+            kinds,
+            lookback=self.settings.lookback_seconds,
+            user_id=self.connection.user_id,
+            org_id=self.connection.org_id,
+            snapshot=self._snapshot_lookup(run) if run.snapshots else None,
+        )
 
     @staticmethod
     def _snapshot_fields(run: _Run) -> set[str]:
@@ -770,9 +758,6 @@ class _Cycle:
             and sub.params.get("field")
         }
 
-    def _unseen(self, run: _Run, key: str, version: int) -> bool:
-        return run.state.seen.get(key) != version or key in run.state.pending
-
     def _load_snapshots(self, run: _Run, kinds: dict[Stream, list[Subscription]]) -> None:
         """Fetch the snapshot buckets of the records whose row change is not processed yet (rows
         re-read inside the lookback cost nothing)."""
@@ -781,9 +766,10 @@ class _Cycle:
         if not fields or matched is None:
             return
         buckets = set()
+        progress = _progress(run.state)
         for row in run.rows:
             rid, version = str(row.get("Id") or "")[:15], streams.row_version(row, matched)
-            if rid and version is not None and self._unseen(run, streams.seen_key(rid, matched), version):
+            if rid and version is not None and unseen(progress, streams.seen_key(rid, matched), version):
                 buckets.add(snapshot_bucket(rid))
         for name in sorted(fields):
             loaded, requests = (
@@ -795,13 +781,14 @@ class _Cycle:
             self.report.dynamodb_reads += requests
 
     @staticmethod
-    def _with_snapshot(run: _Run, row: dict[str, Any], change: streams.Change) -> streams.Change:
-        rid = str(row.get("Id") or "")[:15]
-        bucket = snapshot_bucket(rid)
-        held = {name: buckets.get(bucket, {}).get(rid) for name, buckets in run.snapshots.items()}
-        return dataclasses.replace(change, snapshot=held)
+    def _snapshot_lookup(run: _Run) -> Callable[[str], dict[str, str | None]]:
+        def held(rid: str) -> dict[str, str | None]:
+            bucket = snapshot_bucket(rid)
+            return {name: buckets.get(bucket, {}).get(rid) for name, buckets in run.snapshots.items()}
 
-    def _remember(self, run: _Run, row: dict[str, Any]) -> None:
+        return held
+
+    def _remember(self, run: _Run, row: Mapping[str, Any]) -> None:
         """The record's watched values as processed: the snapshot the next change is compared with."""
         rid = str(row.get("Id") or "")[:15]
         bucket = snapshot_bucket(rid)
@@ -824,12 +811,8 @@ class _Cycle:
                 return  # the membership was not read whole: read it again next cycle
             # Rows after the list view's last answered row are undecided: the stream stops there
             # this cycle and resumes right after it (a keyset) next cycle.
-            last = view.rows[-1]
-            position = (streams.parse_stamp(last.get(REPLICATION_KEY)) or 0, str(last.get("Id") or ""))
-            run.rows = [
-                r for r in run.rows
-                if (streams.parse_stamp(r.get(REPLICATION_KEY)) or 0, str(r.get("Id") or "")) <= position
-            ]  # fmt: skip
+            position = row_key(view.rows[-1])
+            run.rows = [r for r in run.rows if row_key(r) <= position]
             run.done = False
         inside = {str(r.get("Id") or "")[:15] for r in view.rows}
         stream = streams.stream_of(view.subs[0])
@@ -843,7 +826,7 @@ class _Cycle:
                 if (streams.parse_stamp(r.get(REPLICATION_KEY)) or 0) > run.upper
             }  # fmt: skip
             members, newcomers = inside - view.newcomers, view.newcomers
-        for row in run.rows:
+        for index, row in enumerate(run.rows):
             rid = str(row.get("Id") or "")[:15]
             if not rid:
                 continue
@@ -857,16 +840,16 @@ class _Cycle:
             first_read = view.baseline or rid in newcomers
             created = streams.parse_stamp(row.get("CreatedDate")) or 0
             change = streams.Change("", version, str(version))
-            events = [
+            events = tuple(
                 (sub, streams.build_event(sub, stream, row, change, self.connection.org_id))
                 for sub in view.subs
                 if streams.subscriber_fires(sub, stream, row, change, self.connection.user_id)
                 # The first read of the membership cannot tell who entered since the start:
                 # only records created since then did for sure.
                 and (not first_read or created >= streams.receives_from(sub))
-            ]
+            )
             if events or not view.baseline or rid in newcomers:
-                view.entries.append((rid, row, events))
+                view.entries.append(_Entry(index, rid, row, events))
 
     def _apply_view(self, view: _ListRun, accepted: set[str]) -> list[int]:
         """Record the membership SNS allows: an entry whose event SNS did not accept stays out of
@@ -883,13 +866,13 @@ class _Cycle:
             state.baselined = True
         state.members -= view.exits
         state.newcomers -= view.exits
-        for rid, row, events in view.entries:
-            if all(event.id in accepted for _sub, event in events):
-                state.members.add(rid)
-                state.newcomers.discard(rid)
+        for entry in view.entries:
+            if all(event.id in accepted for _sub, event in entry.events):
+                state.members.add(entry.record_id)
+                state.newcomers.discard(entry.record_id)
             else:  # not a member yet (a newcomer whose entry SNS refused stays one)
-                state.members.discard(rid)
-                held.append(streams.parse_stamp(row.get(REPLICATION_KEY)) or run.state.cursor)
+                state.members.discard(entry.record_id)
+                held.append(streams.parse_stamp(entry.row.get(REPLICATION_KEY)) or run.state.cursor)
         if len(state.members) * MEMBER_BYTES > _MEMBERS_MAX_BYTES:
             view.error = f"the list view has more than {_MEMBERS_MAX_BYTES // MEMBER_BYTES} members"
         return held
@@ -980,9 +963,7 @@ class _Cycle:
         per_run = [(run, self._candidates(run)) for run in self.runs]
         accepted = self._publish(per_run)
         # A stream cut short by the time decides nothing about the rows it left for the next cycle.
-        per_run = [
-            (run, [c for c in cands if id(c[2]) in {id(r) for r in run.rows}]) for run, cands in per_run
-        ]
+        per_run = [(run, [c for c in cands if c.index < len(run.rows)]) for run, cands in per_run]
         held: dict[int, list[int]] = {}
         for view in self.views:
             for stamp in self._apply_view(view, accepted):
@@ -1010,7 +991,7 @@ class _Cycle:
             claim_key=f"{claims}trigger-events/{self.cid}/{event.id}.json",
         )
 
-    def _publish(self, per_run: list[tuple[_Run, list[_Candidate]]]) -> set[str]:
+    def _publish(self, per_run: list[tuple[_Run, list[Candidate]]]) -> set[str]:
         """Publish stream by stream, in row order, a chunk at a time, checking the time left
         before each chunk: out of time, each stream keeps the rows whose events all went out and
         resumes after the last of them next cycle. Returns the ids SNS accepted or the outbox
@@ -1019,20 +1000,17 @@ class _Cycle:
         sent: set[str] = set()
         out_of_time = False
 
-        def load(item: tuple[_Run, list[_Candidate]]) -> int:
+        def load(item: tuple[_Run, list[Candidate]]) -> int:
             run, candidates = item
-            entries = sum(len(e[2]) for view in self.views if view.run is run for e in view.entries)
-            return sum(len(c[3]) for c in candidates) + entries
+            entries = sum(len(e.events) for view in self.views if view.run is run for e in view.entries)
+            return sum(len(c.events) for c in candidates) + entries
 
         per_run = sorted(per_run, key=load)  # stable: equal loads keep the plan's order
         for index, (run, candidates) in enumerate(per_run):
-            position = {id(row): i for i, row in enumerate(run.rows)}
-            units: list[tuple[int, list[tuple[Subscription, TriggerEvent]]]] = [
-                (position.get(id(c[2]), 0), c[3]) for c in candidates
-            ]
+            units: list[tuple[int, tuple[Fire, ...]]] = [(c.index, c.events) for c in candidates]
             for view in self.views:
                 if view.run is run:
-                    units += [(position.get(id(e[1]), 0), e[2]) for e in view.entries]
+                    units += [(e.index, e.events) for e in view.entries]
             units.sort(key=lambda u: u[0])
             done_upto = 0  # units[:done_upto] are sent
             page = self.settings.batch_size or _DEFAULT_PAGE_ROWS
@@ -1077,12 +1055,7 @@ class _Cycle:
                 self._cut(run, first)
         return sent
 
-    @staticmethod
-    def _still_read(run: _Run, candidates: list[_Candidate]) -> list[_Candidate]:
-        rows = {id(row) for row in run.rows}
-        return [c for c in candidates if id(c[2]) in rows]
-
-    def _checkpoint(self, run: _Run, keep: int, sent: set[str], candidates: list[_Candidate]) -> None:
+    def _checkpoint(self, run: _Run, keep: int, sent: set[str], candidates: list[Candidate]) -> None:
         """Commit, mid-cycle, the state the cycle would commit had it stopped after the first
         ``keep`` rows of ``run`` (all of whose events are sent): the same decisions (``_cut``,
         ``_apply_view``, ``_advance``) made on copies, then written as at the cycle's end
@@ -1111,7 +1084,7 @@ class _Cycle:
         held: list[int] = []
         for view in views:
             held += self._apply_view(view, sent)
-        self._advance(shadow, self._still_read(shadow, candidates), sent, held, report=False)
+        self._advance(shadow, [c for c in candidates if c.index < keep], sent, held, report=False)
         for name, buckets in sorted(shadow.dirty.items()):
             self.report.dynamodb_writes += self.ports.cursors.save_snapshot(
                 self.cid, shadow.state.sk, name, {b: shadow.snapshots[name][b] for b in buckets}
@@ -1134,12 +1107,11 @@ class _Cycle:
         them next cycle); its list views forget what they decided about the rest."""
         if keep >= len(run.rows):
             return
-        dropped = {id(row) for row in run.rows[keep:]}
         gone = {str(row.get("Id") or "")[:15] for row in run.rows[keep:]}
         run.rows, run.done = run.rows[:keep], False
         for view in self.views if views is None else views:
             if view.run is run:
-                view.entries = [e for e in view.entries if id(e[1]) not in dropped]
+                view.entries = [e for e in view.entries if e.index < keep]
                 view.exits -= gone
                 if view.baseline:
                     view.done = False  # a baseline is recorded whole or not at all
@@ -1147,52 +1119,31 @@ class _Cycle:
     def _advance(
         self,
         run: _Run,
-        candidates: list[_Candidate],
+        candidates: list[Candidate],
         accepted: set[str],
         held: list[int],
         *,
         report: bool = True,
     ) -> None:
         state = run.state
-        failed_stamps: list[int] = list(held)
-        for key, version, row, events in candidates:
-            owed = sorted(sub.subscription_id for sub, event in events if event.id not in accepted)
-            state.seen[key] = version
-            if owed:
-                state.pending[key] = owed
-                failed_stamps.append(streams.parse_stamp(row.get(REPLICATION_KEY)) or state.cursor)
-            else:
-                state.pending.pop(key, None)
-                if run.snapshots and key == streams.seen_key(str(row.get("Id") or ""), _MATCHED):
+        progress, settled = settle(
+            _progress(state),
+            candidates,
+            accepted,
+            lookback=self.settings.lookback_seconds,
+            upper=run.upper,
+            complete=run.done and run.error is None,
+            last=run.rows[-1] if run.rows else None,
+            held=held,
+        )
+        progress.position.store(state)
+        state.seen = dict(progress.seen)
+        state.pending = {key: list(subs) for key, subs in progress.pending.items()}
+        if run.snapshots:
+            for candidate in settled:
+                if candidate.key == streams.seen_key(str(candidate.row.get("Id") or ""), _MATCHED):
                     # Only once SNS took its events: a re-send decides from the same old value.
-                    self._remember(run, row)
-        old = state.cursor
-        resumed = state.resume_at is not None
-        if run.done and run.error is None:
-            new, state.resume_at, state.cursor_id = run.upper, None, None
-        elif run.rows:
-            # Stopped part-way: the next cycle resumes exactly after the last row processed (a
-            # keyset), so a backlog larger than one cycle's budget always makes progress.
-            if state.drain_low is None:
-                state.drain_low = self._horizon(state)
-            last = run.rows[-1]
-            stamp = streams.parse_stamp(last.get(REPLICATION_KEY)) or old
-            new = max(old, stamp)
-            state.resume_at, state.cursor_id = stamp, str(last.get("Id") or "") or None
-        else:
-            new = old
-        if failed_stamps:
-            # Never past a change SNS did not accept: the next window re-reads its lookback (no
-            # keyset resume) and re-sends what is pending.
-            new = max(old, min(new, min(failed_stamps)))
-            state.resume_at, state.cursor_id = None, None
-        elif run.done and run.error is None and not resumed:
-            # A complete cycle after the drain's last (its safety margin's records read too).
-            state.drain_low = None
-        if new > old:
-            state.prev_cursor, state.cursor = old, new
-        floor = self._horizon(state)  # what the next cycle may re-read
-        state.seen = {k: v for k, v in state.seen.items() if v >= floor or k in state.pending}
+                    self._remember(run, candidate.row)
         if run.state.catchup_for is None and run.state.sobject in self.describes:
             state.fields = streams.queryable_fields(self.describes[run.state.sobject])
             state.fields_at = int(self.now)
@@ -1204,7 +1155,7 @@ class _Cycle:
             return
         rep = StreamReport(
             sobject=state.sobject, catchup_for=state.catchup_for, subscriptions=len(run.subs),
-            records=len(run.rows), events=sum(1 for c in candidates for s, e in c[3] if e.id in accepted),
+            records=len(run.rows), events=sum(1 for c in candidates for s, e in c.events if e.id in accepted),
             complete=run.done and run.error is None, error=run.error, cursor=streams.iso(state.cursor),
         )  # fmt: skip
         self.report.streams.append(rep)
