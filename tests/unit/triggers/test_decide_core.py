@@ -270,3 +270,46 @@ def test_the_position_invariant_holds_through_any_run_of_windows(
             assert after.resume is not None
             assert after.drain_low is not None
         position = after
+
+
+def test_a_snapshot_transition_is_identified_by_the_entry_it_replaces_not_the_rows_version() -> None:
+    """An untracked field's move into the value, decided from the snapshot: re-decided after the
+    record moved on (a crash kept the snapshot from taking the value), it has the same id; a
+    later transition, from the entry recorded after the first, has another."""
+    sub = _sub(6, TriggerKind.FIELD_MATCHED, params={"field": "LeadSource", "value": "Web"})
+    kinds = {STREAMS[TriggerKind.FIELD_MATCHED]: [sub]}
+    progress = Progress(Position(T0 + 1000, T0 + 1000), {})
+    created = T0 + 10
+
+    def row(version: int) -> dict[str, Any]:
+        return {
+            "Id": "006000000000001AAA",
+            "LeadSource": "Web",
+            "CreatedDate": _iso(created),
+            "CreatedById": OTHER_USER,
+            "LastModifiedDate": _iso(version),
+            "LastModifiedById": OTHER_USER,
+            "SystemModstamp": _iso(version),
+            "IsDeleted": False,
+        }
+
+    def ids(version: int, held: tuple[str, int | None]) -> list[str]:
+        return _ids(
+            decide(
+                progress,
+                [row(version)],
+                kinds,
+                lookback=LOOKBACK,
+                user_id=OWN_USER,
+                org_id="00D",
+                snapshot=lambda _rid: {"leadsource": held},
+            )
+        )
+
+    other = (streams.value_hash("Other"), T0 + 900)
+    first = ids(T0 + 1010, other)
+    assert len(first) == 1
+    assert ids(T0 + 1060, other) == first
+    assert ids(T0 + 1060, (streams.value_hash("Other"), T0 + 1030)) != first
+    # An entry written before versions were kept: the row's version identifies it, as before.
+    assert ids(T0 + 1010, (other[0], None)) != ids(T0 + 1060, (other[0], None))

@@ -11,9 +11,11 @@
   current members as fixed-width text, **15 bytes per member** (15-character record ids).
 
 * ``sk = SNAPSHOT#<stream>#<field>#<bucket>``: field matched on a field without history tracking:
-  the value hash of the watched field per record the stream processed, 256 buckets by record id,
-  **23 bytes per record** (15-character id + 8 base-36 characters of the value's hash). Outside
-  the ``CURSOR#`` prefix: only the buckets of the records a cycle reads are fetched.
+  the value hash of the watched field per record the stream processed and the record version it
+  was recorded at, 256 buckets by record id, **30 bytes per record** (15-character id + 8 base-36
+  characters of the value's hash + 7 base-36 digits of the version; items written before the
+  version was kept have 23-byte entries, read as version unknown). Outside the ``CURSOR#``
+  prefix: only the buckets of the records a cycle reads are fetched.
 
 The seen-set is kept in the cursor item as fixed-width text, 23 bytes per (record, change):
 15-character record id + 1 change code + 7 base-36 digits of the record version (epoch seconds).
@@ -49,6 +51,8 @@ __all__ = [
     "decode_seen",
     "encode_seen",
     "snapshot_bucket",
+    "snapshot_parts",
+    "snapshot_value",
     "stream_sk",
 ]
 
@@ -65,9 +69,11 @@ ITEM_MAX_BYTES = 380_000
 """The bound of a stream's item (DynamoDB's 400 KB less a margin for attribute names and types):
 the seen-set gets what the other attributes leave (:meth:`StreamState.fit`)."""
 SNAPSHOT_PREFIX = "SNAPSHOT#"
-SNAPSHOT_ENTRY_BYTES = 23
-SNAPSHOT_BUCKET_MAX = 16_000
-"""Records one bucket keeps (368 KB of the 400 KB item); past it the oldest-sorted are dropped
+SNAPSHOT_ENTRY_BYTES = 30
+_HASH_ONLY_ENTRY_BYTES = 23
+"""A snapshot entry as written before the version was kept (id + hash)."""
+SNAPSHOT_BUCKET_MAX = 12_000
+"""Records one bucket keeps (360 KB of the 400 KB item); past it the oldest-sorted are dropped
 (they count as never seen: first seen again already equal, they do not fire)."""
 
 
@@ -81,6 +87,18 @@ def _snapshot_sk(stream: str, field: str, bucket: str) -> str:
 
 
 LIST_VIEW_MARK = "#LISTVIEW#"
+
+
+def snapshot_value(digest: str, version: int | None) -> str:
+    """A snapshot entry's value as the store keeps it in memory: the value hash and the record
+    version it was recorded at (0: unknown, an entry written before versions were kept)."""
+    return digest[:8] + _b36(version or 0)
+
+
+def snapshot_parts(value: str) -> tuple[str, int | None]:
+    """(value hash, version or None) of a snapshot entry's value."""
+    version = int(value[8:] or "0", 36)
+    return value[:8], version or None
 
 
 def list_view_sk(sobject: str, list_view_id: str) -> str:
@@ -435,8 +453,9 @@ class CursorStore(DynamoStore):
     def load_snapshot(
         self, connection_id: str, stream: str, field: str, buckets: set[str]
     ) -> tuple[dict[str, dict[str, str]], int]:
-        """The named buckets of a stream's snapshot of ``field`` (``{bucket: {15-char id: hash}}``,
-        missing buckets empty) and the number of BatchGetItem requests it took."""
+        """The named buckets of a stream's snapshot of ``field`` (``{bucket: {15-char id: value}}``,
+        values as :func:`snapshot_value` makes them, missing buckets empty) and the number of
+        BatchGetItem requests it took."""
         out: dict[str, dict[str, str]] = {b: {} for b in buckets}
         keys = [
             _wire({"pk": self._pk(connection_id), "sk": _snapshot_sk(stream, field, b)})
@@ -452,9 +471,10 @@ class CursorStore(DynamoStore):
                 for raw in answer.get("Responses", {}).get(self.table_name, []):
                     item = _unwire(raw)
                     text = str(item.get("entries") or "")
+                    width = int(item.get("width") or _HASH_ONLY_ENTRY_BYTES)  # older items: no version
                     out[str(item["bucket"])] = {
-                        text[i : i + 15]: text[i + 15 : i + SNAPSHOT_ENTRY_BYTES]
-                        for i in range(0, len(text) - SNAPSHOT_ENTRY_BYTES + 1, SNAPSHOT_ENTRY_BYTES)
+                        text[i : i + 15]: snapshot_value(*snapshot_parts(text[i + 15 : i + width]))
+                        for i in range(0, len(text) - width + 1, width)
                     }
                 ask = answer.get("UnprocessedKeys") or {}
         return out, requests
@@ -470,7 +490,8 @@ class CursorStore(DynamoStore):
                 "pk": self._pk(connection_id),
                 "sk": _snapshot_sk(stream, field, bucket),
                 "bucket": bucket,
-                "entries": "".join(f"{rid}{digest}" for rid, digest in kept),
+                "width": SNAPSHOT_ENTRY_BYTES,
+                "entries": "".join(f"{rid}{snapshot_value(*snapshot_parts(value))}" for rid, value in kept),
             }
             puts.append({"PutRequest": {"Item": _wire(item)}})
         return self.batch_write(puts)

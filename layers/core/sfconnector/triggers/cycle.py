@@ -16,7 +16,13 @@ from sfconnector.events import OutboundMessage
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.models.tenancy import tenant_prefix
 from sfconnector.models.trigger_events import TriggerEvent
-from sfconnector.stores.cursors import MEMBER_BYTES, LeaseLostError, snapshot_bucket
+from sfconnector.stores.cursors import (
+    MEMBER_BYTES,
+    LeaseLostError,
+    snapshot_bucket,
+    snapshot_parts,
+    snapshot_value,
+)
 from sfconnector.stores.outbox import OutboxEntry, OutboxStore
 from sfconnector.triggers import streams
 from sfconnector.triggers.decide import Candidate, Fire, SnapshotLookup, decide, settle, unseen
@@ -149,22 +155,24 @@ class Cycle:
 
     @staticmethod
     def _snapshot_lookup(run: StreamRun) -> SnapshotLookup:
-        def held(rid: str) -> dict[str, str | None]:
+        def held(rid: str) -> dict[str, tuple[str, int | None] | None]:
             bucket = snapshot_bucket(rid)
-            return {name: buckets.get(bucket, {}).get(rid) for name, buckets in run.snapshots.items()}
+            entries = {name: buckets.get(bucket, {}).get(rid) for name, buckets in run.snapshots.items()}
+            return {name: None if value is None else snapshot_parts(value) for name, value in entries.items()}
 
         return held
 
     @staticmethod
-    def _remember(run: StreamRun, row: Mapping[str, Any]) -> None:
-        """The record's watched values as processed: the snapshot the next change is compared with."""
+    def _remember(run: StreamRun, row: Mapping[str, Any], version: int) -> None:
+        """The record's watched values as processed, with the version they were read at: the
+        snapshot the next change is compared with (and the next transition identified by)."""
         rid = str(row.get("Id") or "")[:15]
         bucket = snapshot_bucket(rid)
         for name, buckets in run.snapshots.items():
             entries = buckets.setdefault(bucket, {})
             digest = streams.value_hash(streams.field_value(row, name))
-            if entries.get(rid) != digest:
-                entries[rid] = digest
+            if snapshot_parts(entries.get(rid) or "")[0] != digest:
+                entries[rid] = snapshot_value(digest, version)
                 run.dirty.setdefault(name, set()).add(bucket)
 
     def _over_budget(self) -> bool:
@@ -439,7 +447,7 @@ class Cycle:
             for candidate in settled:
                 if candidate.key == streams.seen_key(str(candidate.row.get("Id") or ""), _MATCHED):
                     # Only once SNS took its events: a re-send decides from the same old value.
-                    self._remember(run, candidate.row)
+                    self._remember(run, candidate.row, candidate.version)
         if run.state.catchup_for is None and run.state.sobject in self.describes:
             state.fields = streams.queryable_fields(self.describes[run.state.sobject])
             state.fields_at = int(self.now)

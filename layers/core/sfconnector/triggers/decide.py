@@ -26,9 +26,10 @@ __all__ = ["Candidate", "Fire", "Progress", "SnapshotLookup", "decide", "row_key
 Fire = tuple[Subscription, TriggerEvent]
 """One event for one subscription."""
 
-SnapshotLookup = Callable[[str], Mapping[str, str | None]]
-"""15-character record id -> per watched field (lower case), the value hash the snapshot holds
-(None: the record is not in it)."""
+SnapshotLookup = Callable[[str], Mapping[str, tuple[str, int | None] | None]]
+"""15-character record id -> per watched field (lower case), the entry the snapshot holds: the
+value hash and the record version it was recorded at (None: unknown); None: the record is not in
+the snapshot."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,14 @@ def decide(
                 if not position.owes(change.version, lookback):
                     continue
                 if change.field is None and snapshot is not None and stream.event is ChangeEvent.MATCHED:
-                    change = dataclasses.replace(change, snapshot=snapshot(str(row.get("Id") or "")[:15]))
+                    held = snapshot(str(row.get("Id") or "")[:15])
+                    change = dataclasses.replace(
+                        change,
+                        snapshot={name: None if entry is None else entry[0] for name, entry in held.items()},
+                        snapshot_at={
+                            name: None if entry is None else entry[1] for name, entry in held.items()
+                        },
+                    )
                 owed: tuple[str, ...] | None = None
                 if progress.seen.get(change.key) == change.version:
                     if change.key not in progress.pending:
