@@ -362,7 +362,7 @@ class Cycle:
     def _checkpoint(self, run: StreamRun, keep: int, sent: set[str], candidates: list[Candidate]) -> None:
         """Commit, mid-cycle, the state the cycle would commit had it stopped after the first
         ``keep`` rows of ``run`` (all of whose events are sent): the same decisions (``_cut``,
-        ``_apply_view``, ``_advance``) made on copies, then written as at the cycle's end
+        ``record_membership``, ``_advance``) made on copies, then written as at the cycle's end
         (snapshots, list views, the stream item; conditional on the lease). The live objects are
         untouched: the cycle's final commit covers at least as much."""
         shadow = dataclasses.replace(
