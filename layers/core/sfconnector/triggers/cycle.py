@@ -5,13 +5,11 @@ commit per page (conditional on the lease).
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sfconnector.catalog import STREAMS, ChangeEvent, Stream, TriggerKind
+from sfconnector.catalog import ChangeEvent, Stream
 from sfconnector.events import OutboundMessage
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.models.tenancy import tenant_prefix
@@ -20,25 +18,22 @@ from sfconnector.stores.cursors import (
     MEMBER_BYTES,
     LeaseLostError,
     snapshot_bucket,
-    snapshot_parts,
-    snapshot_value,
 )
 from sfconnector.stores.outbox import OutboxEntry, OutboxStore
-from sfconnector.triggers import streams
-from sfconnector.triggers.decide import Candidate, Fire, SnapshotLookup, decide, settle, unseen
+from sfconnector.triggers import snapshots, streams
+from sfconnector.triggers.decide import Candidate, Fire, decide, settle, unseen
 from sfconnector.triggers.fetch import Bounds, Fetcher, share_used
 from sfconnector.triggers.membership import MEMBERS_MAX_BYTES, decide_entries, record_membership
-from sfconnector.triggers.plan import Plan, StreamRun, ViewRun, plan_cycle, progress_of
+from sfconnector.triggers.plan import Plan, StreamRun, plan_cycle, progress_of
 from sfconnector.triggers.ports import PollerPorts, PollerSettings, PollReport, StreamReport
 
 if TYPE_CHECKING:
     from sfconnector.stores.connections import ConnectionRecord
+    from sfconnector.stores.cursors import StreamState
 
 __all__ = ["Cycle", "record_polling"]
 
 logger = logging.getLogger(__name__)
-
-_MATCHED = STREAMS[TriggerKind.FIELD_MATCHED]
 
 _DEFAULT_PAGE_ROWS = 2000
 """Rows of a query page when ``POLL_QUERY_BATCH_SIZE`` is not set (Salesforce's default)."""
@@ -116,25 +111,13 @@ class Cycle:
             lookback=self.settings.lookback_seconds,
             user_id=self.connection.user_id,
             org_id=self.connection.org_id,
-            snapshot=self._snapshot_lookup(run) if run.snapshots else None,
+            snapshot=snapshots.lookup(run.snapshots) if run.snapshots else None,
         )
-
-    @staticmethod
-    def _snapshot_fields(run: StreamRun) -> set[str]:
-        """The fields (lower case) ``changed_to`` subscriptions watch: their snapshot decides the
-        transitions no History row covers (a field without history tracking)."""
-        return {
-            str(sub.params["field"]).lower()
-            for sub in run.subs
-            if sub.kind == TriggerKind.FIELD_MATCHED.value
-            and sub.params.get("mode", "changed_to") == "changed_to"
-            and sub.params.get("field")
-        }
 
     def _load_snapshots(self, run: StreamRun, kinds: dict[Stream, list[Subscription]]) -> None:
         """Fetch the snapshot buckets of the records whose row change is not processed yet (rows
         re-read inside the lookback cost nothing)."""
-        fields = self._snapshot_fields(run)
+        fields = snapshots.watched_fields(run.subs)
         matched = next((s for s in kinds if s.event is ChangeEvent.MATCHED), None)
         if not fields or matched is None:
             return
@@ -152,28 +135,6 @@ class Cycle:
             )
             run.snapshots[name] = loaded
             self.report.dynamodb_reads += requests
-
-    @staticmethod
-    def _snapshot_lookup(run: StreamRun) -> SnapshotLookup:
-        def held(rid: str) -> dict[str, tuple[str, int | None] | None]:
-            bucket = snapshot_bucket(rid)
-            entries = {name: buckets.get(bucket, {}).get(rid) for name, buckets in run.snapshots.items()}
-            return {name: None if value is None else snapshot_parts(value) for name, value in entries.items()}
-
-        return held
-
-    @staticmethod
-    def _remember(run: StreamRun, row: Mapping[str, Any], version: int) -> None:
-        """The record's watched values as processed, with the version they were read at: the
-        snapshot the next change is compared with (and the next transition identified by)."""
-        rid = str(row.get("Id") or "")[:15]
-        bucket = snapshot_bucket(rid)
-        for name, buckets in run.snapshots.items():
-            entries = buckets.setdefault(bucket, {})
-            digest = streams.value_hash(streams.field_value(row, name))
-            if snapshot_parts(entries.get(rid) or "")[0] != digest:
-                entries[rid] = snapshot_value(digest, version)
-                run.dirty.setdefault(name, set()).add(bucket)
 
     def _over_budget(self) -> bool:
         """The budget guard, before any call. The usage last seen may be stale (a skipped cycle
@@ -270,8 +231,9 @@ class Cycle:
         per_run = [(run, [c for c in cands if c.index < len(run.rows)]) for run, cands in per_run]
         held: dict[int, list[int]] = {}
         for view in self.plan.views:
-            for stamp in record_membership(view, accepted):
-                held.setdefault(id(view.run), []).append(stamp)
+            membership = record_membership(view, accepted)
+            view.state, view.error = membership.state, view.error or membership.error
+            held.setdefault(id(view.run), []).extend(membership.held)
         for run, candidates in per_run:
             self._advance(run, candidates, accepted, held.get(id(run), []))
         self._merge_catchups()
@@ -361,102 +323,92 @@ class Cycle:
 
     def _checkpoint(self, run: StreamRun, keep: int, sent: set[str], candidates: list[Candidate]) -> None:
         """Commit, mid-cycle, the state the cycle would commit had it stopped after the first
-        ``keep`` rows of ``run`` (all of whose events are sent): the same decisions (``_cut``,
-        ``record_membership``, ``_advance``) made on copies, then written as at the cycle's end
-        (snapshots, list views, the stream item; conditional on the lease). The live objects are
-        untouched: the cycle's final commit covers at least as much."""
-        shadow = dataclasses.replace(
-            run,
-            state=copy.deepcopy(run.state),
-            rows=list(run.rows),
-            snapshots=copy.deepcopy(run.snapshots),
-            dirty={name: set(buckets) for name, buckets in run.dirty.items()},
+        ``keep`` rows of ``run`` (all of whose events are sent): the same decisions as at the
+        cycle's end (``record_membership``, ``settle``, ``snapshots.remembered``), on a copy of
+        the stream's state, then written in the same order (snapshots, list views, the stream
+        item; conditional on the lease). The live objects are untouched: the cycle's final
+        commit covers at least as much."""
+        views = [view for view in self.plan.views if view.run is run]
+        memberships = [record_membership(view, sent, keep) for view in views]
+        state = run.state.model_copy(deep=True)
+        held = [stamp for membership in memberships for stamp in membership.held]
+        settled, _dropped = self._settle(
+            run, state, [c for c in candidates if c.index < keep], sent, held, keep
         )
-        views = [
-            dataclasses.replace(
-                view,
-                run=shadow,
-                state=copy.deepcopy(view.state),
-                entries=list(view.entries),
-                exits=set(view.exits),
-                newcomers=set(view.newcomers),
-            )
-            for view in self.plan.views
-            if view.run is run
-        ]
-        self._cut(shadow, keep, views)
-        held: list[int] = []
-        for view in views:
-            held += record_membership(view, sent)
-        self._advance(shadow, [c for c in candidates if c.index < keep], sent, held, report=False)
-        for name, buckets in sorted(shadow.dirty.items()):
-            self.report.dynamodb_writes += self.ports.cursors.save_snapshot(
-                self.cid, shadow.state.sk, name, {b: shadow.snapshots[name][b] for b in buckets}
-            )
-        for view, live in zip(views, [v for v in self.plan.views if v.run is run], strict=True):
-            view.state.updated_at = int(self.now)
-            item = view.state.to_item(self.cid)
-            if item != live.original:
-                self.ports.cursors.save(self.cid, view.state, lease_owner=self.owner)
+        for name, buckets in sorted(snapshots.remembered(run.snapshots, settled).items()):
+            self.report.dynamodb_writes += self.ports.cursors.save_snapshot(self.cid, state.sk, name, buckets)
+        for view, membership in zip(views, memberships, strict=True):
+            membership.state.updated_at = int(self.now)
+            item = membership.state.to_item(self.cid)
+            if item != view.original:
+                self.ports.cursors.save(self.cid, membership.state, lease_owner=self.owner)
                 self.report.dynamodb_writes += 1
-                live.original = item
-        shadow.state.updated_at = int(self.now)
-        self.ports.cursors.save(self.cid, shadow.state, lease_owner=self.owner)
+                view.original = item
+        state.updated_at = int(self.now)
+        self.ports.cursors.save(self.cid, state, lease_owner=self.owner)
         self.report.dynamodb_writes += 1
         self.report.checkpoints += 1
-        run.original = shadow.state.to_item(self.cid)
+        run.original = state.to_item(self.cid)
 
-    def _cut(self, run: StreamRun, keep: int, views: list[ViewRun] | None = None) -> None:
+    def _cut(self, run: StreamRun, keep: int) -> None:
         """The stream processes only its first ``keep`` rows this cycle (a keyset resume after
         them next cycle); its list views forget what they decided about the rest."""
         if keep >= len(run.rows):
             return
         gone = {str(row.get("Id") or "")[:15] for row in run.rows[keep:]}
         run.rows, run.done = run.rows[:keep], False
-        for view in self.plan.views if views is None else views:
+        for view in self.plan.views:
             if view.run is run:
                 view.entries = [e for e in view.entries if e.index < keep]
                 view.exits -= gone
                 if view.baseline:
                     view.done = False  # a baseline is recorded whole or not at all
 
-    def _advance(
+    def _settle(
         self,
         run: StreamRun,
+        state: StreamState,
         candidates: list[Candidate],
         accepted: set[str],
         held: list[int],
-        *,
-        report: bool = True,
-    ) -> None:
-        state = run.state
+        keep: int,
+    ) -> tuple[list[Candidate], int]:
+        """Move ``state`` (the stream's, or a checkpoint's copy of it) past the first ``keep``
+        rows, decided into ``candidates`` (the core's ``settle``); also its field list and its
+        bound. Returns the settled candidates and the seen-set entries the bound dropped."""
+        rows = run.rows[:keep]
         progress, settled = settle(
             progress_of(state),
             candidates,
             accepted,
             lookback=self.settings.lookback_seconds,
             upper=run.upper,
-            complete=run.done and run.error is None,
-            last=run.rows[-1] if run.rows else None,
+            complete=run.complete and keep >= len(run.rows),
+            last=rows[-1] if rows else None,
             held=held,
         )
         progress.position.store(state)
         state.seen = dict(progress.seen)
         state.pending = {key: list(subs) for key, subs in progress.pending.items()}
-        if run.snapshots:
-            for candidate in settled:
-                if candidate.key == streams.seen_key(str(candidate.row.get("Id") or ""), _MATCHED):
-                    # Only once SNS took its events: a re-send decides from the same old value.
-                    self._remember(run, candidate.row, candidate.version)
-        if run.state.catchup_for is None and run.state.sobject in self.describes:
-            state.fields = streams.queryable_fields(self.describes[run.state.sobject])
+        if state.catchup_for is None and state.sobject in self.describes:
+            state.fields = streams.queryable_fields(self.describes[state.sobject])
             state.fields_at = int(self.now)
-        if state.fit(self.cid, self.settings.seen_max) and report:
+        return settled, state.fit(self.cid, self.settings.seen_max)
+
+    def _advance(
+        self, run: StreamRun, candidates: list[Candidate], accepted: set[str], held: list[int]
+    ) -> None:
+        """The cycle's end for one stream: its state moves past the rows it processed, its
+        snapshot takes their values, and the report says what it did."""
+        state = run.state
+        settled, dropped = self._settle(run, state, candidates, accepted, held, len(run.rows))
+        for name, buckets in snapshots.remembered(run.snapshots, settled).items():
+            run.snapshots[name].update(buckets)
+            run.dirty.setdefault(name, set()).update(buckets)
+        if dropped:
             logger.warning(
                 "seen-set of %s overflowed; versions up to %s count as seen", run.label, state.seen_floor
             )
-        if not report:
-            return
         rep = StreamReport(
             sobject=state.sobject, catchup_for=state.catchup_for, subscriptions=len(run.subs),
             records=len(run.rows), events=sum(1 for c in candidates for s, e in c.events if e.id in accepted),
@@ -495,7 +447,7 @@ class Cycle:
                 self.report.dynamodb_writes += self.ports.cursors.save_snapshot(
                     self.cid, state.sk, name, {b: run.snapshots[name][b] for b in buckets}
                 )
-            watched = set() if run.merged else self._snapshot_fields(run)
+            watched = set() if run.merged else snapshots.watched_fields(run.subs)
             for name in sorted(set(state.snapshots) - watched):
                 self.report.dynamodb_writes += self.ports.cursors.delete_snapshot(self.cid, state.sk, name)
             state.snapshots = sorted(watched)

@@ -9,13 +9,15 @@ left (no event; entering again fires again, with a new id).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sfconnector.catalog import REPLICATION_KEY
-from sfconnector.stores.cursors import MEMBER_BYTES
+from sfconnector.stores.cursors import MEMBER_BYTES, ListViewState
 from sfconnector.triggers import streams
 from sfconnector.triggers.decide import row_key
 from sfconnector.triggers.plan import Entry, ViewRun
 
-__all__ = ["MEMBERS_MAX_BYTES", "decide_entries", "record_membership"]
+__all__ = ["MEMBERS_MAX_BYTES", "Membership", "decide_entries", "record_membership"]
 
 MEMBERS_MAX_BYTES = 380_000
 """A list view group's members in one item (DynamoDB's 400 KB, less the query and keys)."""
@@ -74,28 +76,47 @@ def decide_entries(view: ViewRun, *, user_id: str | None, org_id: str | None) ->
             view.entries.append(Entry(index, rid, row, events))
 
 
-def record_membership(view: ViewRun, accepted: set[str]) -> list[int]:
-    """Record the membership SNS allows: an entry whose event SNS did not accept stays out of
-    the members (it fires again next cycle, same id) and holds the cursor before its row."""
-    run, state = view.run, view.state
+@dataclass(frozen=True)
+class Membership:
+    """What a list view group records after its entries' events went out."""
+
+    state: ListViewState
+    held: list[int]
+    """Stamps of entries whose events did not all go out: the stream stays before them."""
+    error: str | None = None
+
+
+def record_membership(view: ViewRun, accepted: set[str], keep: int | None = None) -> Membership:
+    """The membership SNS allows, had the stream stopped after its first ``keep`` rows (None:
+    all of them): an entry whose event did not go out stays out of the members (it fires again
+    next cycle, same id) and holds the stream before its row. The view's state is not changed
+    (a copy is returned), so a checkpoint and the cycle's end decide alike."""
+    run = view.run
+    keep = len(run.rows) if keep is None else keep
+    cut = keep < len(run.rows)
     if view.error is not None or run.error is not None or not view.started:
-        return []
-    if view.baseline and not view.done:
-        return []
+        return Membership(view.state, [])
+    if view.baseline and (not view.done or cut):
+        return Membership(view.state, [])  # a baseline is recorded whole or not at all
+    state = view.state.model_copy(deep=True)
+    exits = view.exits - {str(row.get("Id") or "")[:15] for row in run.rows[keep:]}
     held: list[int] = []
     if view.baseline:
         state.members = {str(r.get("Id") or "")[:15] for r in view.rows} - view.newcomers
         state.newcomers = set(view.newcomers)
         state.baselined = True
-    state.members -= view.exits
-    state.newcomers -= view.exits
+    state.members -= exits
+    state.newcomers -= exits
     for entry in view.entries:
+        if entry.index >= keep:
+            continue
         if all(event.id in accepted for _sub, event in entry.events):
             state.members.add(entry.record_id)
             state.newcomers.discard(entry.record_id)
         else:  # not a member yet (a newcomer whose entry SNS refused stays one)
             state.members.discard(entry.record_id)
             held.append(streams.parse_stamp(entry.row.get(REPLICATION_KEY)) or run.state.cursor)
+    error = None
     if len(state.members) * MEMBER_BYTES > MEMBERS_MAX_BYTES:
-        view.error = f"the list view has more than {MEMBERS_MAX_BYTES // MEMBER_BYTES} members"
-    return held
+        error = f"the list view has more than {MEMBERS_MAX_BYTES // MEMBER_BYTES} members"
+    return Membership(state, held, error)
