@@ -185,11 +185,16 @@ class StreamState(BaseModel):
             len(name) + len(str(value).encode()) for name, value in self.to_item(connection_id).items()
         )
 
-    def fit(self, connection_id: str, seen_max: int) -> int:
+    def fit(self, connection_id: str, seen_max: int, *, read_before: int | None = None) -> int:
         """Trim the seen-set to ``seen_max`` entries and to what the item's other attributes
         leave of :data:`ITEM_MAX_BYTES`, oldest versions first (they count as seen through
         ``seen_floor``): the item always fits, whatever the field list or members. Returns the
-        entries dropped."""
+        entries dropped.
+
+        ``read_before``: every row stamped before it has been read, not necessarily the rows at
+        or after it (a backlog drained over cycles resumes in the middle of a second). The floor
+        stays below it: a change not read yet never counts as seen (it would be lost); an entry
+        dropped at or above it may be sent again with the same id when its row is re-read."""
         rest = self.model_copy(update={"seen": {}}).item_bytes(connection_id)
         room = ITEM_MAX_BYTES - rest - 16  # seen_floor may grow by up to 16 digits
         keep = max(0, min(seen_max, room // SEEN_ENTRY_BYTES))
@@ -197,7 +202,10 @@ class StreamState(BaseModel):
             return 0
         ordered = sorted(self.seen.items(), key=lambda kv: kv[1])
         dropped = ordered[: len(ordered) - keep]
-        self.seen_floor = max(self.seen_floor, max(v for _, v in dropped))
+        floor = max(v for _, v in dropped)
+        if read_before is not None:
+            floor = min(floor, read_before - 1)
+        self.seen_floor = max(self.seen_floor, floor)
         self.seen = dict(ordered[len(dropped) :])
         return len(dropped)
 

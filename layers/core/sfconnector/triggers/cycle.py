@@ -393,7 +393,7 @@ class Cycle:
         if state.catchup_for is None and state.sobject in self.describes:
             state.fields = streams.queryable_fields(self.describes[state.sobject])
             state.fields_at = int(self.now)
-        return settled, state.fit(self.cid, self.settings.seen_max)
+        return settled, state.fit(self.cid, self.settings.seen_max, read_before=progress.position.read_before)
 
     def _advance(
         self, run: StreamRun, candidates: list[Candidate], accepted: set[str], held: list[int]

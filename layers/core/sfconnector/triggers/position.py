@@ -16,7 +16,8 @@ Why the horizon is not simply ``cursor - lookback``:
   the drain reaches its new stamp, possibly many lookbacks later: the horizon stays at the drain's
   first stopped cycle.
 * ``seen_floor``: versions at or below it count as seen (the seen-set overflowed its bound and
-  dropped its oldest entries).
+  dropped its oldest entries); always below :attr:`Position.read_before`, so a change not read
+  yet is never taken for seen.
 
 The stored item (``stores.cursors.StreamState``) keeps these as its ``cursor``, ``prev_cursor``,
 ``resume_at``/``cursor_id``, ``drain_low`` and ``seen_floor`` attributes: the format deployed
@@ -56,6 +57,13 @@ class Position:
         state.cursor, state.prev_cursor, state.drain_low = self.cursor, self.prev_cursor, self.drain_low
         state.resume_at, state.cursor_id = self.resume if self.resume is not None else (None, None)
         state.seen_floor = self.seen_floor
+
+    @property
+    def read_before(self) -> int:
+        """Every row stamped before this has been read: the cursor, or the keyset's stamp while a
+        window resumes (the rows after the keyset, from that very second on, are not read yet).
+        Nothing at or after it may count as seen through ``seen_floor``."""
+        return self.cursor if self.resume is None else min(self.cursor, self.resume[0])
 
     def low(self, lookback: int) -> int:
         """The window's lower bound: a transaction committing late is stamped when it started."""
