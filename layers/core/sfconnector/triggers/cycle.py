@@ -1,6 +1,7 @@
-"""One poll cycle of a connection, the I/O shell around the decision core: re-send the outbox,
-plan (``plan.py``), fetch (``fetch.py``), decide (``decide.py``, ``membership.py``), publish, and
-commit per page (conditional on the lease).
+"""One poll cycle of a connection, the I/O shell around the decision core: re-send the outbox
+(``publish.py``), plan (``plan.py``), fetch (``fetch.py``), decide (``decide.py``,
+``membership.py``, ``snapshots.py``), publish stream by stream within the time left
+(``publish.py`` sends), and commit per page, conditional on the lease (this module).
 """
 
 from __future__ import annotations
@@ -10,22 +11,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sfconnector.catalog import ChangeEvent, Stream
-from sfconnector.events import OutboundMessage
 from sfconnector.models.subscriptions import Subscription
-from sfconnector.models.tenancy import tenant_prefix
-from sfconnector.models.trigger_events import TriggerEvent
 from sfconnector.stores.cursors import (
     MEMBER_BYTES,
     LeaseLostError,
     snapshot_bucket,
 )
-from sfconnector.stores.outbox import OutboxEntry, OutboxStore
+from sfconnector.stores.outbox import OutboxStore
 from sfconnector.triggers import snapshots, streams
 from sfconnector.triggers.decide import Candidate, Fire, decide, settle, unseen
 from sfconnector.triggers.fetch import Bounds, Fetcher, share_used
 from sfconnector.triggers.membership import MEMBERS_MAX_BYTES, decide_entries, record_membership
 from sfconnector.triggers.plan import Plan, StreamRun, plan_cycle, progress_of
 from sfconnector.triggers.ports import PollerPorts, PollerSettings, PollReport, StreamReport
+from sfconnector.triggers.publish import Sender
 
 if TYPE_CHECKING:
     from sfconnector.stores.connections import ConnectionRecord
@@ -94,7 +93,10 @@ class Cycle:
         """The usage last seen is over the budget but may be stale: this cycle's first Composite
         (sent anyway) reads it again from its Sforce-Limit-Info."""
         cursors = ports.cursors
-        self.outbox = ports.outbox or OutboxStore(lambda: cursors.client, cursors.table_name)
+        outbox = ports.outbox or OutboxStore(lambda: cursors.client, cursors.table_name)
+        self.sender = Sender(
+            connection, ports.publisher, outbox, settings=settings, report=self.report, now=self.now
+        )
 
     def _candidates(self, run: StreamRun) -> list[Candidate]:
         """Every change of the stream's rows not emitted yet, with its events (the pure core)."""
@@ -158,55 +160,8 @@ class Cycle:
         share = share_used(self.connection, self.client) or 1.0
         return f"daily API usage {share:.0%} is above the polling budget {self.settings.budget_share:.0%}"
 
-    def _resend_outbox(self) -> None:
-        """Send again, with their ids, the events SNS refused in earlier cycles (they do not wait
-        for their rows to come back: the streams moved past them when they were kept)."""
-        entries, broken = self.outbox.load(self.cid, limit=self.settings.outbox_per_cycle)
-        if broken:
-            self.report.dynamodb_writes += self.outbox.delete(self.cid, broken)
-        if not entries:
-            return
-        outcome = self.ports.publisher.publish_batch(
-            [
-                OutboundMessage(id=e.id, body=e.body, attributes=e.attributes, claim_key=e.claim_key)
-                for e in entries
-            ]
-        )
-        self.report.sns_requests += outcome.calls
-        sent = [e for e in entries if e.id in outcome.accepted]
-        self.report.outbox_resent += len(sent)
-        self.report.events_published += len(sent)
-        self.report.dynamodb_writes += self.outbox.delete(self.cid, [k for e in sent for k in e.stored_keys])
-        self._count_outbox([e for e in entries if e.id not in outcome.accepted])
-
-    def _keep(self, refused: list[OutboundMessage]) -> None:
-        """Refused events go to the outbox before the stream state that moves past them is
-        committed (a crash in between re-decides them with the same ids)."""
-        entries = [
-            OutboxEntry(
-                id=m.id, body=m.body, attributes=m.attributes, claim_key=m.claim_key, created_at=int(self.now)
-            )
-            for m in refused
-        ]
-        self.report.dynamodb_writes += self.outbox.save(self.cid, entries)
-        self._count_outbox(entries)
-
-    def _count_outbox(self, kept: list[OutboxEntry]) -> None:
-        if not kept:
-            return
-        self.report.outbox_kept += len(kept)
-        oldest = max(0.0, self.now - min(e.created_at for e in kept))
-        self.report.outbox_oldest_seconds = max(self.report.outbox_oldest_seconds or 0.0, oldest)
-        stale = [e for e in kept if self.now - e.created_at > self.settings.outbox_max_age_seconds]
-        if stale:
-            self.report.outbox_stale += len(stale)
-            logger.error(
-                "%d trigger events of %s were refused by SNS more than %d s ago and are still in the outbox",
-                len(stale), self.cid, self.settings.outbox_max_age_seconds,
-            )  # fmt: skip
-
     def run(self) -> PollReport:
-        self._resend_outbox()
+        self.sender.resend_outbox()
         if self._over_budget():
             self.report.outcome, self.report.reason = "skipped", "api_budget"
             self.report.dynamodb_writes += record_polling(
@@ -239,23 +194,6 @@ class Cycle:
         self._merge_catchups()
         self._finish()
         return self.report
-
-    def _message(self, sub: Subscription, event: TriggerEvent) -> OutboundMessage:
-        tenant = self.connection.tenant_id
-        claims = tenant_prefix(tenant)  # large events' claim checks under the tenant's prefix
-        return OutboundMessage(
-            id=event.id,
-            body=event.model_copy(update={"tenant_id": tenant}).to_json_dict(),
-            attributes={
-                "trigger": sub.trigger,
-                "connection_id": self.cid,
-                "tenant_id": tenant or "",
-                "subscription_id": sub.subscription_id,
-                "sobject": sub.sobject,
-                "event_type": event.event_type,
-            },
-            claim_key=f"{claims}trigger-events/{self.cid}/{event.id}.json",
-        )
 
     def _publish(self, per_run: list[tuple[StreamRun, list[Candidate]]]) -> set[str]:
         """Publish stream by stream, in row order, a chunk at a time, checking the time left
@@ -293,18 +231,7 @@ class Cycle:
                 while end < len(units) and (count == 0 or count + len(units[end][1]) <= _PUBLISH_CHUNK):
                     count += len(units[end][1])
                     end += 1
-                messages = [
-                    self._message(sub, event) for _, events in units[done_upto:end] for sub, event in events
-                ]
-                if messages:
-                    outcome = self.ports.publisher.publish_batch(messages)
-                    self.report.sns_requests += outcome.calls
-                    self.report.events_published += len(outcome.accepted)
-                    refused = [m for m in messages if m.id not in outcome.accepted]
-                    self.report.events_failed += len(refused)
-                    if refused:
-                        self._keep(refused)
-                    sent.update(m.id for m in messages)
+                sent |= self.sender.send([fire for _, fires in units[done_upto:end] for fire in fires])
                 done_upto = end
                 covered = units[done_upto][0] if done_upto < len(units) else len(run.rows)
                 if covered // page > committed // page and covered < len(run.rows):
