@@ -11,9 +11,11 @@
   current members as fixed-width text, **15 bytes per member** (15-character record ids).
 
 * ``sk = SNAPSHOT#<stream>#<field>#<bucket>``: field matched on a field without history tracking:
-  the value hash of the watched field per record the stream processed, 256 buckets by record id,
-  **23 bytes per record** (15-character id + 8 base-36 characters of the value's hash). Outside
-  the ``CURSOR#`` prefix: only the buckets of the records a cycle reads are fetched.
+  the value hash of the watched field per record the stream processed and the record version it
+  was recorded at, 256 buckets by record id, **30 bytes per record** (15-character id + 8 base-36
+  characters of the value's hash + 7 base-36 digits of the version; items written before the
+  version was kept have 23-byte entries, read as version unknown). Outside the ``CURSOR#``
+  prefix: only the buckets of the records a cycle reads are fetched.
 
 The seen-set is kept in the cursor item as fixed-width text, 23 bytes per (record, change):
 15-character record id + 1 change code + 7 base-36 digits of the record version (epoch seconds).
@@ -49,6 +51,8 @@ __all__ = [
     "decode_seen",
     "encode_seen",
     "snapshot_bucket",
+    "snapshot_parts",
+    "snapshot_value",
     "stream_sk",
 ]
 
@@ -65,9 +69,11 @@ ITEM_MAX_BYTES = 380_000
 """The bound of a stream's item (DynamoDB's 400 KB less a margin for attribute names and types):
 the seen-set gets what the other attributes leave (:meth:`StreamState.fit`)."""
 SNAPSHOT_PREFIX = "SNAPSHOT#"
-SNAPSHOT_ENTRY_BYTES = 23
-SNAPSHOT_BUCKET_MAX = 16_000
-"""Records one bucket keeps (368 KB of the 400 KB item); past it the oldest-sorted are dropped
+SNAPSHOT_ENTRY_BYTES = 30
+_HASH_ONLY_ENTRY_BYTES = 23
+"""A snapshot entry as written before the version was kept (id + hash)."""
+SNAPSHOT_BUCKET_MAX = 12_000
+"""Records one bucket keeps (360 KB of the 400 KB item); past it the oldest-sorted are dropped
 (they count as never seen: first seen again already equal, they do not fire)."""
 
 
@@ -81,6 +87,18 @@ def _snapshot_sk(stream: str, field: str, bucket: str) -> str:
 
 
 LIST_VIEW_MARK = "#LISTVIEW#"
+
+
+def snapshot_value(digest: str, version: int | None) -> str:
+    """A snapshot entry's value as the store keeps it in memory: the value hash and the record
+    version it was recorded at (0: unknown, an entry written before versions were kept)."""
+    return digest[:8] + _b36(version or 0)
+
+
+def snapshot_parts(value: str) -> tuple[str, int | None]:
+    """(value hash, version or None) of a snapshot entry's value."""
+    version = int(value[8:] or "0", 36)
+    return value[:8], version or None
 
 
 def list_view_sk(sobject: str, list_view_id: str) -> str:
@@ -167,11 +185,16 @@ class StreamState(BaseModel):
             len(name) + len(str(value).encode()) for name, value in self.to_item(connection_id).items()
         )
 
-    def fit(self, connection_id: str, seen_max: int) -> int:
+    def fit(self, connection_id: str, seen_max: int, *, read_before: int | None = None) -> int:
         """Trim the seen-set to ``seen_max`` entries and to what the item's other attributes
         leave of :data:`ITEM_MAX_BYTES`, oldest versions first (they count as seen through
         ``seen_floor``): the item always fits, whatever the field list or members. Returns the
-        entries dropped."""
+        entries dropped.
+
+        ``read_before``: every row stamped before it has been read, not necessarily the rows at
+        or after it (a backlog drained over cycles resumes in the middle of a second). The floor
+        stays below it: a change not read yet never counts as seen (it would be lost); an entry
+        dropped at or above it may be sent again with the same id when its row is re-read."""
         rest = self.model_copy(update={"seen": {}}).item_bytes(connection_id)
         room = ITEM_MAX_BYTES - rest - 16  # seen_floor may grow by up to 16 digits
         keep = max(0, min(seen_max, room // SEEN_ENTRY_BYTES))
@@ -179,7 +202,10 @@ class StreamState(BaseModel):
             return 0
         ordered = sorted(self.seen.items(), key=lambda kv: kv[1])
         dropped = ordered[: len(ordered) - keep]
-        self.seen_floor = max(self.seen_floor, max(v for _, v in dropped))
+        floor = max(v for _, v in dropped)
+        if read_before is not None:
+            floor = min(floor, read_before - 1)
+        self.seen_floor = max(self.seen_floor, floor)
         self.seen = dict(ordered[len(dropped) :])
         return len(dropped)
 
@@ -435,8 +461,9 @@ class CursorStore(DynamoStore):
     def load_snapshot(
         self, connection_id: str, stream: str, field: str, buckets: set[str]
     ) -> tuple[dict[str, dict[str, str]], int]:
-        """The named buckets of a stream's snapshot of ``field`` (``{bucket: {15-char id: hash}}``,
-        missing buckets empty) and the number of BatchGetItem requests it took."""
+        """The named buckets of a stream's snapshot of ``field`` (``{bucket: {15-char id: value}}``,
+        values as :func:`snapshot_value` makes them, missing buckets empty) and the number of
+        BatchGetItem requests it took."""
         out: dict[str, dict[str, str]] = {b: {} for b in buckets}
         keys = [
             _wire({"pk": self._pk(connection_id), "sk": _snapshot_sk(stream, field, b)})
@@ -452,9 +479,10 @@ class CursorStore(DynamoStore):
                 for raw in answer.get("Responses", {}).get(self.table_name, []):
                     item = _unwire(raw)
                     text = str(item.get("entries") or "")
+                    width = int(item.get("width") or _HASH_ONLY_ENTRY_BYTES)  # older items: no version
                     out[str(item["bucket"])] = {
-                        text[i : i + 15]: text[i + 15 : i + SNAPSHOT_ENTRY_BYTES]
-                        for i in range(0, len(text) - SNAPSHOT_ENTRY_BYTES + 1, SNAPSHOT_ENTRY_BYTES)
+                        text[i : i + 15]: snapshot_value(*snapshot_parts(text[i + 15 : i + width]))
+                        for i in range(0, len(text) - width + 1, width)
                     }
                 ask = answer.get("UnprocessedKeys") or {}
         return out, requests
@@ -470,7 +498,8 @@ class CursorStore(DynamoStore):
                 "pk": self._pk(connection_id),
                 "sk": _snapshot_sk(stream, field, bucket),
                 "bucket": bucket,
-                "entries": "".join(f"{rid}{digest}" for rid, digest in kept),
+                "width": SNAPSHOT_ENTRY_BYTES,
+                "entries": "".join(f"{rid}{snapshot_value(*snapshot_parts(value))}" for rid, value in kept),
             }
             puts.append({"PutRequest": {"Item": _wire(item)}})
         return self.batch_write(puts)

@@ -6,6 +6,7 @@ that identifies a change, the deterministic event id, the envelope, the query it
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -71,6 +72,9 @@ class Change:
     """The row itself, for ``changed_to`` on fields the History rows do not cover: per watched
     field (lower case), the value hash the connector's snapshot holds for the record (None: the
     record is not in the snapshot)."""
+    snapshot_at: Mapping[str, int | None] | None = None
+    """Per watched field, the record version the held value was recorded at (None: unknown, an
+    entry written before versions were kept)."""
 
 
 def parse_stamp(value: Any) -> int | None:
@@ -343,8 +347,10 @@ def build_event(
         if change.field is None:  # equals, or changed_to decided by the snapshot
             extra = {"new_value": _value(row, field), "changed_by": row.get(stream.actor_field)}
             held = (change.snapshot or {}).get(field.lower())
-            if subscription.params.get("mode", "changed_to") == "changed_to" and held is not None:
-                extra["old_value_from"] = "snapshot"  # a hash: the old value itself is not kept
+            if subscription.params.get("mode", "changed_to") == "changed_to" and change.snapshot is not None:
+                change = _snapshot_ident(change, field.lower())
+                if held is not None:
+                    extra["old_value_from"] = "snapshot"  # a hash: the old value itself is not kept
         elif change.field == "created":  # created with the value (it may have changed since)
             extra = {"new_value": initial_value(row, stream, field), "changed_by": change.changed_by}
         else:
@@ -370,6 +376,19 @@ def build_event(
         data=event_data(data, subscription.fields),
         **extra,
     )
+
+
+def _snapshot_ident(change: Change, field: str) -> Change:
+    """A transition the snapshot decided is identified by the snapshot entry it replaces (its value
+    and the version it was recorded at), not by the row's version: a re-decision after a crash
+    between the publish and the snapshot's write gives the same id whatever happened to the
+    record since. A record not in the snapshot yet (created equal since the start) transitions
+    once. Entries written before versions were kept leave the row's version in the id."""
+    held = (change.snapshot or {}).get(field)
+    if held is None:
+        return dataclasses.replace(change, ident="s")
+    at = (change.snapshot_at or {}).get(field)
+    return change if at is None else dataclasses.replace(change, ident=f"s{held}{at}")
 
 
 def queryable_fields(describe: Mapping[str, Any]) -> list[str]:

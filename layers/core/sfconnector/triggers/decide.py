@@ -1,0 +1,156 @@
+"""The trigger engine's decision core (pure, no I/O): a stream's progress and a fetched page of
+rows in, the events to publish and the next progress out.
+
+:func:`decide` turns rows into :class:`Candidate` changes (each with the events it fires);
+:func:`settle` takes what SNS accepted (or the outbox kept) and returns the next
+:class:`Progress`. The poll cycle (``triggers/cycle.py``) only fetches, publishes and commits
+around them; a second row source (Salesforce change events relayed in real time) can drive the
+same two functions with rows it synthesises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sfconnector.catalog import REPLICATION_KEY, ChangeEvent, Stream
+from sfconnector.models.subscriptions import Subscription
+from sfconnector.models.trigger_events import TriggerEvent
+from sfconnector.triggers import streams
+from sfconnector.triggers.position import Position
+
+__all__ = ["Candidate", "Fire", "Progress", "SnapshotLookup", "decide", "row_key", "settle", "unseen"]
+
+Fire = tuple[Subscription, TriggerEvent]
+"""One event for one subscription."""
+
+SnapshotLookup = Callable[[str], Mapping[str, tuple[str, int | None] | None]]
+"""15-character record id -> per watched field (lower case), the entry the snapshot holds: the
+value hash and the record version it was recorded at (None: unknown); None: the record is not in
+the snapshot."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A change of a row not emitted yet, with the events it fires (possibly none: it is still
+    recorded as seen)."""
+
+    key: str
+    """The seen-set key (15-character record id + change code)."""
+    version: int
+    index: int
+    """The row's position in the page (the stream stops between rows, never inside one)."""
+    row: Mapping[str, Any]
+    events: tuple[Fire, ...]
+
+    @property
+    def stamp(self) -> int | None:
+        return streams.parse_stamp(self.row.get(REPLICATION_KEY))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a stream has processed: its position and the changes inside its horizon it saw."""
+
+    position: Position
+    seen: Mapping[str, int]
+    pending: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """Written by older versions only (refused events now go to the outbox): seen keys whose
+    event is still owed to these subscriptions; re-sent once, never written again."""
+
+
+def unseen(progress: Progress, key: str, version: int) -> bool:
+    return progress.seen.get(key) != version or key in progress.pending
+
+
+def row_key(row: Mapping[str, Any]) -> tuple[int, str]:
+    """A row's place in the query's order (SystemModstamp, Id)."""
+    return streams.parse_stamp(row.get(REPLICATION_KEY)) or 0, str(row.get("Id") or "")
+
+
+def decide(
+    progress: Progress,
+    rows: Sequence[Mapping[str, Any]],
+    kinds: Mapping[Stream, Sequence[Subscription]],
+    *,
+    lookback: int,
+    user_id: str | None,
+    org_id: str | None,
+    snapshot: SnapshotLookup | None = None,
+    start: int = 0,
+) -> list[Candidate]:
+    """Every change of ``rows`` the stream still owes (the position's horizon, the seen-set),
+    with the events each fires for the subscriptions of its stream kind. ``start``: the index
+    of ``rows[0]`` in the whole page (a page decided in pieces numbers its rows the same)."""
+    position = progress.position
+    out: list[Candidate] = []
+    for index, row in enumerate(rows, start):
+        for stream, subs in kinds.items():
+            for change in streams.row_changes(row, stream):
+                if not position.owes(change.version, lookback):
+                    continue
+                if change.field is None and snapshot is not None and stream.event is ChangeEvent.MATCHED:
+                    held = snapshot(str(row.get("Id") or "")[:15])
+                    change = dataclasses.replace(
+                        change,
+                        snapshot={name: None if entry is None else entry[0] for name, entry in held.items()},
+                        snapshot_at={
+                            name: None if entry is None else entry[1] for name, entry in held.items()
+                        },
+                    )
+                owed: tuple[str, ...] | None = None
+                if progress.seen.get(change.key) == change.version:
+                    if change.key not in progress.pending:
+                        continue
+                    owed = progress.pending[change.key]
+                events = tuple(
+                    (sub, streams.build_event(sub, stream, row, change, org_id))
+                    for sub in subs
+                    if (owed is None or sub.subscription_id in owed)
+                    and streams.subscriber_fires(sub, stream, row, change, user_id)
+                )
+                out.append(Candidate(change.key, change.version, index, row, events))
+    return out
+
+
+def settle(
+    progress: Progress,
+    candidates: Sequence[Candidate],
+    accepted: set[str],
+    *,
+    lookback: int,
+    upper: int,
+    complete: bool,
+    last: Mapping[str, Any] | None,
+    held: Sequence[int] = (),
+) -> tuple[Progress, list[Candidate]]:
+    """The progress after the window's rows up to ``last`` (None: none read) were decided into
+    ``candidates`` and the events in ``accepted`` went out (SNS took them or the outbox keeps
+    them). Returns it with the candidates whose events all went out (their rows are settled:
+    the field snapshot may take their values). ``held``: stamps of rows whose decision is not
+    out yet (a list view entry): the position does not move past them."""
+    seen, pending = dict(progress.seen), dict(progress.pending)
+    stamps, settled = list(held), []
+    for candidate in candidates:
+        owed = tuple(
+            sorted(sub.subscription_id for sub, event in candidate.events if event.id not in accepted)
+        )
+        seen[candidate.key] = candidate.version
+        if owed:
+            pending[candidate.key] = owed
+            stamps.append(candidate.stamp or progress.position.cursor)
+        else:
+            pending.pop(candidate.key, None)
+            settled.append(candidate)
+    position = progress.position.advance(
+        lookback=lookback,
+        upper=upper,
+        complete=complete,
+        last=None if last is None else row_key(last),
+        held=stamps,
+    )
+    floor = position.horizon(lookback)  # what the next window may re-read
+    kept = {k: v for k, v in seen.items() if v >= floor or k in pending}
+    return Progress(position, kept, pending), settled
