@@ -24,6 +24,18 @@ from tests.integration.triggers.harness import Poller
 from tests.integration.triggers.relay_harness import run_queue
 
 
+def forget_relayed(aws: AwsEnv, connection_id: str) -> None:
+    """Delete the connection's relayed-seen set and markers."""
+    dynamodb = boto3.client("dynamodb", region_name=aws.region)
+    items = dynamodb.query(
+        TableName=aws.table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": f"CONNECTION#{connection_id}"}, ":p": {"S": "RELAYED#"}},
+    )["Items"]
+    for item in items:
+        dynamodb.delete_item(TableName=aws.table_name, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
 @pytest.fixture(autouse=True)
 def _relay_flushed(connections: ConnectionsApi) -> Iterator[None]:  # noqa: F811
     yield
@@ -61,6 +73,10 @@ def test_the_emulators_change_events_reach_subscribers_once_with_the_pollers_ids
         assert (len(sent), failed) == (1, []), expected
         assert emulator.api_calls() == calls
         relayed = poller.drain()
+        # As if the relay had missed it: its reconciliation (due past the interval, a grace
+        # behind now) delivers the change with the same id.
+        forget_relayed(aws, "conn-rt")
+        emulator.advance_clock(900 + 120)
         poller.poll()
         polled = poller.drain()
         assert [m["body"]["event_type"] for m in relayed] == [expected]
@@ -100,6 +116,8 @@ def test_duplicated_reordered_gap_and_overflow_events_of_the_emulator(
     assert (sorted(m["body"]["subject"] for m in delivered), calls) == (sorted(leads), 0)
     leads, delivered, calls = run({"kind": "gap", "count": 3}, 3)
     assert (sorted(m["body"]["subject"] for m in delivered), calls) == (sorted(leads), 1)
+    forget_relayed(aws, "conn-rt")  # as if missed: the reconciliation re-sends them with the same ids
+    emulator.advance_clock(120)
     poller.poll()
     assert {m["body"]["id"] for m in poller.drain()} >= {m["body"]["id"] for m in delivered}
     assert all(m["body"]["subscription_id"] == sub.subscription_id for m in delivered)
@@ -137,5 +155,7 @@ def test_the_connections_own_changes_are_ignored_by_commit_user_as_the_poller_ig
             (ignoring.subscription_id, other),
         ]
     )
+    forget_relayed(aws, "conn-rt")  # as if missed: the reconciliation decides as the relay did
+    emulator.advance_clock(120)
     poller.poll()
     assert sorted((m["body"]["subscription_id"], m["body"]["subject"]) for m in poller.drain()) == relayed

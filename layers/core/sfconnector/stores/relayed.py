@@ -11,6 +11,13 @@ deleting a connection deletes them and the reconciliation poll reads them beside
   (past Salesforce's 72 h event retention: no redelivery can be older).
 * ``sk = RELAYED#<sObject>#reconcile``: ``since`` (epoch seconds), the object the relay could not
   serve (a GAP_OVERFLOW, a full bucket item) from that moment: the next reconciliation poll covers it.
+* ``sk = RELAYED#<sObject>#dirty``: ``at`` (epoch seconds), the last time the relay published a
+  change of the object for a connection with an entered-list-view trigger on it: the poller reads
+  that list view when a change came after its last window (membership is not in change events).
+
+The buckets' sort keys compare as strings: equal-length decimal buckets (7 digits until 2065) sort
+as numbers and before ``dirty``/``reconcile``, so :meth:`RelayedSeen.window` reads an sObject's
+buckets from a window's start and both markers in one Query.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ RELAYED_PREFIX = "RELAYED#"
 BUCKET_SECONDS = 300
 RETENTION_SECONDS = 4 * 86_400
 _RECONCILE = "reconcile"
+_DIRTY = "dirty"
 _BATCH_GET = 100
 _MARKS_PER_UPDATE = 100
 
@@ -153,3 +161,76 @@ class RelayedSeen(DynamoStore):
             ConsistentRead=True,
         ).get("Item")
         return None if item is None else int(_unwire(item)["since"])
+
+    def clear_reconcile(self, connection_id: str, sobject: str, since: int) -> bool:
+        """Delete the marker a reconciliation covered, only while it still holds ``since`` (a
+        newer, earlier marker written meanwhile stays). False: it had changed."""
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=_wire({"pk": self._pk(connection_id), "sk": relayed_sk(sobject, _RECONCILE)}),
+                ConditionExpression="since = :s",
+                ExpressionAttributeValues=_wire({":s": int(since)}),
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            return False
+        return True
+
+    def mark_dirty(self, connection_id: str, sobject: str, at: int) -> None:
+        """The relay published a change of the object at ``at`` (one UpdateItem, never moves back)."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_wire({"pk": self._pk(connection_id), "sk": relayed_sk(sobject, _DIRTY)}),
+                UpdateExpression="SET #a = :a",
+                ConditionExpression="attribute_not_exists(#a) OR #a < :a",
+                ExpressionAttributeNames={"#a": "at"},
+                ExpressionAttributeValues=_wire({":a": int(at)}),
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    def window(
+        self, connection_id: str, sobject: str, low: int
+    ) -> tuple[dict[str, int], int | None, int | None, int]:
+        """One Query (paged past 1 MB): the seen maps of the object's buckets from ``low``'s on,
+        merged (the highest version of a key), its reconcile marker's ``since`` and its dirty
+        mark's ``at`` (None: absent). Returns (seen, since, dirty_at, requests)."""
+        pk = self._pk(connection_id)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": _wire(
+                {
+                    ":pk": pk,
+                    # Before 1979 a bucket has fewer digits (it would sort wrongly): from the first.
+                    ":lo": relayed_sk(sobject, max(bucket_of(low), 0) if low >= 300_000_000 else "0"),
+                    ":hi": relayed_sk(sobject, "~"),
+                }
+            ),
+            "ConsistentRead": True,
+        }
+        seen: dict[str, int] = {}
+        since: int | None = None
+        dirty: int | None = None
+        requests = 0
+        while True:
+            page = self.client.query(**kwargs)
+            requests += 1
+            for raw in page.get("Items", []):
+                item = _unwire(raw)
+                tail = str(item["sk"]).rsplit("#", 1)[1]
+                if tail == _RECONCILE:
+                    since = int(item["since"])
+                elif tail == _DIRTY:
+                    dirty = int(item["at"])
+                elif tail.isdigit():
+                    for key, version in (item.get("seen") or {}).items():
+                        seen[str(key)] = max(int(version), seen.get(str(key), -1))
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return seen, since, dirty, requests
+            kwargs["ExclusiveStartKey"] = last

@@ -18,13 +18,15 @@ from sfconnector.stores.cursors import (
     snapshot_bucket,
 )
 from sfconnector.stores.outbox import OutboxStore
+from sfconnector.stores.relayed import RelayedSeen
 from sfconnector.triggers import snapshots, streams
 from sfconnector.triggers.decide import Candidate, Fire, decide, settle, unseen
 from sfconnector.triggers.fetch import Bounds, Fetcher, share_used
 from sfconnector.triggers.membership import MEMBERS_MAX_BYTES, decide_entries, record_membership
-from sfconnector.triggers.plan import Plan, StreamRun, plan_cycle, progress_of
+from sfconnector.triggers.plan import Plan, StreamRun, plan_cycle, progress_of, reconciliation
 from sfconnector.triggers.ports import PollerPorts, PollerSettings, PollReport, StreamReport
 from sfconnector.triggers.publish import Sender
+from sfconnector.triggers.reconcile import RelayedCheck, RelayMarks, relayed_lookup
 
 if TYPE_CHECKING:
     from sfconnector.stores.connections import ConnectionRecord
@@ -94,6 +96,9 @@ class Cycle:
         (sent anyway) reads it again from its Sforce-Limit-Info."""
         cursors = ports.cursors
         outbox = ports.outbox or OutboxStore(lambda: cursors.client, cursors.table_name)
+        self.relayed = ports.relayed or RelayedSeen(lambda: cursors.client, cursors.table_name)
+        self.marks: dict[str, RelayMarks] = {}
+        """The relayed sObjects reconciled this cycle: what the relay left for each."""
         self.sender = Sender(
             connection, ports.publisher, outbox, settings=settings, report=self.report, now=self.now
         )
@@ -114,7 +119,22 @@ class Cycle:
             user_id=self.connection.user_id,
             org_id=self.connection.org_id,
             snapshot=snapshots.lookup(run.snapshots) if run.snapshots else None,
+            relayed=self._relayed_check(run.state.sobject),
         )
+
+    def _relayed_check(self, sobject: str) -> RelayedCheck | None:
+        """The relayed-seen lookup of a reconciled sObject (None: not relayed), counting its hits."""
+        marks = self.marks.get(sobject)
+        if marks is None:
+            return None
+        check = relayed_lookup(marks)
+
+        def counted(key: str, version: int, deleted: bool) -> bool:
+            known = check(key, version, deleted)
+            self.report.relayed_known += known
+            return known
+
+        return counted
 
     def _load_snapshots(self, run: StreamRun, kinds: dict[Stream, list[Subscription]]) -> None:
         """Fetch the snapshot buckets of the records whose row change is not processed yet (rows
@@ -169,9 +189,11 @@ class Cycle:
             )
             return self.report
         stored, views = self.ports.cursors.load_all(self.cid)
+        uppers, skip = self._reconciliation(stored)
         self.plan = plan_cycle(
-            self.cid, stored, views, self.all_subs, upper=self.upper, lookback=self.settings.lookback_seconds
-        )
+            self.cid, stored, views, self.all_subs, upper=self.upper, lookback=self.settings.lookback_seconds,
+            uppers=uppers, skip=skip,
+        )  # fmt: skip
         fetcher = Fetcher(
             self.connection, self.client, self.plan, settings=self.settings, bounds=self.bounds,
             report=self.report, now=self.now, probe=self.probe,
@@ -193,7 +215,44 @@ class Cycle:
             self._advance(run, candidates, accepted, held.get(id(run), []))
         self._merge_catchups()
         self._finish()
+        self._clear_reconcile_markers()
         return self.report
+
+    def _reconciliation(self, stored: dict[str, StreamState]) -> tuple[dict[str, int], frozenset[str]]:
+        """The relayed sObjects (the connection's realtime state says so and its bus is
+        associated): what the relay left for each (one Query per sObject, no Salesforce call),
+        which are due (plan.py decides), and their windows' end, a grace period behind "now"."""
+        realtime = self.connection.realtime
+        if realtime is None or realtime.association != "associated":
+            return {}, frozenset()
+        upper = int(self.now - self.settings.reconcile_grace_seconds)
+        lookback = self.settings.lookback_seconds
+        marks: dict[str, RelayMarks] = {}
+        for sobject in sorted({s.sobject for s in self.all_subs if s.status == "active"}):
+            if not realtime.is_relayed(sobject):
+                continue
+            states = [st for st in stored.values() if st.sobject == sobject]
+            starts = [st.cursor - lookback for st in states] or [
+                min(streams.receives_from(s) for s in self.all_subs if s.sobject == sobject)
+            ]
+            seen, since, dirty, requests = self.relayed.window(self.cid, sobject, min(starts) - lookback)
+            self.report.dynamodb_reads += requests
+            marks[sobject] = RelayMarks(seen, since, dirty)
+        skip = reconciliation(stored, self.all_subs, marks, upper=upper, interval=realtime.reconcile_seconds)
+        self.marks = {k: v for k, v in marks.items() if k not in skip}
+        self.report.reconciled = sorted(self.marks)
+        self.report.relayed_skipped = sorted(skip)
+        return {sobject: upper for sobject in self.marks}, skip
+
+    def _clear_reconcile_markers(self) -> None:
+        """A reconciliation that read its sObject's windows to their end covered the marker it
+        read: delete it, conditional on its value (a marker written since stays)."""
+        for sobject, marks in self.marks.items():
+            runs = [r for r in self.plan.runs if r.state.sobject == sobject]
+            if marks.reconcile_since is None or not runs or not all(r.complete for r in runs):
+                continue
+            self.relayed.clear_reconcile(self.cid, sobject, marks.reconcile_since)
+            self.report.dynamodb_writes += 1
 
     def _publish(self, per_run: list[tuple[StreamRun, list[Candidate]]]) -> set[str]:
         """Publish stream by stream, in row order, a chunk at a time, checking the time left

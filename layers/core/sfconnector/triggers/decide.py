@@ -80,10 +80,13 @@ def decide(
     org_id: str | None,
     snapshot: SnapshotLookup | None = None,
     start: int = 0,
+    relayed: Callable[[str, int, bool], bool] | None = None,
 ) -> list[Candidate]:
     """Every change of ``rows`` the stream still owes (the position's horizon, the seen-set),
     with the events each fires for the subscriptions of its stream kind. ``start``: the index
-    of ``rows[0]`` in the whole page (a page decided in pieces numbers its rows the same)."""
+    of ``rows[0]`` in the whole page (a page decided in pieces numbers its rows the same).
+    ``relayed``: (seen key, version, is a delete) -> the relay already delivered the change (a
+    reconciliation poll): it is recorded as seen with no event."""
     position = progress.position
     out: list[Candidate] = []
     for index, row in enumerate(rows, start):
@@ -105,6 +108,11 @@ def decide(
                     if change.key not in progress.pending:
                         continue
                     owed = progress.pending[change.key]
+                elif relayed is not None and relayed(
+                    change.key, change.version, stream.event is ChangeEvent.DELETED
+                ):
+                    out.append(Candidate(change.key, change.version, index, row, ()))
+                    continue
                 events = tuple(
                     (sub, streams.build_event(sub, stream, row, change, org_id))
                     for sub in subs

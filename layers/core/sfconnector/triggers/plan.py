@@ -9,17 +9,27 @@ runs are the cycle's working records: the fetch fills their rows, the decision c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.stores.cursors import ListViewState, StreamState, stream_sk
-from sfconnector.triggers import streams
+from sfconnector.triggers import reconcile, streams
 from sfconnector.triggers.decide import Fire, Progress
 from sfconnector.triggers.position import Position
+from sfconnector.triggers.reconcile import RelayMarks
 
-__all__ = ["Entry", "Plan", "StreamRun", "ViewRun", "is_list_view", "plan_cycle", "progress_of"]
+__all__ = [
+    "Entry",
+    "Plan",
+    "StreamRun",
+    "ViewRun",
+    "is_list_view",
+    "plan_cycle",
+    "progress_of",
+    "reconciliation",
+]
 
 
 @dataclass
@@ -125,8 +135,12 @@ def plan_cycle(
     *,
     upper: int,
     lookback: int,
+    uppers: Mapping[str, int] | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> Plan:
-    """The cycle's streams (their windows end at ``upper``) and list view groups."""
+    """The cycle's streams (their windows end at ``upper``, or at ``uppers[sObject]``: a relayed
+    object's reconciliation stays a grace period behind) and list view groups. ``skip``: relayed
+    sObjects whose reconciliation is not due (none of their streams is read this cycle)."""
     out = Plan()
     subs = [s for s in subscriptions if streams.stream_of(s) is not None]
     _orphans(out, states, {s.subscription_id for s in subscriptions})
@@ -135,9 +149,10 @@ def plan_cycle(
         by_sobject.setdefault(sub.sobject, []).append(sub)
     for sobject, group in by_sobject.items():
         active = [s for s in group if s.status == "active"]
-        if not active:
+        if not active or sobject in skip:
             continue
-        shared = _shared(states.get(stream_sk(sobject)), sobject, group, active, upper)
+        end = (uppers or {}).get(sobject, upper)
+        shared = _shared(states.get(stream_sk(sobject)), sobject, group, active, end)
         out.shared[sobject] = shared
         catching_up: list[Subscription] = []
         for sub in group:
@@ -151,7 +166,7 @@ def plan_cycle(
                 catching_up.append(sub)
         members = [s for s in active if s.subscription_id in shared.members]
         if members:
-            run = _run(connection_id, shared, members, upper, lookback, stored=stream_sk(sobject) in states)
+            run = _run(connection_id, shared, members, end, lookback, stored=stream_sk(sobject) in states)
             out.runs.append(run)
             out.views += _views(connection_id, run, views)
         for sub in catching_up:
@@ -163,7 +178,7 @@ def plan_cycle(
                     sobject=sobject, catchup_for=sub.subscription_id, cursor=start, prev_cursor=start,
                     members=[sub.subscription_id],
                 )  # fmt: skip
-            out.runs.append(_run(connection_id, state, [sub], upper, lookback, stored=stored))
+            out.runs.append(_run(connection_id, state, [sub], end, lookback, stored=stored))
     return out
 
 
@@ -229,3 +244,30 @@ def _views(connection_id: str, run: StreamRun, stored: dict[str, ListViewState])
             view.error = "params.list_view_id is missing"
         out.append(view)
     return out
+
+
+def reconciliation(
+    states: Mapping[str, StreamState],
+    subscriptions: Sequence[Subscription],
+    marks: Mapping[str, RelayMarks],
+    *,
+    upper: int,
+    interval: int,
+) -> frozenset[str]:
+    """The relayed sObjects (the keys of ``marks``) whose reconciliation is not due this cycle:
+    :func:`sfconnector.triggers.reconcile.is_due` on their shared stream, ``upper`` being the
+    end of the window a reconciliation would read now."""
+    skip = set()
+    for sobject, relayed in marks.items():
+        subs = [s for s in subscriptions if s.sobject == sobject and s.status == "active"]
+        shared = states.get(stream_sk(sobject))
+        due = reconcile.is_due(
+            relayed,
+            cursor=None if shared is None else shared.cursor,
+            upper=upper,
+            interval=interval,
+            list_view=any(is_list_view(s) for s in subs),
+        )
+        if not due:
+            skip.add(sobject)
+    return frozenset(skip)

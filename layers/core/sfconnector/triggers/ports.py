@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sfconnector.events import BatchEventPublisher
 from sfconnector.settings import EnvSettings
 from sfconnector.stores.outbox import OutboxStore
+from sfconnector.stores.relayed import RelayedSeen
 
 if TYPE_CHECKING:
     from sfconnector.salesforce.client import SalesforceClient
@@ -27,6 +28,9 @@ class PollerSettings(EnvSettings):
     lookback_seconds: int = Field(300, alias="POLL_LOOKBACK_SECONDS", ge=0, le=3600)
     """How far before the cursor each window re-reads: a transaction committing late is stamped
     when it started, up to this long ago."""
+    reconcile_grace_seconds: int = Field(120, alias="POLL_RECONCILE_GRACE_SECONDS", ge=0, le=3600)
+    """A relayed object's reconciliation reads up to this long before "now": a change still in
+    flight in the relay (Salesforce -> EventBridge -> SQS -> the relay) is not raced."""
     safety_margin_seconds: int = Field(15, alias="POLL_SAFETY_MARGIN_SECONDS", ge=0, le=600)
     """The window ends this long before "now": rows stamped later may still be committing."""
     budget_share: float = Field(0.8, alias="POLL_BUDGET_SHARE", gt=0, le=1)
@@ -108,6 +112,12 @@ class PollReport(BaseModel):
     stopped: Literal["rows", "bytes", "time"] | None = None
     """Why the cycle left part of a backlog to the next one (each cycle makes progress)."""
     streams: list[StreamReport] = Field(default_factory=list)
+    reconciled: list[str] = Field(default_factory=list)
+    """Relayed sObjects polled this cycle as reconciliation (due, or a marker asked for it)."""
+    relayed_skipped: list[str] = Field(default_factory=list)
+    """Relayed sObjects not due: no Salesforce call for them this cycle."""
+    relayed_known: int = 0
+    """Changes a reconciliation read that the relay had delivered (recorded, not sent again)."""
 
 
 @dataclass
@@ -121,6 +131,8 @@ class PollerPorts:
     """The poller's "now" (Salesforce stamps are compared with it; Lambda's clock is NTP-synced)."""
     outbox: OutboxStore | None = None
     """Where refused events wait (None: the cursors' table, through the same client)."""
+    relayed: RelayedSeen | None = None
+    """The relay's relayed-seen set and markers (None: the cursors' table, through the same client)."""
     on_idle: Callable[[str], None] | None = None
     """Called with the connection id when a cycle finds nothing to poll (unknown connection, not
     ``connected``, no active subscription): the schedule is brought in line with that state (a

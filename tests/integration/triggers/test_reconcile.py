@@ -1,0 +1,163 @@
+"""Polling becomes reconciliation for relayed objects, through the real handlers: the realtime
+setup (PUT /connections/{cid}/realtime) relays Lead; the emulator's Event Relay puts each change
+on the moto bus (with its faults: drop, duplicate, reorder, gap, overflow); the relay handler
+publishes; the poller's handler reconciles at the realtime interval. Every change reaches each
+subscriber exactly once by id, whichever path carried it, and the calls are counted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from sfconnector.stores.relayed import RelayedSeen
+
+from tests.fixtures.actions import seed_connection
+from tests.fixtures.aws import AwsEnv
+from tests.integration.connections.conftest import connections  # noqa: F401 - the fixture
+from tests.integration.connections.harness import ConnectionsApi
+from tests.integration.connections.test_realtime import queue_arn  # noqa: F401 - the fixture
+from tests.integration.triggers.harness import Poller
+from tests.integration.triggers.relay_harness import run_queue
+
+INTERVAL = 900  # RealtimeState.reconcile_seconds' default
+GRACE = 120  # POLL_RECONCILE_GRACE_SECONDS' default
+
+
+@pytest.fixture(autouse=True)
+def _relay_flushed(connections: ConnectionsApi) -> Iterator[None]:  # noqa: F811
+    yield
+    connections.emulator.flush_relay()
+
+
+class Relayed:
+    """A connection relaying Lead, with the relay queue drained through the relay handler."""
+
+    def __init__(self, connections: ConnectionsApi, aws: AwsEnv, queue_arn: str) -> None:  # noqa: F811
+        self.emulator = connections.emulator
+        self.emulator.configure(aws_endpoint_url="default")
+        self.poller = Poller(aws, self.emulator, seed_connection(aws, self.emulator, "conn-rt"))
+        self.connections = connections
+        sqs = boto3.client("sqs", region_name=aws.region)
+        self.sqs, self.queue = sqs, sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+        self.seen = RelayedSeen(boto3.client("dynamodb", region_name=aws.region), aws.table_name)
+
+    def relay(self, objects: list[str]) -> None:
+        put = self.connections.call(
+            "PUT", "/connections/conn-rt/realtime", {"enabled": True, "objects": objects}
+        )
+        assert put.status == 200, put.body
+        assert "relayed" in str(put.body), put.body
+
+    def deliver(self) -> None:
+        self.emulator.flush_relay()
+        _, failed = run_queue(self.sqs, self.queue)
+        assert failed == []
+
+    def poll(self, seconds: int) -> tuple[dict[str, Any], int]:
+        """A poll ``seconds`` later: its report and its Salesforce calls."""
+        self.emulator.advance_clock(seconds)
+        calls = self.emulator.api_calls()
+        report = self.poller.poll(settle=False)
+        return report, self.emulator.api_calls() - calls
+
+
+@pytest.fixture
+def rt(connections: ConnectionsApi, aws: AwsEnv, queue_arn: str) -> Relayed:  # noqa: F811
+    return Relayed(connections, aws, queue_arn)
+
+
+def test_every_change_of_a_relayed_object_arrives_once_by_id_through_the_relays_faults(rt: Relayed) -> None:
+    subs = {k: rt.poller.subscribe(f"leads.{k}") for k in ("created", "updated", "deleted")}
+    rt.relay(["Lead"])
+    first, _ = rt.poll(1)  # never polled: due (it sets the stream's cursor)
+    assert first["reconciled"] == ["Lead"]
+    expected: Counter[tuple[str, str, str]] = Counter()
+
+    def change(operation: str, fields: dict[str, Any] | None = None, record: str | None = None) -> str:
+        rt.emulator.advance_clock(3)
+        rid = rt.poller.write(operation, "Lead", fields, id=record)
+        kind = {"insert": "created", "update": "updated", "delete": "deleted", "undelete": "updated"}[
+            operation
+        ]
+        expected[(subs[kind].subscription_id, rid[:15], kind)] += 1
+        return rid
+
+    for fault in ("drop", "duplicate", "reorder", "gap", "overflow", None):
+        if fault is not None:
+            rt.emulator.add_relay_fault(fault, count=2)
+        kept = change("insert", {"LastName": f"K-{fault}", "Company": "C"})
+        gone = change("insert", {"LastName": f"G-{fault}", "Company": "C"})
+        change("update", {"Title": "CTO"}, kept)
+        change("delete", record=gone)
+        rt.deliver()
+        rt.emulator.clear_relay_faults()
+        report, _ = rt.poll(INTERVAL)  # due: the relay's misses come now, the rest is known
+        assert report["reconciled"] == ["Lead"], fault
+    messages = rt.poller.drain()
+    ids = [m["body"]["id"] for m in messages]
+    assert len(ids) == len(set(ids))
+    got = Counter(
+        (m["body"]["subscription_id"], m["body"]["subject"][:15], m["body"]["event_type"]) for m in messages
+    )
+    assert got == expected
+    assert rt.seen.reconcile_since("conn-rt", "Lead") is None  # the overflow's marker was covered
+
+
+def test_without_faults_reconciliation_sends_nothing_and_costs_one_cycle_when_due_nothing_else(
+    rt: Relayed,
+) -> None:
+    rt.poller.subscribe("leads.created")
+    rt.poller.subscribe("leads.updated")
+    rt.poll(1)  # the first cycle also reads the describe
+    _, polled_calls = rt.poll(60)  # a plain poll cycle's cost (Lead is not relayed yet)
+    rt.relay(["Lead"])
+    rt.poll(1)
+    for n in range(3):
+        rt.emulator.advance_clock(5)
+        rt.poller.write("insert", "Lead", {"LastName": f"L{n}", "Company": "C"})
+    rt.deliver()
+    relayed = rt.poller.drain()
+    assert len(relayed) == 3
+    idle, calls = rt.poll(60)  # not due: no call at all
+    assert (idle["relayed_skipped"], idle["reconciled"], calls) == (["Lead"], [], 0)
+    due, calls = rt.poll(INTERVAL + GRACE)  # the plain poll's cursor was only a margin behind
+    assert (due["reconciled"], due["relayed_known"], calls) == (["Lead"], 3, polled_calls)
+    assert rt.poller.drain() == []
+
+
+def test_overflow_marker_asks_for_a_reconciliation_before_the_interval_and_is_cleared(rt: Relayed) -> None:
+    rt.poller.subscribe("leads.created")
+    rt.relay(["Lead"])
+    rt.poll(1)
+    rt.emulator.add_relay_fault("overflow", count=1)
+    rt.emulator.advance_clock(5)
+    lead = rt.poller.write("insert", "Lead", {"LastName": "O", "Company": "C"})
+    rt.deliver()
+    assert rt.poller.drain() == []
+    assert rt.seen.reconcile_since("conn-rt", "Lead") is not None
+    report, calls = rt.poll(GRACE + 5)  # long before the interval: the marker asks for it
+    assert (report["reconciled"], calls > 0) == (["Lead"], True)
+    assert [m["body"]["subject"] for m in rt.poller.drain()] == [lead]
+    assert rt.seen.reconcile_since("conn-rt", "Lead") is None
+    report, calls = rt.poll(60)
+    assert (report["relayed_skipped"], calls) == (["Lead"], 0)
+
+
+def test_a_mixed_connection_polls_its_other_objects_every_cycle(rt: Relayed) -> None:
+    rt.poller.subscribe("leads.created")
+    rt.poller.subscribe("accounts.created")
+    rt.relay(["Lead"])
+    rt.poll(1)
+    rt.emulator.advance_clock(5)
+    lead = rt.poller.write("insert", "Lead", {"LastName": "M", "Company": "C"})
+    account = rt.poller.write("insert", "Account", {"Name": "Acme"})
+    rt.deliver()
+    report, calls = rt.poll(60)
+    assert (report["relayed_skipped"], calls) == (["Lead"], 1)
+    assert sorted(m["body"]["subject"] for m in rt.poller.drain()) == sorted([lead, account])
+    report, _ = rt.poll(INTERVAL)
+    assert report["reconciled"] == ["Lead"]
+    assert rt.poller.drain() == []
