@@ -161,3 +161,29 @@ def test_a_mixed_connection_polls_its_other_objects_every_cycle(rt: Relayed) -> 
     report, _ = rt.poll(INTERVAL)
     assert report["reconciled"] == ["Lead"]
     assert rt.poller.drain() == []
+
+
+def test_an_entered_list_view_on_a_relayed_object_is_read_when_the_relay_saw_a_change(rt: Relayed) -> None:
+    view = rt.emulator.put_list_view(
+        "Account",
+        "Hot_For_Reconcile",
+        columns=["Name", "Rating"],
+        orderBy="Name",
+        filters=[{"field": "Rating", "operator": "equals", "values": ["Hot"]}],
+    )
+    rt.poller.subscribe("accounts.created")
+    entered = rt.poller.subscribe("accounts.entered_list_view", params={"list_view_id": view["id"]})
+    rt.relay(["Account"])
+    rt.poll(1)  # reads the membership whole
+    cold = str(rt.poller.query("SELECT Id FROM Account WHERE Rating = 'Cold' LIMIT 1")[0]["Id"])
+    report, calls = rt.poll(60)
+    assert (report["relayed_skipped"], calls) == (["Account"], 0)  # nothing relayed: not read
+    rt.emulator.advance_clock(5)
+    rt.poller.write("update", "Account", {"Rating": "Hot"}, id=cold)
+    rt.deliver()
+    report, calls = rt.poll(GRACE + 5)  # the relay saw a change: the list view is read now
+    assert (report["reconciled"], calls > 0) == (["Account"], True)
+    got = [(m["body"]["subscription_id"], m["body"]["subject"]) for m in rt.poller.drain()]
+    assert got == [(entered.subscription_id, cold)]
+    report, calls = rt.poll(60)
+    assert (report["relayed_skipped"], calls) == (["Account"], 0)

@@ -55,6 +55,13 @@ def _documented(status: int, description: str, model: type[BaseModel]) -> dict[i
     }
 
 
+def _resync(connection_id: str) -> None:
+    """The poll schedule follows the realtime state (reconciliation interval when all is relayed)."""
+    runtime = get_runtime()
+    if runtime.manages_schedules:
+        runtime.polling.sync_quietly(connection_id)
+
+
 def build_realtime_router(*, documented: bool = True) -> Router:
     """The realtime routes. ``documented=False`` leaves out what only the OpenAPI document reads."""
     app = Router()  # type: ignore[no-untyped-call]
@@ -74,8 +81,10 @@ def build_realtime_router(*, documented: bool = True) -> Router:
         ),
     )
     def put_realtime(connection_id: ConnectionId, body: RealtimeInput) -> Response[str]:
-        service = get_runtime().realtime_setup
-        return _json(HTTPStatus.OK, service.put(connection_id, body, _client(connection_id)))
+        runtime = get_runtime()
+        result = runtime.realtime_setup.put(connection_id, body, _client(connection_id))
+        _resync(connection_id)
+        return _json(HTTPStatus.OK, result)
 
     @app.get(
         f"{BASE}/realtime",
@@ -101,7 +110,8 @@ def build_realtime_router(*, documented: bool = True) -> Router:
         ),
     )
     def delete_realtime(connection_id: ConnectionId) -> Response[str]:
-        service = get_runtime().realtime_setup
-        return _json(HTTPStatus.OK, service.delete(connection_id, _client(connection_id)))
+        result = get_runtime().realtime_setup.delete(connection_id, _client(connection_id))
+        _resync(connection_id)
+        return _json(HTTPStatus.OK, result)
 
     return app

@@ -469,8 +469,10 @@ class Cycle:
             } == {k: v for k, v in run.original.items() if k not in ("cursor", "prev_cursor", "updated_at")}
             # An idle stream is written only when its cursor lags a lookback behind: the window
             # it re-reads stays short, and an idle connection costs no DynamoDB write per cycle.
+            # A reconciled stream is always written: its cursor says when it is next due.
             if (
                 unchanged
+                and state.sobject not in self.marks
                 and run.original
                 and state.cursor - int(run.original["cursor"]) < self.settings.lookback_seconds
             ):

@@ -101,6 +101,8 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
     sources: dict[str, str | None] = {}
     connections: dict[str, _Connection | None] = {}
     pending: list[_Pending] = []
+    dirty: dict[tuple[str, str], tuple[int, list[str]]] = {}
+    """(connection, sObject) with an entered-list-view trigger -> the latest change, its messages."""
     for message_id, body in messages:
         parsed = relay.parse_change_event(body)
         if isinstance(parsed, relay.Rejected):
@@ -125,6 +127,10 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
             )
             continue
         cid = conn.record.connection_id
+        if _lists(conn, parsed.sobject):
+            key = (cid, parsed.sobject)
+            at, ids = dirty.get(key, (0, []))
+            dirty[key] = (max(at, parsed.commit_second), [*ids, message_id])
         if parsed.header.changeType == relay.OVERFLOW:
             _reconcile(ports, cid, parsed.sobject, parsed.commit_second, report, failed, message_id)
         elif parsed.header.changeType in relay.GAP_TYPES:
@@ -140,8 +146,32 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
     report.changes = len(pending)
     fresh = _unseen(pending, ports, report, failed)
     _publish_and_mark(fresh, ports, report, failed)
+    _mark_dirty(dirty, ports, failed)
     report.failed = sorted(failed)
     return report
+
+
+def _lists(conn: _Connection, sobject: str) -> bool:
+    """The connection has an active entered-list-view trigger on the object (list membership is
+    not in change events: the poller reads the list view when the relay saw a change)."""
+    return any(
+        s.sobject == sobject
+        and s.status == "active"
+        and (k := streams.stream_of(s)) is not None
+        and k.list_view
+        for s in conn.subscriptions
+    )
+
+
+def _mark_dirty(
+    dirty: dict[tuple[str, str], tuple[int, list[str]]], ports: RelayPorts, failed: set[str]
+) -> None:
+    for (cid, sobject), (at, message_ids) in dirty.items():
+        try:
+            ports.relayed.mark_dirty(cid, sobject, at)
+        except Exception:
+            logger.exception("dirty mark write failed", extra={"connection_id": cid})
+            failed.update(message_ids)
 
 
 def _connection(cid: str, cache: dict[str, _Connection | None], ports: RelayPorts) -> _Connection | None:

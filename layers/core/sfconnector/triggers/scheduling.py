@@ -5,7 +5,9 @@ deleted; the interval changed; the connection flagged ``needs_reauth`` or author
 connection deleted):
 
 * no subscription (or no connection): no schedule;
-* otherwise a schedule at the connection's interval, ENABLED when the connection is ``connected``
+* otherwise a schedule at the connection's interval (or at its realtime reconciliation interval
+  when every active subscription is on a relayed object and none is an entered list view: nothing
+  then needs a look every minute, :func:`schedule_minutes`), ENABLED when the connection is ``connected``
   and at least one subscription is active, DISABLED otherwise (polling a connection that must be
   re-authorised, or whose subscriptions are all paused, would only cost invocations).
 
@@ -16,16 +18,35 @@ crash between a write and the schedule call, converges.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sfconnector.models.realtime import RealtimeState
+from sfconnector.models.subscriptions import Subscription
 from sfconnector.stores.connections import ConnectionRepository
 from sfconnector.stores.polling import PollingRepository
 from sfconnector.stores.schedules import PollSchedule, PollSchedules, ScheduleState
 from sfconnector.stores.subscriptions import SubscriptionCounts, SubscriptionRepository
+from sfconnector.triggers import streams
 
-__all__ = ["PollingControl", "PollingState"]
+__all__ = ["PollingControl", "PollingState", "schedule_minutes"]
 
 logger = logging.getLogger(__name__)
+
+
+def schedule_minutes(interval: int, realtime: RealtimeState | None, subs: Sequence[Subscription]) -> int:
+    """The schedule's minutes: the connection's interval, or its reconciliation interval when the
+    relay serves every active subscription (each on a relayed object, none an entered list view,
+    whose membership only a poll reads) and the partner bus is associated."""
+    active = [s for s in subs if s.status == "active"]
+    if realtime is None or realtime.association != "associated" or not active:
+        return interval
+    for sub in active:
+        stream = streams.stream_of(sub)
+        if stream is None or stream.list_view or not realtime.is_relayed(sub.sobject):
+            return interval
+    return max(interval, math.ceil(realtime.reconcile_seconds / 60))
 
 
 @dataclass(frozen=True)
@@ -72,6 +93,8 @@ class PollingControl:
                     # sync may have run before the delete above, so bring the schedule back.
                     return self.sync(connection_id, _recheck=False)
         else:
+            if record.realtime is not None:  # one Query, only for a connection with a relay
+                interval = schedule_minutes(interval, record.realtime, self.subscriptions.list(connection_id))
             state: ScheduleState = "ENABLED" if record.status == "connected" and counts.active else "DISABLED"
             schedule, change = self.schedules.put(connection_id, interval_minutes=interval, state=state)
             if change != "unchanged":
