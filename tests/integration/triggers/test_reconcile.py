@@ -51,6 +51,17 @@ class Relayed:
         assert put.status == 200, put.body
         assert "relayed" in str(put.body), put.body
 
+    def relay_state(self, state: str) -> None:
+        """PATCH the org's EventRelayConfig (Tooling API) as an admin would."""
+        config = self.connections.call("GET", "/connections/conn-rt/realtime").json()["realtime"][
+            "relay_config_id"
+        ]
+        with self.emulator.rest_client() as http:
+            answer = http.patch(
+                f"/tooling/sobjects/EventRelayConfig/{config}", json={"Metadata": {"state": state}}
+            )
+        assert answer.status_code < 300, answer.text
+
     def deliver(self) -> None:
         self.emulator.flush_relay()
         _, failed = run_queue(self.sqs, self.queue)
@@ -85,8 +96,10 @@ def test_every_change_of_a_relayed_object_arrives_once_by_id_through_the_relays_
         expected[(subs[kind].subscription_id, rid[:15], kind)] += 1
         return rid
 
-    for fault in ("drop", "duplicate", "reorder", "gap", "overflow", None):
-        if fault is not None:
+    for fault in ("drop", "duplicate", "reorder", "gap", "overflow", "stopped", None):
+        if fault == "stopped":  # the org's relay stopped: RUN again starts at the newest event
+            rt.relay_state("STOP")
+        elif fault is not None:
             rt.emulator.add_relay_fault(fault, count=2)
         kept = change("insert", {"LastName": f"K-{fault}", "Company": "C"})
         gone = change("insert", {"LastName": f"G-{fault}", "Company": "C"})
@@ -94,8 +107,12 @@ def test_every_change_of_a_relayed_object_arrives_once_by_id_through_the_relays_
         change("delete", record=gone)
         rt.deliver()
         rt.emulator.clear_relay_faults()
+        if fault == "stopped":
+            rt.relay_state("RUN")
         report, _ = rt.poll(INTERVAL)  # due: the relay's misses come now, the rest is known
         assert report["reconciled"] == ["Lead"], fault
+        if fault in ("stopped", None):  # stopped: the poll sends all four; no fault: none
+            assert report["events_published"] == (4 if fault else 0)
     messages = rt.poller.drain()
     ids = [m["body"]["id"] for m in messages]
     assert len(ids) == len(set(ids))
