@@ -1,0 +1,150 @@
+"""Salesforce API calls per simulated day for one connection with the spec's 30 triggers, the
+Event Relay off (every sObject polled every minute) and on (relayed sObjects reconciled every 15
+minutes, docs/realtime.md "Reconciliation"), idle and busy.
+
+The cycles are the real poller handler against the in-process emulator over HTTP (its usage
+counter) and moto, as in ``bench_poll_calls.py``. With the relay on, the connection's realtime
+state is written as ``PUT /connections/{cid}/realtime`` leaves it when the org's CDC allocation
+covers every object (the CDC add-on; the emulator's ``cdc_entity_limit`` raised the same way):
+every spec sObject relayed but CaseComment (CDC does not support it), the partner bus associated.
+The relay function's own calls are none for ordinary change events (a gap costs one per 200
+ids): the day's calls are the poller's. Busy: each measured cycle follows, on every sObject, an
+update, a creation and a creation then deletion (``bench_poll_calls._busy``); with the relay on,
+the relay's dirty mark is set for the objects with an entered-list-view trigger, as the relay
+sets it when it publishes their changes.
+
+A day is computed from the measured cycle costs and the schedule: relay off, 1,440 cycles; relay
+on, 96 reconciliation cycles (every 900 s) and, when something must still be looked at every
+minute (a polled object, an entered list view), 1,344 cycles in between, in which a relayed
+object not due costs nothing. Also shown: the same with only the 26 triggers the relay serves
+whole (no entered list view, no CaseComment): the schedule then runs every 15 minutes.
+
+Usage: python bench/bench_calls_per_day.py
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _load(name: str) -> Any:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+CALLS = _load("bench_poll_calls")
+CONNECTION: str = CALLS.CONNECTION
+DAY, MINUTE, RECONCILE, GRACE = 86_400, 60, 900, 120
+NOT_RELAYED = {"CaseComment"}  # CDC does not support it: it stays on polling
+
+
+def _realtime(sobjects: set[str]) -> Any:
+    from sfconnector.models.realtime import RealtimeObject, RealtimeState
+
+    return RealtimeState(
+        requested=sorted(sobjects),
+        objects=[
+            RealtimeObject(sobject=s, mode="polling", reason="unsupported")
+            if s in NOT_RELAYED
+            else RealtimeObject(sobject=s, mode="relayed")
+            for s in sorted(sobjects)
+        ],
+        association="associated",
+        reconcile_seconds=RECONCILE,
+    )
+
+
+def _cycle(admin: Any, seconds: float) -> tuple[int, dict[str, Any]]:
+    CALLS._advance(admin, seconds)
+    before = CALLS._usage(admin)
+    report = CALLS._ours(admin)
+    return CALLS._usage(admin) - before, report
+
+
+def measure(relay: bool, whole: bool) -> dict[str, int]:
+    """Calls of the cycles a day is made of: {"idle"|"busy": per cycle kind}."""
+    from sfconnector import catalog
+
+    triggers = list(catalog.spec_triggers())
+    if whole:
+        triggers = [t for t in triggers if t.params != "ListViewParams" and t.sobject not in NOT_RELAYED]
+    out: dict[str, int] = {}
+    with CALLS.environment() as admin:
+        from sfconnector.runtime import get_runtime
+        from sfconnector.stores.relayed import RelayedSeen
+
+        runtime = get_runtime()
+        runtime.poller_clock = lambda: CALLS._now(admin).timestamp()
+        seeds = CALLS._seeds()
+        subs = CALLS._subscribe(triggers, seeds)
+        sobjects = {s.sobject for s in subs}
+        if relay:
+            runtime.connections.update(CONNECTION, realtime=_realtime(sobjects))
+        relayed = RelayedSeen(lambda: runtime.dynamodb, runtime.settings.table_name)
+        _cycle(admin, 20)  # the first cycle: streams created, describes read once
+        for label, busy in (("idle", False), ("busy", True)):
+            if not relay:
+                if busy:
+                    CALLS._busy(admin, seeds)
+                out[label], _ = _cycle(admin, MINUTE if busy else 20)
+                continue
+            # Between reconciliations (the first cycle's window ended a grace before its "now").
+            if busy:
+                CALLS._busy(admin, seeds)
+                for sobject in CALLS.LIST_VIEWS:
+                    if sobject in sobjects:
+                        relayed.mark_dirty(CONNECTION, sobject, int(CALLS._now(admin).timestamp()))
+            out[f"{label}_between"], report = _cycle(admin, MINUTE)
+            assert report["reconciled"] == (sorted(CALLS.LIST_VIEWS) if busy and not whole else []), report
+            if busy:
+                CALLS._busy(admin, seeds)
+            out[f"{label}_due"], report = _cycle(admin, RECONCILE + GRACE)
+            assert len(report["reconciled"]) == len(sobjects - NOT_RELAYED), report
+    return out
+
+
+def per_day(relay: bool, whole: bool, cost: dict[str, int], label: str) -> int:
+    if not relay:
+        return cost[label] * (DAY // MINUTE)
+    due = DAY // RECONCILE
+    if whole:
+        return cost[f"{label}_due"] * due
+    return cost[f"{label}_due"] * due + cost[f"{label}_between"] * (DAY // MINUTE - due)
+
+
+def main() -> None:
+    CALLS.quiet()
+    print("Salesforce API calls per simulated day, one connection (emulator usage counter; the day")
+    print("computed from measured cycles and the schedule: 1-minute polling, reconciliation every 900 s)")
+    heads = ("triggers", "relay", "load", "per cycle (between / due)", "calls/day")
+    widths = (9, 5, 4, 26, 9)
+    print(" ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True)))
+    for whole in (False, True):
+        for relay in (False, True):
+            cost = measure(relay, whole)
+            for label in ("idle", "busy"):
+                cycle = (
+                    f"{cost[label]}" if not relay else f"{cost[label + '_between']} / {cost[label + '_due']}"
+                )
+                row = ("26 whole" if whole else "30 spec", "on" if relay else "off", label, cycle)
+                values = (*row, per_day(relay, whole, cost, label))
+                print(" ".join(f"{v!s:>{w}}" for v, w in zip(values, widths, strict=True)))
+    print("30 spec: the entered list views (Account, Contact) and CaseComment (no CDC) keep a 1-minute")
+    print("schedule; between reconciliations only they are read (a list view only after a relayed change).")
+    print("26 whole: the relay serves every trigger: the schedule runs every 15 minutes.")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+    main()
