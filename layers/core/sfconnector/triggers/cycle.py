@@ -25,6 +25,7 @@ from sfconnector.triggers.fetch import Bounds, Fetcher, share_used
 from sfconnector.triggers.membership import MEMBERS_MAX_BYTES, decide_entries, record_membership
 from sfconnector.triggers.plan import Plan, StreamRun, plan_cycle, progress_of, reconciliation
 from sfconnector.triggers.ports import PollerPorts, PollerSettings, PollReport, StreamReport
+from sfconnector.triggers.position import Position
 from sfconnector.triggers.publish import Sender
 from sfconnector.triggers.reconcile import RelayedCheck, RelayMarks, relayed_lookup
 
@@ -232,10 +233,11 @@ class Cycle:
             if not realtime.is_relayed(sobject):
                 continue
             states = [st for st in stored.values() if st.sobject == sobject]
-            starts = [st.cursor - lookback for st in states] or [
-                min(streams.receives_from(s) for s in self.all_subs if s.sobject == sobject)
+            # From the oldest change any of its streams may still owe (a new stream: its start).
+            starts = [Position.of(st).horizon(lookback) for st in states] or [
+                min(streams.receives_from(s) for s in self.all_subs if s.sobject == sobject) - lookback
             ]
-            seen, since, dirty, requests = self.relayed.window(self.cid, sobject, min(starts) - lookback)
+            seen, since, dirty, requests = self.relayed.window(self.cid, sobject, min(starts))
             self.report.dynamodb_reads += requests
             marks[sobject] = RelayMarks(seen, since, dirty)
         skip = reconciliation(stored, self.all_subs, marks, upper=upper, interval=realtime.reconcile_seconds)
