@@ -11,6 +11,7 @@ from typing import Any
 
 from devstack.apigw import RouteTable
 from devstack.config import ConfigError
+from devstack.connection import realtime_lines
 from devstack.stack import LocalStack, StackError, load_config, quiet_libraries
 from devstack.template import RouteSpec, StackTemplate
 
@@ -158,6 +159,12 @@ def print_banner(stack: LocalStack) -> None:
         say()
     if stack.demo_connection_id:
         say(f"Demo connection 'demo': connection_id: {stack.demo_connection_id}")
+        if stack.demo_realtime is not None:
+            say("  Real-time triggers (Event Relay -> RelayQueue -> RelayFunction; REALTIME=0 turns it off):")
+            for line in realtime_lines(stack.demo_realtime):
+                say(f"  {line}")
+        elif stack.demo_realtime_note:
+            say(f"  Real-time triggers: {stack.demo_realtime_note}")
     elif stack.demo_connection_note:
         say(f"Demo connection: not created ({stack.demo_connection_note})")
     for name, error in stack.import_errors.items():

@@ -30,6 +30,7 @@ ENV_VARS = {
     "ENV_VARS_FILE": "env_vars_file",
     "DEMO_CONNECTION": "demo_connection",
     "ENFORCE_IAM": "enforce_iam",
+    "REALTIME": "realtime",
 }
 
 
@@ -55,6 +56,8 @@ class StackConfig(BaseModel):
     env_vars_file: Path | None = None
     demo_connection: bool = True
     enforce_iam: bool = True
+    realtime: bool = True
+    """The demo connection relays its objects through Event Relay (``REALTIME=0``: polling only)."""
     """Each function runs with its template role's credentials and moto enforces IAM (actions)."""
 
     @field_validator("parameter_overrides", mode="before")
@@ -67,7 +70,7 @@ class StackConfig(BaseModel):
                 raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("demo_connection", "enforce_iam", mode="before")
+    @field_validator("demo_connection", "enforce_iam", "realtime", mode="before")
     @classmethod
     def _flag(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -134,3 +134,69 @@ def ensure_demo_connection(*, api_url: str, client_id: str, client_secret: str, 
             raise DemoConnectionError(f"HTTP error: {exc}") from exc
         except (KeyError, ValueError) as exc:
             raise DemoConnectionError(f"unexpected response: {exc}") from exc
+
+
+DEMO_REALTIME_OBJECTS = ("Lead", "Account", "Case", "OpportunityLineItem", "CampaignMember", "CaseComment")
+"""What ``make demo``'s automations and their loop-guard witness subscribe to (their triggers' and
+write-backs' objects), in that order: the first five fill the org's CDC allocation of five entities,
+and CaseComment stays on polling (CDC does not cover it)."""
+
+
+def enable_demo_realtime(
+    *,
+    api_url: str,
+    connection_id: str,
+    objects: tuple[str, ...] = DEMO_REALTIME_OBJECTS,
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """Set up real-time triggers for the demo connection with the same PUT a user sends; its answer."""
+    with httpx.Client(timeout=timeout) as client:
+        try:
+            answer = client.put(
+                f"{api_url}/connections/{connection_id}/realtime",
+                json={"enabled": True, "objects": list(objects)},
+            )
+        except httpx.HTTPError as exc:
+            raise DemoConnectionError(f"PUT /connections/{connection_id}/realtime: {exc}") from exc
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if answer.status_code != 200 or not isinstance(body, dict):
+        raise DemoConnectionError(
+            f"PUT /connections/{connection_id}/realtime answered {answer.status_code}: {answer.text[:300]}"
+        )
+    return body
+
+
+def _state(answer: dict[str, Any]) -> dict[str, Any]:
+    """The realtime state of a PUT or GET answer (``realtime``), or the state itself."""
+    inner = answer.get("realtime")
+    return inner if isinstance(inner, dict) else answer
+
+
+def relayed_objects(answer: dict[str, Any] | None) -> list[str]:
+    """The objects a realtime answer relays (none without an answer)."""
+    if not answer:
+        return []
+    state = _state(answer)
+    return [
+        str(o.get("sobject"))
+        for o in state.get("objects", [])
+        if isinstance(o, dict) and o.get("mode") == "relayed"
+    ]
+
+
+def realtime_lines(answer: dict[str, Any]) -> list[str]:
+    """What is relayed and what stays on polling, and why, from a realtime answer or GET."""
+    state = _state(answer)
+    objects = [o for o in state.get("objects", []) if isinstance(o, dict)]
+    relayed = relayed_objects(answer)
+    polled = [
+        f"{o.get('sobject')} ({o.get('reason') or 'polling'})" for o in objects if o.get("mode") != "relayed"
+    ]
+    lines = [f"  relayed      {', '.join(relayed) or 'none'}  (association: {state.get('association', '?')})"]
+    if state.get("source_name"):
+        lines.append(f"  source       {state['source_name']}")
+    lines.append(f"  polling      {', '.join(polled) or 'none'}")
+    return lines

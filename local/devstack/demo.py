@@ -56,6 +56,8 @@ class Queue:
     arn: str
     subscription_arn: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: int = 0
+    """Events received again with an id already seen (dropped)."""
 
 
 @dataclass
@@ -76,8 +78,36 @@ class Automation:
     record_id: str = ""
     event: dict[str, Any] | None = None
     arrived: float | None = None
+    changed_at: float | None = None
+    """When the Salesforce user's change was sent (monotonic); latency runs from here to arrival."""
+    calls_in_flight: int | None = None
+    """Salesforce calls the emulator counted between the change and the event's arrival."""
+    polls_in_flight: int | None = None
+    """Poll cycles of the connection that ran between the change and the event's arrival."""
+    action_calls: int = 0
     ok: bool = False
     after_write_back: int = 0
+
+    @property
+    def latency(self) -> float:
+        """Seconds from sending the change to seeing its event on the subscriber's queue."""
+        if self.arrived is None or self.changed_at is None:
+            return float("nan")
+        return self.arrived - self.changed_at
+
+    @property
+    def sobject(self) -> str:
+        return str((self.event or {}).get("sobject") or "")
+
+    def delivery_note(self, relayed: list[str]) -> str:
+        """How the event came and what Salesforce calls its delivery cost, as far as the counters show."""
+        way = "relay (Event Relay -> RelayFunction)" if self.sobject in relayed else "poller"
+        if self.polls_in_flight == 0 and self.sobject in relayed:
+            way += ", no poll cycle ran meanwhile"
+        elif self.polls_in_flight is not None:
+            way += f", {self.polls_in_flight} poll cycle(s) ran meanwhile"
+        calls = "?" if self.calls_in_flight is None else str(self.calls_in_flight)
+        return f"delivered by the {way}; Salesforce calls counted meanwhile (every automation's): {calls}"
 
 
 @dataclass
@@ -107,6 +137,8 @@ class Demo:
     witness: Queue | None = None
     witness_ids: list[str] = field(default_factory=list)
     results: list[Automation] = field(default_factory=list)
+    relayed: list[str] = field(default_factory=list)
+    """The objects the stack relays for the demo connection (empty: REALTIME=0, every trigger polls)."""
     # Records the Salesforce user made before the subscriptions (updated later).
     account_id: str = ""
     case_id: str = ""
@@ -244,12 +276,20 @@ class Demo:
     def drain(self, queue: Queue) -> list[dict[str, Any]]:
         """What arrived on the queue since the last look (deleted once read)."""
         arrived: list[dict[str, Any]] = []
+        seen = {e.get("id") for e in queue.received}
         while True:
             answer = self.sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
             messages = answer.get("Messages", [])
             for message in messages:
-                arrived.append(json.loads(message["Body"]))
+                event = json.loads(message["Body"])
                 self.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+                # Delivery is at least once (the relay and a later poll may both send a change, with
+                # the same id): a subscriber keeps the first of each id, as documented.
+                if event.get("id") in seen:
+                    queue.duplicates += 1
+                    continue
+                seen.add(event.get("id"))
+                arrived.append(event)
             if not messages:
                 break
         queue.received.extend(arrived)
@@ -264,7 +304,8 @@ class Demo:
                 return True
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(0.25)
+            # Short: the arrival time is the latency the demo prints.
+            time.sleep(0.1)
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -527,21 +568,31 @@ class Demo:
         _next_second()
         self.out("")
         self.out(f"{self.sales_username} works in Salesforce (emulator admin API: no connector, no API call)")
-        fired_at: dict[int, float] = {}
+        usage_at_change = self.usage()
+        cycles_at_change = self.poll_cycles()
         for automation in automations:
             try:
+                automation.changed_at = time.monotonic()
                 automation.record_id = automation.fire()
-                fired_at[automation.number] = time.monotonic()
             except DemoError as exc:
                 self.out(f"   ✗ {exc}")
         period = self.timeout
         self.out("")
-        self.out(
-            f"Waiting for the trigger events on the SQS queues (the connection is polled every"
-            f" {self.poll_period:g} s; at most {period:.0f} s)"
-        )
-        if self.poll_period >= 10:
-            self.out("   (`SCHEDULE_SPEEDUP=60 make run` polls every second: the demo then takes seconds)")
+        if self.relayed:
+            self.out(
+                "Waiting for the trigger events on the SQS queues (relayed in real time:"
+                f" {', '.join(self.relayed)}; the rest is polled every {self.poll_period:g} s;"
+                f" at most {period:.0f} s)"
+            )
+        else:
+            self.out(
+                f"Waiting for the trigger events on the SQS queues (the connection is polled every"
+                f" {self.poll_period:g} s; at most {period:.0f} s)"
+            )
+            if self.poll_period >= 10:
+                self.out(
+                    "   (`SCHEDULE_SPEEDUP=60 make run` polls every second: the demo then takes seconds)"
+                )
 
         def events_in() -> bool:
             for automation in automations:
@@ -550,6 +601,10 @@ class Demo:
                         if event.get("subject") == automation.record_id:
                             automation.event = event
                             automation.arrived = time.monotonic()
+                            usage = self.usage()
+                            if usage is not None and usage_at_change is not None:
+                                automation.calls_in_flight = usage - usage_at_change
+                            automation.polls_in_flight = self.poll_cycles() - cycles_at_change
             return all(a.event is not None for a in automations if a.record_id)
 
         self.wait_until(events_in, [a.queue for a in automations if a.queue is not None])
@@ -568,18 +623,20 @@ class Demo:
                     " is the poller firing? (`make run` prints `[schedule] ... poll-<cid> fired`)"
                 )
                 continue
-            latency = (automation.arrived or fired_at[automation.number]) - fired_at[automation.number]
             queue = automation.queue.name if automation.queue else "?"
             self.out(
                 f"   ⚡ {event['type']} {event['sobject']} {event['subject']} arrived on {queue}"
-                f" {latency:.1f} s after the change (event id {event['id']})"
+                f" {automation.latency:.1f} s after the change (event id {event['id']})"
             )
+            self.out(f"     {automation.delivery_note(self.relayed)}")
             self.out(f"     data: {_compact(_record(event['data']), 140)}")
+            calls_before = self.action_calls
             try:
                 automation.run(event)
                 automation.ok = True
             except DemoError as exc:
                 self.out(f"   ✗ stopped: {exc}")
+            automation.action_calls = self.action_calls - calls_before
 
         return self.loop_guard(automations)
 
@@ -725,6 +782,33 @@ def _summary(payload: Any) -> str:
     return "  ".join(parts) or _compact(payload)
 
 
+def _latency_table(demo: Demo) -> None:
+    """Per automation: change-to-event latency and the Salesforce calls of its delivery and actions."""
+    arrived = [a for a in demo.results if a.event is not None]
+    if not arrived:
+        return
+    print("")
+    mode = (
+        f"relay on for {', '.join(demo.relayed)}" if demo.relayed else "relay off (REALTIME=0): polling only"
+    )
+    print(f"Latency and Salesforce calls per automation ({mode})")
+    print("   #  trigger              via     latency  trigger calls*  action calls")
+    for a in arrived:
+        via = "relay" if a.sobject in demo.relayed else "poll"
+        calls = "?" if a.calls_in_flight is None else str(a.calls_in_flight)
+        print(
+            f"   {a.number}  {a.trigger:<20} {via:<7} {a.latency:6.1f} s  {calls:>14}  {a.action_calls:>12}"
+        )
+    print("   * counted by the emulator between the change and the event's arrival, for every automation's")
+    print("     delivery at once (their changes are made together): 0 means no call at all")
+    duplicates = sum(q.duplicates for q in demo.queues)
+    if duplicates:
+        print(
+            f"   {duplicates} event(s) came twice with the same id (a relay redelivery or a reconciliation)"
+            " and were dropped by id, as a subscriber does"
+        )
+
+
 def _aws(moto_url: str) -> tuple[Any, Any]:
     """SQS and SNS clients of the stack's moto server (its fake credentials, never a real account)."""
     session = boto3.session.Session(
@@ -803,6 +887,7 @@ def _setup(client: httpx.Client, api_url: str) -> Demo | str:
         sales_user_id=sales_user_id,
         sales_username=sales_username,
     )
+    demo.relayed = [str(o) for o in health.get("realtime_relayed") or []]
     body = catalog.json()
     demo.routes = {a["key"]: (a["method"], a["route"]) for a in body.get("actions", [])}
     demo.triggers = {t["key"]: t["title"] for t in body.get("triggers", [])}
@@ -841,6 +926,7 @@ def main() -> int:
             except httpx.HTTPError as exc:
                 print(f"   ✗ clean-up stopped: {exc}")
         succeeded = sum(1 for a in demo.results if a.ok)
+        _latency_table(demo)
         usage_after = demo.usage()
         cycles = demo.poll_cycles() - cycles_before
         seconds = (datetime.now(UTC) - started).total_seconds()

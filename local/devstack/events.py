@@ -182,6 +182,24 @@ def sns_delivery_policy(queue_arn: str, topic_arns: list[str]) -> str:
     return json.dumps(policy)
 
 
+def subscriber_queue(sqs: Any, sns: Any, topic_arn: str, name: str, subscription_ids: list[str]) -> str:
+    """A queue subscribed to the trigger-events topic for the given subscriptions only, as a
+    customer's subscriber makes it (raw delivery: the body is the envelope); its URL."""
+    url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": sns_delivery_policy(arn, [topic_arn])})
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={
+            "FilterPolicy": json.dumps({"subscription_id": subscription_ids}),
+            "RawMessageDelivery": "true",
+        },
+    )
+    return url
+
+
 @dataclass
 class EventPrinter:
     """Subscribes a local SQS queue to the topics and prints what arrives until stopped."""

@@ -24,6 +24,7 @@ import boto3
 from devstack.apigw import ApiContext, HttpRequest, RouteTable
 from devstack.cfn import TemplateError, resolve
 from devstack.config import ConfigError, StackConfig
+from devstack.connection import relayed_objects
 from devstack.events import EventPrinter
 from devstack.front import FrontServer, Gateway
 from devstack.lambdas import (
@@ -177,6 +178,9 @@ class LocalStack:
     events: EventPrinter | None = None
     demo_connection_id: str | None = None
     demo_connection_note: str | None = None
+    demo_realtime: dict[str, Any] | None = None
+    """The answer of the demo connection's realtime PUT (None: REALTIME=0 or it failed)."""
+    demo_realtime_note: str | None = None
     warnings: list[str] = field(default_factory=list)
     role_credentials: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     iam_enforced: bool = False
@@ -370,6 +374,7 @@ class LocalStack:
 
         if config.demo_connection:
             self._ensure_demo_connection()
+            self._ensure_demo_realtime()
         self.ready.set()
 
     def _deployment(self) -> dict[str, Any]:
@@ -532,6 +537,26 @@ class LocalStack:
             self.demo_connection_note = str(exc)
             self.warnings.append(f"demo connection: {exc}")
 
+    def _ensure_demo_realtime(self) -> None:
+        from devstack.connection import DemoConnectionError, enable_demo_realtime
+
+        if not self.demo_connection_id:
+            return
+        if not self.config.realtime:
+            self.demo_realtime_note = "off (REALTIME=0): every trigger polls"
+            return
+        self.log(
+            f"Real-time triggers for the demo connection (PUT /connections/{self.demo_connection_id}"
+            "/realtime):"
+        )
+        try:
+            self.demo_realtime = enable_demo_realtime(
+                api_url=self.api_url, connection_id=self.demo_connection_id
+            )
+        except DemoConnectionError as exc:
+            self.demo_realtime_note = f"not set up: {exc}"
+            self.warnings.append(f"demo realtime: {exc}")
+
     def _record_worker_calls(self, spec: FunctionSpec, calls: list[tuple[str, str, dict[str, Any]]]) -> None:
         """The AWS calls a worker process made (a schedule firing), for the IAM report."""
         from devstack.iam_policy import Operation
@@ -574,6 +599,7 @@ class LocalStack:
             "routes": len(template.routes) if template else 0,
             "import_errors": self.import_errors,
             "demo_connection_id": self.demo_connection_id,
+            "realtime_relayed": relayed_objects(self.demo_realtime),
             "schedule_speedup": self.config.schedule_speedup,
             "iam_enforced": self.iam_enforced,
         }

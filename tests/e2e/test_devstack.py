@@ -306,9 +306,12 @@ def test_busy_port_is_reported_clearly(ports: dict[str, int]) -> None:
 TRIGGERS = ("leads.created", "accounts.updated", "cases.updated", "line_items.created")
 
 
-def test_make_demo_runs_the_five_automations_from_trigger_events(ports: dict[str, int]) -> None:
+@pytest.mark.parametrize("realtime", ["1", "0"], ids=["relay", "polling"])
+def test_make_demo_runs_the_five_automations_from_trigger_events(
+    ports: dict[str, int], realtime: str
+) -> None:
     # rate(1 minute) every 0.5 s: the demo's events come within a poll or two of each change.
-    stack = StackProcess(ports, {"SCHEDULE_SPEEDUP": "120"})
+    stack = StackProcess(ports, {"SCHEDULE_SPEEDUP": "120", "REALTIME": realtime})
     try:
         stack.wait_for(READY_LINE)
         api = f"http://127.0.0.1:{ports['API_PORT']}"
@@ -341,6 +344,12 @@ def test_make_demo_runs_the_five_automations_from_trigger_events(ports: dict[str
         assert re.search(r"/members .*\n.*\[1 Salesforce API call\]", out), out
         # Each step shows what it cost in Salesforce API calls.
         assert re.search(r"leads/find .*\n.*\[1 Salesforce API call\]", out), out
+        # Per automation: the way its event came, the latency and the calls (relay: none to deliver).
+        via = "relay" if realtime == "1" else "poll"
+        for trigger in TRIGGERS:
+            assert re.search(rf"\d  {re.escape(trigger)} +{via} +\d+\.\d s +\d+ +\d+", out), out
+        if realtime == "1":
+            assert re.search(r"\d  leads.created +relay +\d+\.\d s +0 ", out), out
 
         # `make run` printed each delivered trigger event (its event printer's queue).
         for trigger in TRIGGERS:

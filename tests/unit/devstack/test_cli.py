@@ -1,9 +1,10 @@
-"""The start-up banner's route summary: one line per function."""
+"""The start-up banner: the route summary (one line per function) and the demo connection's realtime lines."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from devstack.cli import _route_lines
 from devstack.template import RouteSpec, StackTemplate
 
@@ -43,4 +44,38 @@ def test_route_summary_groups_by_function() -> None:
         "Conn 3 routes /connections/..., /oauth/callback (public: /oauth/callback)",
         "Leads 2 routes /connections/{cid}/leads/...",
         "Meta 1 route /catalog",
+    ]
+
+
+def test_realtime_is_on_by_default_and_realtime_0_turns_it_off() -> None:
+    from devstack.config import ConfigError, StackConfig
+
+    assert StackConfig.from_env({}).realtime is True
+    assert StackConfig.from_env({"REALTIME": "0"}).realtime is False
+    with pytest.raises(ConfigError, match="REALTIME"):
+        StackConfig.from_env({"REALTIME": "sometimes"})
+
+
+def test_banner_says_what_is_relayed_and_what_stays_on_polling() -> None:
+    from devstack.connection import realtime_lines, relayed_objects
+
+    answer = {
+        "connection_id": "c1",
+        "realtime": {
+            "association": "associated",
+            "source_name": "aws.partner/salesforce.com/00D/0YL",
+            "objects": [
+                {"sobject": "Lead", "mode": "relayed"},
+                {"sobject": "Task", "mode": "polling", "reason": "allocation"},
+                {"sobject": "CaseComment", "mode": "polling", "reason": "unsupported"},
+            ],
+        },
+        "steps": [],
+    }
+    assert relayed_objects(answer) == ["Lead"]
+    assert relayed_objects(None) == []
+    assert realtime_lines(answer) == [
+        "  relayed      Lead  (association: associated)",
+        "  source       aws.partner/salesforce.com/00D/0YL",
+        "  polling      Task (allocation), CaseComment (unsupported)",
     ]
