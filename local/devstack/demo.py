@@ -609,6 +609,15 @@ class Demo:
 
         self.wait_until(events_in, [a.queue for a in automations if a.queue is not None])
 
+        # Salesforce stamps records to the second, and a record's version (part of every trigger's
+        # event id, relayed or polled) is its LastModifiedDate: a write-back within the same second
+        # as the user's change is the same version, one change to every trigger. A relayed event
+        # can arrive well inside that second, so the write-backs wait for it to pass; otherwise the
+        # loop guard's witness could not tell a write-back from the change that caused it.
+        sent = [a.changed_at for a in automations if a.changed_at is not None]
+        if sent:
+            time.sleep(max(0.0, 1.1 - (time.monotonic() - max(sent))))
+
         for automation in automations:
             self.out("")
             self.out(f"{automation.number}. {automation.title}")
