@@ -281,19 +281,24 @@ def test_the_relay_publishes_re_reads_and_marks_on_its_role(
 ) -> None:
     """An ordinary change event (source binding, connection, subscriptions, relayed-seen read and
     write, PublishBatch), a gap event (the secret, a Salesforce re-read) and an overflow (the
-    reconcile marker), each through the relay's handler on its own role."""
+    reconcile marker) and the prompt poll an entered list view asks for (a one-time schedule,
+    passing the scheduler role), each through the relay's handler on its own role."""
     from tests.integration.triggers.relay_harness import Relay, row_of
 
     connection = seed_connection(aws, sf_emulator, "conn-iam-relay")
     poller = Poller(aws, sf_emulator, connection)
     poller.subscribe("leads.created")
     poller.subscribe("leads.updated")
+    view = sf_emulator.put_list_view("Account", "Iam_Relay", columns=["Name"], orderBy="Name")
+    poller.subscribe("accounts.entered_list_view", params={"list_view_id": view["id"]})  # a prompt poll
     relay = Relay(aws, sf_emulator, connection)
     record = poller.write("insert", "Lead", {"LastName": "Ng", "Company": "Northwind"})
     sf_emulator.advance_clock(5)
     poller.write("update", "Lead", {"Title": "CTO"}, id=record)
     row = row_of(poller, "Lead", record)
+    account = poller.write("insert", "Account", {"Name": "Northwind"})
     bodies = [
+        relay.event("CREATE", "Account", [account], row_of(poller, "Account", account)),
         relay.event("CREATE", "Lead", [record], row),
         relay.event("GAP_UPDATE", "Lead", [record], row),
         relay.event("GAP_OVERFLOW", "Lead", ["000000000000000AAA"], row),
@@ -309,6 +314,7 @@ def test_the_relay_publishes_re_reads_and_marks_on_its_role(
         ("dynamodb", "UpdateItem"),
         ("secretsmanager", "GetSecretValue"),
         ("sns", "PublishBatch"),
+        ("scheduler", "CreateSchedule"),
     } <= performed
     assert [str(f) for f in iam_roles.findings()] == []
     _assert_allowed_with_a_customer_key(iam_roles, aws, scheduler)

@@ -624,6 +624,8 @@ class Runtime:
             publisher=publisher,
             salesforce=self.salesforce,
             cursors=CursorStore(lambda: self.dynamodb, self.settings.table_name),
+            kicks=self.polling.schedules if self.manages_schedules else None,
+            kick_delay=self.poller_settings.reconcile_grace_seconds + 5,
         )
 
 

@@ -1,7 +1,7 @@
 """The poll schedule follows the realtime state, through the connections handler (emulator over
 HTTP, moto's EventBridge Scheduler): every active trigger on a relayed object -> the schedule runs
-at the reconciliation interval; a trigger on a polled object or an entered list view -> every
-minute again; DELETE of the realtime setup -> every minute."""
+at the reconciliation interval (an entered list view on one too: the relay asks for its polls);
+a trigger on a polled object -> every minute again; DELETE of the realtime setup -> every minute."""
 
 from __future__ import annotations
 
@@ -45,3 +45,19 @@ def test_the_schedule_runs_at_the_reconciliation_interval_while_the_relay_serves
     assert rate() == "rate(15 minutes)"
     assert connections.call("DELETE", f"/connections/{cid}/realtime").status == 200
     assert rate() == "rate(1 minute)"
+
+
+def test_an_entered_list_view_on_a_relayed_object_keeps_the_reconciliation_interval(
+    connections: ConnectionsApi, scheduler: SchedulerEnv, cid: str
+) -> None:
+    """The relay asks for a prompt poll when it sees a change of the list view's object, so the
+    list view no longer holds the schedule at one minute."""
+    view = connections.emulator.put_list_view(
+        "Account", "Hot_For_Schedule", columns=["Name"], orderBy="Name",
+        filters=[{"field": "Rating", "operator": "equals", "values": ["Hot"]}],
+    )  # fmt: skip
+    body = {"trigger": "accounts.entered_list_view", "params": {"list_view_id": view["id"]}}
+    assert connections.call("POST", f"/connections/{cid}/subscriptions", body).status == 201
+    put = connections.call("PUT", f"/connections/{cid}/realtime", {"enabled": True, "objects": ["Account"]})
+    assert put.status == 200, put.body
+    assert scheduler.schedules()[f"poll-{cid}"]["ScheduleExpression"] == "rate(15 minutes)"

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 from sfconnector.stores.relayed import RelayedSeen
+from sfconnector.stores.schedules import PollSchedules
+from sfconnector.triggers.relaying import KICK_SLOT_SECONDS
 
 from tests.fixtures.actions import seed_connection
-from tests.fixtures.aws import AwsEnv
+from tests.fixtures.aws import AwsEnv, SchedulerEnv
 from tests.integration.connections.conftest import connections  # noqa: F401 - the fixture
 from tests.integration.connections.harness import ConnectionsApi
 from tests.integration.connections.test_realtime import queue_arn  # noqa: F401 - the fixture
@@ -43,6 +46,13 @@ class Relayed:
         sqs = boto3.client("sqs", region_name=aws.region)
         self.sqs, self.queue = sqs, sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
         self.seen = RelayedSeen(boto3.client("dynamodb", region_name=aws.region), aws.table_name)
+
+    def hot_accounts_view(self, name: str) -> dict[str, Any]:
+        """An Account list view of the Hot ones (a Cold one updated to Hot enters it)."""
+        return self.emulator.put_list_view(
+            "Account", name, columns=["Name", "Rating"], orderBy="Name",
+            filters=[{"field": "Rating", "operator": "equals", "values": ["Hot"]}],
+        )  # fmt: skip
 
     def relay(self, objects: list[str]) -> None:
         put = self.connections.call(
@@ -181,13 +191,7 @@ def test_a_mixed_connection_polls_its_other_objects_every_cycle(rt: Relayed) -> 
 
 
 def test_an_entered_list_view_on_a_relayed_object_is_read_when_the_relay_saw_a_change(rt: Relayed) -> None:
-    view = rt.emulator.put_list_view(
-        "Account",
-        "Hot_For_Reconcile",
-        columns=["Name", "Rating"],
-        orderBy="Name",
-        filters=[{"field": "Rating", "operator": "equals", "values": ["Hot"]}],
-    )
+    view = rt.hot_accounts_view("Hot_For_Reconcile")
     rt.poller.subscribe("accounts.created")
     entered = rt.poller.subscribe("accounts.entered_list_view", params={"list_view_id": view["id"]})
     rt.relay(["Account"])
@@ -204,3 +208,46 @@ def test_an_entered_list_view_on_a_relayed_object_is_read_when_the_relay_saw_a_c
     assert got == [(entered.subscription_id, cold)]
     report, calls = rt.poll(60)
     assert (report["relayed_skipped"], calls) == (["Account"], 0)
+
+
+def test_a_relayed_change_asks_for_one_prompt_poll_that_reads_the_list_view(
+    rt: Relayed, scheduler: SchedulerEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the relay able to schedule (its function manages schedules), a change on an object
+    an entered list view rides on asks for a one-time poll inside the reconciliation window
+    instead of waiting for the connection's schedule; a burst asks once."""
+    view = rt.hot_accounts_view("Hot_For_Kick")
+    entered = rt.poller.subscribe("accounts.entered_list_view", params={"list_view_id": view["id"]})
+    rt.relay(["Account"])
+    rt.poll(1)  # reads the membership whole
+    cold = [str(r["Id"]) for r in rt.poller.query("SELECT Id FROM Account WHERE Rating = 'Cold' LIMIT 2")]
+    assert "kick-conn-rt" not in scheduler.schedules()
+    asked: list[int] = []  # a spy on the real adapter: the Scheduler calls the relay makes
+    real_kick = PollSchedules.kick
+
+    def spy(self: PollSchedules, connection_id: str, at_epoch: int) -> str:
+        asked.append(at_epoch)
+        return real_kick(self, connection_id, at_epoch)
+
+    monkeypatch.setattr(PollSchedules, "kick", spy)
+    # A burst: two changes, two relay batches, seconds apart, inside one slot of prompt polls.
+    slot_offset = (rt.emulator.now().timestamp() + GRACE + 5) % KICK_SLOT_SECONDS
+    rt.emulator.advance_clock(KICK_SLOT_SECONDS - slot_offset)
+    for record in cold:
+        rt.emulator.advance_clock(3)
+        rt.poller.write("update", "Account", {"Rating": "Hot"}, id=record)
+        rt.deliver()
+    assert len(asked) == 1
+    kicks = {n: s for n, s in scheduler.schedules().items() if n.startswith("kick-")}
+    assert list(kicks) == ["kick-conn-rt"]
+    kick = kicks["kick-conn-rt"]
+    assert kick["ActionAfterCompletion"] == "DELETE"
+    assert kick["Target"]["Input"] == '{"connection_id":"conn-rt"}'
+    due = datetime.fromisoformat(kick["ScheduleExpression"][3:-1]).replace(tzinfo=UTC).timestamp()
+    changed = rt.emulator.now().timestamp()
+    assert changed + GRACE < due <= changed + GRACE + 40
+    # The kicked poll (at its time): the change is inside its window, the list view is read.
+    report, calls = rt.poll(int(due - changed))
+    assert (report["reconciled"], calls > 0) == (["Account"], True)
+    got = sorted((m["body"]["subscription_id"], m["body"]["subject"]) for m in rt.poller.drain())
+    assert got == sorted((entered.subscription_id, r) for r in cold)

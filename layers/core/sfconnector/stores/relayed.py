@@ -15,6 +15,9 @@ deleting a connection deletes them and the reconciliation poll reads them beside
   change of the object for a connection with an entered-list-view trigger on it: the poller reads
   that list view when a change came after its last window (membership is not in change events).
 
+``sk = KICK``: ``at`` (epoch seconds), the prompt poll the relay last asked for (a one-time
+schedule, ``PollSchedules.kick``): a change that poll's window covers asks for no other.
+
 The buckets' sort keys compare as strings: equal-length decimal buckets (7 digits until 2065) sort
 as numbers and before ``dirty``/``reconcile``, so :meth:`RelayedSeen.window` reads an sObject's
 buckets from a window's start and both markers in one Query.
@@ -45,6 +48,7 @@ BUCKET_SECONDS = 300
 RETENTION_SECONDS = 4 * 86_400
 _RECONCILE = "reconcile"
 _DIRTY = "dirty"
+_KICK = "KICK"
 _BATCH_GET = 100
 _MARKS_PER_UPDATE = 100
 
@@ -186,6 +190,38 @@ class RelayedSeen(DynamoStore):
                 Key=_wire({"pk": self._pk(connection_id), "sk": relayed_sk(sobject, _DIRTY)}),
                 UpdateExpression="SET #a = :a",
                 ConditionExpression="attribute_not_exists(#a) OR #a < :a",
+                ExpressionAttributeNames={"#a": "at"},
+                ExpressionAttributeValues=_wire({":a": int(at)}),
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    def claim_kick(self, connection_id: str, at: int, needed: int) -> bool:
+        """Record a prompt poll at ``at`` unless one at ``needed`` or later is pending (one
+        conditional UpdateItem). True: the caller schedules it."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_wire({"pk": self._pk(connection_id), "sk": _KICK}),
+                UpdateExpression="SET #a = :a",
+                ConditionExpression="attribute_not_exists(#a) OR #a < :n",
+                ExpressionAttributeNames={"#a": "at"},
+                ExpressionAttributeValues=_wire({":a": int(at), ":n": int(needed)}),
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            return False
+        return True
+
+    def release_kick(self, connection_id: str, at: int) -> None:
+        """Undo a claim whose schedule could not be created (only while it still holds ``at``)."""
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=_wire({"pk": self._pk(connection_id), "sk": _KICK}),
+                ConditionExpression="#a = :a",
                 ExpressionAttributeNames={"#a": "at"},
                 ExpressionAttributeValues=_wire({":a": int(at)}),
             )

@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
@@ -32,6 +33,7 @@ __all__ = [
     "PollSchedules",
     "ScheduleSettings",
     "ScheduleState",
+    "kick_name",
     "schedule_name",
 ]
 
@@ -59,14 +61,23 @@ class ScheduleSettings(EnvSettings):
         return value
 
 
-def schedule_name(connection_id: str) -> str:
+def schedule_name(connection_id: str, prefix: str = "poll") -> str:
     """``poll-<cid>``; a connection id too long for Scheduler's 64 characters is shortened and
     made unique again with a hash of the whole id."""
-    name = f"poll-{validate_connection_id(connection_id)}"
+    name = f"{prefix}-{validate_connection_id(connection_id)}"
     if len(name) <= _MAX_NAME:
         return name
     digest = hashlib.sha256(connection_id.encode()).hexdigest()[:16]
     return f"{name[: _MAX_NAME - 17]}-{digest}"
+
+
+def kick_name(connection_id: str) -> str:
+    """``kick-<cid>``: the connection's one pending prompt poll (:meth:`PollSchedules.kick`)."""
+    return schedule_name(connection_id, "kick")
+
+
+def at(epoch_seconds: int) -> str:
+    return f"at({datetime.fromtimestamp(epoch_seconds, UTC).strftime('%Y-%m-%dT%H:%M:%S')})"
 
 
 def rate(interval_minutes: int) -> str:
@@ -197,6 +208,29 @@ class PollSchedules:
                 # Created concurrently by another request: make it ours below.
         self.client.update_schedule(**definition)
         return wanted, "updated"
+
+    def kick(self, connection_id: str, at_epoch: int) -> Change:
+        """A one-time poll of the connection at ``at_epoch`` (``kick-<cid>``, deleted by Scheduler
+        after it ran), targeting the poller as the poll schedule does. An existing one (fired and
+        not yet deleted, or pending: the caller's claim says a later one is needed) is moved to
+        this time, which only delays, never drops, the poll it stood for."""
+        poll = self._definition(connection_id, MIN_INTERVAL_MINUTES, "ENABLED")
+        definition = {
+            **poll,
+            "Name": kick_name(connection_id),
+            "ScheduleExpression": at(at_epoch),
+            "ScheduleExpressionTimezone": "UTC",
+            "ActionAfterCompletion": "DELETE",
+            "Description": f"Prompt poll of Salesforce connection {connection_id} (a relayed change)",
+        }
+        try:
+            self.client.create_schedule(**definition)
+            return "created"
+        except ClientError as exc:
+            if not _conflict(exc):
+                raise
+        self.client.update_schedule(**definition)
+        return "updated"
 
     def delete(self, connection_id: str) -> bool:
         """Delete the schedule; False if there was none."""

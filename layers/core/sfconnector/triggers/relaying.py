@@ -14,6 +14,7 @@ re-read or state write fails only the messages whose changes it concerns.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -48,6 +49,16 @@ class SourceBindings(Protocol):
     def lookup(self, source_name: str) -> str | None: ...
 
 
+class Kicks(Protocol):
+    """One-time polls of a connection (``sfconnector.stores.schedules.PollSchedules.kick``)."""
+
+    def kick(self, connection_id: str, at_epoch: int) -> str: ...
+
+
+KICK_SLOT_SECONDS = 30
+"""Prompt polls are rounded up to this: the changes of a burst share one."""
+
+
 @dataclass
 class RelayPorts:
     bindings: SourceBindings
@@ -59,6 +70,13 @@ class RelayPorts:
     cursors: CursorStore | None = None
     """The poller's stream items: their describe field list selects a gap re-read's fields for
     subscriptions that want every field (None: the system fields and the named ones)."""
+    kicks: Kicks | None = None
+    """A change on an object an entered list view rides on asks for a prompt poll (None: the
+    list view waits for the connection's schedule)."""
+    kick_delay: int = 125
+    """Seconds after the change the prompt poll runs: the poller's reconciliation window ends
+    ``POLL_RECONCILE_GRACE_SECONDS`` behind "now", and the change must be inside it."""
+    clock: Callable[[], float] = time.time
 
 
 class RelayReport(BaseModel):
@@ -74,6 +92,8 @@ class RelayReport(BaseModel):
     gap_records: int = 0
     salesforce_calls: int = 0
     reconcile_marked: int = 0
+    kicks: int = 0
+    """Prompt polls scheduled (a change an entered list view may have to see)."""
     failed: list[str] = []
     """Message ids to retry (SQS ``batchItemFailures``)."""
 
@@ -147,6 +167,7 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
     fresh = _unseen(pending, ports, report, failed)
     _publish_and_mark(fresh, ports, report, failed)
     _mark_dirty(dirty, ports, failed)
+    _kick(dirty, ports, report, failed)
     report.failed = sorted(failed)
     return report
 
@@ -172,6 +193,45 @@ def _mark_dirty(
         except Exception:
             logger.exception("dirty mark write failed", extra={"connection_id": cid})
             failed.update(message_ids)
+
+
+def _kick(
+    dirty: dict[tuple[str, str], tuple[int, list[str]]],
+    ports: RelayPorts,
+    report: RelayReport,
+    failed: set[str],
+) -> None:
+    """One prompt poll per connection for its latest dirty change, unless a pending one already
+    reads past it (the claim, one conditional write: a burst asks once per slot)."""
+    if ports.kicks is None:
+        return
+    latest: dict[str, tuple[int, list[str]]] = {}
+    for (cid, _), (at, ids) in dirty.items():
+        was, owners = latest.get(cid, (0, []))
+        latest[cid] = (max(was, at), [*owners, *ids])
+    for cid, (at, message_ids) in latest.items():
+        if failed.issuperset(message_ids):
+            continue  # its dirty mark failed: retried whole
+        needed = at + ports.kick_delay
+        when = -(-max(needed, int(ports.clock()) + 5) // KICK_SLOT_SECONDS) * KICK_SLOT_SECONDS
+        try:
+            if not ports.relayed.claim_kick(cid, when, needed):
+                continue
+        except Exception:
+            logger.exception("kick claim failed", extra={"connection_id": cid})
+            failed.update(message_ids)
+            continue
+        try:
+            ports.kicks.kick(cid, when)
+        except Exception:
+            logger.exception("kick schedule failed", extra={"connection_id": cid})
+            try:
+                ports.relayed.release_kick(cid, when)  # the retry claims it again
+            except Exception:
+                logger.exception("kick claim release failed", extra={"connection_id": cid})
+            failed.update(message_ids)
+            continue
+        report.kicks += 1
 
 
 def _connection(cid: str, cache: dict[str, _Connection | None], ports: RelayPorts) -> _Connection | None:

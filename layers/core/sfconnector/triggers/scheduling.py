@@ -6,10 +6,11 @@ connection deleted):
 
 * no subscription (or no connection): no schedule;
 * otherwise a schedule at the connection's interval (or at its realtime reconciliation interval
-  when every active subscription is on a relayed object and none is an entered list view: nothing
-  then needs a look every minute, :func:`schedule_minutes`), ENABLED when the connection is ``connected``
-  and at least one subscription is active, DISABLED otherwise (polling a connection that must be
-  re-authorised, or whose subscriptions are all paused, would only cost invocations).
+  when every active subscription is on a relayed object: nothing then needs a look every minute,
+  an entered list view's look being asked for by the relay, :func:`schedule_minutes`), ENABLED
+  when the connection is ``connected`` and at least one subscription is active, DISABLED
+  otherwise (polling a connection that must be re-authorised, or whose subscriptions are all
+  paused, would only cost invocations).
 
 :meth:`PollingControl.sync` recomputes it from the stored state, so calling it twice, or after a
 crash between a write and the schedule call, converges.
@@ -37,14 +38,16 @@ logger = logging.getLogger(__name__)
 
 def schedule_minutes(interval: int, realtime: RealtimeState | None, subs: Sequence[Subscription]) -> int:
     """The schedule's minutes: the connection's interval, or its reconciliation interval when the
-    relay serves every active subscription (each on a relayed object, none an entered list view,
-    whose membership only a poll reads) and the partner bus is associated."""
+    relay serves every active subscription (each on a relayed object) and the partner bus is
+    associated. An entered list view on a relayed object counts as served: its membership only a
+    poll reads, but the relay asks for a prompt poll when it sees a change of the object
+    (``relaying._kick``)."""
     active = [s for s in subs if s.status == "active"]
     if realtime is None or realtime.association != "associated" or not active:
         return interval
     for sub in active:
         stream = streams.stream_of(sub)
-        if stream is None or stream.list_view or not realtime.is_relayed(sub.sobject):
+        if stream is None or not realtime.is_relayed(sub.sobject):
             return interval
     return max(interval, math.ceil(realtime.reconcile_seconds / 60))
 
