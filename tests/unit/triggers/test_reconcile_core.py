@@ -53,6 +53,11 @@ def test_the_schedule_slows_to_the_reconciliation_interval_only_when_the_relay_s
     assert schedule_minutes(1, None, leads) == 1
     assert schedule_minutes(1, state.model_copy(update={"association": "pending"}), leads) == 1
     assert schedule_minutes(1, state, [*leads, _sub("accounts.created", "Account")]) == 1
-    view = _sub("leads.entered_list_view", "Lead", {"list_view_id": "00B000000000001"})
-    assert schedule_minutes(1, state, [*leads, view]) == 1
+    # An entered list view on a relayed object: the relay asks for its polls (prompt polls).
+    view = _sub("accounts.entered_list_view", "Account", {"list_view_id": "00B000000000001"})
+    assert schedule_minutes(1, state, [*leads, view]) == 1  # Account is not relayed
+    accounts = state.model_copy(
+        update={"objects": [*state.objects, RealtimeObject(sobject="Account", mode="relayed")]}
+    )
+    assert schedule_minutes(1, accounts, [*leads, view]) == 15
     assert schedule_minutes(30, state, leads) == 30  # a slower interval stays
