@@ -192,3 +192,21 @@ def test_a_subscription_created_while_the_last_is_deleted_keeps_its_schedule(
     state = control.sync(CID)  # A
     assert state.subscriptions == 1
     assert scheduler.schedules()["poll-conn-1"]["State"] == "ENABLED"
+
+
+def test_a_prompt_poll_is_a_one_time_schedule_deleted_after_it_ran(
+    schedules: PollSchedules, scheduler: SchedulerEnv
+) -> None:
+    """``kick-<cid>``: ``at(...)`` in UTC, the poll schedule's target and role, deleted by
+    Scheduler after it ran; asked again, the same schedule moves to the new time."""
+    assert schedules.kick("conn-1", 1_800_000_000) == "created"
+    got = scheduler.schedules()["kick-conn-1"]
+    assert got["ScheduleExpression"] == "at(2027-01-15T08:00:00)"
+    assert got["ScheduleExpressionTimezone"] == "UTC"
+    assert got["ActionAfterCompletion"] == "DELETE"
+    assert got["Target"]["Arn"] == scheduler.poller_function_arn
+    assert got["Target"]["RoleArn"] == scheduler.scheduler_role_arn
+    assert json.loads(got["Target"]["Input"]) == {"connection_id": "conn-1"}
+    assert schedules.kick("conn-1", 1_800_000_030) == "updated"
+    assert scheduler.schedules()["kick-conn-1"]["ScheduleExpression"] == "at(2027-01-15T08:00:30)"
+    assert "poll-conn-1" not in scheduler.schedules()  # the connection's rate schedule is apart

@@ -92,3 +92,20 @@ def test_input_checks_and_names() -> None:
     assert "__" not in base
     assert len(a["channel"]) <= 40
     assert base[0].isalpha()
+
+
+def test_a_prompt_poll_is_claimed_once_for_the_changes_it_covers(aws: AwsEnv) -> None:
+    """``RelayedSeen.claim_kick``: a pending poll at or after a change's need covers it; a later
+    need claims again; a release undoes only the claim it names."""
+    from sfconnector.stores.relayed import RelayedSeen
+
+    seen = RelayedSeen(lambda: boto3.client("dynamodb", region_name=aws.region), aws.table_name)
+    assert seen.claim_kick("c1", at=1_000_020, needed=1_000_000)
+    assert not seen.claim_kick("c1", at=1_000_030, needed=1_000_010)  # covered by the pending one
+    assert not seen.claim_kick("c1", at=1_000_050, needed=1_000_020)
+    assert seen.claim_kick("c2", at=1_000_020, needed=1_000_000)  # per connection
+    assert seen.claim_kick("c1", at=1_000_050, needed=1_000_021)  # past its window: a new one
+    seen.release_kick("c1", 1_000_020)  # not the pending claim: kept
+    assert not seen.claim_kick("c1", at=1_000_060, needed=1_000_040)
+    seen.release_kick("c1", 1_000_050)
+    assert seen.claim_kick("c1", at=1_000_060, needed=1_000_040)
