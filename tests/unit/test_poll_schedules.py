@@ -210,3 +210,18 @@ def test_a_prompt_poll_is_a_one_time_schedule_deleted_after_it_ran(
     assert schedules.kick("conn-1", 1_800_000_030) == "updated"
     assert scheduler.schedules()["kick-conn-1"]["ScheduleExpression"] == "at(2027-01-15T08:00:30)"
     assert "poll-conn-1" not in scheduler.schedules()  # the connection's rate schedule is apart
+
+
+def test_deleting_the_schedule_deletes_a_pending_prompt_poll(
+    control: PollingControl, schedules: PollSchedules, scheduler: SchedulerEnv
+) -> None:
+    """A deleted connection (or its last subscription) leaves no ``kick-<cid>`` behind to fire."""
+    _connection(control)
+    _subscribe(control, "a")
+    control.sync(CID)
+    schedules.kick("conn-1", 1_800_000_000)
+    assert {"poll-conn-1", "kick-conn-1"} <= set(scheduler.schedules())
+    assert control.forget("conn-1") is True
+    assert "poll-conn-1" not in scheduler.schedules()
+    assert "kick-conn-1" not in scheduler.schedules()
+    assert control.forget("conn-1") is False  # nothing left, nothing raised

@@ -233,9 +233,15 @@ class PollSchedules:
         return "updated"
 
     def delete(self, connection_id: str) -> bool:
-        """Delete the schedule; False if there was none."""
+        """Delete the schedule and a pending prompt poll (nothing is left to poll: a deleted
+        connection's would fire once for nothing); False if there was no schedule."""
+        deleted = self._delete(schedule_name(connection_id))
+        self._delete(kick_name(connection_id))
+        return deleted
+
+    def _delete(self, name: str) -> bool:
         try:
-            self.client.delete_schedule(Name=schedule_name(connection_id), GroupName=self.settings.group_name)
+            self.client.delete_schedule(Name=name, GroupName=self.settings.group_name)
         except ClientError as exc:
             if _not_found(exc):
                 return False
