@@ -486,3 +486,14 @@ def test_the_emulator_reads_back_what_was_built(emails: list[str], name: str, ma
     in_list, negated_like, _ = parsed.where.items  # type: ignore[union-attr]
     assert [v.value for v in in_list.values] == emails
     assert negated_like.item.op == "LIKE"
+
+
+def test_a_scope_goes_right_after_from_and_is_an_identifier() -> None:
+    """``USING SCOPE`` (a list view's ``mine``) is a clause of its own, placed by the builder
+    (before, the trigger engine spliced it into the text with a string split)."""
+    assert select("Lead", ["Id"], where=Eq("Status", "Open"), order_by=["Id"], limit=5, scope="mine") == (
+        "SELECT Id FROM Lead USING SCOPE mine WHERE Status = 'Open' ORDER BY Id ASC LIMIT 5"
+    )
+    assert select("Lead", ["Id"], scope=None) == "SELECT Id FROM Lead"
+    with pytest.raises(InvalidIdentifierError):
+        select("Lead", ["Id"], scope="mine WHERE Id != null")

@@ -629,12 +629,15 @@ def _statement(
     order_by: OrderSpec,
     limit: int | None,
     offset: int | None,
+    scope: str | None = None,
 ) -> str:
     rendered = _select_list(fields)
     if not rendered:
         raise ValueError("select needs at least one field")
     # Every part below is a validated identifier or a rendered, escaped condition.
     head = f"SELECT {', '.join(rendered)} FROM {source}"  # noqa: S608
+    if scope:
+        head += f" USING SCOPE {identifier(scope)}"
     return head + _tail(where, order_by, limit, offset)
 
 
@@ -645,14 +648,15 @@ def select(
     order_by: OrderSpec = None,
     limit: int | None = None,
     offset: int | None = None,
+    scope: str | None = None,
 ) -> str:
-    """``SELECT fields FROM sobject [WHERE ...] [ORDER BY ...] [LIMIT n] [OFFSET n]``.
+    """``SELECT fields FROM sobject [USING SCOPE scope] [WHERE ...] [ORDER BY ...] [LIMIT n] [OFFSET n]``.
 
     Field names are validated (relationship paths allowed) and de-duplicated case-insensitively,
     keeping the first spelling and order (:func:`field_list`); a :class:`Subquery` among them
     reads a child relationship. Raises :class:`QueryTooLongError` past Salesforce's length limit.
     """
-    return _checked(_statement(sobject_name(sobject), fields, where, order_by, limit, offset))
+    return _checked(_statement(sobject_name(sobject), fields, where, order_by, limit, offset, scope))
 
 
 def select_count(sobject: str, where: Condition | None = None) -> str:

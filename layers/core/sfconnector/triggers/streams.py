@@ -468,14 +468,14 @@ class _AnyField(FieldPolicy):
         return path, None
 
 
-def _list_view_parts(describe_query: str) -> tuple[str, str, soql.Condition | None]:
-    """(sObject, scope clause, filter as the one condition tree) of a list view's SOQL: the
-    filter is parsed and re-emitted, never pasted."""
+def _list_view_parts(describe_query: str) -> tuple[str, str | None, soql.Condition | None]:
+    """(sObject, scope, filter as the one condition tree) of a list view's SOQL: the filter is
+    parsed and re-emitted, never pasted."""
     found = _LIST_VIEW_SOQL.match(describe_query)
     if found is None:
         raise ValueError("the list view's describe query is not a SELECT this poller can restrict")
     sobject = soql.sobject_name(found["sobject"])
-    scope = " USING SCOPE " + soql.identifier(found["scope"].split()[-1]) if found["scope"] else ""
+    scope = soql.identifier(found["scope"].split()[-1]) if found["scope"] else None
     if not found["where"]:
         return sobject, scope, None
     try:
@@ -485,21 +485,11 @@ def _list_view_parts(describe_query: str) -> tuple[str, str, soql.Condition | No
     return sobject, scope, where
 
 
-def _with_scope(statement: str, sobject: str, scope: str) -> str:
-    """``USING SCOPE`` goes right after FROM (soql.select has no scope clause)."""
-    if not scope:
-        return statement
-    head, tail = statement.split(f" FROM {sobject}", 1)
-    return f"{head} FROM {sobject}{scope}{tail}"
-
-
 def list_view_sample_query(describe_query: str, fields: list[str], limit: int) -> str:
     """The list view's members most recently changed first, with the fields an event carries."""
     sobject, scope, where = _list_view_parts(describe_query)
     order = [f"{REPLICATION_KEY} DESC", "Id DESC"]
-    return _with_scope(
-        soql.select(sobject, fields, where=where, order_by=order, limit=int(limit)), sobject, scope
-    )
+    return soql.select(sobject, fields, where=where, order_by=order, limit=int(limit), scope=scope)
 
 
 def list_view_query(
@@ -515,8 +505,8 @@ def list_view_query(
     sobject, scope, where = _list_view_parts(describe_query)
     fields = ["Id", REPLICATION_KEY]
     if low is None:
-        return _with_scope(soql.select(sobject, fields, where=where, order_by=["Id"]), sobject, scope)
+        return soql.select(sobject, fields, where=where, order_by=["Id"], scope=scope)
     bounds = window(low, upper, after)
     restricted = bounds if where is None else soql.And([where, bounds])
     order = [REPLICATION_KEY, "Id"]
-    return _with_scope(soql.select(sobject, fields, where=restricted, order_by=order), sobject, scope)
+    return soql.select(sobject, fields, where=restricted, order_by=order, scope=scope)
