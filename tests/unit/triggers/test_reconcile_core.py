@@ -14,14 +14,14 @@ from sfconnector.triggers.scheduling import schedule_minutes
 
 def test_due_when_never_polled_marked_interval_elapsed_or_a_list_view_saw_a_relayed_change() -> None:
     quiet = RelayMarks()
-    assert is_due(quiet, cursor=None, upper=1000, interval=900, list_view=False)
-    assert not is_due(quiet, cursor=200, upper=1000, interval=900, list_view=False)
-    assert is_due(quiet, cursor=100, upper=1000, interval=900, list_view=False)
-    assert is_due(RelayMarks(reconcile_since=50), cursor=900, upper=1000, interval=900, list_view=False)
+    assert is_due(quiet, cursor=None, upper=1000, interval=900, prompted=False)
+    assert not is_due(quiet, cursor=200, upper=1000, interval=900, prompted=False)
+    assert is_due(quiet, cursor=100, upper=1000, interval=900, prompted=False)
+    assert is_due(RelayMarks(reconcile_since=50), cursor=900, upper=1000, interval=900, prompted=False)
     dirty = RelayMarks(dirty_at=950)
-    assert is_due(dirty, cursor=900, upper=1000, interval=900, list_view=True)
-    assert not is_due(dirty, cursor=900, upper=1000, interval=900, list_view=False)
-    assert not is_due(RelayMarks(dirty_at=850), cursor=900, upper=1000, interval=900, list_view=True)
+    assert is_due(dirty, cursor=900, upper=1000, interval=900, prompted=True)
+    assert not is_due(dirty, cursor=900, upper=1000, interval=900, prompted=False)
+    assert not is_due(RelayMarks(dirty_at=850), cursor=900, upper=1000, interval=900, prompted=True)
 
 
 def test_relayed_means_same_key_and_version_or_a_delete_within_the_skew() -> None:

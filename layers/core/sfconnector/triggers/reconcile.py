@@ -4,7 +4,7 @@
 An sObject the connection relays (``RealtimeState.is_relayed`` and the partner bus associated)
 gets its changes from the relay; its streams are still polled, but only when due (its own
 interval, ``RealtimeState.reconcile_seconds``; or a ``RELAYED#<sObject>#reconcile`` marker; or,
-for an entered-list-view group riding on it, a change the relay saw since the last poll), and a
+for a trigger only a poll can judge riding on it, a change the relay marked since the last poll), and a
 change the relay marked in its relayed-seen set is recorded as seen without being sent again.
 """
 
@@ -33,7 +33,7 @@ class RelayMarks:
     reconcile_since: int | None = None
     """The relay could not serve the object from this moment (overflow, a full bucket)."""
     dirty_at: int | None = None
-    """The last time the relay published a change of the object (entered list views read it)."""
+    """The last change of the object only a poll can judge (``relay.needs_poll``)."""
 
 
 def is_due(
@@ -42,18 +42,19 @@ def is_due(
     cursor: int | None,
     upper: int,
     interval: int,
-    list_view: bool,
+    prompted: bool,
 ) -> bool:
     """Whether a relayed sObject's streams are polled this cycle. ``cursor``: its shared stream's
     (None: never polled); ``upper``: the end of the window a poll would read now (a grace period
     behind "now"). Due: never polled, a reconcile marker, its interval elapsed since the window
-    its last poll read up to, or (``list_view``: an entered-list-view group rides on it) a change
-    relayed after that window (the list view's membership may have changed)."""
+    its last poll read up to, or (``prompted``: a trigger only a poll can judge rides on it, an
+    entered list view or a field matched, ``relay.prompted``) a change the relay marked dirty
+    after that window (``relay.needs_poll``)."""
     if cursor is None or marks.reconcile_since is not None:
         return True
     if upper - cursor >= interval:
         return True
-    return list_view and marks.dirty_at is not None and marks.dirty_at >= cursor
+    return prompted and marks.dirty_at is not None and marks.dirty_at >= cursor
 
 
 def relayed_lookup(marks: RelayMarks, *, skew: int = DELETE_SKEW_SECONDS) -> RelayedCheck:
