@@ -439,6 +439,7 @@ class RealtimeSetupService:
             requested=list(request.objects),
             objects=objects,
             reconcile_seconds=request.reconcile_minutes * 60,
+            poll_minutes=request.poll_minutes,
             updated_at=datetime.now(UTC).replace(microsecond=0),
         )
         if not any(o.mode == "relayed" for o in objects):
