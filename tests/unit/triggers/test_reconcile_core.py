@@ -17,6 +17,10 @@ def test_due_when_never_polled_marked_interval_elapsed_or_a_list_view_saw_a_rela
     assert is_due(quiet, cursor=None, upper=1000, interval=900, prompted=False)
     assert not is_due(quiet, cursor=200, upper=1000, interval=900, prompted=False)
     assert is_due(quiet, cursor=100, upper=1000, interval=900, prompted=False)
+    # A poll of a 15-minute schedule starting a few seconds early still reconciles (else the
+    # object would wait a second interval).
+    assert is_due(quiet, cursor=100, upper=995, interval=900, prompted=False)
+    assert not is_due(quiet, cursor=100, upper=960, interval=900, prompted=False)
     assert is_due(RelayMarks(reconcile_since=50), cursor=900, upper=1000, interval=900, prompted=False)
     dirty = RelayMarks(dirty_at=950)
     assert is_due(dirty, cursor=900, upper=1000, interval=900, prompted=True)

@@ -13,12 +13,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["DELETE_SKEW_SECONDS", "RelayMarks", "RelayedCheck", "is_due", "relayed_lookup"]
+__all__ = [
+    "DELETE_SKEW_SECONDS",
+    "DUE_SLACK_SECONDS",
+    "RelayMarks",
+    "RelayedCheck",
+    "is_due",
+    "relayed_lookup",
+]
 
 DELETE_SKEW_SECONDS = 2
 """A relayed delete's version is its commit second (the event has no SystemModstamp); the row
 queryAll returns is stamped by the same transaction, which may tick a second on either side:
 a delete within this many seconds of a relayed one is the same change."""
+
+DUE_SLACK_SECONDS = 30
+"""A reconciliation is due this much before its interval has fully passed: a schedule at the
+reconciliation interval itself (``rate(15 minutes)``) starts a poll a few seconds early or late,
+and an early one must not skip the object until the next run (twice the interval)."""
 
 RelayedCheck = Callable[[str, int, bool], bool]
 """(seen key, version, is a delete) -> the relay delivered that change."""
@@ -52,7 +64,7 @@ def is_due(
     after that window (``relay.needs_poll``)."""
     if cursor is None or marks.reconcile_since is not None:
         return True
-    if upper - cursor >= interval:
+    if upper - cursor >= interval - DUE_SLACK_SECONDS:
         return True
     return prompted and marks.dirty_at is not None and marks.dirty_at >= cursor
 
