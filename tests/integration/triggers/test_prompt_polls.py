@@ -160,3 +160,34 @@ def test_poll_minutes_out_of_range_is_a_4xx_naming_the_field(
     assert (answer.status, answer.json()["error"]["fields"]) == (422, ["poll_minutes"]), answer.body
     assert [p["code"] for p in answer.json()["error"]["details"]["problems"]] == [code]
     assert relayed.emulator.api_calls() == calls
+
+
+def test_equals_and_changed_to_on_an_untracked_field_both_arrive_when_the_relay_sent_the_equals(
+    relayed: Relayed, scheduler: SchedulerEnv
+) -> None:
+    """Website has no History tracking: changed_to is decided from the field snapshot on the
+    row's own change, the same seen key and version the relay marks for the equals it sent. The
+    prompt poll must still send changed_to (only what the relay sent is known)."""
+    equals = _subscribe(relayed, {"field": "Website", "value": "https://hot.example", "mode": "equals"})
+    changed_to = _subscribe(relayed, {"field": "Website", "value": "https://hot.example"})
+    relayed.relay(["Account"])
+    relayed.poll(1)
+    cold = _account(relayed, "Cold")
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Website": "https://cold.example"}, id=cold)
+    relayed.deliver()
+    due = _kick_at(relayed_scheduler := scheduler)
+    assert due is not None
+    relayed.poll(int(due - relayed.emulator.now().timestamp()) + 1)  # the snapshot holds the old value
+    _clear_kick(relayed_scheduler)
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Website": "https://hot.example"}, id=cold)
+    changed = relayed.emulator.now().timestamp()
+    relayed.deliver()
+    assert [m["body"]["subscription_id"] for m in relayed.poller.drain()] == [equals]  # from the relay
+    due = _kick_at(scheduler)
+    assert due is not None
+    report, _ = relayed.poll(int(due - changed))
+    assert report["reconciled"] == ["Account"]
+    got = [(m["body"]["subscription_id"], m["body"]["subject"]) for m in relayed.poller.drain()]
+    assert got == [(changed_to, cold)]
