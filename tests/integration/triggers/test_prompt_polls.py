@@ -61,7 +61,12 @@ def test_a_changed_to_on_a_relayed_object_is_delivered_by_a_prompt_poll_not_a_on
 ) -> None:
     matched = _subscribe(relayed, {"field": "Rating", "value": "Hot", "mode": "changed_to"})
     assert _rate(scheduler) == "rate(1 minute)"
-    relayed.relay(["Account"])
+    put = relayed.connections.call(
+        "PUT", f"/connections/{CID}/realtime", {"enabled": True, "objects": ["Account"]}
+    )
+    assert put.status == 200, put.body
+    account = put.json()["realtime"]["objects"][0]
+    assert (account["mode"], account["polled_triggers"]) == ("relayed", ["accounts.field_matched"])
     assert _rate(scheduler) == "rate(15 minutes)"
     relayed.poll(1)  # never polled: reads the stream once
     cold = _account(relayed, "Cold")
@@ -176,10 +181,10 @@ def test_equals_and_changed_to_on_an_untracked_field_both_arrive_when_the_relay_
     relayed.emulator.advance_clock(5)
     relayed.poller.write("update", "Account", {"Website": "https://cold.example"}, id=cold)
     relayed.deliver()
-    due = _kick_at(relayed_scheduler := scheduler)
+    due = _kick_at(scheduler)
     assert due is not None
     relayed.poll(int(due - relayed.emulator.now().timestamp()) + 1)  # the snapshot holds the old value
-    _clear_kick(relayed_scheduler)
+    _clear_kick(scheduler)
     relayed.emulator.advance_clock(5)
     relayed.poller.write("update", "Account", {"Website": "https://hot.example"}, id=cold)
     changed = relayed.emulator.now().timestamp()

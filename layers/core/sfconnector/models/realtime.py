@@ -106,7 +106,8 @@ class RealtimeObject(BaseModel):
     polled_triggers: list[str] = Field(
         default_factory=list,
         description="The connection's triggers on a relayed object that stay on polling (entered list "
-        "view: list membership is not in a change event).",
+        "view: list membership is not in a change event; field matched changed_to: an update has no old "
+        "value), read by the prompt polls the relay asks for after a change that may fire them.",
     )
 
 

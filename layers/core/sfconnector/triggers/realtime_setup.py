@@ -52,6 +52,7 @@ from sfconnector.salesforce.tooling import ToolingApi
 from sfconnector.settings import EnvSettings
 from sfconnector.stores.partner_bus import PartnerSourceMissingError
 from sfconnector.stores.realtime import RelayBindingConflictError
+from sfconnector.triggers import relay
 
 if TYPE_CHECKING:
     from sfconnector.models.subscriptions import Subscription
@@ -173,8 +174,14 @@ def enriched_fields(subscriptions: Iterable[Subscription], sobject: str) -> list
 
 
 def _polled_triggers(subscriptions: Iterable[Subscription], sobject: str) -> list[str]:
+    """Entered list views, and field matched ``changed_to`` (History or the snapshot decides it):
+    read by polls, the prompt ones the relay asks for."""
     return sorted(
-        {s.trigger for s in subscriptions if s.sobject.lower() == sobject.lower() and s.kind in POLLED_KINDS}
+        {
+            s.trigger
+            for s in subscriptions
+            if s.sobject.lower() == sobject.lower() and (s.kind in POLLED_KINDS or not relay.relayable(s))
+        }
     )
 
 
