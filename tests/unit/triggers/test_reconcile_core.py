@@ -65,3 +65,15 @@ def test_the_schedule_slows_to_the_reconciliation_interval_only_when_the_relay_s
     )
     assert schedule_minutes(1, accounts, [*leads, view]) == 15
     assert schedule_minutes(30, state, leads) == 30  # a slower interval stays
+    # What the relay does not serve (CaseComment: no CDC) runs at poll_minutes, by default the
+    # connection's interval; the schedule is the least any active subscription needs.
+    comments = [*leads, _sub("cases.comment_created", "CaseComment")]
+    assert schedule_minutes(1, state, comments) == 1
+    assert schedule_minutes(1, state.model_copy(update={"poll_minutes": 15}), comments) == 15
+    assert schedule_minutes(1, state.model_copy(update={"poll_minutes": 5}), comments) == 5
+    assert schedule_minutes(1, state.model_copy(update={"poll_minutes": 60}), comments) == 15
+    assert schedule_minutes(30, state.model_copy(update={"poll_minutes": 5}), comments) == 5
+    # A changed_to on a relayed object: served (the relay asks for its prompt polls).
+    matched = _sub("accounts.field_matched", "Account", {"field": "Rating", "value": "Hot"})
+    assert schedule_minutes(1, state, [*leads, matched]) == 1  # Account is not relayed
+    assert schedule_minutes(1, accounts, [*leads, matched]) == 15
