@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sfconnector import catalog
+from sfconnector.triggers import streams
 
 from tests.fixtures.aws import AwsEnv, SchedulerEnv
 from tests.integration.connections.conftest import connections  # noqa: F401 - the fixture
@@ -93,6 +95,13 @@ def test_a_changed_to_on_a_relayed_object_is_delivered_by_a_prompt_poll_not_a_on
     assert 0 < calls <= 2  # the stream's query (and its History rows' subquery, in the same call)
     got = relayed.poller.drain()
     assert [(m["body"]["subscription_id"], m["body"]["subject"]) for m in got] == [(matched, cold)]
+    # The poller's id: the one a plain poll gives this transition (its AccountHistory row).
+    history = relayed.poller.query(
+        f"SELECT Id FROM AccountHistory WHERE AccountId = '{cold}' AND Field = 'Rating' ORDER BY CreatedDate DESC LIMIT 1"  # noqa: S608
+    )
+    stream = catalog.trigger("accounts.field_matched").stream
+    expected = streams.event_id(matched, cold, stream, streams.Change("", 0, f"h{history[0]['Id'][:15]}"))
+    assert got[0]["body"]["id"] == expected
     assert _rate(scheduler) == "rate(15 minutes)"
     _clear_kick(scheduler)
     report, calls = relayed.poll(60)  # read: nothing more until the next change or the interval
