@@ -97,9 +97,11 @@ def test_a_changed_to_on_a_relayed_object_is_delivered_by_a_prompt_poll_not_a_on
     assert [(m["body"]["subscription_id"], m["body"]["subject"]) for m in got] == [(matched, cold)]
     # The poller's id: the one a plain poll gives this transition (its AccountHistory row).
     history = relayed.poller.query(
-        f"SELECT Id FROM AccountHistory WHERE AccountId = '{cold}' AND Field = 'Rating' ORDER BY CreatedDate DESC LIMIT 1"  # noqa: S608
+        f"SELECT Id FROM AccountHistory WHERE AccountId = '{cold}' AND Field = 'Rating' "  # noqa: S608
+        "ORDER BY CreatedDate DESC LIMIT 1"
     )
     stream = catalog.trigger("accounts.field_matched").stream
+    assert stream is not None
     expected = streams.event_id(matched, cold, stream, streams.Change("", 0, f"h{history[0]['Id'][:15]}"))
     assert got[0]["body"]["id"] == expected
     assert _rate(scheduler) == "rate(15 minutes)"
