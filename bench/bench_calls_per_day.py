@@ -9,17 +9,19 @@ covers every object (the CDC add-on; the emulator's ``cdc_entity_limit`` raised 
 every spec sObject relayed but CaseComment (CDC does not support it), the partner bus associated.
 The relay function's own calls are none for ordinary change events (a gap costs one per 200
 ids): the day's calls are the poller's. Busy: each measured cycle follows, on every sObject, an
-update, a creation and a creation then deletion (``bench_poll_calls._busy``); with the relay on,
-the relay's dirty mark is set for the objects with an entered-list-view trigger, as the relay
-sets it when it publishes their changes.
+update (of the watched field too), a creation and a creation then deletion
+(``bench_poll_calls._busy``); with the relay on, the relay's dirty mark is set for the objects
+with a trigger only a poll can judge (``relay.prompted``: entered list view, field matched), as
+the relay sets it for such changes (``relay.needs_poll``).
 
-A day is computed from the measured cycle costs and the schedule: relay off, 1,440 cycles; relay
-on, 96 reconciliation cycles (every 900 s) and, when something must still be looked at every
-minute (a polled object: the schedule ``scheduling.schedule_minutes`` gives), 1,344 cycles in
-between, in which a relayed object not due costs nothing. Also shown: without CaseComment's two
-triggers (28: every object relayed, the entered list views read by the prompt polls the relay
-asks for, docs/realtime.md "Prompt polls") and without the list views too (26 the relay serves
-whole): the schedule then runs every 15 minutes.
+A day is computed from the measured cycle costs and the schedule ``scheduling.schedule_minutes``
+gives: relay off, 1,440 cycles; relay on, 96 reconciliation cycles (every 900 s) and the
+schedule's other cycles in between (a relayed object not due costs nothing in them). The spec's
+30 with the relay are shown at ``poll_minutes`` 1 (the default: the connection's interval), 5
+and 15 (CaseComment, which has no change events, polled that often). Also shown: without
+CaseComment's two triggers (28: every object relayed, the entered list views and field matched
+read by the prompt polls the relay asks for, docs/realtime.md "Prompt polls"): the schedule runs
+every 15 minutes.
 
 Usage: python bench/bench_calls_per_day.py
 """
@@ -40,7 +42,7 @@ DAY, MINUTE, RECONCILE, GRACE = 86_400, 60, 900, 120
 NOT_RELAYED = {"CaseComment"}  # CDC does not support it: it stays on polling
 
 
-def _realtime(sobjects: set[str]) -> Any:
+def _realtime(sobjects: set[str], poll_minutes: int | None) -> Any:
     from sfconnector.models.realtime import RealtimeObject, RealtimeState
 
     return RealtimeState(
@@ -53,6 +55,7 @@ def _realtime(sobjects: set[str]) -> Any:
         ],
         association="associated",
         reconcile_seconds=RECONCILE,
+        poll_minutes=poll_minutes,
     )
 
 
@@ -63,23 +66,28 @@ def _cycle(admin: Any, seconds: float) -> tuple[int, dict[str, Any]]:
     return CALLS._usage(admin) - before, report
 
 
-SETS = ("30 spec", "28 kicked", "26 whole")
-"""The spec's 30; without CaseComment's two (every object relayed, the entered list views served by
-the relay's prompt polls); without the entered list views too."""
+SETS: dict[str, tuple[bool, int | None]] = {
+    "30 spec": (True, None),
+    "30 poll 5": (True, 5),
+    "30 poll 15": (True, 15),
+    "28 kicked": (False, None),
+}
+"""label -> (with CaseComment's two triggers, the realtime PUT's poll_minutes). The spec's 30 at
+poll_minutes 1 (default), 5 and 15; without CaseComment's two (every object relayed, the entered
+list views and field matched served by the relay's prompt polls)."""
 
 
 def measure(relay: bool, kind: str) -> dict[str, int]:
     """Calls of the cycles a day is made of: {"idle"|"busy": per cycle kind}, and "minutes": the
     schedule ``PollingControl`` gives the connection (``scheduling.schedule_minutes``)."""
     from sfconnector import catalog
+    from sfconnector.triggers import relay as relay_core
     from sfconnector.triggers.scheduling import schedule_minutes
 
-    whole = kind == "26 whole"
+    comments, poll_minutes = SETS[kind]
     triggers = list(catalog.spec_triggers())
-    if kind != "30 spec":
+    if not comments:
         triggers = [t for t in triggers if t.sobject not in NOT_RELAYED]
-    if whole:
-        triggers = [t for t in triggers if t.params != "ListViewParams"]
     out: dict[str, int] = {}
     with CALLS.environment() as admin:
         from sfconnector.runtime import get_runtime
@@ -90,10 +98,11 @@ def measure(relay: bool, kind: str) -> dict[str, int]:
         seeds = CALLS._seeds()
         subs = CALLS._subscribe(triggers, seeds)
         sobjects = {s.sobject for s in subs}
+        prompted = sorted({s.sobject for s in subs if relay_core.prompted(s)} - NOT_RELAYED)
         out["minutes"] = 1
         if relay:
-            runtime.connections.update(CONNECTION, realtime=_realtime(sobjects))
-            out["minutes"] = schedule_minutes(1, _realtime(sobjects), subs)
+            runtime.connections.update(CONNECTION, realtime=_realtime(sobjects, poll_minutes))
+            out["minutes"] = schedule_minutes(1, _realtime(sobjects, poll_minutes), subs)
         relayed = RelayedSeen(lambda: runtime.dynamodb, runtime.settings.table_name)
         _cycle(admin, 20)  # the first cycle: streams created, describes read once
         for label, busy in (("idle", False), ("busy", True)):
@@ -105,11 +114,10 @@ def measure(relay: bool, kind: str) -> dict[str, int]:
             # Between reconciliations (the first cycle's window ended a grace before its "now").
             if busy:
                 CALLS._busy(admin, seeds)
-                for sobject in CALLS.LIST_VIEWS:
-                    if sobject in sobjects:
-                        relayed.mark_dirty(CONNECTION, sobject, int(CALLS._now(admin).timestamp()))
+                for sobject in prompted:  # the busy update changes the watched field too
+                    relayed.mark_dirty(CONNECTION, sobject, int(CALLS._now(admin).timestamp()))
             out[f"{label}_between"], report = _cycle(admin, MINUTE)
-            assert report["reconciled"] == (sorted(CALLS.LIST_VIEWS) if busy and not whole else []), report
+            assert report["reconciled"] == (prompted if busy else []), report
             if busy:
                 CALLS._busy(admin, seeds)
             out[f"{label}_due"], report = _cycle(admin, RECONCILE + GRACE)
@@ -118,14 +126,14 @@ def measure(relay: bool, kind: str) -> dict[str, int]:
 
 
 def per_day(relay: bool, cost: dict[str, int], label: str) -> int:
-    """Busy with the schedule at the reconciliation interval: the reconciliations only (each
-    prompt poll the relay asks for adds the between cycle's cost, shown beside)."""
+    """The schedule's cycles: 96 reconciliations, the rest between them (busy at the
+    reconciliation interval: the reconciliations only; each prompt poll the relay asks for adds
+    the between cycle's cost, shown beside)."""
     if not relay:
         return cost[label] * (DAY // MINUTE)
     due = DAY // RECONCILE
-    if cost["minutes"] * MINUTE >= RECONCILE:
-        return cost[f"{label}_due"] * due
-    return cost[f"{label}_due"] * due + cost[f"{label}_between"] * (DAY // MINUTE - due)
+    cycles = DAY // (cost["minutes"] * MINUTE)
+    return cost[f"{label}_due"] * due + cost[f"{label}_between"] * max(0, cycles - due)
 
 
 def main() -> None:
@@ -133,10 +141,10 @@ def main() -> None:
     print("Salesforce API calls per simulated day, one connection (emulator usage counter; the day")
     print("computed from measured cycles and the schedule: 1-minute polling, reconciliation every 900 s)")
     heads = ("triggers", "relay", "load", "per cycle (between / due)", "calls/day")
-    widths = (9, 5, 4, 26, 9)
+    widths = (10, 5, 4, 26, 9)
     print(" ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True)))
     for kind in SETS:
-        for relay in (False, True):
+        for relay in (False, True) if kind in ("30 spec", "28 kicked") else (True,):
             cost = measure(relay, kind)
             for label in ("idle", "busy"):
                 cycle = (
@@ -145,12 +153,12 @@ def main() -> None:
                 row = (kind, "on" if relay else "off", label, cycle)
                 values = (*row, per_day(relay, cost, label))
                 print(" ".join(f"{v!s:>{w}}" for v, w in zip(values, widths, strict=True)))
-    print("30 spec: the entered list views (Account, Contact) and CaseComment (no CDC) keep a 1-minute")
-    print("schedule; between reconciliations only they are read (a list view only after a relayed change).")
-    print("28 kicked: no CaseComment: the schedule runs every 15 minutes; a relayed change of Account or")
-    print("Contact asks for a prompt poll (at most one per 30 s slot), which costs the busy 'between'")
-    print("cycle: not in the calls/day column, which is the schedule's.")
-    print("26 whole: the relay serves every trigger: the schedule runs every 15 minutes.")
+    print("30 spec: poll_minutes unset (the connection's interval): CaseComment (no CDC) keeps a 1-minute")
+    print("schedule; between reconciliations only it is read (and, busy, the objects the relay marked).")
+    print("30 poll 5 / 15: CaseComment polled every 5 / 15 minutes (its events up to that late); at 15 the")
+    print("schedule is the reconciliation's: a prompt poll (at most one per 30 s slot) costs the busy")
+    print("'between' cycle, not in the calls/day column, which is the schedule's.")
+    print("28 kicked: no CaseComment: the schedule runs every 15 minutes; prompt polls as above.")
 
 
 if __name__ == "__main__":

@@ -61,3 +61,43 @@ def test_an_entered_list_view_on_a_relayed_object_keeps_the_reconciliation_inter
     put = connections.call("PUT", f"/connections/{cid}/realtime", {"enabled": True, "objects": ["Account"]})
     assert put.status == 200, put.body
     assert scheduler.schedules()[f"poll-{cid}"]["ScheduleExpression"] == "rate(15 minutes)"
+
+
+def test_poll_minutes_schedules_what_stays_on_polling_and_get_shows_it(
+    connections: ConnectionsApi, scheduler: SchedulerEnv, cid: str
+) -> None:
+    """A CaseComment trigger (no Change Data Capture) holds the schedule at the connection's
+    interval unless the PUT says otherwise: ``poll_minutes`` trades its latency for calls."""
+
+    def rate() -> str:
+        return str(scheduler.schedules()[f"poll-{cid}"]["ScheduleExpression"])
+
+    def put(**extra: object) -> dict[str, object]:
+        body = {"enabled": True, "objects": ["Lead", "CaseComment"], **extra}
+        answer = connections.call("PUT", f"/connections/{cid}/realtime", body)
+        assert answer.status == 200, answer.body
+        realtime: dict[str, object] = answer.json()["realtime"]
+        return realtime
+
+    for trigger in ("leads.created", "cases.comment_created"):
+        body = {"trigger": trigger}
+        assert connections.call("POST", f"/connections/{cid}/subscriptions", body).status == 201
+    assert put()["poll_minutes"] is None
+    assert rate() == "rate(1 minute)"  # the default: no latency lost silently
+    assert put(poll_minutes=15)["poll_minutes"] == 15
+    assert rate() == "rate(15 minutes)"
+    before = connections.emulator.api_calls()
+    shown = connections.call("GET", f"/connections/{cid}/realtime").json()["realtime"]
+    assert (shown["poll_minutes"], connections.emulator.api_calls() - before) == (15, 2)
+    put(poll_minutes=5, reconcile_minutes=30)
+    assert rate() == "rate(5 minutes)"  # the least any active subscription needs
+    put(poll_minutes=60)
+    assert rate() == "rate(15 minutes)"  # Lead's reconciliation needs 15
+    bad = connections.call(
+        "PUT", f"/connections/{cid}/realtime", {"enabled": True, "objects": ["Lead"], "poll_minutes": 1441}
+    )
+    assert (bad.status, bad.json()["error"]["fields"]) == (422, ["poll_minutes"]), bad.body
+    assert "1440" in bad.json()["error"]["message"]  # the bound, not merely an unknown field
+    assert rate() == "rate(15 minutes)"
+    assert connections.call("DELETE", f"/connections/{cid}/realtime").status == 200
+    assert rate() == "rate(1 minute)"

@@ -14,14 +14,18 @@ from sfconnector.triggers.scheduling import schedule_minutes
 
 def test_due_when_never_polled_marked_interval_elapsed_or_a_list_view_saw_a_relayed_change() -> None:
     quiet = RelayMarks()
-    assert is_due(quiet, cursor=None, upper=1000, interval=900, list_view=False)
-    assert not is_due(quiet, cursor=200, upper=1000, interval=900, list_view=False)
-    assert is_due(quiet, cursor=100, upper=1000, interval=900, list_view=False)
-    assert is_due(RelayMarks(reconcile_since=50), cursor=900, upper=1000, interval=900, list_view=False)
+    assert is_due(quiet, cursor=None, upper=1000, interval=900, prompted=False)
+    assert not is_due(quiet, cursor=200, upper=1000, interval=900, prompted=False)
+    assert is_due(quiet, cursor=100, upper=1000, interval=900, prompted=False)
+    # A poll of a 15-minute schedule starting a few seconds early still reconciles (else the
+    # object would wait a second interval).
+    assert is_due(quiet, cursor=100, upper=995, interval=900, prompted=False)
+    assert not is_due(quiet, cursor=100, upper=960, interval=900, prompted=False)
+    assert is_due(RelayMarks(reconcile_since=50), cursor=900, upper=1000, interval=900, prompted=False)
     dirty = RelayMarks(dirty_at=950)
-    assert is_due(dirty, cursor=900, upper=1000, interval=900, list_view=True)
-    assert not is_due(dirty, cursor=900, upper=1000, interval=900, list_view=False)
-    assert not is_due(RelayMarks(dirty_at=850), cursor=900, upper=1000, interval=900, list_view=True)
+    assert is_due(dirty, cursor=900, upper=1000, interval=900, prompted=True)
+    assert not is_due(dirty, cursor=900, upper=1000, interval=900, prompted=False)
+    assert not is_due(RelayMarks(dirty_at=850), cursor=900, upper=1000, interval=900, prompted=True)
 
 
 def test_relayed_means_same_key_and_version_or_a_delete_within_the_skew() -> None:
@@ -61,3 +65,15 @@ def test_the_schedule_slows_to_the_reconciliation_interval_only_when_the_relay_s
     )
     assert schedule_minutes(1, accounts, [*leads, view]) == 15
     assert schedule_minutes(30, state, leads) == 30  # a slower interval stays
+    # What the relay does not serve (CaseComment: no CDC) runs at poll_minutes, by default the
+    # connection's interval; the schedule is the least any active subscription needs.
+    comments = [*leads, _sub("cases.comment_created", "CaseComment")]
+    assert schedule_minutes(1, state, comments) == 1
+    assert schedule_minutes(1, state.model_copy(update={"poll_minutes": 15}), comments) == 15
+    assert schedule_minutes(1, state.model_copy(update={"poll_minutes": 5}), comments) == 5
+    assert schedule_minutes(1, state.model_copy(update={"poll_minutes": 60}), comments) == 15
+    assert schedule_minutes(30, state.model_copy(update={"poll_minutes": 5}), comments) == 5
+    # A changed_to on a relayed object: served (the relay asks for its prompt polls).
+    matched = _sub("accounts.field_matched", "Account", {"field": "Rating", "value": "Hot"})
+    assert schedule_minutes(1, state, [*leads, matched]) == 1  # Account is not relayed
+    assert schedule_minutes(1, accounts, [*leads, matched]) == 15

@@ -19,8 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "DEFAULT_RECONCILE_MINUTES",
+    "MAX_POLL_MINUTES",
     "MAX_REALTIME_OBJECTS",
     "MAX_RECONCILE_MINUTES",
+    "MIN_POLL_MINUTES",
     "MIN_RECONCILE_MINUTES",
     "PARTNER_SOURCE_PREFIX",
     "SOBJECT_NAME_PATTERN",
@@ -41,6 +43,10 @@ PARTNER_SOURCE_PREFIX = "aws.partner/salesforce.com/"
 DEFAULT_RECONCILE_MINUTES = 15
 MIN_RECONCILE_MINUTES = 5
 MAX_RECONCILE_MINUTES = 1440
+MIN_POLL_MINUTES = 1
+MAX_POLL_MINUTES = 1440
+"""``poll_minutes``: the schedule of what the relay does not serve (the connection's interval's
+bounds: EventBridge Scheduler's rate and a day)."""
 MAX_REALTIME_OBJECTS = 50
 """More objects than any org's CDC allocation (5 by default, an add-on raises it): the rest would
 stay on polling anyway."""
@@ -100,7 +106,8 @@ class RealtimeObject(BaseModel):
     polled_triggers: list[str] = Field(
         default_factory=list,
         description="The connection's triggers on a relayed object that stay on polling (entered list "
-        "view: list membership is not in a change event).",
+        "view: list membership is not in a change event; field matched changed_to: an update has no old "
+        "value), read by the prompt polls the relay asks for after a change that may fire them.",
     )
 
 
@@ -130,6 +137,11 @@ class RealtimeState(BaseModel):
     rule_name: str | None = None
     association: AssociationState = "none"
     reconcile_seconds: int = 900
+    poll_minutes: int | None = Field(
+        default=None,
+        description="The schedule of the subscriptions the relay does not serve (objects on polling: "
+        "CaseComment, beyond the allocation, refused); null: the connection's interval.",
+    )
     updated_at: datetime = Field(default_factory=_now)
 
     def relayed(self) -> list[str]:

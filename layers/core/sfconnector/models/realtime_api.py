@@ -12,8 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from sfconnector.models.realtime import (
     DEFAULT_RECONCILE_MINUTES,
+    MAX_POLL_MINUTES,
     MAX_REALTIME_OBJECTS,
     MAX_RECONCILE_MINUTES,
+    MIN_POLL_MINUTES,
     MIN_RECONCILE_MINUTES,
     RealtimeState,
     SObjectName,
@@ -60,6 +62,16 @@ class RealtimeInput(BaseModel):
         ge=MIN_RECONCILE_MINUTES,
         le=MAX_RECONCILE_MINUTES,
         description="How often polling reconciles the relayed objects (delivers what the relay missed).",
+    )
+    poll_minutes: int | None = Field(
+        default=None,
+        strict=True,
+        ge=MIN_POLL_MINUTES,
+        le=MAX_POLL_MINUTES,
+        description="How often the subscriptions the relay does not serve are polled (objects that stay "
+        "on polling: CaseComment, beyond the CDC allocation, refused). Default: the connection's interval "
+        "(no latency lost silently); equal to reconcile_minutes, a connection with such a trigger costs "
+        'about as little as one without (docs/realtime.md, "What stays on polling").',
     )
 
     @field_validator("objects")

@@ -18,7 +18,7 @@ from typing import Any
 from sfconnector.catalog import REPLICATION_KEY, ChangeEvent, Stream
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.models.trigger_events import TriggerEvent
-from sfconnector.triggers import streams
+from sfconnector.triggers import relay, streams
 from sfconnector.triggers.position import Position
 
 __all__ = ["Candidate", "Fire", "Progress", "SnapshotLookup", "decide", "row_key", "settle", "unseen"]
@@ -111,8 +111,9 @@ def decide(
                 elif relayed is not None and relayed(
                     change.key, change.version, stream.event is ChangeEvent.DELETED
                 ):
-                    out.append(Candidate(change.key, change.version, index, row, ()))
-                    continue
+                    # The relay sent it to the subscriptions it serves; one it cannot serve on the
+                    # same row change (changed_to from the snapshot beside a relayed equals) is owed.
+                    owed = tuple(s.subscription_id for s in subs if not relay.relayable(s))
                 events = tuple(
                     (sub, streams.build_event(sub, stream, row, change, org_id))
                     for sub in subs

@@ -15,7 +15,7 @@ from typing import Any
 
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.stores.cursors import ListViewState, StreamState, stream_sk
-from sfconnector.triggers import reconcile, streams
+from sfconnector.triggers import reconcile, relay, streams
 from sfconnector.triggers.decide import Fire, Progress
 from sfconnector.triggers.position import Position
 from sfconnector.triggers.reconcile import RelayMarks
@@ -266,7 +266,7 @@ def reconciliation(
             cursor=None if shared is None else shared.cursor,
             upper=upper,
             interval=interval,
-            list_view=any(is_list_view(s) for s in subs),
+            prompted=any(relay.prompted(s) for s in subs),
         )
         if not due:
             skip.add(sobject)

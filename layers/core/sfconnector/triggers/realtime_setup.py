@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from sfconnector.catalog import TriggerKind
 from sfconnector.errors import ConnectionPendingError, ConnectorError, Fault
 from sfconnector.models.realtime import (
     RealtimeObject,
@@ -51,6 +52,7 @@ from sfconnector.salesforce.tooling import ToolingApi
 from sfconnector.settings import EnvSettings
 from sfconnector.stores.partner_bus import PartnerSourceMissingError
 from sfconnector.stores.realtime import RelayBindingConflictError
+from sfconnector.triggers import relay
 
 if TYPE_CHECKING:
     from sfconnector.models.subscriptions import Subscription
@@ -156,22 +158,30 @@ def queue_endpoint(queue_arn: str | None) -> tuple[str, str, str]:
 
 
 def enriched_fields(subscriptions: Iterable[Subscription], sobject: str) -> list[str]:
-    """The fields an update event of ``sobject`` must carry even when unchanged: those the
-    connection's subscriptions of that object name in ``fields`` (an update event carries only the
-    changed fields otherwise). Subscriptions with every field (``fields`` null) add none."""
+    """The fields an update event of ``sobject`` must carry even when unchanged: the watched field
+    of its field matched subscriptions (``params.field``: ``equals`` is then decided by the relay
+    from every update, without a prompt poll), then those the subscriptions name in ``fields``
+    (an update event carries only the changed fields otherwise). Subscriptions with every field
+    (``fields`` null) add none. Watched fields come first: they survive the cap."""
+    mine = [s for s in subscriptions if s.sobject.lower() == sobject.lower()]
+    watched = [str(s.params.get("field") or "") for s in mine if s.kind == TriggerKind.FIELD_MATCHED.value]
+    named = [name for sub in mine for name in sub.fields or ()]
     seen: dict[str, str] = {}
-    for sub in subscriptions:
-        if sub.sobject.lower() != sobject.lower():
-            continue
-        for name in sub.fields or ():
-            if name.lower() not in _ALWAYS_IN_EVENTS and "." not in name:
-                seen.setdefault(name.lower(), name)
-    return sorted(seen.values(), key=str.lower)[:MAX_ENRICHED_FIELDS]
+    for name in [*sorted(watched, key=str.lower), *sorted(named, key=str.lower)]:
+        if name and name.lower() not in _ALWAYS_IN_EVENTS and "." not in name:
+            seen.setdefault(name.lower(), name)
+    return list(seen.values())[:MAX_ENRICHED_FIELDS]
 
 
 def _polled_triggers(subscriptions: Iterable[Subscription], sobject: str) -> list[str]:
+    """Entered list views, and field matched ``changed_to`` (History or the snapshot decides it):
+    read by polls, the prompt ones the relay asks for."""
     return sorted(
-        {s.trigger for s in subscriptions if s.sobject.lower() == sobject.lower() and s.kind in POLLED_KINDS}
+        {
+            s.trigger
+            for s in subscriptions
+            if s.sobject.lower() == sobject.lower() and (s.kind in POLLED_KINDS or not relay.relayable(s))
+        }
     )
 
 
@@ -436,6 +446,7 @@ class RealtimeSetupService:
             requested=list(request.objects),
             objects=objects,
             reconcile_seconds=request.reconcile_minutes * 60,
+            poll_minutes=request.poll_minutes,
             updated_at=datetime.now(UTC).replace(microsecond=0),
         )
         if not any(o.mode == "relayed" for o in objects):

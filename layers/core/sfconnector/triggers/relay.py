@@ -43,8 +43,10 @@ __all__ = [
     "decide_event",
     "decide_row",
     "kinds_for",
+    "needs_poll",
     "outbound",
     "parse_change_event",
+    "prompted",
     "relayable",
     "synthesise_row",
 ]
@@ -215,6 +217,72 @@ def relayable(subscription: Subscription) -> bool:
     if stream.event is ChangeEvent.MATCHED:
         return bool(subscription.params.get("mode", "changed_to") == "equals")
     return True
+
+
+def prompted(subscription: Subscription) -> bool:
+    """Whether a change of its object may need a poll the relay asks for (a prompt poll) rather
+    than the relay alone: entered list view (membership is the list view's query) and field
+    matched (``changed_to`` needs History or the snapshot; ``equals`` an update that does not
+    carry the watched field). A relayed object's reconciliation reads it when the relay's dirty
+    mark is newer than its last window."""
+    stream = streams.stream_of(subscription)
+    return stream is not None and (stream.list_view or stream.event is ChangeEvent.MATCHED)
+
+
+def _changed_names(header: ChangeEventHeader) -> set[str]:
+    """``changedFields`` and ``nulledFields`` in a query row's names, lower case (CDC lists compound
+    components as ``Name.LastName`` / ``BillingAddress.City``, a row has ``LastName`` /
+    ``BillingCity``; :func:`_flatten` makes the body the same)."""
+    out: set[str] = set()
+    for name in (*header.changedFields, *header.nulledFields):
+        compound, _, part = name.partition(".")
+        if not part:
+            out.add(name.lower())
+        elif compound == "Name":
+            out.add(part.lower())
+        else:
+            out.add((compound.removesuffix("Address") + part).lower())
+    return out
+
+
+def needs_poll(event: RelayedEvent, subscriptions: Sequence[Subscription]) -> bool:
+    """Whether the event's change may fire an active subscription of its object that the relay
+    cannot fire itself, so the poller must read the object promptly (the relay sets the dirty
+    mark and asks for a prompt poll). A change that cannot matter asks for nothing:
+
+    * entered list view: any change of the object (membership may have moved);
+    * field matched ``changed_to``: a creation or an update whose changed (or nulled) fields
+      include the watched field, an undelete, a gap event, or an update that lists no changed
+      fields at all (the relay cannot judge it);
+    * field matched ``equals``: an undelete, or an update that modified the record
+      (``LastModifiedDate`` in the body), without carrying the watched field (enriching it on the
+      channel member makes every update carry it: the relay then decides alone).
+    """
+    return any(
+        _needs_poll(sub, event)
+        for sub in subscriptions
+        if sub.status == "active" and sub.sobject.lower() == event.sobject.lower()
+    )
+
+
+def _needs_poll(sub: Subscription, event: RelayedEvent) -> bool:
+    stream = streams.stream_of(sub)
+    change = event.header.changeType
+    if stream is None or stream.list_view:
+        return stream is not None
+    if stream.event is not ChangeEvent.MATCHED or change in ("DELETE", "GAP_DELETE", OVERFLOW):
+        return False
+    field = str(sub.params.get("field") or "").lower()
+    carried = any(k.lower() == field for k in event.body)
+    if sub.params.get("mode", "changed_to") == "equals":
+        modified = change == "UNDELETE" or (change == "UPDATE" and "LastModifiedDate" in event.body)
+        return modified and not carried
+    if change == "CREATE":
+        return carried
+    if change in GAP_TYPES or change == "UNDELETE":
+        return True
+    changed = _changed_names(event.header)
+    return not changed or field in changed
 
 
 def synthesise_row(event: RelayedEvent, record_id: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -71,8 +71,8 @@ class RelayPorts:
     """The poller's stream items: their describe field list selects a gap re-read's fields for
     subscriptions that want every field (None: the system fields and the named ones)."""
     kicks: Kicks | None = None
-    """A change on an object an entered list view rides on asks for a prompt poll (None: the
-    list view waits for the connection's schedule)."""
+    """A change only a poll can judge (``relay.needs_poll``) asks for a prompt poll (None: it
+    waits for the connection's schedule)."""
     kick_delay: int = 125
     """Seconds after the change the prompt poll runs: the poller's reconciliation window ends
     ``POLL_RECONCILE_GRACE_SECONDS`` behind "now", and the change must be inside it."""
@@ -93,7 +93,7 @@ class RelayReport(BaseModel):
     salesforce_calls: int = 0
     reconcile_marked: int = 0
     kicks: int = 0
-    """Prompt polls scheduled (a change an entered list view may have to see)."""
+    """Prompt polls scheduled (a change only a poll can judge: ``relay.needs_poll``)."""
     failed: list[str] = []
     """Message ids to retry (SQS ``batchItemFailures``)."""
 
@@ -122,7 +122,8 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
     connections: dict[str, _Connection | None] = {}
     pending: list[_Pending] = []
     dirty: dict[tuple[str, str], tuple[int, list[str]]] = {}
-    """(connection, sObject) with an entered-list-view trigger -> the latest change, its messages."""
+    """(connection, sObject) with a change only a poll can judge (``relay.needs_poll``: an entered
+    list view, a field matched the event cannot decide) -> the latest such change, its messages."""
     for message_id, body in messages:
         parsed = relay.parse_change_event(body)
         if isinstance(parsed, relay.Rejected):
@@ -147,7 +148,7 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
             )
             continue
         cid = conn.record.connection_id
-        if _lists(conn, parsed.sobject):
+        if relay.needs_poll(parsed, conn.subscriptions):
             key = (cid, parsed.sobject)
             at, ids = dirty.get(key, (0, []))
             dirty[key] = (max(at, parsed.commit_second), [*ids, message_id])
@@ -170,18 +171,6 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
     _kick(dirty, ports, report, failed)
     report.failed = sorted(failed)
     return report
-
-
-def _lists(conn: _Connection, sobject: str) -> bool:
-    """The connection has an active entered-list-view trigger on the object (list membership is
-    not in change events: the poller reads the list view when the relay saw a change)."""
-    return any(
-        s.sobject == sobject
-        and s.status == "active"
-        and (k := streams.stream_of(s)) is not None
-        and k.list_view
-        for s in conn.subscriptions
-    )
 
 
 def _mark_dirty(

@@ -5,9 +5,9 @@ deleted; the interval changed; the connection flagged ``needs_reauth`` or author
 connection deleted):
 
 * no subscription (or no connection): no schedule;
-* otherwise a schedule at the connection's interval (or at its realtime reconciliation interval
-  when every active subscription is on a relayed object: nothing then needs a look every minute,
-  an entered list view's look being asked for by the relay, :func:`schedule_minutes`), ENABLED
+* otherwise a schedule at the connection's interval (with a relay: the least its active
+  subscriptions need, the reconciliation interval for those on relayed objects, whose prompt
+  looks the relay asks for, and ``poll_minutes`` for the others, :func:`schedule_minutes`), ENABLED
   when the connection is ``connected`` and at least one subscription is active, DISABLED
   otherwise (polling a connection that must be re-authorised, or whose subscriptions are all
   paused, would only cost invocations).
@@ -37,19 +37,22 @@ logger = logging.getLogger(__name__)
 
 
 def schedule_minutes(interval: int, realtime: RealtimeState | None, subs: Sequence[Subscription]) -> int:
-    """The schedule's minutes: the connection's interval, or its reconciliation interval when the
-    relay serves every active subscription (each on a relayed object) and the partner bus is
-    associated. An entered list view on a relayed object counts as served: its membership only a
-    poll reads, but the relay asks for a prompt poll when it sees a change of the object
-    (``relaying._kick``)."""
+    """The schedule's minutes: the least any active subscription needs. One on a relayed object
+    (the partner bus associated) needs a look at the reconciliation interval only: the relay
+    delivers its changes, or asks for a prompt poll when only a poll can judge one (an entered
+    list view, a field matched the event cannot decide: ``relay.needs_poll``). Any other (an
+    object on polling: CaseComment, beyond the CDC allocation, refused) needs the realtime
+    setup's ``poll_minutes``, by default the connection's interval. Without an associated relay:
+    the connection's interval."""
     active = [s for s in subs if s.status == "active"]
-    if realtime is None or realtime.association != "associated" or not active:
+    if realtime is None or not realtime.enabled or realtime.association != "associated" or not active:
         return interval
-    for sub in active:
-        stream = streams.stream_of(sub)
-        if stream is None or not realtime.is_relayed(sub.sobject):
-            return interval
-    return max(interval, math.ceil(realtime.reconcile_seconds / 60))
+    reconciled = max(interval, math.ceil(realtime.reconcile_seconds / 60))
+    polled = realtime.poll_minutes or interval
+    return min(
+        reconciled if streams.stream_of(sub) is not None and realtime.is_relayed(sub.sobject) else polled
+        for sub in active
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,209 @@
+"""Prompt polls for the field matched triggers the relay cannot fire itself, through the real
+handlers (the realtime PUT, the emulator's Event Relay on the moto bus, the relay handler with the
+schedules it may make, the poller's handler): a ``changed_to`` on a relayed Account is delivered
+by the prompt poll the relay asks for (the connection's schedule stays at 15 minutes); a change
+that cannot matter asks for nothing; the watched field is enriched on the channel member, so
+``equals`` is decided by the relay alone, and a subscription made after the PUT gets a prompt
+poll until a second PUT enriches its field. Salesforce calls are counted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sfconnector import catalog
+from sfconnector.triggers import streams
+
+from tests.fixtures.aws import AwsEnv, SchedulerEnv
+from tests.integration.connections.conftest import connections  # noqa: F401 - the fixture
+from tests.integration.connections.harness import ConnectionsApi
+from tests.integration.connections.test_realtime import queue_arn  # noqa: F401 - the fixture
+from tests.integration.triggers.test_reconcile import GRACE, Relayed, _relay_flushed  # noqa: F401
+
+CID = "conn-rt"  # the connection Relayed seeds
+
+
+@pytest.fixture
+def relayed(connections: ConnectionsApi, aws: AwsEnv, queue_arn: str) -> Relayed:  # noqa: F811
+    return Relayed(connections, aws, queue_arn)
+
+
+def _subscribe(relayed: Relayed, params: dict[str, Any]) -> str:
+    """Through the API (it syncs the poll schedule), as a workflow platform subscribes."""
+    body = {"trigger": "accounts.field_matched", "params": params}
+    created = relayed.connections.call("POST", f"/connections/{CID}/subscriptions", body)
+    assert created.status == 201, created.body
+    return str(created.json()["subscription_id"])
+
+
+def _rate(scheduler: SchedulerEnv) -> str:
+    return str(scheduler.schedules()[f"poll-{CID}"]["ScheduleExpression"])
+
+
+def _kick_at(scheduler: SchedulerEnv) -> float | None:
+    kick = scheduler.schedules().get(f"kick-{CID}")
+    if kick is None:
+        return None
+    return datetime.fromisoformat(kick["ScheduleExpression"][3:-1]).replace(tzinfo=UTC).timestamp()
+
+
+def _account(relayed: Relayed, rating: str) -> str:
+    rows = relayed.poller.query(f"SELECT Id FROM Account WHERE Rating = '{rating}' LIMIT 1")  # noqa: S608
+    return str(rows[0]["Id"])
+
+
+def _clear_kick(scheduler: SchedulerEnv) -> None:
+    """The prompt poll ran: EventBridge Scheduler deletes it (ActionAfterCompletion DELETE)."""
+    scheduler.client().delete_schedule(Name=f"kick-{CID}", GroupName=scheduler.group_name)
+
+
+def test_a_changed_to_on_a_relayed_object_is_delivered_by_a_prompt_poll_not_a_one_minute_schedule(
+    relayed: Relayed, scheduler: SchedulerEnv
+) -> None:
+    matched = _subscribe(relayed, {"field": "Rating", "value": "Hot", "mode": "changed_to"})
+    assert _rate(scheduler) == "rate(1 minute)"
+    put = relayed.connections.call(
+        "PUT", f"/connections/{CID}/realtime", {"enabled": True, "objects": ["Account"]}
+    )
+    assert put.status == 200, put.body
+    account = put.json()["realtime"]["objects"][0]
+    assert (account["mode"], account["polled_triggers"]) == ("relayed", ["accounts.field_matched"])
+    assert _rate(scheduler) == "rate(15 minutes)"
+    relayed.poll(1)  # never polled: reads the stream once
+    cold = _account(relayed, "Cold")
+
+    # A change that cannot matter (Rating not among its changed fields): no poll asked for.
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Industry": "Energy"}, id=cold)
+    relayed.deliver()
+    assert _kick_at(scheduler) is None
+    report, calls = relayed.poll(GRACE + 35)
+    assert (report["relayed_skipped"], calls) == (["Account"], 0)
+
+    # Rating changed: the relay cannot fire changed_to (no old value), it asks for a prompt poll.
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Rating": "Hot"}, id=cold)
+    changed = relayed.emulator.now().timestamp()
+    relayed.deliver()
+    assert relayed.poller.drain() == []  # nothing the relay could send
+    due = _kick_at(scheduler)
+    assert due is not None
+    assert changed + GRACE < due <= changed + GRACE + 40
+    report, calls = relayed.poll(int(due - changed))  # the prompt poll, at its time
+    assert report["reconciled"] == ["Account"]
+    assert 0 < calls <= 2  # the stream's query (and its History rows' subquery, in the same call)
+    got = relayed.poller.drain()
+    assert [(m["body"]["subscription_id"], m["body"]["subject"]) for m in got] == [(matched, cold)]
+    # The poller's id: the one a plain poll gives this transition (its AccountHistory row).
+    history = relayed.poller.query(
+        f"SELECT Id FROM AccountHistory WHERE AccountId = '{cold}' AND Field = 'Rating' "  # noqa: S608
+        "ORDER BY CreatedDate DESC LIMIT 1"
+    )
+    stream = catalog.trigger("accounts.field_matched").stream
+    assert stream is not None
+    expected = streams.event_id(matched, cold, stream, streams.Change("", 0, f"h{history[0]['Id'][:15]}"))
+    assert got[0]["body"]["id"] == expected
+    assert _rate(scheduler) == "rate(15 minutes)"
+    _clear_kick(scheduler)
+    report, calls = relayed.poll(60)  # read: nothing more until the next change or the interval
+    assert (report["relayed_skipped"], calls) == (["Account"], 0)
+
+
+def test_equals_comes_from_the_relay_once_its_field_is_enriched_and_is_polled_promptly_until_then(
+    relayed: Relayed, scheduler: SchedulerEnv
+) -> None:
+    relayed.connections.call("POST", f"/connections/{CID}/subscriptions", {"trigger": "accounts.created"})
+    relayed.relay(["Account"])
+    relayed.poll(1)
+    hot = _account(relayed, "Hot")
+
+    # Subscribed after the PUT: the member is not enriched with Rating yet; an update without
+    # Rating cannot be judged by the relay, so it asks for a prompt poll, which delivers.
+    late = _subscribe(relayed, {"field": "Rating", "value": "Hot", "mode": "equals"})
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Industry": "Energy"}, id=hot)
+    changed = relayed.emulator.now().timestamp()
+    relayed.deliver()
+    assert relayed.poller.drain() == []
+    due = _kick_at(scheduler)
+    assert due is not None
+    report, _ = relayed.poll(int(due - changed))
+    assert report["reconciled"] == ["Account"]
+    assert [(m["body"]["subscription_id"], m["body"]["subject"]) for m in relayed.poller.drain()] == [
+        (late, hot)
+    ]
+    _clear_kick(scheduler)
+
+    # A second PUT reconciles the member: Rating is enriched; every update then carries it.
+    before = relayed.emulator.api_calls()
+    again = relayed.connections.call(
+        "PUT", f"/connections/{CID}/realtime", {"enabled": True, "objects": ["Account"]}
+    )
+    assert again.status == 200, again.body
+    assert relayed.emulator.api_calls() - before == 6  # the idempotent PUT's 5 + the member's update
+    assert ("member", "updated") in [(s["name"], s["status"]) for s in again.json()["steps"]]
+    account = again.json()["realtime"]["objects"][0]
+    assert account["enriched_fields"] == ["Rating"]
+    with relayed.emulator.rest_client() as http:
+        members = http.get(
+            "/tooling/query", params={"q": "SELECT EnrichedFields FROM PlatformEventChannelMember"}
+        ).json()["records"]
+    assert [m["EnrichedFields"] for m in members] == [["Rating"]]
+
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Industry": "Retail"}, id=hot)
+    calls = relayed.emulator.api_calls()
+    relayed.deliver()
+    assert relayed.emulator.api_calls() == calls  # the relay reads nothing of Salesforce
+    assert _kick_at(scheduler) is None  # decided by the relay alone
+    assert [(m["body"]["subscription_id"], m["body"]["subject"]) for m in relayed.poller.drain()] == [
+        (late, hot)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [(0, "greater_than_equal"), (1441, "less_than_equal"), ("15", "int_type"), (2.5, "int_type")],
+)
+def test_poll_minutes_out_of_range_is_a_4xx_naming_the_field(
+    relayed: Relayed, bad: object, code: str
+) -> None:
+    calls = relayed.emulator.api_calls()
+    answer = relayed.connections.call(
+        "PUT", f"/connections/{CID}/realtime", {"enabled": True, "objects": ["Account"], "poll_minutes": bad}
+    )
+    assert (answer.status, answer.json()["error"]["fields"]) == (422, ["poll_minutes"]), answer.body
+    assert [p["code"] for p in answer.json()["error"]["details"]["problems"]] == [code]
+    assert relayed.emulator.api_calls() == calls
+
+
+def test_equals_and_changed_to_on_an_untracked_field_both_arrive_when_the_relay_sent_the_equals(
+    relayed: Relayed, scheduler: SchedulerEnv
+) -> None:
+    """Website has no History tracking: changed_to is decided from the field snapshot on the
+    row's own change, the same seen key and version the relay marks for the equals it sent. The
+    prompt poll must still send changed_to (only what the relay sent is known)."""
+    equals = _subscribe(relayed, {"field": "Website", "value": "https://hot.example", "mode": "equals"})
+    changed_to = _subscribe(relayed, {"field": "Website", "value": "https://hot.example"})
+    relayed.relay(["Account"])
+    relayed.poll(1)
+    cold = _account(relayed, "Cold")
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Website": "https://cold.example"}, id=cold)
+    relayed.deliver()
+    due = _kick_at(scheduler)
+    assert due is not None
+    relayed.poll(int(due - relayed.emulator.now().timestamp()) + 1)  # the snapshot holds the old value
+    _clear_kick(scheduler)
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Website": "https://hot.example"}, id=cold)
+    changed = relayed.emulator.now().timestamp()
+    relayed.deliver()
+    assert [m["body"]["subscription_id"] for m in relayed.poller.drain()] == [equals]  # from the relay
+    due = _kick_at(scheduler)
+    assert due is not None
+    report, _ = relayed.poll(int(due - changed))
+    assert report["reconciled"] == ["Account"]
+    got = [(m["body"]["subscription_id"], m["body"]["subject"]) for m in relayed.poller.drain()]
+    assert got == [(changed_to, cold)]
