@@ -6,6 +6,7 @@ every function imports): only the connections function builds these.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
@@ -27,6 +28,11 @@ __all__ = [
     "RealtimeInput",
     "RealtimeSetupResult",
     "RealtimeView",
+    "RelayHealth",
+    "RelayLag",
+    "RelayLastChange",
+    "RelayObjectHealth",
+    "RelayReconciliation",
     "SetupStep",
 ]
 
@@ -104,6 +110,62 @@ class DeliveryUsage(BaseModel):
     used: int
 
 
+class RelayLastChange(BaseModel):
+    sobject: str
+    committed_at: datetime = Field(description="The change's commit time (its change event header).")
+    relayed_at: datetime = Field(description="When the relay function published its trigger events.")
+    lag_seconds: float
+
+
+class RelayLag(BaseModel):
+    """Relayed time - commit time over the last changes relayed (``samples`` of at most ``window``)."""
+
+    last_seconds: float | None = None
+    p50_seconds: float | None = None
+    p95_seconds: float | None = None
+    max_seconds: float | None = None
+    samples: int = 0
+    window: int = Field(description="At most this many of the latest changes relayed are kept.")
+
+
+class RelayObjectHealth(BaseModel):
+    sobject: str
+    changes_relayed: int
+    last_committed_at: datetime | None = None
+    last_relayed_at: datetime | None = None
+
+
+class RelayReconciliation(BaseModel):
+    """The last reconciliation poll: the relay's misses it delivered (the honest health figure)."""
+
+    at: datetime
+    objects: list[str] = Field(description="The relayed objects it read.")
+    relayed_known: int = Field(description="Changes it read that the relay had delivered (not sent again).")
+    missed_by_relay: int = Field(
+        description="Changes the relay had not delivered (dropped, stopped, allocation, overflow, or later "
+        "than the grace period): the poll sent them, with the ids the relay would have used."
+    )
+    missed_by_object: dict[str, int] = Field(default_factory=dict)
+    missed_total: int = Field(description="Missed changes over every reconciliation so far.")
+    reconciliations: int
+
+
+class RelayHealth(BaseModel):
+    """What the relay did for the connection (stored by the relay function and the poller; reading
+    it costs no Salesforce call)."""
+
+    changes_relayed: int = 0
+    events_published: int = Field(default=0, description="Trigger events the relay published.")
+    duplicates_skipped: int = Field(
+        default=0, description="Changes skipped as already relayed (Salesforce or SQS delivering twice)."
+    )
+    since: datetime | None = Field(default=None, description="The first batch counted.")
+    last_change: RelayLastChange | None = None
+    lag: RelayLag
+    objects: list[RelayObjectHealth] = Field(default_factory=list)
+    reconciliation: RelayReconciliation | None = None
+
+
 class RealtimeSetupResult(BaseModel):
     """The answer of ``PUT /connections/{cid}/realtime``: the state stored and each step run."""
 
@@ -120,6 +182,11 @@ class RealtimeView(BaseModel):
     realtime: RealtimeState | None
     feedback: RealtimeFeedback | None = None
     delivery: DeliveryUsage | None = None
+    relay: RelayHealth | None = Field(
+        default=None,
+        description="The relay's lag, counts and the last reconciliation's findings (null: nothing relayed "
+        "or reconciled yet).",
+    )
 
 
 class RealtimeDeleted(BaseModel):

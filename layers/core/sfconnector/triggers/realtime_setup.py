@@ -51,6 +51,7 @@ from sfconnector.salesforce.tooling import ToolingApi
 from sfconnector.settings import EnvSettings
 from sfconnector.stores.partner_bus import PartnerSourceMissingError
 from sfconnector.stores.realtime import RelayBindingConflictError
+from sfconnector.triggers import relay_health
 
 if TYPE_CHECKING:
     from sfconnector.models.subscriptions import Subscription
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from sfconnector.stores.connections import ApiUsageRecorder, ConnectionRecord, ConnectionRepository
     from sfconnector.stores.partner_bus import PartnerBus
     from sfconnector.stores.realtime import RelayBindings
+    from sfconnector.stores.relay_stats import RelayStats
 
 __all__ = [
     "CDC_UNSUPPORTED",
@@ -202,6 +204,8 @@ class RealtimePorts:
     """The stack's relay queue (``RELAY_QUEUE_ARN``); None: this deployment has none."""
     usage: ApiUsageRecorder | None = None
     source_wait_seconds: float = 6.0
+    stats: RelayStats | None = None
+    """The relay's figures and the last reconciliation's (GET's ``relay``; None: not shown)."""
     sleep: Callable[[float], None] = time.sleep
 
 
@@ -640,7 +644,12 @@ class RealtimeSetupService:
                 max=usage["Max"], remaining=usage["Remaining"], used=max(usage["Max"] - usage["Remaining"], 0)
             )
         self._usage(connection_id, client)
-        return RealtimeView(connection_id=connection_id, realtime=state, feedback=feedback, delivery=delivery)
+        # The relay's own figures: read from the state table, no Salesforce call.
+        stats = self._ports.stats
+        relay = relay_health.health_view(*stats.read(connection_id)) if stats is not None else None
+        return RealtimeView(
+            connection_id=connection_id, realtime=state, feedback=feedback, delivery=delivery, relay=relay
+        )
 
     # ---- DELETE ----------------------------------------------------------------------------------
 
