@@ -22,7 +22,9 @@ from sfconnector.models.realtime import (
 )
 
 __all__ = [
+    "MANUAL_SOURCE_PATTERN",
     "DeliveryUsage",
+    "ManualRelay",
     "RealtimeDeleted",
     "RealtimeFeedback",
     "RealtimeInput",
@@ -35,6 +37,33 @@ __all__ = [
     "RelayReconciliation",
     "SetupStep",
 ]
+
+
+MANUAL_SOURCE_PATTERN = (
+    r"^aws\.partner/salesforce\.com/(?P<org>[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)"
+    r"/(?P<channel>[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)$"
+)
+
+
+class ManualRelay(BaseModel):
+    """A relay set up by hand in Salesforce (channel, members, Named Credential, EventRelayConfig):
+    the connector only checks it (read-only calls) and binds its partner event source."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    source: str = Field(
+        pattern=MANUAL_SOURCE_PATTERN,
+        max_length=256,
+        description="The partner event source: `aws.partner/salesforce.com/<orgId>/<channelId>` "
+        "(EventRelayFeedback's `RemoteResource`). It must be the connection's org.",
+        examples=["aws.partner/salesforce.com/00D5g000004bCDeEAM/0YLRM0000000AbC4AM"],
+    )
+    associate: StrictBool = Field(
+        default=True,
+        description="true: associate the source with its event bus if it is not yet, and add the "
+        "connector's rule into the relay queue when no rule sends that bus there; false: the bus and such "
+        "a rule must exist already (the stack's SalesforcePartnerEventSource parameter, or the console).",
+    )
 
 
 class RealtimeInput(BaseModel):
@@ -66,6 +95,11 @@ class RealtimeInput(BaseModel):
         ge=MIN_RECONCILE_MINUTES,
         le=MAX_RECONCILE_MINUTES,
         description="How often polling reconciles the relayed objects (delivers what the relay missed).",
+    )
+    manual: ManualRelay | None = Field(
+        default=None,
+        description="Bind a relay set up by hand instead of setting one up: nothing is created in the org, "
+        "its channel's members are the relayed objects, and DELETE leaves its Salesforce objects in place.",
     )
 
     @field_validator("objects")
