@@ -22,7 +22,7 @@ from sfconnector.models.realtime_api import (
     RelayObjectHealth,
     RelayReconciliation,
 )
-from sfconnector.stores.relay_stats import LAG_WINDOW, ReconciliationFigures
+from sfconnector.stores.relay_stats import LAG_WINDOW, ReconciliationFigures, lags_of
 from sfconnector.triggers import relay
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def health_view(
     if relayed is None and reconciled is None:
         return None
     item = relayed or {}
-    lags = [int(v) / 1000 for v in item.get("lags_ms") or []]
+    lags = [v / 1000 for v in lags_of(item)]
     last = item.get("last") or None
     last_change = None
     if last:
