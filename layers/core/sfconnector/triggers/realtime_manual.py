@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sfconnector.errors import InvalidRequestFieldError
 from sfconnector.models.realtime import RealtimeObject, RealtimeState
@@ -39,16 +39,6 @@ def source_parts(source: str) -> tuple[str, str]:
     return match.group("org"), match.group("channel")
 
 
-def _enriched(value: Any) -> list[str]:
-    """``EnrichedFields`` as Tooling answers it: names, or ``{"name": ...}`` entries."""
-    names = []
-    for entry in value or ():
-        name = entry.get("name") or entry.get("Name") if isinstance(entry, dict) else entry
-        if isinstance(name, str) and name:
-            names.append(name)
-    return sorted(names, key=str.lower)
-
-
 def hand_made_state(
     tooling: ToolingApi,
     request: RealtimeInput,
@@ -59,7 +49,8 @@ def hand_made_state(
 ) -> RealtimeState:
     """Check the hand-made relay (3 Salesforce calls, none writing) and describe it as a state:
     every member of its channel is relayed (its events arrive whether asked for or not); an
-    object asked for that is no member stays on polling (``not_in_channel``)."""
+    object asked for that is no member stays on polling (``not_in_channel``). The members'
+    enriched fields are the user's: not read, not changed (``enriched_fields`` stays empty)."""
     from sfconnector.triggers.realtime_setup import (
         CDC_UNSUPPORTED,
         CHANNEL,
@@ -89,9 +80,7 @@ def hand_made_state(
     channel_name = str(channel.get("FullName") or channel.get("DeveloperName") or channel_id)
     steps.append(SetupStep(name="channel", status="exists", id=channel_id, target=channel_name))
 
-    rows = tooling.query(
-        MEMBER, ["Id", "DeveloperName", "SelectedEntity", "EnrichedFields"], Eq("EventChannel", channel_id)
-    )
+    rows = tooling.query(MEMBER, ["Id", "DeveloperName", "SelectedEntity"], Eq("EventChannel", channel_id))
     feedback = tooling.query(
         FEEDBACK, ["Id", "EventRelayConfigId", "Status"], Eq("RemoteResource", manual.source)
     )
@@ -117,7 +106,6 @@ def hand_made_state(
             mode="relayed",
             member_id=str(row["Id"]),
             member_name=str(row.get("DeveloperName") or "") or None,
-            enriched_fields=_enriched(row.get("EnrichedFields")),
             polled_triggers=_polled_triggers(subscriptions, sobject),
         )
     objects: list[RealtimeObject] = []
