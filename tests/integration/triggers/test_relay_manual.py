@@ -184,3 +184,17 @@ def test_a_hand_made_bus_and_rule_are_used_as_they_are_and_outlive_delete(
     }  # fmt: skip
     assert _bus_names(aws) == [source]
     assert [r["Name"] for r in events.list_rules(EventBusName=source)["Rules"]] == ["stack-RelayRule"]
+
+
+def test_deleting_the_connection_leaves_a_hand_made_relay_in_the_org(rt: Relayed, aws: AwsEnv) -> None:  # noqa: F811
+    source = _hand_made_relay(rt, aws, ["LeadChangeEvent", "AccountChangeEvent"])
+    made_by_hand = _org_objects(rt.emulator)
+    status, answer, _ = _put(rt, {"enabled": True, "manual": {"source": source}})
+    assert status == 200, answer
+    assert sorted(o["sobject"] for o in answer["realtime"]["objects"]) == ["Account", "Lead"]
+
+    assert rt.connections.call("DELETE", "/connections/conn-rt").status == 200
+    assert _org_objects(rt.emulator) == made_by_hand
+    assert _bus_names(aws) == []  # the bus this connector associated goes with it
+    bindings = RelayBindings(boto3.client("dynamodb", region_name=aws.region), aws.table_name)
+    assert bindings.lookup(source) is None
