@@ -12,6 +12,7 @@ import boto3
 from sfconnector.stores.realtime import RelayBindings
 
 from tests.fixtures.aws import AwsEnv
+from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.connections.conftest import connections  # noqa: F401 - the fixture
 from tests.integration.connections.test_realtime import (
     _bus_names,
@@ -23,9 +24,9 @@ from tests.integration.triggers.test_reconcile import INTERVAL, Relayed, rt  # n
 ACCOUNT = "123456789012"  # moto's
 
 
-def _hand_made_relay(rt: Relayed, aws: AwsEnv, entities: list[str]) -> str:  # noqa: F811
+def hand_made_relay(emulator: EmulatorHandle, aws: AwsEnv, entities: list[str]) -> str:
     """docs/realtime.md's steps 1-5, through the Tooling API; returns the partner event source."""
-    with rt.emulator.rest_client() as http:
+    with emulator.rest_client() as http:
 
         def create(kind: str, full_name: str, metadata: dict[str, Any]) -> str:
             body = {"FullName": full_name, "Metadata": metadata}
@@ -51,7 +52,7 @@ def _hand_made_relay(rt: Relayed, aws: AwsEnv, entities: list[str]) -> str:  # n
              "state": "RUN", "relayOption": '{"ReplayRecovery":"LATEST"}'},
         )  # fmt: skip
         rows = http.get("/tooling/query", params={"q": "SELECT RemoteResource FROM EventRelayFeedback"})
-    rt.emulator.flush_relay()  # Salesforce's creation of the partner event source (in moto) is done
+    emulator.flush_relay()  # Salesforce's creation of the partner event source (in moto) is done
     return str(rows.json()["records"][0]["RemoteResource"])
 
 
@@ -76,7 +77,7 @@ def test_a_relay_set_up_by_hand_is_bound_and_delivers_with_the_pollers_ids(
     aws: AwsEnv,
 ) -> None:
     created = rt.poller.subscribe("leads.created")
-    source = _hand_made_relay(rt, aws, ["LeadChangeEvent"])
+    source = hand_made_relay(rt.emulator, aws, ["LeadChangeEvent"])
     made_by_hand = _org_objects(rt.emulator)
 
     status, answer, calls = _put(
@@ -127,7 +128,7 @@ def test_a_hand_made_relay_that_cannot_be_bound_is_a_clear_4xx_naming_the_field(
     rt: Relayed,  # noqa: F811
     aws: AwsEnv,
 ) -> None:
-    source = _hand_made_relay(rt, aws, ["LeadChangeEvent"])
+    source = hand_made_relay(rt.emulator, aws, ["LeadChangeEvent"])
     org, channel = source.rsplit("/", 2)[1:]
     cases = [
         ("aws.partner/salesforce.com/not-an-org", 422, "invalid_request", "manual.source"),
@@ -160,7 +161,7 @@ def test_a_hand_made_bus_and_rule_are_used_as_they_are_and_outlive_delete(
     into the relay queue: ``associate: false`` finds them, adds no second rule (each event would
     arrive twice), and DELETE leaves both."""
     rt.poller.subscribe("leads.created")
-    source = _hand_made_relay(rt, aws, ["LeadChangeEvent"])
+    source = hand_made_relay(rt.emulator, aws, ["LeadChangeEvent"])
     events = boto3.client("events", region_name=aws.region)
     events.create_event_bus(Name=source, EventSourceName=source)
     events.put_rule(Name="stack-RelayRule", EventBusName=source, EventPattern='{"source": [{"prefix": ""}]}')
@@ -187,7 +188,7 @@ def test_a_hand_made_bus_and_rule_are_used_as_they_are_and_outlive_delete(
 
 
 def test_deleting_the_connection_leaves_a_hand_made_relay_in_the_org(rt: Relayed, aws: AwsEnv) -> None:  # noqa: F811
-    source = _hand_made_relay(rt, aws, ["LeadChangeEvent", "AccountChangeEvent"])
+    source = hand_made_relay(rt.emulator, aws, ["LeadChangeEvent", "AccountChangeEvent"])
     made_by_hand = _org_objects(rt.emulator)
     status, answer, _ = _put(rt, {"enabled": True, "manual": {"source": source}})
     assert status == 200, answer
