@@ -94,6 +94,10 @@ def test_a_lead_reaches_the_subscriber_through_the_relay_without_a_poll() -> Non
         assert sum(int(s["fired"]) for s in _polls(api, cid)) == 0  # type: ignore[call-overload]
         assert _usage(salesforce_url) == calls_before
         assert "RelayFunction" in stack.output
+        # GET shows the relay at work: the change, its lag from its commit time (2 counted calls).
+        relay = httpx.get(f"{api}/connections/{cid}/realtime", timeout=30).json()["relay"]
+        assert (relay["changes_relayed"], relay["last_change"]["sobject"]) == (1, "Lead"), relay
+        assert 0 <= relay["lag"]["last_seconds"] < 5, relay
     finally:
         assert stack.stop(signal.SIGINT) == 0
     _assert_gone(stack)

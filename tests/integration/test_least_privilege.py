@@ -11,6 +11,7 @@ store: BatchGetItem / BatchWriteItem); an action function creates a record with 
 from __future__ import annotations
 
 import base64
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,50 @@ def test_the_connections_function_sets_realtime_up_and_down_on_its_role(
     performed = operations(iam_roles.recorder, "ConnectionsFunction")
     assert {("events", "CreateEventBus"), ("events", "PutRule"), ("events", "PutTargets")} <= performed
     assert {("events", "RemoveTargets"), ("events", "DeleteRule"), ("events", "DeleteEventBus")} <= performed
+    assert [str(f) for f in iam_roles.findings()] == []
+
+
+def test_the_connections_function_binds_a_hand_made_relay_and_shows_its_health_on_its_role(
+    iam_roles: IamRoles,
+    aws: AwsEnv,
+    sf_emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PUT with ``manual`` (a relay set up by hand, its bus and rule made as the stack would):
+    the bus found, the rules into the relay queue listed; GET reads the relay's figures; DELETE
+    unbinds. The partner event source and bus are made as admin."""
+    import boto3
+
+    from tests.integration.triggers.test_relay_manual import hand_made_relay
+
+    account = account_of(aws).account_id
+    queue = f"arn:aws:sqs:{aws.region}:{account}:sfconnector-test-relay"
+    monkeypatch.setenv("RELAY_QUEUE_ARN", queue)
+    with connections_environment(monkeypatch, sf_emulator):
+        cid = seed_connection(aws, sf_emulator, "conn-iam-manual").connection_id
+        source = hand_made_relay(sf_emulator, aws, ["AccountChangeEvent"])
+        events = boto3.client("events", region_name=aws.region)
+        # The emulator may have made it already (as Salesforce does), through this process's moto.
+        with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
+            events.create_partner_event_source(Name=source, Account=account)
+        events.create_event_bus(Name=source, EventSourceName=source)
+        events.put_rule(Name="stack-RelayRule", EventBusName=source, EventPattern='{"account": ["1"]}')
+        events.put_targets(Rule="stack-RelayRule", EventBusName=source, Targets=[{"Id": "q", "Arn": queue}])
+        api = ConnectionsApi(sf_emulator, aws, "unused", "unused")
+        body = {"enabled": True, "manual": {"source": source, "associate": False}}
+        with iam_roles.acting_as("ConnectionsFunction"):
+            bound = api.call("PUT", f"/connections/{cid}/realtime", body)
+            assert bound.status == 200, bound.body
+            view = api.call("GET", f"/connections/{cid}/realtime")
+            assert view.status == 200, view.body
+            gone = api.call("DELETE", f"/connections/{cid}/realtime")
+            assert gone.status == 200, gone.body
+    performed = operations(iam_roles.recorder, "ConnectionsFunction")
+    assert {
+        ("events", "DescribeEventBus"),
+        ("events", "ListRuleNamesByTarget"),
+        ("dynamodb", "Query"),
+    } <= performed
     assert [str(f) for f in iam_roles.findings()] == []
 
 

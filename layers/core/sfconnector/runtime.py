@@ -30,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -550,6 +551,7 @@ class Runtime:
         relay queue (EventBridge), the source -> connection binding (state table)."""
         from sfconnector.stores.partner_bus import PartnerBus
         from sfconnector.stores.realtime import RelayBindings
+        from sfconnector.stores.relay_stats import RelayStats
         from sfconnector.triggers.realtime_setup import RealtimePorts, RealtimeSettings, RealtimeSetupService
 
         settings = RealtimeSettings.from_env(self._env)
@@ -562,6 +564,7 @@ class Runtime:
                 queue_arn=settings.relay_queue_arn,
                 usage=self.usage_recorder,
                 source_wait_seconds=settings.source_wait_seconds,
+                stats=RelayStats(lambda: self.dynamodb, self.settings.table_name),
             )
         )
 
@@ -610,6 +613,7 @@ class Runtime:
         from sfconnector.events import SnsEventPublisher
         from sfconnector.stores.cursors import CursorStore
         from sfconnector.stores.realtime import RelayBindings
+        from sfconnector.stores.relay_stats import RelayStats
         from sfconnector.stores.relayed import RelayedSeen
         from sfconnector.triggers.relaying import RelayPorts
 
@@ -626,6 +630,9 @@ class Runtime:
             cursors=CursorStore(lambda: self.dynamodb, self.settings.table_name),
             kicks=self.polling.schedules if self.manages_schedules else None,
             kick_delay=self.poller_settings.reconcile_grace_seconds + 5,
+            stats=RelayStats(lambda: self.dynamodb, self.settings.table_name),
+            # The lag is relayed time - commit time: tests move both clocks with the emulator's.
+            clock=lambda: (self.poller_clock or time.time)(),
         )
 
 

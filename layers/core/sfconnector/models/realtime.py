@@ -95,7 +95,8 @@ class RealtimeObject(BaseModel):
     reason: str | None = Field(
         default=None,
         description="Why it stays on polling: `unsupported` (CDC does not cover it), `allocation` (beyond "
-        "the org's CDC entity allocation), `refused` (Salesforce's other refusal, see `error`).",
+        "the org's CDC entity allocation), `refused` (Salesforce's other refusal, see `error`), "
+        "`not_in_channel` (a hand-made channel has no member for it).",
     )
     error: str | None = Field(
         default=None, description="Salesforce's error code and message, when it refused."
@@ -143,6 +144,12 @@ class RealtimeState(BaseModel):
         "CaseComment, beyond the allocation, refused); null: the connection's interval.",
     )
     updated_at: datetime = Field(default_factory=_now)
+    managed: bool = Field(
+        default=True,
+        description="The connector made the org side (channel, members, credential, relay config) and a "
+        "teardown deletes it; false: a relay set up by hand, bound with `manual`, whose Salesforce objects "
+        "a teardown leaves in place.",
+    )
 
     def relayed(self) -> list[str]:
         """The objects whose changes arrive through the relay (the others are polled as before)."""

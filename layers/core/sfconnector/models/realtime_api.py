@@ -6,6 +6,7 @@ every function imports): only the connections function builds these.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
@@ -23,14 +24,48 @@ from sfconnector.models.realtime import (
 )
 
 __all__ = [
+    "MANUAL_SOURCE_PATTERN",
     "DeliveryUsage",
+    "ManualRelay",
     "RealtimeDeleted",
     "RealtimeFeedback",
     "RealtimeInput",
     "RealtimeSetupResult",
     "RealtimeView",
+    "RelayHealth",
+    "RelayLag",
+    "RelayLastChange",
+    "RelayObjectHealth",
+    "RelayReconciliation",
     "SetupStep",
 ]
+
+
+MANUAL_SOURCE_PATTERN = (
+    r"^aws\.partner/salesforce\.com/(?P<org>[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)"
+    r"/(?P<channel>[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)$"
+)
+
+
+class ManualRelay(BaseModel):
+    """A relay set up by hand in Salesforce (channel, members, Named Credential, EventRelayConfig):
+    the connector only checks it (read-only calls) and binds its partner event source."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    source: str = Field(
+        pattern=MANUAL_SOURCE_PATTERN,
+        max_length=256,
+        description="The partner event source: `aws.partner/salesforce.com/<orgId>/<channelId>` "
+        "(EventRelayFeedback's `RemoteResource`). It must be the connection's org.",
+        examples=["aws.partner/salesforce.com/00D5g000004bCDeEAM/0YLRM0000000AbC4AM"],
+    )
+    associate: StrictBool = Field(
+        default=True,
+        description="true: associate the source with its event bus if it is not yet, and add the "
+        "connector's rule into the relay queue when no rule sends that bus there; false: the bus and such "
+        "a rule must exist already (the stack's SalesforcePartnerEventSource parameter, or the console).",
+    )
 
 
 class RealtimeInput(BaseModel):
@@ -72,6 +107,11 @@ class RealtimeInput(BaseModel):
         "on polling: CaseComment, beyond the CDC allocation, refused). Default: the connection's interval "
         "(no latency lost silently); equal to reconcile_minutes, a connection with such a trigger costs "
         'about as little as one without (docs/realtime.md, "What stays on polling").',
+    )
+    manual: ManualRelay | None = Field(
+        default=None,
+        description="Bind a relay set up by hand instead of setting one up: nothing is created in the org, "
+        "its channel's members are the relayed objects, and DELETE leaves its Salesforce objects in place.",
     )
 
     @field_validator("objects")
@@ -116,6 +156,62 @@ class DeliveryUsage(BaseModel):
     used: int
 
 
+class RelayLastChange(BaseModel):
+    sobject: str
+    committed_at: datetime = Field(description="The change's commit time (its change event header).")
+    relayed_at: datetime = Field(description="When the relay function published its trigger events.")
+    lag_seconds: float
+
+
+class RelayLag(BaseModel):
+    """Relayed time - commit time over the last changes relayed (``samples`` of at most ``window``)."""
+
+    last_seconds: float | None = None
+    p50_seconds: float | None = None
+    p95_seconds: float | None = None
+    max_seconds: float | None = None
+    samples: int = 0
+    window: int = Field(description="At most this many of the latest changes relayed are kept.")
+
+
+class RelayObjectHealth(BaseModel):
+    sobject: str
+    changes_relayed: int
+    last_committed_at: datetime | None = None
+    last_relayed_at: datetime | None = None
+
+
+class RelayReconciliation(BaseModel):
+    """The last reconciliation poll: the relay's misses it delivered (the honest health figure)."""
+
+    at: datetime
+    objects: list[str] = Field(description="The relayed objects it read.")
+    relayed_known: int = Field(description="Changes it read that the relay had delivered (not sent again).")
+    missed_by_relay: int = Field(
+        description="Changes the relay had not delivered (dropped, stopped, allocation, overflow, or later "
+        "than the grace period): the poll sent them, with the ids the relay would have used."
+    )
+    missed_by_object: dict[str, int] = Field(default_factory=dict)
+    missed_total: int = Field(description="Missed changes over every reconciliation so far.")
+    reconciliations: int
+
+
+class RelayHealth(BaseModel):
+    """What the relay did for the connection (stored by the relay function and the poller; reading
+    it costs no Salesforce call)."""
+
+    changes_relayed: int = 0
+    events_published: int = Field(default=0, description="Trigger events the relay published.")
+    duplicates_skipped: int = Field(
+        default=0, description="Changes skipped as already relayed (Salesforce or SQS delivering twice)."
+    )
+    since: datetime | None = Field(default=None, description="The first batch counted.")
+    last_change: RelayLastChange | None = None
+    lag: RelayLag
+    objects: list[RelayObjectHealth] = Field(default_factory=list)
+    reconciliation: RelayReconciliation | None = None
+
+
 class RealtimeSetupResult(BaseModel):
     """The answer of ``PUT /connections/{cid}/realtime``: the state stored and each step run."""
 
@@ -132,6 +228,11 @@ class RealtimeView(BaseModel):
     realtime: RealtimeState | None
     feedback: RealtimeFeedback | None = None
     delivery: DeliveryUsage | None = None
+    relay: RelayHealth | None = Field(
+        default=None,
+        description="The relay's lag, counts and the last reconciliation's findings (null: nothing relayed "
+        "or reconciled yet).",
+    )
 
 
 class RealtimeDeleted(BaseModel):

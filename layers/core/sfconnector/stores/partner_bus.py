@@ -111,6 +111,23 @@ class PartnerBus:
         )
         return name, missing
 
+    def rules_into(self, source_name: str, queue_arn: str) -> list[str]:
+        """The rules on the source's bus that send to ``queue_arn`` (any name: the stack's own,
+        one made in the console, the connector's)."""
+        names: list[str] = []
+        kwargs: dict[str, Any] = {"TargetArn": queue_arn, "EventBusName": self._check(source_name)}
+        while True:
+            try:
+                page = self.client.list_rule_names_by_target(**kwargs)
+            except ClientError as exc:
+                if _code(exc) == "ResourceNotFoundException":
+                    return []
+                raise
+            names += page.get("RuleNames", [])
+            if not page.get("NextToken"):
+                return sorted(names)
+            kwargs["NextToken"] = page["NextToken"]
+
     def remove_rule(self, source_name: str) -> bool:
         """Delete the rule (its target first, as EventBridge requires); False when it was gone."""
         name = relay_rule_name(self._check(source_name))

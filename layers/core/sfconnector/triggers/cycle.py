@@ -18,8 +18,9 @@ from sfconnector.stores.cursors import (
     snapshot_bucket,
 )
 from sfconnector.stores.outbox import OutboxStore
+from sfconnector.stores.relay_stats import RelayStats
 from sfconnector.stores.relayed import RelayedSeen
-from sfconnector.triggers import snapshots, streams
+from sfconnector.triggers import relay_health, snapshots, streams
 from sfconnector.triggers.decide import Candidate, Fire, decide, settle, unseen
 from sfconnector.triggers.fetch import Bounds, Fetcher, share_used
 from sfconnector.triggers.membership import MEMBERS_MAX_BYTES, decide_entries, record_membership
@@ -207,6 +208,12 @@ class Cycle:
         accepted = self._publish(per_run)
         # A stream cut short by the time decides nothing about the rows it left for the next cycle.
         per_run = [(run, [c for c in cands if c.index < len(run.rows)]) for run, cands in per_run]
+        if self.marks:  # reconciled relayed objects: what the relay missed (GET .../realtime shows it)
+            self.report.dynamodb_writes += relay_health.record_reconciliation(
+                RelayStats(lambda: self.ports.cursors.client, self.ports.cursors.table_name), self.cid,
+                self.now, [(r.state.sobject, c) for r, c in per_run], self.marks, accepted,
+                self.report.relayed_known,
+            )  # fmt: skip
         held: dict[int, list[int]] = {}
         for view in self.plan.views:
             membership = record_membership(view, accepted)

@@ -39,6 +39,7 @@ from sfconnector.models.realtime import (
 )
 from sfconnector.models.realtime_api import (
     DeliveryUsage,
+    ManualRelay,
     RealtimeDeleted,
     RealtimeFeedback,
     RealtimeInput,
@@ -50,9 +51,9 @@ from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.salesforce.soql import Eq
 from sfconnector.salesforce.tooling import ToolingApi
 from sfconnector.settings import EnvSettings
-from sfconnector.stores.partner_bus import PartnerSourceMissingError
+from sfconnector.stores.partner_bus import PartnerSourceMissingError, relay_rule_name
 from sfconnector.stores.realtime import RelayBindingConflictError
-from sfconnector.triggers import relay
+from sfconnector.triggers import relay, relay_health
 
 if TYPE_CHECKING:
     from sfconnector.models.subscriptions import Subscription
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from sfconnector.stores.connections import ApiUsageRecorder, ConnectionRecord, ConnectionRepository
     from sfconnector.stores.partner_bus import PartnerBus
     from sfconnector.stores.realtime import RelayBindings
+    from sfconnector.stores.relay_stats import RelayStats
 
 __all__ = [
     "CDC_UNSUPPORTED",
@@ -212,6 +214,8 @@ class RealtimePorts:
     """The stack's relay queue (``RELAY_QUEUE_ARN``); None: this deployment has none."""
     usage: ApiUsageRecorder | None = None
     source_wait_seconds: float = 6.0
+    stats: RelayStats | None = None
+    """The relay's figures and the last reconciliation's (GET's ``relay``; None: not shown)."""
     sleep: Callable[[float], None] = time.sleep
 
 
@@ -294,6 +298,29 @@ class RealtimeSetupService:
         previous = record.realtime
         run = _Run(ToolingApi(client))
         subscriptions = self._ports.subscriptions(connection_id)
+        if (
+            previous is not None
+            and previous.channel_id is not None
+            and previous.managed != (request.manual is None)
+        ):
+            # One connection, one relay: switching between a hand-made one and the connector's
+            # goes through DELETE (which leaves a hand-made relay's Salesforce objects in place).
+            raise RealtimeUnavailableError(
+                "This connection relays "
+                + ("a channel set up by hand" if not previous.managed else "the connector's own channel")
+                + f": DELETE /connections/{connection_id}/realtime first.",
+                salesforce_code=None,
+                steps=(),
+                fields=["manual"],
+            )
+        if request.manual is not None:
+            from sfconnector.triggers.realtime_manual import hand_made_state
+
+            state = hand_made_state(
+                run.tooling, request, request.manual, record.org_id, subscriptions, run.steps
+            )
+            state = self._aws_side(connection_id, state, previous, queue_arn, run, manual=request.manual)
+            return self._store(connection_id, state, run, client)
         try:
             state = self._org_side(connection_id, request, previous, subscriptions, region, account, run)
         except SalesforceError as exc:
@@ -318,6 +345,11 @@ class RealtimeSetupService:
                 raise
         elif previous is not None and previous.source_name is not None:
             self._dissociate(previous.source_name, connection_id, run, remove_bus=previous.event_bus_owned)
+        return self._store(connection_id, state, run, client)
+
+    def _store(
+        self, connection_id: str, state: RealtimeState, run: _Run, client: SalesforceClient
+    ) -> RealtimeSetupResult:
         stored = self._ports.connections.update(connection_id, realtime=state).realtime or state
         self._usage(connection_id, client)
         logger.info(
@@ -559,6 +591,7 @@ class RealtimeSetupService:
         previous: RealtimeState | None,
         queue_arn: str,
         run: _Run,
+        manual: ManualRelay | None = None,
     ) -> RealtimeState:
         source = state.source_name or ""
         if previous is not None and previous.source_name not in (None, source):
@@ -567,7 +600,20 @@ class RealtimeSetupService:
             )
         bus = self._ports.bus
         try:
-            arn, made = self._associate(source)
+            if manual is not None and not manual.associate:
+                found = bus.bus_arn(source)
+                if found is None:
+                    raise RealtimeUnavailableError(
+                        f"No event bus is associated with {source}: associate it (the stack's "
+                        "SalesforcePartnerEventSource parameter, or the console), or PUT "
+                        "manual.associate true.",
+                        salesforce_code=None,
+                        steps=run.steps,
+                        fields=["manual.associate"],
+                    )
+                arn, made = found, False
+            else:
+                arn, made = self._associate(source)
         except PartnerSourceMissingError:
             run.step(
                 "event_bus",
@@ -578,7 +624,21 @@ class RealtimeSetupService:
             return state.model_copy(update={"association": "pending"})
         run.step("event_bus", "created" if made else "exists", id=arn, target=source)
         try:
-            rule, missing = bus.route(source, queue_arn)
+            # A hand-made relay's bus may have a rule into the queue already (the stack's
+            # RelayRule, the console's): a second one would deliver every event twice.
+            others = [] if manual is None else bus.rules_into(source, queue_arn)
+            if others and relay_rule_name(source) not in others:
+                rule, missing = others[0], False
+            elif manual is not None and not manual.associate:
+                raise RealtimeUnavailableError(
+                    f"No rule on the bus {source} sends to the relay queue {queue_arn}: add one, or PUT "
+                    "manual.associate true.",
+                    salesforce_code=None,
+                    steps=run.steps,
+                    fields=["manual.associate"],
+                )
+            else:
+                rule, missing = bus.route(source, queue_arn)
             run.step("rule", "created" if missing else "exists", id=rule, target=queue_arn)
             bound = self._ports.bindings.bind(source, connection_id)
         except Exception as exc:
@@ -586,6 +646,8 @@ class RealtimeSetupService:
                 with contextlib.suppress(Exception):
                     bus.remove_rule(source)
                     bus.remove_bus(source)
+            if isinstance(exc, RealtimeUnavailableError):
+                raise
             if isinstance(exc, RelayBindingConflictError):
                 raise RealtimeUnavailableError(
                     "Another connection relays this org's channel already.",
@@ -651,7 +713,12 @@ class RealtimeSetupService:
                 max=usage["Max"], remaining=usage["Remaining"], used=max(usage["Max"] - usage["Remaining"], 0)
             )
         self._usage(connection_id, client)
-        return RealtimeView(connection_id=connection_id, realtime=state, feedback=feedback, delivery=delivery)
+        # The relay's own figures: read from the state table, no Salesforce call.
+        stats = self._ports.stats
+        relay = relay_health.health_view(*stats.read(connection_id)) if stats is not None else None
+        return RealtimeView(
+            connection_id=connection_id, realtime=state, feedback=feedback, delivery=delivery, relay=relay
+        )
 
     # ---- DELETE ----------------------------------------------------------------------------------
 
@@ -697,8 +764,18 @@ class RealtimeSetupService:
     @staticmethod
     def _org_teardown(state: RealtimeState, run: _Run) -> None:
         """Relay config, named credential, members, channel: each one's users first (Salesforce
-        refuses to delete a channel with members or a credential a relay uses)."""
+        refuses to delete a channel with members or a credential a relay uses). A relay set up
+        by hand stays as its user made it."""
         tooling = run.tooling
+        if not state.managed:
+            run.step(
+                "channel",
+                "skipped",
+                id=state.channel_id,
+                target=state.channel_name,
+                error="set up by hand: kept",
+            )
+            return
 
         def remove(type_name: str, step: str, record_id: str | None, target: str | None = None) -> None:
             if record_id is None:

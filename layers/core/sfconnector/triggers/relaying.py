@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -26,6 +27,7 @@ from sfconnector.events import BatchEventPublisher, OutboundMessage
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.stores.cursors import stream_sk
+from sfconnector.stores.relay_stats import BatchFigures
 from sfconnector.stores.relayed import BUCKET_SECONDS, RelayedSeen, bucket_of
 from sfconnector.stores.tokens import ConnectionSecretNotFoundError
 from sfconnector.triggers import relay, streams
@@ -47,6 +49,12 @@ class SourceBindings(Protocol):
     """Partner event source name -> connection id (``sfconnector.stores.realtime.RelayBindings``)."""
 
     def lookup(self, source_name: str) -> str | None: ...
+
+
+class StatsSink(Protocol):
+    """The relay's figures per connection (``sfconnector.stores.relay_stats.RelayStats``)."""
+
+    def record_batch(self, connection_id: str, batch: BatchFigures) -> int: ...
 
 
 class Kicks(Protocol):
@@ -77,6 +85,8 @@ class RelayPorts:
     """Seconds after the change the prompt poll runs: the poller's reconciliation window ends
     ``POLL_RECONCILE_GRACE_SECONDS`` behind "now", and the change must be inside it."""
     clock: Callable[[], float] = time.time
+    stats: StatsSink | None = None
+    """Where the lag and counts ``GET /connections/{cid}/realtime`` shows are kept (None: not kept)."""
 
 
 class RelayReport(BaseModel):
@@ -94,6 +104,8 @@ class RelayReport(BaseModel):
     reconcile_marked: int = 0
     kicks: int = 0
     """Prompt polls scheduled (a change only a poll can judge: ``relay.needs_poll``)."""
+    stats_writes: int = 0
+    """The relay's figures written (at most one per connection of the batch)."""
     failed: list[str] = []
     """Message ids to retry (SQS ``batchItemFailures``)."""
 
@@ -105,6 +117,16 @@ class _Pending:
     message_id: str
     connection: ConnectionRecord
     change: relay.RecordChange
+
+
+@dataclass
+class _Tally:
+    """What the batch relayed per connection, for its figures (``RelayStats``)."""
+
+    commits: dict[str, int] = field(default_factory=dict)
+    """Message id -> the change header's ``commitTimestamp`` (ms)."""
+    duplicates: Counter[str] = field(default_factory=Counter)
+    published: list[_Pending] = field(default_factory=list)
 
 
 @dataclass
@@ -124,6 +146,7 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
     dirty: dict[tuple[str, str], tuple[int, list[str]]] = {}
     """(connection, sObject) with a change only a poll can judge (``relay.needs_poll``: an entered
     list view, a field matched the event cannot decide) -> the latest such change, its messages."""
+    tally = _Tally()
     for message_id, body in messages:
         parsed = relay.parse_change_event(body)
         if isinstance(parsed, relay.Rejected):
@@ -148,6 +171,7 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
             )
             continue
         cid = conn.record.connection_id
+        tally.commits[message_id] = parsed.header.commitTimestamp
         if relay.needs_poll(parsed, conn.subscriptions):
             key = (cid, parsed.sobject)
             at, ids = dirty.get(key, (0, []))
@@ -165,8 +189,9 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
         if conn is not None and conn.gap:
             pending.extend(_gap_changes(conn, ports, report, failed))
     report.changes = len(pending)
-    fresh = _unseen(pending, ports, report, failed)
-    _publish_and_mark(fresh, ports, report, failed)
+    fresh = _unseen(pending, ports, report, failed, tally)
+    _publish_and_mark(fresh, ports, report, failed, tally)
+    _record_stats(tally, ports, report)
     _mark_dirty(dirty, ports, failed)
     _kick(dirty, ports, report, failed)
     report.failed = sorted(failed)
@@ -315,7 +340,7 @@ def _gap_fields(cid: str, sobject: str, subs: list[Subscription], ports: RelayPo
 
 
 def _unseen(
-    pending: list[_Pending], ports: RelayPorts, report: RelayReport, failed: set[str]
+    pending: list[_Pending], ports: RelayPorts, report: RelayReport, failed: set[str], tally: _Tally
 ) -> list[_Pending]:
     """The changes not relayed yet: neither in the relayed-seen set at that version or later, nor
     earlier in this batch."""
@@ -337,6 +362,7 @@ def _unseen(
             ident = (p.change.sobject, p.change.key, p.change.version)
             if marks.get(p.change.key, -1) >= p.change.version or ident in taken:
                 report.duplicates += 1
+                tally.duplicates[cid] += 1
                 continue
             taken.add(ident)
             out.append(p)
@@ -344,7 +370,7 @@ def _unseen(
 
 
 def _publish_and_mark(
-    pending: list[_Pending], ports: RelayPorts, report: RelayReport, failed: set[str]
+    pending: list[_Pending], ports: RelayPorts, report: RelayReport, failed: set[str], tally: _Tally
 ) -> None:
     if not pending:
         return
@@ -362,6 +388,7 @@ def _publish_and_mark(
         if any(event.id not in outcome.accepted for _, event in p.change.events):
             failed.add(p.message_id)  # re-sent on redelivery with the same ids
             continue
+        tally.published.append(p)
         slot = (p.connection.connection_id, p.change.sobject, bucket_of(p.change.version))
         marks.setdefault(slot, {})[p.change.key] = max(
             p.change.version, marks.get(slot, {}).get(p.change.key, -1)
@@ -377,3 +404,24 @@ def _publish_and_mark(
         except Exception:
             logger.exception("relayed-seen write failed", extra={"connection_id": cid})
             failed.update(owners[(cid, sobject, bucket)])
+
+
+def _record_stats(tally: _Tally, ports: RelayPorts, report: RelayReport) -> None:
+    """One write per connection of the batch: its changes published (lag = now - the header's
+    commit time), the trigger events, the duplicates skipped. Statistics: a failure is logged,
+    never retried (SQS would re-send changes already published)."""
+    if ports.stats is None or not (tally.published or tally.duplicates):
+        return
+    now_ms = int(ports.clock() * 1000)
+    batches: dict[str, BatchFigures] = {}
+    for p in sorted(tally.published, key=lambda p: tally.commits.get(p.message_id, 0)):
+        cid = p.connection.connection_id
+        batch = batches.setdefault(cid, BatchFigures(relayed_ms=now_ms))
+        batch.add(p.change.sobject, tally.commits.get(p.message_id, now_ms), len(p.change.events))
+    for cid, count in tally.duplicates.items():
+        batches.setdefault(cid, BatchFigures(relayed_ms=now_ms)).duplicates += count
+    for cid, batch in batches.items():
+        try:
+            report.stats_writes += ports.stats.record_batch(cid, batch)
+        except Exception:
+            logger.exception("relay figures not recorded", extra={"connection_id": cid})
