@@ -178,6 +178,19 @@ def test_poll_minutes_out_of_range_is_a_4xx_naming_the_field(
     assert relayed.emulator.api_calls() == calls
 
 
+def test_minutes_written_as_a_whole_float_are_the_integer_json_schema_allows(relayed: Relayed) -> None:
+    """The document says integer, and JSON Schema's integer admits 15.0: the API takes it (the
+    contract fuzzer sent 384.0 and got a 422 before)."""
+    answer = relayed.connections.call(
+        "PUT",
+        f"/connections/{CID}/realtime",
+        {"enabled": True, "objects": ["Account"], "poll_minutes": 15.0, "reconcile_minutes": 30.0},
+    )
+    assert answer.status == 200, answer.body
+    realtime = answer.json()["realtime"]
+    assert (realtime["poll_minutes"], realtime["reconcile_seconds"]) == (15, 1800)
+
+
 def test_equals_and_changed_to_on_an_untracked_field_both_arrive_when_the_relay_sent_the_equals(
     relayed: Relayed, scheduler: SchedulerEnv
 ) -> None:

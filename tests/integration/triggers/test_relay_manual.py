@@ -132,7 +132,7 @@ def test_a_hand_made_relay_that_cannot_be_bound_is_a_clear_4xx_naming_the_field(
     org, channel = source.rsplit("/", 2)[1:]
     cases = [
         ("aws.partner/salesforce.com/not-an-org", 422, "invalid_request", "manual.source"),
-        (source.replace(org, "00D000000000001AAA"), 422, "invalid_request", "manual.source"),
+        (source.replace(org, "00D000000000001AAA"), 409, "realtime_unavailable", "manual.source"),
         (source.replace(channel, "0YL000000000001AAA"), 409, "realtime_unavailable", "manual.source"),
     ]
     for bad, status, code, field in cases:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
 from sfconnector.models.realtime import (
     DEFAULT_RECONCILE_MINUTES,
@@ -45,6 +45,17 @@ MANUAL_SOURCE_PATTERN = (
     r"^aws\.partner/salesforce\.com/(?P<org>[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)"
     r"/(?P<channel>[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)$"
 )
+
+
+def _integral(value: object) -> object:
+    # JSON Schema's integer admits 15.0 (a number with no fraction), so the API does too; a
+    # string, a boolean or 15.5 still fails the strict integer check that follows.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeMinutes = Annotated[int, BeforeValidator(_integral)]
 
 
 class ManualRelay(BaseModel):
@@ -91,18 +102,21 @@ class RealtimeInput(BaseModel):
         "CDC allocation, and those CDC does not support, stay on polling (the answer says which and why).",
         examples=[["Account", "Lead", "Opportunity"]],
     )
-    reconcile_minutes: int = Field(
+    reconcile_minutes: WholeMinutes = Field(
         default=DEFAULT_RECONCILE_MINUTES,
         strict=True,
         ge=MIN_RECONCILE_MINUTES,
         le=MAX_RECONCILE_MINUTES,
         description="How often polling reconciles the relayed objects (delivers what the relay missed).",
     )
-    poll_minutes: int | None = Field(
+    poll_minutes: (
+        # The bounds before the coercion, or pydantic writes them as ge/le in the union's schema.
+        Annotated[
+            int, Field(strict=True, ge=MIN_POLL_MINUTES, le=MAX_POLL_MINUTES), BeforeValidator(_integral)
+        ]
+        | None
+    ) = Field(
         default=None,
-        strict=True,
-        ge=MIN_POLL_MINUTES,
-        le=MAX_POLL_MINUTES,
         description="How often the subscriptions the relay does not serve are polled (objects that stay "
         "on polling: CaseComment, beyond the CDC allocation, refused). Default: the connection's interval "
         "(no latency lost silently); equal to reconcile_minutes, a connection with such a trigger costs "

@@ -62,14 +62,16 @@ def hand_made_state(
     )
 
     source_org, channel_id = source_parts(manual.source)
-    if org_id is None or source_org[:15] != org_id[:15]:
-        raise InvalidRequestFieldError(
-            SOURCE_FIELD,
-            f"the source is org {source_org}'s; this connection's org is {org_id or 'unknown'}",
-        )
 
     def unavailable(message: str) -> RealtimeUnavailableError:
         return RealtimeUnavailableError(message, salesforce_code=None, steps=steps, fields=[SOURCE_FIELD])
+
+    if org_id is None or source_org[:15] != org_id[:15]:
+        # Well-formed, so a rule beyond the request's schema: the org cannot relay this source.
+        raise unavailable(
+            f"The source is org {source_org}'s; this connection's org is {org_id or 'unknown'}: "
+            "nothing was bound."
+        )
 
     channel = tooling.get(CHANNEL, channel_id)
     if channel is None:
