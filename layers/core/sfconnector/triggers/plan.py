@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.stores.cursors import ListViewState, StreamState, stream_sk
 from sfconnector.triggers import reconcile, streams
 from sfconnector.triggers.decide import Fire, Progress
+from sfconnector.triggers.ports import PollerSettings, PollReport
 from sfconnector.triggers.position import Position
 from sfconnector.triggers.reconcile import RelayMarks
 
 __all__ = [
+    "CycleContext",
     "Entry",
     "Plan",
     "StreamRun",
@@ -30,6 +32,20 @@ __all__ = [
     "progress_of",
     "reconciliation",
 ]
+
+
+@dataclass(frozen=True)
+class CycleContext:
+    """What every stream's variants share in one cycle."""
+
+    connection_id: str
+    user_id: str | None
+    org_id: str | None
+    now: float
+    settings: PollerSettings
+    report: PollReport
+    describes: dict[str, dict[str, Any]]
+    """The sObjects' describes read this cycle (their field lists are stored with the stream)."""
 
 
 @dataclass
@@ -79,6 +95,8 @@ class Entry:
     record_id: str
     row: dict[str, Any]
     events: tuple[Fire, ...]
+    rank: ClassVar[int] = 1
+    """Published after the row's own changes."""
 
 
 @dataclass
