@@ -146,14 +146,16 @@ def _state(seen: dict[str, int]) -> StreamState:
     return StreamState(sobject="Opportunity", cursor=CURSOR, prev_cursor=CURSOR - 60, seen=dict(seen))
 
 
-def _seen(draw: st.DrawFn, rows: Sequence[dict[str, Any]], subs: Sequence[Subscription]) -> dict[str, int]:
+def _seen(
+    data: st.DataObject, rows: Sequence[dict[str, Any]], subs: Sequence[Subscription]
+) -> dict[str, int]:
     """Some of the page's changes already seen (an earlier, overlapping window)."""
     seen: dict[str, int] = {}
     for row in rows:
         for stream in {streams.stream_of(s) for s in subs}:
             assert stream is not None
             for change in streams.row_changes(row, stream):
-                if draw(st.sampled_from(["unseen", "unseen", "seen"])) == "seen":
+                if data.draw(st.sampled_from(["unseen", "unseen", "seen"]), label="seen") == "seen":
                     seen[change.key] = change.version
     return seen
 
@@ -173,7 +175,7 @@ def test_record_rows_split_at_any_row_fire_the_same_events_and_leave_the_same_st
     data: st.DataObject,
 ) -> None:
     rows = data.draw(_rows("006"), label="rows")
-    seen = _seen(data.draw, rows, ROW_SUBS)
+    seen = _seen(data, rows, ROW_SUBS)
     k = data.draw(st.integers(0, len(rows)), label="split")
     upper = _upper(rows)
 
@@ -197,7 +199,7 @@ def test_the_field_snapshot_split_at_any_row_fires_the_same_events_and_holds_the
     data: st.DataObject,
 ) -> None:
     rows = data.draw(_rows("006"), label="rows")
-    seen = _seen(data.draw, rows, SNAPSHOT_SUBS)
+    seen = _seen(data, rows, SNAPSHOT_SUBS)
     snapshot: Buckets = {"leadsource": {}}
     for row in rows:
         if data.draw(st.booleans(), label="in the snapshot"):
@@ -234,8 +236,8 @@ def test_the_field_snapshot_split_at_any_row_fires_the_same_events_and_holds_the
     for candidate in decider.candidates:
         rid = candidate.row["Id"][:15]
         if candidate.key == streams.seen_key(rid, matched):
-            held = after_whole.buckets["leadsource"][snapshot_bucket(rid)][rid]
-            assert snapshot_parts(held)[0] == streams.value_hash(candidate.row["LeadSource"])
+            entry = after_whole.buckets["leadsource"][snapshot_bucket(rid)][rid]
+            assert snapshot_parts(entry)[0] == streams.value_hash(candidate.row["LeadSource"])
 
 
 def _view(members: set[str], run: StreamRun, inside: Sequence[dict[str, Any]]) -> ViewRun:

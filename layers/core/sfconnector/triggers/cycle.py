@@ -8,7 +8,6 @@ end, settle and commit what the cycle did (this module knows no variant by name)
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from sfconnector.models.subscriptions import Subscription
 from sfconnector.stores.cursors import LeaseLostError
 from sfconnector.stores.outbox import OutboxStore
 from sfconnector.stores.relayed import RelayedSeen
+from sfconnector.triggers.budget import budget_reason, over_budget, record_polling
 from sfconnector.triggers.fetch import Bounds, Fetcher, share_used
 from sfconnector.triggers.plan import CycleContext, Plan, plan_cycle
 from sfconnector.triggers.ports import PollerPorts, PollerSettings, PollReport
@@ -26,37 +26,13 @@ from sfconnector.triggers.variants import Track, tracks
 if TYPE_CHECKING:
     from sfconnector.stores.connections import ConnectionRecord
 
-__all__ = ["Cycle", "record_polling"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["Cycle"]
 
 _DEFAULT_PAGE_ROWS = 2000
 """Rows of a query page when ``POLL_QUERY_BATCH_SIZE`` is not set (Salesforce's default)."""
 
 _PUBLISH_CHUNK = 100
 """Messages per publish step (ten PublishBatch requests): the time is checked between steps."""
-
-
-def record_polling(
-    ports: PollerPorts, connection: ConnectionRecord, state: str, reason: str | None, *, force: bool = False
-) -> int:
-    """Report the polling state on the connection when it changed (one UpdateItem then);
-    ``force``: also when only its time moved (a budget probe, whose time paces the next one)."""
-    current = connection.polling
-    if not force and current is not None and current.state == state and current.reason == reason:
-        return 0
-    if current is None and state == "polling":
-        return 0
-    try:
-        ports.connections.update(
-            connection.connection_id, polling={"state": state, "reason": reason, "at": int(ports.clock())}
-        )
-    except Exception as exc:  # the report is a convenience: never fail a cycle on it
-        logger.warning(
-            "could not record the polling state of %s (%s)", connection.connection_id, type(exc).__name__
-        )
-        return 0
-    return 1
 
 
 class Cycle:
@@ -95,34 +71,16 @@ class Cycle:
             connection, ports.publisher, outbox, settings=settings, report=self.report, now=self.now
         )
 
-    def _over_budget(self) -> bool:
-        """The budget guard, before any call. The usage last seen may be stale (a skipped cycle
-        sends no call, and the allowance is a rolling 24 hours): at most once per
-        ``budget_probe_seconds`` while it stays high (the time of the last probe is the
-        connection's ``polling.at``), the cycle goes ahead as a probe: its first Composite, which
-        it sends anyway, brings a fresh Sforce-Limit-Info, and the guard after each call stops
-        the cycle there if the usage is still high. No ``GET /limits``: that would be one more
-        counted call."""
-        share = share_used(self.connection, self.client)
-        if share is None or share < self.settings.budget_share:
-            return False
-        polling = self.connection.polling
-        probed_at = polling.at if polling is not None and polling.state == "skipped_budget" else None
-        if probed_at is not None and int(self.now) - probed_at < self.settings.budget_probe_seconds:
-            return True  # probed recently: no call until the next probe is due
-        self.probe = True
-        return False
-
-    def _budget_reason(self) -> str:
-        share = share_used(self.connection, self.client) or 1.0
-        return f"daily API usage {share:.0%} is above the polling budget {self.settings.budget_share:.0%}"
-
     def run(self) -> PollReport:
         self.sender.resend_outbox()
-        if self._over_budget():
+        skipped, self.probe = over_budget(self.connection, self.client, self.settings, self.now)
+        if skipped:
             self.report.outcome, self.report.reason = "skipped", "api_budget"
             self.report.dynamodb_writes += record_polling(
-                self.ports, self.connection, "skipped_budget", self._budget_reason()
+                self.ports,
+                self.connection,
+                "skipped_budget",
+                budget_reason(self.client, self.connection, self.settings),
             )
             return self.report
         stored, views = self.ports.cursors.load_all(self.cid)
@@ -261,7 +219,11 @@ class Cycle:
             # probe is due budget_probe_seconds from now.
             self.report.reason, self.report.error = "api_budget", None
             self.report.dynamodb_writes += record_polling(
-                self.ports, self.connection, "skipped_budget", self._budget_reason(), force=True
+                self.ports,
+                self.connection,
+                "skipped_budget",
+                budget_reason(self.client, self.connection, self.settings),
+                force=True,
             )
             return
         state_name = "polling" if self.report.error is None else "error"

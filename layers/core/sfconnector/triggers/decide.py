@@ -246,7 +246,8 @@ class Variant(Protocol):
         ...
 
     def commit(self, store: CursorStore, owner: str | None, *, final: bool) -> int:
-        """Write the settled state (conditional on the lease ``owner``); returns the writes."""
+        """Write the settled state (the items a crash must not leave half-moved are conditional
+        on the lease ``owner``); returns the writes."""
         ...
 
     def cut(self, keep: int) -> None:

@@ -4,7 +4,9 @@ subscriptions in, the cycle's :class:`Plan` out.
 One shared stream per sObject serves every subscription on it; a subscription whose start lies
 before the shared cursor first reads its own catch-up stream; the entered-list-view
 subscriptions on one list view form a group riding with their sObject's shared stream. The
-runs are the cycle's working records: the fetch fills their rows, the decision core reads them.
+runs are the cycle's working records: the fetch fills their rows (the page), the stream's
+variants (``variants.py``) decide them. In the flow: **plan** -> fetch -> decide -> publish ->
+settle -> commit.
 """
 
 from __future__ import annotations
@@ -65,11 +67,6 @@ class StreamRun:
     """The stored item as loaded ({} for a stream not stored yet)."""
     merged: bool = False
     """A catch-up stream whose subscription joined the shared stream this cycle."""
-    snapshots: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
-    """Field matched without History: per watched field (lower case), the snapshot buckets
-    loaded this cycle (``{bucket: {15-char id: value hash}}``)."""
-    dirty: dict[str, set[str]] = field(default_factory=dict)
-    """The buckets of each field whose entries changed (written before the stream's item)."""
     held: dict[str, str] = field(default_factory=dict)
     """Subscriptions held out of the query (they name a field Salesforce no longer has) -> why."""
     retries: int = 0
