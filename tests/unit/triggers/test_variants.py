@@ -277,3 +277,53 @@ def test_list_view_membership_split_at_any_row_fires_the_same_entries_and_keeps_
     assert split_members == whole_members
     # Membership means what the list view holds: every row read in it is a member after.
     assert {r["Id"][:15] for r in inside} <= whole_members
+
+
+@settings(max_examples=80)
+@given(data=st.data())
+def test_a_checkpoint_settles_what_the_cycle_would_had_it_stopped_at_that_row(data: st.DataObject) -> None:
+    """A checkpoint after ``k`` rows (every variant settling a copy) and a cycle cut at ``k`` (out
+    of time) then settled at its end leave every variant in the same next state: the record rows
+    (the stream item), the field snapshot (its buckets) and list view membership (its members)."""
+    rows = data.draw(_rows("006"), label="rows")
+    subs = [*ROW_SUBS, *SNAPSHOT_SUBS, *VIEW_SUBS]
+    seen = _seen(data, rows, subs)
+    inside = [r for r in rows if not r["IsDeleted"] and data.draw(st.booleans(), label="in the list view")]
+    members = {r["Id"][:15] for r in rows if data.draw(st.booleans(), label="member before")}
+    k = data.draw(st.integers(0, len(rows)), label="stopped after")
+    upper = _upper(rows)
+
+    def track() -> Track:
+        run = _run(_state(seen), subs, rows, upper, done=True)
+        context = _context()
+        snapshot = SnapshotVariant(run, context)
+        snapshot.buckets = {"leadsource": {}}
+        variants: list[Variant] = [
+            MembershipVariant(_view(members, run, inside), context),
+            snapshot,
+            RowsVariant(run, context, snapshot=snapshot.lookup, relayed=None, reconciled=False),
+        ]
+        out = Track(run, variants)
+        for variant in variants:
+            out.decided += variant.decide()
+        return out
+
+    checkpointed, cut = track(), track()
+    sent = {event.id for unit in checkpointed.units if unit.index < k for _sub, event in unit.events}
+    checkpointed.settle(k, sent, final=False)
+    cut.cut(k)
+    cut.settle(len(cut.run.rows), sent, final=True)
+
+    view_a, snap_a, rows_a = checkpointed.variants
+    view_b, snap_b, rows_b = cut.variants
+    assert isinstance(view_a, MembershipVariant)
+    assert isinstance(view_b, MembershipVariant)
+    assert view_a.next.state.members == view_b.next.state.members
+    assert view_a.next.held == view_b.next.held
+    assert isinstance(snap_a, SnapshotVariant)
+    assert isinstance(snap_b, SnapshotVariant)
+    assert snap_a.next == snap_b.next
+    assert isinstance(rows_a, RowsVariant)
+    assert isinstance(rows_b, RowsVariant)
+    assert rows_a.next.to_item("conn-variants") == rows_b.next.to_item("conn-variants")
+    assert checkpointed.run.state.to_item("conn-variants") == _state(seen).to_item("conn-variants")
