@@ -177,11 +177,12 @@ class Cycle:
                         rep.merged = True
 
     def _finish(self) -> None:
-        view_errors = {
-            sub.subscription_id: f"{view.label}: {view.error}"[:500]
-            for view in self.plan.views
-            if view.error is not None
-            for sub in view.subs
+        # The subscriptions a variant could not serve this cycle (a list view group's error).
+        variant_errors = {
+            sid: message[:500]
+            for track in self.tracks
+            for variant in track.variants
+            for sid, message in variant.errors().items()
         }
         for run in self.plan.runs:
             if run.merged:
@@ -200,7 +201,7 @@ class Cycle:
                 message = (
                     f"{run.label}: {run.error}"[:500]
                     if run.error is not None
-                    else view_errors.get(sub.subscription_id)
+                    else variant_errors.get(sub.subscription_id)
                 )
                 if message is not None and message != sub.last_error:  # written once, not every cycle
                     self.ports.subscriptions.record_error(self.cid, sub.subscription_id, message)

@@ -253,3 +253,8 @@ class Variant(Protocol):
     def cut(self, keep: int) -> None:
         """The stream processes only its first ``keep`` rows this cycle: forget the rest."""
         ...
+
+    def errors(self) -> Mapping[str, str]:
+        """Subscription id -> why this variant could not serve it this cycle (its
+        ``last_error``; the stream's own failure takes precedence)."""
+        ...

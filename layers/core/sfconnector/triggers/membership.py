@@ -162,6 +162,12 @@ class MembershipVariant:
             view = self.view
             view.state, view.error = self.next.state, view.error or self.next.error
 
+    def errors(self) -> dict[str, str]:
+        view = self.view
+        if view.error is None:
+            return {}
+        return {sub.subscription_id: f"{view.label}: {view.error}" for sub in view.subs}
+
     def commit(self, store: CursorStore, owner: str | None, *, final: bool) -> int:
         """Before the stream's item, as the snapshots: a cycle killed between them re-decides
         its entries (same ids) instead of moving past them undecided. At the cycle's end only a

@@ -122,6 +122,9 @@ class RowsVariant:
         )  # fmt: skip
         context.report.records_seen += len(run.rows)
 
+    def errors(self) -> dict[str, str]:
+        return {}  # its failures are the stream's own (``run.error``)
+
     def commit(self, store: CursorStore, owner: str | None, *, final: bool) -> int:
         run, state, cid = self.run, self.next, self.context.connection_id
         state.updated_at = int(self.context.now)

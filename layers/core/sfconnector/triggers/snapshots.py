@@ -123,6 +123,9 @@ class SnapshotVariant:
                 self.buckets[name].update(buckets)
                 self.dirty.setdefault(name, set()).update(buckets)
 
+    def errors(self) -> dict[str, str]:
+        return {}  # its failures are the stream's own (``run.error``)
+
     def commit(self, store: CursorStore, owner: str | None, *, final: bool) -> int:
         """Snapshots before the stream's item: a crash between the two leaves a change unseen
         whose snapshot already holds its value (re-read, it fires nothing: its event was
