@@ -1,11 +1,17 @@
 """The trigger engine's decision core (pure, no I/O): a stream's progress and a fetched page of
-rows in, the events to publish and the next progress out.
+rows in, the events to publish and the next progress out. In the flow: plan -> fetch -> **decide**
+-> publish -> settle -> commit.
 
 :func:`decide` turns rows into :class:`Candidate` changes (each with the events it fires);
 :func:`settle` takes what SNS accepted (or the outbox kept) and returns the next
-:class:`Progress`. The poll cycle (``triggers/cycle.py``) only fetches, publishes and commits
-around them; a second row source (Salesforce change events relayed in real time) can drive the
-same two functions with rows it synthesises.
+:class:`Progress`. A second row source (Salesforce change events relayed in real time) can drive
+the same two functions with rows it synthesises.
+
+A stream's page is decided by its **variants** (:class:`Variant`, built by ``variants.py``), each
+with the same shape: its state and the page -> units (a row index and its events) and, given what
+SNS accepted (:class:`Settlement`), its next state. The record rows (``rows.py``, around the two
+functions here), list view membership (``membership.py``) and the field snapshot
+(``snapshots.py``) are the three; the poll cycle (``cycle.py``) runs them all the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from sfconnector.catalog import REPLICATION_KEY, ChangeEvent, Stream
 from sfconnector.models.subscriptions import Subscription
@@ -21,7 +27,22 @@ from sfconnector.models.trigger_events import TriggerEvent
 from sfconnector.triggers import relay, streams
 from sfconnector.triggers.position import Position
 
-__all__ = ["Candidate", "Fire", "Progress", "SnapshotLookup", "decide", "row_key", "settle", "unseen"]
+if TYPE_CHECKING:
+    from sfconnector.stores.cursors import CursorStore
+
+__all__ = [
+    "Candidate",
+    "Fire",
+    "Progress",
+    "Settlement",
+    "SnapshotLookup",
+    "Unit",
+    "Variant",
+    "decide",
+    "row_key",
+    "settle",
+    "unseen",
+]
 
 Fire = tuple[Subscription, TriggerEvent]
 """One event for one subscription."""
@@ -44,6 +65,8 @@ class Candidate:
     """The row's position in the page (the stream stops between rows, never inside one)."""
     row: Mapping[str, Any]
     events: tuple[Fire, ...]
+    rank: ClassVar[int] = 0
+    """A row's own changes publish before what other variants decided about it."""
 
     @property
     def stamp(self) -> int | None:
@@ -163,3 +186,76 @@ def settle(
     floor = position.horizon(lookback)  # what the next window may re-read
     kept = {k: v for k, v in seen.items() if v >= floor or k in pending}
     return Progress(position, kept, pending), settled
+
+
+class Unit(Protocol):
+    """What a variant decided about one row of the page: the events it fires (possibly none).
+    ``rank`` orders units of one row across variants (the publish order, not a priority)."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def events(self) -> tuple[Fire, ...]: ...
+
+    @property
+    def rank(self) -> int: ...
+
+
+@dataclass
+class Settlement:
+    """What one stream settles had it stopped after its first ``keep`` rows, all of whose events
+    went out (``accepted``: SNS took them, or the outbox keeps them). Its variants settle in
+    order and pass on what the later ones need."""
+
+    keep: int
+    accepted: set[str]
+    decided: Sequence[Unit]
+    """Every unit the stream's variants decided, in their order (those before ``keep`` count)."""
+    held: list[int] = dataclasses.field(default_factory=list)
+    """Stamps of rows whose decision is not out yet (a list view entry not accepted): the
+    stream's position stays before them."""
+
+    @property
+    def settled(self) -> list[Candidate]:
+        """The row changes before ``keep`` whose events all went out: what the field snapshot
+        may take the values of."""
+        return [
+            unit for unit in self.decided
+            if isinstance(unit, Candidate) and unit.index < self.keep
+            and all(event.id in self.accepted for _sub, event in unit.events)
+        ]  # fmt: skip
+
+
+class Variant(Protocol):
+    """One part of a stream's decision over the same page (module doc). The cycle calls, for each
+    variant in its stream's order: :meth:`load` then :meth:`decide`; while publishing,
+    :meth:`settle` and :meth:`commit` (``final=False``) at each checkpoint, :meth:`cut` when the
+    stream stops part-way; at the cycle's end :meth:`settle` and :meth:`commit` (``final=True``)."""
+
+    def load(self, store: CursorStore) -> int:
+        """Read what :meth:`decide` needs beyond the page (thin I/O); returns the read requests."""
+        ...
+
+    def decide(self) -> Sequence[Unit]:
+        """The page's units (pure; may narrow the page the later variants see)."""
+        ...
+
+    def settle(self, settlement: Settlement, *, final: bool) -> None:
+        """The next state given ``settlement`` (pure): a copy for a checkpoint, the live state
+        at the cycle's end."""
+        ...
+
+    def commit(self, store: CursorStore, owner: str | None, *, final: bool) -> int:
+        """Write the settled state (the items a crash must not leave half-moved are conditional
+        on the lease ``owner``); returns the writes."""
+        ...
+
+    def cut(self, keep: int) -> None:
+        """The stream processes only its first ``keep`` rows this cycle: forget the rest."""
+        ...
+
+    def errors(self) -> Mapping[str, str]:
+        """Subscription id -> why this variant could not serve it this cycle (its
+        ``last_error``; the stream's own failure takes precedence)."""
+        ...

@@ -1,5 +1,8 @@
-"""Entered list view, decided (pure, no I/O): which rows of a stream's window entered a list view
-group, which left, and the membership to record once the entries' events went out.
+"""The list view membership variant of a stream (flow: plan -> fetch -> **decide** -> publish ->
+**settle** -> **commit**): entered list view. Its state is a list view group's members (its item,
+``CURSOR#<sObject>#LISTVIEW#<id>``), its units the rows of the window that entered the list view
+(they fire), its next state the membership once the entries' events went out, written before the
+stream's item. The decisions are pure; the variant's ``commit`` is its thin I/O.
 
 The group's query (the list view's own SOQL restricted to the stream's window) and the stream's
 rows of the same window are read side by side: a row in the list view's results and not a member
@@ -9,15 +12,20 @@ left (no event; entering again fires again, with a new id).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sfconnector.catalog import REPLICATION_KEY
 from sfconnector.stores.cursors import MEMBER_BYTES, ListViewState
 from sfconnector.triggers import streams
-from sfconnector.triggers.decide import row_key
-from sfconnector.triggers.plan import Entry, ViewRun
+from sfconnector.triggers.decide import Settlement, Unit, row_key
+from sfconnector.triggers.plan import CycleContext, Entry, ViewRun
 
-__all__ = ["MEMBERS_MAX_BYTES", "Membership", "decide_entries", "record_membership"]
+if TYPE_CHECKING:
+    from sfconnector.stores.cursors import CursorStore
+
+__all__ = ["MEMBERS_MAX_BYTES", "Membership", "MembershipVariant", "decide_entries", "record_membership"]
 
 MEMBERS_MAX_BYTES = 380_000
 """A list view group's members in one item (DynamoDB's 400 KB, less the query and keys)."""
@@ -120,3 +128,65 @@ def record_membership(view: ViewRun, accepted: set[str], keep: int | None = None
     if len(state.members) * MEMBER_BYTES > MEMBERS_MAX_BYTES:
         error = f"the list view has more than {MEMBERS_MAX_BYTES // MEMBER_BYTES} members"
     return Membership(state, held, error)
+
+
+class MembershipVariant:
+    """One list view group riding on its sObject's shared stream. First of the stream's variants:
+    rows past the list view's last answered row are undecided, so it narrows the page."""
+
+    def __init__(self, view: ViewRun, context: CycleContext) -> None:
+        self.view, self.context = view, context
+        self.next = Membership(view.state, [])
+
+    def load(self, store: CursorStore) -> int:
+        return 0
+
+    def decide(self) -> Sequence[Unit]:
+        decide_entries(self.view, user_id=self.context.user_id, org_id=self.context.org_id)
+        return self.view.entries
+
+    def cut(self, keep: int) -> None:
+        """Forget what was decided about the rows after ``keep`` (the stream's page is cut after
+        every variant did)."""
+        view = self.view
+        gone = {str(row.get("Id") or "")[:15] for row in view.run.rows[keep:]}
+        view.entries = [e for e in view.entries if e.index < keep]
+        view.exits -= gone
+        if view.baseline:
+            view.done = False  # a baseline is recorded whole or not at all
+
+    def settle(self, settlement: Settlement, *, final: bool) -> None:
+        self.next = record_membership(self.view, settlement.accepted, settlement.keep)
+        settlement.held.extend(self.next.held)
+        if final:
+            view = self.view
+            view.state, view.error = self.next.state, view.error or self.next.error
+
+    def errors(self) -> dict[str, str]:
+        view = self.view
+        if view.error is None:
+            return {}
+        return {sub.subscription_id: f"{view.label}: {view.error}" for sub in view.subs}
+
+    def commit(self, store: CursorStore, owner: str | None, *, final: bool) -> int:
+        """Before the stream's item, as the snapshots: a cycle killed between them re-decides
+        its entries (same ids) instead of moving past them undecided. At the cycle's end only a
+        changed membership is written (its time alone is no change)."""
+        view, state = self.view, self.next.state
+        state.updated_at = int(self.context.now)
+        item = state.to_item(self.context.connection_id)
+        if final:
+            if view.error is not None and len(state.members) * MEMBER_BYTES > MEMBERS_MAX_BYTES:
+                return 0  # too big to store: the group reports its error instead
+            if _timeless(item) == _timeless(view.original):
+                return 0
+        elif item == view.original:
+            return 0
+        store.save(self.context.connection_id, state, lease_owner=owner)
+        if not final:
+            view.original = item
+        return 1
+
+
+def _timeless(item: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in item.items() if k != "updated_at"}

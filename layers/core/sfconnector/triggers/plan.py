@@ -4,23 +4,27 @@ subscriptions in, the cycle's :class:`Plan` out.
 One shared stream per sObject serves every subscription on it; a subscription whose start lies
 before the shared cursor first reads its own catch-up stream; the entered-list-view
 subscriptions on one list view form a group riding with their sObject's shared stream. The
-runs are the cycle's working records: the fetch fills their rows, the decision core reads them.
+runs are the cycle's working records: the fetch fills their rows (the page), the stream's
+variants (``variants.py``) decide them. In the flow: **plan** -> fetch -> decide -> publish ->
+settle -> commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.stores.cursors import ListViewState, StreamState, stream_sk
 from sfconnector.triggers import reconcile, relay, streams
 from sfconnector.triggers.decide import Fire, Progress
+from sfconnector.triggers.ports import PollerSettings, PollReport
 from sfconnector.triggers.position import Position
 from sfconnector.triggers.reconcile import RelayMarks
 
 __all__ = [
+    "CycleContext",
     "Entry",
     "Plan",
     "StreamRun",
@@ -30,6 +34,20 @@ __all__ = [
     "progress_of",
     "reconciliation",
 ]
+
+
+@dataclass(frozen=True)
+class CycleContext:
+    """What every stream's variants share in one cycle."""
+
+    connection_id: str
+    user_id: str | None
+    org_id: str | None
+    now: float
+    settings: PollerSettings
+    report: PollReport
+    describes: dict[str, dict[str, Any]]
+    """The sObjects' describes read this cycle (their field lists are stored with the stream)."""
 
 
 @dataclass
@@ -49,11 +67,6 @@ class StreamRun:
     """The stored item as loaded ({} for a stream not stored yet)."""
     merged: bool = False
     """A catch-up stream whose subscription joined the shared stream this cycle."""
-    snapshots: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
-    """Field matched without History: per watched field (lower case), the snapshot buckets
-    loaded this cycle (``{bucket: {15-char id: value hash}}``)."""
-    dirty: dict[str, set[str]] = field(default_factory=dict)
-    """The buckets of each field whose entries changed (written before the stream's item)."""
     held: dict[str, str] = field(default_factory=dict)
     """Subscriptions held out of the query (they name a field Salesforce no longer has) -> why."""
     retries: int = 0
@@ -79,6 +92,8 @@ class Entry:
     record_id: str
     row: dict[str, Any]
     events: tuple[Fire, ...]
+    rank: ClassVar[int] = 1
+    """Published after the row's own changes."""
 
 
 @dataclass

@@ -9,11 +9,14 @@ The cycle, one module per step (each pure module decides, the shells do the I/O)
   subrequests, within the cycle's bounds (calls, API budget, rows, bytes, time).
 * ``decide.py`` and ``position.py`` (pure): a stream's progress (its :class:`Position`, keyset +
   horizon, and its seen-set) and a page of rows -> the changes it still owes, with their events;
-  then, given what went out, the next progress. ``membership.py`` (pure): list view entries and
-  exits.
-* ``cycle.py`` (I/O): re-send the outbox, publish (the time checked before every step; what SNS
-  refuses goes to the outbox, same ids), and commit per page, conditional on the lease: a crash
-  or Lambda's timeout re-sends at most the page in flight, with the same ids; nothing is lost.
+  then, given what went out, the next progress; the ``Variant`` interface.
+* ``variants.py``: a stream's variants, each deciding the same page the same way: list view
+  membership (``membership.py``), the field snapshot (``snapshots.py``), the record rows
+  (``rows.py``).
+* ``cycle.py`` (I/O): re-send the outbox, one loop over the streams' variants: decide, publish
+  (the time checked before every step; what SNS refuses goes to the outbox, same ids), settle and
+  commit per page, conditional on the lease: a crash or Lambda's timeout re-sends at most the
+  page in flight, with the same ids; nothing is lost. ``reconciling.py``: relayed objects.
 
 This module skips a cycle without calling Salesforce when the connection is not ``connected``,
 has no active subscription or another run holds its lease, and runs :class:`Cycle` otherwise.
