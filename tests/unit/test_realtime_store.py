@@ -94,18 +94,24 @@ def test_input_checks_and_names() -> None:
     assert base[0].isalpha()
 
 
-def test_a_prompt_poll_is_claimed_once_for_the_changes_it_covers(aws: AwsEnv) -> None:
-    """``RelayedSeen.claim_kick``: a pending poll at or after a change's need covers it; a later
-    need claims again; a release undoes only the claim it names."""
-    from sfconnector.stores.relayed import RelayedSeen
+def test_a_prompt_poll_claim_replaces_only_the_claim_it_was_decided_from(aws: AwsEnv) -> None:
+    """``RelayedSeen.claim_kick``: a conditional write on the claim read (two relays deciding from
+    the same claim make one poll); per connection; a release restores the replaced claim only
+    while its own claim is still there."""
+    from sfconnector.stores.relayed import KickClaim, RelayedSeen
 
     seen = RelayedSeen(lambda: boto3.client("dynamodb", region_name=aws.region), aws.table_name)
-    assert seen.claim_kick("c1", at=1_000_020, needed=1_000_000)
-    assert not seen.claim_kick("c1", at=1_000_030, needed=1_000_010)  # covered by the pending one
-    assert not seen.claim_kick("c1", at=1_000_050, needed=1_000_020)
-    assert seen.claim_kick("c2", at=1_000_020, needed=1_000_000)  # per connection
-    assert seen.claim_kick("c1", at=1_000_050, needed=1_000_021)  # past its window: a new one
-    seen.release_kick("c1", 1_000_020)  # not the pending claim: kept
-    assert not seen.claim_kick("c1", at=1_000_060, needed=1_000_040)
-    seen.release_kick("c1", 1_000_050)
-    assert seen.claim_kick("c1", at=1_000_060, needed=1_000_040)
+    first, second = KickClaim(at=1_000_020, seq=0), KickClaim(at=1_000_140, seq=1)
+    assert seen.kick("c1") is None
+    assert seen.claim_kick("c1", None, first)
+    assert not seen.claim_kick("c1", None, KickClaim(at=1_000_050, seq=0))  # decided from no claim: stale
+    assert seen.kick("c1") == first
+    assert seen.claim_kick("c2", None, first)  # per connection
+    assert seen.claim_kick("c1", first, second)
+    assert not seen.claim_kick("c1", first, KickClaim(at=1_000_170, seq=1))  # a concurrent relay lost
+    seen.release_kick("c1", KickClaim(at=1_000_170, seq=1), first)  # not the stored claim: kept
+    assert seen.kick("c1") == second
+    seen.release_kick("c1", second, first)
+    assert seen.kick("c1") == first
+    seen.release_kick("c1", first, None)
+    assert seen.kick("c1") is None

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from sfconnector.stores.relayed import RelayedSeen
 from sfconnector.stores.schedules import PollSchedules
-from sfconnector.triggers.relaying import KICK_SLOT_SECONDS
+from sfconnector.triggers.prompting import KICK_SLOT_SECONDS
 
 from tests.fixtures.actions import seed_connection
 from tests.fixtures.aws import AwsEnv, SchedulerEnv

@@ -47,6 +47,11 @@ MIN_POLL_MINUTES = 1
 MAX_POLL_MINUTES = 1440
 """``poll_minutes``: the schedule of what the relay does not serve (the connection's interval's
 bounds: EventBridge Scheduler's rate and a day)."""
+DEFAULT_PROMPT_MINUTES = 2
+MIN_PROMPT_MINUTES = 1
+MAX_PROMPT_MINUTES = 60
+"""``prompt_minutes``: the least time between two prompt polls of a connection (docs/realtime.md,
+"Prompt polls"): it bounds their calls on a busy org; past an hour the reconciliation serves."""
 MAX_REALTIME_OBJECTS = 50
 """More objects than any org's CDC allocation (5 by default, an add-on raises it): the rest would
 stay on polling anyway."""
@@ -142,6 +147,12 @@ class RealtimeState(BaseModel):
         default=None,
         description="The schedule of the subscriptions the relay does not serve (objects on polling: "
         "CaseComment, beyond the allocation, refused); null: the connection's interval.",
+    )
+    prompt_minutes: int = Field(
+        default=DEFAULT_PROMPT_MINUTES,
+        description="The least time between two prompt polls (entered list views and field matched "
+        "triggers of relayed objects): a change waits for the first 30-second slot this long after the "
+        "previous prompt poll.",
     )
     updated_at: datetime = Field(default_factory=_now)
     managed: bool = Field(

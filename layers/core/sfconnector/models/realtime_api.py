@@ -12,11 +12,14 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
 from sfconnector.models.realtime import (
+    DEFAULT_PROMPT_MINUTES,
     DEFAULT_RECONCILE_MINUTES,
     MAX_POLL_MINUTES,
+    MAX_PROMPT_MINUTES,
     MAX_REALTIME_OBJECTS,
     MAX_RECONCILE_MINUTES,
     MIN_POLL_MINUTES,
+    MIN_PROMPT_MINUTES,
     MIN_RECONCILE_MINUTES,
     RealtimeState,
     SObjectName,
@@ -121,6 +124,15 @@ class RealtimeInput(BaseModel):
         "on polling: CaseComment, beyond the CDC allocation, refused). Default: the connection's interval "
         "(no latency lost silently); equal to reconcile_minutes, a connection with such a trigger costs "
         'about as little as one without (docs/realtime.md, "What stays on polling").',
+    )
+    prompt_minutes: WholeMinutes = Field(
+        default=DEFAULT_PROMPT_MINUTES,
+        strict=True,
+        ge=MIN_PROMPT_MINUTES,
+        le=MAX_PROMPT_MINUTES,
+        description="The least time between two prompt polls of the connection (the polls a relayed change "
+        "asks for when only a poll can judge it: entered list views, field matched): more minutes, fewer "
+        'Salesforce calls on a busy org, later events (docs/realtime.md, "Prompt polls").',
     )
     manual: ManualRelay | None = Field(
         default=None,

@@ -15,8 +15,9 @@ deleting a connection deletes them and the reconciliation poll reads them beside
   change of the object for a connection with an entered-list-view trigger on it: the poller reads
   that list view when a change came after its last window (membership is not in change events).
 
-``sk = KICK``: ``at`` (epoch seconds), the prompt poll the relay last asked for (a one-time
-schedule, ``PollSchedules.kick``): a change that poll's window covers asks for no other.
+``sk = KICK``: ``at`` (epoch seconds) and ``seq``, the prompt poll the relay last claimed (a
+one-time schedule, ``PollSchedules.kick``) and its number: a change that poll's window covers asks
+for no other; the next one keeps ``prompt_minutes`` from it (``triggers.prompting.next_kick``).
 
 The buckets' sort keys compare as strings: equal-length decimal buckets (7 digits until 2065) sort
 as numbers and before ``dirty``/``reconcile``, so :meth:`RelayedSeen.window` reads an sObject's
@@ -26,6 +27,7 @@ buckets from a window's start and both markers in one Query.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -38,6 +40,7 @@ __all__ = [
     "BUCKET_SECONDS",
     "RELAYED_PREFIX",
     "RETENTION_SECONDS",
+    "KickClaim",
     "RelayedSeen",
     "bucket_of",
     "relayed_sk",
@@ -51,6 +54,15 @@ _DIRTY = "dirty"
 _KICK = "KICK"
 _BATCH_GET = 100
 _MARKS_PER_UPDATE = 100
+
+
+@dataclass(frozen=True)
+class KickClaim:
+    """A connection's last claimed prompt poll: its time (epoch seconds) and its number (claims
+    so far - 1: the ring index of its schedule name, ``triggers.prompting.kick_index``)."""
+
+    at: int
+    seq: int
 
 
 def bucket_of(version: int) -> int:
@@ -197,37 +209,50 @@ class RelayedSeen(DynamoStore):
             if not _is_conditional_failure(exc):
                 raise
 
-    def claim_kick(self, connection_id: str, at: int, needed: int) -> bool:
-        """Record a prompt poll at ``at`` unless one at ``needed`` or later is pending (one
-        conditional UpdateItem). True: the caller schedules it."""
+    def kick(self, connection_id: str) -> KickClaim | None:
+        """The connection's last prompt poll claim (None: never one), read consistently."""
+        item = self.client.get_item(
+            TableName=self.table_name,
+            Key=_wire({"pk": self._pk(connection_id), "sk": _KICK}),
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        got = _unwire(item)
+        return KickClaim(at=int(got["at"]), seq=int(got.get("seq", 0)))
+
+    def claim_kick(self, connection_id: str, was: KickClaim | None, claim: KickClaim) -> bool:
+        """Store ``claim`` only while the item still holds ``was`` (one conditional PutItem: of
+        two relays deciding from the same claim, one wins and the other decides again). True: the
+        caller schedules it."""
+        return self._swap(connection_id, was, claim)
+
+    def release_kick(self, connection_id: str, claim: KickClaim, was: KickClaim | None) -> None:
+        """Undo a claim whose schedule could not be created (only while it still holds it): the
+        retry decides from ``was`` again."""
+        self._swap(connection_id, claim, was)
+
+    def _swap(self, connection_id: str, was: KickClaim | None, now: KickClaim | None) -> bool:
+        key = {"pk": self._pk(connection_id), "sk": _KICK}
+        if was is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "#a = :a AND #s = :s",
+                "ExpressionAttributeNames": {"#a": "at", "#s": "seq"},
+                "ExpressionAttributeValues": _wire({":a": was.at, ":s": was.seq}),
+            }
         try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=_wire({"pk": self._pk(connection_id), "sk": _KICK}),
-                UpdateExpression="SET #a = :a",
-                ConditionExpression="attribute_not_exists(#a) OR #a < :n",
-                ExpressionAttributeNames={"#a": "at"},
-                ExpressionAttributeValues=_wire({":a": int(at), ":n": int(needed)}),
-            )
+            if now is None:
+                self.client.delete_item(TableName=self.table_name, Key=_wire(key), **condition)
+            else:
+                item = _wire({**key, "at": now.at, "seq": now.seq})
+                self.client.put_item(TableName=self.table_name, Item=item, **condition)
         except ClientError as exc:
             if not _is_conditional_failure(exc):
                 raise
             return False
         return True
-
-    def release_kick(self, connection_id: str, at: int) -> None:
-        """Undo a claim whose schedule could not be created (only while it still holds ``at``)."""
-        try:
-            self.client.delete_item(
-                TableName=self.table_name,
-                Key=_wire({"pk": self._pk(connection_id), "sk": _KICK}),
-                ConditionExpression="#a = :a",
-                ExpressionAttributeNames={"#a": "at"},
-                ExpressionAttributeValues=_wire({":a": int(at)}),
-            )
-        except ClientError as exc:
-            if not _is_conditional_failure(exc):
-                raise
 
     def window(
         self, connection_id: str, sobject: str, low: int

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
 __all__ = [
+    "KICK_RING",
     "MAX_INTERVAL_MINUTES",
     "MIN_INTERVAL_MINUTES",
     "Change",
@@ -71,9 +72,16 @@ def schedule_name(connection_id: str, prefix: str = "poll") -> str:
     return f"{name[: _MAX_NAME - 17]}-{digest}"
 
 
-def kick_name(connection_id: str) -> str:
-    """``kick-<cid>``: the connection's one pending prompt poll (:meth:`PollSchedules.kick`)."""
-    return schedule_name(connection_id, "kick")
+KICK_RING = 4
+"""Schedule names per connection for prompt polls (``triggers.prompting.KICK_NAMES`` rotates
+through them: a pending poll is never moved, so a second may be pending beside it)."""
+
+
+def kick_name(connection_id: str, index: int = 0) -> str:
+    """``kick-<cid>`` (index 0), ``kick-<cid>.1`` .. ``.3``: a connection's prompt polls
+    (:meth:`PollSchedules.kick`). No connection id holds a dot, so no two connections' names meet."""
+    name = schedule_name(connection_id, "kick")
+    return name if index == 0 else f"{name[: _MAX_NAME - 2]}.{index}"
 
 
 def at(epoch_seconds: int) -> str:
@@ -209,15 +217,15 @@ class PollSchedules:
         self.client.update_schedule(**definition)
         return wanted, "updated"
 
-    def kick(self, connection_id: str, at_epoch: int) -> Change:
-        """A one-time poll of the connection at ``at_epoch`` (``kick-<cid>``, deleted by Scheduler
-        after it ran), targeting the poller as the poll schedule does. An existing one (fired and
-        not yet deleted, or pending: the caller's claim says a later one is needed) is moved to
-        this time, which only delays, never drops, the poll it stood for."""
+    def kick(self, connection_id: str, at_epoch: int, index: int = 0) -> Change:
+        """A one-time poll of the connection at ``at_epoch`` (``kick_name(cid, index)``, deleted by
+        Scheduler after it ran), targeting the poller as the poll schedule does. An existing one of
+        that name (fired, not yet deleted: the caller's ring gives a name back only after its poll
+        ran) is updated to this time."""
         poll = self._definition(connection_id, MIN_INTERVAL_MINUTES, "ENABLED")
         definition = {
             **poll,
-            "Name": kick_name(connection_id),
+            "Name": kick_name(connection_id, index),
             "ScheduleExpression": at(at_epoch),
             "ScheduleExpressionTimezone": "UTC",
             "ActionAfterCompletion": "DELETE",
@@ -233,10 +241,11 @@ class PollSchedules:
         return "updated"
 
     def delete(self, connection_id: str) -> bool:
-        """Delete the schedule and a pending prompt poll (nothing is left to poll: a deleted
+        """Delete the schedule and any pending prompt poll (nothing is left to poll: a deleted
         connection's would fire once for nothing); False if there was no schedule."""
         deleted = self._delete(schedule_name(connection_id))
-        self._delete(kick_name(connection_id))
+        for index in range(KICK_RING):
+            self._delete(kick_name(connection_id, index))
         return deleted
 
     def _delete(self, name: str) -> bool:

@@ -145,6 +145,7 @@ def hand_made_state(
         source_name=manual.source,
         reconcile_seconds=request.reconcile_minutes * 60,
         poll_minutes=request.poll_minutes,
+        prompt_minutes=request.prompt_minutes,
         updated_at=datetime.now(UTC).replace(microsecond=0),
         managed=False,
     )

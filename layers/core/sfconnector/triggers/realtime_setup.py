@@ -479,6 +479,7 @@ class RealtimeSetupService:
             objects=objects,
             reconcile_seconds=request.reconcile_minutes * 60,
             poll_minutes=request.poll_minutes,
+            prompt_minutes=request.prompt_minutes,
             updated_at=datetime.now(UTC).replace(microsecond=0),
         )
         if not any(o.mode == "relayed" for o in objects):

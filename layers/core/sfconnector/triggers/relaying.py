@@ -24,13 +24,14 @@ from pydantic import BaseModel
 
 from sfconnector.errors import ConnectorError
 from sfconnector.events import BatchEventPublisher, OutboundMessage
+from sfconnector.models.realtime import DEFAULT_PROMPT_MINUTES
 from sfconnector.models.subscriptions import Subscription
 from sfconnector.salesforce.errors import SalesforceError
 from sfconnector.stores.cursors import stream_sk
 from sfconnector.stores.relay_stats import BatchFigures
-from sfconnector.stores.relayed import BUCKET_SECONDS, RelayedSeen, bucket_of
+from sfconnector.stores.relayed import BUCKET_SECONDS, KickClaim, RelayedSeen, bucket_of
 from sfconnector.stores.tokens import ConnectionSecretNotFoundError
-from sfconnector.triggers import relay, streams
+from sfconnector.triggers import prompting, relay, streams
 
 if TYPE_CHECKING:
     from sfconnector.salesforce.client import SalesforceClient
@@ -60,11 +61,10 @@ class StatsSink(Protocol):
 class Kicks(Protocol):
     """One-time polls of a connection (``sfconnector.stores.schedules.PollSchedules.kick``)."""
 
-    def kick(self, connection_id: str, at_epoch: int) -> str: ...
+    def kick(self, connection_id: str, at_epoch: int, index: int = 0) -> str: ...
 
 
-KICK_SLOT_SECONDS = 30
-"""Prompt polls are rounded up to this: the changes of a burst share one."""
+_CLAIM_ATTEMPTS = 3
 
 
 @dataclass
@@ -193,7 +193,12 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
     _publish_and_mark(fresh, ports, report, failed, tally)
     _record_stats(tally, ports, report)
     _mark_dirty(dirty, ports, failed)
-    _kick(dirty, ports, report, failed)
+    spacing = {
+        cid: 60 * (c.record.realtime.prompt_minutes if c.record.realtime else DEFAULT_PROMPT_MINUTES)
+        for cid, c in connections.items()
+        if c is not None
+    }
+    _kick(dirty, spacing, ports, report, failed)
     report.failed = sorted(failed)
     return report
 
@@ -211,12 +216,14 @@ def _mark_dirty(
 
 def _kick(
     dirty: dict[tuple[str, str], tuple[int, list[str]]],
+    spacing: dict[str, int],
     ports: RelayPorts,
     report: RelayReport,
     failed: set[str],
 ) -> None:
-    """One prompt poll per connection for its latest dirty change, unless a pending one already
-    reads past it (the claim, one conditional write: a burst asks once per slot)."""
+    """One prompt poll per connection for its latest dirty change, unless the last one claimed
+    reads past it, and ``prompt_minutes`` after that one (``prompting.next_kick``; the claim is
+    one conditional write: a burst asks once, two relays deciding at once make one poll)."""
     if ports.kicks is None:
         return
     latest: dict[str, tuple[int, list[str]]] = {}
@@ -226,26 +233,41 @@ def _kick(
     for cid, (at, message_ids) in latest.items():
         if failed.issuperset(message_ids):
             continue  # its dirty mark failed: retried whole
-        needed = at + ports.kick_delay
-        when = -(-max(needed, int(ports.clock()) + 5) // KICK_SLOT_SECONDS) * KICK_SLOT_SECONDS
         try:
-            if not ports.relayed.claim_kick(cid, when, needed):
-                continue
+            claimed = _claim(ports, cid, at + ports.kick_delay, spacing[cid])
         except Exception:
             logger.exception("kick claim failed", extra={"connection_id": cid})
             failed.update(message_ids)
             continue
+        if claimed is None:
+            continue
+        replaced, claim = claimed
         try:
-            ports.kicks.kick(cid, when)
+            ports.kicks.kick(cid, claim.at, prompting.kick_index(claim))
         except Exception:
             logger.exception("kick schedule failed", extra={"connection_id": cid})
             try:
-                ports.relayed.release_kick(cid, when)  # the retry claims it again
+                ports.relayed.release_kick(cid, claim, replaced)  # the retry claims it again
             except Exception:
                 logger.exception("kick claim release failed", extra={"connection_id": cid})
             failed.update(message_ids)
             continue
         report.kicks += 1
+
+
+def _claim(
+    ports: RelayPorts, cid: str, needed: int, spacing: int
+) -> tuple[KickClaim | None, KickClaim] | None:
+    """(the claim replaced, the new one), or None: a claimed poll covers the need. A concurrent
+    relay's claim between the read and the write: read and decide again."""
+    for _ in range(_CLAIM_ATTEMPTS):
+        was = ports.relayed.kick(cid)
+        claim = prompting.next_kick(was, needed, int(ports.clock()), spacing)
+        if claim is None:
+            return None
+        if ports.relayed.claim_kick(cid, was, claim):
+            return was, claim
+    raise RuntimeError("the prompt poll claim kept changing")
 
 
 def _connection(cid: str, cache: dict[str, _Connection | None], ports: RelayPorts) -> _Connection | None:
