@@ -8,6 +8,8 @@ poll until a second PUT enriches its field. Salesforce calls are counted."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,11 +43,18 @@ def _rate(scheduler: SchedulerEnv) -> str:
     return str(scheduler.schedules()[f"poll-{CID}"]["ScheduleExpression"])
 
 
+def _kicks(scheduler: SchedulerEnv) -> dict[str, float]:
+    """The connection's pending prompt polls: schedule name -> time (``kick-<cid>``, ``.1``..)."""
+    return {
+        name: datetime.fromisoformat(kick["ScheduleExpression"][3:-1]).replace(tzinfo=UTC).timestamp()
+        for name, kick in scheduler.schedules().items()
+        if name == f"kick-{CID}" or name.startswith(f"kick-{CID}.")
+    }
+
+
 def _kick_at(scheduler: SchedulerEnv) -> float | None:
-    kick = scheduler.schedules().get(f"kick-{CID}")
-    if kick is None:
-        return None
-    return datetime.fromisoformat(kick["ScheduleExpression"][3:-1]).replace(tzinfo=UTC).timestamp()
+    """The latest pending prompt poll's time."""
+    return max(_kicks(scheduler).values(), default=None)
 
 
 def _account(relayed: Relayed, rating: str) -> str:
@@ -54,8 +63,9 @@ def _account(relayed: Relayed, rating: str) -> str:
 
 
 def _clear_kick(scheduler: SchedulerEnv) -> None:
-    """The prompt poll ran: EventBridge Scheduler deletes it (ActionAfterCompletion DELETE)."""
-    scheduler.client().delete_schedule(Name=f"kick-{CID}", GroupName=scheduler.group_name)
+    """The prompt polls ran: EventBridge Scheduler deletes them (ActionAfterCompletion DELETE)."""
+    for name in _kicks(scheduler):
+        scheduler.client().delete_schedule(Name=name, GroupName=scheduler.group_name)
 
 
 def test_a_changed_to_on_a_relayed_object_is_delivered_by_a_prompt_poll_not_a_one_minute_schedule(
@@ -184,11 +194,21 @@ def test_minutes_written_as_a_whole_float_are_the_integer_json_schema_allows(rel
     answer = relayed.connections.call(
         "PUT",
         f"/connections/{CID}/realtime",
-        {"enabled": True, "objects": ["Account"], "poll_minutes": 15.0, "reconcile_minutes": 30.0},
+        {
+            "enabled": True,
+            "objects": ["Account"],
+            "poll_minutes": 15.0,
+            "reconcile_minutes": 30.0,
+            "prompt_minutes": 5.0,
+        },
     )
     assert answer.status == 200, answer.body
     realtime = answer.json()["realtime"]
-    assert (realtime["poll_minutes"], realtime["reconcile_seconds"]) == (15, 1800)
+    assert (realtime["poll_minutes"], realtime["reconcile_seconds"], realtime["prompt_minutes"]) == (
+        15,
+        1800,
+        5,
+    )
 
 
 def test_equals_and_changed_to_on_an_untracked_field_both_arrive_when_the_relay_sent_the_equals(
@@ -220,3 +240,94 @@ def test_equals_and_changed_to_on_an_untracked_field_both_arrive_when_the_relay_
     assert report["reconciled"] == ["Account"]
     got = [(m["body"]["subscription_id"], m["body"]["subject"]) for m in relayed.poller.drain()]
     assert got == [(changed_to, cold)]
+
+
+def _run_kicks_until(
+    relayed: Relayed, scheduler: SchedulerEnv, end: float, ran: list[dict[str, Any]]
+) -> None:
+    """Move the clock to ``end``, running each prompt poll that falls due on the way at its time
+    (as EventBridge Scheduler fires it, then deletes it)."""
+    while True:
+        due = sorted((t, n) for n, t in _kicks(scheduler).items() if t <= end)
+        if not due:
+            break
+        at, name = due[0]
+        report, calls = relayed.poll(max(0, math.ceil(at - relayed.emulator.now().timestamp())))
+        scheduler.client().delete_schedule(Name=name, GroupName=scheduler.group_name)
+        ran.append({"at": at, "report": report, "calls": calls, "events": relayed.poller.drain()})
+    relayed.emulator.advance_clock(max(0, math.ceil(end - relayed.emulator.now().timestamp())))
+
+
+def test_a_burst_over_several_minutes_gets_prompt_polls_no_closer_than_prompt_minutes_each_delivering(
+    relayed: Relayed, scheduler: SchedulerEnv
+) -> None:
+    """An Account goes Hot every 40 s for 6 minutes: the relay asks for prompt polls at least
+    ``prompt_minutes`` (3) apart, never moves one, and each delivers the transitions its window
+    holds with the poller's ids (their AccountHistory rows); none is lost, none sent twice."""
+    matched = _subscribe(relayed, {"field": "Rating", "value": "Hot", "mode": "changed_to"})
+    put = relayed.connections.call(
+        "PUT", f"/connections/{CID}/realtime", {"enabled": True, "objects": ["Account"], "prompt_minutes": 3}
+    )
+    assert put.status == 200, put.body
+    shown = relayed.connections.call("GET", f"/connections/{CID}/realtime").json()["realtime"]
+    assert (put.json()["realtime"]["prompt_minutes"], shown["prompt_minutes"]) == (3, 3)
+    relayed.poll(1)
+    accounts = [
+        str(row["Id"])
+        for rating in ("Cold", "Warm")
+        for row in relayed.poller.query(f"SELECT Id FROM Account WHERE Rating = '{rating}' LIMIT 5")  # noqa: S608
+    ][:9]
+    assert len(accounts) == 9
+    ran: list[dict[str, Any]] = []
+    for account in accounts:
+        _run_kicks_until(relayed, scheduler, relayed.emulator.now().timestamp() + 40, ran)
+        relayed.poller.write("update", "Account", {"Rating": "Hot"}, id=account)
+        relayed.deliver()
+        assert relayed.poller.drain() == []  # nothing the relay could send
+        assert len(_kicks(scheduler)) <= 2  # one pending, and at most the next beside it
+    _run_kicks_until(relayed, scheduler, relayed.emulator.now().timestamp() + 3 * 60 + GRACE + 40, ran)
+
+    times = [r["at"] for r in ran]
+    assert [b - a >= 180 for a, b in itertools.pairwise(times)] == [True] * (len(times) - 1), times
+    assert 2 <= len(ran) <= 4, times  # 6 minutes of changes, a poll per 3 minutes at most
+    for poll in ran:
+        assert poll["report"]["reconciled"] == ["Account"]
+        assert 0 < poll["calls"] <= 2
+        assert poll["events"], poll["at"]  # each poll has transitions in its window to deliver
+    stream = catalog.trigger("accounts.field_matched").stream
+    assert stream is not None
+    expected = set()
+    for account in accounts:
+        history = relayed.poller.query(
+            f"SELECT Id FROM AccountHistory WHERE AccountId = '{account}' AND Field = 'Rating' "  # noqa: S608
+            "ORDER BY CreatedDate DESC LIMIT 1"
+        )
+        expected.add(
+            streams.event_id(matched, account, stream, streams.Change("", 0, f"h{history[0]['Id'][:15]}"))
+        )
+    got = [m["body"]["id"] for poll in ran for m in poll["events"]]
+    assert sorted(got) == sorted(expected)  # each transition once, with the poller's id
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (0, "greater_than_equal"),
+        (61, "less_than_equal"),
+        ("2", "int_type"),
+        (2.5, "int_type"),
+        (None, "int_type"),
+    ],
+)
+def test_prompt_minutes_out_of_range_is_a_4xx_naming_the_field(
+    relayed: Relayed, bad: object, code: str
+) -> None:
+    calls = relayed.emulator.api_calls()
+    answer = relayed.connections.call(
+        "PUT",
+        f"/connections/{CID}/realtime",
+        {"enabled": True, "objects": ["Account"], "prompt_minutes": bad},
+    )
+    assert (answer.status, answer.json()["error"]["fields"]) == (422, ["prompt_minutes"]), answer.body
+    assert [p["code"] for p in answer.json()["error"]["details"]["problems"]] == [code]
+    assert relayed.emulator.api_calls() == calls

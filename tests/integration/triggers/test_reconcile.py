@@ -225,9 +225,9 @@ def test_a_relayed_change_asks_for_one_prompt_poll_that_reads_the_list_view(
     asked: list[int] = []  # a spy on the real adapter: the Scheduler calls the relay makes
     real_kick = PollSchedules.kick
 
-    def spy(self: PollSchedules, connection_id: str, at_epoch: int) -> str:
+    def spy(self: PollSchedules, connection_id: str, at_epoch: int, index: int = 0) -> str:
         asked.append(at_epoch)
-        return real_kick(self, connection_id, at_epoch)
+        return real_kick(self, connection_id, at_epoch, index)
 
     monkeypatch.setattr(PollSchedules, "kick", spy)
     # A burst: two changes, two relay batches, seconds apart, inside one slot of prompt polls.
