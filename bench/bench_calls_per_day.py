@@ -28,6 +28,7 @@ Usage: python bench/bench_calls_per_day.py
 
 from __future__ import annotations
 
+import bisect
 import importlib
 import sys
 from pathlib import Path
@@ -125,10 +126,69 @@ def measure(relay: bool, kind: str) -> dict[str, int]:
     return out
 
 
+PROMPTED_EVERY = {"moderate": 600, "busy": 60}
+"""Seconds between two changes of each relayed object with a trigger only a poll can judge
+(Account, Contact, Opportunity, Case): busy, one a minute each; moderate, one every 10 minutes.
+The objects' changes are staggered evenly (four objects a minute: a change every 15 s)."""
+PROMPT_MINUTES = (1, 2, 5)
+"""The realtime PUT's ``prompt_minutes`` shown (2: the default)."""
+RELAY_LAG = 1
+"""Seconds from a change's commit to the relay deciding on it (bench_latency's p50 is 0.16 s)."""
+
+
+def _changes(objects: int, every: int) -> list[int]:
+    """Commit seconds of a day of changes: each object one every ``every`` s, staggered."""
+    return sorted(i * every // objects + k * every for i in range(objects) for k in range(DAY // every))
+
+
+def _prompt_polls(changes: list[int], prompt_minutes: int) -> list[int]:
+    """The prompt polls the relay claims for those changes: the real decision, one claim at a time
+    (the relay decides each batch after the claim before it)."""
+    from sfconnector.triggers.prompting import next_kick
+
+    last = None
+    polls: list[int] = []
+    for commit in changes:
+        claim = next_kick(last, commit + GRACE + 5, commit + RELAY_LAG, prompt_minutes * MINUTE)
+        if claim is not None:
+            polls.append(claim.at)
+            last = claim
+    return polls
+
+
+def simulate(cost: dict[str, int], changes: list[int], prompt_minutes: int) -> dict[str, float]:
+    """A day of the schedule's cycles (every ``cost["minutes"]``, a reconciliation every 900 s)
+    and the prompt polls the changes ask for. A cycle costs its measured busy cost when a change
+    committed inside its window (which ends the grace before it), else its idle cost. Returns the
+    calls, the prompt polls, and the latency of an entered list view / field matched event (a
+    change's commit -> the first cycle whose window holds it): p50 and max, seconds."""
+    polls = _prompt_polls(changes, prompt_minutes)
+    step = cost["minutes"] * MINUTE
+    cycles = sorted(
+        [(t, "due" if t % RECONCILE == 0 else "between") for t in range(step, DAY + 1, step)]
+        + [(t, "due") for t in range(RECONCILE, DAY + 1, RECONCILE) if t % step]
+        + [(t, "prompt") for t in polls]
+    )
+    calls, at, ends = 0, 0, []
+    for t, kind in cycles:
+        end = t - GRACE
+        while at < len(changes) and changes[at] <= end:
+            at += 1
+        dirty = bool(ends) and changes[bisect.bisect_right(changes, ends[-1]) : at] != []
+        load = "busy" if dirty else "idle"
+        calls += cost[f"{load}_due"] if kind == "due" else cost[f"{load}_between"]
+        ends.append(end)
+    latencies = sorted(ends[bisect.bisect_left(ends, c)] - c for c in changes if c <= ends[-1])
+    return {
+        "calls": calls,
+        "prompt_polls": len(polls),
+        "p50": latencies[len(latencies) // 2] + GRACE if latencies else 0,
+        "max": latencies[-1] + GRACE if latencies else 0,
+    }
+
+
 def per_day(relay: bool, cost: dict[str, int], label: str) -> int:
-    """The schedule's cycles: 96 reconciliations, the rest between them (busy at the
-    reconciliation interval: the reconciliations only; each prompt poll the relay asks for adds
-    the between cycle's cost, shown beside)."""
+    """Idle (no change, no prompt poll): the schedule's cycles, 96 of them reconciliations."""
     if not relay:
         return cost[label] * (DAY // MINUTE)
     due = DAY // RECONCILE
@@ -139,26 +199,48 @@ def per_day(relay: bool, cost: dict[str, int], label: str) -> int:
 def main() -> None:
     CALLS.quiet()
     print("Salesforce API calls per simulated day, one connection (emulator usage counter; the day")
-    print("computed from measured cycles and the schedule: 1-minute polling, reconciliation every 900 s)")
-    heads = ("triggers", "relay", "load", "per cycle (between / due)", "calls/day")
-    widths = (10, 5, 4, 26, 9)
+    print("computed from measured cycles, the schedule and, with the relay, the prompt polls its")
+    print("changes ask for: sfconnector.triggers.prompting.next_kick over the day's changes)")
+    heads = (
+        "triggers",
+        "relay",
+        "load",
+        "prompt_minutes",
+        "per cycle (between / due)",
+        "prompt polls",
+        "calls/day",
+        "latency p50 / max",
+    )
+    widths = (10, 5, 8, 14, 26, 12, 9, 17)
     print(" ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True)))
+
+    def row(*values: object) -> None:
+        print(" ".join(f"{v!s:>{w}}" for v, w in zip(values, widths, strict=True)))
+
+    prompted = len({"Account", "Contact", "Opportunity", "Case"})
     for kind in SETS:
         for relay in (False, True) if kind in ("30 spec", "28 kicked") else (True,):
             cost = measure(relay, kind)
-            for label in ("idle", "busy"):
-                cycle = (
-                    f"{cost[label]}" if not relay else f"{cost[label + '_between']} / {cost[label + '_due']}"
-                )
-                row = (kind, "on" if relay else "off", label, cycle)
-                values = (*row, per_day(relay, cost, label))
-                print(" ".join(f"{v!s:>{w}}" for v, w in zip(values, widths, strict=True)))
+            if not relay:
+                for label in ("idle", "busy"):
+                    row(kind, "off", label, "", cost[label], "", per_day(relay, cost, label), "")
+                continue
+            cycle = f"{cost['idle_between']} / {cost['idle_due']}"
+            row(kind, "on", "idle", "", cycle, 0, per_day(relay, cost, "idle"), "")
+            cycle = f"{cost['busy_between']} / {cost['busy_due']}"
+            for load, every in PROMPTED_EVERY.items():
+                changes = _changes(prompted, every)
+                for minutes in PROMPT_MINUTES:
+                    day = simulate(cost, changes, minutes)
+                    late = f"{day['p50']:.0f} s / {day['max']:.0f} s"
+                    row(kind, "on", load, minutes, cycle, day["prompt_polls"], int(day["calls"]), late)
     print("30 spec: poll_minutes unset (the connection's interval): CaseComment (no CDC) keeps a 1-minute")
-    print("schedule; between reconciliations only it is read (and, busy, the objects the relay marked).")
-    print("30 poll 5 / 15: CaseComment polled every 5 / 15 minutes (its events up to that late); at 15 the")
-    print("schedule is the reconciliation's: a prompt poll (at most one per 30 s slot) costs the busy")
-    print("'between' cycle, not in the calls/day column, which is the schedule's.")
-    print("28 kicked: no CaseComment: the schedule runs every 15 minutes; prompt polls as above.")
+    print("schedule. 30 poll 5 / 15: CaseComment polled every 5 / 15 minutes (its events up to that late).")
+    print("28 kicked: no CaseComment: the schedule runs every 15 minutes (the reconciliation).")
+    print("Loads: a change every minute (busy) / 10 minutes (moderate) on each of the four objects with")
+    print("an entered list view or field matched trigger (staggered); a cycle whose window holds a change")
+    print("costs the measured busy cycle, the others the idle one. Latency: a change's commit -> the")
+    print("first poll (prompt or scheduled) whose window (ending the 120 s grace before it) holds it.")
 
 
 if __name__ == "__main__":
