@@ -169,7 +169,8 @@ def simulate(cost: dict[str, int], changes: list[int], prompt_minutes: int) -> d
         + [(t, "due") for t in range(RECONCILE, DAY + 1, RECONCILE) if t % step]
         + [(t, "prompt") for t in polls]
     )
-    calls, at, ends = 0, 0, []
+    calls, at = 0, 0
+    ends: list[int] = []
     for t, kind in cycles:
         end = t - GRACE
         while at < len(changes) and changes[at] <= end:
