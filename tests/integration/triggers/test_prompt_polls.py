@@ -14,13 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from sfconnector import catalog
+from sfconnector.stores.schedules import PollSchedules
 from sfconnector.triggers import streams
 
 from tests.fixtures.aws import AwsEnv, SchedulerEnv
 from tests.integration.connections.conftest import connections  # noqa: F401 - the fixture
 from tests.integration.connections.harness import ConnectionsApi
 from tests.integration.connections.test_realtime import queue_arn  # noqa: F401 - the fixture
+from tests.integration.triggers.relay_harness import run_queue
 from tests.integration.triggers.test_reconcile import GRACE, Relayed, _relay_flushed  # noqa: F401
 
 CID = "conn-rt"  # the connection Relayed seeds
@@ -331,3 +334,53 @@ def test_prompt_minutes_out_of_range_is_a_4xx_naming_the_field(
     assert (answer.status, answer.json()["error"]["fields"]) == (422, ["prompt_minutes"]), answer.body
     assert [p["code"] for p in answer.json()["error"]["details"]["problems"]] == [code]
     assert relayed.emulator.api_calls() == calls
+
+
+def test_a_prompt_poll_scheduler_refused_fails_its_messages_and_restores_the_claim(
+    relayed: Relayed, scheduler: SchedulerEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EventBridge Scheduler refusing the schedule (moto cannot be made to fail: the adapter's
+    call raises Scheduler's own error): the batch's message is retried, the claim goes back to the
+    previous poll, so the next change's poll keeps the spacing from it and covers both changes."""
+    matched = _subscribe(relayed, {"field": "Rating", "value": "Hot", "mode": "changed_to"})
+    relayed.relay(["Account"])
+    relayed.poll(1)
+    first, second, third = [
+        str(r["Id"]) for r in relayed.poller.query("SELECT Id FROM Account WHERE Rating = 'Cold' LIMIT 3")
+    ]
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Rating": "Hot"}, id=first)
+    relayed.deliver()
+    claimed = relayed.seen.kick(CID)
+    assert claimed is not None
+    assert _kicks(scheduler) == {f"kick-{CID}": claimed.at}
+
+    def refused(*_: object, **__: object) -> str:
+        raise ClientError(
+            {"Error": {"Code": "ServiceQuotaExceededException", "Message": "no"}}, "CreateSchedule"
+        )
+
+    kick = PollSchedules.kick
+    monkeypatch.setattr(PollSchedules, "kick", refused)
+    relayed.emulator.advance_clock(60)
+    relayed.poller.write("update", "Account", {"Rating": "Hot"}, id=second)
+    relayed.emulator.flush_relay()
+    _, failed = run_queue(relayed.sqs, relayed.queue)
+    assert len(failed) == 1  # retried by SQS
+    assert relayed.seen.kick(CID) == claimed  # the claim of the refused poll undone
+    assert _kicks(scheduler) == {f"kick-{CID}": claimed.at}
+
+    monkeypatch.setattr(PollSchedules, "kick", kick)  # Scheduler is back (not undo(): the fixtures' too)
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Rating": "Hot"}, id=third)
+    relayed.deliver()
+    kicks = _kicks(scheduler)
+    assert set(kicks) == {f"kick-{CID}", f"kick-{CID}.1"}
+    assert kicks[f"kick-{CID}.1"] >= claimed.at + 120  # prompt_minutes' default from the first
+    got: list[str] = []
+    for at in sorted(kicks.values()):
+        relayed.poll(max(0, math.ceil(at - relayed.emulator.now().timestamp())))
+        got += [
+            m["body"]["subject"] for m in relayed.poller.drain() if m["body"]["subscription_id"] == matched
+        ]
+    assert sorted(got) == sorted([first, second, third])
