@@ -629,6 +629,7 @@ class Runtime:
             salesforce=self.salesforce,
             cursors=CursorStore(lambda: self.dynamodb, self.settings.table_name),
             kicks=self.polling.schedules if self.manages_schedules else None,
+            intervals=self.polling.polling.interval_minutes if self.manages_schedules else None,
             kick_delay=self.poller_settings.reconcile_grace_seconds + 5,
             stats=RelayStats(lambda: self.dynamodb, self.settings.table_name),
             # The lag is relayed time - commit time: tests move both clocks with the emulator's.

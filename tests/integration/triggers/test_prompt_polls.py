@@ -384,3 +384,40 @@ def test_a_prompt_poll_scheduler_refused_fails_its_messages_and_restores_the_cla
             m["body"]["subject"] for m in relayed.poller.drain() if m["body"]["subscription_id"] == matched
         ]
     assert sorted(got) == sorted([first, second, third])
+
+
+def test_no_prompt_poll_when_the_schedule_already_runs_as_often(
+    relayed: Relayed, scheduler: SchedulerEnv
+) -> None:
+    """A subscription on an object not relayed keeps the schedule at the connection's interval
+    (one minute): its cycles read the relayed object's marked changes, so a prompt poll would
+    only add calls. With ``poll_minutes`` 15 the schedule runs every 15 minutes: prompt polls."""
+    matched = _subscribe(relayed, {"field": "Rating", "value": "Hot", "mode": "changed_to"})
+    relayed.connections.call("POST", f"/connections/{CID}/subscriptions", {"trigger": "leads.created"})
+    relayed.relay(["Account"])
+    assert _rate(scheduler) == "rate(1 minute)"
+    relayed.poll(1)
+    cold, other = [
+        str(r["Id"]) for r in relayed.poller.query("SELECT Id FROM Account WHERE Rating = 'Cold' LIMIT 2")
+    ]
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Rating": "Hot"}, id=cold)
+    relayed.deliver()
+    assert _kicks(scheduler) == {}
+    got: list[str] = []
+    for _ in range(3):  # the one-minute schedule's cycles: the change is read once past the grace
+        relayed.poll(60)
+        got += [
+            m["body"]["subject"] for m in relayed.poller.drain() if m["body"]["subscription_id"] == matched
+        ]
+    assert got == [cold]
+
+    put = relayed.connections.call(
+        "PUT", f"/connections/{CID}/realtime", {"enabled": True, "objects": ["Account"], "poll_minutes": 15}
+    )
+    assert put.status == 200, put.body
+    assert _rate(scheduler) == "rate(15 minutes)"
+    relayed.emulator.advance_clock(5)
+    relayed.poller.write("update", "Account", {"Rating": "Hot"}, id=other)
+    relayed.deliver()
+    assert len(_kicks(scheduler)) == 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 from sfconnector.stores.relayed import KickClaim
 from sfconnector.stores.schedules import KICK_RING
 
-__all__ = ["KICK_LEAD_SECONDS", "KICK_SLOT_SECONDS", "kick_index", "next_kick"]
+__all__ = ["KICK_LEAD_SECONDS", "KICK_SLOT_SECONDS", "kick_index", "next_kick", "schedule_serves"]
 
 KICK_SLOT_SECONDS = 30
 """Prompt polls run on these slots: the changes of a burst share one."""
@@ -40,3 +40,10 @@ def next_kick(last: KickClaim | None, needed: int, now: int, spacing_seconds: in
 def kick_index(claim: KickClaim) -> int:
     """Which of the ring's schedule names the claim's poll uses (0: ``kick-<cid>``)."""
     return claim.seq % KICK_RING
+
+
+def schedule_serves(schedule_minutes: int, prompt_minutes: int) -> bool:
+    """The connection's schedule runs at least as often as its prompt polls may (a CaseComment
+    trigger keeping it at one minute, say): each of its cycles reads the relayed objects a change
+    marked dirty, so a prompt poll would add calls and gain nothing."""
+    return schedule_minutes <= prompt_minutes

@@ -31,7 +31,7 @@ from sfconnector.stores.cursors import stream_sk
 from sfconnector.stores.relay_stats import BatchFigures
 from sfconnector.stores.relayed import BUCKET_SECONDS, KickClaim, RelayedSeen, bucket_of
 from sfconnector.stores.tokens import ConnectionSecretNotFoundError
-from sfconnector.triggers import prompting, relay, streams
+from sfconnector.triggers import prompting, relay, scheduling, streams
 
 if TYPE_CHECKING:
     from sfconnector.salesforce.client import SalesforceClient
@@ -81,6 +81,11 @@ class RelayPorts:
     kicks: Kicks | None = None
     """A change only a poll can judge (``relay.needs_poll``) asks for a prompt poll (None: it
     waits for the connection's schedule)."""
+    intervals: Callable[[str], int] | None = None
+    """A connection's polling interval (``PollingRepository.interval_minutes``), read only when its
+    schedule may run at it (a subscription on an object not relayed, ``poll_minutes`` unset): a
+    schedule at least as frequent as ``prompt_minutes`` serves the changes without prompt polls
+    (None: prompt polls are asked for regardless)."""
     kick_delay: int = 125
     """Seconds after the change the prompt poll runs: the poller's reconciliation window ends
     ``POLL_RECONCILE_GRACE_SECONDS`` behind "now", and the change must be inside it."""
@@ -193,11 +198,7 @@ def relay_batch(messages: Sequence[tuple[str, str]], ports: RelayPorts) -> Relay
     _publish_and_mark(fresh, ports, report, failed, tally)
     _record_stats(tally, ports, report)
     _mark_dirty(dirty, ports, failed)
-    spacing = {
-        cid: 60 * (c.record.realtime.prompt_minutes if c.record.realtime else DEFAULT_PROMPT_MINUTES)
-        for cid, c in connections.items()
-        if c is not None
-    }
+    spacing = {cid: _spacing(c, ports) for cid, c in connections.items() if c is not None}
     _kick(dirty, spacing, ports, report, failed)
     report.failed = sorted(failed)
     return report
@@ -216,7 +217,7 @@ def _mark_dirty(
 
 def _kick(
     dirty: dict[tuple[str, str], tuple[int, list[str]]],
-    spacing: dict[str, int],
+    spacing: dict[str, int | None],
     ports: RelayPorts,
     report: RelayReport,
     failed: set[str],
@@ -231,10 +232,11 @@ def _kick(
         was, owners = latest.get(cid, (0, []))
         latest[cid] = (max(was, at), [*owners, *ids])
     for cid, (at, message_ids) in latest.items():
-        if failed.issuperset(message_ids):
-            continue  # its dirty mark failed: retried whole
+        every = spacing[cid]
+        if failed.issuperset(message_ids) or every is None:
+            continue  # its dirty mark failed: retried whole; or its schedule reads the change
         try:
-            claimed = _claim(ports, cid, at + ports.kick_delay, spacing[cid])
+            claimed = _claim(ports, cid, at + ports.kick_delay, every)
         except Exception:
             logger.exception("kick claim failed", extra={"connection_id": cid})
             failed.update(message_ids)
@@ -253,6 +255,28 @@ def _kick(
             failed.update(message_ids)
             continue
         report.kicks += 1
+
+
+def _spacing(conn: _Connection, ports: RelayPorts) -> int | None:
+    """Seconds between the connection's prompt polls; None: its schedule serves the changes."""
+    realtime = conn.record.realtime
+    minutes = realtime.prompt_minutes if realtime is not None else DEFAULT_PROMPT_MINUTES
+    if ports.intervals is not None and realtime is not None:
+        polled = [
+            s for s in conn.subscriptions if s.status == "active" and not realtime.is_relayed(s.sobject)
+        ]
+        if polled:
+            try:
+                interval = realtime.poll_minutes or ports.intervals(conn.record.connection_id)
+            except Exception:  # unknown: prompt polls cost more calls than a missed read loses
+                logger.exception(
+                    "polling interval read failed", extra={"connection_id": conn.record.connection_id}
+                )
+            else:
+                every = scheduling.schedule_minutes(interval, realtime, conn.subscriptions)
+                if prompting.schedule_serves(every, minutes):
+                    return None
+    return 60 * minutes
 
 
 def _claim(
