@@ -162,7 +162,10 @@ def simulate(cost: dict[str, int], changes: list[int], prompt_minutes: int) -> d
     committed inside its window (which ends the grace before it), else its idle cost. Returns the
     calls, the prompt polls, and the latency of an entered list view / field matched event (a
     change's commit -> the first cycle whose window holds it): p50 and max, seconds."""
-    polls = _prompt_polls(changes, prompt_minutes)
+    from sfconnector.triggers.prompting import schedule_serves
+
+    # The relay asks for none when the schedule runs as often (relaying._spacing).
+    polls = [] if schedule_serves(cost["minutes"], prompt_minutes) else _prompt_polls(changes, prompt_minutes)
     step = cost["minutes"] * MINUTE
     cycles = sorted(
         [(t, "due" if t % RECONCILE == 0 else "between") for t in range(step, DAY + 1, step)]
