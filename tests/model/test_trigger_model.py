@@ -8,6 +8,11 @@ refusing entries, a poll killed at any I/O step, a poll whose lease expires unde
 second poll runs) with polls. The real poller handler runs against the emulator over HTTP and moto
 in-process; time is the emulator's org clock, frozen and moved only by the model.
 
+The connection relays Lead: each Lead change also makes a change event in Salesforce's shape that
+the real relay handler turns into trigger events (a second row source), its faults as rules (an
+event dropped, duplicated, a gap or an overflow, a batch reordered, delivered late within the
+reconciliation's grace, SNS refusing some of the relay's entries); Lead's polls are reconciliations.
+
 Invariant ("every expected event is delivered, with one id, and nothing else"):
 * every change a subscription must see is delivered (checked after the faults stop and clean polls
   drain what is left), and nothing a subscription must not see is delivered, ever;
@@ -15,7 +20,7 @@ Invariant ("every expected event is delivered, with one id, and nothing else"):
 * the same id delivered twice is allowed only when one of its deliveries came from a poll that
   did not finish normally (killed, or overtaken after its lease expired): the at-least-once of
   docs/triggers.md ("Faults": a re-send after a crash carries the same id). A healthy poll
-  re-sending what another healthy poll delivered is a failure.
+  re-sending what another healthy poll or the relay delivered is a failure.
 
 ``KNOWN_ENGINE_GAPS`` names the rules today's engine fails (the minimal failing examples are in
 tests/model/README.md); they are off so the suite passes, and ``MODEL_GAPS=all`` (or a comma
@@ -30,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import sys
 import time
 import uuid
@@ -51,6 +57,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from sfconnector.models.realtime import RealtimeObject, RealtimeState
 from sfconnector.models.subscriptions import SubscriptionCreate, SubscriptionPatch
 from sfconnector.runtime import get_runtime
 from sfconnector.triggers.subscriptions import SubscriptionService
@@ -59,6 +66,7 @@ from tests.fixtures.actions import seed_connection
 from tests.fixtures.aws import AwsEnv, SchedulerEnv
 from tests.fixtures.emulator import EmulatorHandle
 from tests.integration.triggers.harness import Poller
+from tests.integration.triggers.relay_harness import Relay, row_of, run_queue
 from tests.model.harness import Gate, Killed, install
 
 # Fixed, their rules on and their examples regression tests: canonical_values (canonical field
@@ -84,6 +92,16 @@ MAX_BULKS = int(os.environ.get("MODEL_BULKS", "1"))
 
 LOOKBACK, MARGIN, LEASE = 300, 15, 180
 SETTLE = MARGIN + 2
+SOBJECTS = ("Lead", "Contact", "Account")
+RELAYED = "Lead"
+"""The sObject the connection relays: its changes reach subscribers through the relay handler,
+and its polls are reconciliations (every ``INTERVAL``, a ``GRACE`` behind "now")."""
+INTERVAL, GRACE = 900, 120  # RealtimeState.reconcile_seconds, POLL_RECONCILE_GRACE_SECONDS
+FATES = ("deliver", "drop", "duplicate", "gap", "overflow")
+"""What becomes of a relayed change's event: delivered (held until a ``relay_flush``, or late: at
+the latest before a reconciliation could read past it), dropped, sent twice, a ``GAP_*`` event
+(the relay re-reads the record), or a ``GAP_OVERFLOW`` (the relay hands the object to
+reconciliation)."""
 SELLER = "sam.seller@acme-emulator.example"
 HOT, COLD = "Hot", "Cold"  # Account.Rating: history-tracked in the emulator
 WEB, OTHER = "Web", "Other"  # Account.AccountSource: no history; the list view's filter
@@ -146,6 +164,21 @@ class Rec:
     rating: str = COLD
     source: str = OTHER
     source_at: int = 0
+    unread: list[int] = field(default_factory=list)
+    """A relayed record's changes the relay has not delivered (dropped, held, a gap delete, an
+    overflow): read once a clean reconciliation's window passed them."""
+
+
+@dataclass
+class Held:
+    """A change event the relay holds (the relay queue's message, not delivered yet)."""
+
+    body: str
+    rid: str
+    at: int
+    """The change's version: the relay delivers it before a reconciliation reads past it."""
+    covers: bool
+    """Its delivery delivers the change (a gap delete and an overflow leave it to reconciliation)."""
 
 
 @dataclass
@@ -193,6 +226,13 @@ class TriggerModel(RuleBasedStateMachine):
         self.bad_field = False
         self.bulks = 0
         self.log: list[str] = []
+        self.held: list[Held] = []
+        """Change events the relay holds, in the order Salesforce sent them."""
+        self.relay_flushes = 0
+        """Relay deliveries so far (a delivery's ``poll`` is minus its number)."""
+        self.recon_upper = 0
+        """The window's end of the last clean reconciliation of ``RELAYED`` (a grace behind "now")."""
+        self.recon_draining = False
 
     # ---- set-up ------------------------------------------------------------------------------
 
@@ -206,6 +246,18 @@ class TriggerModel(RuleBasedStateMachine):
         conn = seed_connection(self.aws, em, f"conn-model-{uuid.uuid4().hex[:8]}")
         self.poller = Poller(self.aws, em, conn)
         self.cid = conn.connection_id
+        # RELAYED is relayed: the realtime state the setup leaves, the partner bus associated and
+        # its event source bound to the connection (the relay finds the connection through it).
+        get_runtime().connections.update(
+            self.cid,
+            realtime=RealtimeState(
+                requested=[RELAYED],
+                objects=[RealtimeObject(sobject=RELAYED, mode="relayed")],
+                association="associated",
+                reconcile_seconds=INTERVAL,
+            ),
+        )
+        self.relay = Relay(self.aws, em, conn)
         view = em.put_list_view(
             "Account", f"Model_{uuid.uuid4().hex[:6]}", columns=["Id", "AccountSource"], orderBy="Id",
             filters=[{"field": "AccountSource", "operator": "equals", "values": [WEB]}],
@@ -266,10 +318,104 @@ class TriggerModel(RuleBasedStateMachine):
             if e.rid == rid[:15] and e.kind in ("updated", "matched", "entered"):
                 e.optional = True
 
+    def _read(self, rec: Rec) -> bool:
+        """Every change of the record reached the engine: read by a clean poll, or for a relayed
+        record, delivered by the relay or read by a clean reconciliation."""
+        if rec.sobject == RELAYED:
+            return all(at < self.recon_upper for at in rec.unread)
+        return rec.last < self.clean_upper
+
+    # ---- the relay ---------------------------------------------------------------------------
+
+    def _relay(self, change: str, rec: Rec, fate: str, changed: tuple[str, ...] = ()) -> None:
+        """Salesforce's change event of the record's current version, as ``fate`` says."""
+        if rec.sobject != RELAYED:
+            return
+        at = rec.last
+        rec.unread.append(at)
+        self.log.append(f"  its {change} event: {fate}")
+        if fate == "drop":
+            return
+        row = row_of(self.poller, RELAYED, rec.rid)
+        if fate == "overflow":
+            body = self.relay.event("GAP_OVERFLOW", RELAYED, ["000000000000000AAA"], row)
+        else:
+            kind = f"GAP_{change}" if fate == "gap" else change
+            body = self.relay.event(kind, RELAYED, [rec.rid], row, changed)
+        # A gap delete, an overflow and a gap re-read refused for a deleted field (INVALID_FIELD)
+        # leave the change to reconciliation (the reconcile marker).
+        covers = fate != "overflow" and not (fate == "gap" and (change == "DELETE" or self.bad_field))
+        self.held += [Held(body, rec.rid, at, covers)] * (2 if fate == "duplicate" else 1)
+
+    def _relay_deliver(self, batch: list[Held], *, refuse: int = 0) -> None:
+        """The relay queue's messages through the real relay handler (batches of 10, its partial
+        batch response applied). ``refuse``: SNS refuses 1 in ``refuse`` of its entries (by
+        message); a failed message is retried (held again) while the contract allows it (a
+        reconciliation cannot have read its change yet), else the relay never delivers it."""
+        if not batch:
+            return
+        self.relay_flushes += 1
+        index = -self.relay_flushes
+        sqs, queue = self.relay.sqs, self.relay.queue
+        sent: dict[str, Held] = {}
+        for first in range(0, len(batch), 10):  # as EventBridge's rule would, but 10 a request
+            chunk = batch[first : first + 10]
+            entries: list[Any] = [{"Id": str(i), "MessageBody": h.body} for i, h in enumerate(chunk)]
+            answer = sqs.send_message_batch(QueueUrl=queue, Entries=entries)
+            sent |= {ok["MessageId"]: chunk[int(ok["Id"])] for ok in answer["Successful"]}
+        gate, before = self.gate, self.gate.refuse
+        if refuse:
+            gate.refuse = lambda entry: zlib.crc32(entry["Message"].encode()) % refuse == 0
+        try:
+            _, failed = run_queue(sqs, queue)
+        finally:
+            gate.refuse = before
+        retried = never = 0
+        for message_id, held in sent.items():
+            rec = self.records[held.rid]
+            if message_id not in failed:
+                if held.covers and held.at in rec.unread:
+                    rec.unread.remove(held.at)
+            elif held.at > self.now - GRACE:
+                self.held.append(held)
+                retried += 1
+            else:
+                never += 1
+        self.log.append(
+            f"relay #{-index}: {len(batch)} event(s), {len(failed)} failed ({retried} retried, {never} never)"
+            + (f", SNS refusing 1/{refuse}" if refuse else "")
+        )
+        self._collect(index)
+        self._check_nothing_else()
+
+    def _relay_due(self) -> None:
+        """What the relay holds that a reconciliation now could read past: delivered first (the
+        relay delivers within the grace period or never: docs/realtime.md "Reconciliation")."""
+        due = [h for h in self.held if h.at <= self.now - GRACE]
+        if due:
+            self.held = [h for h in self.held if h.at > self.now - GRACE]
+            self._relay_deliver(due)
+
+    def _settled(self) -> bool:
+        """The relay delivers what it holds; then whether every change reached the engine (a
+        subscription is toggled only then: a change made before the toggle belongs to before)."""
+        held, self.held = self.held, []
+        self._relay_deliver(held)
+        return all(self._read(r) for r in self.records.values())
+
+    @rule(seed=st.integers(0, 2**16), reorder=st.booleans(), refuse=st.sampled_from([0, 2, 3]))
+    def relay_flush(self, seed: int, reorder: bool, refuse: int) -> None:
+        """The relay delivers what it holds: in Salesforce's order or shuffled across batches
+        (SQS standard), SNS refusing 1 in ``refuse`` of its entries."""
+        held, self.held = self.held, []
+        if reorder:
+            random.Random(seed).shuffle(held)
+        self._relay_deliver(held, refuse=refuse)
+
     # ---- Salesforce changes ------------------------------------------------------------------
 
-    @rule(sobject=st.sampled_from(["Lead", "Contact", "Account"]), web=st.booleans())
-    def create(self, sobject: str, web: bool) -> None:
+    @rule(sobject=st.sampled_from(SOBJECTS), web=st.booleans(), fate=st.sampled_from(FATES))
+    def create(self, sobject: str, web: bool, fate: str = "deliver") -> None:
         fields: dict[str, Any] = {"LastName": f"M{len(self.records)}"}
         if sobject == "Lead":
             fields["Company"] = "Model"
@@ -287,10 +433,14 @@ class TriggerModel(RuleBasedStateMachine):
             self._expect(sobject, rid, "matched", self.now, field_name="AccountSource")
             self._expect(sobject, rid, "entered", self.now)
         self.log.append(f"create {sobject} {rid[:15]} web={web} at={self.now}")
+        self._relay("CREATE", rec, fate)
         self._tick()
 
-    @rule(data=st.data(), sobject=st.sampled_from(["Lead", "Account"]), late=st.integers(0, 60))
-    def update(self, data: st.DataObject, sobject: str, late: int) -> None:
+    @rule(
+        data=st.data(), sobject=st.sampled_from(["Lead", "Account"]), late=st.integers(0, 60),
+        fate=st.sampled_from(FATES),
+    )  # fmt: skip
+    def update(self, data: st.DataObject, sobject: str, late: int, fate: str) -> None:
         live = self._live(sobject)
         if late:
             # A late commit is stamped in the past: after the record's last change, inside the
@@ -298,7 +448,7 @@ class TriggerModel(RuleBasedStateMachine):
             # "Not covered").
             floor = max([self.max_upper - LOOKBACK + 5, self.toggled_at + 1])
             live = [r for r in live if r.last + 1 < self.now - late]
-            if self.draining or self.now - late < floor:
+            if self.draining or self.recon_draining or self.now - late < floor:
                 live = []
         if not live:
             return
@@ -309,6 +459,7 @@ class TriggerModel(RuleBasedStateMachine):
         rec.last = at
         self._expect(sobject, rec.rid, "updated", at)
         self.log.append(f"update {sobject} {rec.rid[:15]} at={at} late={late}")
+        self._relay("UPDATE", rec, fate, (field_name,))
         self._tick()
 
     @rule(data=st.data())
@@ -345,8 +496,8 @@ class TriggerModel(RuleBasedStateMachine):
         self.log.append(f"source {rec.rid[:15]} -> {value} at={self.now}")
         self._tick()
 
-    @rule(data=st.data(), sobject=st.sampled_from(["Lead", "Account"]))
-    def delete(self, data: st.DataObject, sobject: str) -> None:
+    @rule(data=st.data(), sobject=st.sampled_from(["Lead", "Account"]), fate=st.sampled_from(FATES))
+    def delete(self, data: st.DataObject, sobject: str, fate: str) -> None:
         live = self._live(sobject)
         if not live:
             return
@@ -356,15 +507,16 @@ class TriggerModel(RuleBasedStateMachine):
         self._supersede(rec.rid)
         self._expect(sobject, rec.rid, "deleted", self.now)
         self.log.append(f"delete {sobject} {rec.rid[:15]} at={self.now}")
+        self._relay("DELETE", rec, fate)
         self._tick()
 
-    @rule(data=st.data())
-    def undelete(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), fate=st.sampled_from(FATES))
+    def undelete(self, data: st.DataObject, fate: str) -> None:
         """A record back from the recycle bin (its deletion already read): a live row again whose
         LastModifiedDate moved (updated fires), and back in the list view if its value is in it."""
         binned = [
             r for r in self.records.values()
-            if r.deleted is not None and r.deleted < self.clean_upper and r.sobject in ("Lead", "Account")
+            if r.deleted is not None and self._read(r) and r.sobject in ("Lead", "Account")
         ]  # fmt: skip
         if not binned:
             return
@@ -375,12 +527,15 @@ class TriggerModel(RuleBasedStateMachine):
         if rec.sobject == "Account" and rec.source == WEB:
             self._expect("Account", rec.rid, "entered", self.now)
         self.log.append(f"undelete {rec.sobject} {rec.rid[:15]} at={self.now}")
+        self._relay("UNDELETE", rec, fate)
         self._tick()
 
-    @rule(count=st.integers(201, 300))
-    def bulk(self, count: int) -> None:
+    @rule(count=st.integers(201, 300), fate=st.sampled_from(["deliver", "drop", "overflow"]))
+    def bulk(self, count: int, fate: str = "overflow") -> None:
         """A bulk load read in pages of 200 (the smallest batch the poller allows) with two
-        Salesforce calls per cycle: the backlog drains over several cycles."""
+        Salesforce calls per cycle: the backlog drains over several cycles. Lead being relayed,
+        its change events are delivered, dropped, or replaced by an overflow (the backlog is
+        then the reconciliation's)."""
         if "bulk" in SKIPPED or self.bulks >= MAX_BULKS:
             return
         self.bulks += 1
@@ -391,11 +546,23 @@ class TriggerModel(RuleBasedStateMachine):
                     for i in range(first, min(count, first + 200))
                 ]
                 answer = http.post("/composite/sobjects", json={"allOrNone": True, "records": records})
-                for row in answer.json():
-                    rid = str(row["id"])
-                    self.records[rid] = Rec("Lead", rid, self.now, self.now)
+                rids = [str(row["id"]) for row in answer.json()]
+                for rid in rids:
+                    self.records[rid] = Rec("Lead", rid, self.now, self.now, unread=[self.now])
                     self._expect("Lead", rid, "created", self.now)
-        self.log.append(f"bulk {count} leads at={self.now}")
+                if fate == "deliver":
+                    quoted = ", ".join(f"'{rid}'" for rid in rids)
+                    soql = f"SELECT FIELDS(ALL) FROM Lead WHERE Id IN ({quoted}) LIMIT 200"  # noqa: S608
+                    rows = http.get("/queryAll", params={"q": soql}).json()["records"]
+                    self.held += [
+                        Held(self.relay.event("CREATE", RELAYED, [row["Id"]], row), row["Id"], self.now, True)
+                        for row in rows
+                    ]
+        if fate == "overflow":
+            row = {"SystemModstamp": self.emulator.now().strftime("%Y-%m-%dT%H:%M:%S.000+0000")}
+            overflow = self.relay.event("GAP_OVERFLOW", RELAYED, ["000000000000000AAA"], row)
+            self.held.append(Held(overflow, rids[0], self.now, False))
+        self.log.append(f"bulk {count} leads at={self.now}, their events: {fate}")
         self._tick()
 
     # ---- subscriptions -----------------------------------------------------------------------
@@ -404,8 +571,8 @@ class TriggerModel(RuleBasedStateMachine):
     @rule(name=st.sampled_from(PAUSABLE))
     def pause_or_resume(self, name: str) -> None:
         """Toggled only once a clean poll read every change before it (a change made just before
-        the pause belongs to the active time)."""
-        if any(r.last >= self.clean_upper for r in self.records.values()):
+        the pause belongs to the active time), the relay's included."""
+        if not self._settled():
             return
         sub = self.subs[name]
         if sub.paused_since is None:
@@ -440,7 +607,7 @@ class TriggerModel(RuleBasedStateMachine):
         if sub.paused_since is not None or not gap_on(PAUSE_GAPS[name]):
             return
         self._poll()
-        if any(r.last >= self.clean_upper for r in self.records.values()):
+        if not self._settled():
             return
         self.service.update(self.cid, sub.sid, SubscriptionPatch(status="paused"))
         sub.paused_since = self.now
@@ -458,9 +625,10 @@ class TriggerModel(RuleBasedStateMachine):
 
     # ---- time and polls ----------------------------------------------------------------------
 
-    @rule(seconds=st.sampled_from([30, 120, 400]))
+    @rule(seconds=st.sampled_from([30, 120, 400, INTERVAL + GRACE]))
     def time_passes(self, seconds: int) -> None:
-        """No poll for a while (a slow schedule, skipped cycles, a paused schedule)."""
+        """No poll for a while (a slow schedule, skipped cycles, a paused schedule); the longest
+        makes the relayed object's reconciliation due."""
         self._tick(seconds)
         self.log.append(f"idle {seconds}s")
 
@@ -503,6 +671,9 @@ class TriggerModel(RuleBasedStateMachine):
         at most the page in flight (200 rows) after it; one that commits at the end re-sends
         everything it published, and a cycle that always times out never progresses."""
         self.bulk(count)
+        # Lead is relayed: the overflow sets its reconcile marker, and the reconciliation's window
+        # (a grace behind "now") must hold the new rows.
+        self._tick(GRACE)
         per_row = sum(
             1 for s in self.subs.values() if s.sid and s.trigger == "leads.created" and s.paused_since is None
         )
@@ -544,6 +715,7 @@ class TriggerModel(RuleBasedStateMachine):
     def _poll(self, *, settle: bool = True, **arm: Any) -> dict[str, Any] | None:
         if settle:
             self._tick(SETTLE)
+        self._relay_due()
         self.polls += 1
         index = self.polls
         upper = self.now - MARGIN
@@ -574,6 +746,12 @@ class TriggerModel(RuleBasedStateMachine):
             clean = done and not report.get("error") and not report.get("events_failed") and not refusing
             if clean and index not in self.impaired and not arm:
                 self.clean_upper = upper
+            if RELAYED in report.get("reconciled", []):
+                self.recon_draining = not all(
+                    s.get("complete") for s in report.get("streams", []) if s["sobject"] == RELAYED
+                )
+                if clean and index not in self.impaired and not arm:
+                    self.recon_upper = self.now - GRACE
         took = time.monotonic() - started
         self.log.append(f"poll #{index} {'killed' if report is None else _brief(report)} ({took:.1f} s)")
         self._check_nothing_else()
@@ -666,12 +844,13 @@ class TriggerModel(RuleBasedStateMachine):
             return
         try:
             self.refusing = 0
+            self._settled()  # the relay delivers what it holds
             quiet = 0
             for _ in range(12):
-                self._tick(1)
+                self._tick(INTERVAL + GRACE - SETTLE)  # each final poll reconciles RELAYED too
                 before = len(self.deliveries)
                 report = self._poll()
-                if len(self.deliveries) == before and report and not self.draining:
+                if len(self.deliveries) == before and report and not (self.draining or self.recon_draining):
                     quiet += 1
                     if quiet == 2:
                         break

@@ -167,6 +167,26 @@ def test_an_overflow_hands_the_object_to_reconciliation_without_a_call(env: tupl
     assert relay.seen.reconcile_since("conn-relay", "Lead") == ms(earlier) // 1000  # the earliest stays
 
 
+def test_a_gap_re_read_refused_for_a_deleted_field_hands_the_object_to_reconciliation(
+    env: tuple[Poller, Relay],
+) -> None:
+    """A subscription names a field an admin deleted since (found by the engine's model): the
+    re-read's INVALID_FIELD is no fault a retry mends, so the message is not failed (five
+    receives, then the dead-letter queue and its alarm, and no event for anyone meanwhile): the
+    reconcile marker hands the change to the next poll, which isolates the field as it does."""
+    poller, relay = env
+    poller.subscribe("leads.updated")
+    poller.subscribe("leads.updated", fields=["Title", "Gone__c"])  # stored as accepted before
+    record = poller.write("insert", "Lead", {"LastName": "Ng", "Company": "Northwind"})
+    poller.emulator.advance_clock(5)
+    poller.write("update", "Lead", {"Title": "CTO"}, id=record)
+    row = row_of(poller, "Lead", record, "Id, SystemModstamp, LastModifiedById")
+    _, failed = relay.deliver([relay.event("GAP_UPDATE", "Lead", [record], row)])
+    assert failed == []
+    assert relay.seen.reconcile_since("conn-relay", "Lead") == ms(row["SystemModstamp"]) // 1000
+    assert poller.drain() == []
+
+
 def test_unknown_sources_disconnected_connections_and_malformed_events_are_dropped(
     env: tuple[Poller, Relay], aws: AwsEnv
 ) -> None:

@@ -329,6 +329,13 @@ def _gap_changes(
             rows = client.collection_read(sobject, ids, _gap_fields(cid, sobject, subs, ports))
         except _READ_FAILURES as exc:
             logger.warning("gap re-read failed: %s", type(exc).__name__, extra={"connection_id": cid})
+            if isinstance(exc, SalesforceError) and exc.error_code == "INVALID_FIELD":
+                # A field a subscription names is gone from the org: no retry mends that (five
+                # receives, then the dead-letter queue). Reconciliation reads the object and
+                # holds out only the subscriptions naming the field, as every poll does.
+                for message_id, event in readable:
+                    _reconcile(ports, cid, sobject, event.commit_second, report, failed, message_id)
+                continue
             failed.update(m for m, _ in readable)
             continue
         except Exception:  # anything else of one object's re-read: its messages are retried
