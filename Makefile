@@ -45,7 +45,7 @@ fuzz: venv
 MODEL_EXAMPLES ?= 500
 MODEL_STEPS ?= 40
 model: venv
-	MODEL_EXAMPLES=$(MODEL_EXAMPLES) MODEL_STEPS=$(MODEL_STEPS) MODEL_BULKS=3 $(BIN)/python -m pytest tests/model -q -p no:randomly --timeout 0 $(PYTEST_ARGS)
+	MODEL_EXAMPLES=$(MODEL_EXAMPLES) MODEL_STEPS=$(MODEL_STEPS) MODEL_BULKS=3 MODEL_TIMEOUT=0 $(BIN)/python -m pytest tests/model -q -p no:randomly --timeout 0 $(PYTEST_ARGS)
 
 # The official AsyncAPI parser (pinned in tests/asyncapi/package-lock.json) validates GET /asyncapi.json
 # in tests/unit/test_asyncapi.py. Without node the test fails under CI and skips locally.
