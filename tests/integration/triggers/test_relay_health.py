@@ -5,6 +5,7 @@ bus, the relay function and the poller. The org clock is frozen, so every lag is
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -103,3 +104,27 @@ def test_the_last_reconciliation_says_how_many_changes_the_relay_missed(rt: Rela
     rt.poll(INTERVAL + GRACE)
     found = _view(rt)[0]["relay"]["reconciliation"]
     assert (found["relayed_known"], found["missed_by_relay"], found["missed_total"]) == (1, 0, 1)
+
+
+def test_each_relay_batch_emits_its_longest_lag_as_a_metric(
+    rt: Relayed,  # noqa: F811
+    capsys: Any,
+) -> None:
+    """``RelayLagSeconds`` (CloudWatch EMF, one per batch): what an alarm on "real time is late"
+    watches, beside the figures GET shows."""
+    rt.poller.subscribe("leads.created")
+    rt.relay(["Lead"])
+    rt.emulator.set_clock(rt.emulator.now().replace(microsecond=0), frozen=True)
+    rt.poller.write("insert", "Lead", {"LastName": "Early", "Company": "C"})  # committed at t0
+    rt.emulator.advance_clock(2)
+    rt.poller.write("insert", "Lead", {"LastName": "Late", "Company": "C"})  # at t0 + 2
+    rt.emulator.advance_clock(5)
+    capsys.readouterr()
+    rt.deliver()  # one batch, at t0 + 7: lags 7 s and 5 s
+    lags = [
+        document["RelayLagSeconds"]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("{") and '"RelayLagSeconds"' in line
+        for document in [json.loads(line)]
+    ]
+    assert lags == [[7.0]]  # EMF writes a metric's values as a list

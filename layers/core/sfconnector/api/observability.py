@@ -139,6 +139,8 @@ def record_relay(report: RelayReport) -> None:
         ("RelayFailedMessages", len(report.failed)),
     ):
         shared.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if report.max_lag_seconds is not None:
+        shared.add_metric(name="RelayLagSeconds", unit=MetricUnit.Seconds, value=report.max_lag_seconds)
 
 
 def wrap_handler(

@@ -111,6 +111,9 @@ class RelayReport(BaseModel):
     """Prompt polls scheduled (a change only a poll can judge: ``relay.needs_poll``)."""
     stats_writes: int = 0
     """The relay's figures written (at most one per connection of the batch)."""
+    max_lag_seconds: float | None = None
+    """The batch's longest lag, publish time - the change's commit time (None: nothing
+    published): the ``RelayLagSeconds`` metric an alarm can watch."""
     failed: list[str] = []
     """Message ids to retry (SQS ``batchItemFailures``)."""
 
@@ -463,9 +466,12 @@ def _record_stats(tally: _Tally, ports: RelayPorts, report: RelayReport) -> None
     """One write per connection of the batch: its changes published (lag = now - the header's
     commit time), the trigger events, the duplicates skipped. Statistics: a failure is logged,
     never retried (SQS would re-send changes already published)."""
+    now_ms = int(ports.clock() * 1000)
+    commits = [tally.commits[p.message_id] for p in tally.published if p.message_id in tally.commits]
+    if commits:
+        report.max_lag_seconds = max(0, now_ms - min(commits)) / 1000
     if ports.stats is None or not (tally.published or tally.duplicates):
         return
-    now_ms = int(ports.clock() * 1000)
     batches: dict[str, BatchFigures] = {}
     for p in sorted(tally.published, key=lambda p: tally.commits.get(p.message_id, 0)):
         cid = p.connection.connection_id
